@@ -1,0 +1,4 @@
+//! iptviz desktop app (placeholder until the GUI issue lands).
+fn main() {
+    eprintln!("iptviz-gui: not built yet");
+}

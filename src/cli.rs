@@ -1,0 +1,42 @@
+//! Subcommands. Each lives in its own file under `cli/`.
+
+mod check;
+mod common;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// See how packets move through a Linux firewall.
+///
+/// iptviz reads `iptables-save` / `ip6tables-save` output (also `iptables -S`),
+/// checks it, and draws it. Give a FILE, `-` for standard input, or `--live`
+/// to read this machine's rules (needs root).
+#[derive(Debug, Parser)]
+#[command(name = "iptviz", version, about, long_about)]
+#[command(after_help = "Examples:
+  iptviz check samples/docker-host.rules
+  sudo iptables-save -c | iptviz check -
+  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'")]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Parse rules and print a summary and every problem found.
+    ///
+    /// Exit status: 0 clean, 1 problems found, 2 input could not be read.
+    Check(check::CheckArgs),
+    /// Print the rules again as canonical iptables-save text (or JSON).
+    Save(check::SaveArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Check(a) => check::check(a),
+        Cmd::Save(a) => check::save(a),
+    }
+}

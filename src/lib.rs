@@ -1,0 +1,20 @@
+//! iptviz: read `iptables-save` output into a faithful model, and show how
+//! packets move through it.
+//!
+//! ```
+//! let text = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n\
+//!             -A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A SSH -j ACCEPT\nCOMMIT\n";
+//! let parsed = iptviz::parse::parse_str(text, &iptviz::parse::ParseOptions::strict("example")).unwrap();
+//! let filter = parsed.ruleset.table("filter").unwrap();
+//! assert_eq!(filter.chain("INPUT").unwrap().rules.len(), 1);
+//! assert!(parsed.problems.is_empty());
+//! ```
+
+pub mod input;
+pub mod model;
+pub mod parse;
+pub mod save;
+pub mod typed;
+
+pub use model::{Chain, Match, Rule, Ruleset, Table, Target};
+pub use parse::{ParseError, ParseOptions, Parsed, Problem, Severity, parse_bytes, parse_str};

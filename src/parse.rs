@@ -1,0 +1,859 @@
+//! `iptables-save`, `ip6tables-save` and `iptables -S` text into a
+//! [`Ruleset`].
+//!
+//! Two modes: strict stops at the first syntax error; lenient keeps every
+//! good line and returns every problem, so that a viewer can show a partial
+//! graph next to a problem list. Semantic checks (dangling jumps, missing
+//! COMMIT, ...) run in both modes and are returned as problems.
+
+pub mod check;
+pub mod lexer;
+pub mod rule;
+
+use std::fmt;
+use std::sync::Arc;
+
+use nom::bytes::complete::{tag, take_while1};
+use nom::combinator::map_res;
+use nom::sequence::{delimited, separated_pair};
+use nom::{IResult, Parser};
+use serde::Serialize;
+
+use crate::model::{
+    Chain, Counters, Family, InputFormat, Rule, Ruleset, SourceText, Str, Table, builtin_chains,
+};
+use lexer::{Token, tokenize};
+
+/// Lines longer than this are not iptables rules (the kernel limits a rule
+/// to far less); they are reported, not parsed.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How to read the input.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// Name used in messages (`FILE:LINE:COL`); `<stdin>` for `-`.
+    pub source_name: String,
+    /// Stop at the first syntax error.
+    pub strict: bool,
+    /// Table for `iptables -S` lines that no marker assigns to a table.
+    pub table: Option<String>,
+    /// Force the address family instead of detecting it.
+    pub family: Option<Family>,
+}
+
+impl ParseOptions {
+    /// Lenient parsing of input named `name`.
+    pub fn lenient(name: impl Into<String>) -> Self {
+        ParseOptions {
+            source_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Strict parsing of input named `name`.
+    pub fn strict(name: impl Into<String>) -> Self {
+        ParseOptions {
+            source_name: name.into(),
+            strict: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The input is wrong: iptables-restore would refuse it.
+    Error,
+    /// Suspicious or guessed, but usable.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// Something wrong with one place of the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    /// Error or warning.
+    pub severity: Severity,
+    /// What was expected or what is wrong.
+    pub message: String,
+    /// The source line (cut to 300 characters).
+    pub source: String,
+}
+
+impl Problem {
+    fn at(line: u32, text: &str, byte_col: usize, severity: Severity, message: String) -> Self {
+        let byte_col = floor_char_boundary(text, byte_col.min(text.len()));
+        let column = text[..byte_col].chars().count() as u32 + 1;
+        Problem {
+            line,
+            column,
+            severity,
+            message,
+            source: text.chars().take(300).collect(),
+        }
+    }
+
+    /// `FILE:LINE:COL: severity: message`, the source line and a caret.
+    pub fn render(&self, file: &str) -> String {
+        let mut s = format!(
+            "{file}:{}:{}: {}: {}",
+            self.line, self.column, self.severity, self.message
+        );
+        if !self.source.is_empty() {
+            let shown: String = self
+                .source
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let pad = (self.column as usize)
+                .saturating_sub(1)
+                .min(shown.chars().count());
+            s.push_str(&format!("\n    {shown}\n    {}^", " ".repeat(pad)));
+        }
+        s
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Input that could not be read as a ruleset at all, or (strict mode) the
+/// first syntax error.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not text.
+    #[error(
+        "{name}: this is binary data (a NUL byte at offset {offset}), not iptables-save or iptables -S text"
+    )]
+    Binary {
+        /// Input name.
+        name: String,
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+    /// Nothing to read.
+    #[error("{name}: the input is empty; give the output of `iptables-save` (or `iptables -S`)")]
+    Empty {
+        /// Input name.
+        name: String,
+    },
+    /// Strict mode: the first error.
+    #[error("{}", problem.render(name))]
+    Syntax {
+        /// Input name.
+        name: String,
+        /// The error.
+        problem: Box<Problem>,
+    },
+}
+
+/// A ruleset and what was wrong with its input.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    /// Everything that could be read.
+    pub ruleset: Ruleset,
+    /// Errors and warnings in line order.
+    pub problems: Vec<Problem>,
+}
+
+impl Parsed {
+    /// Number of problems of error severity.
+    pub fn error_count(&self) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
+    }
+}
+
+/// Parses text given as bytes (a file, stdin, a paste).
+pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    let name = opts.source_name.clone();
+    if let Some(offset) = input.iter().position(|&b| b == 0) {
+        return Err(ParseError::Binary { name, offset });
+    }
+    match std::str::from_utf8(input) {
+        Ok(s) => parse_str(s, opts),
+        Err(e) => {
+            let bad = e.valid_up_to();
+            let text = String::from_utf8_lossy(input);
+            // Mostly-binary input is refused rather than parsed as noise.
+            let replaced = text.matches('\u{FFFD}').count();
+            if replaced * 20 > text.chars().count().max(1) {
+                return Err(ParseError::Binary { name, offset: bad });
+            }
+            let line = input[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            let mut parsed = parse_str(&text, opts)?;
+            parsed.problems.insert(
+                0,
+                Problem {
+                    line,
+                    column: 1,
+                    severity: Severity::Warning,
+                    message: "the input is not valid UTF-8; bad bytes were replaced with U+FFFD"
+                        .into(),
+                    source: String::new(),
+                },
+            );
+            Ok(parsed)
+        }
+    }
+}
+
+/// Parses text.
+pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty {
+            name: opts.source_name.clone(),
+        });
+    }
+    let src: Arc<str> = Arc::from(text);
+    let mut p = Parser_::new(src.clone(), opts);
+    let mut tokens: Vec<Token<'_>> = Vec::with_capacity(32);
+    let mut offset = 0usize;
+    for (idx, raw) in src.split('\n').enumerate() {
+        let start = offset;
+        offset += raw.len() + 1;
+        let line_no = idx as u32 + 1;
+        let line = raw.trim_end();
+        if line.is_empty() {
+            continue;
+        }
+        p.line(line_no, start, line, &mut tokens);
+        if opts.strict
+            && let Some(first) = p.problems.iter().find(|x| x.severity == Severity::Error)
+        {
+            return Err(ParseError::Syntax {
+                name: opts.source_name.clone(),
+                problem: Box::new(first.clone()),
+            });
+        }
+    }
+    Ok(p.finish())
+}
+
+struct Parser_<'o> {
+    src: Arc<str>,
+    opts: &'o ParseOptions,
+    rs: Ruleset,
+    problems: Vec<Problem>,
+    /// Index of the open table.
+    cur: Option<usize>,
+    format: Option<InputFormat>,
+    /// `-P` lines of the current `-S` table, for guessing its name.
+    spec_policies: Vec<Str>,
+    /// The current `-S` table's name was guessed, not given.
+    spec_guess: bool,
+    saw_colon_v6: bool,
+}
+
+fn counters(i: &str) -> IResult<&str, Counters> {
+    let num = || map_res(take_while1(|c: char| c.is_ascii_digit()), str::parse::<u64>);
+    delimited(tag("["), separated_pair(num(), tag(":"), num()), tag("]"))
+        .map(|(packets, bytes)| Counters { packets, bytes })
+        .parse_complete(i)
+}
+
+/// Table named by a pasted command line (`$ sudo iptables -t nat -S`).
+fn marker_table(line: &str) -> Option<Str> {
+    if !line.contains("tables") {
+        return None;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let cmd = words
+        .iter()
+        .position(|w| w.ends_with("iptables") || w.ends_with("ip6tables"))?;
+    let args = &words[cmd + 1..];
+    if !args
+        .iter()
+        .any(|a| *a == "-S" || *a == "--list-rules" || a.starts_with("-S") || *a == "-t")
+    {
+        return None;
+    }
+    let mut table = Str::from("filter");
+    for (k, a) in args.iter().enumerate() {
+        if (*a == "-t" || *a == "--table")
+            && let Some(t) = args.get(k + 1)
+        {
+            table = Str::from(*t);
+        } else if let Some(t) = a.strip_prefix("--table=") {
+            table = Str::from(t);
+        } else if let Some(t) = a.strip_prefix("-t").filter(|t| !t.is_empty()) {
+            table = Str::from(t);
+        }
+    }
+    Some(table)
+}
+
+/// Guesses a table from the built-in chains that `-S` printed policies for.
+fn guess_table(policies: &[Str]) -> &'static str {
+    let has = |n: &str| policies.iter().any(|p| p == n);
+    match (
+        has("PREROUTING"),
+        has("INPUT"),
+        has("FORWARD"),
+        has("POSTROUTING"),
+    ) {
+        (true, _, true, _) | (_, _, true, true) => "mangle",
+        (true, true, _, _) | (_, _, _, true) => "nat",
+        (true, false, false, false) => "raw",
+        _ => "filter",
+    }
+}
+
+impl<'o> Parser_<'o> {
+    fn new(src: Arc<str>, opts: &'o ParseOptions) -> Self {
+        Parser_ {
+            src,
+            opts,
+            rs: Ruleset::default(),
+            problems: Vec::new(),
+            cur: None,
+            format: None,
+            spec_policies: Vec::new(),
+            spec_guess: false,
+            saw_colon_v6: false,
+        }
+    }
+
+    fn problem(&mut self, line: u32, text: &str, col: usize, sev: Severity, msg: String) {
+        self.problems.push(Problem::at(line, text, col, sev, msg));
+    }
+
+    fn error(&mut self, line: u32, text: &str, col: usize, msg: impl Into<String>) {
+        self.problem(line, text, col, Severity::Error, msg.into());
+    }
+
+    fn line<'a>(&mut self, no: u32, start: usize, line: &'a str, tokens: &mut Vec<Token<'a>>) {
+        if line.len() > MAX_LINE {
+            self.error(
+                no,
+                "",
+                0,
+                format!(
+                    "line is {} bytes long; iptables rules are short, so this is not a ruleset line",
+                    line.len()
+                ),
+            );
+            return;
+        }
+        let body = line.trim_start();
+        let indent = line.len() - body.len();
+        match body.as_bytes()[0] {
+            b'#' => self.comment(no, body),
+            b'*' => self.table_line(no, line, indent),
+            b':' => self.chain_line(no, line, tokens),
+            b'-' | b'[' => self.command_line(no, start, line, tokens),
+            _ if body == "COMMIT" => self.commit(no, line, indent),
+            _ => {
+                if let Some(t) = marker_table(body) {
+                    self.start_spec_table(t, no, false);
+                } else {
+                    self.error(
+                        no,
+                        line,
+                        indent,
+                        "expected a table ('*filter'), a chain (':NAME POLICY'), a rule ('-A CHAIN ...'), 'COMMIT' or a comment",
+                    );
+                }
+            }
+        }
+    }
+
+    fn comment(&mut self, no: u32, body: &str) {
+        if self.rs.tables.is_empty() && self.format != Some(InputFormat::Spec) {
+            if body.contains("ip6tables") {
+                self.rs.family = Family::Ipv6;
+            }
+            self.rs.header.push(body.to_string());
+        }
+        if let Some(t) = marker_table(body) {
+            self.start_spec_table(t, no, false);
+        }
+    }
+
+    fn open_table(&mut self, name: Str, line: u32) {
+        self.rs.tables.push(Table::new(name, line));
+        self.cur = Some(self.rs.tables.len() - 1);
+    }
+
+    fn table_line(&mut self, no: u32, line: &str, indent: usize) {
+        let name = line[indent + 1..].trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            self.error(
+                no,
+                line,
+                indent + 1,
+                "expected a table name after '*' (raw, mangle, nat, filter or security)",
+            );
+            return;
+        }
+        if self.format == Some(InputFormat::Spec) {
+            self.start_spec_table(name.into(), no, false);
+            return;
+        }
+        self.format.get_or_insert(InputFormat::Save);
+        self.close_unfinished(no, line);
+        if self.rs.tables.iter().any(|t| t.name == name) {
+            self.problem(
+                no,
+                line,
+                indent + 1,
+                Severity::Warning,
+                format!("table '{name}' appears a second time; its chains are listed apart"),
+            );
+        }
+        self.open_table(name.into(), no);
+    }
+
+    /// Reports a table left open when the next one starts.
+    fn close_unfinished(&mut self, no: u32, line: &str) {
+        if let Some(i) = self.cur
+            && !self.rs.tables[i].committed
+            && self.format == Some(InputFormat::Save)
+        {
+            let (tname, tline) = (self.rs.tables[i].name.clone(), self.rs.tables[i].line);
+            self.error(
+                no,
+                line,
+                0,
+                format!(
+                    "table '{tname}' (line {tline}) was not closed with COMMIT before this line"
+                ),
+            );
+        }
+    }
+
+    fn commit(&mut self, no: u32, line: &str, indent: usize) {
+        match self.cur {
+            Some(i) if !self.rs.tables[i].committed => {
+                self.rs.tables[i].committed = true;
+            }
+            _ if self.format == Some(InputFormat::Spec) => {}
+            _ => self.error(
+                no,
+                line,
+                indent,
+                "COMMIT outside a table: no '*table' line is open",
+            ),
+        }
+    }
+
+    fn current_table(&mut self, no: u32, line: &str, col: usize, what: &str) -> Option<usize> {
+        match self.cur {
+            Some(i) if !self.rs.tables[i].committed || self.format == Some(InputFormat::Spec) => {
+                Some(i)
+            }
+            _ => {
+                self.error(
+                    no,
+                    line,
+                    col,
+                    format!("{what} outside a table: expected a '*filter' (or other table) line before it"),
+                );
+                None
+            }
+        }
+    }
+
+    fn chain_line<'a>(&mut self, no: u32, line: &'a str, tokens: &mut Vec<Token<'a>>) {
+        self.format.get_or_insert(InputFormat::Save);
+        let indent = line.len() - line.trim_start().len();
+        let Some(ti) = self.current_table(no, line, indent, "chain declaration") else {
+            return;
+        };
+        if let Err(e) = tokenize(&line[indent + 1..], tokens) {
+            self.error(no, line, indent + 1 + e.col, e.message);
+            return;
+        }
+        let off = indent + 1;
+        let Some(name) = tokens.first().filter(|t| !t.text.is_empty()) else {
+            self.error(no, line, off, "expected a chain name after ':'");
+            return;
+        };
+        let name = Str::from(name.text.as_ref());
+        let policy = match tokens.get(1) {
+            Some(t) if t.text == "-" => None,
+            Some(t) => Some(Str::from(t.text.as_ref())),
+            None => {
+                self.error(
+                    no,
+                    line,
+                    line.len(),
+                    format!(
+                        "expected a policy after ':{name}' (ACCEPT, DROP or '-' for a user chain)"
+                    ),
+                );
+                return;
+            }
+        };
+        let mut ctr = None;
+        if let Some(t) = tokens.get(2) {
+            match counters(&t.text) {
+                Ok(("", c)) => ctr = Some(c),
+                _ => {
+                    self.error(
+                        no,
+                        line,
+                        off + t.col,
+                        "expected counters '[packets:bytes]' after the policy",
+                    );
+                    return;
+                }
+            }
+        }
+        if let Some(t) = tokens.get(3) {
+            let col = off + t.col;
+            self.error(no, line, col, "unexpected text after the chain's counters");
+            return;
+        }
+        if let Some(p) = &policy
+            && p != "ACCEPT"
+            && p != "DROP"
+        {
+            let col = off + tokens[1].col;
+            self.error(
+                no,
+                line,
+                col,
+                format!("policy '{p}' is not ACCEPT, DROP or '-'"),
+            );
+        }
+        self.declare(ti, name, policy, ctr, no, line, off);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn declare(
+        &mut self,
+        ti: usize,
+        name: Str,
+        policy: Option<Str>,
+        counters: Option<Counters>,
+        no: u32,
+        line: &str,
+        col: usize,
+    ) {
+        let table = &self.rs.tables[ti];
+        if let Some(ci) = table.chain_position(&name) {
+            let prev = table.chains[ci].line;
+            if prev == 0 {
+                // Implied earlier by a rule; now declared properly.
+                let c = &mut self.rs.tables[ti].chains[ci];
+                c.line = no;
+                c.policy = policy;
+                c.counters = counters;
+            } else {
+                self.error(
+                    no,
+                    line,
+                    col,
+                    format!("chain '{name}' is declared twice (first at line {prev})"),
+                );
+            }
+            return;
+        }
+        let builtin = is_builtin(&table.name, &name, policy.is_some());
+        self.rs.tables[ti].push_chain(Chain {
+            name,
+            builtin,
+            policy,
+            counters,
+            line: no,
+            rules: Vec::new(),
+        });
+    }
+
+    fn start_spec_table(&mut self, name: Str, no: u32, guessed: bool) {
+        self.format = Some(InputFormat::Spec);
+        self.fix_spec_guess();
+        if let Some(i) = self.rs.tables.iter().position(|t| t.name == name) {
+            self.cur = Some(i);
+        } else {
+            self.open_table(name, no);
+        }
+        self.spec_guess = guessed;
+        self.spec_policies.clear();
+    }
+
+    /// Renames a guessed `-S` table once its built-in chains are known.
+    fn fix_spec_guess(&mut self) {
+        if !self.spec_guess {
+            return;
+        }
+        self.spec_guess = false;
+        let Some(i) = self.cur else { return };
+        let guess = guess_table(&self.spec_policies);
+        let t = &mut self.rs.tables[i];
+        t.name = guess.into();
+        for c in &mut t.chains {
+            c.builtin = is_builtin(guess, &c.name, c.policy.is_some());
+        }
+        let line = t.line;
+        self.problems.push(Problem {
+            line,
+            column: 1,
+            severity: Severity::Warning,
+            message: format!(
+                "no table is named for these `iptables -S` lines; guessed '{guess}' from their built-in chains (mark each table, e.g. '# iptables -t nat -S', or pass --table)"
+            ),
+            source: String::new(),
+        });
+    }
+
+    fn spec_table(&mut self, no: u32) -> usize {
+        if self.cur.is_none() {
+            match &self.opts.table {
+                Some(t) => self.start_spec_table(t.as_str().into(), no, false),
+                None => self.start_spec_table("filter".into(), no, true),
+            }
+        }
+        self.cur.unwrap_or(0)
+    }
+
+    fn command_line<'a>(
+        &mut self,
+        no: u32,
+        start: usize,
+        line: &'a str,
+        tokens: &mut Vec<Token<'a>>,
+    ) {
+        if let Err(e) = tokenize(line, tokens) {
+            self.error(no, line, e.col, e.message);
+            return;
+        }
+        let mut k = 0;
+        let mut ctr = None;
+        if tokens[0].text.starts_with('[') && !tokens[0].quoted {
+            match counters(&tokens[0].text) {
+                Ok(("", c)) => ctr = Some(c),
+                _ => {
+                    let col = tokens[0].col;
+                    self.error(no, line, col, "expected counters '[packets:bytes]'");
+                    return;
+                }
+            }
+            k = 1;
+        }
+        let Some(cmd) = tokens.get(k) else {
+            self.error(
+                no,
+                line,
+                line.len(),
+                "expected '-A CHAIN ...' after the counters",
+            );
+            return;
+        };
+        let cmd_col = cmd.col;
+        let cmd = cmd.text.to_string();
+        if self.format.is_none() {
+            self.format = Some(if ctr.is_some() {
+                InputFormat::Save
+            } else {
+                InputFormat::Spec
+            });
+        }
+        let spec = self.format == Some(InputFormat::Spec);
+        match cmd.as_str() {
+            "-A" | "--append" | "-I" | "--insert" => {
+                let ti = if spec {
+                    Some(self.spec_table(no))
+                } else {
+                    self.current_table(no, line, cmd_col, "rule")
+                };
+                let Some(ti) = ti else { return };
+                if spec {
+                    self.fix_spec_guess();
+                }
+                let Some(chain_tok) = tokens.get(k + 1) else {
+                    self.error(no, line, line.len(), format!("expected a chain name after '{cmd}'"));
+                    return;
+                };
+                let chain = Str::from(chain_tok.text.as_ref());
+                let chain_col = chain_tok.col;
+                let mut body = k + 2;
+                let mut insert_at = None;
+                if cmd.starts_with("-I") || cmd == "--insert" {
+                    insert_at = Some(0usize);
+                    if let Some(n) = tokens.get(body).and_then(|t| t.text.parse::<usize>().ok()) {
+                        insert_at = Some(n.saturating_sub(1));
+                        body += 1;
+                    }
+                }
+                let mut rule = Rule {
+                    line: no,
+                    text: SourceText::new(self.src.clone(), start, start + line.len()),
+                    counters: ctr,
+                    ..Default::default()
+                };
+                if let Err(e) = rule::parse_rule_body(&tokens[body..], &mut rule) {
+                    self.error(no, line, e.col, e.message);
+                    return;
+                }
+                if !self.saw_colon_v6 {
+                    let v6 = |a: &Option<crate::model::Negatable<Str>>| {
+                        a.as_ref().is_some_and(|a| a.value.contains(':'))
+                    };
+                    self.saw_colon_v6 = v6(&rule.source) || v6(&rule.destination);
+                }
+                let ci = match self.rs.tables[ti].chain_position(&chain) {
+                    Some(ci) => ci,
+                    None => {
+                        self.error(
+                            no,
+                            line,
+                            chain_col,
+                            format!("rule in chain '{chain}', which is not declared (expected ':{chain} -' or '-N {chain}' before it)"),
+                        );
+                        let builtin = is_builtin(&self.rs.tables[ti].name, &chain, false);
+                        self.rs.tables[ti].push_chain(Chain {
+                            name: chain,
+                            builtin,
+                            ..Default::default()
+                        });
+                        self.rs.tables[ti].chains.len() - 1
+                    }
+                };
+                let rules = &mut self.rs.tables[ti].chains[ci].rules;
+                match insert_at {
+                    Some(n) => rules.insert(n.min(rules.len()), rule),
+                    None => rules.push(rule),
+                }
+            }
+            "-P" | "--policy" if ctr.is_none() => {
+                let ti = if spec {
+                    if self.spec_guess_ended() {
+                        self.start_spec_table("filter".into(), no, self.opts.table.is_none());
+                    }
+                    self.spec_table(no)
+                } else {
+                    match self.current_table(no, line, cmd_col, "policy") {
+                        Some(t) => t,
+                        None => return,
+                    }
+                };
+                let (Some(chain), Some(policy)) = (tokens.get(k + 1), tokens.get(k + 2)) else {
+                    self.error(no, line, line.len(), "expected '-P CHAIN POLICY'");
+                    return;
+                };
+                let name = Str::from(chain.text.as_ref());
+                let policy = Str::from(policy.text.as_ref());
+                let pcol = tokens[k + 2].col;
+                if policy != "ACCEPT" && policy != "DROP" {
+                    self.error(no, line, pcol, format!("policy '{policy}' is not ACCEPT or DROP"));
+                }
+                let mut pc = None;
+                if let (Some(c), Some(p), Some(b)) =
+                    (tokens.get(k + 3), tokens.get(k + 4), tokens.get(k + 5))
+                    && c.text == "-c"
+                    && let (Ok(packets), Ok(bytes)) = (p.text.parse(), b.text.parse())
+                {
+                    pc = Some(Counters { packets, bytes });
+                }
+                self.spec_policies.push(name.clone());
+                let col = chain.col;
+                self.declare(ti, name, Some(policy), pc, no, line, col);
+            }
+            "-N" | "--new-chain" | "--new" if ctr.is_none() => {
+                let ti = if spec {
+                    let t = self.spec_table(no);
+                    self.fix_spec_guess();
+                    t
+                } else {
+                    match self.current_table(no, line, cmd_col, "chain") {
+                        Some(t) => t,
+                        None => return,
+                    }
+                };
+                let Some(chain) = tokens.get(k + 1) else {
+                    self.error(no, line, line.len(), "expected a chain name after '-N'");
+                    return;
+                };
+                let name = Str::from(chain.text.as_ref());
+                let col = chain.col;
+                self.declare(ti, name, None, None, no, line, col);
+            }
+            _ => self.error(
+                no,
+                line,
+                cmd_col,
+                format!("unexpected '{cmd}': expected '-A CHAIN ...' (or '-P', '-N' in `iptables -S` output)"),
+            ),
+        }
+    }
+
+    /// In `-S` input, a `-P` after rules starts the next table.
+    fn spec_guess_ended(&self) -> bool {
+        match self.cur {
+            Some(i) => {
+                let t = &self.rs.tables[i];
+                t.rule_count() > 0 || t.chains.iter().any(|c| c.policy.is_none())
+            }
+            None => false,
+        }
+    }
+
+    fn finish(mut self) -> Parsed {
+        self.fix_spec_guess();
+        if self.format == Some(InputFormat::Save)
+            && let Some(i) = self.cur
+            && !self.rs.tables[i].committed
+        {
+            let (name, line) = (self.rs.tables[i].name.clone(), self.rs.tables[i].line);
+            let last = self.src.lines().count() as u32;
+            self.problems.push(Problem {
+                line: last.max(1),
+                column: 1,
+                severity: Severity::Error,
+                message: format!(
+                    "table '{name}' (line {line}) is not closed with COMMIT: the dump looks truncated"
+                ),
+                source: String::new(),
+            });
+        }
+        self.rs.format = self.format.unwrap_or_default();
+        if let Some(f) = self.opts.family {
+            self.rs.family = f;
+        } else if self.saw_colon_v6 {
+            self.rs.family = Family::Ipv6;
+        }
+        for t in &mut self.rs.tables {
+            t.reindex();
+        }
+        check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
+        self.problems
+            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        Parsed {
+            ruleset: self.rs,
+            problems: self.problems,
+        }
+    }
+}
+
+/// Whether `chain` is a built-in chain of `table`. Unknown tables: any
+/// chain with a policy.
+pub fn is_builtin(table: &str, chain: &str, has_policy: bool) -> bool {
+    let b = builtin_chains(table);
+    if b.is_empty() {
+        has_policy
+    } else {
+        b.contains(&chain)
+    }
+}

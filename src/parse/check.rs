@@ -1,0 +1,132 @@
+//! After parsing: decide what each target names, and report what
+//! `iptables-restore` (or the kernel) would refuse.
+
+use crate::model::{Ruleset, TargetKind, builtin_chains};
+use crate::typed::is_known_target;
+
+use super::{Problem, Severity};
+
+/// Line text lookup for problems about lines we keep no text of.
+struct Lines<'a> {
+    src: &'a str,
+    starts: Option<Vec<usize>>,
+}
+
+impl<'a> Lines<'a> {
+    fn get(&mut self, line: u32) -> &'a str {
+        let src = self.src;
+        let starts = self.starts.get_or_insert_with(|| {
+            std::iter::once(0)
+                .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let Some(&s) = starts.get(line.saturating_sub(1) as usize) else {
+            return "";
+        };
+        let e = src[s..].find('\n').map_or(src.len(), |e| s + e);
+        src[s..e].trim_end()
+    }
+}
+
+fn problem(line: u32, text: &str, needle: Option<&str>, sev: Severity, msg: String) -> Problem {
+    let col = needle.and_then(|n| text.find(n)).unwrap_or(0);
+    Problem::at(line, text, col, sev, msg)
+}
+
+/// Resolves every target against its table's chains and appends problems.
+pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem>) {
+    let mut lines = Lines { src, starts: None };
+    for t in &mut rs.tables {
+        let known_table = !builtin_chains(&t.name).is_empty();
+        for c in &t.chains {
+            if c.line == 0 {
+                continue;
+            }
+            let text = lines.get(c.line);
+            let hook = crate::model::HOOK_CHAINS.contains(&c.name.as_str());
+            if c.policy.is_some() && !c.builtin && known_table {
+                let msg = if hook {
+                    format!(
+                        "table '{}' has no built-in chain {} (it has: {})",
+                        t.name,
+                        c.name,
+                        builtin_chains(&t.name).join(", ")
+                    )
+                } else {
+                    format!(
+                        "user chain '{}' cannot have a policy; write ':{} -'",
+                        c.name, c.name
+                    )
+                };
+                problems.push(problem(c.line, text, None, Severity::Error, msg));
+            } else if c.policy.is_none() && c.builtin {
+                problems.push(problem(
+                    c.line,
+                    text,
+                    None,
+                    Severity::Error,
+                    format!("built-in chain {} needs a policy (ACCEPT or DROP)", c.name),
+                ));
+            }
+        }
+        // Resolve targets; collect dangling ones first to keep borrows simple.
+        let mut kinds = Vec::new();
+        for (ci, c) in t.chains.iter().enumerate() {
+            for (ri, r) in c.rules.iter().enumerate() {
+                let Some(tg) = &r.target else { continue };
+                let declared = t.chain_position(&tg.name);
+                let kind = match declared {
+                    Some(_) => TargetKind::Chain,
+                    None if matches!(tg.name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE") => {
+                        TargetKind::Standard
+                    }
+                    None if is_known_target(&tg.name) || !tg.opts.is_empty() => {
+                        TargetKind::Extension
+                    }
+                    None => TargetKind::Undefined,
+                };
+                kinds.push((ci, ri, kind));
+            }
+        }
+        for (ci, ri, kind) in kinds {
+            let r = &mut t.chains[ci].rules[ri];
+            let Some(tg) = r.target.as_mut() else {
+                continue;
+            };
+            tg.kind = kind;
+            let flag = if tg.goto { "-g" } else { "-j" };
+            let needle = format!("{flag} {}", tg.name);
+            match kind {
+                TargetKind::Undefined => problems.push(problem(
+                    r.line,
+                    &r.text,
+                    Some(&needle),
+                    Severity::Error,
+                    format!(
+                        "{} to chain '{}', which table '{}' does not declare",
+                        if tg.goto { "goto" } else { "jump" },
+                        tg.name,
+                        t.name
+                    ),
+                )),
+                TargetKind::Chain if builtin_chains(&t.name).contains(&tg.name.as_str()) => {
+                    problems.push(problem(
+                        r.line,
+                        &r.text,
+                        Some(&needle),
+                        Severity::Error,
+                        format!("cannot jump to built-in chain {}", tg.name),
+                    ))
+                }
+                TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
+                    r.line,
+                    &r.text,
+                    Some(&needle),
+                    Severity::Error,
+                    format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
+                )),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Splits one line into shell-like words the way `iptables-restore` does:
+//! whitespace separates words, double quotes group, a backslash escapes the
+//! next character.
+
+use std::borrow::Cow;
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{anychar, char};
+use nom::combinator::{map, recognize};
+use nom::error::{Error, ErrorKind};
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+/// One word of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The word with quotes and escapes removed.
+    pub text: Cow<'a, str>,
+    /// Byte offset of the word's first character in the line.
+    pub col: usize,
+    /// Some part of it was quoted (so it is a value, never an option).
+    pub quoted: bool,
+}
+
+/// Where the line could not be split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexError {
+    /// Byte offset in the line.
+    pub col: usize,
+    /// What was expected.
+    pub message: &'static str,
+}
+
+fn is_plain(c: char) -> bool {
+    !c.is_whitespace() && c != '"' && c != '\\'
+}
+
+fn plain(i: &str) -> IResult<&str, &str> {
+    take_while1(is_plain).parse_complete(i)
+}
+
+fn escaped(i: &str) -> IResult<&str, char> {
+    preceded(char('\\'), anychar).parse_complete(i)
+}
+
+/// Inside quotes: anything up to a quote or backslash.
+fn quoted_run(i: &str) -> IResult<&str, &str> {
+    take_while1(|c| c != '"' && c != '\\').parse_complete(i)
+}
+
+enum Piece<'a> {
+    Str(&'a str),
+    Char(char),
+}
+
+fn quoted_piece(i: &str) -> IResult<&str, Piece<'_>> {
+    alt((map(quoted_run, Piece::Str), map(escaped, Piece::Char))).parse_complete(i)
+}
+
+fn open_quote(i: &str) -> IResult<&str, &str> {
+    recognize(tag("\"")).parse_complete(i)
+}
+
+/// Splits `line` into tokens, appending to `out` (cleared first).
+pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexError> {
+    out.clear();
+    let mut rest = line;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let col = line.len() - rest.len();
+        // Fast path: a plain word ending at whitespace or end of line.
+        if let Ok((r, word)) = plain(rest)
+            && r.chars().next().is_none_or(char::is_whitespace)
+        {
+            out.push(Token {
+                text: Cow::Borrowed(word),
+                col,
+                quoted: false,
+            });
+            rest = r;
+            continue;
+        }
+        let (r, text, quoted) = word(rest, line.len())?;
+        out.push(Token {
+            text: Cow::Owned(text),
+            col,
+            quoted,
+        });
+        rest = r;
+    }
+}
+
+/// A word made of plain runs, escapes and quoted parts.
+fn word(mut i: &str, line_len: usize) -> Result<(&str, String, bool), LexError> {
+    let mut text = String::new();
+    let mut quoted = false;
+    while let Some(c) = i.chars().next() {
+        if c.is_whitespace() {
+            break;
+        }
+        if let Ok((r, s)) = plain(i) {
+            text.push_str(s);
+            i = r;
+        } else if let Ok((r, ch)) = escaped(i) {
+            text.push(ch);
+            i = r;
+        } else if c == '\\' {
+            return Err(LexError {
+                col: line_len - i.len(),
+                message: "a backslash at the end of the line escapes nothing",
+            });
+        } else if let Ok((r, _)) = open_quote(i) {
+            quoted = true;
+            let start = line_len - i.len();
+            let mut r = r;
+            loop {
+                match quoted_piece(r) {
+                    Ok((r2, Piece::Str(s))) => {
+                        text.push_str(s);
+                        r = r2;
+                    }
+                    Ok((r2, Piece::Char(ch))) => {
+                        text.push(ch);
+                        r = r2;
+                    }
+                    Err(_) => break,
+                }
+            }
+            match char::<&str, Error<&str>>('"').parse_complete(r) {
+                Ok((r2, _)) => i = r2,
+                Err(_) => {
+                    return Err(LexError {
+                        col: start,
+                        message: "unterminated quoted string: expected a closing '\"'",
+                    });
+                }
+            }
+        } else {
+            // Unreachable by construction: every character is plain,
+            // whitespace, a quote or a backslash. Report rather than panic.
+            let _ = ErrorKind::Char;
+            return Err(LexError {
+                col: line_len - i.len(),
+                message: "unexpected character",
+            });
+        }
+    }
+    Ok((i, text, quoted))
+}
+
+/// Whether a value must be quoted to survive `iptables-restore`.
+pub fn needs_quotes(s: &str) -> bool {
+    s.is_empty()
+        || s.starts_with('!')
+        || s.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '\'' || c == '#')
+}
+
+/// Writes `s` as one word, quoting and escaping as `iptables-save` does.
+pub fn push_word(out: &mut String, s: &str, force_quotes: bool) {
+    if !force_quotes && !needs_quotes(s) {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        tokenize(line, &mut v).unwrap();
+        v.into_iter().map(|t| t.text.into_owned()).collect()
+    }
+
+    #[test]
+    fn plain_words_and_columns() {
+        let mut v = Vec::new();
+        tokenize("-A  INPUT -j ACCEPT ", &mut v).unwrap();
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[1].col, 4);
+        assert_eq!(v[3].text, "ACCEPT");
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(
+            words(r#"--comment "a \"b\" c" --log-prefix "[UFW BLOCK] ""#),
+            vec!["--comment", r#"a "b" c"#, "--log-prefix", "[UFW BLOCK] "]
+        );
+        assert_eq!(words(r#"x"a b"y"#), vec!["xa by"]);
+        assert_eq!(words(r#""""#), vec![""]);
+    }
+
+    #[test]
+    fn unterminated_quote_points_at_it() {
+        let mut v = Vec::new();
+        let e = tokenize(r#"-m comment --comment "oops"#, &mut v).unwrap_err();
+        assert_eq!(e.col, 21);
+    }
+
+    #[test]
+    fn round_trip_quoting() {
+        for s in ["plain", "has space", r#"q"uo\te"#, "", "!x"] {
+            let mut out = String::new();
+            push_word(&mut out, s, false);
+            assert_eq!(words(&out), vec![s.to_string()]);
+        }
+    }
+}
