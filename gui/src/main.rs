@@ -1,4 +1,84 @@
-//! iptviz desktop app (placeholder until the GUI issue lands).
-fn main() {
-    eprintln!("iptviz-gui: not built yet");
+//! `iptviz-gui [FILE]`: explore an iptables ruleset in a window.
+
+use std::process::ExitCode;
+
+use iptviz_gui::{IptvizApp, Options, settings::Settings};
+
+const USAGE: &str =
+    "usage: iptviz-gui [FILE] [--table NAME] [--select CHAIN] [--flow] [--expand-all]
+                  [--bench-frames N] [--exit-after-frames N] [--smoke-test]
+
+FILE is iptables-save, ip6tables-save or iptables -S output; without it a
+sample is shown. --bench-frames pans and zooms N frames and prints frame
+times; --smoke-test loads, draws 30 frames and exits.";
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut args = std::env::args().skip(1);
+    let number = |v: Option<String>, flag: &str| -> Result<u64, String> {
+        v.and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--bench-frames" => o.bench_frames = Some(number(args.next(), &a)?),
+            "--exit-after-frames" => o.exit_after_frames = Some(number(args.next(), &a)?),
+            "--smoke-test" => o.exit_after_frames = Some(30),
+            "--table" => o.table = Some(args.next().ok_or("--table needs a name")?),
+            "--select" => o.select = Some(args.next().ok_or("--select needs a chain")?),
+            "--flow" => o.flow = true,
+            "--expand-all" => o.expand_all = true,
+            s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
+            _ if o.file.is_none() => o.file = Some(a),
+            _ => return Err("only one FILE".into()),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("iptviz-gui: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(if e.is_empty() { 0 } else { 2 });
+        }
+    };
+    let measuring = opts.bench_frames.is_some();
+    let mut native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("iptviz")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    if measuring || opts.exit_after_frames.is_some() {
+        // Measurements and smoke tests must not depend on a remembered
+        // window size, nor change it.
+        native.persist_window = false;
+        native.glow_options.vsync = false;
+    }
+    let result = eframe::run_native(
+        "iptviz",
+        native,
+        Box::new(move |cc| {
+            let settings = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Settings>(s, Settings::KEY))
+                .unwrap_or_default();
+            Ok(Box::new(IptvizApp::new(&cc.egui_ctx, settings, opts)))
+        }),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iptviz-gui: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,526 @@
+//! Wiring: panels, dialogs, shortcuts, background jobs, and applying the
+//! actions that views return to the state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use egui::{Key, KeyboardShortcut, Modifiers, Ui};
+
+use crate::bench::Bench;
+use crate::jobs::{self, Job};
+use crate::settings::{Settings, ThemeChoice};
+use crate::state::{AppState, Document, View};
+use crate::views::canvas::{self, Camera};
+use crate::views::dialogs::{self, Dialogs};
+use crate::views::{self, Action, Dialog};
+
+/// The dump shown at first start.
+pub const SAMPLE: &str = include_str!("../assets/sample.rules");
+const SAMPLE_NAME: &str = "bundled sample";
+
+/// How the app was started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// File to open.
+    pub file: Option<String>,
+    /// Parse on the UI thread (tests).
+    pub sync: bool,
+    /// Measure this many frames of scripted panning and zooming, then exit.
+    pub bench_frames: Option<u64>,
+    /// Close after this many frames.
+    pub exit_after_frames: Option<u64>,
+    /// Table to show first.
+    pub table: Option<String>,
+    /// Chain to select first.
+    pub select: Option<String>,
+    /// Start in the flow view.
+    pub flow: bool,
+    /// Open every group of the shown table.
+    pub expand_all: bool,
+}
+
+/// A line in the status bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The text.
+    pub text: String,
+    /// Shown in red and kept until dismissed.
+    pub error: bool,
+}
+
+/// The desktop app.
+pub struct IptvizApp {
+    /// What is loaded and looked at.
+    pub state: AppState,
+    /// Where the canvas looks.
+    pub camera: Camera,
+    /// Remembered between runs.
+    pub settings: Settings,
+    /// Open dialog and its fields.
+    pub dialogs: Dialogs,
+    /// Search field text.
+    pub search: String,
+    /// Chain list filter text.
+    pub chain_filter: String,
+    /// Status line.
+    pub message: Option<Message>,
+    job: Option<Job>,
+    opts: Options,
+    frames: u64,
+    bench: Option<Bench>,
+    started_options_applied: bool,
+    closing: bool,
+}
+
+impl IptvizApp {
+    /// A new app; loads the file of `opts` or the sample.
+    pub fn new(ctx: &egui::Context, settings: Settings, opts: Options) -> Self {
+        ctx.set_theme(settings.theme.preference());
+        let mut app = IptvizApp {
+            state: AppState::default(),
+            camera: Camera::default(),
+            settings,
+            dialogs: Dialogs::default(),
+            search: String::new(),
+            chain_filter: String::new(),
+            message: None,
+            job: None,
+            frames: 0,
+            bench: None,
+            started_options_applied: false,
+            closing: false,
+            opts,
+        };
+        match app.opts.file.clone() {
+            Some(path) if app.opts.bench_frames.is_some() => {
+                // Benchmarks measure drawing, so load before the first frame.
+                match jobs::load_file(&path) {
+                    Ok(doc) => app.finish_load(Ok(Arc::new(doc)), Some(path)),
+                    Err(e) => app.error(e),
+                }
+            }
+            Some(path) => app.apply(ctx, Action::OpenPath(path)),
+            None => {
+                app.load_sample();
+            }
+        }
+        if let Some(n) = app.opts.bench_frames {
+            app.bench = Some(Bench::new(n));
+        }
+        app
+    }
+
+    fn load_sample(&mut self) {
+        match Document::from_bytes(SAMPLE_NAME, SAMPLE.as_bytes()) {
+            Ok(doc) => {
+                self.state.set_document(Arc::new(doc));
+                self.info("This is a bundled sample. Open your own rules with File > Open, drop a file here, or paste with Ctrl+V.");
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    /// Whether a background job is running.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    fn finish_load(&mut self, out: jobs::Outcome, path: Option<String>) {
+        match out {
+            Ok(doc) => {
+                let errors = doc.error_count();
+                let text = format!(
+                    "{}: {} tables, {} chains, {} rules, {} problem(s); read in {:.2} s",
+                    doc.name,
+                    doc.parsed.ruleset.tables.len(),
+                    doc.parsed.ruleset.chain_count(),
+                    doc.parsed.ruleset.rule_count(),
+                    doc.parsed.problems.len(),
+                    doc.took.as_secs_f64()
+                );
+                if errors > 0 {
+                    self.settings.show_problems = true;
+                }
+                if let Some(p) = path {
+                    self.settings.remember(&p);
+                }
+                self.state.set_document(doc);
+                self.info(text);
+                self.dialogs.open = None;
+                self.started_options_applied = false;
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn start(
+        &mut self,
+        ctx: &egui::Context,
+        label: String,
+        path: Option<String>,
+        work: impl FnOnce() -> Result<Document, String> + Send + 'static,
+    ) {
+        if self.opts.sync {
+            let out = work().map(Arc::new);
+            self.finish_load(out, path);
+        } else {
+            self.job = Some(Job::spawn(ctx, label, path, work));
+        }
+    }
+
+    /// Applies one user request.
+    pub fn apply(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::Select(at) => self.state.select(at),
+            Action::Follow(name) => {
+                self.state.follow(&name);
+            }
+            Action::SetTable(t) => self.state.set_table(t),
+            Action::ToggleGroup(g) => self.state.toggle_group(g),
+            Action::Back => self.state.back(),
+            Action::Forward => self.state.forward(),
+            Action::Search(q) => {
+                self.search = q.clone();
+                self.state.search(&q);
+            }
+            Action::ShowProblem(i) => self.state.problem = Some(i),
+            Action::OpenPath(p) => {
+                let path = p.clone();
+                self.start(ctx, format!("reading {p}"), Some(p), move || {
+                    jobs::load_file(&path)
+                });
+            }
+            Action::LoadText { name, text } => {
+                let label = format!("parsing {name}");
+                self.start(ctx, label, None, move || Document::from_bytes(&name, &text));
+            }
+            Action::LoadLive => {
+                self.start(
+                    ctx,
+                    "running iptables-save -c".into(),
+                    None,
+                    jobs::load_live,
+                );
+            }
+            Action::LoadSample => self.load_sample(),
+            Action::Export(path) => {
+                let table = self
+                    .state
+                    .doc
+                    .as_ref()
+                    .and_then(|d| d.parsed.ruleset.tables.get(self.state.table))
+                    .map(|t| t.name.to_string())
+                    .unwrap_or_default();
+                match &self.state.scene {
+                    Some(scene) => match crate::export::write(scene, &table, &path) {
+                        Ok(m) => {
+                            self.info(m);
+                            self.dialogs.open = None;
+                        }
+                        Err(e) => self.error(e),
+                    },
+                    None => self.error("nothing to export"),
+                }
+            }
+            Action::CopyRules => {
+                if let Some(text) = self.state.selected_rules_text() {
+                    let n = text.lines().count();
+                    ctx.copy_text(text);
+                    self.info(format!("copied {n} rule(s)"));
+                }
+            }
+            Action::Fit => self.state.fit_requested = true,
+            Action::SetView(v) => self.state.view = v,
+            Action::Open(d) => {
+                if d == Dialog::Export && self.dialogs.export.is_empty() {
+                    let t = self
+                        .state
+                        .doc
+                        .as_ref()
+                        .and_then(|doc| doc.parsed.ruleset.tables.get(self.state.table))
+                        .map(|t| t.name.to_string())
+                        .unwrap_or_else(|| "view".into());
+                    self.dialogs.export = format!("iptviz-{t}.svg");
+                }
+                self.dialogs.open = Some(d);
+            }
+            Action::Theme(t) => {
+                self.settings.theme = ThemeChoice::from_preference(t);
+                ctx.set_theme(t);
+            }
+        }
+    }
+
+    /// Keyboard shortcuts, paste anywhere, and dropped files.
+    fn global_input(&mut self, ctx: &egui::Context) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for f in dropped {
+            let path = f.path().display().to_string();
+            if f.path().as_os_str().is_empty() {
+                match f.bytes() {
+                    Ok(b) => actions.push(Action::LoadText {
+                        name: "dropped file".into(),
+                        text: b,
+                    }),
+                    Err(e) => self.error(format!("dropped file: {e}")),
+                }
+            } else {
+                actions.push(Action::OpenPath(path));
+            }
+        }
+        let cmd = |k| KeyboardShortcut::new(Modifiers::COMMAND, k);
+        ctx.input_mut(|i| {
+            if i.consume_shortcut(&cmd(Key::O)) {
+                actions.push(Action::Open(Dialog::Open));
+            }
+            if i.consume_shortcut(&cmd(Key::E)) {
+                actions.push(Action::Open(Dialog::Export));
+            }
+            if i.consume_shortcut(&KeyboardShortcut::new(
+                Modifiers::COMMAND | Modifiers::SHIFT,
+                Key::C,
+            )) {
+                actions.push(Action::CopyRules);
+            }
+            if i.consume_shortcut(&KeyboardShortcut::new(Modifiers::ALT, Key::ArrowLeft)) {
+                actions.push(Action::Back);
+            }
+            if i.consume_shortcut(&KeyboardShortcut::new(Modifiers::ALT, Key::ArrowRight)) {
+                actions.push(Action::Forward);
+            }
+            if !typing {
+                if i.consume_key(Modifiers::NONE, Key::F) {
+                    actions.push(Action::Fit);
+                }
+                if i.consume_key(Modifiers::NONE, Key::G) {
+                    actions.push(Action::SetView(View::Graph));
+                }
+                if i.consume_key(Modifiers::NONE, Key::W) {
+                    actions.push(Action::SetView(View::Flow));
+                }
+                for ev in &i.events {
+                    if let egui::Event::Paste(text) = ev
+                        && self.dialogs.open != Some(Dialog::Paste)
+                    {
+                        actions.push(Action::LoadText {
+                            name: "pasted text".into(),
+                            text: text.clone().into_bytes(),
+                        });
+                    }
+                }
+            }
+            if i.key_pressed(Key::Escape) {
+                if self.dialogs.open.is_some() {
+                    self.dialogs.open = None;
+                } else if !self.search.is_empty() {
+                    actions.push(Action::Search(String::new()));
+                }
+            }
+        });
+        if ctx.input_mut(|i| i.consume_shortcut(&cmd(Key::F))) {
+            ctx.memory_mut(|m| m.request_focus(views::toolbar::search_id()));
+        }
+        actions
+    }
+
+    /// Applies the start options (`--table`, `--select`, ...) once a
+    /// document is there.
+    fn apply_start_options(&mut self) {
+        if self.started_options_applied || self.state.doc.is_none() {
+            return;
+        }
+        self.started_options_applied = true;
+        if let Some(doc) = self.state.doc.clone() {
+            if let Some(t) = &self.opts.table
+                && let Some(i) = doc.parsed.ruleset.tables.iter().position(|x| x.name == *t)
+            {
+                self.state.set_table(i);
+            }
+            if let Some(c) = self.opts.select.clone() {
+                let t = doc.parsed.ruleset.tables[self.state.table].name.to_string();
+                self.state.select_named(&t, &c);
+            }
+            if self.opts.expand_all {
+                self.state.expand_all();
+            }
+        }
+        if self.opts.flow {
+            self.state.view = View::Flow;
+        }
+    }
+
+    /// Draws one frame (the whole window) into `ui`.
+    pub fn show(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        let frame_start = Instant::now();
+        if let Some(job) = &self.job
+            && let Some(out) = job.poll()
+        {
+            let path = job.path.clone();
+            self.job = None;
+            self.finish_load(out, path);
+        }
+        self.apply_start_options();
+        let mut actions = self.global_input(&ctx);
+
+        egui::Panel::top("toolbar").show(ui, |ui| {
+            actions.extend(views::toolbar::show(
+                ui,
+                &self.state,
+                &mut self.search,
+                &self.settings.recent,
+                self.settings.theme.preference(),
+            ));
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                if let Some(job) = &self.job {
+                    ui.spinner();
+                    ui.label(format!(
+                        "{} … {:.1} s",
+                        job.label,
+                        job.elapsed().as_secs_f32()
+                    ));
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                if let Some(doc) = &self.state.doc {
+                    let n = doc.parsed.problems.len();
+                    let label = if n == 0 {
+                        "no problems".to_string()
+                    } else {
+                        format!("⚠ {n} problem(s)")
+                    };
+                    if ui
+                        .selectable_label(self.settings.show_problems, label)
+                        .on_hover_text("Show or hide the problems panel")
+                        .clicked()
+                    {
+                        self.settings.show_problems = !self.settings.show_problems;
+                    }
+                }
+                if let Some(m) = &self.message {
+                    let colour = if m.error {
+                        crate::palette::verdict_colour("DROP", ui.visuals().dark_mode)
+                    } else {
+                        ui.visuals().text_color()
+                    };
+                    ui.label(egui::RichText::new(first_line(&m.text)).color(colour))
+                        .on_hover_text(&m.text);
+                }
+            });
+        });
+        if self.settings.show_problems && self.state.doc.is_some() {
+            egui::Panel::bottom("problems")
+                .resizable(true)
+                .default_size(170.0)
+                .show(ui, |ui| {
+                    actions.extend(views::problems::show(ui, &self.state));
+                });
+        }
+        egui::Panel::left("chains")
+            .resizable(true)
+            .default_size(250.0)
+            .show(ui, |ui| {
+                actions.extend(views::chains::show(ui, &self.state, &mut self.chain_filter));
+            });
+        egui::Panel::right("rules")
+            .resizable(true)
+            .default_size(430.0)
+            .show(ui, |ui| {
+                actions.extend(views::rules::show(ui, &self.state));
+            });
+        egui::CentralPanel::no_frame().show(ui, |ui| {
+            match self.state.view {
+                View::Graph => actions.extend(canvas::show(ui, &self.state, &mut self.camera)),
+                View::Flow => actions.extend(views::flow::show(ui, &self.state)),
+            }
+            if let Some(m) = &self.message
+                && m.error
+                && m.text.contains('\n')
+            {
+                let mut open = true;
+                egui::Window::new("Could not load")
+                    .open(&mut open)
+                    .collapsible(false)
+                    .show(&ctx, |ui| {
+                        ui.label(&m.text);
+                    });
+                if !open {
+                    self.message = None;
+                }
+            }
+        });
+        self.state.fit_requested = false;
+        if let Some(p) = self.state.focus.take() {
+            self.camera.center = p;
+            self.camera.zoom = self.camera.zoom.max(0.6);
+        }
+        actions.extend(dialogs::show(
+            &ctx,
+            &mut self.dialogs,
+            &self.settings.recent,
+        ));
+        for a in actions {
+            self.apply(&ctx, a);
+        }
+
+        self.frames += 1;
+        if let Some(b) = &mut self.bench {
+            let bounds = self.state.scene.as_ref().map(|s| s.bounds);
+            let done = b.frame(frame_start, &mut self.camera, bounds, ui.max_rect());
+            if done {
+                b.report(self.state.scene.as_ref().map_or(0, |s| s.nodes.len()));
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            ctx.request_repaint();
+        }
+        if let Some(n) = self.opts.exit_after_frames {
+            if self.frames >= n && self.job.is_none() && !self.closing {
+                self.closing = true;
+                if let Some(doc) = &self.state.doc {
+                    println!(
+                        "iptviz-gui: {} frames, {}: {} tables, {} chains, {} rules, {} problems",
+                        self.frames,
+                        doc.name,
+                        doc.parsed.ruleset.tables.len(),
+                        doc.parsed.ruleset.chain_count(),
+                        doc.parsed.ruleset.rule_count(),
+                        doc.parsed.problems.len()
+                    );
+                }
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            ctx.request_repaint();
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+impl eframe::App for IptvizApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, Settings::KEY, &self.settings);
+    }
+}

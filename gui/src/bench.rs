@@ -1,0 +1,121 @@
+//! `--bench-frames N`: scripted panning and zooming with frame-time
+//! statistics, to check that big dumps stay smooth.
+
+use std::time::{Duration, Instant};
+
+use egui::{Rect, vec2};
+
+use crate::views::canvas::Camera;
+
+/// Frame-time recorder and camera script.
+pub struct Bench {
+    frames: u64,
+    seen: u64,
+    last: Option<Instant>,
+    /// Time between the starts of consecutive frames (whole frame:
+    /// UI, tessellation, GL, swap).
+    intervals: Vec<Duration>,
+    /// Time spent in our UI code per frame.
+    ui_times: Vec<Duration>,
+    fitted: Option<Camera>,
+}
+
+impl Bench {
+    /// Measures `frames` frames.
+    pub fn new(frames: u64) -> Self {
+        Bench {
+            frames,
+            seen: 0,
+            last: None,
+            intervals: Vec::new(),
+            ui_times: Vec::new(),
+            fitted: None,
+        }
+    }
+
+    /// Records one frame and moves the camera; true when done.
+    pub fn frame(
+        &mut self,
+        start: Instant,
+        cam: &mut Camera,
+        bounds: Option<Rect>,
+        view: Rect,
+    ) -> bool {
+        let now = Instant::now();
+        // The first frames warm caches (fonts, shaders): not counted.
+        if self.seen >= 5 {
+            self.ui_times.push(now - start);
+            if let Some(l) = self.last {
+                self.intervals.push(start - l);
+            }
+        }
+        self.last = Some(start);
+        self.seen += 1;
+        let Some(bounds) = bounds else {
+            return self.seen >= self.frames;
+        };
+        let base = *self.fitted.get_or_insert_with(|| {
+            let mut c = Camera::default();
+            c.fit(bounds, view);
+            c
+        });
+        // A third of the time overview panning, a third zoomed to 1:1
+        // panning along the top, a third zooming in and out.
+        let t = self.seen as f32 / self.frames.max(1) as f32;
+        let phase = (t * 3.0).floor() as u32;
+        let local = t * 3.0 - phase as f32;
+        match phase {
+            0 => {
+                cam.zoom = base.zoom * 1.5;
+                cam.center = base.center
+                    + vec2(
+                        (local * std::f32::consts::TAU).sin() * bounds.width() * 0.2,
+                        0.0,
+                    );
+            }
+            1 => {
+                cam.zoom = 1.0;
+                cam.center = bounds.left_top()
+                    + vec2(
+                        local * bounds.width(),
+                        300.0 + local * 2000.0f32.min(bounds.height()),
+                    );
+            }
+            _ => {
+                let z = (base.zoom.ln()
+                    + (0.0f32 - base.zoom.ln())
+                        * (0.5 - 0.5 * (local * std::f32::consts::TAU).cos()))
+                .exp();
+                cam.zoom = z;
+                cam.center = bounds.left_top() + vec2(bounds.width() * 0.3, 400.0);
+            }
+        }
+        self.seen >= self.frames
+    }
+
+    /// Prints the statistics to stdout.
+    pub fn report(&self, boxes: usize) {
+        println!(
+            "bench: {} frames measured, {boxes} boxes in the scene",
+            self.intervals.len()
+        );
+        println!("  frame interval (whole frame) {}", stats(&self.intervals));
+        println!("  ui code per frame            {}", stats(&self.ui_times));
+    }
+}
+
+fn stats(v: &[Duration]) -> String {
+    if v.is_empty() {
+        return "no data".into();
+    }
+    let mut ms: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    format!(
+        "mean {mean:.2} ms, median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        pick(0.5),
+        pick(0.95),
+        pick(1.0)
+    )
+}

@@ -1,0 +1,89 @@
+//! Work that runs off the UI thread: reading and parsing input, live
+//! reading. The UI polls the job each frame and shows a spinner meanwhile.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::{Duration, Instant};
+
+use crate::state::Document;
+
+/// What a finished job gives back.
+pub type Outcome = Result<Arc<Document>, String>;
+
+/// A running background job.
+pub struct Job {
+    /// What is being done, shown next to the spinner.
+    pub label: String,
+    /// Where the input came from, to remember in recent files.
+    pub path: Option<String>,
+    started: Instant,
+    rx: Receiver<Outcome>,
+}
+
+impl Job {
+    /// Runs `work` on a new thread and wakes the UI when done.
+    pub fn spawn(
+        ctx: &egui::Context,
+        label: String,
+        path: Option<String>,
+        work: impl FnOnce() -> Result<Document, String> + Send + 'static,
+    ) -> Job {
+        let (tx, rx) = channel();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let out = work().map(Arc::new);
+            // The receiver is gone only when the app closed; nothing to do.
+            let _ = tx.send(out);
+            ctx.request_repaint();
+        });
+        Job {
+            label,
+            path,
+            started: Instant::now(),
+            rx,
+        }
+    }
+
+    /// The result, once there is one.
+    pub fn poll(&self) -> Option<Outcome> {
+        match self.rx.try_recv() {
+            Ok(out) => Some(out),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                Some(Err(format!("{}: the worker stopped", self.label)))
+            }
+        }
+    }
+
+    /// Blocks until the job ends (tests and `--bench-frames`).
+    pub fn wait(self) -> Outcome {
+        self.rx
+            .recv()
+            .unwrap_or_else(|_| Err(format!("{}: the worker stopped", self.label)))
+    }
+
+    /// Time since the job started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Reads and parses a file.
+pub fn load_file(path: &str) -> Result<Document, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    Document::from_bytes(path, &bytes)
+}
+
+/// How to get the rules when live reading is not possible.
+pub const LIVE_HELP: &str = "Reading the firewall of this machine needs root. Either start iptviz-gui \
+with sudo, or run\n\n    sudo iptables-save -c > rules.txt\n\nand open rules.txt (File > Open, drag \
+and drop), or paste the output here with Ctrl+V.";
+
+/// Runs iptables-save on this machine; the IPv4 rules are shown.
+pub fn load_live() -> Result<Document, String> {
+    let dumps = iptviz::input::read_live().map_err(|e| format!("{e}\n\n{LIVE_HELP}"))?;
+    let first = dumps
+        .first()
+        .ok_or_else(|| format!("iptables-save gave no rules.\n\n{LIVE_HELP}"))?;
+    Document::from_bytes(&first.name, &first.bytes)
+}

@@ -1,0 +1,15 @@
+//! iptviz-gui: the desktop app, as a library so that tests can drive it
+//! without a window.
+
+pub mod app;
+pub mod bench;
+pub mod export;
+pub mod graph;
+pub mod jobs;
+pub mod palette;
+pub mod scene;
+pub mod settings;
+pub mod state;
+pub mod views;
+
+pub use app::{IptvizApp, Options};

@@ -1,0 +1,381 @@
+//! What the canvas paints: positioned boxes and edge paths in world
+//! coordinates, with everything needed to colour them.
+//!
+//! The canvas only reads a [`Scene`]. Today scenes come from [`layered`], a
+//! small layered layout of our own; when the library's layout lands it
+//! becomes another producer of the same struct.
+
+use std::collections::HashSet;
+
+use egui::{Pos2, Rect, pos2, vec2};
+use iptviz::model::Table;
+
+use crate::graph::TableGraph;
+
+/// What a box stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// One chain (index in `Table::chains`).
+    Chain(u32),
+    /// A folded group (index in `TableGraph::groups`).
+    Group(u32),
+}
+
+/// How a box is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStyle {
+    /// Built-in chain: filled with the table colour.
+    Builtin,
+    /// User chain: outlined.
+    User,
+    /// Folded group: stacked outline.
+    Group,
+}
+
+/// A positioned box.
+#[derive(Debug, Clone)]
+pub struct SceneNode {
+    /// Where it is, in world units.
+    pub rect: Rect,
+    /// What it stands for.
+    pub kind: NodeKind,
+    /// How to draw it.
+    pub style: NodeStyle,
+    /// First line: chain name or `PREFIX* (n)`.
+    pub title: String,
+    /// Second line: rule count, policy, service.
+    pub subtitle: String,
+}
+
+/// A positioned edge.
+#[derive(Debug, Clone)]
+pub struct SceneEdge {
+    /// Source box (index in `Scene::nodes`).
+    pub from: u32,
+    /// Target box.
+    pub to: u32,
+    /// Path, first point on the source box, last on the target.
+    pub points: Vec<Pos2>,
+    /// All merged rules are `-g`.
+    pub goto: bool,
+    /// Number of rules merged into the edge.
+    pub rules: u32,
+    /// Counted packets of those rules.
+    pub packets: u64,
+    /// Packets on a log scale against the busiest edge, 0..=1.
+    pub heat: f32,
+}
+
+/// Everything the canvas draws for one table.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// Boxes.
+    pub nodes: Vec<SceneNode>,
+    /// Edges.
+    pub edges: Vec<SceneEdge>,
+    /// Box of each chain (its own, or its group's).
+    pub node_of_chain: Vec<u32>,
+    /// Bounding box of everything.
+    pub bounds: Rect,
+}
+
+impl Scene {
+    /// The box at a world position.
+    pub fn node_at(&self, p: Pos2) -> Option<usize> {
+        self.nodes.iter().position(|n| n.rect.contains(p))
+    }
+
+    /// The box showing chain `chain`.
+    pub fn node_for_chain(&self, chain: usize) -> Option<usize> {
+        self.node_of_chain.get(chain).map(|&n| n as usize)
+    }
+}
+
+/// Box height in world units.
+pub const NODE_H: f32 = 40.0;
+const GAP_Y: f32 = 16.0;
+const GAP_X: f32 = 90.0;
+const CHAR_W: f32 = 7.2;
+
+/// Lays one table out left to right: built-in chains in the first column,
+/// each chain one column right of its deepest caller.
+pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Scene {
+    // 1. Boxes: one per chain, or one per folded group.
+    let mut kinds: Vec<NodeKind> = Vec::new();
+    let mut node_of_chain = vec![0u32; table.chains.len()];
+    let mut group_node: Vec<Option<u32>> = vec![None; graph.groups.len()];
+    for (ci, _) in table.chains.iter().enumerate() {
+        let folded = graph
+            .group_of
+            .get(ci)
+            .copied()
+            .flatten()
+            .filter(|g| !expanded.contains(g));
+        node_of_chain[ci] = match folded {
+            Some(g) => *group_node[g as usize].get_or_insert_with(|| {
+                kinds.push(NodeKind::Group(g));
+                kinds.len() as u32 - 1
+            }),
+            None => {
+                kinds.push(NodeKind::Chain(ci as u32));
+                kinds.len() as u32 - 1
+            }
+        };
+    }
+    let n = kinds.len();
+
+    // 2. Edges between boxes, merged.
+    let mut merged: std::collections::HashMap<(u32, u32), SceneEdge> = Default::default();
+    let mut edge_order: Vec<(u32, u32)> = Vec::new();
+    for e in &graph.edges {
+        let (a, b) = (node_of_chain[e.from as usize], node_of_chain[e.to as usize]);
+        if a == b {
+            continue;
+        }
+        let entry = merged.entry((a, b)).or_insert_with(|| {
+            edge_order.push((a, b));
+            SceneEdge {
+                from: a,
+                to: b,
+                points: Vec::new(),
+                goto: true,
+                rules: 0,
+                packets: 0,
+                heat: 0.0,
+            }
+        });
+        entry.goto &= e.goto;
+        entry.rules += e.rules;
+        entry.packets += e.packets;
+    }
+    let mut edges: Vec<SceneEdge> = edge_order.iter().filter_map(|k| merged.remove(k)).collect();
+    for e in &mut edges {
+        e.heat = graph.heat(e.packets);
+    }
+
+    // 3. Ranks: longest path from the roots (Kahn); boxes left in a cycle go
+    //    one right of what reached them.
+    let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for e in &edges {
+        succs[e.from as usize].push(e.to);
+        preds[e.to as usize].push(e.from);
+    }
+    let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut rank = vec![0u32; n];
+    let mut done = vec![false; n];
+    let mut queue: std::collections::VecDeque<u32> =
+        (0..n as u32).filter(|&v| indeg[v as usize] == 0).collect();
+    while let Some(v) = queue.pop_front() {
+        done[v as usize] = true;
+        for &w in &succs[v as usize] {
+            let w = w as usize;
+            rank[w] = rank[w].max(rank[v as usize] + 1);
+            indeg[w] -= 1;
+            if indeg[w] == 0 {
+                queue.push_back(w as u32);
+            }
+        }
+    }
+    for v in 0..n {
+        if !done[v] {
+            let r = preds[v]
+                .iter()
+                .filter(|&&p| done[p as usize])
+                .map(|&p| rank[p as usize] + 1)
+                .max()
+                .unwrap_or(1);
+            rank[v] = r;
+            done[v] = true;
+        }
+    }
+
+    // 4. Order inside each column: declaration order, then a barycentre
+    //    sweep against the callers so that edges cross less.
+    let ranks = rank.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut columns: Vec<Vec<u32>> = vec![Vec::new(); ranks];
+    for v in 0..n {
+        columns[rank[v] as usize].push(v as u32);
+    }
+    let mut pos = vec![0f32; n];
+    for col in &columns {
+        for (i, &v) in col.iter().enumerate() {
+            pos[v as usize] = i as f32;
+        }
+    }
+    for col in columns.iter_mut().skip(1) {
+        let key = |v: u32| {
+            let p = &preds[v as usize];
+            if p.is_empty() {
+                f32::MAX
+            } else {
+                p.iter().map(|&u| pos[u as usize]).sum::<f32>() / p.len() as f32
+            }
+        };
+        let mut keyed: Vec<(f32, u32)> = col.iter().map(|&v| (key(v), v)).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        *col = keyed.into_iter().map(|(_, v)| v).collect();
+        for (i, &v) in col.iter().enumerate() {
+            pos[v as usize] = i as f32;
+        }
+    }
+
+    // 5. Labels and sizes, then coordinates.
+    let mut nodes: Vec<SceneNode> = kinds
+        .iter()
+        .map(|&kind| {
+            let (style, title, subtitle) = label(table, graph, kind);
+            let chars = title.chars().count().max(subtitle.chars().count()) as f32;
+            let w = (chars * CHAR_W + 24.0).clamp(96.0, 380.0);
+            SceneNode {
+                rect: Rect::from_min_size(Pos2::ZERO, vec2(w, NODE_H)),
+                kind,
+                style,
+                title,
+                subtitle,
+            }
+        })
+        .collect();
+    let mut x = 0.0;
+    for col in &columns {
+        let width = col
+            .iter()
+            .map(|&v| nodes[v as usize].rect.width())
+            .fold(0.0, f32::max);
+        let mut y = 0.0;
+        for &v in col {
+            let node = &mut nodes[v as usize];
+            node.rect = Rect::from_min_size(pos2(x, y), node.rect.size());
+            y += NODE_H + GAP_Y;
+        }
+        x += width + GAP_X;
+    }
+    for e in &mut edges {
+        let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
+        e.points = if b.left() > a.right() {
+            vec![a.right_center(), b.left_center()]
+        } else {
+            // A call backwards (only in cyclic, broken dumps): leave from the
+            // bottom, arrive at the top.
+            vec![a.center_bottom(), b.center_top()]
+        };
+    }
+    let bounds = nodes
+        .iter()
+        .fold(Rect::NOTHING, |acc, nd| acc.union(nd.rect));
+    Scene {
+        nodes,
+        edges,
+        node_of_chain,
+        bounds: if bounds.is_positive() {
+            bounds
+        } else {
+            Rect::from_min_size(Pos2::ZERO, vec2(100.0, 100.0))
+        },
+    }
+}
+
+fn label(table: &Table, graph: &TableGraph, kind: NodeKind) -> (NodeStyle, String, String) {
+    match kind {
+        NodeKind::Chain(ci) => {
+            let c = &table.chains[ci as usize];
+            let rules = plural(c.rules.len(), "rule");
+            if c.builtin {
+                let policy = c.policy.as_deref().unwrap_or("-");
+                (
+                    NodeStyle::Builtin,
+                    c.name.to_string(),
+                    format!("{rules} · policy {policy}"),
+                )
+            } else {
+                let sub = match graph.service.get(ci as usize).and_then(Option::as_ref) {
+                    Some(s) => format!("{rules} · {s}"),
+                    None => rules,
+                };
+                (NodeStyle::User, c.name.to_string(), sub)
+            }
+        }
+        NodeKind::Group(g) => {
+            let grp = &graph.groups[g as usize];
+            let rules: usize = grp
+                .members
+                .iter()
+                .map(|&m| table.chains[m as usize].rules.len())
+                .sum();
+            (
+                NodeStyle::Group,
+                format!("{}* ({} chains)", grp.prefix, grp.members.len()),
+                format!("{} · double-click to expand", plural(rules, "rule")),
+            )
+        }
+    }
+}
+
+/// `1 rule`, `3 rules`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iptviz::parse::{ParseOptions, parse_str};
+
+    fn table(text: &str) -> Table {
+        let p = parse_str(text, &ParseOptions::lenient("t")).expect("parses");
+        p.ruleset.tables.into_iter().next().expect("one table")
+    }
+
+    #[test]
+    fn callers_are_left_of_callees() {
+        let t = table(
+            "*filter\n:INPUT ACCEPT [0:0]\n:a - [0:0]\n:b - [0:0]\n\
+             -A INPUT -j a\n-A INPUT -j b\n-A a -j b\nCOMMIT\n",
+        );
+        let g = TableGraph::build(&t);
+        let s = layered(&t, &g, &HashSet::new());
+        assert_eq!(s.nodes.len(), 3);
+        assert_eq!(s.edges.len(), 3);
+        let x = |i: usize| s.nodes[i].rect.left();
+        assert!(x(0) < x(1) && x(1) < x(2), "INPUT < a < b");
+        assert_eq!(s.nodes[0].style, NodeStyle::Builtin);
+    }
+
+    #[test]
+    fn cycles_do_not_hang_or_panic() {
+        let t = table(
+            "*filter\n:INPUT ACCEPT [0:0]\n:a - [0:0]\n:b - [0:0]\n\
+             -A INPUT -j a\n-A a -j b\n-A b -j a\nCOMMIT\n",
+        );
+        let g = TableGraph::build(&t);
+        let s = layered(&t, &g, &HashSet::new());
+        assert_eq!(s.nodes.len(), 3);
+        assert!(s.edges.iter().all(|e| e.points.len() == 2));
+    }
+
+    #[test]
+    fn groups_fold_and_expand() {
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        for i in 0..8 {
+            text.push_str(&format!(":KUBE-SEP-ABCDEFGH{i:04} - [0:0]\n"));
+        }
+        for i in 0..8 {
+            text.push_str(&format!("-A PREROUTING -j KUBE-SEP-ABCDEFGH{i:04}\n"));
+        }
+        text.push_str("COMMIT\n");
+        let t = table(&text);
+        let g = TableGraph::build(&t);
+        let folded = layered(&t, &g, &HashSet::new());
+        assert_eq!(folded.nodes.len(), 2);
+        assert_eq!(folded.edges.len(), 1);
+        assert_eq!(folded.edges[0].rules, 8);
+        assert!(folded.nodes[1].title.starts_with("KUBE-SEP-* (8"));
+        let open = layered(&t, &g, &HashSet::from([0]));
+        assert_eq!(open.nodes.len(), 9);
+        assert_eq!(open.edges.len(), 8);
+    }
+}

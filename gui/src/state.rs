@@ -1,0 +1,554 @@
+//! Application state, apart from drawing: what is loaded, what is selected,
+//! what was searched, which groups are open, and the browsing history.
+//! Every method here runs without a window and is unit-tested.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iptviz::model::Rule;
+use iptviz::parse::{ParseOptions, Parsed, parse_bytes};
+
+use crate::graph::TableGraph;
+use crate::scene::{self, Scene};
+
+/// A parsed input with its derived graph facts; never changes once built.
+pub struct Document {
+    /// Where it came from (file path, `pasted text`, `live: ...`).
+    pub name: String,
+    /// Parsed rules and problems.
+    pub parsed: Parsed,
+    /// Graph facts per table, same order as `parsed.ruleset.tables`.
+    pub graphs: Vec<TableGraph>,
+    /// Size of the input.
+    pub bytes: usize,
+    /// Time spent parsing and analysing.
+    pub took: Duration,
+}
+
+impl Document {
+    /// Parses `bytes` leniently; `Err` only when nothing could be read.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Document, String> {
+        let start = Instant::now();
+        let parsed =
+            parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| format!("{name}: {e}"))?;
+        let graphs = parsed
+            .ruleset
+            .tables
+            .iter()
+            .map(TableGraph::build)
+            .collect();
+        Ok(Document {
+            name: name.to_string(),
+            parsed,
+            graphs,
+            bytes: bytes.len(),
+            took: start.elapsed(),
+        })
+    }
+
+    /// Number of error-level problems.
+    pub fn error_count(&self) -> usize {
+        self.parsed.error_count()
+    }
+}
+
+/// A chain in a table, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChainRef {
+    /// Index in `Ruleset::tables`.
+    pub table: usize,
+    /// Index in `Table::chains`.
+    pub chain: usize,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The chain found.
+    pub at: ChainRef,
+    /// The matching rule's index, or `None` when the chain name matched.
+    pub rule: Option<usize>,
+    /// Short text shown in the results list.
+    pub text: String,
+}
+
+/// Which big view is in the middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Chain graph of one table.
+    #[default]
+    Graph,
+    /// Netfilter hook order.
+    Flow,
+}
+
+/// Most search results listed (the highlight covers all of them).
+pub const MAX_HITS: usize = 1000;
+
+/// Everything the user is looking at.
+#[derive(Default)]
+pub struct AppState {
+    /// The loaded rules.
+    pub doc: Option<Arc<Document>>,
+    /// Table shown on the canvas.
+    pub table: usize,
+    /// Graph or flow.
+    pub view: View,
+    /// Selected chain.
+    pub selected: Option<ChainRef>,
+    back: Vec<ChainRef>,
+    forward: Vec<ChainRef>,
+    /// Current search text.
+    pub query: String,
+    /// Search results (at most [`MAX_HITS`]).
+    pub hits: Vec<Hit>,
+    /// Hit count including those not listed.
+    pub hit_total: usize,
+    /// Chains of the current table that match the search.
+    pub hit_chains: HashSet<usize>,
+    /// Open groups, per table.
+    pub expanded: HashSet<(usize, u32)>,
+    /// Layout of the current table.
+    pub scene: Option<Arc<Scene>>,
+    /// Problem whose source line is shown.
+    pub problem: Option<usize>,
+    /// Where the canvas should look next (world position), set by `select`.
+    pub focus: Option<egui::Pos2>,
+    /// The camera should fit the whole scene.
+    pub fit_requested: bool,
+}
+
+impl AppState {
+    /// Parses text and makes it the current document (used by tests; the
+    /// app parses on a background thread and calls [`AppState::set_document`]).
+    pub fn load(&mut self, name: &str, text: &[u8]) -> Result<(), String> {
+        let doc = Document::from_bytes(name, text)?;
+        self.set_document(Arc::new(doc));
+        Ok(())
+    }
+
+    /// Shows a newly loaded document: first table with a user chain or
+    /// rules, nothing selected, search kept.
+    pub fn set_document(&mut self, doc: Arc<Document>) {
+        let tables = &doc.parsed.ruleset.tables;
+        // Start where the interesting part usually is.
+        self.table = tables
+            .iter()
+            .position(|t| t.name == "filter" && t.rule_count() > 0)
+            .or_else(|| tables.iter().position(|t| t.rule_count() > 0))
+            .unwrap_or(0);
+        self.doc = Some(doc);
+        self.selected = None;
+        self.back.clear();
+        self.forward.clear();
+        self.expanded.clear();
+        self.problem = None;
+        self.rebuild_scene();
+        let q = std::mem::take(&mut self.query);
+        self.search(&q);
+        self.fit_requested = true;
+    }
+
+    /// Shows another table.
+    pub fn set_table(&mut self, table: usize) {
+        let Some(doc) = &self.doc else { return };
+        if table >= doc.parsed.ruleset.tables.len() || table == self.table {
+            return;
+        }
+        self.table = table;
+        self.rebuild_scene();
+        self.refresh_hit_chains();
+        self.fit_requested = true;
+    }
+
+    /// Selects a chain (recording history) and asks the canvas to look at it.
+    pub fn select(&mut self, at: ChainRef) {
+        if !self.valid(at) {
+            return;
+        }
+        if let Some(cur) = self.selected
+            && cur != at
+        {
+            self.back.push(cur);
+            self.forward.clear();
+        }
+        self.show(at);
+    }
+
+    /// Selects a chain by table and chain name.
+    pub fn select_named(&mut self, table: &str, chain: &str) -> bool {
+        let Some(at) = self.find(table, chain) else {
+            return false;
+        };
+        self.select(at);
+        true
+    }
+
+    /// Finds a chain by names.
+    pub fn find(&self, table: &str, chain: &str) -> Option<ChainRef> {
+        let doc = self.doc.as_ref()?;
+        let ti = doc
+            .parsed
+            .ruleset
+            .tables
+            .iter()
+            .position(|t| t.name == table)?;
+        let ci = doc.parsed.ruleset.tables[ti].chain_position(chain)?;
+        Some(ChainRef {
+            table: ti,
+            chain: ci,
+        })
+    }
+
+    /// Follows the jump of a rule of the selected chain.
+    pub fn follow(&mut self, target: &str) -> bool {
+        let Some(cur) = self.selected else {
+            return false;
+        };
+        let Some(doc) = &self.doc else { return false };
+        let table = &doc.parsed.ruleset.tables[cur.table];
+        let Some(ci) = table.chain_position(target) else {
+            return false;
+        };
+        self.select(ChainRef {
+            table: cur.table,
+            chain: ci,
+        });
+        true
+    }
+
+    /// Goes back in the selection history.
+    pub fn back(&mut self) {
+        if let Some(prev) = self.back.pop() {
+            if let Some(cur) = self.selected {
+                self.forward.push(cur);
+            }
+            self.show(prev);
+        }
+    }
+
+    /// Goes forward in the selection history.
+    pub fn forward(&mut self) {
+        if let Some(next) = self.forward.pop() {
+            if let Some(cur) = self.selected {
+                self.back.push(cur);
+            }
+            self.show(next);
+        }
+    }
+
+    /// Whether back / forward have somewhere to go.
+    pub fn can_go(&self) -> (bool, bool) {
+        (!self.back.is_empty(), !self.forward.is_empty())
+    }
+
+    /// Opens or folds a group of the current table.
+    pub fn toggle_group(&mut self, group: u32) {
+        let key = (self.table, group);
+        if !self.expanded.remove(&key) {
+            self.expanded.insert(key);
+        }
+        self.rebuild_scene();
+    }
+
+    /// Opens every group of the current table.
+    pub fn expand_all(&mut self) {
+        if let Some(doc) = &self.doc {
+            let groups = doc.graphs[self.table].groups.len() as u32;
+            self.expanded.extend((0..groups).map(|g| (self.table, g)));
+            self.rebuild_scene();
+            self.fit_requested = true;
+        }
+    }
+
+    /// Searches chain names, service names and rule text (comments,
+    /// addresses, ports), case-insensitively.
+    pub fn search(&mut self, query: &str) {
+        self.query = query.to_string();
+        self.hits.clear();
+        self.hit_total = 0;
+        let needle = query.trim().to_ascii_lowercase();
+        if let Some(doc) = &self.doc
+            && !needle.is_empty()
+        {
+            for (ti, table) in doc.parsed.ruleset.tables.iter().enumerate() {
+                let graph = &doc.graphs[ti];
+                for (ci, chain) in table.chains.iter().enumerate() {
+                    let at = ChainRef {
+                        table: ti,
+                        chain: ci,
+                    };
+                    let service = graph.service.get(ci).and_then(Option::as_deref);
+                    if contains_ci(&chain.name, &needle)
+                        || service.is_some_and(|s| contains_ci(s, &needle))
+                    {
+                        self.hit_total += 1;
+                        if self.hits.len() < MAX_HITS {
+                            let text = match service {
+                                Some(s) => format!("{} {}  ({s})", table.name, chain.name),
+                                None => format!("{} {}", table.name, chain.name),
+                            };
+                            self.hits.push(Hit {
+                                at,
+                                rule: None,
+                                text,
+                            });
+                        }
+                        continue;
+                    }
+                    for (ri, rule) in chain.rules.iter().enumerate() {
+                        if rule_matches(rule, &needle) {
+                            self.hit_total += 1;
+                            if self.hits.len() < MAX_HITS {
+                                self.hits.push(Hit {
+                                    at,
+                                    rule: Some(ri),
+                                    text: format!(
+                                        "{} {} #{}: {}",
+                                        table.name,
+                                        chain.name,
+                                        ri + 1,
+                                        short(&rule.text, 90)
+                                    ),
+                                });
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.refresh_hit_chains();
+    }
+
+    /// Clears the search.
+    pub fn clear_search(&mut self) {
+        self.search("");
+    }
+
+    /// The selected chain's table and chain.
+    pub fn selected_chain(&self) -> Option<(&iptviz::Table, &iptviz::Chain)> {
+        let at = self.selected?;
+        let doc = self.doc.as_ref()?;
+        let t = doc.parsed.ruleset.tables.get(at.table)?;
+        Some((t, t.chains.get(at.chain)?))
+    }
+
+    /// The rules of the selected chain as `iptables-save` lines.
+    pub fn selected_rules_text(&self) -> Option<String> {
+        let (_, chain) = self.selected_chain()?;
+        let mut s = String::new();
+        for r in &chain.rules {
+            s.push_str(&iptviz::save::rule_line(&chain.name, r));
+            s.push('\n');
+        }
+        Some(s)
+    }
+
+    fn valid(&self, at: ChainRef) -> bool {
+        self.doc.as_ref().is_some_and(|d| {
+            d.parsed
+                .ruleset
+                .tables
+                .get(at.table)
+                .is_some_and(|t| at.chain < t.chains.len())
+        })
+    }
+
+    fn show(&mut self, at: ChainRef) {
+        self.selected = Some(at);
+        self.view = View::Graph;
+        if at.table != self.table {
+            self.table = at.table;
+            self.rebuild_scene();
+            self.refresh_hit_chains();
+        }
+        if let Some(scene) = &self.scene
+            && let Some(n) = scene.node_for_chain(at.chain)
+        {
+            self.focus = Some(scene.nodes[n].rect.center());
+        }
+    }
+
+    fn rebuild_scene(&mut self) {
+        self.scene = self.doc.as_ref().and_then(|doc| {
+            let table = doc.parsed.ruleset.tables.get(self.table)?;
+            let open: HashSet<u32> = self
+                .expanded
+                .iter()
+                .filter(|(t, _)| *t == self.table)
+                .map(|&(_, g)| g)
+                .collect();
+            Some(Arc::new(scene::layered(
+                table,
+                &doc.graphs[self.table],
+                &open,
+            )))
+        });
+    }
+
+    fn refresh_hit_chains(&mut self) {
+        self.hit_chains = self
+            .hits
+            .iter()
+            .filter(|h| h.at.table == self.table)
+            .map(|h| h.at.chain)
+            .collect();
+    }
+}
+
+fn rule_matches(rule: &Rule, needle: &str) -> bool {
+    contains_ci(&rule.text, needle)
+}
+
+/// ASCII case-insensitive substring test; `needle` must be lower case.
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    if n.len() > h.len() {
+        return false;
+    }
+    let first = n[0];
+    (0..=h.len() - n.len()).any(|i| {
+        h[i].to_ascii_lowercase() == first
+            && h[i..i + n.len()]
+                .iter()
+                .zip(n)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
+}
+
+/// Cuts text to `max` characters with an ellipsis.
+pub fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../assets/sample.rules");
+
+    fn loaded() -> AppState {
+        let mut s = AppState::default();
+        s.load("sample", SAMPLE.as_bytes()).expect("sample loads");
+        s
+    }
+
+    #[test]
+    fn load_picks_filter_and_builds_a_scene() {
+        let s = loaded();
+        let doc = s.doc.as_ref().expect("doc");
+        assert_eq!(doc.parsed.ruleset.tables[s.table].name, "filter");
+        assert!(doc.parsed.problems.is_empty());
+        let scene = s.scene.as_ref().expect("scene");
+        assert_eq!(scene.nodes.len(), 8);
+        assert!(s.fit_requested);
+    }
+
+    #[test]
+    fn search_finds_names_comments_addresses_and_ports() {
+        let mut s = loaded();
+        s.search("ssh-allow");
+        assert!(
+            s.hits
+                .iter()
+                .any(|h| h.rule.is_none() && h.text.contains("ssh-allow"))
+        );
+        s.search("BACKUP HOST");
+        assert_eq!(s.hits.len(), 1);
+        assert_eq!(s.hits[0].rule, Some(1));
+        s.search("192.0.2.");
+        assert_eq!(s.hits.len(), 1);
+        s.search("8080");
+        assert_eq!(s.hits[0].text.split(' ').next(), Some("nat"));
+        assert!(s.hit_chains.is_empty(), "hit is in nat, we look at filter");
+        s.search("web");
+        assert!(!s.hit_chains.is_empty());
+        s.clear_search();
+        assert!(s.hits.is_empty() && s.hit_chains.is_empty());
+    }
+
+    #[test]
+    fn select_follow_back_forward() {
+        let mut s = loaded();
+        assert!(s.select_named("filter", "INPUT"));
+        assert!(s.focus.is_some());
+        assert!(s.follow("ssh-allow"));
+        assert!(s.follow("log-drop"));
+        assert!(!s.follow("ACCEPT"), "verdicts are not chains");
+        let name = |s: &AppState| s.selected_chain().map(|(_, c)| c.name.to_string());
+        assert_eq!(name(&s).as_deref(), Some("log-drop"));
+        s.back();
+        assert_eq!(name(&s).as_deref(), Some("ssh-allow"));
+        s.back();
+        assert_eq!(name(&s).as_deref(), Some("INPUT"));
+        assert_eq!(s.can_go(), (false, true));
+        s.forward();
+        assert_eq!(name(&s).as_deref(), Some("ssh-allow"));
+        // A new selection drops the forward history.
+        s.select_named("nat", "DOCKER");
+        assert_eq!(s.can_go(), (true, false));
+        assert_eq!(s.table, 0, "selecting in nat switches the table");
+    }
+
+    #[test]
+    fn rules_as_text() {
+        let mut s = loaded();
+        s.select_named("filter", "web");
+        let text = s.selected_rules_text().expect("selected");
+        assert!(
+            text.lines()
+                .next()
+                .is_some_and(|l| l.ends_with("-A web -p tcp -m tcp --dport 443 -j ACCEPT")),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn broken_paste_keeps_good_lines_and_lists_problems() {
+        let mut s = AppState::default();
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n\
+                    this is not a rule\n-A INPUT -j\nCOMMIT\n";
+        s.load("pasted", text.as_bytes()).expect("lenient");
+        let doc = s.doc.as_ref().expect("doc");
+        assert!(doc.error_count() >= 1);
+        assert_eq!(doc.parsed.ruleset.rule_count(), 1);
+        assert!(doc.parsed.problems.iter().any(|p| p.line == 4));
+    }
+
+    #[test]
+    fn toggle_group_rebuilds() {
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        for i in 0..8 {
+            text.push_str(&format!(":KUBE-SEP-ABCDEFGH{i:04} - [0:0]\n"));
+            text.push_str(&format!("-A PREROUTING -j KUBE-SEP-ABCDEFGH{i:04}\n"));
+        }
+        text.push_str("COMMIT\n");
+        let mut s = AppState::default();
+        s.load("k", text.as_bytes()).expect("loads");
+        let count = |s: &AppState| s.scene.as_ref().map_or(0, |x| x.nodes.len());
+        assert_eq!(count(&s), 2);
+        s.toggle_group(0);
+        assert_eq!(count(&s), 9);
+        s.toggle_group(0);
+        assert_eq!(count(&s), 2);
+    }
+
+    #[test]
+    fn case_insensitive_contains() {
+        assert!(contains_ci("KUBE-SVC-ABC", "svc-a"));
+        assert!(!contains_ci("abc", "abcd"));
+        assert!(contains_ci("x", ""));
+    }
+}

@@ -1,0 +1,69 @@
+//! One file per view. A view draws from `&AppState` and returns the
+//! [`Action`]s the user asked for; the app applies them.
+
+pub mod canvas;
+pub mod chains;
+pub mod dialogs;
+pub mod flow;
+pub mod problems;
+pub mod rules;
+pub mod toolbar;
+
+use crate::state::{ChainRef, View};
+
+/// Something the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Select a chain.
+    Select(ChainRef),
+    /// Follow a jump from the selected chain to the named chain.
+    Follow(String),
+    /// Show another table.
+    SetTable(usize),
+    /// Open or fold a group of the current table.
+    ToggleGroup(u32),
+    /// History.
+    Back,
+    /// History.
+    Forward,
+    /// Search for this text.
+    Search(String),
+    /// Show a problem's source line.
+    ShowProblem(usize),
+    /// Read a file.
+    OpenPath(String),
+    /// Parse text (a paste or a dropped file's contents).
+    LoadText {
+        /// Name used in messages.
+        name: String,
+        /// The text.
+        text: Vec<u8>,
+    },
+    /// Run iptables-save on this machine.
+    LoadLive,
+    /// Show the bundled sample.
+    LoadSample,
+    /// Write the current view to a file (`.svg` or `.dot`).
+    Export(String),
+    /// Copy the selected chain's rules to the clipboard.
+    CopyRules,
+    /// Fit the whole graph into the canvas.
+    Fit,
+    /// Graph or flow.
+    SetView(View),
+    /// Open a dialog.
+    Open(Dialog),
+    /// Set the colour theme.
+    Theme(egui::ThemePreference),
+}
+
+/// The small windows the app can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialog {
+    /// Path field with recent files.
+    Open,
+    /// A box to paste rules into.
+    Paste,
+    /// Export path.
+    Export,
+}

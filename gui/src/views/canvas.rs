@@ -1,0 +1,570 @@
+//! The graph canvas: pan, zoom, select, hover, expand groups, minimap.
+//!
+//! Speed: only boxes and edges that intersect the visible area are painted;
+//! when zoomed out, text, arrowheads and curves are dropped, and tiny boxes
+//! become plain rectangles.
+
+use egui::{
+    Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Shape, Stroke, StrokeKind, Ui, Vec2,
+    pos2, vec2,
+};
+
+use super::Action;
+use crate::palette;
+use crate::scene::{NodeKind, NodeStyle, Scene};
+use crate::state::{AppState, ChainRef};
+
+/// Where the canvas looks: world point at the centre, and pixels per unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// World position shown at the centre of the canvas.
+    pub center: Pos2,
+    /// Screen points per world unit.
+    pub zoom: f32,
+}
+
+impl Default for Camera {
+    fn default() -> Self {
+        Camera {
+            center: Pos2::ZERO,
+            zoom: 1.0,
+        }
+    }
+}
+
+/// Zoom limits.
+pub const MIN_ZOOM: f32 = 0.002;
+/// Zoom limits.
+pub const MAX_ZOOM: f32 = 4.0;
+/// Below this zoom, no text is drawn.
+const TEXT_ZOOM: f32 = 0.4;
+/// Below this zoom, boxes are plain fills.
+const BOX_ZOOM: f32 = 0.15;
+
+impl Camera {
+    /// World to screen.
+    pub fn to_screen(&self, view: Rect, p: Pos2) -> Pos2 {
+        view.center() + (p - self.center) * self.zoom
+    }
+
+    /// Screen to world.
+    pub fn to_world(&self, view: Rect, p: Pos2) -> Pos2 {
+        self.center + (p - view.center()) / self.zoom
+    }
+
+    /// The world rectangle visible in `view`.
+    pub fn visible(&self, view: Rect) -> Rect {
+        Rect::from_min_max(self.to_world(view, view.min), self.to_world(view, view.max))
+    }
+
+    /// Shows all of `bounds` with a margin; never zooms in past 1:1.
+    pub fn fit(&mut self, bounds: Rect, view: Rect) {
+        let margin = 40.0;
+        let sx = (view.width() - margin).max(10.0) / bounds.width().max(1.0);
+        let sy = (view.height() - margin).max(10.0) / bounds.height().max(1.0);
+        self.zoom = sx.min(sy).clamp(MIN_ZOOM, 1.0);
+        self.center = bounds.center();
+    }
+
+    /// Zooms by `factor` keeping the world point under `anchor` in place.
+    pub fn zoom_at(&mut self, view: Rect, anchor: Pos2, factor: f32) {
+        let before = self.to_world(view, anchor);
+        self.zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
+        let after = self.to_world(view, anchor);
+        self.center += before - after;
+    }
+}
+
+/// Draws the canvas for the current table and returns what was asked.
+pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+    let dark = ui.visuals().dark_mode;
+    let painter = ui.painter_at(view);
+    painter.rect_filled(view, 0.0, ui.visuals().extreme_bg_color);
+
+    let Some(scene) = state.scene.as_deref() else {
+        painter.text(
+            view.center(),
+            Align2::CENTER_CENTER,
+            "Nothing loaded",
+            FontId::proportional(16.0),
+            ui.visuals().weak_text_color(),
+        );
+        return actions;
+    };
+    if state.fit_requested {
+        cam.fit(scene.bounds, view);
+    }
+
+    // Input: drag pans, wheel and pinch zoom around the pointer.
+    if response.dragged() {
+        cam.center -= response.drag_delta() / cam.zoom;
+    }
+    if response.hovered() {
+        let (scroll, pinch, pointer) =
+            ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta(), i.pointer.hover_pos()));
+        let factor = pinch * (scroll.y * 0.002).exp();
+        if let Some(p) = pointer
+            && (factor - 1.0).abs() > 1e-4
+        {
+            cam.zoom_at(view, p, factor);
+        }
+        if scroll.x != 0.0 {
+            cam.center.x -= scroll.x / cam.zoom;
+        }
+    }
+
+    let visible = cam.visible(view).expand(4.0 / cam.zoom);
+    let hovered = response
+        .hover_pos()
+        .and_then(|p| scene.node_at(cam.to_world(view, p)));
+    let selected = state
+        .selected
+        .filter(|s| s.table == state.table)
+        .and_then(|s| scene.node_for_chain(s.chain));
+    let table_name = state
+        .doc
+        .as_ref()
+        .and_then(|d| d.parsed.ruleset.tables.get(state.table))
+        .map(|t| t.name.to_string())
+        .unwrap_or_default();
+
+    paint_edges(&painter, scene, cam, view, visible, dark, selected);
+    paint_nodes(
+        &painter,
+        scene,
+        state,
+        cam,
+        view,
+        visible,
+        dark,
+        &table_name,
+        selected,
+        hovered,
+    );
+
+    if let Some(n) = hovered {
+        let node = &scene.nodes[n];
+        response.clone().on_hover_ui_at_pointer(|ui| {
+            ui.strong(&node.title);
+            ui.label(&node.subtitle);
+            if let NodeKind::Chain(ci) = node.kind
+                && let Some(doc) = &state.doc
+                && let Some(t) = doc.parsed.ruleset.tables.get(state.table)
+                && let Some(c) = t.chains.get(ci as usize)
+            {
+                let refs = doc.graphs[state.table].referenced[ci as usize];
+                ui.label(format!("jumped to from {refs} rule(s)"));
+                for r in c.rules.iter().take(6) {
+                    ui.monospace(crate::state::short(&r.text, 100));
+                }
+                if c.rules.len() > 6 {
+                    ui.weak(format!("… {} more", c.rules.len() - 6));
+                }
+            }
+        });
+    }
+    if response.clicked()
+        && let Some(n) = hovered
+        && let NodeKind::Chain(ci) = scene.nodes[n].kind
+    {
+        actions.push(Action::Select(ChainRef {
+            table: state.table,
+            chain: ci as usize,
+        }));
+    }
+    if response.double_clicked()
+        && let Some(n) = hovered
+    {
+        match scene.nodes[n].kind {
+            NodeKind::Group(g) => actions.push(Action::ToggleGroup(g)),
+            NodeKind::Chain(ci) => {
+                // Double-click on a member of an open group folds it again.
+                if let Some(doc) = &state.doc
+                    && let Some(Some(g)) = doc.graphs[state.table].group_of.get(ci as usize)
+                {
+                    actions.push(Action::ToggleGroup(*g));
+                }
+            }
+        }
+    }
+
+    legend(ui, &painter, view, dark);
+    minimap(ui, scene, cam, view, dark);
+    zoom_label(&painter, view, cam, ui);
+    actions
+}
+
+fn paint_edges(
+    painter: &egui::Painter,
+    scene: &Scene,
+    cam: &Camera,
+    view: Rect,
+    visible: Rect,
+    dark: bool,
+    selected: Option<usize>,
+) {
+    let detailed = cam.zoom >= TEXT_ZOOM;
+    let mut lines: Vec<Shape> = Vec::new();
+    for e in &scene.edges {
+        let (Some(&a), Some(&b)) = (e.points.first(), e.points.last()) else {
+            continue;
+        };
+        if !Rect::from_two_pos(a, b).intersects(visible) {
+            continue;
+        }
+        let touches_selected = selected.is_some_and(|s| s == e.from as usize || s == e.to as usize);
+        let mut colour = palette::edge_colour(e.heat, dark);
+        if touches_selected {
+            colour = palette::selected_colour(dark);
+        }
+        let width = if cam.zoom < BOX_ZOOM {
+            1.0
+        } else {
+            1.0 + 3.0 * e.heat + if touches_selected { 1.0 } else { 0.0 }
+        };
+        let (sa, sb) = (cam.to_screen(view, a), cam.to_screen(view, b));
+        let stroke = Stroke::new(width, colour);
+        if e.goto && detailed {
+            lines.extend(Shape::dashed_line(&[sa, sb], stroke, 6.0, 4.0));
+        } else if detailed && (sb.x - sa.x) > 20.0 {
+            let dx = (sb.x - sa.x) * 0.5;
+            lines.push(Shape::CubicBezier(
+                egui::epaint::CubicBezierShape::from_points_stroke(
+                    [sa, sa + vec2(dx, 0.0), sb - vec2(dx, 0.0), sb],
+                    false,
+                    Color32::TRANSPARENT,
+                    stroke,
+                ),
+            ));
+        } else {
+            lines.push(Shape::line_segment([sa, sb], stroke));
+        }
+        if detailed {
+            let dir = if (sb.x - sa.x) > 20.0 {
+                vec2(1.0, 0.0)
+            } else {
+                (sb - sa).normalized()
+            };
+            let size = 6.0 + width;
+            let back = sb - dir * size;
+            let side = vec2(-dir.y, dir.x) * size * 0.5;
+            lines.push(Shape::convex_polygon(
+                vec![sb, back + side, back - side],
+                colour,
+                Stroke::NONE,
+            ));
+        }
+    }
+    painter.extend(lines);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn paint_nodes(
+    painter: &egui::Painter,
+    scene: &Scene,
+    state: &AppState,
+    cam: &Camera,
+    view: Rect,
+    visible: Rect,
+    dark: bool,
+    table: &str,
+    selected: Option<usize>,
+    hovered: Option<usize>,
+) {
+    let text_colour = if dark {
+        Color32::from_gray(230)
+    } else {
+        Color32::from_gray(20)
+    };
+    let weak = if dark {
+        Color32::from_gray(170)
+    } else {
+        Color32::from_gray(80)
+    };
+    let fill_builtin = palette::table_colour(table, dark);
+    let fill_user = if dark {
+        Color32::from_gray(38)
+    } else {
+        Color32::WHITE
+    };
+    let outline = if dark {
+        Color32::from_gray(150)
+    } else {
+        Color32::from_gray(90)
+    };
+    // Font sizes snap to whole points so that zooming does not fill the
+    // glyph atlas with a new size every frame.
+    let title_size = (13.0 * cam.zoom).round().clamp(6.0, 40.0);
+    let sub_size = (11.0 * cam.zoom).round().clamp(6.0, 34.0);
+    let text = cam.zoom >= TEXT_ZOOM;
+    let simple = cam.zoom < BOX_ZOOM;
+    let hit_groups: std::collections::HashSet<usize> = if state.hit_chains.is_empty() {
+        Default::default()
+    } else {
+        state
+            .hit_chains
+            .iter()
+            .filter_map(|&c| scene.node_for_chain(c))
+            .collect()
+    };
+    let mut shapes: Vec<Shape> = Vec::new();
+    let mut labels: Vec<(Pos2, &str, &str)> = Vec::new();
+    for (i, n) in scene.nodes.iter().enumerate() {
+        if !n.rect.intersects(visible) {
+            continue;
+        }
+        let r = Rect::from_min_max(
+            cam.to_screen(view, n.rect.min),
+            cam.to_screen(view, n.rect.max),
+        );
+        let is_hit = hit_groups.contains(&i);
+        if simple {
+            let fill = match n.style {
+                NodeStyle::Builtin => fill_builtin,
+                _ => outline,
+            };
+            shapes.push(Shape::rect_filled(
+                r,
+                0.0,
+                if is_hit { palette::hit_colour() } else { fill },
+            ));
+            continue;
+        }
+        let radius = CornerRadius::same((4.0 * cam.zoom).clamp(0.0, 8.0) as u8);
+        if is_hit {
+            shapes.push(Shape::rect_filled(
+                r.expand(5.0),
+                radius,
+                palette::hit_colour(),
+            ));
+        }
+        let (fill, stroke) = match n.style {
+            NodeStyle::Builtin => (fill_builtin, Stroke::new(2.0, outline)),
+            NodeStyle::User => (fill_user, Stroke::new(1.0, outline)),
+            NodeStyle::Group => {
+                for k in [2.0, 1.0] {
+                    let off = vec2(5.0, 5.0) * k * cam.zoom.min(1.0);
+                    shapes.push(Shape::rect_filled(r.translate(off), radius, fill_user));
+                    shapes.push(Shape::rect_stroke(
+                        r.translate(off),
+                        radius,
+                        Stroke::new(1.0, outline),
+                        StrokeKind::Inside,
+                    ));
+                }
+                (fill_user, Stroke::new(1.5, outline))
+            }
+        };
+        shapes.push(Shape::rect_filled(r, radius, fill));
+        shapes.push(Shape::rect_stroke(r, radius, stroke, StrokeKind::Inside));
+        if Some(i) == selected {
+            shapes.push(Shape::rect_stroke(
+                r.expand(3.0),
+                radius,
+                Stroke::new(2.5, palette::selected_colour(dark)),
+                StrokeKind::Outside,
+            ));
+        } else if Some(i) == hovered {
+            shapes.push(Shape::rect_stroke(
+                r.expand(2.0),
+                radius,
+                Stroke::new(1.5, palette::selected_colour(dark).gamma_multiply(0.6)),
+                StrokeKind::Outside,
+            ));
+        }
+        if text {
+            labels.push((r.left_top(), &n.title, &n.subtitle));
+        }
+    }
+    painter.extend(shapes);
+    let pad = vec2(8.0, 5.0) * cam.zoom;
+    for (at, title, sub) in labels {
+        painter.text(
+            at + pad,
+            Align2::LEFT_TOP,
+            title,
+            FontId::proportional(title_size),
+            text_colour,
+        );
+        painter.text(
+            at + pad + vec2(0.0, 17.0 * cam.zoom),
+            Align2::LEFT_TOP,
+            sub,
+            FontId::proportional(sub_size),
+            weak,
+        );
+    }
+}
+
+fn legend(ui: &Ui, painter: &egui::Painter, view: Rect, dark: bool) {
+    let font = FontId::proportional(11.0);
+    let colour = ui.visuals().text_color();
+    let mut y = view.top() + 10.0;
+    let x = view.left() + 10.0;
+    let bg = Rect::from_min_size(pos2(x - 6.0, y - 6.0), vec2(170.0, 98.0));
+    painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
+    let sample = |y: f32| Rect::from_min_size(pos2(x, y), vec2(22.0, 12.0));
+    painter.rect_filled(sample(y), 2.0, palette::table_colour("filter", dark));
+    painter.text(
+        pos2(x + 30.0, y),
+        Align2::LEFT_TOP,
+        "built-in chain",
+        font.clone(),
+        colour,
+    );
+    y += 18.0;
+    painter.rect_stroke(sample(y), 2.0, Stroke::new(1.0, colour), StrokeKind::Inside);
+    painter.text(
+        pos2(x + 30.0, y),
+        Align2::LEFT_TOP,
+        "user chain",
+        font.clone(),
+        colour,
+    );
+    y += 18.0;
+    painter.rect_stroke(
+        sample(y).translate(vec2(3.0, 3.0)),
+        2.0,
+        Stroke::new(1.0, colour),
+        StrokeKind::Inside,
+    );
+    painter.rect_stroke(sample(y), 2.0, Stroke::new(1.0, colour), StrokeKind::Inside);
+    painter.text(
+        pos2(x + 30.0, y),
+        Align2::LEFT_TOP,
+        "group (double-click)",
+        font.clone(),
+        colour,
+    );
+    y += 20.0;
+    let grey = palette::edge_colour(0.0, dark);
+    painter.line_segment(
+        [pos2(x, y + 6.0), pos2(x + 22.0, y + 6.0)],
+        Stroke::new(1.5, grey),
+    );
+    painter.text(
+        pos2(x + 30.0, y),
+        Align2::LEFT_TOP,
+        "-j jump",
+        font.clone(),
+        colour,
+    );
+    painter.add(Shape::dashed_line(
+        &[pos2(x + 85.0, y + 6.0), pos2(x + 107.0, y + 6.0)],
+        Stroke::new(1.5, grey),
+        4.0,
+        3.0,
+    ));
+    painter.text(
+        pos2(x + 112.0, y),
+        Align2::LEFT_TOP,
+        "-g goto",
+        font.clone(),
+        colour,
+    );
+    y += 18.0;
+    painter.line_segment(
+        [pos2(x, y + 6.0), pos2(x + 22.0, y + 6.0)],
+        Stroke::new(4.0, palette::edge_colour(1.0, dark)),
+    );
+    painter.text(
+        pos2(x + 30.0, y),
+        Align2::LEFT_TOP,
+        "busy (packet counters)",
+        font,
+        colour,
+    );
+}
+
+fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui) {
+    painter.text(
+        view.left_bottom() + vec2(10.0, -8.0),
+        Align2::LEFT_BOTTOM,
+        format!(
+            "{:.0}%  ·  drag to pan, wheel to zoom, F to fit",
+            cam.zoom * 100.0
+        ),
+        FontId::proportional(11.0),
+        ui.visuals().weak_text_color(),
+    );
+}
+
+/// A small overview in the corner; click or drag in it to move the view.
+fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, dark: bool) {
+    let size = vec2(200.0, 130.0);
+    let area = Rect::from_min_size(view.right_bottom() - size - vec2(10.0, 10.0), size);
+    // Not needed when everything is in sight.
+    if view.width() < 400.0
+        || view.height() < 300.0
+        || cam.visible(view).contains_rect(scene.bounds)
+    {
+        return;
+    }
+    let response = ui.interact(area, ui.scope_id().with("minimap"), Sense::click_and_drag());
+    let b = scene.bounds;
+    let scale = ((size.x - 8.0) / b.width().max(1.0)).min((size.y - 8.0) / b.height().max(1.0));
+    let origin = area.center() - (b.center().to_vec2()) * scale;
+    let to_map = |p: Pos2| origin + p.to_vec2() * scale;
+    if let Some(p) = response.interact_pointer_pos() {
+        cam.center = ((p - origin) / scale).to_pos2();
+    }
+    let painter = ui.painter_at(area);
+    painter.rect_filled(area, 4.0, ui.visuals().panel_fill.gamma_multiply(0.95));
+    painter.rect_stroke(
+        area,
+        4.0,
+        Stroke::new(1.0, ui.visuals().weak_text_color()),
+        StrokeKind::Inside,
+    );
+    let dot = if dark {
+        Color32::from_gray(150)
+    } else {
+        Color32::from_gray(110)
+    };
+    // Thousands of boxes shrink to sub-pixel dots: draw a sample.
+    let step = (scene.nodes.len() / 3000).max(1);
+    let mut shapes = Vec::with_capacity(scene.nodes.len() / step + 1);
+    for n in scene.nodes.iter().step_by(step) {
+        let r = Rect::from_min_max(to_map(n.rect.min), to_map(n.rect.max));
+        let r = Rect::from_center_size(r.center(), r.size().max(Vec2::splat(1.5)));
+        shapes.push(Shape::rect_filled(r, 0.0, dot));
+    }
+    painter.extend(shapes);
+    let vis = cam.visible(view);
+    let vr = Rect::from_min_max(to_map(vis.min), to_map(vis.max)).intersect(area);
+    painter.rect_stroke(
+        vr,
+        0.0,
+        Stroke::new(1.5, palette::selected_colour(dark)),
+        StrokeKind::Inside,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoom_keeps_the_anchor_in_place() {
+        let view = Rect::from_min_size(Pos2::ZERO, vec2(800.0, 600.0));
+        let mut cam = Camera::default();
+        let anchor = pos2(100.0, 100.0);
+        let before = cam.to_world(view, anchor);
+        cam.zoom_at(view, anchor, 2.0);
+        let after = cam.to_world(view, anchor);
+        assert!((before - after).length() < 1e-3);
+        assert_eq!(cam.zoom, 2.0);
+    }
+
+    #[test]
+    fn fit_shows_everything() {
+        let view = Rect::from_min_size(Pos2::ZERO, vec2(800.0, 600.0));
+        let bounds = Rect::from_min_size(pos2(0.0, 0.0), vec2(4000.0, 1000.0));
+        let mut cam = Camera::default();
+        cam.fit(bounds, view);
+        let vis = cam.visible(view);
+        assert!(vis.contains_rect(bounds));
+    }
+}

@@ -1,0 +1,97 @@
+//! Small windows: open a path, paste rules, export the view.
+
+use egui::{Context, TextEdit};
+
+use super::{Action, Dialog};
+
+/// Text typed into the dialogs, kept between openings.
+#[derive(Default)]
+pub struct Dialogs {
+    /// The dialog showing, if any.
+    pub open: Option<Dialog>,
+    /// Open: the path field.
+    pub path: String,
+    /// Paste: the text box.
+    pub paste: String,
+    /// Export: the output path.
+    pub export: String,
+}
+
+/// Draws the open dialog, if any.
+pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let Some(which) = d.open else { return actions };
+    let mut keep = true;
+    match which {
+        Dialog::Open => {
+            egui::Window::new("Open rules file")
+                .open(&mut keep)
+                .collapsible(false)
+                .default_width(480.0)
+                .show(ctx, |ui| {
+                    ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
+                    let r = ui.add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY));
+                    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if (ui.button("Open").clicked() || enter) && !d.path.trim().is_empty() {
+                        actions.push(Action::OpenPath(d.path.trim().to_string()));
+                    }
+                    if !recent.is_empty() {
+                        ui.separator();
+                        ui.label("Recent:");
+                        for p in recent {
+                            if ui.link(p).clicked() {
+                                actions.push(Action::OpenPath(p.clone()));
+                            }
+                        }
+                    }
+                });
+        }
+        Dialog::Paste => {
+            egui::Window::new("Paste rules")
+                .open(&mut keep)
+                .collapsible(false)
+                .default_width(600.0)
+                .show(ctx, |ui| {
+                    ui.label("Paste the output of iptables-save, ip6tables-save or iptables -S:");
+                    egui::ScrollArea::vertical()
+                        .max_height(300.0)
+                        .show(ui, |ui| {
+                            ui.add(
+                                TextEdit::multiline(&mut d.paste)
+                                    .id(egui::Id::unique("paste-box"))
+                                    .code_editor()
+                                    .desired_rows(14)
+                                    .desired_width(f32::INFINITY),
+                            );
+                        });
+                    ui.horizontal(|ui| {
+                        if ui.button("Show these rules").clicked() {
+                            actions.push(Action::LoadText {
+                                name: "pasted text".into(),
+                                text: d.paste.clone().into_bytes(),
+                            });
+                        }
+                        if ui.button("Clear").clicked() {
+                            d.paste.clear();
+                        }
+                    });
+                });
+        }
+        Dialog::Export => {
+            egui::Window::new("Export view")
+                .open(&mut keep)
+                .collapsible(false)
+                .show(ctx, |ui| {
+                    ui.label("File name; .svg for a picture, .dot for Graphviz:");
+                    ui.add(TextEdit::singleline(&mut d.export).desired_width(360.0));
+                    if ui.button("Export").clicked() {
+                        actions.push(Action::Export(d.export.trim().to_string()));
+                    }
+                });
+        }
+    }
+    if !keep {
+        d.open = None;
+    }
+    actions
+}

@@ -1,0 +1,84 @@
+//! Bottom panel: what could not be parsed, with the source line of the
+//! chosen problem and a caret under the column.
+
+use egui::{RichText, ScrollArea, Ui};
+use iptviz::parse::Severity;
+
+use super::Action;
+use crate::palette;
+use crate::state::AppState;
+
+/// Draws the problems list.
+pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let Some(doc) = &state.doc else {
+        return actions;
+    };
+    let problems = &doc.parsed.problems;
+    let dark = ui.visuals().dark_mode;
+    ui.horizontal(|ui| {
+        ui.strong(format!("Problems ({})", problems.len()));
+        if problems.is_empty() {
+            ui.weak("none: every line parsed");
+        } else {
+            ui.weak("lines that did not parse were skipped; everything else is shown. Click one to see its line.");
+        }
+    });
+    if problems.is_empty() {
+        return actions;
+    }
+    ui.columns(2, |cols| {
+        let row = cols[0].text_style_height(&egui::TextStyle::Body) + 4.0;
+        ScrollArea::vertical()
+            .id_salt("problems")
+            .auto_shrink([false, false])
+            .max_height(140.0)
+            .show_rows(&mut cols[0], row, problems.len(), |ui, range| {
+                for i in range {
+                    let p = &problems[i];
+                    let colour = match p.severity {
+                        Severity::Error => palette::verdict_colour("DROP", dark),
+                        _ => palette::verdict_colour("LOG", dark),
+                    };
+                    let text = RichText::new(format!(
+                        "line {}, column {}: {}",
+                        p.line, p.column, p.message
+                    ))
+                    .color(colour);
+                    if ui
+                        .selectable_label(state.problem == Some(i), text)
+                        .clicked()
+                    {
+                        actions.push(Action::ShowProblem(i));
+                    }
+                }
+            });
+        let ui = &mut cols[1];
+        match state.problem.and_then(|i| problems.get(i)) {
+            Some(p) => {
+                ui.label(format!("{}:{}:{}", doc.name, p.line, p.column));
+                let shown: String = p
+                    .source
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                let pad = " ".repeat(
+                    (p.column as usize)
+                        .saturating_sub(1)
+                        .min(shown.chars().count()),
+                );
+                ScrollArea::horizontal()
+                    .id_salt("problem-src")
+                    .show(ui, |ui| {
+                        ui.label(
+                            RichText::new(format!("{shown}\n{pad}^ {}", p.message)).monospace(),
+                        );
+                    });
+            }
+            None => {
+                ui.weak("Select a problem to see its source line.");
+            }
+        }
+    });
+    actions
+}

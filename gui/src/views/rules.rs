@@ -1,0 +1,219 @@
+//! Right panel: the selected chain's rules, one block per rule; jump
+//! targets are links.
+
+use egui::{RichText, ScrollArea, Ui};
+use iptviz::model::{Negatable, Rule, Str, TargetKind};
+
+use super::Action;
+use crate::palette;
+use crate::state::AppState;
+
+/// Draws the selected chain's rules.
+pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        let (back, fwd) = state.can_go();
+        if ui
+            .add_enabled(back, egui::Button::new("⬅ Back"))
+            .on_hover_text("Alt+Left")
+            .clicked()
+        {
+            actions.push(Action::Back);
+        }
+        if ui
+            .add_enabled(fwd, egui::Button::new("Forward ➡"))
+            .on_hover_text("Alt+Right")
+            .clicked()
+        {
+            actions.push(Action::Forward);
+        }
+    });
+    let Some((table, chain)) = state.selected_chain() else {
+        ui.add_space(8.0);
+        ui.weak("Click a chain on the canvas or in the list to see its rules.");
+        return actions;
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.heading(format!("{} / {}", table.name, chain.name));
+    });
+    ui.horizontal(|ui| {
+        let mut facts = vec![crate::scene::plural(chain.rules.len(), "rule")];
+        if let Some(p) = &chain.policy {
+            facts.push(format!("policy {p}"));
+        }
+        if let Some(c) = chain.counters {
+            facts.push(format!("{} packets", c.packets));
+        }
+        if let Some(doc) = &state.doc
+            && let Some(sel) = state.selected
+        {
+            let g = &doc.graphs[sel.table];
+            if let Some(Some(s)) = g.service.get(sel.chain) {
+                facts.push(s.clone());
+            }
+            facts.push(format!("jumped to by {}", g.referenced[sel.chain]));
+        }
+        ui.label(facts.join(" · "));
+    });
+    if ui
+        .button("Copy rules")
+        .on_hover_text("Copy this chain's rules as iptables-save lines (Ctrl+Shift+C)")
+        .clicked()
+    {
+        actions.push(Action::CopyRules);
+    }
+    ui.separator();
+    if chain.rules.is_empty() {
+        ui.weak("No rules: packets fall through to the policy (built-in) or return to the caller.");
+        return actions;
+    }
+    let dark = ui.visuals().dark_mode;
+    let line = ui.text_style_height(&egui::TextStyle::Body);
+    let row = line * 3.0 + 12.0;
+    ScrollArea::vertical()
+        .id_salt("rules")
+        .auto_shrink([false, false])
+        .show_rows(ui, row, chain.rules.len(), |ui, range| {
+            for i in range {
+                let rule = &chain.rules[i];
+                ui.allocate_ui(egui::vec2(ui.available_width(), row), |ui| {
+                    ui.set_min_height(row);
+                    rule_block(ui, i, rule, dark, &mut actions);
+                });
+            }
+        });
+    actions
+}
+
+fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("#{}", i + 1)).strong());
+        ui.weak(format!("line {}", rule.line));
+        if let Some(c) = rule.counters {
+            ui.weak(format!("{} pkts / {} B", c.packets, c.bytes));
+        }
+        match &rule.target {
+            Some(t) if t.kind == TargetKind::Chain => {
+                let arrow = if t.goto { "goto" } else { "→" };
+                if ui
+                    .link(format!("{arrow} {}", t.name))
+                    .on_hover_text("Go to this chain")
+                    .clicked()
+                {
+                    actions.push(Action::Follow(t.name.to_string()));
+                }
+            }
+            Some(t) => {
+                let mut s = t.name.to_string();
+                for o in &t.opts {
+                    s.push(' ');
+                    s.push_str(&o.name);
+                    for a in &o.args {
+                        s.push(' ');
+                        s.push_str(a);
+                    }
+                }
+                let colour = if t.kind == TargetKind::Undefined {
+                    palette::verdict_colour("DROP", dark)
+                } else {
+                    palette::verdict_colour(&t.name, dark)
+                };
+                let r = ui.label(
+                    RichText::new(crate::state::short(&s, 60))
+                        .color(colour)
+                        .strong(),
+                );
+                if t.kind == TargetKind::Undefined {
+                    r.on_hover_text("Target is neither a known target nor a chain of this table");
+                }
+            }
+            None => {
+                ui.weak("(no target: counts only)");
+            }
+        }
+    });
+    let summary = summary(rule);
+    ui.label(RichText::new(crate::state::short(&summary, 120)).monospace())
+        .on_hover_text(rule.text.to_string());
+    match rule.comment() {
+        Some(c) => ui.label(RichText::new(crate::state::short(&c, 120)).italics().weak()),
+        None => ui.label(""),
+    };
+}
+
+/// `tcp  192.0.2.0/24 → any  in eth0  dpt 22  conntrack --ctstate NEW`.
+pub fn summary(rule: &Rule) -> String {
+    let neg = |n: &Negatable<Str>| {
+        if n.negated {
+            format!("!{}", n.value)
+        } else {
+            n.value.to_string()
+        }
+    };
+    let mut parts = Vec::new();
+    parts.push(rule.protocol.as_ref().map_or("all".to_string(), neg));
+    let src = rule.source.as_ref().map_or("any".to_string(), neg);
+    let dst = rule.destination.as_ref().map_or("any".to_string(), neg);
+    parts.push(format!("{src} → {dst}"));
+    if let Some(i) = &rule.in_iface {
+        parts.push(format!("in {}", neg(i)));
+    }
+    if let Some(o) = &rule.out_iface {
+        parts.push(format!("out {}", neg(o)));
+    }
+    for m in &rule.matches {
+        if m.module == "comment" {
+            continue;
+        }
+        let mut s = String::new();
+        let is_proto = matches!(m.module.as_str(), "tcp" | "udp" | "sctp" | "udplite");
+        if !is_proto {
+            s.push_str(&m.module);
+        }
+        for o in &m.opts {
+            let name = match o.name.as_str() {
+                "--dport" | "--destination-port" => "dpt",
+                "--sport" | "--source-port" => "spt",
+                "--dports" | "--destination-ports" => "dpts",
+                "--sports" | "--source-ports" => "spts",
+                other => other,
+            };
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            if o.negated {
+                s.push_str("! ");
+            }
+            s.push_str(name);
+            for a in &o.args {
+                s.push(' ');
+                s.push_str(a);
+            }
+        }
+        if !s.is_empty() {
+            parts.push(s);
+        }
+    }
+    parts.join("  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iptviz::parse::{ParseOptions, parse_str};
+
+    #[test]
+    fn summary_names_the_parts() {
+        let p = parse_str(
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.0/8 -i eth0 -p tcp -m tcp --dport 22 \
+             -m conntrack --ctstate NEW -m comment --comment \"x\" -j ACCEPT\nCOMMIT\n",
+            &ParseOptions::lenient("t"),
+        )
+        .expect("parses");
+        let r = &p.ruleset.tables[0].chains[0].rules[0];
+        assert_eq!(
+            summary(r),
+            "tcp  10.0.0.0/8 → any  in eth0  dpt 22  conntrack --ctstate NEW"
+        );
+    }
+}
