@@ -64,18 +64,21 @@ pub struct IptvizApp {
     pub chain_filter: String,
     /// Status line.
     pub message: Option<Message>,
+    /// Where the canvas was drawn last frame (tests map world to screen).
+    pub last_canvas_rect: Option<egui::Rect>,
     job: Option<Job>,
     opts: Options,
     frames: u64,
     bench: Option<Bench>,
     started_options_applied: bool,
     closing: bool,
+    pending: Vec<Action>,
 }
 
 impl IptvizApp {
-    /// A new app; loads the file of `opts` or the sample.
-    pub fn new(ctx: &egui::Context, settings: Settings, opts: Options) -> Self {
-        ctx.set_theme(settings.theme.preference());
+    /// A new app; loads the file of `opts` (on the first frame) or the
+    /// sample.
+    pub fn new(settings: Settings, opts: Options) -> Self {
         let mut app = IptvizApp {
             state: AppState::default(),
             camera: Camera::default(),
@@ -84,11 +87,13 @@ impl IptvizApp {
             search: String::new(),
             chain_filter: String::new(),
             message: None,
+            last_canvas_rect: None,
             job: None,
             frames: 0,
             bench: None,
             started_options_applied: false,
             closing: false,
+            pending: Vec::new(),
             opts,
         };
         match app.opts.file.clone() {
@@ -99,11 +104,11 @@ impl IptvizApp {
                     Err(e) => app.error(e),
                 }
             }
-            Some(path) => app.apply(ctx, Action::OpenPath(path)),
-            None => {
-                app.load_sample();
-            }
+            Some(path) => app.pending.push(Action::OpenPath(path)),
+            None => app.load_sample(),
         }
+        app.pending
+            .push(Action::Theme(app.settings.theme.preference()));
         if let Some(n) = app.opts.bench_frames {
             app.bench = Some(Bench::new(n));
         }
@@ -163,7 +168,13 @@ impl IptvizApp {
                 self.dialogs.open = None;
                 self.started_options_applied = false;
             }
-            Err(e) => self.error(e),
+            Err(e) => {
+                // Something to look at rather than an empty window.
+                if self.state.doc.is_none() {
+                    self.load_sample();
+                }
+                self.error(e);
+            }
         }
     }
 
@@ -377,7 +388,8 @@ impl IptvizApp {
             self.finish_load(out, path);
         }
         self.apply_start_options();
-        let mut actions = self.global_input(&ctx);
+        let mut actions = std::mem::take(&mut self.pending);
+        actions.extend(self.global_input(&ctx));
 
         egui::Panel::top("toolbar").show(ui, |ui| {
             actions.extend(views::toolbar::show(
@@ -404,7 +416,7 @@ impl IptvizApp {
                     let label = if n == 0 {
                         "no problems".to_string()
                     } else {
-                        format!("⚠ {n} problem(s)")
+                        format!("{n} problem(s)")
                     };
                     if ui
                         .selectable_label(self.settings.show_problems, label)
@@ -447,7 +459,10 @@ impl IptvizApp {
             });
         egui::CentralPanel::no_frame().show(ui, |ui| {
             match self.state.view {
-                View::Graph => actions.extend(canvas::show(ui, &self.state, &mut self.camera)),
+                View::Graph => {
+                    self.last_canvas_rect = Some(ui.max_rect());
+                    actions.extend(canvas::show(ui, &self.state, &mut self.camera));
+                }
                 View::Flow => actions.extend(views::flow::show(ui, &self.state)),
             }
             if let Some(m) = &self.message

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
                 .storage
                 .and_then(|s| eframe::get_value::<Settings>(s, Settings::KEY))
                 .unwrap_or_default();
-            Ok(Box::new(IptvizApp::new(&cc.egui_ctx, settings, opts)))
+            Ok(Box::new(IptvizApp::new(settings, opts)))
         }),
     );
     match result {

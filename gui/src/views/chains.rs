@@ -28,7 +28,7 @@ pub fn show(ui: &mut Ui, state: &AppState, filter: &mut String) -> Vec<Action> {
 
     if !state.query.trim().is_empty() {
         ui.horizontal(|ui| {
-            ui.heading("Search");
+            ui.heading("Results");
             ui.weak(format!("{} hit(s)", state.hit_total));
         });
         if state.hits.is_empty() {
@@ -54,12 +54,13 @@ pub fn show(ui: &mut Ui, state: &AppState, filter: &mut String) -> Vec<Action> {
 
     let table = &doc.parsed.ruleset.tables[state.table];
     ui.horizontal(|ui| {
-        ui.heading("Chains");
+        let label = ui.heading("Chains");
         ui.add(
             egui::TextEdit::singleline(filter)
                 .hint_text("filter")
                 .desired_width(f32::INFINITY),
-        );
+        )
+        .labelled_by(label.id);
     });
     let needle = filter.trim().to_ascii_lowercase();
     let shown: Vec<usize> = table

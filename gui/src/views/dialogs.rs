@@ -29,8 +29,10 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                 .collapsible(false)
                 .default_width(480.0)
                 .show(ctx, |ui| {
-                    ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
-                    let r = ui.add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY));
+                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
+                    let r = ui
+                        .add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY))
+                        .labelled_by(label.id);
                     let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                     if (ui.button("Open").clicked() || enter) && !d.path.trim().is_empty() {
                         actions.push(Action::OpenPath(d.path.trim().to_string()));
@@ -52,7 +54,8 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                 .collapsible(false)
                 .default_width(600.0)
                 .show(ctx, |ui| {
-                    ui.label("Paste the output of iptables-save, ip6tables-save or iptables -S:");
+                    let label = ui
+                        .label("Paste the output of iptables-save, ip6tables-save or iptables -S:");
                     egui::ScrollArea::vertical()
                         .max_height(300.0)
                         .show(ui, |ui| {
@@ -62,7 +65,8 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                                     .code_editor()
                                     .desired_rows(14)
                                     .desired_width(f32::INFINITY),
-                            );
+                            )
+                            .labelled_by(label.id);
                         });
                     ui.horizontal(|ui| {
                         if ui.button("Show these rules").clicked() {

@@ -14,14 +14,14 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
     ui.horizontal(|ui| {
         let (back, fwd) = state.can_go();
         if ui
-            .add_enabled(back, egui::Button::new("⬅ Back"))
+            .add_enabled(back, egui::Button::new("< Back"))
             .on_hover_text("Alt+Left")
             .clicked()
         {
             actions.push(Action::Back);
         }
         if ui
-            .add_enabled(fwd, egui::Button::new("Forward ➡"))
+            .add_enabled(fwd, egui::Button::new("Forward >"))
             .on_hover_text("Alt+Right")
             .clicked()
         {
@@ -94,7 +94,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
         }
         match &rule.target {
             Some(t) if t.kind == TargetKind::Chain => {
-                let arrow = if t.goto { "goto" } else { "→" };
+                let arrow = if t.goto { "goto" } else { "->" };
                 if ui
                     .link(format!("{arrow} {}", t.name))
                     .on_hover_text("Go to this chain")
@@ -141,7 +141,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
     };
 }
 
-/// `tcp  192.0.2.0/24 → any  in eth0  dpt 22  conntrack --ctstate NEW`.
+/// `tcp  192.0.2.0/24 -> any  in eth0  dpt 22  conntrack --ctstate NEW`.
 pub fn summary(rule: &Rule) -> String {
     let neg = |n: &Negatable<Str>| {
         if n.negated {
@@ -154,7 +154,7 @@ pub fn summary(rule: &Rule) -> String {
     parts.push(rule.protocol.as_ref().map_or("all".to_string(), neg));
     let src = rule.source.as_ref().map_or("any".to_string(), neg);
     let dst = rule.destination.as_ref().map_or("any".to_string(), neg);
-    parts.push(format!("{src} → {dst}"));
+    parts.push(format!("{src} -> {dst}"));
     if let Some(i) = &rule.in_iface {
         parts.push(format!("in {}", neg(i)));
     }
@@ -213,7 +213,7 @@ mod tests {
         let r = &p.ruleset.tables[0].chains[0].rules[0];
         assert_eq!(
             summary(r),
-            "tcp  10.0.0.0/8 → any  in eth0  dpt 22  conntrack --ctstate NEW"
+            "tcp  10.0.0.0/8 -> any  in eth0  dpt 22  conntrack --ctstate NEW"
         );
     }
 }

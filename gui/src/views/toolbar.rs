@@ -77,16 +77,19 @@ pub fn show(
             actions.push(Action::LoadLive);
         }
         ui.separator();
-        let r = ui.add(
-            egui::TextEdit::singleline(search)
-                .id(search_id())
-                .hint_text("search chains, comments, IPs, ports (Ctrl+F)")
-                .desired_width(300.0),
-        );
+        let label = ui.label("Search");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(search)
+                    .id(search_id())
+                    .hint_text("search chains, comments, IPs, ports (Ctrl+F)")
+                    .desired_width(300.0),
+            )
+            .labelled_by(label.id);
         if r.changed() {
             actions.push(Action::Search(search.clone()));
         }
-        if !search.is_empty() && ui.small_button("✖").on_hover_text("Clear (Esc)").clicked() {
+        if !search.is_empty() && ui.small_button("x").on_hover_text("Clear (Esc)").clicked() {
             search.clear();
             actions.push(Action::Search(String::new()));
         }
@@ -113,7 +116,7 @@ pub fn show(
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let mut t = theme;
-            egui::ComboBox::from_id_salt("theme")
+            egui::ComboBox::from_label("Theme")
                 .selected_text(match t {
                     egui::ThemePreference::System => "System theme",
                     egui::ThemePreference::Light => "Light",
