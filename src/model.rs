@@ -440,12 +440,16 @@ pub enum Slot {
     OutIface,
     /// `-f`
     Fragment,
-    /// `matches[n]`
+    /// `-m` of `matches[n]` (nothing for an implicit match)
     Match(u16),
+    /// option `o` of `matches[m]`
+    MatchOpt(u16, u16),
     /// `extra[n]`
     Extra(u16),
-    /// `-j` / `-g`
+    /// `-j` / `-g` and the target name
     Target,
+    /// option `o` of the target
+    TargetOpt(u16),
 }
 
 /// One `-A` line.
@@ -476,7 +480,8 @@ pub struct Rule {
     pub extra: Vec<Opt>,
     /// `-j` / `-g`; `None` for a rule that only counts.
     pub target: Option<Target>,
-    /// Written order of the parts above.
+    /// Written order of the parts above. Clear it after editing a rule in
+    /// code, and the canonical order is used.
     #[serde(skip)]
     pub layout: Vec<Slot>,
 }
@@ -527,10 +532,14 @@ impl Rule {
         if self.fragment.is_some() {
             l.push(Slot::Fragment);
         }
-        l.extend((0..self.matches.len()).map(|i| Slot::Match(i as u16)));
+        for (i, m) in self.matches.iter().enumerate() {
+            l.push(Slot::Match(i as u16));
+            l.extend((0..m.opts.len()).map(|o| Slot::MatchOpt(i as u16, o as u16)));
+        }
         l.extend((0..self.extra.len()).map(|i| Slot::Extra(i as u16)));
-        if self.target.is_some() {
+        if let Some(t) = &self.target {
             l.push(Slot::Target);
+            l.extend((0..t.opts.len()).map(|o| Slot::TargetOpt(o as u16)));
         }
         l
     }

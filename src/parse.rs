@@ -838,8 +838,7 @@ impl<'o> Parser_<'o> {
             t.reindex();
         }
         check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
-        self.problems
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,
@@ -856,4 +855,30 @@ pub fn is_builtin(table: &str, chain: &str, has_policy: bool) -> bool {
     } else {
         b.contains(&chain)
     }
+}
+
+/// Parses one rule body (the words after `-A CHAIN`), e.g. for a search box
+/// or a test. Column numbers in the problem are relative to `body`.
+pub fn parse_rule(body: &str) -> Result<Rule, Problem> {
+    let line = body.trim_end();
+    let mut tokens = Vec::new();
+    tokenize(line, &mut tokens)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
+    let mut rule = Rule {
+        line: 1,
+        text: SourceText::from(line),
+        ..Default::default()
+    };
+    rule::parse_rule_body(&tokens, &mut rule)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message))?;
+    Ok(rule)
+}
+
+/// Splits a line into words as iptables-restore does (quotes and escapes
+/// removed), for comparing rules word by word.
+pub fn words(line: &str) -> Result<Vec<String>, Problem> {
+    let mut tokens = Vec::new();
+    tokenize(line, &mut tokens)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
+    Ok(tokens.into_iter().map(|t| t.text.into_owned()).collect())
 }

@@ -53,13 +53,7 @@ impl InputArgs {
                 source_name: l.name.clone(),
                 strict: strict || self.strict,
                 table: self.table.clone(),
-                family: if self.ipv6 {
-                    Some(Family::Ipv6)
-                } else if l.name.contains("ip6tables") {
-                    Some(Family::Ipv6)
-                } else {
-                    None
-                },
+                family: (self.ipv6 || l.name.contains("ip6tables")).then_some(Family::Ipv6),
             };
             let parsed = parse_bytes(&l.bytes, &opts).map_err(LoadError::Parse)?;
             out.push(Input {
