@@ -186,22 +186,28 @@ impl Parsed {
 
 /// Parses text given as bytes (a file, stdin, a paste).
 pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    parse_owned(input.to_vec(), opts)
+}
+
+/// Like [`parse_bytes`], without copying the input: rules point into it.
+pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     let name = opts.source_name.clone();
     if let Some(offset) = input.iter().position(|&b| b == 0) {
         return Err(ParseError::Binary { name, offset });
     }
-    match std::str::from_utf8(input) {
-        Ok(s) => parse_str(s, opts),
+    match String::from_utf8(input) {
+        Ok(s) => parse_string(s, opts),
         Err(e) => {
-            let bad = e.valid_up_to();
-            let text = String::from_utf8_lossy(input);
+            let bad = e.utf8_error().valid_up_to();
+            let input = e.into_bytes();
+            let text = String::from_utf8_lossy(&input);
             // Mostly-binary input is refused rather than parsed as noise.
             let replaced = text.matches('\u{FFFD}').count();
             if replaced * 20 > text.chars().count().max(1) {
                 return Err(ParseError::Binary { name, offset: bad });
             }
             let line = input[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-            let mut parsed = parse_str(&text, opts)?;
+            let mut parsed = parse_string(text.into_owned(), opts)?;
             parsed.problems.insert(
                 0,
                 Problem {
@@ -220,12 +226,17 @@ pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseErr
 
 /// Parses text.
 pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    parse_string(text.to_string(), opts)
+}
+
+/// Parses text it takes ownership of (no copy).
+pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     if text.trim().is_empty() {
         return Err(ParseError::Empty {
             name: opts.source_name.clone(),
         });
     }
-    let src: Arc<str> = Arc::from(text);
+    let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
     let mut tokens: Vec<Token<'_>> = Vec::with_capacity(32);
     let mut offset = 0usize;
@@ -251,7 +262,7 @@ pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> 
 }
 
 struct Parser_<'o> {
-    src: Arc<str>,
+    src: Arc<String>,
     opts: &'o ParseOptions,
     rs: Ruleset,
     problems: Vec<Problem>,
@@ -320,7 +331,7 @@ fn guess_table(policies: &[Str]) -> &'static str {
 }
 
 impl<'o> Parser_<'o> {
-    fn new(src: Arc<str>, opts: &'o ParseOptions) -> Self {
+    fn new(src: Arc<String>, opts: &'o ParseOptions) -> Self {
         Parser_ {
             src,
             opts,
@@ -731,7 +742,13 @@ impl<'o> Parser_<'o> {
                         self.rs.tables[ti].chains.len() - 1
                     }
                 };
+                shrink(&mut rule);
                 let rules = &mut self.rs.tables[ti].chains[ci].rules;
+                if rules.len() == rules.capacity() {
+                    // Most chains hold a handful of rules: grow by a quarter,
+                    // not by doubling, to keep a 100,000-rule model small.
+                    rules.reserve_exact((rules.len() / 4).max(1));
+                }
                 match insert_at {
                     Some(n) => rules.insert(n.min(rules.len()), rule),
                     None => rules.push(rule),
@@ -835,6 +852,9 @@ impl<'o> Parser_<'o> {
             self.rs.family = Family::Ipv6;
         }
         for t in &mut self.rs.tables {
+            for c in &mut t.chains {
+                c.rules.shrink_to_fit();
+            }
             t.reindex();
         }
         check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
@@ -843,6 +863,23 @@ impl<'o> Parser_<'o> {
             ruleset: self.rs,
             problems: self.problems,
         }
+    }
+}
+
+/// Gives back the spare capacity of a rule's lists: a large dump keeps
+/// hundreds of thousands of them.
+fn shrink(rule: &mut Rule) {
+    if rule.layout.iter().copied().eq(rule.canonical_layout()) {
+        rule.layout = Vec::new();
+    } else {
+        rule.layout.shrink_to_fit();
+    }
+    rule.matches.shrink_to_fit();
+    for m in &mut rule.matches {
+        m.opts.shrink_to_fit();
+    }
+    if let Some(t) = &mut rule.target {
+        t.opts.shrink_to_fit();
     }
 }
 

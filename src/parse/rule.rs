@@ -1,6 +1,6 @@
 //! Turns the words of one rule (after `-A CHAIN`) into a [`Rule`].
 
-use crate::model::{Counters, Match, Negatable, Opt, Rule, Slot, Str, Target};
+use crate::model::{Args, Counters, Match, Negatable, Opt, Rule, Slot, Str, Target};
 
 use super::lexer::Token;
 
@@ -215,7 +215,7 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
             name: Str::from(name),
             negated,
             bang_after,
-            args: Vec::new(),
+            args: Args::new(),
         };
         while let Some(v) = tokens.get(i) {
             if is_option_word(v) && !v.text.starts_with("--") && v.text.len() == 2 {
@@ -322,7 +322,7 @@ mod tests {
         let s = r.source.unwrap();
         assert!(s.negated && s.bang_after);
         let o = &r.matches[0].opts[0];
-        assert!(o.negated && o.bang_after && o.args == ["22"]);
+        assert!(o.negated && o.bang_after && o.args[..] == ["22"]);
     }
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
             "-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m set --match-set foo src,dst -g X",
         );
         assert_eq!(r.matches[0].opts[0].args.len(), 2);
-        assert_eq!(r.matches[1].opts[0].args, ["foo", "src,dst"]);
+        assert_eq!(r.matches[1].opts[0].args[..], ["foo", "src,dst"]);
         assert!(r.target.unwrap().goto);
     }
 
