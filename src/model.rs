@@ -142,6 +142,13 @@ impl Table {
             .collect();
     }
 
+    /// Rebuilds the index only when it is out of step with `chains`.
+    pub fn ensure_index(&mut self) {
+        if self.index.len() != self.chains.len() {
+            self.reindex();
+        }
+    }
+
     /// Adds a chain and keeps the index in step.
     pub fn push_chain(&mut self, chain: Chain) {
         if self.index.len() == self.chains.len() {

@@ -192,7 +192,7 @@ pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseErr
 /// Like [`parse_bytes`], without copying the input: rules point into it.
 pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     let name = opts.source_name.clone();
-    if let Some(offset) = input.iter().position(|&b| b == 0) {
+    if let Some(offset) = memchr::memchr(0, &input) {
         return Err(ParseError::Binary { name, offset });
     }
     match String::from_utf8(input) {
@@ -855,7 +855,7 @@ impl<'o> Parser_<'o> {
             for c in &mut t.chains {
                 c.rules.shrink_to_fit();
             }
-            t.reindex();
+            t.ensure_index();
         }
         check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
         self.problems.sort_by_key(|p| (p.line, p.column));
