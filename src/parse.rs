@@ -141,12 +141,14 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 pub enum ParseError {
     /// Not text.
     #[error(
-        "{name}: this is binary data (a NUL byte at offset {offset}), not iptables-save or iptables -S text"
+        "{name}: this is binary data ({why} at offset {offset}), not iptables-save or iptables -S text"
     )]
     Binary {
         /// Input name.
         name: String,
-        /// Byte offset of the first NUL.
+        /// What gave it away.
+        why: &'static str,
+        /// Byte offset of the first bad byte.
         offset: usize,
     },
     /// Nothing to read.
@@ -193,7 +195,11 @@ pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseErr
 pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     let name = opts.source_name.clone();
     if let Some(offset) = memchr::memchr(0, &input) {
-        return Err(ParseError::Binary { name, offset });
+        return Err(ParseError::Binary {
+            name,
+            why: "a NUL byte",
+            offset,
+        });
     }
     match String::from_utf8(input) {
         Ok(s) => parse_string(s, opts),
@@ -204,7 +210,11 @@ pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseE
             // Mostly-binary input is refused rather than parsed as noise.
             let replaced = text.matches('\u{FFFD}').count();
             if replaced * 20 > text.chars().count().max(1) {
-                return Err(ParseError::Binary { name, offset: bad });
+                return Err(ParseError::Binary {
+                    name,
+                    why: "mostly invalid UTF-8, starting",
+                    offset: bad,
+                });
             }
             let line = input[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
             let mut parsed = parse_string(text.into_owned(), opts)?;
@@ -618,6 +628,11 @@ impl<'o> Parser_<'o> {
             c.builtin = is_builtin(guess, &c.name, c.policy.is_some());
         }
         let line = t.line;
+        // `iptables -S` prints the filter table unless told otherwise, so an
+        // unmarked first table that looks like filter needs no warning.
+        if guess == "filter" && i == 0 {
+            return;
+        }
         self.problems.push(Problem {
             line,
             column: 1,
