@@ -19,6 +19,9 @@ pub use crate::typed::{KnownMatch, KnownTarget, PortRange};
 /// Short strings (names, option values) are stored inline without allocation.
 pub type Str = CompactString;
 
+/// Option arguments: most options have one, kept inline.
+pub type Args = smallvec::SmallVec<[Str; 1]>;
+
 /// Address family of a ruleset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,7 +105,7 @@ pub struct Table {
     /// Chains in declaration order (built-ins first in real dumps).
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<Str, usize>,
+    index: HashMap<Str, usize, rustc_hash::FxBuildHasher>,
 }
 
 impl Table {
@@ -137,6 +140,13 @@ impl Table {
             .enumerate()
             .map(|(i, c)| (c.name.clone(), i))
             .collect();
+    }
+
+    /// Rebuilds the index only when it is out of step with `chains`.
+    pub fn ensure_index(&mut self) {
+        if self.index.len() != self.chains.len() {
+            self.reindex();
+        }
     }
 
     /// Adds a chain and keeps the index in step.
@@ -209,14 +219,14 @@ pub struct Chain {
 /// integers, not a copy.
 #[derive(Clone)]
 pub struct SourceText {
-    src: Arc<str>,
+    src: Arc<String>,
     start: u32,
     end: u32,
 }
 
 impl SourceText {
     /// A slice `start..end` of `src`.
-    pub fn new(src: Arc<str>, start: usize, end: usize) -> Self {
+    pub fn new(src: Arc<String>, start: usize, end: usize) -> Self {
         debug_assert!(start <= end && end <= src.len());
         SourceText {
             src,
@@ -234,15 +244,14 @@ impl Default for SourceText {
 
 impl From<&str> for SourceText {
     fn from(s: &str) -> Self {
-        let len = s.len();
-        SourceText::new(Arc::from(s), 0, len)
+        SourceText::from(s.to_string())
     }
 }
 
 impl From<String> for SourceText {
     fn from(s: String) -> Self {
         let len = s.len();
-        SourceText::new(Arc::from(s), 0, len)
+        SourceText::new(Arc::new(s), 0, len)
     }
 }
 
@@ -313,7 +322,7 @@ pub struct Opt {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bang_after: bool,
     /// Arguments, unquoted.
-    pub args: Vec<Str>,
+    pub args: Args,
 }
 
 impl Opt {
@@ -440,12 +449,16 @@ pub enum Slot {
     OutIface,
     /// `-f`
     Fragment,
-    /// `matches[n]`
+    /// `-m` of `matches[n]` (nothing for an implicit match)
     Match(u16),
+    /// option `o` of `matches[m]`
+    MatchOpt(u16, u16),
     /// `extra[n]`
     Extra(u16),
-    /// `-j` / `-g`
+    /// `-j` / `-g` and the target name
     Target,
+    /// option `o` of the target
+    TargetOpt(u16),
 }
 
 /// One `-A` line.
@@ -476,7 +489,8 @@ pub struct Rule {
     pub extra: Vec<Opt>,
     /// `-j` / `-g`; `None` for a rule that only counts.
     pub target: Option<Target>,
-    /// Written order of the parts above.
+    /// Written order of the parts above. Clear it after editing a rule in
+    /// code, and the canonical order is used.
     #[serde(skip)]
     pub layout: Vec<Slot>,
 }
@@ -503,35 +517,40 @@ impl Rule {
     }
 
     /// The order to emit parts in: the written one, or the canonical
-    /// iptables-save order for rules built in code.
+    /// iptables-save order when the rule was built in code (or was written
+    /// in that order, which the parser then does not store).
     pub fn effective_layout(&self) -> Vec<Slot> {
-        if !self.layout.is_empty() {
-            return self.layout.clone();
+        if self.layout.is_empty() {
+            self.canonical_layout().collect()
+        } else {
+            self.layout.clone()
         }
-        let mut l = Vec::new();
-        if self.source.is_some() {
-            l.push(Slot::Source);
-        }
-        if self.destination.is_some() {
-            l.push(Slot::Destination);
-        }
-        if self.in_iface.is_some() {
-            l.push(Slot::InIface);
-        }
-        if self.out_iface.is_some() {
-            l.push(Slot::OutIface);
-        }
-        if self.protocol.is_some() {
-            l.push(Slot::Protocol);
-        }
-        if self.fragment.is_some() {
-            l.push(Slot::Fragment);
-        }
-        l.extend((0..self.matches.len()).map(|i| Slot::Match(i as u16)));
-        l.extend((0..self.extra.len()).map(|i| Slot::Extra(i as u16)));
-        if self.target.is_some() {
-            l.push(Slot::Target);
-        }
-        l
+    }
+
+    /// The order iptables-save prints: -s -d -i -o -p -f, matches, target.
+    pub fn canonical_layout(&self) -> impl Iterator<Item = Slot> + '_ {
+        let common = [
+            (self.source.is_some(), Slot::Source),
+            (self.destination.is_some(), Slot::Destination),
+            (self.in_iface.is_some(), Slot::InIface),
+            (self.out_iface.is_some(), Slot::OutIface),
+            (self.protocol.is_some(), Slot::Protocol),
+            (self.fragment.is_some(), Slot::Fragment),
+        ];
+        let matches = self.matches.iter().enumerate().flat_map(|(i, m)| {
+            std::iter::once(Slot::Match(i as u16))
+                .chain((0..m.opts.len()).map(move |o| Slot::MatchOpt(i as u16, o as u16)))
+        });
+        let extra = (0..self.extra.len()).map(|i| Slot::Extra(i as u16));
+        let target = self.target.iter().flat_map(|t| {
+            std::iter::once(Slot::Target)
+                .chain((0..t.opts.len()).map(|o| Slot::TargetOpt(o as u16)))
+        });
+        common
+            .into_iter()
+            .filter_map(|(present, s)| present.then_some(s))
+            .chain(matches)
+            .chain(extra)
+            .chain(target)
     }
 }

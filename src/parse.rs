@@ -141,12 +141,14 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 pub enum ParseError {
     /// Not text.
     #[error(
-        "{name}: this is binary data (a NUL byte at offset {offset}), not iptables-save or iptables -S text"
+        "{name}: this is binary data ({why} at offset {offset}), not iptables-save or iptables -S text"
     )]
     Binary {
         /// Input name.
         name: String,
-        /// Byte offset of the first NUL.
+        /// What gave it away.
+        why: &'static str,
+        /// Byte offset of the first bad byte.
         offset: usize,
     },
     /// Nothing to read.
@@ -186,22 +188,36 @@ impl Parsed {
 
 /// Parses text given as bytes (a file, stdin, a paste).
 pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    parse_owned(input.to_vec(), opts)
+}
+
+/// Like [`parse_bytes`], without copying the input: rules point into it.
+pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     let name = opts.source_name.clone();
-    if let Some(offset) = input.iter().position(|&b| b == 0) {
-        return Err(ParseError::Binary { name, offset });
+    if let Some(offset) = memchr::memchr(0, &input) {
+        return Err(ParseError::Binary {
+            name,
+            why: "a NUL byte",
+            offset,
+        });
     }
-    match std::str::from_utf8(input) {
-        Ok(s) => parse_str(s, opts),
+    match String::from_utf8(input) {
+        Ok(s) => parse_string(s, opts),
         Err(e) => {
-            let bad = e.valid_up_to();
-            let text = String::from_utf8_lossy(input);
+            let bad = e.utf8_error().valid_up_to();
+            let input = e.into_bytes();
+            let text = String::from_utf8_lossy(&input);
             // Mostly-binary input is refused rather than parsed as noise.
             let replaced = text.matches('\u{FFFD}').count();
             if replaced * 20 > text.chars().count().max(1) {
-                return Err(ParseError::Binary { name, offset: bad });
+                return Err(ParseError::Binary {
+                    name,
+                    why: "mostly invalid UTF-8, starting",
+                    offset: bad,
+                });
             }
             let line = input[..bad].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-            let mut parsed = parse_str(&text, opts)?;
+            let mut parsed = parse_string(text.into_owned(), opts)?;
             parsed.problems.insert(
                 0,
                 Problem {
@@ -220,12 +236,17 @@ pub fn parse_bytes(input: &[u8], opts: &ParseOptions) -> Result<Parsed, ParseErr
 
 /// Parses text.
 pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    parse_string(text.to_string(), opts)
+}
+
+/// Parses text it takes ownership of (no copy).
+pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     if text.trim().is_empty() {
         return Err(ParseError::Empty {
             name: opts.source_name.clone(),
         });
     }
-    let src: Arc<str> = Arc::from(text);
+    let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
     let mut tokens: Vec<Token<'_>> = Vec::with_capacity(32);
     let mut offset = 0usize;
@@ -251,7 +272,7 @@ pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> 
 }
 
 struct Parser_<'o> {
-    src: Arc<str>,
+    src: Arc<String>,
     opts: &'o ParseOptions,
     rs: Ruleset,
     problems: Vec<Problem>,
@@ -320,7 +341,7 @@ fn guess_table(policies: &[Str]) -> &'static str {
 }
 
 impl<'o> Parser_<'o> {
-    fn new(src: Arc<str>, opts: &'o ParseOptions) -> Self {
+    fn new(src: Arc<String>, opts: &'o ParseOptions) -> Self {
         Parser_ {
             src,
             opts,
@@ -607,6 +628,11 @@ impl<'o> Parser_<'o> {
             c.builtin = is_builtin(guess, &c.name, c.policy.is_some());
         }
         let line = t.line;
+        // `iptables -S` prints the filter table unless told otherwise, so an
+        // unmarked first table that looks like filter needs no warning.
+        if guess == "filter" && i == 0 {
+            return;
+        }
         self.problems.push(Problem {
             line,
             column: 1,
@@ -731,7 +757,13 @@ impl<'o> Parser_<'o> {
                         self.rs.tables[ti].chains.len() - 1
                     }
                 };
+                shrink(&mut rule);
                 let rules = &mut self.rs.tables[ti].chains[ci].rules;
+                if rules.len() == rules.capacity() {
+                    // Most chains hold a handful of rules: grow by a quarter,
+                    // not by doubling, to keep a 100,000-rule model small.
+                    rules.reserve_exact((rules.len() / 4).max(1));
+                }
                 match insert_at {
                     Some(n) => rules.insert(n.min(rules.len()), rule),
                     None => rules.push(rule),
@@ -835,15 +867,34 @@ impl<'o> Parser_<'o> {
             self.rs.family = Family::Ipv6;
         }
         for t in &mut self.rs.tables {
-            t.reindex();
+            for c in &mut t.chains {
+                c.rules.shrink_to_fit();
+            }
+            t.ensure_index();
         }
         check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
-        self.problems
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,
         }
+    }
+}
+
+/// Gives back the spare capacity of a rule's lists: a large dump keeps
+/// hundreds of thousands of them.
+fn shrink(rule: &mut Rule) {
+    if rule.layout.iter().copied().eq(rule.canonical_layout()) {
+        rule.layout = Vec::new();
+    } else {
+        rule.layout.shrink_to_fit();
+    }
+    rule.matches.shrink_to_fit();
+    for m in &mut rule.matches {
+        m.opts.shrink_to_fit();
+    }
+    if let Some(t) = &mut rule.target {
+        t.opts.shrink_to_fit();
     }
 }
 
@@ -856,4 +907,30 @@ pub fn is_builtin(table: &str, chain: &str, has_policy: bool) -> bool {
     } else {
         b.contains(&chain)
     }
+}
+
+/// Parses one rule body (the words after `-A CHAIN`), e.g. for a search box
+/// or a test. Column numbers in the problem are relative to `body`.
+pub fn parse_rule(body: &str) -> Result<Rule, Problem> {
+    let line = body.trim_end();
+    let mut tokens = Vec::new();
+    tokenize(line, &mut tokens)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
+    let mut rule = Rule {
+        line: 1,
+        text: SourceText::from(line),
+        ..Default::default()
+    };
+    rule::parse_rule_body(&tokens, &mut rule)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message))?;
+    Ok(rule)
+}
+
+/// Splits a line into words as iptables-restore does (quotes and escapes
+/// removed), for comparing rules word by word.
+pub fn words(line: &str) -> Result<Vec<String>, Problem> {
+    let mut tokens = Vec::new();
+    tokenize(line, &mut tokens)
+        .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
+    Ok(tokens.into_iter().map(|t| t.text.into_owned()).collect())
 }

@@ -73,14 +73,25 @@ pub fn push_rule_body(out: &mut String, r: &Rule) {
                 None => {}
             },
             Slot::Match(i) => {
-                if let Some(m) = r.matches.get(i as usize) {
-                    if !m.implicit {
-                        out.push_str(" -m ");
-                        push_word(out, &m.module, false);
-                    }
-                    for o in &m.opts {
-                        push_opt(out, o);
-                    }
+                if let Some(m) = r.matches.get(i as usize)
+                    && !m.implicit
+                {
+                    out.push_str(" -m ");
+                    push_word(out, &m.module, false);
+                }
+            }
+            Slot::MatchOpt(i, o) => {
+                if let Some(o) = r
+                    .matches
+                    .get(i as usize)
+                    .and_then(|m| m.opts.get(o as usize))
+                {
+                    push_opt(out, o);
+                }
+            }
+            Slot::TargetOpt(o) => {
+                if let Some(o) = r.target.as_ref().and_then(|t| t.opts.get(o as usize)) {
+                    push_opt(out, o);
                 }
             }
             Slot::Extra(i) => {
@@ -92,9 +103,6 @@ pub fn push_rule_body(out: &mut String, r: &Rule) {
                 if let Some(t) = &r.target {
                     out.push_str(if t.goto { " -g " } else { " -j " });
                     push_word(out, &t.name, false);
-                    for o in &t.opts {
-                        push_opt(out, o);
-                    }
                 }
             }
         }

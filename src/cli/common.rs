@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use iptviz::input::{Source, read_source};
 use iptviz::model::Family;
-use iptviz::parse::{ParseError, ParseOptions, Parsed, parse_bytes};
+use iptviz::parse::{ParseError, ParseOptions, Parsed, parse_owned};
 
 /// Where the rules come from and how to read them.
 #[derive(Debug, Args)]
@@ -53,15 +53,9 @@ impl InputArgs {
                 source_name: l.name.clone(),
                 strict: strict || self.strict,
                 table: self.table.clone(),
-                family: if self.ipv6 {
-                    Some(Family::Ipv6)
-                } else if l.name.contains("ip6tables") {
-                    Some(Family::Ipv6)
-                } else {
-                    None
-                },
+                family: (self.ipv6 || l.name.contains("ip6tables")).then_some(Family::Ipv6),
             };
-            let parsed = parse_bytes(&l.bytes, &opts).map_err(LoadError::Parse)?;
+            let parsed = parse_owned(l.bytes, &opts).map_err(LoadError::Parse)?;
             out.push(Input {
                 name: l.name,
                 parsed,

@@ -94,13 +94,22 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                 continue;
             };
             tg.kind = kind;
+            let fine = matches!(
+                kind,
+                TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
+            ) && !(kind == TargetKind::Chain
+                && builtin_chains(&t.name).contains(&tg.name.as_str()))
+                && !(kind != TargetKind::Chain && tg.goto);
+            if fine {
+                continue;
+            }
             let flag = if tg.goto { "-g" } else { "-j" };
-            let needle = format!("{flag} {}", tg.name);
+            let needle = &*format!("{flag} {}", tg.name);
             match kind {
                 TargetKind::Undefined => problems.push(problem(
                     r.line,
                     &r.text,
-                    Some(&needle),
+                    Some(needle),
                     Severity::Error,
                     format!(
                         "{} to chain '{}', which table '{}' does not declare",
@@ -113,7 +122,7 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                     problems.push(problem(
                         r.line,
                         &r.text,
-                        Some(&needle),
+                        Some(needle),
                         Severity::Error,
                         format!("cannot jump to built-in chain {}", tg.name),
                     ))
@@ -121,7 +130,7 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                 TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
                     r.line,
                     &r.text,
-                    Some(&needle),
+                    Some(needle),
                     Severity::Error,
                     format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
                 )),

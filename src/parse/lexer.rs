@@ -72,16 +72,19 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexEr
             return Ok(());
         }
         let col = line.len() - rest.len();
-        // Fast path: a plain word ending at whitespace or end of line.
-        if let Ok((r, word)) = plain(rest)
-            && r.chars().next().is_none_or(char::is_whitespace)
-        {
+        // Fast path: a plain ASCII word, found by scanning bytes.
+        let end = rest
+            .bytes()
+            .position(|b| b <= b' ' || b == b'"' || b == b'\\' || b >= 0x80)
+            .unwrap_or(rest.len());
+        let stop = rest.as_bytes().get(end).copied();
+        if end > 0 && stop.is_none_or(|b| b == b' ' || b == b'\t') {
             out.push(Token {
-                text: Cow::Borrowed(word),
+                text: Cow::Borrowed(&rest[..end]),
                 col,
                 quoted: false,
             });
-            rest = r;
+            rest = &rest[end..];
             continue;
         }
         let (r, text, quoted) = word(rest, line.len())?;

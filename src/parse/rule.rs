@@ -1,6 +1,6 @@
 //! Turns the words of one rule (after `-A CHAIN`) into a [`Rule`].
 
-use crate::model::{Counters, Match, Negatable, Opt, Rule, Slot, Str, Target};
+use crate::model::{Args, Counters, Match, Negatable, Opt, Rule, Slot, Str, Target};
 
 use super::lexer::Token;
 
@@ -37,11 +37,11 @@ enum Common {
 
 fn common(word: &str) -> Option<Common> {
     Some(match word {
-        "-p" | "--protocol" | "--proto" => Common::Protocol,
+        "-p" | "--protocol" => Common::Protocol,
         "-s" | "--source" | "--src" => Common::Source,
         "-d" | "--destination" | "--dst" => Common::Destination,
-        "-i" | "--in-interface" | "--in" => Common::InIface,
-        "-o" | "--out-interface" | "--out" => Common::OutIface,
+        "-i" | "--in-interface" => Common::InIface,
+        "-o" | "--out-interface" => Common::OutIface,
         "-f" | "--fragment" => Common::Fragment,
         "-m" | "--match" => Common::Match,
         "-j" | "--jump" => Common::Jump,
@@ -215,7 +215,7 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
             name: Str::from(name),
             negated,
             bang_after,
-            args: Vec::new(),
+            args: Args::new(),
         };
         while let Some(v) = tokens.get(i) {
             if is_option_word(v) && !v.text.starts_with("--") && v.text.len() == 2 {
@@ -236,10 +236,16 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
             i += 1;
         }
         match owner {
-            Owner::Match(m) => rule.matches[m].opts.push(opt),
+            Owner::Match(m) => {
+                let ms = &mut rule.matches[m].opts;
+                ms.push(opt);
+                rule.layout
+                    .push(Slot::MatchOpt(m as u16, (ms.len() - 1) as u16));
+            }
             Owner::Target => {
                 if let Some(t) = rule.target.as_mut() {
-                    t.opts.push(opt)
+                    t.opts.push(opt);
+                    rule.layout.push(Slot::TargetOpt((t.opts.len() - 1) as u16));
                 }
             }
             Owner::Nobody => {
@@ -248,13 +254,14 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
                 match rule.protocol.as_ref() {
                     Some(p) if !p.negated && !p.value.is_empty() => {
                         rule.matches.push(Match {
-                            module: p.value.to_ascii_lowercase().into(),
+                            module: p.value.to_ascii_lowercase(),
                             opts: vec![opt],
                             implicit: true,
                         });
-                        owner = Owner::Match(rule.matches.len() - 1);
-                        rule.layout
-                            .push(Slot::Match((rule.matches.len() - 1) as u16));
+                        let m = (rule.matches.len() - 1) as u16;
+                        owner = Owner::Match(m as usize);
+                        rule.layout.push(Slot::Match(m));
+                        rule.layout.push(Slot::MatchOpt(m, 0));
                     }
                     _ => {
                         rule.extra.push(opt);
@@ -303,6 +310,7 @@ mod tests {
                 Slot::InIface,
                 Slot::Protocol,
                 Slot::Match(0),
+                Slot::MatchOpt(0, 0),
                 Slot::Target
             ]
         );
@@ -314,7 +322,7 @@ mod tests {
         let s = r.source.unwrap();
         assert!(s.negated && s.bang_after);
         let o = &r.matches[0].opts[0];
-        assert!(o.negated && o.bang_after && o.args == ["22"]);
+        assert!(o.negated && o.bang_after && o.args[..] == ["22"]);
     }
 
     #[test]
@@ -338,7 +346,7 @@ mod tests {
             "-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m set --match-set foo src,dst -g X",
         );
         assert_eq!(r.matches[0].opts[0].args.len(), 2);
-        assert_eq!(r.matches[1].opts[0].args, ["foo", "src,dst"]);
+        assert_eq!(r.matches[1].opts[0].args[..], ["foo", "src,dst"]);
         assert!(r.target.unwrap().goto);
     }
 

@@ -1,0 +1,203 @@
+//! The `iptviz` command line as a user meets it: output, messages, exit codes.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn iptviz() -> Command {
+    Command::cargo_bin("iptviz").unwrap()
+}
+
+#[test]
+fn check_a_clean_sample_exits_0_with_a_summary() {
+    iptviz()
+        .args(["check", "samples/docker-host.rules"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "2 tables, 12 chains, 36 rules, with counters",
+        ))
+        .stdout(predicate::str::contains("no problems found"));
+}
+
+#[test]
+fn check_reports_problems_with_file_line_column_and_exits_1() {
+    iptviz()
+        .args(["check", "tests/bad/undefined-jump.rules"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "tests/bad/undefined-jump.rules:3:17: error: jump to chain 'SSH_RULES'",
+        ))
+        .stderr(predicate::str::contains("                    ^"));
+}
+
+#[test]
+fn unreadable_inputs_exit_2_with_a_clear_message() {
+    iptviz()
+        .args(["check", "no/such/file.rules"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/file.rules"));
+    iptviz()
+        .args(["check", "-"])
+        .write_stdin(vec![0x7f, b'E', b'L', b'F', 0, 0, 1])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("binary data"));
+    iptviz()
+        .args(["check", "-"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("empty"));
+}
+
+#[test]
+fn stdin_and_iptables_s_output_with_table_markers() {
+    let text = std::fs::read_to_string("samples/docker-host.S.txt").unwrap();
+    iptviz()
+        .args(["check", "-"])
+        .write_stdin(text)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "<stdin>: iptables -S text, IPv4, 2 tables",
+        ));
+}
+
+#[test]
+fn unmarked_iptables_s_tables_are_guessed_or_given() {
+    let text = "-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n-N DOCKER\n-A PREROUTING -j DOCKER\n";
+    iptviz()
+        .args(["save", "-"])
+        .write_stdin(text)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("*nat\n:PREROUTING ACCEPT\n"));
+    iptviz()
+        .args(["check", "-"])
+        .write_stdin(text)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("guessed 'nat'"));
+    iptviz()
+        .args(["check", "--table", "nat", "-"])
+        .write_stdin(text)
+        .assert()
+        .success();
+}
+
+#[test]
+fn save_round_trips_and_refuses_broken_input_unless_lenient() {
+    let out = iptviz()
+        .args(["save", "samples/router-nat.rules"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let again = iptviz()
+        .args(["save", "-"])
+        .write_stdin(out.stdout.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, again.stdout);
+    iptviz()
+        .args(["save", "tests/bad/undefined-jump.rules"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("--lenient"));
+    iptviz()
+        .args(["save", "--lenient", "tests/bad/undefined-jump.rules"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("-A INPUT -p tcp -j SSH_RULES"));
+}
+
+#[test]
+fn json_output_is_valid_and_typed() {
+    let out = iptviz()
+        .args(["save", "--json", "samples/kube-proxy.rules"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nat = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "nat")
+        .unwrap();
+    let svc = nat["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "KUBE-SVC-TCOU7JCQXEZGVUNU")
+        .unwrap();
+    let first = &svc["rules"][1];
+    assert_eq!(first["matches"][1]["typed"]["kind"], "statistic");
+    assert_eq!(first["matches"][1]["typed"]["probability"], 0.5);
+    assert_eq!(first["target"]["kind"], "chain");
+    let check: serde_json::Value = serde_json::from_slice(
+        &iptviz()
+            .args(["check", "--json", "tests/bad/truncated.rules"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(check[0]["errors"], 2);
+}
+
+#[test]
+fn live_reads_the_rules_of_the_namespace_it_runs_in() {
+    if !common::kernel_tests_can_run(&["ip", "iptables-restore", "iptables-save"]) {
+        return;
+    }
+    let ns = format!("iptviz-live-{}", std::process::id());
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+    };
+    assert!(run(&["netns", "add", &ns]).success());
+    let restore = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "iptables-restore",
+            "samples/src/router-nat.rules",
+        ])
+        .status()
+        .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("iptviz");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(&bin)
+        .args(["check", "--live"])
+        .output()
+        .unwrap();
+    run(&["netns", "del", &ns]);
+    assert!(restore.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "live: iptables-save -c: iptables-save text, IPv4, 4 tables, 18 chains, 31 rules"
+        ),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    iptviz()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"))
+        .stdout(predicate::str::contains("--live").or(predicate::str::contains("check")));
+}
