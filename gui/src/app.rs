@@ -15,8 +15,8 @@ use crate::views::dialogs::{self, Dialogs};
 use crate::views::{self, Action, Dialog};
 
 /// The dump shown at first start.
-pub const SAMPLE: &str = include_str!("../assets/sample.rules");
-const SAMPLE_NAME: &str = "bundled sample";
+pub const SAMPLE: &str = include_str!("../../samples/docker-host.rules");
+const SAMPLE_NAME: &str = "bundled sample (samples/docker-host.rules)";
 
 /// How the app was started.
 #[derive(Debug, Clone, Default)]

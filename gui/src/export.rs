@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn svg_and_dot_of_the_sample() {
         let mut st = crate::state::AppState::default();
-        st.load("s", include_bytes!("../assets/sample.rules"))
+        st.load("s", include_bytes!("../tests/fixtures/small-host.rules"))
             .expect("loads");
         let scene = st.scene.as_ref().expect("scene");
         let svg = to_svg(scene, "filter");

@@ -436,7 +436,7 @@ pub fn short(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../assets/sample.rules");
+    const SAMPLE: &str = include_str!("../tests/fixtures/small-host.rules");
 
     fn loaded() -> AppState {
         let mut s = AppState::default();

@@ -94,7 +94,10 @@ fn starts_loads_a_sample_and_exits_cleanly() {
     let Some((_xvfb, display)) = start_xvfb(0) else {
         return;
     };
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample.rules");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/small-host.rules"
+    );
     let out = run_gui(&display, &[sample, "--smoke-test"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
