@@ -447,13 +447,16 @@ impl IptvizApp {
         }
         egui::Panel::left("chains")
             .resizable(true)
-            .default_size(250.0)
+            .default_size(260.0)
+            .min_size(200.0)
             .show(ui, |ui| {
+                ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
                 actions.extend(views::chains::show(ui, &self.state, &mut self.chain_filter));
             });
         egui::Panel::right("rules")
             .resizable(true)
             .default_size(430.0)
+            .min_size(280.0)
             .show(ui, |ui| {
                 actions.extend(views::rules::show(ui, &self.state));
             });

@@ -15,9 +15,13 @@ pub struct Bench {
     /// Time between the starts of consecutive frames (whole frame:
     /// UI, tessellation, GL, swap).
     intervals: Vec<Duration>,
+    /// Script phase of each interval.
+    phases: Vec<u32>,
+    phase: u32,
     /// Time spent in our UI code per frame.
     ui_times: Vec<Duration>,
     fitted: Option<Camera>,
+    reported: bool,
 }
 
 impl Bench {
@@ -28,8 +32,11 @@ impl Bench {
             seen: 0,
             last: None,
             intervals: Vec::new(),
+            phases: Vec::new(),
+            phase: 0,
             ui_times: Vec::new(),
             fitted: None,
+            reported: false,
         }
     }
 
@@ -47,6 +54,7 @@ impl Bench {
             self.ui_times.push(now - start);
             if let Some(l) = self.last {
                 self.intervals.push(start - l);
+                self.phases.push(self.phase);
             }
         }
         self.last = Some(start);
@@ -64,6 +72,7 @@ impl Bench {
         let t = self.seen as f32 / self.frames.max(1) as f32;
         let phase = (t * 3.0).floor() as u32;
         let local = t * 3.0 - phase as f32;
+        self.phase = phase.min(2);
         match phase {
             0 => {
                 cam.zoom = base.zoom * 1.5;
@@ -93,14 +102,28 @@ impl Bench {
         self.seen >= self.frames
     }
 
-    /// Prints the statistics to stdout.
-    pub fn report(&self, boxes: usize) {
+    /// Prints the statistics to stdout (once).
+    pub fn report(&mut self, boxes: usize) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
         println!(
             "bench: {} frames measured, {boxes} boxes in the scene",
             self.intervals.len()
         );
         println!("  frame interval (whole frame) {}", stats(&self.intervals));
         println!("  ui code per frame            {}", stats(&self.ui_times));
+        let names = ["overview pan", "1:1 pan", "zoom in/out"];
+        for (p, name) in names.iter().enumerate() {
+            let v: Vec<Duration> = self
+                .intervals
+                .iter()
+                .zip(&self.phases)
+                .filter(|(_, ph)| **ph == p as u32)
+                .map(|(d, _)| *d)
+                .collect();
+            println!("  {name:<28} {}", stats(&v));
+        }
     }
 }
 

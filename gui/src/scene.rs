@@ -66,6 +66,53 @@ pub struct SceneEdge {
     pub heat: f32,
 }
 
+/// One column of boxes, top to bottom, for fast culling and hit tests.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Left edge.
+    pub left: f32,
+    /// Right edge (widest box).
+    pub right: f32,
+    /// Boxes in this column, sorted by y.
+    pub nodes: Vec<u32>,
+}
+
+/// All edges from one box into one column, drawn as a single wedge when
+/// there are too many edges to draw one by one.
+#[derive(Debug, Clone)]
+pub struct Fan {
+    /// Where the edges leave.
+    pub from: Pos2,
+    /// Left edge of the target column.
+    pub x: f32,
+    /// Highest target centre.
+    pub y0: f32,
+    /// Lowest target centre.
+    pub y1: f32,
+    /// Number of edges.
+    pub count: u32,
+    /// Hottest edge.
+    pub heat: f32,
+}
+
+/// All edges from one column into another, drawn as one band when even
+/// the fans are too many.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Right edge of the source column.
+    pub x0: f32,
+    /// Source y range (centres of the boxes the edges leave).
+    pub from: (f32, f32),
+    /// Left edge of the target column.
+    pub x1: f32,
+    /// Target y range.
+    pub to: (f32, f32),
+    /// Number of edges.
+    pub count: u32,
+    /// Hottest edge.
+    pub heat: f32,
+}
+
 /// Everything the canvas draws for one table.
 #[derive(Debug, Clone)]
 pub struct Scene {
@@ -73,6 +120,14 @@ pub struct Scene {
     pub nodes: Vec<SceneNode>,
     /// Edges.
     pub edges: Vec<SceneEdge>,
+    /// Columns, left to right.
+    pub columns: Vec<Column>,
+    /// Edges bundled per (source box, target column).
+    pub fans: Vec<Fan>,
+    /// Edges bundled per (source column, target column).
+    pub bundles: Vec<Bundle>,
+    /// Edges bundled per (source layer, target layer): the coarsest level.
+    pub bands: Vec<Bundle>,
     /// Box of each chain (its own, or its group's).
     pub node_of_chain: Vec<u32>,
     /// Bounding box of everything.
@@ -82,7 +137,31 @@ pub struct Scene {
 impl Scene {
     /// The box at a world position.
     pub fn node_at(&self, p: Pos2) -> Option<usize> {
-        self.nodes.iter().position(|n| n.rect.contains(p))
+        let col = self
+            .columns
+            .iter()
+            .find(|c| c.left <= p.x && p.x <= c.right)?;
+        let i = col
+            .nodes
+            .partition_point(|&n| self.nodes[n as usize].rect.bottom() < p.y);
+        let n = *col.nodes.get(i)? as usize;
+        self.nodes[n].rect.contains(p).then_some(n)
+    }
+
+    /// Boxes that may intersect `area`, column by column (binary search).
+    pub fn visible_nodes(&self, area: egui::Rect) -> impl Iterator<Item = usize> + '_ {
+        self.columns
+            .iter()
+            .filter(move |c| c.right >= area.left() && c.left <= area.right())
+            .flat_map(move |c| {
+                let start = c
+                    .nodes
+                    .partition_point(|&n| self.nodes[n as usize].rect.bottom() < area.top());
+                c.nodes[start..]
+                    .iter()
+                    .map(|&n| n as usize)
+                    .take_while(move |&n| self.nodes[n].rect.top() <= area.bottom())
+            })
     }
 
     /// The box showing chain `chain`.
@@ -236,20 +315,42 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
             }
         })
         .collect();
+    // A layer with thousands of boxes (kube-proxy endpoints) wraps into
+    // several columns so that the whole picture stays roughly square.
     let mut x = 0.0;
-    for col in &columns {
-        let width = col
-            .iter()
-            .map(|&v| nodes[v as usize].rect.width())
-            .fold(0.0, f32::max);
-        let mut y = 0.0;
-        for &v in col {
-            let node = &mut nodes[v as usize];
-            node.rect = Rect::from_min_size(pos2(x, y), node.rect.size());
-            y += NODE_H + GAP_Y;
+    let mut placed: Vec<Column> = Vec::with_capacity(columns.len());
+    let mut col_of = vec![0u32; n];
+    for layer in columns {
+        let rows = wrap_rows(layer.len());
+        for chunk in layer.chunks(rows.max(1)) {
+            let width = chunk
+                .iter()
+                .map(|&v| nodes[v as usize].rect.width())
+                .fold(0.0, f32::max);
+            let mut y = 0.0;
+            for &v in chunk {
+                let node = &mut nodes[v as usize];
+                node.rect = Rect::from_min_size(pos2(x, y), node.rect.size());
+                col_of[v as usize] = placed.len() as u32;
+                y += NODE_H + GAP_Y;
+            }
+            placed.push(Column {
+                left: x,
+                right: x + width,
+                nodes: chunk.to_vec(),
+            });
+            x += width
+                + if rows < layer.len() {
+                    GAP_X / 3.0
+                } else {
+                    GAP_X
+                };
         }
-        x += width + GAP_X;
+        if rows < layer.len() {
+            x += GAP_X;
+        }
     }
+    let columns = placed;
     for e in &mut edges {
         let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
         e.points = if b.left() > a.right() {
@@ -260,12 +361,89 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
             vec![a.center_bottom(), b.center_top()]
         };
     }
+    let mut fan_at: std::collections::HashMap<(u32, u32), usize> = Default::default();
+    let mut fans: Vec<Fan> = Vec::new();
+    for e in &edges {
+        let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
+        let key = (e.from, col_of[e.to as usize]);
+        let i = *fan_at.entry(key).or_insert_with(|| {
+            fans.push(Fan {
+                from: a.right_center(),
+                x: b.left(),
+                y0: f32::MAX,
+                y1: f32::MIN,
+                count: 0,
+                heat: 0.0,
+            });
+            fans.len() - 1
+        });
+        let f = &mut fans[i];
+        f.y0 = f.y0.min(b.center().y);
+        f.y1 = f.y1.max(b.center().y);
+        f.count += 1;
+        f.heat = f.heat.max(e.heat);
+    }
+    let mut bundle_at: std::collections::HashMap<(u32, u32), usize> = Default::default();
+    let mut bundles: Vec<Bundle> = Vec::new();
+    for e in &edges {
+        let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
+        let key = (col_of[e.from as usize], col_of[e.to as usize]);
+        let i = *bundle_at.entry(key).or_insert_with(|| {
+            bundles.push(Bundle {
+                x0: columns[key.0 as usize].right,
+                from: (f32::MAX, f32::MIN),
+                x1: columns[key.1 as usize].left,
+                to: (f32::MAX, f32::MIN),
+                count: 0,
+                heat: 0.0,
+            });
+            bundles.len() - 1
+        });
+        let bd = &mut bundles[i];
+        bd.from = (bd.from.0.min(a.center().y), bd.from.1.max(a.center().y));
+        bd.to = (bd.to.0.min(b.center().y), bd.to.1.max(b.center().y));
+        bd.count += 1;
+        bd.heat = bd.heat.max(e.heat);
+    }
+    // Layers span several columns once wrapped.
+    let mut layer_x = vec![(f32::MAX, f32::MIN); ranks];
+    for (v, &r) in rank.iter().enumerate() {
+        let c = &columns[col_of[v] as usize];
+        let lx = &mut layer_x[r as usize];
+        *lx = (lx.0.min(c.left), lx.1.max(c.right));
+    }
+    let mut band_at: std::collections::HashMap<(u32, u32), usize> = Default::default();
+    let mut bands: Vec<Bundle> = Vec::new();
+    for e in &edges {
+        let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
+        let key = (rank[e.from as usize], rank[e.to as usize]);
+        let i = *band_at.entry(key).or_insert_with(|| {
+            bands.push(Bundle {
+                x0: layer_x[key.0 as usize].1,
+                from: (f32::MAX, f32::MIN),
+                x1: layer_x[key.1 as usize].0,
+                to: (f32::MAX, f32::MIN),
+                count: 0,
+                heat: 0.0,
+            });
+            bands.len() - 1
+        });
+        let bd = &mut bands[i];
+        bd.from = (bd.from.0.min(a.center().y), bd.from.1.max(a.center().y));
+        bd.to = (bd.to.0.min(b.center().y), bd.to.1.max(b.center().y));
+        bd.count += 1;
+        bd.heat = bd.heat.max(e.heat);
+    }
     let bounds = nodes
         .iter()
         .fold(Rect::NOTHING, |acc, nd| acc.union(nd.rect));
     Scene {
         nodes,
         edges,
+        columns,
+        fans,
+        bundles,
+        bands,
         node_of_chain,
         bounds: if bounds.is_positive() {
             bounds
@@ -273,6 +451,15 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
             Rect::from_min_size(Pos2::ZERO, vec2(100.0, 100.0))
         },
     }
+}
+
+/// Rows per column for a layer of `len` boxes.
+fn wrap_rows(len: usize) -> usize {
+    const MIN_ROWS: usize = 80;
+    if len <= MIN_ROWS {
+        return len;
+    }
+    ((len as f32).sqrt() * 1.5).ceil().max(MIN_ROWS as f32) as usize
 }
 
 fn label(table: &Table, graph: &TableGraph, kind: NodeKind) -> (NodeStyle, String, String) {
@@ -343,6 +530,14 @@ mod tests {
         let x = |i: usize| s.nodes[i].rect.left();
         assert!(x(0) < x(1) && x(1) < x(2), "INPUT < a < b");
         assert_eq!(s.nodes[0].style, NodeStyle::Builtin);
+        for (i, n) in s.nodes.iter().enumerate() {
+            assert_eq!(s.node_at(n.rect.center()), Some(i));
+        }
+        assert_eq!(s.node_at(pos2(-50.0, 0.0)), None);
+        assert_eq!(s.visible_nodes(s.bounds).count(), 3);
+        let left = Rect::from_min_max(pos2(-10.0, -10.0), pos2(20.0, 20.0));
+        assert_eq!(s.visible_nodes(left).collect::<Vec<_>>(), [0]);
+        assert_eq!(s.fans.len(), 3);
     }
 
     #[test]
@@ -355,6 +550,29 @@ mod tests {
         let s = layered(&t, &g, &HashSet::new());
         assert_eq!(s.nodes.len(), 3);
         assert!(s.edges.iter().all(|e| e.points.len() == 2));
+    }
+
+    #[test]
+    fn big_layers_wrap_into_columns() {
+        assert_eq!(wrap_rows(10), 10);
+        assert_eq!(wrap_rows(80), 80);
+        assert_eq!(wrap_rows(10_000), 150);
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        for i in 0..500 {
+            text.push_str(&format!(":c{i} - [0:0]\n-A PREROUTING -j c{i}\n"));
+        }
+        text.push_str("COMMIT\n");
+        let t = table(&text);
+        let s = layered(&t, &TableGraph::build(&t), &HashSet::new());
+        assert_eq!(s.columns.len(), 1 + 500usize.div_ceil(wrap_rows(500)));
+        for (i, n) in s.nodes.iter().enumerate() {
+            assert_eq!(s.node_at(n.rect.center()), Some(i));
+        }
+        // One wedge per target column, one band per column pair.
+        assert_eq!(s.fans.len(), s.columns.len() - 1);
+        assert_eq!(s.bundles.len(), s.columns.len() - 1);
+        assert_eq!(s.bands.len(), 1);
+        assert_eq!(s.bands[0].count, 500);
     }
 
     #[test]
@@ -377,5 +595,7 @@ mod tests {
         let open = layered(&t, &g, &HashSet::from([0]));
         assert_eq!(open.nodes.len(), 9);
         assert_eq!(open.edges.len(), 8);
+        assert_eq!(open.fans.len(), 1);
+        assert_eq!(open.fans[0].count, 8);
     }
 }

@@ -40,6 +40,8 @@ pub const MAX_ZOOM: f32 = 4.0;
 const TEXT_ZOOM: f32 = 0.4;
 /// Below this zoom, boxes are plain fills.
 const BOX_ZOOM: f32 = 0.15;
+/// More visible edges than this are drawn as bundles ([`crate::scene::Fan`]).
+const EDGE_BUDGET: usize = 1500;
 
 impl Camera {
     /// World to screen.
@@ -206,6 +208,20 @@ fn paint_edges(
     selected: Option<usize>,
 ) {
     let detailed = cam.zoom >= TEXT_ZOOM;
+    let in_view = |e: &&crate::scene::SceneEdge| match (e.points.first(), e.points.last()) {
+        (Some(&a), Some(&b)) => Rect::from_two_pos(a, b).intersects(visible),
+        _ => false,
+    };
+    if scene
+        .edges
+        .iter()
+        .filter(in_view)
+        .nth(EDGE_BUDGET)
+        .is_some()
+    {
+        paint_fans(painter, scene, cam, view, visible, dark);
+        return;
+    }
     let mut lines: Vec<Shape> = Vec::new();
     for e in &scene.edges {
         let (Some(&a), Some(&b)) = (e.points.first(), e.points.last()) else {
@@ -260,6 +276,131 @@ fn paint_edges(
     painter.extend(lines);
 }
 
+/// Too many edges to draw one by one: one wedge per source box and target
+/// column instead.
+fn paint_fans(
+    painter: &egui::Painter,
+    scene: &Scene,
+    cam: &Camera,
+    view: Rect,
+    visible: Rect,
+    dark: bool,
+) {
+    let fan_box = |f: &crate::scene::Fan| {
+        Rect::from_min_max(
+            pos2(f.from.x, f.from.y.min(f.y0)),
+            pos2(f.x, f.from.y.max(f.y1)),
+        )
+    };
+    if scene
+        .fans
+        .iter()
+        .filter(|f| fan_box(f).intersects(visible))
+        .nth(EDGE_BUDGET)
+        .is_some()
+    {
+        paint_bundles(painter, scene, cam, view, visible, dark);
+        return;
+    }
+    let mut shapes = Vec::new();
+    let mut labels: Vec<(Pos2, String)> = Vec::new();
+    let few = scene
+        .fans
+        .iter()
+        .filter(|f| fan_box(f).intersects(visible))
+        .nth(100)
+        .is_none();
+    for f in &scene.fans {
+        let bbox = Rect::from_min_max(
+            pos2(f.from.x, f.from.y.min(f.y0)),
+            pos2(f.x, f.from.y.max(f.y1)),
+        );
+        if !bbox.intersects(visible) {
+            continue;
+        }
+        let colour = palette::edge_colour(f.heat, dark);
+        let a = cam.to_screen(view, f.from);
+        let top = cam.to_screen(view, pos2(f.x, f.y0));
+        let bottom = cam.to_screen(view, pos2(f.x, f.y1));
+        let stroke = Stroke::new(1.0, colour);
+        if f.count == 1 || (bottom.y - top.y) < 1.0 {
+            shapes.push(Shape::line_segment([a, top], stroke));
+        } else {
+            // Two boundary lines and a count; no fill (see paint_bundles).
+            shapes.push(Shape::line_segment([a, top], stroke));
+            shapes.push(Shape::line_segment([a, bottom], stroke));
+            if few && cam.zoom >= TEXT_ZOOM {
+                labels.push((a + vec2(8.0, -14.0), format!("{} jumps", f.count)));
+            }
+        }
+    }
+    painter.extend(std::mem::take(&mut shapes));
+    for (at, text) in labels {
+        painter.text(
+            at,
+            Align2::LEFT_TOP,
+            text,
+            FontId::proportional(11.0),
+            palette::edge_colour(0.0, dark),
+        );
+    }
+    painter.extend(shapes);
+}
+
+/// Even the fans are too many: one band per pair of columns.
+fn paint_bundles(
+    painter: &egui::Painter,
+    scene: &Scene,
+    cam: &Camera,
+    view: Rect,
+    visible: Rect,
+    dark: bool,
+) {
+    let bbox_of = |b: &crate::scene::Bundle| {
+        Rect::from_min_max(
+            pos2(b.x0.min(b.x1), b.from.0.min(b.to.0)),
+            pos2(b.x0.max(b.x1), b.from.1.max(b.to.1)),
+        )
+    };
+    // Long lines cost fill time on a software renderer: past a few
+    // hundred column pairs, fall back to one band per pair of layers.
+    let list = if scene
+        .bundles
+        .iter()
+        .filter(|b| bbox_of(b).intersects(visible))
+        .nth(EDGE_BUDGET / 5)
+        .is_some()
+    {
+        &scene.bands
+    } else {
+        &scene.bundles
+    };
+    let mut shapes = Vec::new();
+    for b in list {
+        let bbox = Rect::from_min_max(
+            pos2(b.x0.min(b.x1), b.from.0.min(b.to.0)),
+            pos2(b.x0.max(b.x1), b.from.1.max(b.to.1)),
+        );
+        if !bbox.intersects(visible) {
+            continue;
+        }
+        let colour = palette::edge_colour(b.heat, dark);
+        let p = |x: f32, y: f32| cam.to_screen(view, pos2(x, y));
+        // Outlines only: on a software renderer, translucent fills that
+        // overlap across the whole canvas cost more than everything else.
+        let stroke = Stroke::new(1.0, colour);
+        shapes.push(Shape::line_segment(
+            [p(b.x0, b.from.0), p(b.x1, b.to.0)],
+            stroke,
+        ));
+        shapes.push(Shape::line_segment(
+            [p(b.x0, b.from.1), p(b.x1, b.to.1)],
+            stroke,
+        ));
+    }
+    painter.extend(shapes);
+}
+
 #[allow(clippy::too_many_arguments)]
 fn paint_nodes(
     painter: &egui::Painter,
@@ -311,25 +452,38 @@ fn paint_nodes(
     };
     let mut shapes: Vec<Shape> = Vec::new();
     let mut labels: Vec<(Pos2, &str, &str)> = Vec::new();
-    for (i, n) in scene.nodes.iter().enumerate() {
-        if !n.rect.intersects(visible) {
-            continue;
-        }
+    // Zoomed far out, boxes closer than a pixel merge into one run.
+    let mut run: Option<(Rect, Color32)> = None;
+    for i in scene.visible_nodes(visible) {
+        let n = &scene.nodes[i];
         let r = Rect::from_min_max(
             cam.to_screen(view, n.rect.min),
             cam.to_screen(view, n.rect.max),
         );
         let is_hit = hit_groups.contains(&i);
         if simple {
-            let fill = match n.style {
-                NodeStyle::Builtin => fill_builtin,
-                _ => outline,
+            let fill = if is_hit {
+                palette::hit_colour()
+            } else if n.style == NodeStyle::Builtin {
+                fill_builtin
+            } else {
+                outline
             };
-            shapes.push(Shape::rect_filled(
-                r,
-                0.0,
-                if is_hit { palette::hit_colour() } else { fill },
-            ));
+            let r = Rect::from_min_max(r.min, r.max.max(r.min + vec2(1.0, 1.0)));
+            run = match run {
+                Some((acc, c))
+                    if c == fill
+                        && (acc.left() - r.left()).abs() < 0.5
+                        && r.top() - acc.bottom() < 1.5 =>
+                {
+                    Some((acc.union(r), c))
+                }
+                Some((acc, c)) => {
+                    shapes.push(Shape::rect_filled(acc, 0.0, c));
+                    Some((r, fill))
+                }
+                None => Some((r, fill)),
+            };
             continue;
         }
         let radius = CornerRadius::same((4.0 * cam.zoom).clamp(0.0, 8.0) as u8);
@@ -377,6 +531,9 @@ fn paint_nodes(
         if text {
             labels.push((r.left_top(), &n.title, &n.subtitle));
         }
+    }
+    if let Some((acc, c)) = run {
+        shapes.push(Shape::rect_filled(acc, 0.0, c));
     }
     painter.extend(shapes);
     let pad = vec2(8.0, 5.0) * cam.zoom;
