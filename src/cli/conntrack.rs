@@ -291,22 +291,24 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         problems,
     };
     if let Some(t) = &table {
-        let selected: Vec<(usize, &Entry)> = t
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| filter.matches(e))
-            .collect();
-        let mut s = conntrack::summarize(selected.iter().map(|x| x.1), a.top);
+        let selected = || {
+            t.entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| filter.matches(e))
+        };
+        let mut s = conntrack::summarize(selected().map(|x| x.1), a.top);
         s.fill = fill;
         report.summary = Some(s);
-        let mut nat = conntrack::link_nat(selected.iter().copied(), nat_rules.as_ref());
-        report.nat_total = nat.len();
-        nat.truncate(a.top);
-        report.nat = nat;
+        // Only the shown NAT entries are turned into text: a big table has
+        // hundreds of thousands.
+        report.nat_total = selected().filter(|(_, e)| e.nat().any()).count();
+        report.nat = conntrack::link_nat(
+            selected().filter(|(_, e)| e.nat().any()).take(a.top),
+            nat_rules.as_ref(),
+        );
         if a.list {
-            report.entries = selected
-                .iter()
+            report.entries = selected()
                 .map(|(_, e)| ListedEntry {
                     line: e.line,
                     text: entry_line(t, e),
