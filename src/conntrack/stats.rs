@@ -306,10 +306,10 @@ pub fn explain(counter: &str) -> &'static str {
             "lookups restarted because a hash chain changed under them: heavy churn or a table resize; many with a big table hint at too few buckets"
         }
         "error" | "icmp_error" => "ICMP errors or malformed packets that conntrack rejected",
-        "clash_resolve" => {
+        "clash_resolve" | "clashres" => {
             "insertion races the kernel resolved by reusing the clashing entry: harmless, but shows the UDP race occurs"
         }
-        "chaintoolong" => {
+        "chaintoolong" | "chainlength" => {
             "entries refused because a hash chain grew too long: a hash flood or too few buckets"
         }
         "found" => "lookups that found an existing entry (normal)",
