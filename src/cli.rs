@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod conntrack;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,13 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     Save(check::SaveArgs),
+    /// Show the conntrack table: summary, NAT entries and the rules that made
+    /// them, and the health of the per-CPU counters.
+    ///
+    /// Reads /proc/net/nf_conntrack, `conntrack -L` (also -o extended),
+    /// `conntrack -S` or /proc/net/stat/nf_conntrack text, detecting which.
+    /// Exit status: 0 clean, 1 problems found, 2 input could not be read.
+    Conntrack(conntrack::ConntrackArgs),
 }
 
 /// Runs a parsed command line.
@@ -38,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Check(a) => check::check(a),
         Cmd::Save(a) => check::save(a),
+        Cmd::Conntrack(a) => conntrack::conntrack(a),
     }
 }

@@ -10,6 +10,7 @@
 //! assert!(parsed.problems.is_empty());
 //! ```
 
+pub mod conntrack;
 pub mod input;
 pub mod model;
 pub mod parse;
