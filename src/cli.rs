@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     Save(check::SaveArgs),
+    /// Follow one packet through the rules, step by step, as the kernel would.
+    Trace(Box<trace::TraceArgs>),
 }
 
 /// Runs a parsed command line.
@@ -38,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Check(a) => check::check(a),
         Cmd::Save(a) => check::save(a),
+        Cmd::Trace(a) => trace::trace(*a),
     }
 }
