@@ -590,6 +590,7 @@ impl<'r> Tracer<'r> {
             orig_src: w.orig_src,
             orig_dst: w.orig_dst,
             orig_dport: w.orig_dport,
+            orig_sport: w.input.sport,
             dnat_done: w.dnat_done,
             snat_done: w.snat_done,
         };

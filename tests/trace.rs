@@ -231,3 +231,32 @@ fn text_report_names_the_missing_part() {
     assert!(text.contains("no match: --dport 22"), "{text}");
     assert!(text.contains("verdict DROP in INPUT"), "{text}");
 }
+
+/// Found by the kernel suite (home-user-complex.rules): `--ctorigsrcport`
+/// was taken as an unknown option and assumed to match.
+#[test]
+fn conntrack_original_source_port_is_checked() {
+    let rs = rules(
+        "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate NEW --ctproto 17 --ctorigsrcport 68 --ctorigdstport 67 -j ACCEPT
+COMMIT
+",
+    );
+    let mut p = Packet::new(
+        17,
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+    );
+    p.sport = 53779;
+    p.dport = 67;
+    let tr = Tracer::new(&rs);
+    assert_eq!(tr.trace(&p, &local(&["192.0.2.2"])).verdict, Verdict::Drop);
+    p.sport = 68;
+    assert_eq!(
+        tr.trace(&p, &local(&["192.0.2.2"])).verdict,
+        Verdict::Accept
+    );
+}

@@ -203,6 +203,7 @@ pub(crate) enum Test {
     CtOrigSrc(Net),
     CtOrigDst(Net),
     CtOrigDstPort(Ports),
+    CtOrigSrcPort(Ports),
     CtDir(bool),
     Mark(MarkMask),
     Connmark(MarkMask),
@@ -217,6 +218,8 @@ pub(crate) enum Test {
     SrcRange(Range),
     DstRange(Range),
     Length(PortRange),
+    /// Link-layer type, judged from the destination address.
+    PktType(u16),
     Set {
         name: String,
         src: bool,
@@ -528,6 +531,21 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                         }
                     }
                     "--ctorigdstport" => push(out, Test::CtOrigDstPort(ports(o)), o),
+                    "--ctorigsrcport" => push(out, Test::CtOrigSrcPort(ports(o)), o),
+                    // The reply tuple of a connection is the packet seen
+                    // from the other end, after NAT.
+                    "--ctreplsrcport" => push(out, Test::Dport(ports(o)), o),
+                    "--ctrepldstport" => push(out, Test::Sport(ports(o)), o),
+                    "--ctreplsrc" | "--ctrepldst" => {
+                        if let Some(n) = Net::parse(o.arg()) {
+                            let t = if o.name == "--ctreplsrc" {
+                                Test::Dst(n)
+                            } else {
+                                Test::Src(n)
+                            };
+                            push(out, t, o)
+                        }
+                    }
                     "--ctdir" => push(
                         out,
                         Test::CtDir(o.arg().eq_ignore_ascii_case("ORIGINAL")),
@@ -696,6 +714,29 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             m.opts.first().is_some_and(|o| o.negated),
             part,
         )),
+        "pkttype" => {
+            if let Some(o) = m.opt("--pkt-type") {
+                let t = match o.arg().to_ascii_lowercase().as_str() {
+                    "broadcast" => addr_type::BROADCAST,
+                    "multicast" => addr_type::MULTICAST,
+                    _ => addr_type::UNICAST | addr_type::LOCAL,
+                };
+                push(out, Test::PktType(t), o);
+            }
+        }
+        "connlimit" => {
+            let above = m.opt("--connlimit-above");
+            out.push(cond(
+                assume(
+                    above.is_none(),
+                    "connlimit: assumed under the limit (first connection)".into(),
+                ),
+                above
+                    .or(m.opt("--connlimit-upto"))
+                    .is_some_and(|o| o.negated),
+                part,
+            ));
+        }
         "tcpmss" => out.push(cond(
             assume(
                 false,
@@ -780,6 +821,7 @@ pub(crate) struct Env<'a> {
     pub orig_src: IpAddr,
     pub orig_dst: IpAddr,
     pub orig_dport: u16,
+    pub orig_sport: u16,
     pub dnat_done: bool,
     pub snat_done: bool,
 }
@@ -865,6 +907,7 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::CtOrigSrc(n) => Known(n.contains(env.orig_src)),
         Test::CtOrigDst(n) => Known(n.contains(env.orig_dst)),
         Test::CtOrigDstPort(l) => Known(in_ports(l, env.orig_dport)),
+        Test::CtOrigSrcPort(l) => Known(in_ports(l, env.orig_sport)),
         Test::CtDir(original) => Known(*original),
         Test::Mark(m) => Known(p.mark & m.mask == m.value),
         Test::Connmark(m) => Known(p.ctmark & m.mask == m.value),
@@ -890,6 +933,14 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SrcRange(r) => Known(r.contains(p.src)),
         Test::DstRange(r) => Known(r.contains(p.dst)),
         Test::Length(r) => Known(r.contains(p.length)),
+        Test::PktType(t) => {
+            let have = match env.addr_type(p.dst) {
+                addr_type::BROADCAST => addr_type::BROADCAST,
+                addr_type::MULTICAST => addr_type::MULTICAST,
+                _ => addr_type::UNICAST,
+            };
+            Known(have & t != 0)
+        }
         Test::Set { name, src } => {
             let a = if *src { p.src } else { p.dst };
             match env.ipsets.get(name) {
