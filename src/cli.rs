@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod conntrack;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Cmd {
     /// `conntrack -S` or /proc/net/stat/nf_conntrack text, detecting which.
     /// Exit status: 0 clean, 1 problems found, 2 input could not be read.
     Conntrack(conntrack::ConntrackArgs),
+    /// Follow one packet through the rules, step by step, as the kernel would.
+    Trace(Box<trace::TraceArgs>),
 }
 
 /// Runs a parsed command line.
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Check(a) => check::check(a),
         Cmd::Save(a) => check::save(a),
         Cmd::Conntrack(a) => conntrack::conntrack(a),
+        Cmd::Trace(a) => trace::trace(*a),
     }
 }

@@ -15,6 +15,7 @@ pub mod input;
 pub mod model;
 pub mod parse;
 pub mod save;
+pub mod trace;
 pub mod typed;
 
 pub use model::{Chain, Match, Rule, Ruleset, Table, Target};
