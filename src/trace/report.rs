@@ -87,7 +87,13 @@ fn part_text(r: &Rule, part: Part) -> String {
         }
         Part::Match(i) => {
             only.matches = r.matches.clone();
-            Slot::Match(i)
+            let opts = r.matches.get(i as usize).map_or(0, |m| m.opts.len());
+            only.layout = std::iter::once(Slot::Match(i))
+                .chain((0..opts).map(|o| Slot::MatchOpt(i, o as u16)))
+                .collect();
+            let mut out = String::new();
+            push_rule_body(&mut out, &only);
+            return out.trim_start().to_string();
         }
     };
     only.layout = vec![slot];
