@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod render;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,8 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:
   iptviz check samples/docker-host.rules
   sudo iptables-save -c | iptviz check -
-  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'")]
+  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'
+  iptviz render samples/docker-host.rules -o docker.svg")]
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -31,6 +33,8 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     Save(check::SaveArgs),
+    /// Draw the chain graph (or the hook order with --flow) as SVG, DOT or JSON.
+    Render(render::RenderArgs),
 }
 
 /// Runs a parsed command line.
@@ -38,5 +42,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Check(a) => check::check(a),
         Cmd::Save(a) => check::save(a),
+        Cmd::Render(a) => render::render_cmd(a),
     }
 }

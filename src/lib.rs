@@ -10,9 +10,13 @@
 //! assert!(parsed.problems.is_empty());
 //! ```
 
+pub mod flow;
+pub mod graph;
 pub mod input;
+pub mod layout;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod save;
 pub mod typed;
 

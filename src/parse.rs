@@ -838,8 +838,7 @@ impl<'o> Parser_<'o> {
             t.reindex();
         }
         check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
-        self.problems
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,

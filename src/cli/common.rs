@@ -53,9 +53,7 @@ impl InputArgs {
                 source_name: l.name.clone(),
                 strict: strict || self.strict,
                 table: self.table.clone(),
-                family: if self.ipv6 {
-                    Some(Family::Ipv6)
-                } else if l.name.contains("ip6tables") {
+                family: if self.ipv6 || l.name.contains("ip6tables") {
                     Some(Family::Ipv6)
                 } else {
                     None

@@ -248,7 +248,7 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
                 match rule.protocol.as_ref() {
                     Some(p) if !p.negated && !p.value.is_empty() => {
                         rule.matches.push(Match {
-                            module: p.value.to_ascii_lowercase().into(),
+                            module: p.value.to_ascii_lowercase(),
                             opts: vec![opt],
                             implicit: true,
                         });
