@@ -22,8 +22,8 @@ use crate::model::{Chain, Counters, Ruleset, SourceText, Str, TargetKind};
 pub use kube::{is_kube_chain, service_label};
 pub use summary::rule_summary;
 pub use view::{
-    CollapseRule, View, ViewEdge, ViewError, ViewNode, ViewNodeKind, ViewOptions, ViewRow,
-    default_collapse, view,
+    AUTO_RETURNS_MAX, CollapseRule, View, ViewEdge, ViewError, ViewNode, ViewNodeKind, ViewOptions,
+    ViewRow, default_collapse, view,
 };
 
 /// Whether a chain can end without a verdict (and so return to its

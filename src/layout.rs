@@ -88,6 +88,18 @@ pub enum Choice {
     LayoutRs,
 }
 
+/// A frame around the nodes of one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Cluster {
+    /// Caption, e.g. `table nat`.
+    pub label: String,
+    /// Table name.
+    pub table: String,
+    /// Frame.
+    #[serde(rename = "box")]
+    pub bbox: NodeBox,
+}
+
 /// A laid-out view.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Layout {
@@ -101,6 +113,8 @@ pub struct Layout {
     pub edges: Vec<EdgePath>,
     /// Engine used.
     pub engine: Engine,
+    /// One frame per table when the view shows several.
+    pub clusters: Vec<Cluster>,
 }
 
 /// Height of one text line at `size`.
@@ -159,11 +173,118 @@ pub fn is_back(kind: EdgeKind) -> bool {
     kind == EdgeKind::Return
 }
 
-/// Lays out a view with the chosen engine.
+/// Lays out a view with the chosen engine. A view of several tables is laid
+/// out one table at a time (no rule crosses tables), each table in its own
+/// frame, frames stacked top to bottom.
 pub fn layout(view: &View, choice: Choice) -> Layout {
     if view.nodes.is_empty() {
         return Layout::default();
     }
+    let flow = view.nodes.iter().any(|n| n.kind == ViewNodeKind::Point);
+    let tables = table_order(view);
+    if flow || tables.len() < 2 {
+        return layout_one(view, choice);
+    }
+    let mut out = Layout {
+        nodes: vec![NodeBox::default(); view.nodes.len()],
+        edges: vec![EdgePath::default(); view.edges.len()],
+        ..Default::default()
+    };
+    let mut y = 0.0;
+    for t in tables {
+        let idx: Vec<usize> = (0..view.nodes.len())
+            .filter(|&i| view.nodes[i].table == t)
+            .collect();
+        let mut map = vec![usize::MAX; view.nodes.len()];
+        for (k, &i) in idx.iter().enumerate() {
+            map[i] = k;
+        }
+        let eidx: Vec<usize> = (0..view.edges.len())
+            .filter(|&e| {
+                map[view.edges[e].from] != usize::MAX && map[view.edges[e].to] != usize::MAX
+            })
+            .collect();
+        let sub = View {
+            title: String::new(),
+            nodes: idx.iter().map(|&i| view.nodes[i].clone()).collect(),
+            edges: eidx
+                .iter()
+                .map(|&e| {
+                    let mut ve = view.edges[e].clone();
+                    ve.from = map[ve.from];
+                    ve.to = map[ve.to];
+                    ve
+                })
+                .collect(),
+            rules: view.rules,
+        };
+        let l = layout_one(&sub, choice);
+        out.engine = l.engine;
+        let caption = CLUSTER_CAPTION;
+        let (dx, dy) = (CLUSTER_PAD, y + caption);
+        for (k, &i) in idx.iter().enumerate() {
+            let b = l.nodes[k];
+            out.nodes[i] = NodeBox {
+                x: round(b.x + dx),
+                y: round(b.y + dy),
+                ..b
+            };
+        }
+        for (k, &e) in eidx.iter().enumerate() {
+            let mut p = l.edges[k].clone();
+            for q in &mut p.points {
+                q.x = round(q.x + dx);
+                q.y = round(q.y + dy);
+            }
+            if let Some(c) = &mut p.label {
+                c.x = round(c.x + dx);
+                c.y = round(c.y + dy);
+            }
+            out.edges[e] = p;
+        }
+        out.clusters.push(Cluster {
+            label: format!("table {t}"),
+            table: t.to_string(),
+            bbox: NodeBox {
+                x: round(CLUSTER_PAD / 2.0),
+                y: round(y + CLUSTER_PAD / 2.0),
+                w: round(l.width + CLUSTER_PAD),
+                h: round(l.height + caption),
+            },
+        });
+        out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
+        y += l.height + caption + CLUSTER_PAD;
+    }
+    out.height = round(y);
+    for c in &mut out.clusters {
+        c.bbox.w = round(out.width - CLUSTER_PAD);
+    }
+    out
+}
+
+/// Space above a table frame's contents for its caption.
+const CLUSTER_CAPTION: f64 = 26.0;
+/// Space around table frames.
+const CLUSTER_PAD: f64 = 12.0;
+
+/// Tables of a view in kernel order (raw, mangle, nat, filter, security),
+/// then any others in order of appearance.
+pub fn table_order(view: &View) -> Vec<&str> {
+    let known = ["raw", "mangle", "nat", "filter", "security"];
+    let mut out: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|t| view.nodes.iter().any(|n| n.table == *t))
+        .collect();
+    for n in &view.nodes {
+        if !n.table.is_empty() && !out.contains(&n.table.as_str()) {
+            out.push(n.table.as_str());
+        }
+    }
+    out
+}
+
+fn layout_one(view: &View, choice: Choice) -> Layout {
     let small = view.nodes.len() + view.edges.len() <= LAYOUT_RS_MAX;
     let use_rs = match choice {
         Choice::Auto => small,

@@ -24,6 +24,28 @@ pub enum FormatArg {
     Json,
 }
 
+/// When to draw return edges.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReturnsArg {
+    /// Only in small views.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How target nodes are drawn.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetsArg {
+    /// Currently the same as shared.
+    Auto,
+    /// One node per target and table.
+    Shared,
+    /// One node per target and calling chain.
+    PerChain,
+}
+
 /// Layout engine.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayoutArg {
@@ -82,12 +104,15 @@ pub struct RenderArgs {
     /// Show packet counters and draw busy edges wider (needs `iptables-save -c`).
     #[arg(long)]
     counters: bool,
-    /// Leave out the dotted return edges of user chains.
-    #[arg(long)]
-    no_returns: bool,
+    /// Dotted return edges of user chains back to their callers: `auto` draws them in views of up to 30 chains.
+    #[arg(long, value_enum, default_value = "auto")]
+    returns: ReturnsArg,
     /// Draw the netfilter hook order (PREROUTING ... POSTROUTING) instead of the chain graph.
     #[arg(long)]
     flow: bool,
+    /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`, also `auto`) or one per calling chain (`per-chain`).
+    #[arg(long, value_enum, default_value = "auto")]
+    targets: TargetsArg,
     /// Layout engine.
     #[arg(long, value_enum, default_value = "auto")]
     layout: LayoutArg,
@@ -155,7 +180,16 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 collapse: collapse.clone(),
                 rules: a.rules,
                 counters: a.counters,
-                returns: !a.no_returns,
+                returns: match a.returns {
+                    ReturnsArg::Auto => None,
+                    ReturnsArg::Always => Some(true),
+                    ReturnsArg::Never => Some(false),
+                },
+                split_targets: match a.targets {
+                    TargetsArg::Auto => None,
+                    TargetsArg::Shared => Some(false),
+                    TargetsArg::PerChain => Some(true),
+                },
                 title,
             };
             view(rs, &g, &opts)?

@@ -15,6 +15,8 @@ use crate::model::{Ruleset, Str};
 
 /// Rows shown per chain in `--rules` mode before "… N more".
 const MAX_ROWS: usize = 60;
+/// Largest view (in chains) that shows return edges by default.
+pub const AUTO_RETURNS_MAX: usize = 30;
 /// Full rules listed in an edge's hover text.
 const MAX_TITLE_RULES: usize = 8;
 
@@ -134,8 +136,13 @@ pub struct ViewOptions {
     pub rules: bool,
     /// Show counters and scale edges by packets.
     pub counters: bool,
-    /// Draw the return edges of user chains.
-    pub returns: bool,
+    /// Draw the return edges of user chains: always, never, or (`None`)
+    /// only in views of at most [`AUTO_RETURNS_MAX`] chains, where they
+    /// help more than they clutter.
+    pub returns: Option<bool>,
+    /// One target node per calling chain instead of one per table
+    /// (`None`: shared, the default).
+    pub split_targets: Option<bool>,
     /// Title drawn above the graph.
     pub title: String,
 }
@@ -151,7 +158,8 @@ impl Default for ViewOptions {
             collapse: default_collapse(),
             rules: false,
             counters: false,
-            returns: true,
+            returns: None,
+            split_targets: None,
             title: String::new(),
         }
     }
@@ -395,10 +403,44 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// The drawn node of a target (or undefined name).
+fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
+    let n = &g.graph[i];
+    let (kind, lines, title) = match n.kind {
+        NodeKind::Target(v) => (
+            ViewNodeKind::Target(v),
+            vec![n.name.to_string()],
+            format!("target {} in table {}", n.name, n.table),
+        ),
+        _ => (
+            ViewNodeKind::Undefined,
+            vec![n.name.to_string(), "undefined!".into()],
+            format!(
+                "{} is neither a chain of {} nor a known target",
+                n.name, n.table
+            ),
+        ),
+    };
+    ViewNode {
+        id: format!("{}/{}", n.table, n.name),
+        kind,
+        table: n.table.clone(),
+        lines,
+        rows: Vec::new(),
+        title,
+        members: Vec::new(),
+    }
+}
+
 /// Builds the drawable view of a chain graph.
 pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, ViewError> {
     let keep = select(g, opts)?;
     let grouped = groups(g, &keep, &opts.collapse);
+    let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
+    // Per-chain targets only pay off when the layout keeps them next to
+    // their chain; with wrapped wide layers it does not yet, so `auto`
+    // keeps them shared.
+    let split = opts.split_targets.unwrap_or(false) && kept_chains > 0;
     let mut nodes: Vec<ViewNode> = Vec::new();
     let mut map: HashMap<NodeIndex, usize> = HashMap::new();
     let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
@@ -429,6 +471,9 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 *c += 1;
             }
             map.insert(i, vi);
+            continue;
+        }
+        if split && !n.is_chain() {
             continue;
         }
         let (kind, lines, title) = match &n.kind {
@@ -562,15 +607,38 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         }
     }
 
+    let chains = nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                ViewNodeKind::Builtin | ViewNodeKind::User | ViewNodeKind::Group(_)
+            )
+        })
+        .count();
+    let returns = opts.returns.unwrap_or(chains <= AUTO_RETURNS_MAX);
+    let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::new();
     let mut merged: Vec<Merged> = Vec::new();
     let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> = HashMap::new();
     for e in g.graph.edge_references() {
         let w = e.weight();
-        if w.kind == EdgeKind::Return && !opts.returns {
+        if w.kind == EdgeKind::Return && !returns {
             continue;
         }
-        let (Some(&from), Some(&to)) = (map.get(&e.source()), map.get(&e.target())) else {
+        let Some(&from) = map.get(&e.source()) else {
             continue;
+        };
+        let to = match map.get(&e.target()) {
+            Some(&to) => to,
+            None if split && keep.contains(&e.target()) => {
+                *split_node.entry((from, e.target())).or_insert_with(|| {
+                    let mut t = target_node(g, e.target());
+                    t.id = format!("{}@{}", t.id, nodes[from].id);
+                    nodes.push(t);
+                    nodes.len() - 1
+                })
+            }
+            None => continue,
         };
         if from == to {
             continue;
@@ -628,9 +696,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 label = format!("p={p:.3} {label}").trim_end().to_string();
             }
             if m.rules > 1 {
-                label = format!("{label} (+{})", m.rules - 1)
-                    .trim_start()
-                    .to_string();
+                label = if label.is_empty() {
+                    format!("{} rules", m.rules)
+                } else {
+                    format!("{label} (+{} more)", m.rules - 1)
+                };
             }
             if opts.counters && m.kind != EdgeKind::Return {
                 label = format!("{label} [{} pkts]", m.packets)

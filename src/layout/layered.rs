@@ -3,13 +3,14 @@
 //! crossings, balanced coordinates, polyline edges. Near-linear in the size
 //! of the graph, so 40,000 chains take well under a second.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use super::{
     EdgePath, Engine, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size, normalise,
     row_centre,
 };
 use crate::graph::View;
+use crate::render::style::{TEXT_SIZE, text_width};
 
 /// Horizontal gap between boxes.
 const GAP: f64 = 28.0;
@@ -68,6 +69,34 @@ fn ranks(n: usize, dir: &[(usize, usize)]) -> Vec<usize> {
     rank
 }
 
+/// Graphs up to this many nodes get wide layers wrapped into several rows.
+const WRAP_MAX_NODES: usize = 3000;
+
+/// Splits layers wider than about 1.5 sqrt(k) nodes into rows of that many
+/// (in dump order), so that a chain calling 90 others draws as a block
+/// rather than a strip many screens wide. Every edge still points down.
+fn wrap_wide(rank: Vec<usize>) -> Vec<usize> {
+    if rank.len() > WRAP_MAX_NODES {
+        return rank;
+    }
+    let layers = rank.iter().max().map_or(0, |m| m + 1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); layers];
+    for (v, &r) in rank.iter().enumerate() {
+        members[r].push(v);
+    }
+    let mut out = rank.clone();
+    let mut offset = 0;
+    for m in &members {
+        let k = m.len();
+        let per_row = ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
+        for (i, &v) in m.iter().enumerate() {
+            out[v] = offset + i / per_row;
+        }
+        offset += k.div_ceil(per_row).max(1);
+    }
+    out
+}
+
 fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
     let (mut s, mut c) = (0.0, 0usize);
     for x in it {
@@ -123,7 +152,7 @@ pub(super) fn layout(view: &View) -> Layout {
             }
         })
         .collect();
-    let rank_of = ranks(n, &dir);
+    let rank_of = wrap_wide(ranks(n, &dir));
     let mut rank = rank_of.clone();
     let mut w: Vec<f64> = sizes.iter().map(|s| s.0).collect();
     let mut gap: Vec<f64> = vec![GAP; n];
@@ -285,6 +314,13 @@ pub(super) fn layout(view: &View) -> Layout {
         }
     }
 
+    // Labels avoid boxes and each other: a coarse grid of what is taken.
+    let mut grid = Grid::default();
+    if labels {
+        for b in &boxes {
+            grid.insert((b.x, b.y, b.x + b.w, b.y + b.h));
+        }
+    }
     let mut edges = Vec::with_capacity(chains.len());
     for (ei, c) in chains.iter().enumerate() {
         let ve = &view.edges[ei];
@@ -322,8 +358,8 @@ pub(super) fn layout(view: &View) -> Layout {
             pts.reverse();
         }
         let label = if labels && !ve.label.is_empty() && pts.len() >= 2 {
-            // Along the first stretch leaving the source, staggered so that
-            // labels of a fan of edges do not share one line.
+            // Along the first stretch leaving the source (the last one
+            // for returns, which leave from below).
             let (a, b) = if is_back(ve.kind) {
                 (pts[pts.len() - 1], pts[pts.len() - 2])
             } else {
@@ -334,8 +370,19 @@ pub(super) fn layout(view: &View) -> Layout {
                 };
                 (pts[k], pts[k + 1])
             };
-            let t = [0.5, 0.3, 0.7][fan_index[ei] % 3];
-            Some(Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t))
+            let w = text_width(&ve.label, TEXT_SIZE) + 6.0;
+            let h = TEXT_SIZE + 4.0;
+            let first = fan_index[ei] % 3;
+            let tries = [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6, 0.22, 0.78];
+            let at = |t: f64| Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            let rect = |c: Point| (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0);
+            let pick = std::iter::once(tries[first])
+                .chain(tries.iter().copied())
+                .map(at)
+                .find(|&c| !grid.hits(rect(c)))
+                .unwrap_or_else(|| at(tries[first]));
+            grid.insert(rect(pick));
+            Some(pick)
         } else {
             None
         };
@@ -351,9 +398,47 @@ pub(super) fn layout(view: &View) -> Layout {
         nodes: boxes,
         edges,
         engine: Engine::Layered,
+        clusters: Vec::new(),
     };
     normalise(&mut l, view, 16.0);
     l
+}
+
+/// Rectangles `(x0, y0, x1, y1)` in buckets of a coarse grid, for quick
+/// overlap tests.
+#[derive(Default)]
+struct Grid {
+    rects: Vec<(f64, f64, f64, f64)>,
+    cells: HashMap<(i64, i64), Vec<usize>>,
+}
+
+impl Grid {
+    const CELL: f64 = 64.0;
+
+    fn cells(r: (f64, f64, f64, f64)) -> impl Iterator<Item = (i64, i64)> {
+        let c = |v: f64| (v / Self::CELL).floor() as i64;
+        let (x0, y0, x1, y1) = (c(r.0), c(r.1), c(r.2), c(r.3));
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+
+    fn insert(&mut self, r: (f64, f64, f64, f64)) {
+        let i = self.rects.len();
+        self.rects.push(r);
+        for cell in Self::cells(r) {
+            self.cells.entry(cell).or_default().push(i);
+        }
+    }
+
+    fn hits(&self, r: (f64, f64, f64, f64)) -> bool {
+        Self::cells(r).any(|cell| {
+            self.cells.get(&cell).is_some_and(|v| {
+                v.iter().any(|&i| {
+                    let q = self.rects[i];
+                    r.0 < q.2 && q.0 < r.2 && r.1 < q.3 && q.1 < r.3
+                })
+            })
+        })
+    }
 }
 
 /// Where the segment from the centre of `b` towards `p` leaves `b`.

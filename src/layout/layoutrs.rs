@@ -193,6 +193,7 @@ fn run(view: &View) -> Option<Layout> {
         nodes,
         edges,
         engine: Engine::LayoutRs,
+        clusters: Vec::new(),
     };
     normalise(&mut l, view, 16.0);
     Some(l)

@@ -13,6 +13,7 @@ struct Doc<'a> {
     engine: Engine,
     width: f64,
     height: f64,
+    clusters: &'a [crate::layout::Cluster],
     nodes: Vec<NodeOut<'a>>,
     edges: Vec<EdgeOut<'a>>,
 }
@@ -42,6 +43,7 @@ pub fn json(view: &View, layout: &Layout) -> Result<String, serde_json::Error> {
         engine: layout.engine,
         width: layout.width,
         height: layout.height,
+        clusters: &layout.clusters,
         nodes: view
             .nodes
             .iter()

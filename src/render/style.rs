@@ -71,6 +71,13 @@ pub fn table_fill(table: &str) -> Rgb {
     }
 }
 
+/// Background of a table's frame: a very light tone of its fill.
+pub fn cluster_fill(table: &str) -> Rgb {
+    let (r, g, b) = table_fill(table);
+    let light = |c: u8| (255 - (255 - c as u16) / 4) as u8;
+    (light(r), light(g), light(b))
+}
+
 /// Outline of a table's chains: a darker tone of its fill.
 pub fn table_stroke(table: &str) -> Rgb {
     match table {

@@ -33,22 +33,6 @@ fn f(v: f64) -> String {
     format!("{v:.1}")
 }
 
-/// Tables that have at least one node, in the usual order.
-fn tables_of(view: &View) -> Vec<&str> {
-    let known = ["raw", "mangle", "nat", "filter", "security"];
-    let mut out: Vec<&str> = known
-        .iter()
-        .copied()
-        .filter(|t| view.nodes.iter().any(|n| n.table == *t))
-        .collect();
-    for n in &view.nodes {
-        if !n.table.is_empty() && !out.contains(&n.table.as_str()) {
-            out.push(n.table.as_str());
-        }
-    }
-    out
-}
-
 fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
     let dash = if s.dashed {
         " stroke-dasharray=\"5,3\""
@@ -294,7 +278,7 @@ fn header(out: &mut String, view: &View, width: f64) -> f64 {
         );
         y += 24.0;
     }
-    let entries = style::legend(&tables_of(view));
+    let entries = style::legend(&crate::layout::table_order(view));
     let _ = writeln!(out, "<g class=\"legend\">");
     let (mut x, row_h) = (16.0, 24.0);
     y += 4.0;
@@ -359,6 +343,23 @@ pub fn svg(view: &View, layout: &Layout) -> String {
             "<text x=\"16\" y=\"24\" font-size=\"{}\" fill=\"{}\">nothing to show</text>",
             f(TEXT_SIZE),
             hex(MUTED)
+        );
+    }
+    for c in &layout.clusters {
+        let b = &c.bbox;
+        let _ = writeln!(
+            body,
+            "<g class=\"cluster\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"8\" fill=\"{}\" stroke=\"{}\" stroke-width=\"1\"/><text x=\"{}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\" fill=\"{}\">{}</text></g>",
+            f(b.x),
+            f(b.y),
+            f(b.w),
+            f(b.h),
+            hex(style::cluster_fill(&c.table)),
+            hex(style::table_stroke(&c.table)),
+            f(b.x + 10.0),
+            f(b.y + 18.0),
+            hex(style::table_stroke(&c.table)),
+            escape(&c.label)
         );
     }
     // Edges first so boxes sit on top of lines; labels last, above both.
