@@ -1,6 +1,21 @@
 //! Output formats, one file each: SVG (ours, self-contained), DOT (for
 //! graphviz users), JSON (the laid-out graph). `style` holds the visual
 //! language shared with the GUI.
+//!
+//! ```
+//! use iptviz::graph::{ChainGraph, ViewOptions, view};
+//! use iptviz::layout::{Choice, layout};
+//! let text = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n\
+//!             -A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A SSH -j ACCEPT\nCOMMIT\n";
+//! let parsed = iptviz::parse_str(text, &iptviz::ParseOptions::lenient("example")).unwrap();
+//! let graph = ChainGraph::build(&parsed.ruleset);
+//! let v = view(&parsed.ruleset, &graph, &ViewOptions::default()).unwrap();
+//! let l = layout(&v, Choice::Auto); // the GUI paints this same layout
+//! let svg = iptviz::render::svg::svg(&v, &l);
+//! assert!(svg.contains("SSH") && svg.contains("tcp dpt:22"));
+//! let dot = iptviz::render::dot::dot(&v);
+//! assert!(dot.starts_with("digraph"));
+//! ```
 
 pub mod dot;
 pub mod json;

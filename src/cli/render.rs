@@ -38,7 +38,7 @@ pub enum ReturnsArg {
 /// How target nodes are drawn.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TargetsArg {
-    /// Currently the same as shared.
+    /// Per chain in big views, shared in small ones.
     Auto,
     /// One node per target and table.
     Shared,
@@ -110,7 +110,7 @@ pub struct RenderArgs {
     /// Draw the netfilter hook order (PREROUTING ... POSTROUTING) instead of the chain graph.
     #[arg(long)]
     flow: bool,
-    /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`, also `auto`) or one per calling chain (`per-chain`).
+    /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`), one per calling chain (`per-chain`), or `auto` (per chain in views of over 30 chains).
     #[arg(long, value_enum, default_value = "auto")]
     targets: TargetsArg,
     /// Layout engine.

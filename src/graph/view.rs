@@ -140,8 +140,10 @@ pub struct ViewOptions {
     /// only in views of at most [`AUTO_RETURNS_MAX`] chains, where they
     /// help more than they clutter.
     pub returns: Option<bool>,
-    /// One target node per calling chain instead of one per table
-    /// (`None`: shared, the default).
+    /// One target node per calling chain instead of one per table:
+    /// always, never, or (`None`) in views of more than
+    /// [`AUTO_RETURNS_MAX`] chains, where shared verdicts would pull long
+    /// edges across the whole drawing.
     pub split_targets: Option<bool>,
     /// Title drawn above the graph.
     pub title: String,
@@ -437,10 +439,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let keep = select(g, opts)?;
     let grouped = groups(g, &keep, &opts.collapse);
     let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
-    // Per-chain targets only pay off when the layout keeps them next to
-    // their chain; with wrapped wide layers it does not yet, so `auto`
-    // keeps them shared.
-    let split = opts.split_targets.unwrap_or(false) && kept_chains > 0;
+    let split = opts.split_targets.unwrap_or(kept_chains > AUTO_RETURNS_MAX);
     let mut nodes: Vec<ViewNode> = Vec::new();
     let mut map: HashMap<NodeIndex, usize> = HashMap::new();
     let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
@@ -690,13 +689,16 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             let mut label = match m.kind {
                 EdgeKind::Policy => "policy".to_string(),
                 EdgeKind::Return => String::new(),
+                // The row already says what the rule matches.
+                _ if m.from_row.is_some() => String::new(),
                 _ => m.summaries.first().cloned().unwrap_or_default(),
             };
             if let Some(p) = m.probability {
                 label = format!("p={p:.3} {label}").trim_end().to_string();
             }
             if m.rules > 1 {
-                label = if label.is_empty() {
+                // A first rule's summary says little about many merged ones.
+                label = if label.is_empty() || m.rules > 3 {
                     format!("{} rules", m.rules)
                 } else {
                     format!("{label} (+{} more)", m.rules - 1)

@@ -73,28 +73,54 @@ fn ranks(n: usize, dir: &[(usize, usize)]) -> Vec<usize> {
 const WRAP_MAX_NODES: usize = 3000;
 
 /// Splits layers wider than about 1.5 sqrt(k) nodes into rows of that many
-/// (in dump order), so that a chain calling 90 others draws as a block
+/// (in the given order), so that a chain calling 90 others draws as a block
 /// rather than a strip many screens wide. Every edge still points down.
-fn wrap_wide(rank: Vec<usize>) -> Vec<usize> {
+/// `None` when nothing needs wrapping.
+fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<usize>> {
     if rank.len() > WRAP_MAX_NODES {
-        return rank;
+        return None;
     }
     let layers = rank.iter().max().map_or(0, |m| m + 1);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); layers];
     for (v, &r) in rank.iter().enumerate() {
         members[r].push(v);
     }
-    let mut out = rank.clone();
-    let mut offset = 0;
-    for m in &members {
-        let k = m.len();
-        let per_row = ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
-        for (i, &v) in m.iter().enumerate() {
-            out[v] = offset + i / per_row;
-        }
-        offset += k.div_ceil(per_row).max(1);
+    let per_row = |k: usize| ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
+    if members.iter().all(|m| m.len() <= per_row(m.len())) {
+        return None;
     }
-    out
+    let mut out = rank.to_vec();
+    let mut offset = 0;
+    for m in &mut members {
+        m.sort_by(|a, b| pos[*a].total_cmp(&pos[*b]).then(a.cmp(b)));
+        let k = m.len();
+        let row = per_row(k);
+        for (i, &v) in m.iter().enumerate() {
+            out[v] = offset + i / row;
+        }
+        offset += k.div_ceil(row).max(1);
+    }
+    // Sinks (targets, empty chains) go right below their lowest caller
+    // rather than below the whole wrapped band.
+    let mut has_out = vec![false; rank.len()];
+    let mut sink_rank: Vec<Option<usize>> = vec![None; rank.len()];
+    for &(u, v) in dir {
+        if u != v {
+            has_out[u] = true;
+        }
+    }
+    for &(u, v) in dir {
+        if u != v && !has_out[v] {
+            let r = out[u] + 1;
+            sink_rank[v] = Some(sink_rank[v].map_or(r, |s| s.max(r)));
+        }
+    }
+    for (v, r) in sink_rank.into_iter().enumerate() {
+        if let Some(r) = r {
+            out[v] = r;
+        }
+    }
+    Some(out)
 }
 
 fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
@@ -137,32 +163,30 @@ fn place(layer: &[usize], want: &[f64], w: &[f64], gap: &[f64], x: &mut [f64]) {
     }
 }
 
-/// Lays out a view; never fails.
-pub(super) fn layout(view: &View) -> Layout {
-    let n = view.nodes.len();
-    let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
-    let dir: Vec<(usize, usize)> = view
-        .edges
-        .iter()
-        .map(|e| {
-            if is_back(e.kind) {
-                (e.to, e.from)
-            } else {
-                (e.from, e.to)
-            }
-        })
-        .collect();
-    let rank_of = wrap_wide(ranks(n, &dir));
-    let mut rank = rank_of.clone();
+struct Ordered {
+    rank: Vec<usize>,
+    w: Vec<f64>,
+    gap: Vec<f64>,
+    chains: Vec<Vec<usize>>,
+    layers: Vec<Vec<usize>>,
+    up: Vec<Vec<usize>>,
+    down: Vec<Vec<usize>>,
+    pos: Vec<f64>,
+}
+
+/// Dummy nodes on long edges, then barycentre sweeps against crossings.
+fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordered {
+    let n = sizes.len();
+    let mut rank = base.to_vec();
     let mut w: Vec<f64> = sizes.iter().map(|s| s.0).collect();
     let mut gap: Vec<f64> = vec![GAP; n];
 
     // Chains of layout nodes per edge: [from, dummies..., to] along `dir`.
     let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dir.len());
-    for &(u, v) in &dir {
+    for &(u, v) in dir {
         let mut c = vec![u];
-        if rank_of[v] > rank_of[u] + 1 {
-            for r in rank_of[u] + 1..rank_of[v] {
+        if base[v] > base[u] + 1 {
+            for r in base[u] + 1..base[v] {
                 rank.push(r);
                 w.push(DUMMY_W);
                 gap.push(0.0);
@@ -220,6 +244,53 @@ pub(super) fn layout(view: &View) -> Layout {
             }
         }
     }
+
+    Ordered {
+        rank,
+        w,
+        gap,
+        chains,
+        layers,
+        up,
+        down,
+        pos,
+    }
+}
+
+/// Lays out a view; never fails.
+pub(super) fn layout(view: &View) -> Layout {
+    let n = view.nodes.len();
+    let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
+    let dir: Vec<(usize, usize)> = view
+        .edges
+        .iter()
+        .map(|e| {
+            if is_back(e.kind) {
+                (e.to, e.from)
+            } else {
+                (e.from, e.to)
+            }
+        })
+        .collect();
+    let base = ranks(n, &dir);
+    let mut ordered = order(&base, &dir, &sizes);
+    // Wrapping wide layers uses the crossing-reduced order, so that rows
+    // hold neighbours; then everything is ordered again.
+    if let Some(wrapped) = wrap_wide(&base, &ordered.pos, &dir) {
+        ordered = order(&wrapped, &dir, &sizes);
+    }
+    let Ordered {
+        rank,
+        w,
+        gap,
+        chains,
+        layers,
+        up,
+        down,
+        ..
+    } = ordered;
+    let total = rank.len();
+    let layers_n = layers.len();
 
     // x coordinates: packed, then pulled towards neighbours.
     let mut x = vec![0.0f64; total];

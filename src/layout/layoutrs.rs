@@ -12,7 +12,7 @@ use layout::core::style::{LineStyleKind, StyleAttr};
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
-use super::{EdgePath, Engine, Layout, NodeBox, Point, is_back, node_size, normalise};
+use super::{EdgePath, Engine, Layout, NodeBox, Point, is_back, node_size, normalise, row_centre};
 use crate::graph::View;
 
 /// layout-rs sizes edge-label spacers as characters times the font size;
@@ -158,6 +158,15 @@ fn run(view: &View) -> Option<Layout> {
             }
         };
         let curved = pts.len() >= 4;
+        // In rules mode the edge leaves from its rule's row, sideways.
+        if let (true, false, Some(r)) = (curved, is_back(e.kind), e.from_row) {
+            let b = nodes[e.from];
+            let right = pts[3].x >= b.x + b.w / 2.0;
+            let y = b.y + row_centre(&view.nodes[e.from], r);
+            let x = if right { b.x + b.w } else { b.x };
+            pts[0] = Point::new(x, y);
+            pts[1] = Point::new(if right { x + 40.0 } else { x - 40.0 }, y);
+        }
         if is_back(e.kind) {
             pts.reverse();
         }
