@@ -485,7 +485,9 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                     second.push_str(&format!(" · policy {p}"));
                 }
                 let mut lines = vec![n.name.to_string(), second];
+                // User chains carry `[0:0]` placeholders, not counts.
                 if opts.counters
+                    && *builtin
                     && let Some(c) = n.counters
                 {
                     lines.push(format!("policy hits {} pkts", c.packets));

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::graph::{EdgeKind, Verdict, ViewNodeKind};
+use crate::graph::{EdgeKind, Verdict, View, ViewNodeKind};
 
 /// An sRGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -315,6 +315,57 @@ pub fn legend(tables: &[&str]) -> Vec<LegendEntry> {
             ViewNodeKind::Target(Verdict::Accept),
         )),
     });
+    v
+}
+
+/// The legend entries that matter for `view`: its tables, and only the
+/// node and edge kinds it contains.
+pub fn legend_for(view: &View) -> Vec<LegendEntry> {
+    let tables = crate::layout::table_order(view);
+    let has = |f: &dyn Fn(ViewNodeKind) -> bool| view.nodes.iter().any(|n| f(n.kind));
+    let verdicts: Vec<Verdict> = view
+        .nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            ViewNodeKind::Target(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let shows = |label: &str| -> bool {
+        match label {
+            "user chain" => has(&|k| k == ViewNodeKind::User),
+            "group (collapsed)" => has(&|k| matches!(k, ViewNodeKind::Group(_))),
+            "ACCEPT" => verdicts.contains(&Verdict::Accept),
+            "DROP / REJECT" => verdicts
+                .iter()
+                .any(|v| matches!(v, Verdict::Drop | Verdict::Reject)),
+            "RETURN" => verdicts.contains(&Verdict::Return),
+            "NAT" => verdicts.contains(&Verdict::Nat),
+            "LOG / QUEUE" => verdicts
+                .iter()
+                .any(|v| matches!(v, Verdict::Log | Verdict::Queue)),
+            "other target" => verdicts.contains(&Verdict::Other),
+            "-j call" => view.edges.iter().any(|e| e.kind == EdgeKind::Jump),
+            "-g goto" => view.edges.iter().any(|e| e.kind == EdgeKind::Goto),
+            "return" => view.edges.iter().any(|e| e.kind == EdgeKind::Return),
+            "policy" => view.edges.iter().any(|e| e.kind == EdgeKind::Policy),
+            _ => true,
+        }
+    };
+    let mut v: Vec<LegendEntry> = legend(&tables)
+        .into_iter()
+        .filter(|e| shows(&e.label))
+        .collect();
+    if has(&|k| k == ViewNodeKind::Point) {
+        // In the hook-order view the arrows are the packet's path.
+        for e in v.iter_mut().filter(|e| e.label == "-j call") {
+            e.label = "packet path".into();
+        }
+        v.push(LegendEntry {
+            label: "packet path point".into(),
+            item: LegendItem::Node(node_style(ViewNodeKind::Point, "")),
+        });
+    }
     v
 }
 
