@@ -118,6 +118,24 @@ pub struct RenderArgs {
     layout: LayoutArg,
 }
 
+/// `out.svg` -> `out.ipv6.svg` (or `out.2.svg`) for the n-th input.
+fn sibling(first: &std::path::Path, n: usize, rs: &iptviz::model::Ruleset) -> PathBuf {
+    let tag = if rs.family == iptviz::model::Family::Ipv6 {
+        "ipv6".to_string()
+    } else {
+        (n + 1).to_string()
+    };
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match first.extension() {
+        Some(ext) => format!("{stem}.{tag}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{tag}"),
+    };
+    first.with_file_name(name)
+}
+
 /// Runs `render`.
 pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let inputs = match a.input.load(false) {
@@ -148,8 +166,30 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
         LayoutArg::Layered => Choice::Layered,
         LayoutArg::LayoutRs => Choice::LayoutRs,
     };
+    // `--live` reads IPv4 and IPv6: one drawing each. DOT streams may hold
+    // several graphs; SVG and JSON documents may not, so the second goes to
+    // its own file.
+    let to_file = a.output.as_ref().filter(|p| p.as_os_str() != "-");
     let mut out = open_output(a.output.as_ref())?;
-    for i in &inputs {
+    for (n, i) in inputs.iter().enumerate() {
+        if n > 0 && !matches!(a.format, FormatArg::Dot) {
+            let Some(first) = to_file else {
+                eprintln!(
+                    "iptviz: {} not drawn: one {} document per output; use -o FILE to get one file per input",
+                    i.name,
+                    if matches!(a.format, FormatArg::Svg) {
+                        "SVG"
+                    } else {
+                        "JSON"
+                    }
+                );
+                continue;
+            };
+            let path = sibling(first, n, &i.parsed.ruleset);
+            out.flush()?;
+            out = open_output(Some(&path))?;
+            eprintln!("iptviz: {} drawn to {}", i.name, path.display());
+        }
         for p in &i.parsed.problems {
             eprintln!("{}", p.render(&i.name));
         }
@@ -199,4 +239,23 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_input_gets_a_sibling_file() {
+        let mut rs = iptviz::model::Ruleset::default();
+        assert_eq!(
+            sibling(std::path::Path::new("/tmp/x/out.svg"), 1, &rs),
+            PathBuf::from("/tmp/x/out.2.svg")
+        );
+        rs.family = iptviz::model::Family::Ipv6;
+        assert_eq!(
+            sibling(std::path::Path::new("out"), 1, &rs),
+            PathBuf::from("out.ipv6")
+        );
+    }
 }
