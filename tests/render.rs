@@ -51,6 +51,23 @@ fn assert_well_formed(svg: &str, what: &str) {
     }
 }
 
+/// No two boxes share any area (sweep over x; boxes are few per column).
+fn assert_no_overlap(boxes: &[iptviz::layout::NodeBox], what: &str) {
+    let mut idx: Vec<usize> = (0..boxes.len()).collect();
+    idx.sort_by(|&a, &b| boxes[a].x.total_cmp(&boxes[b].x));
+    for (k, &i) in idx.iter().enumerate() {
+        let a = &boxes[i];
+        for &j in &idx[k + 1..] {
+            let b = &boxes[j];
+            if b.x >= a.x + a.w - 0.5 {
+                break;
+            }
+            let overlap_y = a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+            assert!(!overlap_y, "{what}: boxes {a:?} and {b:?} overlap");
+        }
+    }
+}
+
 fn graphviz_available() -> bool {
     match Command::new("dot").arg("-V").output() {
         Ok(o) if o.status.success() => true,
@@ -237,6 +254,15 @@ fn every_corpus_dump_renders() {
             let v = view(rs, &g, &opts).expect("view");
             let l = layout(&v, Choice::Auto);
             assert_eq!(l.nodes.len(), v.nodes.len(), "{name}");
+            assert_no_overlap(&l.nodes, &name);
+            assert_no_overlap(&layout(&v, Choice::Layered).nodes, &name);
+            for (n, b) in v.nodes.iter().zip(&l.nodes) {
+                let (w, h) = iptviz::layout::node_size(n);
+                assert!(
+                    b.w + 0.1 >= w && b.h + 0.1 >= h,
+                    "{name}: box smaller than its text"
+                );
+            }
             assert_well_formed(&svg(&v, &l), &name);
             let j = render(&v, Format::Json, Choice::Auto).expect("json");
             serde_json::from_str::<serde_json::Value>(&j).expect("valid JSON");
