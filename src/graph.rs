@@ -203,6 +203,7 @@ impl ChainGraph {
                 });
             }
             for c in &t.chains {
+                // Cannot fail: the loop above added every chain of `t`.
                 let from = g.index[&(t.name.clone(), c.name.clone())];
                 let mut callees: Vec<NodeIndex> = Vec::new();
                 for (i, r) in c.rules.iter().enumerate() {
