@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod conntrack;
+mod render;
 mod trace;
 
 use std::process::ExitCode;
@@ -19,7 +20,8 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:
   iptviz check samples/docker-host.rules
   sudo iptables-save -c | iptviz check -
-  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'")]
+  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'
+  iptviz render samples/docker-host.rules -o docker.svg")]
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -42,6 +44,8 @@ enum Cmd {
     Conntrack(conntrack::ConntrackArgs),
     /// Follow one packet through the rules, step by step, as the kernel would.
     Trace(Box<trace::TraceArgs>),
+    /// Draw the chain graph (or the hook order with --flow) as SVG, DOT or JSON.
+    Render(render::RenderArgs),
 }
 
 /// Runs a parsed command line.
@@ -51,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Save(a) => check::save(a),
         Cmd::Conntrack(a) => conntrack::conntrack(a),
         Cmd::Trace(a) => trace::trace(*a),
+        Cmd::Render(a) => render::render_cmd(a),
     }
 }

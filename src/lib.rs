@@ -11,9 +11,13 @@
 //! ```
 
 pub mod conntrack;
+pub mod flow;
+pub mod graph;
 pub mod input;
+pub mod layout;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod save;
 pub mod trace;
 pub mod typed;
