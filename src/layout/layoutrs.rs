@@ -96,7 +96,12 @@ fn to_cubic(path: &[(LPoint, LPoint)]) -> Vec<Point> {
 
 /// Lays out with layout-rs; `None` if it panicked (we fall back to layered).
 pub(super) fn layout(view: &View) -> Option<Layout> {
+    // layout-rs asserts on some graphs; that is our fallback signal, not a
+    // crash to report, so its panic message is kept off the user's terminal.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let result = catch_unwind(AssertUnwindSafe(|| run(view)));
+    std::panic::set_hook(previous);
     result.ok().flatten()
 }
 
