@@ -2,6 +2,9 @@
 
 mod check;
 mod common;
+mod conntrack;
+mod render;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -17,7 +20,8 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:
   iptviz check samples/docker-host.rules
   sudo iptables-save -c | iptviz check -
-  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'")]
+  iptviz save --json samples/ufw-server.rules | jq '.tables[].name'
+  iptviz render samples/docker-host.rules -o docker.svg")]
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -31,6 +35,17 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     Save(check::SaveArgs),
+    /// Show the conntrack table: summary, NAT entries and the rules that made
+    /// them, and the health of the per-CPU counters.
+    ///
+    /// Reads /proc/net/nf_conntrack, `conntrack -L` (also -o extended),
+    /// `conntrack -S` or /proc/net/stat/nf_conntrack text, detecting which.
+    /// Exit status: 0 clean, 1 problems found, 2 input could not be read.
+    Conntrack(conntrack::ConntrackArgs),
+    /// Follow one packet through the rules, step by step, as the kernel would.
+    Trace(Box<trace::TraceArgs>),
+    /// Draw the chain graph (or the hook order with --flow) as SVG, DOT or JSON.
+    Render(render::RenderArgs),
 }
 
 /// Runs a parsed command line.
@@ -38,5 +53,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Check(a) => check::check(a),
         Cmd::Save(a) => check::save(a),
+        Cmd::Conntrack(a) => conntrack::conntrack(a),
+        Cmd::Trace(a) => trace::trace(*a),
+        Cmd::Render(a) => render::render_cmd(a),
     }
 }

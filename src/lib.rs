@@ -10,10 +10,16 @@
 //! assert!(parsed.problems.is_empty());
 //! ```
 
+pub mod conntrack;
+pub mod flow;
+pub mod graph;
 pub mod input;
+pub mod layout;
 pub mod model;
 pub mod parse;
+pub mod render;
 pub mod save;
+pub mod trace;
 pub mod typed;
 
 pub use model::{Chain, Match, Rule, Ruleset, Table, Target};

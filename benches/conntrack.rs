@@ -1,0 +1,166 @@
+//! Conntrack parse and summary speed on a synthetic 1,000,000-entry
+//! `/proc/net/nf_conntrack` text grown from the real sample in the corpus.
+//!
+//! `cargo bench --bench conntrack` prints MB/s, memory against the text size,
+//! the summary time, and `wc -l` on the same file as the floor. The file is
+//! kept in `target/conntrack-bench/` so it can be measured with other tools.
+//! `CONNTRACK_BENCH_ENTRIES=N` changes the size.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use iptviz::conntrack::{self, Entry};
+
+fn status_kb(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Rewrites the numbers of a real line so that every generated line is a
+/// distinct connection while the shape (fields, lengths) stays real.
+fn grow(sample: &[&str], n: usize) -> String {
+    let mut out = String::with_capacity(n * 240);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let line = sample[i % sample.len()];
+        let port = 1024 + (x % 64000) as u16;
+        let host = 1 + (x >> 20) % 254;
+        let net = (x >> 28) % 32;
+        for (k, w) in line.split(' ').enumerate() {
+            if k > 0 {
+                out.push(' ');
+            }
+            // Replace the client's port and address in both tuples.
+            if let Some(v) = w.strip_prefix("sport=")
+                && v.parse::<u16>().is_ok_and(|p| p > 1023)
+            {
+                out.push_str(&format!("sport={port}"));
+                continue;
+            }
+            if let Some(v) = w.strip_prefix("dport=")
+                && v.parse::<u16>().is_ok_and(|p| p > 1023)
+            {
+                out.push_str(&format!("dport={port}"));
+                continue;
+            }
+            if let Some(v) = w.strip_prefix("src=").or_else(|| w.strip_prefix("dst="))
+                && v.starts_with("192.168.")
+            {
+                out.push_str(&format!("{}=192.168.{net}.{host}", &w[..3]));
+                continue;
+            }
+            out.push_str(w);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn main() {
+    let n: usize = std::env::var("CONNTRACK_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let sample_path =
+        root.join("../shared/corpus/conntrack/proc-nf_conntrack-acct-home-router.txt");
+    let sample = std::fs::read_to_string(&sample_path).unwrap_or_else(|e| {
+        panic!(
+            "the corpus sample is missing: {}: {e}",
+            sample_path.display()
+        )
+    });
+    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("conntrack-bench");
+    std::fs::create_dir_all(&dir).expect("create bench dir");
+    let path = dir.join(format!("nf_conntrack-{n}.txt"));
+    if !path.exists() {
+        let t = Instant::now();
+        std::fs::write(&path, grow(&lines, n)).expect("write bench file");
+        eprintln!("generated {} in {:.2?}", path.display(), t.elapsed());
+    }
+
+    let t = Instant::now();
+    let text = std::fs::read(&path).expect("read bench file");
+    let read_time = t.elapsed();
+    let mb = text.len() as f64 / 1e6;
+    println!(
+        "file: {} ({n} entries, {mb:.1} MB), read in {read_time:.2?}",
+        path.display()
+    );
+    println!(
+        "size_of::<Entry>() = {} bytes",
+        std::mem::size_of::<Entry>()
+    );
+
+    let rss_text = status_kb("VmRSS:").unwrap_or(0);
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let table = conntrack::parse_entries(black_box(&text), "bench");
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(table.entries.len(), n, "{:?}", table.problems.first());
+        assert!(table.problems.is_empty());
+        best = best.min(secs);
+        drop(table);
+    }
+    println!(
+        "parse: best of 3 {:.3} s, {:.0} MB/s, {:.2} M entries/s",
+        best,
+        mb / best,
+        n as f64 / best / 1e6
+    );
+
+    let t = Instant::now();
+    let table = conntrack::parse_entries(&text, "bench");
+    let parse_secs = t.elapsed().as_secs_f64();
+    let rss_parsed = status_kb("VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let summary = conntrack::summarize(&table.entries, 10);
+    let sum_secs = t.elapsed().as_secs_f64();
+    black_box(&summary);
+    let t = Instant::now();
+    let nat = table.entries.iter().filter(|e| e.nat().any()).count();
+    let nat_secs = t.elapsed().as_secs_f64();
+    let entries_bytes = table.entries.capacity() * std::mem::size_of::<Entry>();
+    println!(
+        "memory: text {:.1} MB; entries {:.1} MB ({:.2}x text); RSS with text {:.1} MB, after parse {:.1} MB ({:.2}x text), peak {:.1} MB",
+        mb,
+        entries_bytes as f64 / 1e6,
+        entries_bytes as f64 / text.len() as f64,
+        rss_text as f64 / 1e3,
+        rss_parsed as f64 / 1e3,
+        rss_parsed as f64 * 1e3 / text.len() as f64,
+        status_kb("VmHWM:").unwrap_or(0) as f64 / 1e3
+    );
+    println!(
+        "summary: {sum_secs:.3} s; parse + summary {:.3} s; NAT scan {nat_secs:.3} s ({nat} NAT entries)",
+        parse_secs + sum_secs
+    );
+
+    let t = Instant::now();
+    match std::process::Command::new("wc")
+        .arg("-l")
+        .arg(&path)
+        .output()
+    {
+        Ok(o) => {
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "wc -l: {:.3} s ({:.0} MB/s): {}",
+                secs,
+                mb / secs,
+                String::from_utf8_lossy(&o.stdout).trim()
+            );
+        }
+        Err(e) => println!("wc -l: not run ({e})"),
+    }
+}

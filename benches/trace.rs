@@ -1,0 +1,84 @@
+//! Trace one packet through a large kube-proxy dump.
+//!
+//! `cargo bench --bench trace` reads `IPTVIZ_BENCH_RULES` or
+//! `../bench/kube10k.rules` (made with
+//! `python3 ../shared/tools/kube-scale.py --services 10000 < ../shared/corpus/iptables/k8s-calico-kubeproxy-iptables-mode.rules`).
+//! Prints the time of the first trace (which compiles the chains it
+//! visits) and of repeated traces; the target is under 10 ms.
+
+use std::time::Instant;
+
+use iptviz::parse::{ParseOptions, parse_str};
+use iptviz::trace::{Packet, TraceOptions, Tracer};
+
+fn main() {
+    let path = std::env::var("IPTVIZ_BENCH_RULES")
+        .unwrap_or_else(|_| format!("{}/../bench/kube10k.rules", env!("CARGO_MANIFEST_DIR")));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("trace bench: {path} not found, skipped");
+        return;
+    };
+    let t0 = Instant::now();
+    let rs = parse_str(&text, &ParseOptions::lenient(&path))
+        .expect("bench input parses")
+        .ruleset;
+    println!("parse {:>10.2?}  ({} rules)", t0.elapsed(), rs.rule_count());
+
+    // The last service of KUBE-SERVICES: the worst case for a linear scan.
+    let last = rs
+        .table("nat")
+        .and_then(|t| t.chain("KUBE-SERVICES"))
+        .and_then(|c| c.rules.iter().rev().find(|r| r.destination.is_some()))
+        .expect("a kube-proxy dump");
+    let dst = last.destination.as_ref().expect("checked").value.as_str();
+    let dst = dst
+        .split('/')
+        .next()
+        .unwrap_or(dst)
+        .parse()
+        .expect("address");
+    let dport = last
+        .matches
+        .iter()
+        .find_map(|m| m.opt("--dport"))
+        .and_then(|o| o.arg().parse().ok())
+        .unwrap_or(80);
+    let mut pkt = Packet::new(6, "10.244.1.7".parse().expect("addr"), dst);
+    pkt.sport = 43210;
+    pkt.dport = dport;
+    pkt.in_iface = Some("cali123".into());
+    pkt.out_iface = Some("eth0".into());
+    let opts = TraceOptions {
+        local: vec!["192.168.1.10".parse().expect("addr")],
+        ..Default::default()
+    };
+
+    let t1 = Instant::now();
+    let tracer = Tracer::new(&rs);
+    let first = tracer.trace(&pkt, &opts);
+    let cold = t1.elapsed();
+    let n = 50;
+    let t2 = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(tracer.trace(&pkt, &opts));
+    }
+    let warm = t2.elapsed() / n;
+    let t3 = Instant::now();
+    let quick = TraceOptions {
+        matched_only: true,
+        ..opts.clone()
+    };
+    for _ in 0..n {
+        std::hint::black_box(tracer.trace(&pkt, &quick));
+    }
+    let warm_matched = t3.elapsed() / n;
+    println!(
+        "trace {pkt}: {} steps, verdict {}, leaves {}",
+        first.steps.len(),
+        first.verdict,
+        first.output
+    );
+    println!("first trace (compiles visited chains) {cold:>10.2?}");
+    println!("repeated trace, all steps             {warm:>10.2?}");
+    println!("repeated trace, matched steps only    {warm_matched:>10.2?}");
+}

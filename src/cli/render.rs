@@ -1,0 +1,261 @@
+//! `iptviz render`: chain graphs and the hook-order view as SVG, DOT or JSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use iptviz::graph::{ChainGraph, CollapseRule, ViewOptions, default_collapse, view};
+use iptviz::layout::Choice;
+use iptviz::render::{Format, render};
+use regex::Regex;
+
+use super::common::{InputArgs, open_output};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Self-contained SVG (no graphviz needed).
+    Svg,
+    /// Graphviz DOT, for `dot -Tsvg` and friends.
+    Dot,
+    /// The laid-out graph as JSON.
+    Json,
+}
+
+/// When to draw return edges.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReturnsArg {
+    /// Only in small views.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How target nodes are drawn.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetsArg {
+    /// Per chain in big views, shared in small ones.
+    Auto,
+    /// One node per target and table.
+    Shared,
+    /// One node per target and calling chain.
+    PerChain,
+}
+
+/// Layout engine.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// layout-rs for small graphs, the fast layered layout otherwise.
+    Auto,
+    /// The fast layered layout (any size).
+    Layered,
+    /// layout-rs (slow beyond a few hundred nodes).
+    LayoutRs,
+}
+
+/// `iptviz render`
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  iptviz render rules.txt -o rules.svg
+  iptviz render rules.txt --flow -o flow.svg          # hook order of the tables present
+  iptviz render -t nat --from KUBE-SERVICES --depth 2 node.rules -o svc.svg
+  iptviz render --chain '^DOCKER' --rules docker.rules -o docker.svg
+  iptviz render --collapse 'f2b-*' --collapse 'KUBE-SEP-*' rules.txt -o out.svg
+  sudo iptables-save -c | iptviz render - --counters -o live.svg
+  iptviz render -f dot rules.txt | dot -Tpng -o rules.png
+
+With -t/--table only that table is drawn (for `iptables -S` input it also
+names the table the lines belong to). By default kube-proxy endpoint chains
+(KUBE-SEP-*) are folded behind their service, many KUBE-SVC-*/KUBE-EXT-*
+chains into one box, and Calico per-interface/profile chains (cali-fw-*,
+cali-tw-*, cali-pri-*, ...) into one box each; --collapse none draws every
+chain.")]
+pub struct RenderArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "svg")]
+    format: FormatArg,
+    /// Write here instead of standard output.
+    #[arg(long, short = 'o', value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Only chains whose name matches this regex (and what they lead to).
+    #[arg(long, value_name = "REGEX")]
+    chain: Option<String>,
+    /// Only what is reachable from this chain (in any table, or in --table).
+    #[arg(long, value_name = "CHAIN")]
+    from: Option<String>,
+    /// With --from: at most N jumps away (without --from: from the built-ins).
+    #[arg(long, value_name = "N")]
+    depth: Option<usize>,
+    /// Drop chains that no built-in chain can reach.
+    #[arg(long)]
+    prune: bool,
+    /// Fold chains matching this glob into one box (repeatable; `none` turns off the defaults).
+    #[arg(long, value_name = "PATTERN")]
+    collapse: Vec<String>,
+    /// Draw each chain as a table of its rules, edges leaving from the rule.
+    #[arg(long)]
+    rules: bool,
+    /// Show packet counters and draw busy edges wider (needs `iptables-save -c`).
+    #[arg(long)]
+    counters: bool,
+    /// Dotted return edges of user chains back to their callers: `auto` draws them in views of up to 30 chains.
+    #[arg(long, value_enum, default_value = "auto")]
+    returns: ReturnsArg,
+    /// Draw the netfilter hook order (PREROUTING ... POSTROUTING) instead of the chain graph.
+    #[arg(long)]
+    flow: bool,
+    /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`), one per calling chain (`per-chain`), or `auto` (per chain in views of over 30 chains).
+    #[arg(long, value_enum, default_value = "auto")]
+    targets: TargetsArg,
+    /// Layout engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    layout: LayoutArg,
+}
+
+/// `out.svg` -> `out.ipv6.svg` (or `out.2.svg`) for the n-th input.
+fn sibling(first: &std::path::Path, n: usize, rs: &iptviz::model::Ruleset) -> PathBuf {
+    let tag = if rs.family == iptviz::model::Family::Ipv6 {
+        "ipv6".to_string()
+    } else {
+        (n + 1).to_string()
+    };
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match first.extension() {
+        Some(ext) => format!("{stem}.{tag}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{tag}"),
+    };
+    first.with_file_name(name)
+}
+
+/// Runs `render`.
+pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
+    let inputs = match a.input.load(false) {
+        Ok(i) => i,
+        Err(e) => return Ok(e.report()),
+    };
+    let mut code = ExitCode::SUCCESS;
+    let mut collapse = Vec::new();
+    if !a.collapse.iter().any(|c| c == "none") {
+        collapse = default_collapse();
+    }
+    for c in a.collapse.iter().filter(|c| *c != "none") {
+        collapse.push(CollapseRule::glob(c)?);
+    }
+    let chain = a
+        .chain
+        .as_deref()
+        .map(Regex::new)
+        .transpose()
+        .context("bad --chain regex")?;
+    let format = match a.format {
+        FormatArg::Svg => Format::Svg,
+        FormatArg::Dot => Format::Dot,
+        FormatArg::Json => Format::Json,
+    };
+    let choice = match a.layout {
+        LayoutArg::Auto => Choice::Auto,
+        LayoutArg::Layered => Choice::Layered,
+        LayoutArg::LayoutRs => Choice::LayoutRs,
+    };
+    // `--live` reads IPv4 and IPv6: one drawing each. DOT streams may hold
+    // several graphs; SVG and JSON documents may not, so the second goes to
+    // its own file.
+    let to_file = a.output.as_ref().filter(|p| p.as_os_str() != "-");
+    let mut out = open_output(a.output.as_ref())?;
+    for (n, i) in inputs.iter().enumerate() {
+        if n > 0 && !matches!(a.format, FormatArg::Dot) {
+            let Some(first) = to_file else {
+                eprintln!(
+                    "iptviz: {} not drawn: one {} document per output; use -o FILE to get one file per input",
+                    i.name,
+                    if matches!(a.format, FormatArg::Svg) {
+                        "SVG"
+                    } else {
+                        "JSON"
+                    }
+                );
+                continue;
+            };
+            let path = sibling(first, n, &i.parsed.ruleset);
+            out.flush()?;
+            out = open_output(Some(&path))?;
+            eprintln!("iptviz: {} drawn to {}", i.name, path.display());
+        }
+        for p in &i.parsed.problems {
+            eprintln!("{}", p.render(&i.name));
+        }
+        if i.parsed.error_count() > 0 {
+            code = ExitCode::from(1);
+        }
+        let rs = &i.parsed.ruleset;
+        let title = if a.flow {
+            format!("{}: packet flow (netfilter hook order)", i.name)
+        } else {
+            format!(
+                "{}: {} chains, {} rules",
+                i.name,
+                rs.chain_count(),
+                rs.rule_count()
+            )
+        };
+        let v = if a.flow {
+            iptviz::flow::flow_view(rs, a.counters, &title)
+        } else {
+            let g = ChainGraph::build(rs);
+            let opts = ViewOptions {
+                tables: a.input.table.iter().cloned().collect(),
+                chain: chain.clone(),
+                from: a.from.clone(),
+                depth: a.depth,
+                prune: a.prune,
+                collapse: collapse.clone(),
+                rules: a.rules,
+                counters: a.counters,
+                returns: match a.returns {
+                    ReturnsArg::Auto => None,
+                    ReturnsArg::Always => Some(true),
+                    ReturnsArg::Never => Some(false),
+                },
+                split_targets: match a.targets {
+                    TargetsArg::Auto => None,
+                    TargetsArg::Shared => Some(false),
+                    TargetsArg::PerChain => Some(true),
+                },
+                title,
+            };
+            view(rs, &g, &opts)?
+        };
+        let text = render(&v, format, choice)?;
+        out.write_all(text.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_input_gets_a_sibling_file() {
+        let mut rs = iptviz::model::Ruleset::default();
+        assert_eq!(
+            sibling(std::path::Path::new("/tmp/x/out.svg"), 1, &rs),
+            PathBuf::from("/tmp/x/out.2.svg")
+        );
+        rs.family = iptviz::model::Family::Ipv6;
+        assert_eq!(
+            sibling(std::path::Path::new("out"), 1, &rs),
+            PathBuf::from("out.ipv6")
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The netfilter hook order: which table's built-in chain sees a packet when,
+//! on each path through the host (see NETFILTER.md). Shared by the flow view,
+//! the packet tracer and the GUI.
+
+use serde::Serialize;
+
+use crate::graph::{EdgeKind, View, ViewEdge, ViewNode, ViewNodeKind};
+use crate::model::{Ruleset, Str};
+
+/// A netfilter hook (and the built-in chain name that goes with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Hook {
+    /// Every packet arriving on an interface.
+    Prerouting,
+    /// Packets for this host, after routing.
+    Input,
+    /// Packets routed through this host.
+    Forward,
+    /// Packets sent by local processes.
+    Output,
+    /// Every packet leaving on an interface.
+    Postrouting,
+}
+
+impl Hook {
+    /// All hooks in the order a forwarded packet meets them, then OUTPUT.
+    pub const ALL: [Hook; 5] = [
+        Hook::Prerouting,
+        Hook::Input,
+        Hook::Forward,
+        Hook::Output,
+        Hook::Postrouting,
+    ];
+
+    /// The built-in chain name.
+    pub fn chain(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        }
+    }
+}
+
+/// One step of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "table")]
+pub enum StageKind {
+    /// A table's built-in chain for this hook.
+    Table(&'static str),
+    /// Conntrack lookup or new entry (PREROUTING, OUTPUT).
+    Conntrack,
+    /// Conntrack confirm: the entry enters the table (POSTROUTING, INPUT).
+    Confirm,
+}
+
+/// A step at a hook with its kernel priority (lower runs first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    /// Hook.
+    pub hook: Hook,
+    /// Priority from `enum nf_ip_hook_priorities`.
+    pub priority: i32,
+    /// What runs.
+    #[serde(flatten)]
+    pub kind: StageKind,
+}
+
+/// Every step the kernel runs at a hook, in priority order, whatever tables
+/// are loaded.
+pub fn hook_stages(hook: Hook) -> Vec<Stage> {
+    use StageKind::*;
+    let steps: &[(i32, StageKind)] = match hook {
+        Hook::Prerouting => &[
+            (-300, Table("raw")),
+            (-200, Conntrack),
+            (-150, Table("mangle")),
+            (-100, Table("nat")),
+        ],
+        Hook::Input => &[
+            (-150, Table("mangle")),
+            (0, Table("filter")),
+            (50, Table("security")),
+            (100, Table("nat")),
+            (i32::MAX, Confirm),
+        ],
+        Hook::Forward => &[
+            (-150, Table("mangle")),
+            (0, Table("filter")),
+            (50, Table("security")),
+        ],
+        Hook::Output => &[
+            (-300, Table("raw")),
+            (-200, Conntrack),
+            (-150, Table("mangle")),
+            (-100, Table("nat")),
+            (0, Table("filter")),
+            (50, Table("security")),
+        ],
+        Hook::Postrouting => &[
+            (-150, Table("mangle")),
+            (100, Table("nat")),
+            (i32::MAX, Confirm),
+        ],
+    };
+    steps
+        .iter()
+        .map(|&(priority, kind)| Stage {
+            hook,
+            priority,
+            kind,
+        })
+        .collect()
+}
+
+/// The steps at a hook for the tables present in `rs` (conntrack steps kept).
+pub fn present_stages(rs: &Ruleset, hook: Hook) -> Vec<Stage> {
+    hook_stages(hook)
+        .into_iter()
+        .filter(|s| match s.kind {
+            StageKind::Table(t) => rs.table(t).is_some(),
+            _ => true,
+        })
+        .collect()
+}
+
+/// A path a packet can take through the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacketPath {
+    /// Arriving for a local socket.
+    Incoming,
+    /// Routed through.
+    Forwarded,
+    /// Sent by a local process.
+    Outgoing,
+}
+
+impl PacketPath {
+    /// The hooks met, in order.
+    pub fn hooks(self) -> &'static [Hook] {
+        match self {
+            PacketPath::Incoming => &[Hook::Prerouting, Hook::Input],
+            PacketPath::Forwarded => &[Hook::Prerouting, Hook::Forward, Hook::Postrouting],
+            PacketPath::Outgoing => &[Hook::Output, Hook::Postrouting],
+        }
+    }
+}
+
+/// Every step of a path, for the tables present in `rs`.
+pub fn path_stages(rs: &Ruleset, path: PacketPath) -> Vec<Stage> {
+    path.hooks()
+        .iter()
+        .flat_map(|&h| present_stages(rs, h))
+        .collect()
+}
+
+fn point(id: &str, label: &str, title: &str) -> ViewNode {
+    ViewNode {
+        id: format!("flow/{id}"),
+        kind: ViewNodeKind::Point,
+        table: Str::default(),
+        lines: vec![label.to_string()],
+        rows: Vec::new(),
+        title: title.to_string(),
+        members: Vec::new(),
+    }
+}
+
+fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
+    let hook = s.hook.chain();
+    match s.kind {
+        StageKind::Table(t) => {
+            let chain = rs.table(t).and_then(|tb| tb.chain(hook));
+            let mut second = match chain {
+                Some(c) => {
+                    let n = c.rules.len();
+                    let mut s = format!("{n} rule{}", if n == 1 { "" } else { "s" });
+                    if let Some(p) = &c.policy {
+                        s.push_str(&format!(" · policy {p}"));
+                    }
+                    s
+                }
+                None => "not in dump".to_string(),
+            };
+            if counters && let Some(c) = chain.and_then(|c| c.counters) {
+                second.push_str(&format!(" · {} pkts", c.packets));
+            }
+            let mut lines = vec![format!("{t} {hook}"), second];
+            if t == "nat" {
+                lines.push("first packet of a connection only".into());
+            }
+            ViewNode {
+                id: format!("{t}/{hook}"),
+                kind: ViewNodeKind::Builtin,
+                table: t.into(),
+                lines,
+                rows: Vec::new(),
+                title: format!("table {t}, chain {hook}, priority {}", s.priority),
+                members: Vec::new(),
+            }
+        }
+        StageKind::Conntrack => point(
+            &format!("{hook}/conntrack"),
+            "conntrack",
+            "connection tracking: look up or create the entry (priority -200)",
+        ),
+        StageKind::Confirm => point(
+            &format!("{hook}/confirm"),
+            "conntrack confirm",
+            "the new entry enters the conntrack table (priority INT_MAX)",
+        ),
+    }
+}
+
+/// The hook-order view of a ruleset: the built-in chains of the tables
+/// present, along the three packet paths, as a drawable [`View`].
+pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
+    let mut v = View {
+        title: title.to_string(),
+        ..Default::default()
+    };
+    let add = |v: &mut View, n: ViewNode| -> usize {
+        v.nodes.push(n);
+        v.nodes.len() - 1
+    };
+    let link = |v: &mut View, from: usize, to: usize, label: &str| {
+        v.edges.push(ViewEdge {
+            from,
+            to,
+            kind: EdgeKind::Jump,
+            from_row: None,
+            label: label.to_string(),
+            title: label.to_string(),
+            rules: 0,
+            packets: None,
+            weight: 1.0,
+        });
+    };
+    // A hook's steps in a row; returns (first, last) node, or the point itself.
+    let run = |v: &mut View, hook: Hook, before: usize, label: &str| -> usize {
+        let mut prev = before;
+        let mut first = true;
+        for s in present_stages(rs, hook) {
+            let n = add(v, stage_node(rs, &s, counters));
+            link(v, prev, n, if first { label } else { "" });
+            first = false;
+            prev = n;
+        }
+        prev
+    };
+    let wire_in = add(
+        &mut v,
+        point("in", "packet in (network)", "a packet arrives"),
+    );
+    let pre = run(&mut v, Hook::Prerouting, wire_in, "");
+    let routing = add(
+        &mut v,
+        point(
+            "routing",
+            "routing decision",
+            "local or forward? (after DNAT in nat PREROUTING)",
+        ),
+    );
+    link(&mut v, pre, routing, "");
+    let input = run(&mut v, Hook::Input, routing, "for this host");
+    let local = add(
+        &mut v,
+        point("local", "local process", "a socket of this host"),
+    );
+    link(&mut v, input, local, "");
+    let fwd = run(&mut v, Hook::Forward, routing, "forwarded");
+    let out_routing = add(
+        &mut v,
+        point(
+            "out-routing",
+            "output routing",
+            "route lookup for locally generated packets",
+        ),
+    );
+    link(&mut v, local, out_routing, "sent by this host");
+    let out = run(&mut v, Hook::Output, out_routing, "");
+    let post_in = add(
+        &mut v,
+        point(
+            "reroute",
+            "reroute check",
+            "a mark or address changed in OUTPUT may change the route",
+        ),
+    );
+    link(&mut v, out, post_in, "");
+    let merge = add(
+        &mut v,
+        point("post", "to POSTROUTING", "forwarded and local traffic meet"),
+    );
+    link(&mut v, fwd, merge, "");
+    link(&mut v, post_in, merge, "");
+    let post = run(&mut v, Hook::Postrouting, merge, "");
+    let wire_out = add(
+        &mut v,
+        point("out", "packet out (network)", "the packet leaves"),
+    );
+    link(&mut v, post, wire_out, "");
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ParseOptions, parse_str};
+
+    #[test]
+    fn order_follows_priorities_and_present_tables() {
+        let text = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n\
+                    *filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+        let rs = parse_str(text, &ParseOptions::lenient("t"))
+            .unwrap()
+            .ruleset;
+        let input: Vec<StageKind> = present_stages(&rs, Hook::Input)
+            .iter()
+            .map(|s| s.kind)
+            .collect();
+        // nat INPUT runs after filter INPUT (priority 100 vs 0).
+        assert_eq!(
+            input,
+            [
+                StageKind::Table("filter"),
+                StageKind::Table("nat"),
+                StageKind::Confirm
+            ]
+        );
+        for h in Hook::ALL {
+            let p: Vec<i32> = hook_stages(h).iter().map(|s| s.priority).collect();
+            assert!(p.windows(2).all(|w| w[0] < w[1]), "{h:?} out of order");
+        }
+        let fwd = path_stages(&rs, PacketPath::Forwarded);
+        assert_eq!(fwd.first().map(|s| s.kind), Some(StageKind::Conntrack));
+        let v = flow_view(&rs, false, "t");
+        assert!(v.nodes.iter().any(|n| n.id == "nat/INPUT"));
+        assert!(!v.nodes.iter().any(|n| n.id.starts_with("mangle/")));
+    }
+}

@@ -1,0 +1,847 @@
+//! From the faithful chain graph to a drawable view: filters, collapsed
+//! groups, merged parallel edges, labels.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use regex::Regex;
+use serde::Serialize;
+
+use super::summary::shorten;
+use super::{ChainGraph, EdgeKind, NodeKind, Verdict};
+use crate::model::{Ruleset, Str};
+
+/// Rows shown per chain in `--rules` mode before "… N more".
+const MAX_ROWS: usize = 60;
+/// Largest view (in chains) that shows return edges by default.
+pub const AUTO_RETURNS_MAX: usize = 30;
+/// Full rules listed in an edge's hover text.
+const MAX_TITLE_RULES: usize = 8;
+
+/// Why a view could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// `--from` names no chain.
+    #[error("no chain named {0:?} (in the selected tables)")]
+    UnknownChain(String),
+    /// A collapse pattern is not a valid glob.
+    #[error("bad collapse pattern {pattern:?}: {source}")]
+    BadPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why the regex built from it failed.
+        source: regex::Error,
+    },
+}
+
+/// Chains folded into one node: those matching `pattern` in a table, or
+/// (with `per_parent`) those matching it behind the same calling node.
+#[derive(Debug, Clone)]
+pub struct CollapseRule {
+    /// The glob as given (`KUBE-SEP-*`).
+    pub pattern: String,
+    /// One group per calling node instead of one per table.
+    pub per_parent: bool,
+    /// Fewer matching chains than this stay as they are.
+    pub min_members: usize,
+    re: Regex,
+}
+
+impl CollapseRule {
+    /// A rule from a glob (`*` any run, `?` one character).
+    pub fn glob(pattern: &str) -> Result<CollapseRule, ViewError> {
+        let mut re = String::from("^");
+        for c in pattern.chars() {
+            match c {
+                '*' => re.push_str(".*"),
+                '?' => re.push('.'),
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        re.push('$');
+        Ok(CollapseRule {
+            pattern: pattern.to_string(),
+            per_parent: false,
+            min_members: 1,
+            re: Regex::new(&re).map_err(|source| ViewError::BadPattern {
+                pattern: pattern.to_string(),
+                source,
+            })?,
+        })
+    }
+
+    /// Groups per calling node.
+    pub fn per_parent(mut self) -> Self {
+        self.per_parent = true;
+        self
+    }
+
+    /// Sets the smallest group size.
+    pub fn min(mut self, n: usize) -> Self {
+        self.min_members = n;
+        self
+    }
+
+    /// Whether a chain name matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.re.is_match(name)
+    }
+}
+
+/// The groups drawn by default: kube-proxy endpoints behind their service,
+/// kube-proxy services when there are many, CNI per-interface chains.
+pub fn default_collapse() -> Vec<CollapseRule> {
+    let mut v = Vec::new();
+    // Unwrap-free: these globs are fixed and valid; skip any that were not.
+    for (glob, per_parent, min) in [
+        ("KUBE-SVC-*", false, 25),
+        ("KUBE-SVL-*", false, 25),
+        ("KUBE-EXT-*", false, 25),
+        ("KUBE-FW-*", false, 25),
+        ("KUBE-XLB-*", false, 25),
+        ("KUBE-SEP-*", true, 2),
+        ("cali-fw-*", false, 2),
+        ("cali-tw-*", false, 2),
+        ("cali-pri-*", false, 2),
+        ("cali-pro-*", false, 2),
+        ("cali-pi-*", false, 2),
+        ("cali-po-*", false, 2),
+    ] {
+        if let Ok(r) = CollapseRule::glob(glob) {
+            let r = r.min(min);
+            v.push(if per_parent { r.per_parent() } else { r });
+        }
+    }
+    v
+}
+
+/// What to show.
+#[derive(Debug, Clone)]
+pub struct ViewOptions {
+    /// Tables to show; empty shows all.
+    pub tables: Vec<String>,
+    /// Only chains whose name matches (plus what they lead to).
+    pub chain: Option<Regex>,
+    /// Only what is reachable from this chain.
+    pub from: Option<String>,
+    /// Hops from `from` (or from the built-ins with `prune`).
+    pub depth: Option<usize>,
+    /// Drop chains unreachable from the built-in chains.
+    pub prune: bool,
+    /// Groups to fold.
+    pub collapse: Vec<CollapseRule>,
+    /// Draw each chain as a table of its rules.
+    pub rules: bool,
+    /// Show counters and scale edges by packets.
+    pub counters: bool,
+    /// Draw the return edges of user chains: always, never, or (`None`)
+    /// only in views of at most [`AUTO_RETURNS_MAX`] chains, where they
+    /// help more than they clutter.
+    pub returns: Option<bool>,
+    /// One target node per calling chain instead of one per table:
+    /// always, never, or (`None`) in views of more than
+    /// [`AUTO_RETURNS_MAX`] chains, where shared verdicts would pull long
+    /// edges across the whole drawing.
+    pub split_targets: Option<bool>,
+    /// Title drawn above the graph.
+    pub title: String,
+}
+
+impl Default for ViewOptions {
+    fn default() -> Self {
+        ViewOptions {
+            tables: Vec::new(),
+            chain: None,
+            from: None,
+            depth: None,
+            prune: false,
+            collapse: default_collapse(),
+            rules: false,
+            counters: false,
+            returns: None,
+            split_targets: None,
+            title: String::new(),
+        }
+    }
+}
+
+/// What a drawn node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "detail")]
+pub enum ViewNodeKind {
+    /// A built-in chain (filled with its table's colour).
+    Builtin,
+    /// A user-defined chain.
+    User,
+    /// Several chains folded into one.
+    Group(usize),
+    /// A target.
+    Target(Verdict),
+    /// A jump to an undefined name.
+    Undefined,
+    /// A point of the packet path (flow view): wire, routing, socket.
+    Point,
+}
+
+/// One row of a chain drawn as a rule table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewRow {
+    /// Short text shown in the row.
+    pub text: String,
+    /// Full rule (hover).
+    pub title: String,
+}
+
+/// A node as drawn.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewNode {
+    /// Stable id, `table/name` (groups: `table/pattern[/parent]`).
+    pub id: String,
+    /// Kind.
+    #[serde(flatten)]
+    pub kind: ViewNodeKind,
+    /// Table (empty for flow points).
+    pub table: Str,
+    /// Label lines; the first is the name.
+    pub lines: Vec<String>,
+    /// Rule rows (`--rules` mode only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<ViewRow>,
+    /// Hover text.
+    pub title: String,
+    /// Chains of a group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Str>,
+}
+
+/// An edge as drawn (parallel rules merged).
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewEdge {
+    /// Index into [`View::nodes`].
+    pub from: usize,
+    /// Index into [`View::nodes`].
+    pub to: usize,
+    /// Call, goto, policy or return.
+    pub kind: EdgeKind,
+    /// Row of `from` the edge leaves from (`--rules` mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_row: Option<usize>,
+    /// Short label.
+    pub label: String,
+    /// Full rules (hover).
+    pub title: String,
+    /// Rules merged into this edge.
+    pub rules: usize,
+    /// Packets over all merged rules, when counters are shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    /// Stroke width factor (1 = normal; more with packet counters).
+    pub weight: f64,
+}
+
+/// A drawable graph: what layout and renderers read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct View {
+    /// Title.
+    pub title: String,
+    /// Nodes in a stable order (dump order).
+    pub nodes: Vec<ViewNode>,
+    /// Edges in a stable order.
+    pub edges: Vec<ViewEdge>,
+    /// Nodes drawn as rule tables.
+    pub rules: bool,
+}
+
+struct Merged {
+    from: usize,
+    to: usize,
+    kind: EdgeKind,
+    from_row: Option<usize>,
+    summaries: Vec<String>,
+    titles: Vec<String>,
+    rules: usize,
+    packets: u64,
+    probability: Option<f64>,
+}
+
+fn select(g: &ChainGraph, opts: &ViewOptions) -> Result<HashSet<NodeIndex>, ViewError> {
+    let in_tables =
+        |i: NodeIndex| opts.tables.is_empty() || opts.tables.iter().any(|t| *t == g.graph[i].table);
+    let mut keep: HashSet<NodeIndex> = g.graph.node_indices().filter(|&i| in_tables(i)).collect();
+    if let Some(from) = &opts.from {
+        let starts: Vec<NodeIndex> = g
+            .nodes_named(from)
+            .into_iter()
+            .filter(|&i| in_tables(i) && g.graph[i].is_chain())
+            .collect();
+        if starts.is_empty() {
+            return Err(ViewError::UnknownChain(from.clone()));
+        }
+        let r = g.reachable(&starts, opts.depth);
+        keep.retain(|i| r.contains(i));
+    } else if opts.depth.is_some() {
+        let starts: Vec<NodeIndex> = keep
+            .iter()
+            .copied()
+            .filter(|&i| g.graph[i].is_builtin())
+            .collect();
+        let r = g.reachable(&starts, opts.depth);
+        keep.retain(|i| r.contains(i));
+    }
+    if opts.prune {
+        let r = g.reachable_from_builtins();
+        keep.retain(|i| r.contains(i));
+    }
+    if let Some(re) = &opts.chain {
+        let mut sel: HashSet<NodeIndex> = HashSet::new();
+        for i in g.matching(re) {
+            if !keep.contains(&i) {
+                continue;
+            }
+            sel.insert(i);
+            for e in g.graph.edges_directed(i, Direction::Outgoing) {
+                if e.weight().kind != EdgeKind::Return && keep.contains(&e.target()) {
+                    sel.insert(e.target());
+                }
+            }
+        }
+        keep = sel;
+    }
+    // Targets only appear when a kept chain leads to them.
+    let used: HashSet<NodeIndex> = g
+        .graph
+        .edge_references()
+        .filter(|e| keep.contains(&e.source()))
+        .map(|e| e.target())
+        .collect();
+    keep.retain(|&i| g.graph[i].is_chain() || used.contains(&i));
+    Ok(keep)
+}
+
+/// Group key of each collapsed chain: (table, rule index, parent).
+fn groups(
+    g: &ChainGraph,
+    keep: &HashSet<NodeIndex>,
+    rules: &[CollapseRule],
+) -> HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> {
+    let mut out: HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> = HashMap::new();
+    let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
+    order.sort();
+    let candidates = |r: &CollapseRule, out: &HashMap<_, _>| -> Vec<NodeIndex> {
+        order
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let n = &g.graph[i];
+                n.is_chain() && !n.is_builtin() && !out.contains_key(&i) && r.matches(&n.name)
+            })
+            .collect()
+    };
+    // Table-wide groups first, so that per-parent groups see their parent's group.
+    for (ri, r) in rules.iter().enumerate().filter(|(_, r)| !r.per_parent) {
+        let mut by_table: BTreeMap<Str, Vec<NodeIndex>> = BTreeMap::new();
+        for i in candidates(r, &out) {
+            by_table
+                .entry(g.graph[i].table.clone())
+                .or_default()
+                .push(i);
+        }
+        for (t, members) in by_table {
+            if members.len() >= r.min_members.max(1) {
+                for m in members {
+                    out.insert(m, (t.clone(), ri, None));
+                }
+            }
+        }
+    }
+    let mut first_of: HashMap<(Str, usize, Option<NodeIndex>), NodeIndex> = HashMap::new();
+    for &i in &order {
+        if let Some(k) = out.get(&i) {
+            first_of.entry(k.clone()).or_insert(i);
+        }
+    }
+    for (ri, r) in rules.iter().enumerate().filter(|(_, r)| r.per_parent) {
+        let mut by_parent: BTreeMap<(Str, Option<NodeIndex>), Vec<NodeIndex>> = BTreeMap::new();
+        for i in candidates(r, &out) {
+            let parent = g
+                .graph
+                .edges_directed(i, Direction::Incoming)
+                .filter(|e| {
+                    matches!(e.weight().kind, EdgeKind::Jump | EdgeKind::Goto)
+                        && keep.contains(&e.source())
+                })
+                .map(|e| e.source())
+                .min();
+            // Endpoints of one grouped service share the group's first member as parent.
+            let parent_key = parent.map(|p| {
+                out.get(&p)
+                    .and_then(|k| first_of.get(k))
+                    .copied()
+                    .unwrap_or(p)
+            });
+            by_parent
+                .entry((g.graph[i].table.clone(), parent_key))
+                .or_default()
+                .push(i);
+        }
+        for ((t, parent), members) in by_parent {
+            if members.len() >= r.min_members.max(1) {
+                for m in members {
+                    out.insert(m, (t.clone(), ri, parent));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The drawn node of a target (or undefined name).
+fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
+    let n = &g.graph[i];
+    let (kind, lines, title) = match n.kind {
+        NodeKind::Target(v) => (
+            ViewNodeKind::Target(v),
+            vec![n.name.to_string()],
+            format!("target {} in table {}", n.name, n.table),
+        ),
+        _ => (
+            ViewNodeKind::Undefined,
+            vec![n.name.to_string(), "undefined!".into()],
+            format!(
+                "{} is neither a chain of {} nor a known target",
+                n.name, n.table
+            ),
+        ),
+    };
+    ViewNode {
+        id: format!("{}/{}", n.table, n.name),
+        kind,
+        table: n.table.clone(),
+        lines,
+        rows: Vec::new(),
+        title,
+        members: Vec::new(),
+    }
+}
+
+/// Builds the drawable view of a chain graph.
+pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, ViewError> {
+    let keep = select(g, opts)?;
+    let grouped = groups(g, &keep, &opts.collapse);
+    let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
+    let split = opts.split_targets.unwrap_or(kept_chains > AUTO_RETURNS_MAX);
+    let mut nodes: Vec<ViewNode> = Vec::new();
+    let mut map: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
+    for i in g.graph.node_indices().filter(|i| keep.contains(i)) {
+        let n = &g.graph[i];
+        if let Some(key) = grouped.get(&i) {
+            let vi = *group_node.entry(key.clone()).or_insert_with(|| {
+                let rule = &opts.collapse[key.1];
+                let parent = key.2.map(|p| g.graph[p].name.to_string());
+                let id = match &parent {
+                    Some(p) => format!("{}/{}/{}", n.table, rule.pattern, p),
+                    None => format!("{}/{}", n.table, rule.pattern),
+                };
+                nodes.push(ViewNode {
+                    id,
+                    kind: ViewNodeKind::Group(0),
+                    table: n.table.clone(),
+                    lines: vec![rule.pattern.clone()],
+                    rows: Vec::new(),
+                    title: String::new(),
+                    members: Vec::new(),
+                });
+                nodes.len() - 1
+            });
+            let vn = &mut nodes[vi];
+            vn.members.push(n.name.clone());
+            if let ViewNodeKind::Group(c) = &mut vn.kind {
+                *c += 1;
+            }
+            map.insert(i, vi);
+            continue;
+        }
+        if split && !n.is_chain() {
+            continue;
+        }
+        let (kind, lines, title) = match &n.kind {
+            NodeKind::Chain { builtin, policy } => {
+                let mut second = plural(n.rules, "rule");
+                if *builtin {
+                    second = format!("{} · {second}", n.table);
+                }
+                if let Some(p) = policy {
+                    second.push_str(&format!(" · policy {p}"));
+                }
+                let mut lines = vec![n.name.to_string(), second];
+                // User chains carry `[0:0]` placeholders, not counts.
+                if opts.counters
+                    && *builtin
+                    && let Some(c) = n.counters
+                {
+                    lines.push(format!("policy hits {} pkts", c.packets));
+                }
+                if let Some(s) = &n.service {
+                    lines.push(s.clone());
+                }
+                let title = format!(
+                    "{} chain {} in table {} (line {}): {}{}",
+                    if *builtin { "built-in" } else { "user" },
+                    n.name,
+                    n.table,
+                    n.line,
+                    plural(n.rules, "rule"),
+                    policy
+                        .as_ref()
+                        .map(|p| format!(", policy {p}"))
+                        .unwrap_or_default()
+                );
+                let kind = if *builtin {
+                    ViewNodeKind::Builtin
+                } else {
+                    ViewNodeKind::User
+                };
+                (kind, lines, title)
+            }
+            NodeKind::Target(v) => (
+                ViewNodeKind::Target(*v),
+                vec![n.name.to_string()],
+                format!("target {} in table {}", n.name, n.table),
+            ),
+            NodeKind::Undefined => (
+                ViewNodeKind::Undefined,
+                vec![n.name.to_string(), "undefined!".into()],
+                format!(
+                    "{} is neither a chain of {} nor a known target",
+                    n.name, n.table
+                ),
+            ),
+        };
+        let mut rows = Vec::new();
+        if opts.rules
+            && n.is_chain()
+            && let Some(chain) = rs.table(&n.table).and_then(|t| t.chain(&n.name))
+        {
+            for r in chain.rules.iter().take(MAX_ROWS) {
+                let mut text = super::rule_summary(r);
+                if let Some(t) = &r.target {
+                    if !text.is_empty() {
+                        text.push(' ');
+                    }
+                    text.push_str(if t.goto { "-g " } else { "→ " });
+                    text.push_str(&t.name);
+                } else if text.is_empty() {
+                    text.push_str("(count only)");
+                }
+                if opts.counters
+                    && let Some(c) = r.counters
+                {
+                    text = format!("[{}] {text}", c.packets);
+                }
+                rows.push(ViewRow {
+                    text: shorten(&text, 64),
+                    title: format!("line {}: {}", r.line, &*r.text),
+                });
+            }
+            if chain.rules.len() > MAX_ROWS {
+                rows.push(ViewRow {
+                    text: format!("… {} more", chain.rules.len() - MAX_ROWS),
+                    title: String::new(),
+                });
+            }
+        }
+        nodes.push(ViewNode {
+            id: format!("{}/{}", n.table, n.name),
+            kind,
+            table: n.table.clone(),
+            lines,
+            rows,
+            title,
+            members: Vec::new(),
+        });
+        map.insert(i, nodes.len() - 1);
+    }
+    // Group labels once the members are known.
+    for vn in nodes.iter_mut() {
+        if let ViewNodeKind::Group(count) = vn.kind {
+            let rules: usize = vn
+                .members
+                .iter()
+                .filter_map(|m| g.node(&vn.table, m))
+                .map(|i| g.graph[i].rules)
+                .sum();
+            vn.lines.push(format!(
+                "{} · {}",
+                plural(count, "chain"),
+                plural(rules, "rule")
+            ));
+            let services: Vec<&str> = vn
+                .members
+                .iter()
+                .filter_map(|m| g.node(&vn.table, m))
+                .filter_map(|i| g.graph[i].service.as_deref())
+                .collect();
+            if let Some(first) = services.first()
+                && services.iter().all(|s| s == first)
+            {
+                vn.lines.push(first.to_string());
+            }
+            let shown: Vec<&str> = vn.members.iter().take(20).map(|s| s.as_str()).collect();
+            vn.title = format!(
+                "{} chains in table {} collapsed: {}{}",
+                count,
+                vn.table,
+                shown.join(", "),
+                if count > 20 { ", …" } else { "" }
+            );
+        }
+    }
+
+    let chains = nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                ViewNodeKind::Builtin | ViewNodeKind::User | ViewNodeKind::Group(_)
+            )
+        })
+        .count();
+    let returns = opts.returns.unwrap_or(chains <= AUTO_RETURNS_MAX);
+    let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::new();
+    let mut merged: Vec<Merged> = Vec::new();
+    let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> = HashMap::new();
+    for e in g.graph.edge_references() {
+        let w = e.weight();
+        if w.kind == EdgeKind::Return && !returns {
+            continue;
+        }
+        let Some(&from) = map.get(&e.source()) else {
+            continue;
+        };
+        let to = match map.get(&e.target()) {
+            Some(&to) => to,
+            None if split && keep.contains(&e.target()) => {
+                *split_node.entry((from, e.target())).or_insert_with(|| {
+                    let mut t = target_node(g, e.target());
+                    t.id = format!("{}@{}", t.id, nodes[from].id);
+                    nodes.push(t);
+                    nodes.len() - 1
+                })
+            }
+            None => continue,
+        };
+        if from == to {
+            continue;
+        }
+        let from_row = if opts.rules && !nodes[from].rows.is_empty() {
+            w.rule.map(|r| r.min(MAX_ROWS))
+        } else {
+            None
+        };
+        let key = (from, to, w.kind, from_row);
+        let mi = *merge_index.entry(key).or_insert_with(|| {
+            merged.push(Merged {
+                from,
+                to,
+                kind: w.kind,
+                from_row,
+                summaries: Vec::new(),
+                titles: Vec::new(),
+                rules: 0,
+                packets: 0,
+                probability: None,
+            });
+            merged.len() - 1
+        });
+        let m = &mut merged[mi];
+        m.rules += 1;
+        if m.summaries.len() < 2 {
+            m.summaries.push(w.summary.clone());
+        }
+        if m.titles.len() < MAX_TITLE_RULES {
+            let loc = if w.line > 0 {
+                format!("line {}: ", w.line)
+            } else {
+                String::new()
+            };
+            m.titles.push(format!("{loc}{}", &*w.text));
+        }
+        m.packets += w.counters.map(|c| c.packets).unwrap_or(0);
+        if m.rules == 1 {
+            m.probability = w.probability;
+        } else {
+            m.probability = None;
+        }
+    }
+    let max_packets = merged.iter().map(|m| m.packets).max().unwrap_or(0);
+    let edges = merged
+        .into_iter()
+        .map(|m| {
+            let mut label = match m.kind {
+                EdgeKind::Policy => "policy".to_string(),
+                EdgeKind::Return => String::new(),
+                // The row already says what the rule matches.
+                _ if m.from_row.is_some() => String::new(),
+                _ => m.summaries.first().cloned().unwrap_or_default(),
+            };
+            if let Some(p) = m.probability {
+                label = format!("p={p:.3} {label}").trim_end().to_string();
+            }
+            if m.rules > 1 {
+                // A first rule's summary says little about many merged ones.
+                label = if label.is_empty() || m.rules > 3 {
+                    format!("{} rules", m.rules)
+                } else {
+                    format!("{label} (+{} more)", m.rules - 1)
+                };
+            }
+            if opts.counters && m.kind != EdgeKind::Return {
+                label = format!("{label} [{} pkts]", m.packets)
+                    .trim_start()
+                    .to_string();
+            }
+            let mut title = m.titles.join("\n");
+            if m.rules > m.titles.len() {
+                title.push_str(&format!("\n… and {} more", m.rules - m.titles.len()));
+            }
+            let weight = if opts.counters && max_packets > 0 {
+                1.0 + 4.0 * ((m.packets as f64) + 1.0).ln() / ((max_packets as f64) + 1.0).ln()
+            } else {
+                1.0
+            };
+            ViewEdge {
+                from: m.from,
+                to: m.to,
+                kind: m.kind,
+                from_row: m.from_row,
+                label,
+                title,
+                rules: m.rules,
+                packets: opts.counters.then_some(m.packets),
+                weight,
+            }
+        })
+        .collect();
+    Ok(View {
+        title: opts.title.clone(),
+        nodes,
+        edges,
+        rules: opts.rules,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ParseOptions, parse_str};
+
+    fn build(text: &str, opts: &ViewOptions) -> View {
+        let p = parse_str(text, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        view(&p.ruleset, &g, opts).unwrap()
+    }
+
+    const KUBE: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n\
+        :KUBE-SVC-A - [0:0]\n:KUBE-SEP-1 - [0:0]\n:KUBE-SEP-2 - [0:0]\n\
+        -A PREROUTING -j KUBE-SERVICES\n\
+        -A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment \"default/kubernetes:https cluster IP\" -m tcp --dport 443 -j KUBE-SVC-A\n\
+        -A KUBE-SVC-A -m comment --comment \"default/kubernetes:https\" -m statistic --mode random --probability 0.5 -j KUBE-SEP-1\n\
+        -A KUBE-SVC-A -m comment --comment \"default/kubernetes:https\" -j KUBE-SEP-2\n\
+        -A KUBE-SEP-1 -p tcp -m comment --comment \"default/kubernetes:https\" -m tcp -j DNAT --to-destination 10.0.0.1:6443\n\
+        -A KUBE-SEP-2 -p tcp -m comment --comment \"default/kubernetes:https\" -m tcp -j DNAT --to-destination 10.0.0.2:6443\n\
+        COMMIT\n";
+
+    #[test]
+    fn endpoints_collapse_behind_their_service() {
+        let v = build(KUBE, &ViewOptions::default());
+        let group = v
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, ViewNodeKind::Group(2)))
+            .unwrap();
+        assert_eq!(group.id, "nat/KUBE-SEP-*/KUBE-SVC-A");
+        assert!(
+            group
+                .lines
+                .contains(&"default/kubernetes:https".to_string())
+        );
+        let svc = v.nodes.iter().find(|n| n.id == "nat/KUBE-SVC-A").unwrap();
+        assert!(svc.lines.contains(&"default/kubernetes:https".to_string()));
+        // Two rules into the group merged into one edge.
+        let gi = v.nodes.iter().position(|n| n.id == group.id).unwrap();
+        let into: Vec<&ViewEdge> = v
+            .edges
+            .iter()
+            .filter(|e| e.to == gi && e.kind == EdgeKind::Jump)
+            .collect();
+        assert_eq!(into.len(), 1);
+        assert_eq!(into[0].rules, 2);
+    }
+
+    #[test]
+    fn probability_on_single_balancing_edges() {
+        let opts = ViewOptions {
+            collapse: Vec::new(),
+            ..Default::default()
+        };
+        let v = build(KUBE, &opts);
+        assert!(v.edges.iter().any(|e| e.label.starts_with("p=0.500")));
+    }
+
+    #[test]
+    fn from_and_depth() {
+        let opts = ViewOptions {
+            from: Some("KUBE-SVC-A".into()),
+            depth: Some(1),
+            collapse: Vec::new(),
+            ..Default::default()
+        };
+        let v = build(KUBE, &opts);
+        let ids: Vec<&str> = v.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["nat/KUBE-SVC-A", "nat/KUBE-SEP-1", "nat/KUBE-SEP-2"]);
+        let bad = ViewOptions {
+            from: Some("NOPE".into()),
+            ..Default::default()
+        };
+        let p = parse_str(KUBE, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        assert!(matches!(
+            view(&p.ruleset, &g, &bad),
+            Err(ViewError::UnknownChain(_))
+        ));
+    }
+
+    #[test]
+    fn rules_mode_edges_leave_rows() {
+        let opts = ViewOptions {
+            rules: true,
+            collapse: Vec::new(),
+            ..Default::default()
+        };
+        let v = build(KUBE, &opts);
+        let svc = v
+            .nodes
+            .iter()
+            .position(|n| n.id == "nat/KUBE-SVC-A")
+            .unwrap();
+        assert_eq!(v.nodes[svc].rows.len(), 2);
+        let rows: Vec<Option<usize>> = v
+            .edges
+            .iter()
+            .filter(|e| e.from == svc && e.kind == EdgeKind::Jump)
+            .map(|e| e.from_row)
+            .collect();
+        assert_eq!(rows, [Some(0), Some(1)]);
+    }
+}

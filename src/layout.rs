@@ -1,0 +1,393 @@
+//! Positions of boxes and paths of edges, independent of the output format:
+//! the SVG writer and the GUI canvas draw the same [`Layout`].
+//!
+//! Two engines: layout-rs for small graphs (nicer curves, but about n^3)
+//! and our own layered layout for everything else (linear-ish).
+
+mod layered;
+mod layoutrs;
+
+use serde::Serialize;
+
+use crate::graph::{EdgeKind, View, ViewNode, ViewNodeKind};
+use crate::render::style::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, text_width};
+
+/// Graphs up to this many nodes plus edges go to layout-rs in `auto` mode.
+pub const LAYOUT_RS_MAX: usize = 120;
+/// Above this many edges, edge labels are left out (hover keeps them).
+pub const MAX_LABELLED_EDGES: usize = 2500;
+
+/// A point in px, y down.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Point {
+    /// x
+    pub x: f64,
+    /// y
+    pub y: f64,
+}
+
+impl Point {
+    /// A point.
+    pub fn new(x: f64, y: f64) -> Point {
+        Point { x, y }
+    }
+}
+
+/// A node's box, top-left corner and size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct NodeBox {
+    /// Left.
+    pub x: f64,
+    /// Top.
+    pub y: f64,
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+impl NodeBox {
+    /// Centre of the box.
+    pub fn centre(&self) -> Point {
+        Point::new(self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+}
+
+/// The route of an edge; the arrow head is at the last point.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct EdgePath {
+    /// Polyline points, or with `curved` a cubic Bézier chain
+    /// `p0 c1 c2 p1 c1 c2 p2 ...` (3n+1 points).
+    pub points: Vec<Point>,
+    /// Points are Bézier control points.
+    pub curved: bool,
+    /// Centre of the label, if it is drawn.
+    pub label: Option<Point>,
+}
+
+/// Which engine made a layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// Our layered layout.
+    #[default]
+    Layered,
+    /// layout-rs.
+    LayoutRs,
+}
+
+/// Engine choice: automatic by size, or forced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// layout-rs for small graphs, layered otherwise.
+    #[default]
+    Auto,
+    /// Always layered.
+    Layered,
+    /// Always layout-rs (slow beyond a few hundred nodes).
+    LayoutRs,
+}
+
+/// A frame around the nodes of one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Cluster {
+    /// Caption, e.g. `table nat`.
+    pub label: String,
+    /// Table name.
+    pub table: String,
+    /// Frame.
+    #[serde(rename = "box")]
+    pub bbox: NodeBox,
+}
+
+/// A laid-out view.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Layout {
+    /// Width of the drawing.
+    pub width: f64,
+    /// Height of the drawing.
+    pub height: f64,
+    /// One box per view node, same order.
+    pub nodes: Vec<NodeBox>,
+    /// One path per view edge, same order.
+    pub edges: Vec<EdgePath>,
+    /// Engine used.
+    pub engine: Engine,
+    /// One frame per table when the view shows several.
+    pub clusters: Vec<Cluster>,
+}
+
+/// Height of one text line at `size`.
+pub fn line_height(size: f64) -> f64 {
+    size * LINE_FACTOR
+}
+
+/// Height of the label part of a node (name and detail lines).
+pub fn header_height(n: &ViewNode) -> f64 {
+    let lines = n.lines.len().max(1);
+    PAD + line_height(NAME_SIZE) + (lines - 1) as f64 * line_height(TEXT_SIZE) + PAD * 0.5
+}
+
+/// Size of a node box: wide enough for every line at the fonts used.
+pub fn node_size(n: &ViewNode) -> (f64, f64) {
+    let mut w: f64 = 0.0;
+    for (i, l) in n.lines.iter().enumerate() {
+        let size = if i == 0 { NAME_SIZE } else { TEXT_SIZE };
+        w = w.max(text_width(l, size));
+    }
+    for r in &n.rows {
+        w = w.max(text_width(&r.text, TEXT_SIZE));
+    }
+    let mut h = header_height(n);
+    if !n.rows.is_empty() {
+        h += n.rows.len() as f64 * line_height(TEXT_SIZE) + PAD * 0.5;
+    } else {
+        h += PAD * 0.5;
+    }
+    let extra = match n.kind {
+        // Pills and ellipses need room for their rounded ends.
+        ViewNodeKind::Target(_) => 2.0 * PAD,
+        ViewNodeKind::Point => 4.0 * PAD,
+        // The stacked shadow boxes sit to the right and below.
+        ViewNodeKind::Group(_) => 4.0,
+        _ => 0.0,
+    };
+    (
+        (w + 2.0 * PAD + extra).ceil().max(40.0),
+        h.ceil()
+            + if n.kind == ViewNodeKind::Point {
+                6.0
+            } else {
+                0.0
+            },
+    )
+}
+
+/// The y of row `i` of a node (baseline centre), relative to the box top.
+pub fn row_centre(n: &ViewNode, i: usize) -> f64 {
+    header_height(n) + (i as f64 + 0.5) * line_height(TEXT_SIZE)
+}
+
+/// Whether an edge is drawn against the flow (returns go back up).
+pub fn is_back(kind: EdgeKind) -> bool {
+    kind == EdgeKind::Return
+}
+
+/// Lays out a view with the chosen engine. A view of several tables is laid
+/// out one table at a time (no rule crosses tables), each table in its own
+/// frame, frames stacked top to bottom.
+pub fn layout(view: &View, choice: Choice) -> Layout {
+    if view.nodes.is_empty() {
+        return Layout::default();
+    }
+    let flow = view.nodes.iter().any(|n| n.kind == ViewNodeKind::Point);
+    let tables = table_order(view);
+    if flow || tables.len() < 2 {
+        return layout_one(view, choice);
+    }
+    let mut out = Layout {
+        nodes: vec![NodeBox::default(); view.nodes.len()],
+        edges: vec![EdgePath::default(); view.edges.len()],
+        ..Default::default()
+    };
+    let mut y = 0.0;
+    for t in tables {
+        let idx: Vec<usize> = (0..view.nodes.len())
+            .filter(|&i| view.nodes[i].table == t)
+            .collect();
+        let mut map = vec![usize::MAX; view.nodes.len()];
+        for (k, &i) in idx.iter().enumerate() {
+            map[i] = k;
+        }
+        let eidx: Vec<usize> = (0..view.edges.len())
+            .filter(|&e| {
+                map[view.edges[e].from] != usize::MAX && map[view.edges[e].to] != usize::MAX
+            })
+            .collect();
+        let sub = View {
+            title: String::new(),
+            nodes: idx.iter().map(|&i| view.nodes[i].clone()).collect(),
+            edges: eidx
+                .iter()
+                .map(|&e| {
+                    let mut ve = view.edges[e].clone();
+                    ve.from = map[ve.from];
+                    ve.to = map[ve.to];
+                    ve
+                })
+                .collect(),
+            rules: view.rules,
+        };
+        let l = layout_one(&sub, choice);
+        out.engine = l.engine;
+        let caption = CLUSTER_CAPTION;
+        let (dx, dy) = (CLUSTER_PAD, y + caption);
+        for (k, &i) in idx.iter().enumerate() {
+            let b = l.nodes[k];
+            out.nodes[i] = NodeBox {
+                x: round(b.x + dx),
+                y: round(b.y + dy),
+                ..b
+            };
+        }
+        for (k, &e) in eidx.iter().enumerate() {
+            let mut p = l.edges[k].clone();
+            for q in &mut p.points {
+                q.x = round(q.x + dx);
+                q.y = round(q.y + dy);
+            }
+            if let Some(c) = &mut p.label {
+                c.x = round(c.x + dx);
+                c.y = round(c.y + dy);
+            }
+            out.edges[e] = p;
+        }
+        out.clusters.push(Cluster {
+            label: format!("table {t}"),
+            table: t.to_string(),
+            bbox: NodeBox {
+                x: round(CLUSTER_PAD / 2.0),
+                y: round(y + CLUSTER_PAD / 2.0),
+                w: round(l.width + CLUSTER_PAD),
+                h: round(l.height + caption),
+            },
+        });
+        out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
+        y += l.height + caption + CLUSTER_PAD;
+    }
+    out.height = round(y);
+    for c in &mut out.clusters {
+        c.bbox.w = round(out.width - CLUSTER_PAD);
+    }
+    out
+}
+
+/// Space above a table frame's contents for its caption.
+const CLUSTER_CAPTION: f64 = 26.0;
+/// Space around table frames.
+const CLUSTER_PAD: f64 = 12.0;
+
+/// Tables of a view in kernel order (raw, mangle, nat, filter, security),
+/// then any others in order of appearance.
+pub fn table_order(view: &View) -> Vec<&str> {
+    let known = ["raw", "mangle", "nat", "filter", "security"];
+    let mut out: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|t| view.nodes.iter().any(|n| n.table == *t))
+        .collect();
+    for n in &view.nodes {
+        if !n.table.is_empty() && !out.contains(&n.table.as_str()) {
+            out.push(n.table.as_str());
+        }
+    }
+    out
+}
+
+fn layout_one(view: &View, choice: Choice) -> Layout {
+    let small = view.nodes.len() + view.edges.len() <= LAYOUT_RS_MAX;
+    let use_rs = match choice {
+        Choice::Auto => small,
+        Choice::LayoutRs => true,
+        Choice::Layered => false,
+    };
+    if use_rs && let Some(l) = layoutrs::layout(view) {
+        return l;
+    }
+    layered::layout(view)
+}
+
+/// Rounds to 0.1 px so output bytes do not depend on float noise.
+pub(crate) fn round(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Shifts a layout so that everything (boxes, paths, labels) starts at
+/// `margin`, and sets its size.
+pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
+    let mut min = Point::new(f64::MAX, f64::MAX);
+    let mut max = Point::new(f64::MIN, f64::MIN);
+    let mut grow = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        min.x = min.x.min(x0);
+        min.y = min.y.min(y0);
+        max.x = max.x.max(x1);
+        max.y = max.y.max(y1);
+    };
+    for b in &l.nodes {
+        grow(b.x, b.y, b.x + b.w + 6.0, b.y + b.h + 6.0);
+    }
+    for (e, ve) in l.edges.iter().zip(&view.edges) {
+        for p in &e.points {
+            grow(p.x, p.y, p.x, p.y);
+        }
+        if let Some(c) = e.label {
+            let hw = text_width(&ve.label, TEXT_SIZE) / 2.0 + 3.0;
+            grow(c.x - hw, c.y - 8.0, c.x + hw, c.y + 8.0);
+        }
+    }
+    if min.x > max.x {
+        return;
+    }
+    let dx = margin - min.x;
+    let dy = margin - min.y;
+    for b in &mut l.nodes {
+        b.x = round(b.x + dx);
+        b.y = round(b.y + dy);
+        b.w = round(b.w);
+        b.h = round(b.h);
+    }
+    for e in &mut l.edges {
+        for p in &mut e.points {
+            p.x = round(p.x + dx);
+            p.y = round(p.y + dy);
+        }
+        if let Some(c) = &mut e.label {
+            c.x = round(c.x + dx);
+            c.y = round(c.y + dy);
+        }
+    }
+    l.width = round(max.x - min.x + 2.0 * margin);
+    l.height = round(max.y - min.y + 2.0 * margin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{ChainGraph, ViewOptions, view};
+    use crate::parse::{ParseOptions, parse_str};
+
+    const TEXT: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:SSH - [0:0]\n\
+        -A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+        -A SSH -s 10.0.0.0/8 -j ACCEPT\n-A SSH -j LOG --log-prefix \"ssh \"\nCOMMIT\n";
+
+    fn overlaps(a: &NodeBox, b: &NodeBox) -> bool {
+        a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
+    }
+
+    #[test]
+    fn both_engines_place_every_node_without_overlap() {
+        let p = parse_str(TEXT, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let v = view(&p.ruleset, &g, &ViewOptions::default()).unwrap();
+        for choice in [Choice::Layered, Choice::LayoutRs] {
+            let l = layout(&v, choice);
+            assert_eq!(l.nodes.len(), v.nodes.len());
+            assert_eq!(l.edges.len(), v.edges.len());
+            for (i, a) in l.nodes.iter().enumerate() {
+                let (w, h) = node_size(&v.nodes[i]);
+                assert!(a.w >= w - 0.1 && a.h >= h - 0.1, "{choice:?} shrank a box");
+                for b in &l.nodes[i + 1..] {
+                    assert!(!overlaps(a, b), "{choice:?}: {a:?} overlaps {b:?}");
+                }
+            }
+            for e in &l.edges {
+                assert!(e.points.len() >= 2);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_view_is_empty_layout() {
+        assert_eq!(layout(&View::default(), Choice::LayoutRs).nodes.len(), 0);
+    }
+}

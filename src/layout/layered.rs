@@ -1,0 +1,554 @@
+//! A fast layered (Sugiyama-style) layout for big chain graphs: longest-path
+//! ranks, dummy nodes on long edges, a few barycentre sweeps against
+//! crossings, balanced coordinates, polyline edges. Near-linear in the size
+//! of the graph, so 40,000 chains take well under a second.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{
+    EdgePath, Engine, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size, normalise,
+    row_centre,
+};
+use crate::graph::View;
+use crate::render::style::{TEXT_SIZE, text_width};
+
+/// Horizontal gap between boxes.
+const GAP: f64 = 28.0;
+/// Horizontal gap next to an edge passing through a layer.
+const DUMMY_W: f64 = 10.0;
+/// Vertical gap between layers, with and without edge labels.
+const RANK_GAP_LABELS: f64 = 64.0;
+const RANK_GAP: f64 = 40.0;
+/// Barycentre sweeps (down, up, down, ...).
+const SWEEPS: usize = 6;
+/// Coordinate balancing rounds.
+const ROUNDS: usize = 6;
+
+/// Longest-path ranks along `dir` edges; a cycle (which the kernel forbids,
+/// but a hand-edited dump may have) is broken at its lowest-numbered node.
+fn ranks(n: usize, dir: &[(usize, usize)]) -> Vec<usize> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut indeg = vec![0usize; n];
+    for &(u, v) in dir {
+        if u != v {
+            out[u].push(v);
+            indeg[v] += 1;
+        }
+    }
+    let mut rank = vec![0usize; n];
+    let mut done = vec![false; n];
+    let mut queue: VecDeque<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut next_forced = 0;
+    let mut processed = 0;
+    while processed < n {
+        let u = match queue.pop_front() {
+            Some(u) => u,
+            None => {
+                while done[next_forced] {
+                    next_forced += 1;
+                }
+                next_forced
+            }
+        };
+        if done[u] {
+            continue;
+        }
+        done[u] = true;
+        processed += 1;
+        for &v in &out[u] {
+            if done[v] {
+                continue;
+            }
+            rank[v] = rank[v].max(rank[u] + 1);
+            indeg[v] -= 1;
+            if indeg[v] == 0 {
+                queue.push_back(v);
+            }
+        }
+    }
+    rank
+}
+
+/// Graphs up to this many nodes get wide layers wrapped into several rows.
+const WRAP_MAX_NODES: usize = 3000;
+
+/// Splits layers wider than about 1.5 sqrt(k) nodes into rows of that many
+/// (in the given order), so that a chain calling 90 others draws as a block
+/// rather than a strip many screens wide. Every edge still points down.
+/// `None` when nothing needs wrapping.
+fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<usize>> {
+    if rank.len() > WRAP_MAX_NODES {
+        return None;
+    }
+    let layers = rank.iter().max().map_or(0, |m| m + 1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); layers];
+    for (v, &r) in rank.iter().enumerate() {
+        members[r].push(v);
+    }
+    let per_row = |k: usize| ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
+    if members.iter().all(|m| m.len() <= per_row(m.len())) {
+        return None;
+    }
+    let mut out = rank.to_vec();
+    let mut offset = 0;
+    for m in &mut members {
+        m.sort_by(|a, b| pos[*a].total_cmp(&pos[*b]).then(a.cmp(b)));
+        let k = m.len();
+        let row = per_row(k);
+        for (i, &v) in m.iter().enumerate() {
+            out[v] = offset + i / row;
+        }
+        offset += k.div_ceil(row).max(1);
+    }
+    // Sinks (targets, empty chains) go right below their lowest caller
+    // rather than below the whole wrapped band.
+    let mut has_out = vec![false; rank.len()];
+    let mut sink_rank: Vec<Option<usize>> = vec![None; rank.len()];
+    for &(u, v) in dir {
+        if u != v {
+            has_out[u] = true;
+        }
+    }
+    for &(u, v) in dir {
+        if u != v && !has_out[v] {
+            let r = out[u] + 1;
+            sink_rank[v] = Some(sink_rank[v].map_or(r, |s| s.max(r)));
+        }
+    }
+    for (v, r) in sink_rank.into_iter().enumerate() {
+        if let Some(r) = r {
+            out[v] = r;
+        }
+    }
+    Some(out)
+}
+
+fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut s, mut c) = (0.0, 0usize);
+    for x in it {
+        s += x;
+        c += 1;
+    }
+    (c > 0).then(|| s / c as f64)
+}
+
+/// Balanced placement of one layer: the mean of a left-packed and a
+/// right-packed placement towards `want`, which keeps order and gaps.
+fn place(layer: &[usize], want: &[f64], w: &[f64], gap: &[f64], x: &mut [f64]) {
+    let k = layer.len();
+    if k == 0 {
+        return;
+    }
+    let sep = |a: usize, b: usize| (w[a] + w[b]) / 2.0 + gap[a].max(gap[b]);
+    let mut left = vec![0.0; k];
+    let mut right = vec![0.0; k];
+    for i in 0..k {
+        let d = want[layer[i]];
+        left[i] = if i == 0 {
+            d
+        } else {
+            d.max(left[i - 1] + sep(layer[i - 1], layer[i]))
+        };
+    }
+    for i in (0..k).rev() {
+        let d = want[layer[i]];
+        right[i] = if i == k - 1 {
+            d
+        } else {
+            d.min(right[i + 1] - sep(layer[i], layer[i + 1]))
+        };
+    }
+    for i in 0..k {
+        x[layer[i]] = (left[i] + right[i]) / 2.0;
+    }
+}
+
+struct Ordered {
+    rank: Vec<usize>,
+    w: Vec<f64>,
+    gap: Vec<f64>,
+    chains: Vec<Vec<usize>>,
+    layers: Vec<Vec<usize>>,
+    up: Vec<Vec<usize>>,
+    down: Vec<Vec<usize>>,
+    pos: Vec<f64>,
+}
+
+/// Dummy nodes on long edges, then barycentre sweeps against crossings.
+fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordered {
+    let n = sizes.len();
+    let mut rank = base.to_vec();
+    let mut w: Vec<f64> = sizes.iter().map(|s| s.0).collect();
+    let mut gap: Vec<f64> = vec![GAP; n];
+
+    // Chains of layout nodes per edge: [from, dummies..., to] along `dir`.
+    let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dir.len());
+    for &(u, v) in dir {
+        let mut c = vec![u];
+        if base[v] > base[u] + 1 {
+            for r in base[u] + 1..base[v] {
+                rank.push(r);
+                w.push(DUMMY_W);
+                gap.push(0.0);
+                c.push(rank.len() - 1);
+            }
+        }
+        c.push(v);
+        chains.push(c);
+    }
+    let total = rank.len();
+    let layers_n = rank.iter().max().map_or(0, |m| m + 1);
+    let mut layers: Vec<Vec<usize>> = vec![Vec::new(); layers_n];
+    for (i, &r) in rank.iter().enumerate() {
+        layers[r].push(i);
+    }
+    let mut up: Vec<Vec<usize>> = vec![Vec::new(); total];
+    let mut down: Vec<Vec<usize>> = vec![Vec::new(); total];
+    for c in &chains {
+        for s in c.windows(2) {
+            if rank[s[0]] + 1 == rank[s[1]] {
+                down[s[0]].push(s[1]);
+                up[s[1]].push(s[0]);
+            }
+        }
+    }
+
+    // Order within layers: barycentre sweeps.
+    let mut pos = vec![0.0f64; total];
+    for l in &layers {
+        for (i, &x) in l.iter().enumerate() {
+            pos[x] = i as f64;
+        }
+    }
+    for sweep in 0..SWEEPS {
+        let downward = sweep % 2 == 0;
+        let order: Vec<usize> = if downward {
+            (1..layers_n).collect()
+        } else {
+            (0..layers_n.saturating_sub(1)).rev().collect()
+        };
+        for r in order {
+            let layer = &mut layers[r];
+            let keys: Vec<(f64, usize)> = layer
+                .iter()
+                .map(|&x| {
+                    let nb = if downward { &up[x] } else { &down[x] };
+                    (mean(nb.iter().map(|&y| pos[y])).unwrap_or(pos[x]), x)
+                })
+                .collect();
+            let mut keys = keys;
+            keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(pos[a.1].total_cmp(&pos[b.1])));
+            for (i, (_, x)) in keys.into_iter().enumerate() {
+                layer[i] = x;
+                pos[x] = i as f64;
+            }
+        }
+    }
+
+    Ordered {
+        rank,
+        w,
+        gap,
+        chains,
+        layers,
+        up,
+        down,
+        pos,
+    }
+}
+
+/// Lays out a view; never fails.
+pub(super) fn layout(view: &View) -> Layout {
+    let n = view.nodes.len();
+    let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
+    let dir: Vec<(usize, usize)> = view
+        .edges
+        .iter()
+        .map(|e| {
+            if is_back(e.kind) {
+                (e.to, e.from)
+            } else {
+                (e.from, e.to)
+            }
+        })
+        .collect();
+    let base = ranks(n, &dir);
+    let mut ordered = order(&base, &dir, &sizes);
+    // Wrapping wide layers uses the crossing-reduced order, so that rows
+    // hold neighbours; then everything is ordered again.
+    if let Some(wrapped) = wrap_wide(&base, &ordered.pos, &dir) {
+        ordered = order(&wrapped, &dir, &sizes);
+    }
+    let Ordered {
+        rank,
+        w,
+        gap,
+        chains,
+        layers,
+        up,
+        down,
+        ..
+    } = ordered;
+    let total = rank.len();
+    let layers_n = layers.len();
+
+    // x coordinates: packed, then pulled towards neighbours.
+    let mut x = vec![0.0f64; total];
+    for l in &layers {
+        let mut cur = 0.0;
+        for (i, &v) in l.iter().enumerate() {
+            if i > 0 {
+                cur += gap[v].max(gap[l[i - 1]]);
+            }
+            x[v] = cur + w[v] / 2.0;
+            cur += w[v];
+        }
+    }
+    for round in 0..ROUNDS {
+        let want: Vec<f64> = (0..total)
+            .map(|v| {
+                let nb = match round % 3 {
+                    0 => &up[v],
+                    1 => &down[v],
+                    _ => {
+                        return mean(up[v].iter().chain(&down[v]).map(|&y| x[y])).unwrap_or(x[v]);
+                    }
+                };
+                mean(nb.iter().map(|&y| x[y])).unwrap_or(x[v])
+            })
+            .collect();
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..layers_n).collect()
+        } else {
+            (0..layers_n).rev().collect()
+        };
+        for r in order {
+            place(&layers[r], &want, &w, &gap, &mut x);
+        }
+    }
+
+    // y coordinates per layer.
+    let labels = view.edges.len() <= MAX_LABELLED_EDGES;
+    let rank_gap = if labels { RANK_GAP_LABELS } else { RANK_GAP };
+    let mut top = vec![0.0f64; layers_n];
+    let mut height = vec![0.0f64; layers_n];
+    let mut y = 0.0;
+    for r in 0..layers_n {
+        top[r] = y;
+        height[r] = layers[r]
+            .iter()
+            .filter(|&&v| v < n)
+            .map(|&v| sizes[v].1)
+            .fold(0.0, f64::max);
+        y += height[r] + rank_gap;
+    }
+    let boxes: Vec<NodeBox> = (0..n)
+        .map(|v| NodeBox {
+            x: x[v] - sizes[v].0 / 2.0,
+            y: top[rank[v]],
+            w: sizes[v].0,
+            h: sizes[v].1,
+        })
+        .collect();
+
+    // Ports: edges leave a box's bottom and enter a box's top spread out in
+    // the order of where they go, so parallel edges do not sit on each other.
+    let next_x = |c: &Vec<usize>, i: usize| x[c[i]];
+    let mut out_port: Vec<Vec<(f64, usize)>> = vec![Vec::new(); n];
+    let mut in_port: Vec<Vec<(f64, usize)>> = vec![Vec::new(); n];
+    for (ei, c) in chains.iter().enumerate() {
+        let (u, v) = (c[0], c[c.len() - 1]);
+        if rank[u] < rank[v] {
+            out_port[u].push((next_x(c, 1), ei));
+            in_port[v].push((next_x(c, c.len() - 2), ei));
+        }
+    }
+    let mut start_x = vec![0.0f64; chains.len()];
+    let mut end_x = vec![0.0f64; chains.len()];
+    let mut fan_index = vec![0usize; chains.len()];
+    for v in 0..n {
+        let b = &boxes[v];
+        for (ports, store) in [
+            (&mut out_port[v], &mut start_x),
+            (&mut in_port[v], &mut end_x),
+        ] {
+            ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let m = ports.len() as f64;
+            // Keep ports off the rounded corners.
+            let inner = (b.w - 16.0).max(b.w * 0.5);
+            for (k, &(_, ei)) in ports.iter().enumerate() {
+                store[ei] = b.x + (b.w - inner) / 2.0 + inner * (k as f64 + 1.0) / (m + 1.0);
+            }
+        }
+        for (k, &(_, ei)) in out_port[v].iter().enumerate() {
+            fan_index[ei] = k;
+        }
+    }
+
+    // Labels avoid boxes and each other: a coarse grid of what is taken.
+    let mut grid = Grid::default();
+    if labels {
+        for b in &boxes {
+            grid.insert((b.x, b.y, b.x + b.w, b.y + b.h));
+        }
+    }
+    let mut edges = Vec::with_capacity(chains.len());
+    for (ei, c) in chains.iter().enumerate() {
+        let ve = &view.edges[ei];
+        let (u, v) = (c[0], c[c.len() - 1]);
+        let (bu, bv) = (boxes[u], boxes[v]);
+        let mut pts: Vec<Point> = Vec::new();
+        if rank[u] < rank[v] {
+            let row = ve.from_row.filter(|_| !is_back(ve.kind));
+            match row {
+                Some(r) => {
+                    // Leave from the rule's row, on the side the edge heads to.
+                    let ry = bu.y + row_centre(&view.nodes[u], r);
+                    let right = next_x(c, 1) >= bu.x + bu.w / 2.0;
+                    let sx = if right { bu.x + bu.w } else { bu.x };
+                    let out = if right { sx + 12.0 } else { sx - 12.0 };
+                    pts.push(Point::new(sx, ry));
+                    pts.push(Point::new(out, ry));
+                    pts.push(Point::new(out, bu.y + bu.h + 8.0));
+                }
+                None => pts.push(Point::new(start_x[ei], bu.y + bu.h)),
+            }
+            for &d in &c[1..c.len() - 1] {
+                pts.push(Point::new(x[d], top[rank[d]]));
+                pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
+            }
+            pts.push(Point::new(end_x[ei], bv.y));
+        } else {
+            // Against the ranks (a broken cycle) or within one: straight
+            // from border to border.
+            let (cu, cv) = (bu.centre(), bv.centre());
+            pts.push(clip(&bu, cv));
+            pts.push(clip(&bv, cu));
+        }
+        if is_back(ve.kind) {
+            pts.reverse();
+        }
+        let label = if labels && !ve.label.is_empty() && pts.len() >= 2 {
+            // Along the first stretch leaving the source (the last one
+            // for returns, which leave from below).
+            let (a, b) = if is_back(ve.kind) {
+                (pts[pts.len() - 1], pts[pts.len() - 2])
+            } else {
+                let k = if ve.from_row.is_some() && pts.len() > 3 {
+                    2
+                } else {
+                    0
+                };
+                (pts[k], pts[k + 1])
+            };
+            let w = text_width(&ve.label, TEXT_SIZE) + 6.0;
+            let h = TEXT_SIZE + 4.0;
+            let first = fan_index[ei] % 3;
+            let tries = [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6, 0.22, 0.78];
+            let at = |t: f64| Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            let rect = |c: Point| (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0);
+            let pick = std::iter::once(tries[first])
+                .chain(tries.iter().copied())
+                .map(at)
+                .find(|&c| !grid.hits(rect(c)))
+                .unwrap_or_else(|| at(tries[first]));
+            grid.insert(rect(pick));
+            Some(pick)
+        } else {
+            None
+        };
+        edges.push(EdgePath {
+            points: pts,
+            curved: false,
+            label,
+        });
+    }
+    let mut l = Layout {
+        width: 0.0,
+        height: 0.0,
+        nodes: boxes,
+        edges,
+        engine: Engine::Layered,
+        clusters: Vec::new(),
+    };
+    normalise(&mut l, view, 16.0);
+    l
+}
+
+/// Rectangles `(x0, y0, x1, y1)` in buckets of a coarse grid, for quick
+/// overlap tests.
+#[derive(Default)]
+struct Grid {
+    rects: Vec<(f64, f64, f64, f64)>,
+    cells: HashMap<(i64, i64), Vec<usize>>,
+}
+
+impl Grid {
+    const CELL: f64 = 64.0;
+
+    fn cells(r: (f64, f64, f64, f64)) -> impl Iterator<Item = (i64, i64)> {
+        let c = |v: f64| (v / Self::CELL).floor() as i64;
+        let (x0, y0, x1, y1) = (c(r.0), c(r.1), c(r.2), c(r.3));
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+
+    fn insert(&mut self, r: (f64, f64, f64, f64)) {
+        let i = self.rects.len();
+        self.rects.push(r);
+        for cell in Self::cells(r) {
+            self.cells.entry(cell).or_default().push(i);
+        }
+    }
+
+    fn hits(&self, r: (f64, f64, f64, f64)) -> bool {
+        Self::cells(r).any(|cell| {
+            self.cells.get(&cell).is_some_and(|v| {
+                v.iter().any(|&i| {
+                    let q = self.rects[i];
+                    r.0 < q.2 && q.0 < r.2 && r.1 < q.3 && q.1 < r.3
+                })
+            })
+        })
+    }
+}
+
+/// Where the segment from the centre of `b` towards `p` leaves `b`.
+fn clip(b: &NodeBox, p: Point) -> Point {
+    let c = b.centre();
+    let (dx, dy) = (p.x - c.x, p.y - c.y);
+    if dx == 0.0 && dy == 0.0 {
+        return c;
+    }
+    let sx = if dx != 0.0 {
+        (b.w / 2.0) / dx.abs()
+    } else {
+        f64::MAX
+    };
+    let sy = if dy != 0.0 {
+        (b.h / 2.0) / dy.abs()
+    } else {
+        f64::MAX
+    };
+    let s = sx.min(sy).min(1.0);
+    Point::new(c.x + dx * s, c.y + dy * s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_are_longest_paths_and_survive_cycles() {
+        assert_eq!(ranks(4, &[(0, 1), (1, 2), (0, 2), (2, 3)]), [0, 1, 2, 3]);
+        let r = ranks(3, &[(0, 1), (1, 2), (2, 1)]);
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn placement_keeps_gaps() {
+        let mut x = vec![0.0; 3];
+        place(&[0, 1, 2], &[5.0, 5.0, 5.0], &[10.0; 3], &[2.0; 3], &mut x);
+        assert!(x[1] - x[0] >= 12.0 - 1e-9 && x[2] - x[1] >= 12.0 - 1e-9);
+        assert!((x[1] - 5.0).abs() < 1e-9);
+    }
+}

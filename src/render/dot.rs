@@ -1,0 +1,151 @@
+//! Graphviz DOT, written by hand so that every string from the dump is
+//! escaped for DOT (petgraph's `Dot` is not safe for arbitrary labels).
+
+use std::fmt::Write as _;
+
+use super::style::{self, Dash, Shape, hex};
+use crate::graph::View;
+
+/// Escapes text for a DOT double-quoted string. Backslashes are doubled
+/// so that dump text can never form graphviz escapes like `\N` or `\l`.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a graphviz HTML-like label.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            ']' => out.push_str("&#93;"),
+            '[' => out.push_str("&#91;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The DOT text of a view (graphviz does the layout).
+pub fn dot(view: &View) -> String {
+    let mut out = String::with_capacity(200 * (view.nodes.len() + view.edges.len()) + 512);
+    let font = "DejaVu Sans Mono";
+    let _ = writeln!(out, "digraph iptviz {{");
+    let _ = writeln!(
+        out,
+        "  graph [rankdir=TB, fontname=\"{font}\", fontsize=14, labelloc=t, label=\"{}\", nodesep=0.3, ranksep=0.5];",
+        escape(&view.title)
+    );
+    let _ = writeln!(out, "  node [fontname=\"{font}\", fontsize=11];");
+    let _ = writeln!(out, "  edge [fontname=\"{font}\", fontsize=9];");
+    for (i, n) in view.nodes.iter().enumerate() {
+        let s = style::node_style(n.kind, &n.table);
+        let mut styles: Vec<&str> = vec!["filled"];
+        if s.bold {
+            styles.push("bold");
+        }
+        if s.dashed {
+            styles.push("dashed");
+        }
+        let shape = match s.shape {
+            Shape::Box => "box",
+            Shape::Rounded | Shape::Pill => {
+                styles.push("rounded");
+                "box"
+            }
+            Shape::Stack => "box3d",
+            Shape::Ellipse => "ellipse",
+        };
+        let common = format!(
+            "fillcolor=\"{}\", color=\"{}\", fontcolor=\"{}\", tooltip=\"{}\"",
+            hex(s.fill),
+            hex(s.stroke),
+            hex(s.text),
+            escape(&n.title)
+        );
+        if n.rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "  n{i} [label=\"{}\", shape={shape}, style=\"{}\", {common}];",
+                escape(&n.lines.join("\n")),
+                styles.join(",")
+            );
+        } else {
+            let mut html = String::from(
+                "<<TABLE BORDER=\"1\" CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"2\">",
+            );
+            for (li, l) in n.lines.iter().enumerate() {
+                if li == 0 {
+                    let _ = write!(html, "<TR><TD><B>{}</B></TD></TR>", escape_html(l));
+                } else {
+                    let _ = write!(html, "<TR><TD>{}</TD></TR>", escape_html(l));
+                }
+            }
+            for (ri, r) in n.rows.iter().enumerate() {
+                let _ = write!(
+                    html,
+                    "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\">{}</TD></TR>",
+                    escape_html(&r.text)
+                );
+            }
+            html.push_str("</TABLE>>");
+            let _ = writeln!(
+                out,
+                "  n{i} [label={html}, shape=plain, style=\"{}\", {common}];",
+                styles.join(",")
+            );
+        }
+    }
+    for e in &view.edges {
+        let s = style::edge_style(e.kind, view.nodes[e.to].kind);
+        let style = match s.dash {
+            Dash::Solid => "solid",
+            Dash::Dashed => "dashed",
+            Dash::Dotted => "dotted",
+        };
+        let port = e.from_row.map(|r| format!(":r{r}:e")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  n{}{port} -> n{} [label=\"{}\", style={style}, color=\"{}\", penwidth={:.1}, tooltip=\"{}\"{}];",
+            e.from,
+            e.to,
+            escape(&e.label),
+            hex(s.colour),
+            s.width * e.weight,
+            escape(&e.title),
+            if crate::layout::is_back(e.kind) {
+                ", constraint=false"
+            } else {
+                ""
+            }
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(escape("a\"b\\N\nc"), "a\\\"b\\\\N\\nc");
+        assert_eq!(escape_html("<b>&"), "&lt;b&gt;&amp;");
+    }
+}

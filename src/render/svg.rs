@@ -1,0 +1,402 @@
+//! Self-contained SVG, written by hand: no scripts, no external fonts or
+//! markers (arrow heads are plain polygons, so every viewer draws them).
+
+use std::fmt::Write as _;
+
+use super::style::{
+    self, Dash, EdgeStyle, FONT_FAMILY, INK, LegendItem, MUTED, NAME_SIZE, NodeStyle, PAD, PAPER,
+    Shape, TEXT_SIZE, hex, text_width,
+};
+use crate::graph::{View, ViewNode};
+use crate::layout::{Layout, NodeBox, Point, header_height, line_height, row_centre};
+
+/// Escapes text for XML content and attribute values, dropping the control
+/// characters XML 1.0 forbids.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn f(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
+    let dash = if s.dashed {
+        " stroke-dasharray=\"5,3\""
+    } else {
+        ""
+    };
+    let paint = format!(
+        "fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{dash}",
+        hex(s.fill),
+        hex(s.stroke),
+        f(s.stroke_width)
+    );
+    let rect = |out: &mut String, x: f64, y: f64, w: f64, h: f64, rx: f64| {
+        let _ = writeln!(
+            out,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" {paint}/>",
+            f(x),
+            f(y),
+            f(w),
+            f(h),
+            f(rx)
+        );
+    };
+    match s.shape {
+        Shape::Box => rect(out, b.x, b.y, b.w, b.h, 0.0),
+        Shape::Rounded => rect(out, b.x, b.y, b.w, b.h, 6.0),
+        Shape::Pill => rect(out, b.x, b.y, b.w, b.h, b.h / 2.0),
+        Shape::Stack => {
+            rect(out, b.x + 4.0, b.y + 4.0, b.w - 4.0, b.h - 4.0, 6.0);
+            rect(out, b.x, b.y, b.w - 4.0, b.h - 4.0, 6.0);
+        }
+        Shape::Ellipse => {
+            let c = b.centre();
+            let _ = writeln!(
+                out,
+                "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" {paint}/>",
+                f(c.x),
+                f(c.y),
+                f(b.w / 2.0),
+                f(b.h / 2.0)
+            );
+        }
+    }
+}
+
+fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox) {
+    let s = style::node_style(n.kind, &n.table);
+    let _ = writeln!(
+        out,
+        "<g class=\"node\" id=\"n{i}\"><title>{}</title>",
+        escape(&n.title)
+    );
+    shape(out, b, &s);
+    // Centre labels on the front box (groups keep 4 px for the shadow box).
+    let inner_w = if s.shape == Shape::Stack {
+        b.w - 4.0
+    } else {
+        b.w
+    };
+    let cx = b.x + inner_w / 2.0;
+    let mut top = b.y + PAD;
+    if s.shape == Shape::Ellipse {
+        top += 3.0;
+    }
+    for (li, line) in n.lines.iter().enumerate() {
+        let (size, weight, colour) = if li == 0 {
+            (
+                NAME_SIZE,
+                if s.bold { " font-weight=\"bold\"" } else { "" },
+                s.text,
+            )
+        } else {
+            (TEXT_SIZE, "", if s.text == PAPER { PAPER } else { MUTED })
+        };
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\"{weight}>{}</text>",
+            f(cx),
+            f(top + size * 1.02),
+            f(size),
+            hex(colour),
+            escape(line)
+        );
+        top += line_height(size);
+    }
+    if !n.rows.is_empty() {
+        let hy = b.y + header_height(n);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1\"/>",
+            f(b.x),
+            f(hy),
+            f(b.x + b.w),
+            f(hy),
+            hex(s.stroke)
+        );
+        for (ri, r) in n.rows.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\">{}</text></g>",
+                escape(&r.title),
+                f(b.x + PAD),
+                f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
+                f(TEXT_SIZE),
+                hex(INK),
+                escape(&r.text)
+            );
+        }
+    }
+    out.push_str("</g>\n");
+}
+
+fn path_d(points: &[Point], curved: bool) -> String {
+    let mut d = String::with_capacity(points.len() * 16);
+    for (k, p) in points.iter().enumerate() {
+        let cmd = if k == 0 {
+            "M"
+        } else if curved {
+            if k % 3 == 1 { " C" } else { "" }
+        } else {
+            " L"
+        };
+        let _ = write!(d, "{cmd} {} {}", f(p.x), f(p.y));
+    }
+    d
+}
+
+/// The arrow head at the end of a path: a filled triangle.
+fn head(points: &[Point]) -> Option<[Point; 3]> {
+    let tip = *points.last()?;
+    let from = points
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|p| (p.x - tip.x).abs() + (p.y - tip.y).abs() > 0.5)?;
+    let (dx, dy) = (tip.x - from.x, tip.y - from.y);
+    let len = (dx * dx + dy * dy).sqrt();
+    let (ux, uy) = (dx / len, dy / len);
+    let (l, w) = (9.0, 4.0);
+    let base = Point::new(tip.x - ux * l, tip.y - uy * l);
+    Some([
+        tip,
+        Point::new(base.x - uy * w, base.y + ux * w),
+        Point::new(base.x + uy * w, base.y - ux * w),
+    ])
+}
+
+fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout) {
+    let e = &view.edges[i];
+    let p = &layout.edges[i];
+    if p.points.len() < 2 {
+        return;
+    }
+    let s = style::edge_style(e.kind, view.nodes[e.to].kind);
+    let width = s.width * e.weight;
+    let dash = s
+        .dash
+        .dasharray()
+        .map(|d| format!(" stroke-dasharray=\"{d}\""))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "<g class=\"edge\"><title>{}</title>\n<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{dash} stroke-linejoin=\"round\"/>",
+        escape(&e.title),
+        path_d(&p.points, p.curved),
+        hex(s.colour),
+        f(width)
+    );
+    if let Some([a, b, c]) = head(&p.points) {
+        let _ = writeln!(
+            out,
+            "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
+            f(a.x),
+            f(a.y),
+            f(b.x),
+            f(b.y),
+            f(c.x),
+            f(c.y),
+            hex(s.colour)
+        );
+    }
+    out.push_str("</g>\n");
+}
+
+fn edge_label(out: &mut String, i: usize, view: &View, layout: &Layout) {
+    let e = &view.edges[i];
+    let p = &layout.edges[i];
+    if let Some(c) = p.label {
+        let _ = writeln!(
+            out,
+            "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\" stroke=\"{}\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">{}</text></g>",
+            escape(&e.title),
+            f(c.x),
+            f(c.y + TEXT_SIZE * 0.35),
+            f(TEXT_SIZE),
+            hex(INK),
+            hex(PAPER),
+            escape(&e.label)
+        );
+    }
+}
+
+fn edge_sample(out: &mut String, x: f64, y: f64, s: &EdgeStyle) {
+    let dash = match s.dash {
+        Dash::Solid => String::new(),
+        d => format!(" stroke-dasharray=\"{}\"", d.dasharray().unwrap_or("")),
+    };
+    let _ = writeln!(
+        out,
+        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{dash}/>",
+        f(x),
+        f(y),
+        f(x + 22.0),
+        f(y),
+        hex(s.colour),
+        f(s.width)
+    );
+    if let Some([a, b, c]) = head(&[Point::new(x, y), Point::new(x + 28.0, y)]) {
+        let _ = writeln!(
+            out,
+            "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
+            f(a.x),
+            f(a.y),
+            f(b.x),
+            f(b.y),
+            f(c.x),
+            f(c.y),
+            hex(s.colour)
+        );
+    }
+}
+
+/// The title and legend band above the graph; returns its height.
+fn header(out: &mut String, view: &View, width: f64) -> f64 {
+    let mut y = 10.0;
+    if !view.title.is_empty() {
+        let _ = writeln!(
+            out,
+            "<text x=\"16\" y=\"{}\" font-size=\"15\" font-weight=\"bold\" fill=\"{}\">{}</text>",
+            f(y + 15.0),
+            hex(INK),
+            escape(&view.title)
+        );
+        y += 24.0;
+    }
+    let entries = style::legend_for(view);
+    let _ = writeln!(out, "<g class=\"legend\">");
+    let (mut x, row_h) = (16.0, 24.0);
+    y += 4.0;
+    for e in &entries {
+        let w = 34.0 + text_width(&e.label, TEXT_SIZE) + 18.0;
+        if x + w > width - 16.0 && x > 16.0 {
+            x = 16.0;
+            y += row_h;
+        }
+        match &e.item {
+            LegendItem::Node(s) => {
+                let b = NodeBox {
+                    x,
+                    y: y + 2.0,
+                    w: 28.0,
+                    h: 16.0,
+                };
+                shape(out, &b, s);
+            }
+            LegendItem::Edge(s) => edge_sample(out, x, y + 10.0, s),
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\">{}</text>",
+            f(x + 34.0),
+            f(y + 14.0),
+            f(TEXT_SIZE),
+            hex(INK),
+            escape(&e.label)
+        );
+        x += w;
+    }
+    out.push_str("</g>\n");
+    y + row_h + 8.0
+}
+
+/// The whole SVG document of a laid-out view.
+pub fn svg(view: &View, layout: &Layout) -> String {
+    let mut body = String::with_capacity(256 * (view.nodes.len() + view.edges.len()) + 4096);
+    let title_w = text_width(&view.title, 15.0) * 1.1 + 32.0;
+    let width = layout.width.max(760.0).max(title_w.ceil());
+    let mut head_band = String::new();
+    let top = header(&mut head_band, view, width);
+    let height = top + layout.height.max(40.0);
+    let _ = writeln!(
+        body,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\">",
+        w = f(width),
+        h = f(height)
+    );
+    let _ = writeln!(
+        body,
+        "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"{}\"/>",
+        f(width),
+        f(height),
+        hex(PAPER)
+    );
+    body.push_str(&head_band);
+    let _ = writeln!(body, "<g transform=\"translate(0,{})\">", f(top));
+    if view.nodes.is_empty() {
+        let _ = writeln!(
+            body,
+            "<text x=\"16\" y=\"24\" font-size=\"{}\" fill=\"{}\">nothing to show</text>",
+            f(TEXT_SIZE),
+            hex(MUTED)
+        );
+    }
+    for c in &layout.clusters {
+        let b = &c.bbox;
+        let _ = writeln!(
+            body,
+            "<g class=\"cluster\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"8\" fill=\"{}\" stroke=\"{}\" stroke-width=\"1\"/><text x=\"{}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\" fill=\"{}\">{}</text></g>",
+            f(b.x),
+            f(b.y),
+            f(b.w),
+            f(b.h),
+            hex(style::cluster_fill(&c.table)),
+            hex(style::table_stroke(&c.table)),
+            f(b.x + 10.0),
+            f(b.y + 18.0),
+            hex(style::table_stroke(&c.table)),
+            escape(&c.label)
+        );
+    }
+    // Edges first so boxes sit on top of lines; labels last, above both.
+    body.push_str("<g class=\"edges\">\n");
+    for i in 0..view.edges.len().min(layout.edges.len()) {
+        edge_svg(&mut body, i, view, layout);
+    }
+    body.push_str("</g>\n<g class=\"nodes\">\n");
+    for (i, (n, b)) in view.nodes.iter().zip(&layout.nodes).enumerate() {
+        node(&mut body, i, n, b);
+    }
+    body.push_str("</g>\n<g class=\"labels\">\n");
+    for i in 0..view.edges.len().min(layout.edges.len()) {
+        edge_label(&mut body, i, view, layout);
+    }
+    body.push_str("</g>\n</g>\n</svg>\n");
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_controls() {
+        assert_eq!(
+            escape("</text><script>alert(1)</script>"),
+            "&lt;/text&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(escape("a\u{1}b&\"'"), "ab&amp;&quot;&#39;");
+    }
+
+    #[test]
+    fn path_commands() {
+        let p = [Point::new(0.0, 0.0), Point::new(1.0, 2.0)];
+        assert_eq!(path_d(&p, false), "M 0.0 0.0 L 1.0 2.0");
+        assert!(head(&p).is_some());
+    }
+}

@@ -1,0 +1,858 @@
+//! Packet simulation: walk one packet through a ruleset the way netfilter
+//! does, and record every rule it was tested against.
+//!
+//! ```
+//! use iptviz::trace::{Packet, TraceOptions, Tracer, Verdict};
+//! let text = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+//!             -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+//! let rs = iptviz::parse_str(text, &iptviz::ParseOptions::strict("doc")).unwrap().ruleset;
+//! let mut pkt = Packet::new(6, "192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+//! pkt.dport = 22;
+//! let opts = TraceOptions { local: vec!["192.0.2.2".parse().unwrap()], ..Default::default() };
+//! let trace = Tracer::new(&rs).trace(&pkt, &opts);
+//! assert_eq!(trace.verdict, Verdict::Accept);
+//! assert_eq!(trace.path().len(), 1);
+//! ```
+
+mod compile;
+mod packet;
+mod report;
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
+
+use crate::model::{Ruleset, Table};
+
+pub use compile::Part;
+pub use packet::{
+    CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
+};
+pub use report::{StepView, TraceView, render_text};
+
+use compile::{Act, CRule, Env, MarkOp, Outcome, compile_rule, eval};
+
+/// Why a packet description could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// A value that does not parse (`what`, `value`).
+    #[error("invalid {0}: {1:?}")]
+    BadValue(&'static str, String),
+    /// Something required was not given.
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// The five netfilter hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Hook {
+    /// Before routing, for arriving packets.
+    Prerouting,
+    /// To a local socket.
+    Input,
+    /// Routed through this host.
+    Forward,
+    /// Sent by this host.
+    Output,
+    /// About to leave.
+    Postrouting,
+}
+
+impl Hook {
+    /// The built-in chain name of this hook.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        }
+    }
+}
+
+/// Tables registered at each hook, in priority order (NETFILTER.md). Kept
+/// here, small and private, until a shared flow module exists.
+fn hook_tables(hook: Hook) -> &'static [&'static str] {
+    match hook {
+        Hook::Prerouting => &["raw", "mangle", "nat"],
+        Hook::Input => &["mangle", "filter", "security", "nat"],
+        Hook::Forward => &["mangle", "filter", "security"],
+        Hook::Output => &["raw", "mangle", "nat", "filter", "security"],
+        Hook::Postrouting => &["mangle", "nat"],
+    }
+}
+
+/// Which way the packet goes through the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Arrives for a local socket.
+    In,
+    /// Sent by this host.
+    Out,
+    /// Routed through.
+    Forward,
+}
+
+impl std::str::FromStr for Direction {
+    type Err = TraceError;
+    fn from_str(s: &str) -> Result<Self, TraceError> {
+        match s.to_ascii_lowercase().as_str() {
+            "in" | "input" => Ok(Direction::In),
+            "out" | "output" => Ok(Direction::Out),
+            "forward" | "fwd" => Ok(Direction::Forward),
+            _ => Err(TraceError::BadValue("direction", s.into())),
+        }
+    }
+}
+
+/// How `-m statistic --mode random` is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RandomChoice {
+    /// Every random rule reached matches: kube-proxy picks its first endpoint.
+    #[default]
+    Take,
+    /// No random rule matches: kube-proxy falls through to its last endpoint.
+    Skip,
+}
+
+/// A rule by position: table name, chain name, 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleRef {
+    /// Table name.
+    pub table: String,
+    /// Chain name.
+    pub chain: String,
+    /// 0-based index in the chain.
+    pub rule: usize,
+}
+
+/// What the trace knows about the host besides the rules.
+#[derive(Debug, Clone, Default)]
+pub struct TraceOptions {
+    /// This host's addresses: decides INPUT vs FORWARD and `addrtype LOCAL`.
+    pub local: Vec<IpAddr>,
+    /// Forces the path when addresses do not tell.
+    pub direction: Option<Direction>,
+    /// ipset contents, by set name.
+    pub ipsets: HashMap<String, Vec<ipnet::IpNet>>,
+    /// How random statistic rules are decided.
+    pub random: RandomChoice,
+    /// Outcome of the undecidable tests (random, limit, recent ...) of
+    /// particular rules, overriding the defaults.
+    pub overrides: HashMap<RuleRef, bool>,
+    /// Leave out rules that did not match (faster, shorter output).
+    pub matched_only: bool,
+}
+
+/// A final or per-table verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// Let through.
+    Accept,
+    /// Silently dropped.
+    Drop,
+    /// Dropped with an error sent back.
+    Reject,
+    /// Handed to a userspace queue.
+    Queue,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Accept => "ACCEPT",
+            Verdict::Drop => "DROP",
+            Verdict::Reject => "REJECT",
+            Verdict::Queue => "QUEUE",
+        })
+    }
+}
+
+/// What a step did to the walk or the packet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// Rule did not match, or matched without a target (counted only).
+    None,
+    /// A non-terminating target (LOG, NFLOG, TCPMSS ...): the walk goes on.
+    Continue {
+        /// Target name.
+        target: String,
+    },
+    /// `-j CHAIN`.
+    Jump {
+        /// Chain index in the table.
+        chain: usize,
+    },
+    /// `-g CHAIN`.
+    Goto {
+        /// Chain index in the table.
+        chain: usize,
+    },
+    /// `-j RETURN`.
+    Return,
+    /// The end of a user chain was reached: back to the caller.
+    FallOff,
+    /// A verdict for this table (ACCEPT ends the table, DROP ends the walk).
+    Verdict {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// A terminating extension target (TPROXY, SYNPROXY ...) and its verdict.
+    Extension {
+        /// Target name.
+        target: String,
+        /// Verdict it gives in this table.
+        verdict: Verdict,
+    },
+    /// The built-in chain's policy applied.
+    Policy {
+        /// The policy.
+        verdict: Verdict,
+    },
+    /// MARK changed the packet mark.
+    Mark {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+    /// CONNMARK changed the connection mark (or restored the packet mark).
+    Connmark {
+        /// Connection mark before.
+        ct_from: u32,
+        /// Connection mark after.
+        ct_to: u32,
+        /// Packet mark after.
+        mark: u32,
+    },
+    /// Conntrack disabled for this packet (`CT --notrack`, `NOTRACK`).
+    Notrack,
+    /// A NAT target rewrote the packet (and accepted it in the nat table).
+    Nat {
+        /// DNAT, SNAT, MASQUERADE, REDIRECT.
+        target: String,
+        /// What changed, e.g. `dst 10.0.0.5:8080`.
+        change: String,
+    },
+    /// A jump to a chain that does not exist (the kernel refuses such dumps).
+    Undefined {
+        /// Name used.
+        name: String,
+    },
+}
+
+/// One rule (or policy) the packet met.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Hook the walk was in.
+    pub hook: Hook,
+    /// Table index in [`Ruleset::tables`].
+    pub table: usize,
+    /// Chain index in [`Table::chains`].
+    pub chain: usize,
+    /// Rule index in the chain; `None` for a policy or the end of a user chain.
+    pub rule: Option<usize>,
+    /// Whether the rule matched (the kernel counts it).
+    pub matched: bool,
+    /// The first part of the rule that did not match.
+    pub miss: Option<Part>,
+    /// What happened.
+    pub action: Action,
+    /// Assumptions made to decide this rule, and random-branch probabilities.
+    pub notes: Vec<String>,
+}
+
+/// Where the packet ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// Delivered to a local socket (INPUT).
+    Local,
+    /// Routed through (FORWARD, POSTROUTING).
+    Forward,
+    /// Sent by this host (OUTPUT, POSTROUTING).
+    Output,
+}
+
+/// The whole walk of one packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    /// The packet as given.
+    pub input: Packet,
+    /// The packet at the end of the walk (after NAT and marks).
+    pub output: Packet,
+    /// Every rule met, in order.
+    pub steps: Vec<Step>,
+    /// The final verdict.
+    pub verdict: Verdict,
+    /// Index in `steps` of the step that decided a DROP/REJECT/QUEUE.
+    pub decided_by: Option<usize>,
+    /// The path chosen by routing.
+    pub route: Route,
+    /// Hooks traversed, in order.
+    pub hooks: Vec<Hook>,
+    /// Remarks about the whole walk (routing assumptions ...).
+    pub notes: Vec<String>,
+}
+
+/// One edge of the highlighted path: a rule (or policy) that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PathEdge {
+    /// Table index.
+    pub table: usize,
+    /// Chain index.
+    pub chain: usize,
+    /// Rule index; `None` for the policy.
+    pub rule: Option<usize>,
+}
+
+impl Trace {
+    /// Matched rules and applied policies, in order: the path to draw.
+    pub fn path(&self) -> Vec<PathEdge> {
+        self.steps
+            .iter()
+            .filter(|s| s.matched)
+            .map(|s| PathEdge {
+                table: s.table,
+                chain: s.chain,
+                rule: s.rule,
+            })
+            .collect()
+    }
+
+    /// True when the packet reached its destination (socket or wire).
+    pub fn delivered(&self) -> bool {
+        self.verdict == Verdict::Accept
+    }
+}
+
+/// Compiled chains of one table, built on first use.
+struct TableCache {
+    chains: Vec<OnceCell<Vec<CRule>>>,
+}
+
+/// Traces packets through one ruleset; compiles each chain the first time a
+/// packet reaches it, so a trace through a huge dump only pays for the
+/// chains it visits.
+pub struct Tracer<'r> {
+    rs: &'r Ruleset,
+    cache: Vec<TableCache>,
+}
+
+/// A frame of the call stack: chain and the rule to resume at.
+type Frame = (usize, usize);
+
+/// Mutable state of one walk.
+struct Walk<'o> {
+    input: Packet,
+    pkt: Packet,
+    opts: &'o TraceOptions,
+    steps: Vec<Step>,
+    orig_src: IpAddr,
+    orig_dst: IpAddr,
+    orig_dport: u16,
+    dnat_done: bool,
+    snat_done: bool,
+    redirected: bool,
+    notes: Vec<String>,
+}
+
+impl<'r> Tracer<'r> {
+    /// Prepares to trace through `rs`.
+    pub fn new(rs: &'r Ruleset) -> Self {
+        let cache = rs
+            .tables
+            .iter()
+            .map(|t| TableCache {
+                chains: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
+            })
+            .collect();
+        Tracer { rs, cache }
+    }
+
+    /// The ruleset traced.
+    pub fn ruleset(&self) -> &'r Ruleset {
+        self.rs
+    }
+
+    fn chain(&self, t: usize, c: usize) -> &[CRule] {
+        self.cache[t].chains[c].get_or_init(|| {
+            let table: &Table = &self.rs.tables[t];
+            table.chains[c]
+                .rules
+                .iter()
+                .map(|r| compile_rule(table, r))
+                .collect()
+        })
+    }
+
+    /// Walks `pkt` through the hooks and returns every step and the verdict.
+    pub fn trace(&self, pkt: &Packet, opts: &TraceOptions) -> Trace {
+        let mut w = Walk {
+            input: pkt.clone(),
+            pkt: pkt.clone(),
+            opts,
+            steps: Vec::with_capacity(64),
+            orig_src: pkt.src,
+            orig_dst: pkt.dst,
+            orig_dport: pkt.dport,
+            dnat_done: false,
+            snat_done: false,
+            redirected: false,
+            notes: Vec::new(),
+        };
+        let is_local = |a: &IpAddr| opts.local.contains(a) || a.is_loopback();
+        let outgoing = match opts.direction {
+            Some(Direction::Out) => true,
+            Some(_) => false,
+            None => is_local(&pkt.src),
+        };
+        let mut hooks = Vec::new();
+        let route;
+        if outgoing {
+            w.pkt.in_iface = None;
+            route = Route::Output;
+        } else {
+            hooks.push(Hook::Prerouting);
+            if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
+                return self.finish(w, v, Route::Forward, hooks);
+            }
+            let local = if w.redirected || is_local(&w.pkt.dst) {
+                true
+            } else if !opts.local.is_empty() {
+                false
+            } else {
+                match opts.direction {
+                    Some(Direction::In) if w.dnat_done => {
+                        w.notes.push(
+                            "the destination was rewritten and no --local addresses were given: assumed forwarded"
+                                .into(),
+                        );
+                        false
+                    }
+                    Some(Direction::In) => true,
+                    Some(_) => false,
+                    None => {
+                        let local = pkt.out_iface.is_none();
+                        w.notes.push(format!(
+                            "no --local addresses nor --direction: assumed {}",
+                            if local {
+                                "for this host (no --out given)"
+                            } else {
+                                "forwarded (--out given)"
+                            }
+                        ));
+                        local
+                    }
+                }
+            };
+            if local {
+                w.pkt.out_iface = None;
+                hooks.push(Hook::Input);
+                let v = self.hook(Hook::Input, &mut w);
+                return self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks);
+            }
+            route = Route::Forward;
+            hooks.push(Hook::Forward);
+            if let Some(v) = self.hook(Hook::Forward, &mut w) {
+                return self.finish(w, v, route, hooks);
+            }
+        }
+        if route == Route::Output {
+            hooks.push(Hook::Output);
+            if let Some(v) = self.hook(Hook::Output, &mut w) {
+                return self.finish(w, v, route, hooks);
+            }
+        }
+        hooks.push(Hook::Postrouting);
+        let v = self.hook(Hook::Postrouting, &mut w);
+        self.finish(w, v.unwrap_or(Verdict::Accept), route, hooks)
+    }
+
+    fn finish(&self, w: Walk<'_>, verdict: Verdict, route: Route, hooks: Vec<Hook>) -> Trace {
+        let decided_by = if verdict == Verdict::Accept {
+            None
+        } else {
+            w.steps.iter().rposition(|s| s.matched)
+        };
+        Trace {
+            input: w.input,
+            output: w.pkt,
+            steps: w.steps,
+            verdict,
+            decided_by,
+            route,
+            hooks,
+            notes: w.notes,
+        }
+    }
+
+    /// Runs every table of a hook; `Some(verdict)` when the packet stops.
+    fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
+        for &tname in hook_tables(hook) {
+            if tname == "nat" && w.pkt.state != CtState::New {
+                continue;
+            }
+            let Some(t) = self.rs.tables.iter().position(|t| t.name == tname) else {
+                continue;
+            };
+            let Some(c) = self.rs.tables[t].chain_position(hook.name()) else {
+                continue;
+            };
+            match self.table(hook, t, c, w) {
+                Verdict::Accept => {}
+                v => return Some(v),
+            }
+        }
+        None
+    }
+
+    /// Walks one table from its built-in chain `start`.
+    fn table(&self, hook: Hook, t: usize, start: usize, w: &mut Walk<'_>) -> Verdict {
+        let table = &self.rs.tables[t];
+        let before_ct = table.name == "raw";
+        let mut stack: Vec<Frame> = Vec::new();
+        let (mut chain, mut idx) = (start, 0usize);
+        loop {
+            let rules = self.chain(t, chain);
+            if idx >= rules.len() {
+                if let Some((c, i)) = stack.pop() {
+                    w.steps
+                        .push(step(hook, t, chain, None, true, None, Action::FallOff));
+                    (chain, idx) = (c, i);
+                    continue;
+                }
+                return policy(hook, t, start, table, w);
+            }
+            let r = &rules[idx];
+            let (matched, miss, notes) = self.test(t, chain, idx, r, w, before_ct);
+            if !matched {
+                if !w.opts.matched_only {
+                    let mut s = step(hook, t, chain, Some(idx), false, miss, Action::None);
+                    s.notes = notes;
+                    w.steps.push(s);
+                }
+                idx += 1;
+                continue;
+            }
+            let action = apply(&r.act, hook, w);
+            let mut s = step(hook, t, chain, Some(idx), true, None, action.clone());
+            s.notes = notes;
+            w.steps.push(s);
+            match action {
+                Action::Jump { chain: c } => {
+                    stack.push((chain, idx + 1));
+                    (chain, idx) = (c, 0);
+                }
+                Action::Goto { chain: c } => (chain, idx) = (c, 0),
+                Action::Return => match stack.pop() {
+                    Some((c, i)) => (chain, idx) = (c, i),
+                    None => return policy(hook, t, start, table, w),
+                },
+                Action::Verdict { verdict } | Action::Extension { verdict, .. } => return verdict,
+                Action::Nat { .. } => return Verdict::Accept,
+                _ => idx += 1,
+            }
+        }
+    }
+
+    /// Tests a rule: (matched, first missing part, notes).
+    fn test(
+        &self,
+        t: usize,
+        chain: usize,
+        idx: usize,
+        r: &CRule,
+        w: &Walk<'_>,
+        before_ct: bool,
+    ) -> (bool, Option<Part>, Vec<String>) {
+        let mut pkt_view;
+        let pkt = if before_ct && w.pkt.state != CtState::Untracked {
+            // The raw table runs before conntrack has looked the packet up.
+            pkt_view = w.pkt.clone();
+            pkt_view.state = CtState::Invalid;
+            &pkt_view
+        } else {
+            &w.pkt
+        };
+        let env = Env {
+            local: &w.opts.local,
+            ipsets: &w.opts.ipsets,
+            orig_src: w.orig_src,
+            orig_dst: w.orig_dst,
+            orig_dport: w.orig_dport,
+            orig_sport: w.input.sport,
+            dnat_done: w.dnat_done,
+            snat_done: w.snat_done,
+        };
+        let mut notes = Vec::new();
+        let mut overridden: Option<Option<bool>> = None;
+        for c in &r.conds {
+            let v = match eval(&c.test, pkt, &env) {
+                Outcome::Known(v) => v != c.negated,
+                Outcome::Assumed(v, what) => {
+                    let forced = self.override_for(t, chain, idx, w, &mut overridden);
+                    let v = forced.unwrap_or(v != c.negated);
+                    notes.push(match forced {
+                        Some(f) => format!("{what} (overridden: {})", yes_no(f)),
+                        None => what,
+                    });
+                    v
+                }
+                Outcome::Random(p) => {
+                    let forced = self.override_for(t, chain, idx, w, &mut overridden);
+                    let v = forced.unwrap_or(match w.opts.random {
+                        RandomChoice::Take => true,
+                        RandomChoice::Skip => false,
+                    });
+                    let p = if c.negated { 1.0 - p } else { p };
+                    notes.push(format!(
+                        "statistic random: matches with probability {:.5}; {} in this trace",
+                        p,
+                        if v { "taken" } else { "not taken" }
+                    ));
+                    v
+                }
+            };
+            if !v {
+                return (false, Some(c.part), notes);
+            }
+        }
+        (true, None, notes)
+    }
+
+    fn override_for(
+        &self,
+        t: usize,
+        chain: usize,
+        idx: usize,
+        w: &Walk<'_>,
+        cached: &mut Option<Option<bool>>,
+    ) -> Option<bool> {
+        if w.opts.overrides.is_empty() {
+            return None;
+        }
+        *cached.get_or_insert_with(|| {
+            let table = &self.rs.tables[t];
+            let key = RuleRef {
+                table: table.name.to_string(),
+                chain: table.chains[chain].name.to_string(),
+                rule: idx,
+            };
+            w.opts.overrides.get(&key).copied()
+        })
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "match" } else { "no match" }
+}
+
+fn step(
+    hook: Hook,
+    table: usize,
+    chain: usize,
+    rule: Option<usize>,
+    matched: bool,
+    miss: Option<Part>,
+    action: Action,
+) -> Step {
+    Step {
+        hook,
+        table,
+        chain,
+        rule,
+        matched,
+        miss,
+        action,
+        notes: Vec::new(),
+    }
+}
+
+fn policy(hook: Hook, t: usize, start: usize, table: &Table, w: &mut Walk<'_>) -> Verdict {
+    let verdict = match table.chains[start].policy.as_deref() {
+        Some("DROP") => Verdict::Drop,
+        _ => Verdict::Accept,
+    };
+    w.steps.push(step(
+        hook,
+        t,
+        start,
+        None,
+        true,
+        None,
+        Action::Policy { verdict },
+    ));
+    verdict
+}
+
+fn apply_mark(v: u32, and: u32, xor: u32, or: u32) -> u32 {
+    ((v & and) ^ xor) | or
+}
+
+/// The address REDIRECT sends to: 127.0.0.1 for local traffic, otherwise
+/// the first local address given (the kernel uses the in-interface's).
+fn redirect_addr(hook: Hook, w: &mut Walk<'_>) -> IpAddr {
+    let v6 = w.pkt.dst.is_ipv6();
+    let lo = if v6 {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    if hook == Hook::Output {
+        return lo;
+    }
+    match w.opts.local.iter().find(|a| a.is_ipv6() == v6) {
+        Some(a) => *a,
+        None => {
+            w.notes
+                .push("REDIRECT: no --local address given, shown as loopback".into());
+            lo
+        }
+    }
+}
+
+/// Applies a matching rule's target to the walk state.
+fn apply(act: &Act, hook: Hook, w: &mut Walk<'_>) -> Action {
+    let p = &mut w.pkt;
+    match act {
+        Act::None => Action::None,
+        Act::Accept => Action::Verdict {
+            verdict: Verdict::Accept,
+        },
+        Act::Drop => Action::Verdict {
+            verdict: Verdict::Drop,
+        },
+        Act::Reject => Action::Verdict {
+            verdict: Verdict::Reject,
+        },
+        Act::Queue { bypass: false } => Action::Verdict {
+            verdict: Verdict::Queue,
+        },
+        Act::Queue { bypass: true } => Action::Extension {
+            target: "NFQUEUE --queue-bypass (no listener assumed)".into(),
+            verdict: Verdict::Accept,
+        },
+        Act::Return => Action::Return,
+        Act::Jump(c) => Action::Jump { chain: *c },
+        Act::Goto(c) => Action::Goto { chain: *c },
+        Act::Undefined(n) => Action::Undefined { name: n.clone() },
+        Act::Continue(n) => Action::Continue { target: n.clone() },
+        Act::OtherVerdict(n) => Action::Extension {
+            target: n.clone(),
+            verdict: Verdict::Accept,
+        },
+        Act::Notrack => {
+            if p.state == CtState::New {
+                p.state = CtState::Untracked;
+            }
+            Action::Notrack
+        }
+        Act::Mark(op) => match *op {
+            MarkOp::Mark { and, xor, or } => {
+                let from = p.mark;
+                p.mark = apply_mark(p.mark, and, xor, or);
+                Action::Mark { from, to: p.mark }
+            }
+            MarkOp::ConnSet { and, xor, or } => {
+                let from = p.ctmark;
+                p.ctmark = apply_mark(p.ctmark, and, xor, or);
+                Action::Connmark {
+                    ct_from: from,
+                    ct_to: p.ctmark,
+                    mark: p.mark,
+                }
+            }
+            MarkOp::ConnSave { nfmask, ctmask } => {
+                let from = p.ctmark;
+                p.ctmark = (p.ctmark & !ctmask) ^ (p.mark & nfmask);
+                Action::Connmark {
+                    ct_from: from,
+                    ct_to: p.ctmark,
+                    mark: p.mark,
+                }
+            }
+            MarkOp::ConnRestore { nfmask, ctmask } => {
+                p.mark = (p.mark & !nfmask) ^ (p.ctmark & ctmask);
+                Action::Connmark {
+                    ct_from: p.ctmark,
+                    ct_to: p.ctmark,
+                    mark: p.mark,
+                }
+            }
+        },
+        Act::Dnat { addr, port } => {
+            if let Some(a) = addr {
+                p.dst = *a;
+            }
+            if let Some(pt) = port {
+                p.dport = *pt;
+            }
+            w.dnat_done = true;
+            Action::Nat {
+                target: "DNAT".into(),
+                change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
+            }
+        }
+        Act::Redirect { port } => {
+            let a = redirect_addr(hook, w);
+            let p = &mut w.pkt;
+            p.dst = a;
+            if let Some(pt) = port {
+                p.dport = *pt;
+            }
+            w.dnat_done = true;
+            w.redirected = true;
+            Action::Nat {
+                target: "REDIRECT".into(),
+                change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
+            }
+        }
+        Act::Snat { addr, port } => {
+            if let Some(a) = addr {
+                p.src = *a;
+            }
+            if let Some(pt) = port {
+                p.sport = *pt;
+            }
+            w.snat_done = true;
+            Action::Nat {
+                target: "SNAT".into(),
+                change: format!("src {}", endpoint(p.src, p.sport, p.has_ports())),
+            }
+        }
+        Act::Masquerade { port } => {
+            if let Some(pt) = port {
+                p.sport = *pt;
+            }
+            w.snat_done = true;
+            let out = p.out_iface.as_deref().unwrap_or("the out interface");
+            Action::Nat {
+                target: "MASQUERADE".into(),
+                change: format!("src = address of {out}"),
+            }
+        }
+    }
+}
+
+fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
+    match (a, ports) {
+        (IpAddr::V6(a), true) => format!("[{a}]:{port}"),
+        (a, true) => format!("{a}:{port}"),
+        (a, false) => a.to_string(),
+    }
+}
+
+/// Traces one packet (compiling what it needs on the way).
+pub fn trace(rs: &Ruleset, pkt: &Packet, opts: &TraceOptions) -> Trace {
+    Tracer::new(rs).trace(pkt, opts)
+}

@@ -1,0 +1,1001 @@
+//! Rules turned into a form that is quick to test against a packet:
+//! addresses, ports and marks are parsed once per rule, and jumps point at
+//! chain indices.
+
+use std::net::IpAddr;
+
+use crate::model::{Match, Opt, Rule, Table, Target, TargetKind};
+use crate::typed::{MarkMask, PortRange, parse_port_list, parse_u32};
+
+use super::packet::{CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_number};
+
+/// An address with a mask, either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Net {
+    addr: u128,
+    mask: u128,
+    v6: bool,
+}
+
+fn bits(a: IpAddr) -> (u128, bool) {
+    match a {
+        IpAddr::V4(a) => (u32::from(a) as u128, false),
+        IpAddr::V6(a) => (u128::from(a), true),
+    }
+}
+
+impl Net {
+    /// Parses `1.2.3.4`, `10.0.0.0/8`, `1.2.3.0/255.255.255.0`, `fd00::/8`.
+    pub(crate) fn parse(s: &str) -> Option<Net> {
+        let (a, m) = match s.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let (addr, v6) = bits(addr);
+        let width = if v6 { 128 } else { 32 };
+        let full: u128 = if v6 { u128::MAX } else { u32::MAX as u128 };
+        let mask = match m {
+            None => full,
+            Some(m) => {
+                if let Ok(len) = m.parse::<u32>() {
+                    if len > width {
+                        return None;
+                    }
+                    if len == 0 {
+                        0
+                    } else {
+                        (full << (width - len)) & full
+                    }
+                } else {
+                    bits(m.parse::<IpAddr>().ok()?).0
+                }
+            }
+        };
+        Some(Net {
+            addr: addr & mask,
+            mask,
+            v6,
+        })
+    }
+
+    /// True when `a` is inside.
+    pub(crate) fn contains(&self, a: IpAddr) -> bool {
+        let (b, v6) = bits(a);
+        v6 == self.v6 && b & self.mask == self.addr
+    }
+}
+
+/// An inclusive address range (`-m iprange`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    lo: u128,
+    hi: u128,
+    v6: bool,
+}
+
+impl Range {
+    fn parse(s: &str) -> Option<Range> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let (lo, v6) = bits(a.trim().parse().ok()?);
+        let (hi, _) = bits(b.trim().parse().ok()?);
+        Some(Range { lo, hi, v6 })
+    }
+    fn contains(&self, a: IpAddr) -> bool {
+        let (b, v6) = bits(a);
+        v6 == self.v6 && self.lo <= b && b <= self.hi
+    }
+}
+
+/// A port list; one range (the common case) needs no allocation.
+#[derive(Debug, Clone)]
+pub(crate) enum Ports {
+    One(PortRange),
+    Many(Vec<PortRange>),
+}
+
+impl Ports {
+    fn contains(&self, p: u16) -> bool {
+        match self {
+            Ports::One(r) => r.contains(p),
+            Ports::Many(l) => l.iter().any(|r| r.contains(p)),
+        }
+    }
+}
+
+/// An interface name test: exact, or a prefix when written with `+`.
+#[derive(Debug, Clone)]
+pub(crate) struct Iface {
+    name: crate::model::Str,
+    prefix: bool,
+}
+
+impl Iface {
+    fn parse(s: &str) -> Iface {
+        match s.strip_suffix('+') {
+            Some(p) => Iface {
+                name: p.into(),
+                prefix: true,
+            },
+            None => Iface {
+                name: s.into(),
+                prefix: false,
+            },
+        }
+    }
+    fn matches(&self, name: Option<&str>) -> bool {
+        let n = name.unwrap_or("");
+        if self.prefix {
+            n.starts_with(self.name.as_str())
+        } else {
+            n == self.name
+        }
+    }
+}
+
+/// Address types of `-m addrtype`, as bits.
+pub(crate) mod addr_type {
+    pub const UNSPEC: u16 = 1;
+    pub const UNICAST: u16 = 2;
+    pub const LOCAL: u16 = 4;
+    pub const BROADCAST: u16 = 8;
+    pub const ANYCAST: u16 = 16;
+    pub const MULTICAST: u16 = 32;
+    pub const BLACKHOLE: u16 = 64;
+    pub const UNREACHABLE: u16 = 128;
+    pub const PROHIBIT: u16 = 256;
+    pub const THROW: u16 = 512;
+    pub const NAT: u16 = 1024;
+    pub const XRESOLVE: u16 = 2048;
+
+    pub fn parse(list: &[crate::model::Str]) -> u16 {
+        list.iter()
+            .map(|t| match t.to_ascii_uppercase().as_str() {
+                "UNSPEC" => UNSPEC,
+                "UNICAST" => UNICAST,
+                "LOCAL" => LOCAL,
+                "BROADCAST" => BROADCAST,
+                "ANYCAST" => ANYCAST,
+                "MULTICAST" => MULTICAST,
+                "BLACKHOLE" => BLACKHOLE,
+                "UNREACHABLE" => UNREACHABLE,
+                "PROHIBIT" => PROHIBIT,
+                "THROW" => THROW,
+                "NAT" => NAT,
+                "XRESOLVE" => XRESOLVE,
+                _ => 0,
+            })
+            .fold(0, |a, b| a | b)
+    }
+}
+
+/// Conntrack states as bits (`--ctstate`), with the virtual SNAT/DNAT states.
+mod ct_bits {
+    pub const INVALID: u8 = 1;
+    pub const NEW: u8 = 2;
+    pub const ESTABLISHED: u8 = 4;
+    pub const RELATED: u8 = 8;
+    pub const UNTRACKED: u8 = 16;
+    pub const SNAT: u8 = 32;
+    pub const DNAT: u8 = 64;
+}
+
+/// A compiled test of one rule part. Each carries its own negation.
+#[derive(Debug, Clone)]
+pub(crate) enum Test {
+    Proto(u8),
+    Src(Net),
+    Dst(Net),
+    InIface(Iface),
+    OutIface(Iface),
+    Fragment,
+    Sport(Ports),
+    Dport(Ports),
+    AnyPort(Ports),
+    TcpFlags {
+        mask: u8,
+        comp: u8,
+    },
+    Icmp(Option<(u8, Option<u8>)>),
+    CtState(u8),
+    CtStatus(Vec<String>),
+    CtProto(u8),
+    CtOrigSrc(Net),
+    CtOrigDst(Net),
+    CtOrigDstPort(Ports),
+    CtOrigSrcPort(Ports),
+    CtDir(bool),
+    Mark(MarkMask),
+    Connmark(MarkMask),
+    SrcType {
+        types: u16,
+        limit_in: bool,
+    },
+    DstType {
+        types: u16,
+        limit_out: bool,
+    },
+    SrcRange(Range),
+    DstRange(Range),
+    Length(PortRange),
+    /// Link-layer type, judged from the destination address.
+    PktType(u16),
+    Set {
+        name: String,
+        src: bool,
+    },
+    Random(f64),
+    /// Depends on state we do not have; the text says what we assume.
+    Assume {
+        matched: bool,
+        what: String,
+    },
+}
+
+/// One test and its `!`. `part` points back at the rule part for reports.
+#[derive(Debug, Clone)]
+pub(crate) struct Cond {
+    pub test: Test,
+    pub negated: bool,
+    pub part: Part,
+}
+
+/// Which part of a rule a test came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "index")]
+pub enum Part {
+    /// `-p`
+    Protocol,
+    /// `-s`
+    Source,
+    /// `-d`
+    Destination,
+    /// `-i`
+    InIface,
+    /// `-o`
+    OutIface,
+    /// `-f`
+    Fragment,
+    /// `matches[n]`
+    Match(u16),
+}
+
+/// How a MARK/CONNMARK target changes a mark: `new = (old & and) ^ xor`,
+/// where for save/restore the xor part comes from the other mark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MarkOp {
+    Mark { and: u32, xor: u32, or: u32 },
+    ConnSet { and: u32, xor: u32, or: u32 },
+    ConnSave { nfmask: u32, ctmask: u32 },
+    ConnRestore { nfmask: u32, ctmask: u32 },
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone)]
+pub(crate) enum Act {
+    None,
+    Accept,
+    Drop,
+    Reject,
+    Queue {
+        bypass: bool,
+    },
+    Return,
+    Jump(usize),
+    Goto(usize),
+    Undefined(String),
+    Mark(MarkOp),
+    Notrack,
+    Dnat {
+        addr: Option<IpAddr>,
+        port: Option<u16>,
+    },
+    Redirect {
+        port: Option<u16>,
+    },
+    Snat {
+        addr: Option<IpAddr>,
+        port: Option<u16>,
+    },
+    Masquerade {
+        port: Option<u16>,
+    },
+    /// Another terminating extension (TPROXY, SYNPROXY ...): accepted here.
+    OtherVerdict(String),
+    /// A non-terminating extension (LOG, NFLOG, TCPMSS ...): continue.
+    Continue(String),
+}
+
+/// A rule ready to test.
+#[derive(Debug, Clone)]
+pub(crate) struct CRule {
+    pub conds: Vec<Cond>,
+    pub act: Act,
+}
+
+fn port_of(s: &str) -> Option<u16> {
+    s.split(['-', ':']).next()?.parse().ok()
+}
+
+/// `addr[-addr][:port[-port]]`, `[v6]:port`, `:port`.
+fn nat_to(s: &str) -> (Option<IpAddr>, Option<u16>) {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (a, after) = rest.split_once(']').unwrap_or((rest, ""));
+        let addr = a.split('-').next().and_then(|a| a.parse().ok());
+        return (addr, after.strip_prefix(':').and_then(port_of));
+    }
+    if s.matches(':').count() > 1 {
+        return (s.split('-').next().and_then(|a| a.parse().ok()), None);
+    }
+    let (a, p) = match s.split_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr = a.split('-').next().and_then(|a| a.parse().ok());
+    (addr, p.and_then(port_of))
+}
+
+fn mark_op(t: &Target) -> Option<MarkOp> {
+    let first = t.opts.first()?;
+    let mm = |o: &Opt| MarkMask::parse(o.arg());
+    let num = |n: &str| t.opt(n).and_then(|o| parse_u32(o.arg()));
+    let conn = t.name == "CONNMARK";
+    let (and, xor, or) = match first.name.as_str() {
+        "--set-xmark" => {
+            let m = mm(first)?;
+            (!m.mask, m.value, 0)
+        }
+        "--set-mark" => {
+            let m = mm(first)?;
+            (!m.mask, 0, m.value)
+        }
+        "--or-mark" => (u32::MAX, 0, parse_u32(first.arg())?),
+        "--and-mark" => (parse_u32(first.arg())?, 0, 0),
+        "--xor-mark" => (u32::MAX, parse_u32(first.arg())?, 0),
+        "--save-mark" | "--restore-mark" if conn => {
+            let both = num("--mask");
+            let nfmask = num("--nfmask").or(both).unwrap_or(u32::MAX);
+            let ctmask = num("--ctmask").or(both).unwrap_or(u32::MAX);
+            return Some(if first.name == "--save-mark" {
+                MarkOp::ConnSave { nfmask, ctmask }
+            } else {
+                MarkOp::ConnRestore { nfmask, ctmask }
+            });
+        }
+        _ => return None,
+    };
+    Some(if conn {
+        MarkOp::ConnSet { and, xor, or }
+    } else {
+        MarkOp::Mark { and, xor, or }
+    })
+}
+
+fn compile_target(table: &Table, t: &Target) -> Act {
+    match t.kind {
+        TargetKind::Chain => match table.chain_position(&t.name) {
+            Some(i) if t.goto => Act::Goto(i),
+            Some(i) => Act::Jump(i),
+            None => Act::Undefined(t.name.to_string()),
+        },
+        TargetKind::Undefined => Act::Undefined(t.name.to_string()),
+        _ => {
+            let val = |n: &str| t.opt(n).map(|o| o.arg());
+            match t.name.as_str() {
+                "ACCEPT" => Act::Accept,
+                "DROP" => Act::Drop,
+                "REJECT" => Act::Reject,
+                "RETURN" => Act::Return,
+                "QUEUE" => Act::Queue { bypass: false },
+                "NFQUEUE" => Act::Queue {
+                    bypass: t.opt("--queue-bypass").is_some(),
+                },
+                "MARK" | "CONNMARK" => match mark_op(t) {
+                    Some(op) => Act::Mark(op),
+                    None => Act::Continue(t.name.to_string()),
+                },
+                "NOTRACK" => Act::Notrack,
+                "CT" if t.opt("--notrack").is_some() => Act::Notrack,
+                "DNAT" => {
+                    let (addr, port) = val("--to-destination").map(nat_to).unwrap_or_default();
+                    Act::Dnat { addr, port }
+                }
+                "SNAT" => {
+                    let (addr, port) = val("--to-source").map(nat_to).unwrap_or_default();
+                    Act::Snat { addr, port }
+                }
+                "REDIRECT" => Act::Redirect {
+                    port: val("--to-ports").and_then(port_of),
+                },
+                "MASQUERADE" => Act::Masquerade {
+                    port: val("--to-ports").and_then(port_of),
+                },
+                n if crate::typed::is_terminating_target(n) => Act::OtherVerdict(n.into()),
+                n => Act::Continue(n.into()),
+            }
+        }
+    }
+}
+
+fn ports(o: &Opt) -> Ports {
+    let a = o.arg();
+    if !a.contains(',')
+        && let Some(r) = PortRange::parse(a)
+    {
+        return Ports::One(r);
+    }
+    Ports::Many(parse_port_list(a))
+}
+
+fn cond(test: Test, negated: bool, part: Part) -> Cond {
+    Cond {
+        test,
+        negated,
+        part,
+    }
+}
+
+fn ct_state_bits(o: &Opt) -> u8 {
+    o.arg()
+        .split(',')
+        .map(|s| match s.to_ascii_uppercase().as_str() {
+            "INVALID" => ct_bits::INVALID,
+            "NEW" => ct_bits::NEW,
+            "ESTABLISHED" => ct_bits::ESTABLISHED,
+            "RELATED" => ct_bits::RELATED,
+            "UNTRACKED" => ct_bits::UNTRACKED,
+            "SNAT" => ct_bits::SNAT,
+            "DNAT" => ct_bits::DNAT,
+            _ => 0,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// Tests of one match module; unknown modules become assumptions.
+fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
+    let assume = |matched: bool, what: String| Test::Assume { matched, what };
+    let push = |out: &mut Vec<Cond>, t: Test, o: &Opt| out.push(cond(t, o.negated, part));
+    let module = m.module.as_str();
+    match module {
+        "comment" => {}
+        "tcp" | "udp" | "udplite" | "sctp" | "dccp" => {
+            for o in &m.opts {
+                match o.name.as_str() {
+                    "--sport" | "--source-port" => push(out, Test::Sport(ports(o)), o),
+                    "--dport" | "--destination-port" => push(out, Test::Dport(ports(o)), o),
+                    "--tcp-flags" => {
+                        let mask = o.args.first().and_then(|a| parse_tcp_flags(a));
+                        let comp = o.args.get(1).and_then(|a| parse_tcp_flags(a));
+                        if let (Some(mask), Some(comp)) = (mask, comp) {
+                            push(out, Test::TcpFlags { mask, comp }, o);
+                        }
+                    }
+                    "--syn" => {
+                        use super::packet::tcp_flags::*;
+                        push(
+                            out,
+                            Test::TcpFlags {
+                                mask: FIN | SYN | RST | ACK,
+                                comp: SYN,
+                            },
+                            o,
+                        )
+                    }
+                    other => push(
+                        out,
+                        assume(true, format!("{module} {other} assumed to match")),
+                        o,
+                    ),
+                }
+            }
+        }
+        "multiport" => {
+            for o in &m.opts {
+                match o.name.as_str() {
+                    "--sports" | "--source-ports" => push(out, Test::Sport(ports(o)), o),
+                    "--dports" | "--destination-ports" => push(out, Test::Dport(ports(o)), o),
+                    "--ports" => push(out, Test::AnyPort(ports(o)), o),
+                    _ => {}
+                }
+            }
+        }
+        "icmp" | "icmp6" | "icmpv6" => {
+            for o in &m.opts {
+                let t = o.arg();
+                let ty = if t == "any" { None } else { parse_icmp_type(t) };
+                push(out, Test::Icmp(ty), o);
+            }
+        }
+        "conntrack" | "state" => {
+            for o in &m.opts {
+                match o.name.as_str() {
+                    "--ctstate" | "--state" => push(out, Test::CtState(ct_state_bits(o)), o),
+                    "--ctstatus" => push(
+                        out,
+                        Test::CtStatus(
+                            o.arg().split(',').map(|s| s.to_ascii_uppercase()).collect(),
+                        ),
+                        o,
+                    ),
+                    "--ctproto" => {
+                        push(out, Test::CtProto(protocol_number(o.arg()).unwrap_or(0)), o)
+                    }
+                    "--ctorigsrc" => {
+                        if let Some(n) = Net::parse(o.arg()) {
+                            push(out, Test::CtOrigSrc(n), o)
+                        }
+                    }
+                    "--ctorigdst" => {
+                        if let Some(n) = Net::parse(o.arg()) {
+                            push(out, Test::CtOrigDst(n), o)
+                        }
+                    }
+                    "--ctorigdstport" => push(out, Test::CtOrigDstPort(ports(o)), o),
+                    "--ctorigsrcport" => push(out, Test::CtOrigSrcPort(ports(o)), o),
+                    // The reply tuple of a connection is the packet seen
+                    // from the other end, after NAT.
+                    "--ctreplsrcport" => push(out, Test::Dport(ports(o)), o),
+                    "--ctrepldstport" => push(out, Test::Sport(ports(o)), o),
+                    "--ctreplsrc" | "--ctrepldst" => {
+                        if let Some(n) = Net::parse(o.arg()) {
+                            let t = if o.name == "--ctreplsrc" {
+                                Test::Dst(n)
+                            } else {
+                                Test::Src(n)
+                            };
+                            push(out, t, o)
+                        }
+                    }
+                    "--ctdir" => push(
+                        out,
+                        Test::CtDir(o.arg().eq_ignore_ascii_case("ORIGINAL")),
+                        o,
+                    ),
+                    other => push(
+                        out,
+                        assume(true, format!("conntrack {other} assumed to match")),
+                        o,
+                    ),
+                }
+            }
+        }
+        "mark" | "connmark" => {
+            if let Some(o) = m.opt("--mark")
+                && let Some(mm) = MarkMask::parse(o.arg())
+            {
+                let t = if module == "mark" {
+                    Test::Mark(mm)
+                } else {
+                    Test::Connmark(mm)
+                };
+                push(out, t, o);
+            }
+        }
+        "addrtype" => {
+            let li = m.opt("--limit-iface-in").is_some();
+            let lo = m.opt("--limit-iface-out").is_some();
+            for o in &m.opts {
+                let list: Vec<crate::model::Str> = o.arg().split(',').map(Into::into).collect();
+                match o.name.as_str() {
+                    "--src-type" => push(
+                        out,
+                        Test::SrcType {
+                            types: addr_type::parse(&list),
+                            limit_in: li,
+                        },
+                        o,
+                    ),
+                    "--dst-type" => push(
+                        out,
+                        Test::DstType {
+                            types: addr_type::parse(&list),
+                            limit_out: lo,
+                        },
+                        o,
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        "iprange" => {
+            for o in &m.opts {
+                let r = Range::parse(o.arg());
+                match (o.name.as_str(), r) {
+                    ("--src-range", Some(r)) => push(out, Test::SrcRange(r), o),
+                    ("--dst-range", Some(r)) => push(out, Test::DstRange(r), o),
+                    _ => {}
+                }
+            }
+        }
+        "length" => {
+            if let Some(o) = m.opt("--length")
+                && let Some(r) = PortRange::parse(o.arg())
+            {
+                push(out, Test::Length(r), o);
+            }
+        }
+        "set" => {
+            if let Some(o) = m.opt("--match-set").or(m.opt("--set")) {
+                let src = o.args.get(1).is_some_and(|f| f.starts_with("src"));
+                push(
+                    out,
+                    Test::Set {
+                        name: o.arg().into(),
+                        src,
+                    },
+                    o,
+                );
+            }
+        }
+        "statistic" => {
+            let mode = m.opt("--mode").map(|o| o.arg()).unwrap_or("random");
+            if mode == "random" {
+                let p = m.opt("--probability");
+                let prob = p.and_then(|o| o.arg().parse().ok()).unwrap_or(0.0);
+                out.push(cond(Test::Random(prob), p.is_some_and(|o| o.negated), part));
+            } else {
+                let every = m.opt("--every").map(|o| o.arg()).unwrap_or("?");
+                let packet = m.opt("--packet").map(|o| o.arg()).unwrap_or("0");
+                out.push(cond(
+                    assume(
+                        false,
+                        format!(
+                            "statistic nth: matches packet {packet} of every {every}; assumed not this one"
+                        ),
+                    ),
+                    false,
+                    part,
+                ));
+            }
+        }
+        "limit" => out.push(cond(
+            assume(true, "limit: assumed under the rate".into()),
+            false,
+            part,
+        )),
+        "hashlimit" => {
+            let above = m.opt("--hashlimit-above").is_some();
+            out.push(cond(
+                assume(
+                    !above,
+                    format!(
+                        "hashlimit: assumed under the rate ({})",
+                        if above { "no match" } else { "match" }
+                    ),
+                ),
+                false,
+                part,
+            ));
+        }
+        "recent" => {
+            let name = m.opt("--name").map(|o| o.arg()).unwrap_or("DEFAULT");
+            let set = m.opt("--set");
+            let matched = set.is_some();
+            let neg = ["--set", "--rcheck", "--update", "--remove"]
+                .iter()
+                .find_map(|n| m.opt(n))
+                .is_some_and(|o| o.negated);
+            out.push(cond(
+                assume(
+                    matched,
+                    if matched {
+                        format!("recent --set: adds the source to list {name}")
+                    } else {
+                        format!("recent: source assumed absent from list {name}")
+                    },
+                ),
+                neg,
+                part,
+            ));
+        }
+        "owner" => out.push(cond(
+            assume(true, "owner: assumed to be the socket's owner".into()),
+            false,
+            part,
+        )),
+        "physdev" => {
+            let needs_bridge = m.opts.iter().any(|o| !o.negated);
+            out.push(cond(
+                assume(!needs_bridge, "physdev: packet assumed not bridged".into()),
+                false,
+                part,
+            ));
+        }
+        "policy" => {
+            let ipsec = m.opt("--pol").is_some_and(|o| o.arg() == "ipsec");
+            out.push(cond(
+                assume(!ipsec, "policy: packet assumed not IPsec-protected".into()),
+                false,
+                part,
+            ));
+        }
+        "helper" => out.push(cond(
+            assume(false, "helper: connection assumed to have no helper".into()),
+            m.opts.first().is_some_and(|o| o.negated),
+            part,
+        )),
+        "pkttype" => {
+            if let Some(o) = m.opt("--pkt-type") {
+                let t = match o.arg().to_ascii_lowercase().as_str() {
+                    "broadcast" => addr_type::BROADCAST,
+                    "multicast" => addr_type::MULTICAST,
+                    _ => addr_type::UNICAST | addr_type::LOCAL,
+                };
+                push(out, Test::PktType(t), o);
+            }
+        }
+        "connlimit" => {
+            let above = m.opt("--connlimit-above");
+            out.push(cond(
+                assume(
+                    above.is_none(),
+                    "connlimit: assumed under the limit (first connection)".into(),
+                ),
+                above
+                    .or(m.opt("--connlimit-upto"))
+                    .is_some_and(|o| o.negated),
+                part,
+            ));
+        }
+        "tcpmss" => out.push(cond(
+            assume(
+                false,
+                "tcpmss: packet assumed to carry no MSS option".into(),
+            ),
+            false,
+            part,
+        )),
+        _ => out.push(cond(
+            assume(true, format!("-m {module} assumed to match")),
+            false,
+            part,
+        )),
+    }
+}
+
+/// Compiles one rule of `table`.
+pub(crate) fn compile_rule(table: &Table, r: &Rule) -> CRule {
+    let mut conds = Vec::new();
+    let neg = |n: &crate::model::Negatable<crate::model::Str>| n.negated;
+    if let Some(p) = &r.protocol {
+        match protocol_number(&p.value) {
+            Some(0) => {}
+            Some(n) => conds.push(cond(Test::Proto(n), neg(p), Part::Protocol)),
+            None => conds.push(cond(
+                Test::Assume {
+                    matched: false,
+                    what: format!("unknown protocol {}", p.value),
+                },
+                neg(p),
+                Part::Protocol,
+            )),
+        }
+    }
+    for (field, part) in [
+        (&r.source, Part::Source),
+        (&r.destination, Part::Destination),
+    ] {
+        if let Some(a) = field {
+            let t = match Net::parse(&a.value) {
+                Some(n) if part == Part::Source => Test::Src(n),
+                Some(n) => Test::Dst(n),
+                None => Test::Assume {
+                    matched: false,
+                    what: format!("cannot read address {}", a.value),
+                },
+            };
+            conds.push(cond(t, neg(a), part));
+        }
+    }
+    if let Some(i) = &r.in_iface {
+        conds.push(cond(
+            Test::InIface(Iface::parse(&i.value)),
+            neg(i),
+            Part::InIface,
+        ));
+    }
+    if let Some(o) = &r.out_iface {
+        conds.push(cond(
+            Test::OutIface(Iface::parse(&o.value)),
+            neg(o),
+            Part::OutIface,
+        ));
+    }
+    if let Some(f) = r.fragment {
+        conds.push(cond(Test::Fragment, !f, Part::Fragment));
+    }
+    for (i, m) in r.matches.iter().enumerate() {
+        compile_match(m, Part::Match(i as u16), &mut conds);
+    }
+    let act = match &r.target {
+        Some(t) => compile_target(table, t),
+        None => Act::None,
+    };
+    CRule { conds, act }
+}
+
+/// What the evaluation of a rule needs besides the packet.
+pub(crate) struct Env<'a> {
+    pub local: &'a [IpAddr],
+    pub ipsets: &'a std::collections::HashMap<String, Vec<ipnet::IpNet>>,
+    pub orig_src: IpAddr,
+    pub orig_dst: IpAddr,
+    pub orig_dport: u16,
+    pub orig_sport: u16,
+    pub dnat_done: bool,
+    pub snat_done: bool,
+}
+
+impl Env<'_> {
+    pub(crate) fn addr_type(&self, a: IpAddr) -> u16 {
+        use addr_type::*;
+        if self.local.contains(&a) || a.is_loopback() {
+            return LOCAL;
+        }
+        match a {
+            IpAddr::V4(v4) if v4.is_broadcast() => BROADCAST,
+            IpAddr::V4(v4) if v4.is_multicast() => MULTICAST,
+            IpAddr::V6(v6) if v6.is_multicast() => MULTICAST,
+            a if a.is_unspecified() => UNSPEC,
+            _ => UNICAST,
+        }
+    }
+}
+
+/// The result of one test, before `!` is applied; `Assumed` carries the
+/// text and the value used.
+pub(crate) enum Outcome {
+    Known(bool),
+    Assumed(bool, String),
+    Random(f64),
+}
+
+fn in_ports(list: &Ports, p: u16) -> bool {
+    list.contains(p)
+}
+
+/// Evaluates one test.
+pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
+    use Outcome::Known;
+    match t {
+        Test::Proto(n) => Known(p.proto == *n),
+        Test::Src(n) => Known(n.contains(p.src)),
+        Test::Dst(n) => Known(n.contains(p.dst)),
+        Test::InIface(i) => Known(i.matches(p.in_iface.as_deref())),
+        Test::OutIface(i) => Known(i.matches(p.out_iface.as_deref())),
+        Test::Fragment => Known(p.fragment),
+        Test::Sport(l) => Known(p.has_ports() && in_ports(l, p.sport)),
+        Test::Dport(l) => Known(p.has_ports() && in_ports(l, p.dport)),
+        Test::AnyPort(l) => Known(p.has_ports() && (in_ports(l, p.sport) || in_ports(l, p.dport))),
+        Test::TcpFlags { mask, comp } => Known(p.proto == 6 && p.tcp_flags & mask == *comp),
+        Test::Icmp(ty) => Known(match ty {
+            None => true,
+            Some((t, c)) => p.icmp.0 == *t && c.is_none_or(|c| c == p.icmp.1),
+        }),
+        Test::CtState(bits) => {
+            let mut have = match p.state {
+                CtState::New => ct_bits::NEW,
+                CtState::Established => ct_bits::ESTABLISHED,
+                CtState::Related => ct_bits::RELATED,
+                CtState::Invalid => ct_bits::INVALID,
+                CtState::Untracked => ct_bits::UNTRACKED,
+            };
+            if env.dnat_done {
+                have |= ct_bits::DNAT;
+            }
+            if env.snat_done {
+                have |= ct_bits::SNAT;
+            }
+            Known(have & bits != 0)
+        }
+        Test::CtStatus(list) => {
+            let on = |s: &str| match s {
+                "CONFIRMED" | "SEEN_REPLY" | "ASSURED" => p.state == CtState::Established,
+                _ => false,
+            };
+            let v = list.iter().any(|s| on(s));
+            Outcome::Assumed(
+                v,
+                format!(
+                    "ctstatus {}: derived from state {}",
+                    list.join(","),
+                    p.state.name()
+                ),
+            )
+        }
+        Test::CtProto(n) => Known(p.state != CtState::Untracked && p.proto == *n),
+        Test::CtOrigSrc(n) => Known(n.contains(env.orig_src)),
+        Test::CtOrigDst(n) => Known(n.contains(env.orig_dst)),
+        Test::CtOrigDstPort(l) => Known(in_ports(l, env.orig_dport)),
+        Test::CtOrigSrcPort(l) => Known(in_ports(l, env.orig_sport)),
+        Test::CtDir(original) => Known(*original),
+        Test::Mark(m) => Known(p.mark & m.mask == m.value),
+        Test::Connmark(m) => Known(p.ctmark & m.mask == m.value),
+        Test::SrcType { types, limit_in } => {
+            let v = env.addr_type(p.src) & types != 0;
+            if *limit_in {
+                Outcome::Assumed(v, "addrtype --limit-iface-in: as for the whole host".into())
+            } else {
+                Known(v)
+            }
+        }
+        Test::DstType { types, limit_out } => {
+            let v = env.addr_type(p.dst) & types != 0;
+            if *limit_out {
+                Outcome::Assumed(
+                    v,
+                    "addrtype --limit-iface-out: as for the whole host".into(),
+                )
+            } else {
+                Known(v)
+            }
+        }
+        Test::SrcRange(r) => Known(r.contains(p.src)),
+        Test::DstRange(r) => Known(r.contains(p.dst)),
+        Test::Length(r) => Known(r.contains(p.length)),
+        Test::PktType(t) => {
+            let have = match env.addr_type(p.dst) {
+                addr_type::BROADCAST => addr_type::BROADCAST,
+                addr_type::MULTICAST => addr_type::MULTICAST,
+                _ => addr_type::UNICAST,
+            };
+            Known(have & t != 0)
+        }
+        Test::Set { name, src } => {
+            let a = if *src { p.src } else { p.dst };
+            match env.ipsets.get(name) {
+                Some(nets) => Known(nets.iter().any(|n| n.contains(&a))),
+                None => Outcome::Assumed(
+                    false,
+                    format!("ipset {name}: contents unknown, {a} assumed not a member"),
+                ),
+            }
+        }
+        Test::Random(prob) => Outcome::Random(*prob),
+        Test::Assume { matched, what } => Outcome::Assumed(*matched, what.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets() {
+        let n = Net::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.1.2.3".parse().unwrap()));
+        let n = Net::parse("192.168.1.0/255.255.255.0").unwrap();
+        assert!(n.contains("192.168.1.9".parse().unwrap()));
+        let n = Net::parse("0.0.0.0/0").unwrap();
+        assert!(n.contains("1.1.1.1".parse().unwrap()));
+        assert!(!n.contains("::1".parse().unwrap()));
+        let n = Net::parse("fd00::/8").unwrap();
+        assert!(n.contains("fd12::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn nat_targets() {
+        assert_eq!(
+            nat_to("10.0.0.1:8080"),
+            (Some("10.0.0.1".parse().unwrap()), Some(8080))
+        );
+        assert_eq!(
+            nat_to("10.0.0.1-10.0.0.9:80-90"),
+            (Some("10.0.0.1".parse().unwrap()), Some(80))
+        );
+        assert_eq!(nat_to(":53"), (None, Some(53)));
+        assert_eq!(
+            nat_to("[fd00::1]:80"),
+            (Some("fd00::1".parse().unwrap()), Some(80))
+        );
+    }
+
+    #[test]
+    fn ifaces() {
+        assert!(Iface::parse("eth+").matches(Some("eth0")));
+        assert!(!Iface::parse("eth+").matches(None));
+        assert!(Iface::parse("+").matches(None));
+        assert!(!Iface::parse("eth0").matches(Some("eth01")));
+    }
+}

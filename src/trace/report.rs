@@ -1,0 +1,229 @@
+//! A trace made readable: names instead of indices, rule text, reasons.
+//! The same view feeds the text output, `--json` and the GUI list.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::model::{Rule, Ruleset, Slot};
+use crate::save::push_rule_body;
+
+use super::packet::Packet;
+use super::{Action, Hook, Part, Route, Step, Trace, Verdict};
+
+/// One step with everything resolved to text.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// Hook name.
+    pub hook: Hook,
+    /// Table name.
+    pub table: String,
+    /// Chain name.
+    pub chain: String,
+    /// 1-based rule number in the chain (`None` for policy / end of chain).
+    pub rule: Option<usize>,
+    /// Line of the rule in the input.
+    pub line: Option<u32>,
+    /// The rule as `-A CHAIN ...`, or the policy line.
+    pub text: String,
+    /// Whether it matched.
+    pub matched: bool,
+    /// The part that did not match, as written in the rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+    /// What happened, in words.
+    pub action: String,
+    /// Assumptions and probabilities.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The whole trace with names resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceView {
+    /// Packet as given.
+    pub input: Packet,
+    /// Packet as it leaves (after NAT and marks).
+    pub output: Packet,
+    /// Final verdict.
+    pub verdict: Verdict,
+    /// Routing decision.
+    pub route: Route,
+    /// Hooks traversed.
+    pub hooks: Vec<Hook>,
+    /// Steps in order.
+    pub steps: Vec<StepView>,
+    /// Remarks about the walk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn part_text(r: &Rule, part: Part) -> String {
+    let mut only = Rule::default();
+    let slot = match part {
+        Part::Protocol => {
+            only.protocol = r.protocol.clone();
+            Slot::Protocol
+        }
+        Part::Source => {
+            only.source = r.source.clone();
+            Slot::Source
+        }
+        Part::Destination => {
+            only.destination = r.destination.clone();
+            Slot::Destination
+        }
+        Part::InIface => {
+            only.in_iface = r.in_iface.clone();
+            Slot::InIface
+        }
+        Part::OutIface => {
+            only.out_iface = r.out_iface.clone();
+            Slot::OutIface
+        }
+        Part::Fragment => {
+            only.fragment = r.fragment;
+            Slot::Fragment
+        }
+        Part::Match(i) => {
+            only.matches = r.matches.clone();
+            let opts = r.matches.get(i as usize).map_or(0, |m| m.opts.len());
+            only.layout = std::iter::once(Slot::Match(i))
+                .chain((0..opts).map(|o| Slot::MatchOpt(i, o as u16)))
+                .collect();
+            let mut out = String::new();
+            push_rule_body(&mut out, &only);
+            return out.trim_start().to_string();
+        }
+    };
+    only.layout = vec![slot];
+    let mut out = String::new();
+    push_rule_body(&mut out, &only);
+    out.trim_start().to_string()
+}
+
+fn action_text(rs: &Ruleset, table: usize, a: &Action) -> String {
+    let chain_name = |c: usize| {
+        rs.tables[table]
+            .chains
+            .get(c)
+            .map(|c| c.name.to_string())
+            .unwrap_or_default()
+    };
+    match a {
+        Action::None => String::new(),
+        Action::Continue { target } => format!("{target}, continue"),
+        Action::Jump { chain } => format!("jump to {}", chain_name(*chain)),
+        Action::Goto { chain } => format!("goto {}", chain_name(*chain)),
+        Action::Return => "RETURN to the caller".into(),
+        Action::FallOff => "end of chain, back to the caller".into(),
+        Action::Verdict { verdict } => verdict.to_string(),
+        Action::Policy { verdict } => format!("policy {verdict}"),
+        Action::Extension { target, verdict } => format!("{target}: {verdict} in this table"),
+        Action::Mark { from, to } => format!("MARK {from:#x} -> {to:#x}, continue"),
+        Action::Connmark {
+            ct_from,
+            ct_to,
+            mark,
+        } => format!("CONNMARK ctmark {ct_from:#x} -> {ct_to:#x}, mark {mark:#x}, continue"),
+        Action::Notrack => "NOTRACK, continue untracked".into(),
+        Action::Nat { target, change } => format!("{target}: {change}"),
+        Action::Undefined { name } => format!("jump to undefined {name} (ignored)"),
+    }
+}
+
+impl Step {
+    /// Resolves names and text against the ruleset the trace ran on.
+    pub fn view(&self, rs: &Ruleset) -> StepView {
+        let table = &rs.tables[self.table];
+        let chain = &table.chains[self.chain];
+        let rule = self.rule.and_then(|i| chain.rules.get(i));
+        let text = match rule {
+            Some(r) => crate::save::rule_line(&chain.name, r),
+            None if matches!(self.action, Action::Policy { .. }) => format!(
+                ":{} {}",
+                chain.name,
+                chain.policy.as_deref().unwrap_or("ACCEPT")
+            ),
+            None => format!("(end of {})", chain.name),
+        };
+        StepView {
+            hook: self.hook,
+            table: table.name.to_string(),
+            chain: chain.name.to_string(),
+            rule: self.rule.map(|i| i + 1),
+            line: rule.map(|r| r.line),
+            text,
+            matched: self.matched,
+            why_not: match (rule, self.miss) {
+                (Some(r), Some(p)) => Some(part_text(r, p)),
+                _ => None,
+            },
+            action: action_text(rs, self.table, &self.action),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+impl Trace {
+    /// Resolves every step against the ruleset the trace ran on.
+    pub fn view(&self, rs: &Ruleset) -> TraceView {
+        TraceView {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            verdict: self.verdict,
+            route: self.route,
+            hooks: self.hooks.clone(),
+            steps: self.steps.iter().map(|s| s.view(rs)).collect(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+/// The trace as a readable step list followed by the verdict.
+pub fn render_text(v: &TraceView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "packet  {}", v.input);
+    let mut last: Option<(Hook, &str)> = None;
+    for s in &v.steps {
+        if last != Some((s.hook, s.table.as_str())) {
+            let _ = writeln!(out, "\n{} / {}", s.hook.name(), s.table);
+            last = Some((s.hook, s.table.as_str()));
+        }
+        let mark = if s.matched { "=>" } else { "  " };
+        let loc = match (s.rule, s.line) {
+            (Some(n), Some(l)) => format!("{}#{n} (line {l})", s.chain),
+            (Some(n), None) => format!("{}#{n}", s.chain),
+            (None, _) => s.chain.clone(),
+        };
+        let _ = writeln!(out, "  {mark} {loc}: {}", s.text);
+        if let Some(w) = &s.why_not {
+            let _ = writeln!(out, "       no match: {w}");
+        }
+        if !s.action.is_empty() {
+            let _ = writeln!(out, "       -> {}", s.action);
+        }
+        for n in &s.notes {
+            let _ = writeln!(out, "       assumption: {n}");
+        }
+    }
+    let _ = writeln!(out);
+    for n in &v.notes {
+        let _ = writeln!(out, "note    {n}");
+    }
+    let route = match v.route {
+        Route::Local => "delivered to this host",
+        Route::Forward => "forwarded",
+        Route::Output => "sent by this host",
+    };
+    let hooks: Vec<&str> = v.hooks.iter().map(|h| h.name()).collect();
+    let _ = writeln!(out, "path    {}", hooks.join(" -> "));
+    if v.verdict == Verdict::Accept {
+        let _ = writeln!(out, "verdict ACCEPT: {route}");
+        let _ = writeln!(out, "leaves  {}", v.output);
+    } else {
+        let at = v.hooks.last().map(|h| h.name()).unwrap_or("?");
+        let _ = writeln!(out, "verdict {} in {at}", v.verdict);
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! Rendering: goldens, escaping of hostile dump text, every corpus dump to
+//! SVG/DOT/JSON, and graphviz accepting our DOT.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use iptviz::graph::{ChainGraph, ViewOptions, view};
+use iptviz::layout::{Choice, layout};
+use iptviz::parse::{ParseOptions, parse_str};
+use iptviz::render::{Format, dot::dot, render, svg::svg};
+
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/iptables");
+    assert!(
+        dir.is_dir(),
+        "corpus of real dumps not found at {} (expected the shared checkout next to the repository)",
+        dir.display()
+    );
+    dir
+}
+
+fn corpus_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .expect("corpus directory readable")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no .rules files in the corpus");
+    v
+}
+
+fn read(p: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(p).expect("readable dump")).into_owned()
+}
+
+fn render_text(text: &str, name: &str, opts: &ViewOptions, format: Format) -> String {
+    let parsed = parse_str(text, &ParseOptions::lenient(name)).expect("parsable");
+    let g = ChainGraph::build(&parsed.ruleset);
+    let v = view(&parsed.ruleset, &g, opts).expect("view");
+    render(&v, format, Choice::Auto).expect("render")
+}
+
+/// Parses SVG as XML: any escaping mistake makes it malformed.
+fn assert_well_formed(svg: &str, what: &str) {
+    let reader = xml::reader::EventReader::new(svg.as_bytes());
+    for ev in reader {
+        if let Err(e) = ev {
+            panic!("{what}: SVG is not well-formed XML: {e}");
+        }
+    }
+}
+
+/// No two boxes share any area (sweep over x; boxes are few per column).
+fn assert_no_overlap(boxes: &[iptviz::layout::NodeBox], what: &str) {
+    let mut idx: Vec<usize> = (0..boxes.len()).collect();
+    idx.sort_by(|&a, &b| boxes[a].x.total_cmp(&boxes[b].x));
+    for (k, &i) in idx.iter().enumerate() {
+        let a = &boxes[i];
+        for &j in &idx[k + 1..] {
+            let b = &boxes[j];
+            if b.x >= a.x + a.w - 0.5 {
+                break;
+            }
+            let overlap_y = a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+            assert!(!overlap_y, "{what}: boxes {a:?} and {b:?} overlap");
+        }
+    }
+}
+
+fn graphviz_available() -> bool {
+    match Command::new("dot").arg("-V").output() {
+        Ok(o) if o.status.success() => true,
+        _ => {
+            if std::env::var_os("IPTVIZ_SKIP_GRAPHVIZ").is_some() {
+                eprintln!("graphviz `dot` not found; skipped because IPTVIZ_SKIP_GRAPHVIZ is set");
+                false
+            } else {
+                panic!(
+                    "graphviz `dot` is needed to check DOT output but was not found on PATH; \
+                     install graphviz, or set IPTVIZ_SKIP_GRAPHVIZ=1 to skip this check"
+                );
+            }
+        }
+    }
+}
+
+/// Runs `dot -Tsvg` on `text`; panics with graphviz's message if it fails.
+fn assert_dot_accepts(text: &str, what: &str) {
+    use std::io::Write;
+    let mut child = Command::new("timeout")
+        .args(["120", "dot", "-Tsvg", "-o", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dot runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(text.as_bytes())
+        .expect("write to dot");
+    let out = child.wait_with_output().expect("dot finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("syntax error"),
+        "{what}: dot -Tsvg rejected our DOT: {stderr}"
+    );
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "golden {} missing; run UPDATE_GOLDEN=1 cargo test",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from the golden file (first difference at line {line}); \
+             review and run UPDATE_GOLDEN=1 cargo test to accept"
+        );
+    }
+}
+
+#[test]
+fn goldens() {
+    let c = corpus();
+    let docker = read(&c.join("docker-2016-isolated-network.rules"));
+    let d = ViewOptions::default();
+    golden(
+        "docker.svg",
+        &render_text(&docker, "docker", &d, Format::Svg),
+    );
+    golden(
+        "docker.dot",
+        &render_text(&docker, "docker", &d, Format::Dot),
+    );
+    let kube = read(&c.join("k8s-calico-kubeproxy-iptables-mode.rules"));
+    let nat = ViewOptions {
+        tables: vec!["nat".into()],
+        ..Default::default()
+    };
+    golden(
+        "kube-nat.svg",
+        &render_text(&kube, "kube", &nat, Format::Svg),
+    );
+    let ufw = read(&c.join("ufw-server.rules"));
+    let rules = ViewOptions {
+        rules: true,
+        tables: vec!["filter".into()],
+        chain: Some(regex::Regex::new("^(INPUT|ufw-before-input)$").unwrap()),
+        ..Default::default()
+    };
+    golden(
+        "ufw-rules.svg",
+        &render_text(&ufw, "ufw", &rules, Format::Svg),
+    );
+    golden(
+        "ufw-rules.dot",
+        &render_text(&ufw, "ufw", &rules, Format::Dot),
+    );
+    let mangle = read(&c.join("serverfault-765855-raw-mangle.rules"));
+    let parsed = parse_str(&mangle, &ParseOptions::lenient("m")).unwrap();
+    let flow = iptviz::flow::flow_view(&parsed.ruleset, false, "flow");
+    golden(
+        "raw-mangle-flow.svg",
+        &svg(&flow, &layout(&flow, Choice::Auto)),
+    );
+}
+
+#[test]
+fn same_input_same_bytes() {
+    let kube = read(&corpus().join("k8s-calico-kubeproxy-iptables-mode.rules"));
+    let d = ViewOptions::default();
+    for f in [Format::Svg, Format::Dot, Format::Json] {
+        assert_eq!(
+            render_text(&kube, "k", &d, f),
+            render_text(&kube, "k", &d, f)
+        );
+    }
+}
+
+const HOSTILE: &str = r#"*filter
+:INPUT ACCEPT [0:0]
+:EVIL - [0:0]
+-A INPUT -p tcp -m comment --comment "</text><script>alert(1)</script>" -j EVIL
+-A INPUT -m comment --comment "quote \" back\\slash \N \l }] ; -> <b>&amp;" -j LOG --log-prefix "\"}]; digraph x { "
+-A EVIL -m comment --comment "ns/name:port & <i>" -j DROP
+COMMIT
+"#;
+
+#[test]
+fn hostile_strings_are_escaped() {
+    for rules in [false, true] {
+        let opts = ViewOptions {
+            rules,
+            ..Default::default()
+        };
+        for choice in [Choice::Layered, Choice::LayoutRs] {
+            let p = parse_str(HOSTILE, &ParseOptions::lenient("hostile")).unwrap();
+            let g = ChainGraph::build(&p.ruleset);
+            let v = view(&p.ruleset, &g, &opts).unwrap();
+            let s = svg(&v, &layout(&v, choice));
+            assert!(!s.contains("<script"), "raw script tag in SVG");
+            assert!(s.contains("&lt;/text&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+            assert_well_formed(&s, "hostile");
+        }
+    }
+    if graphviz_available() {
+        for rules in [false, true] {
+            let opts = ViewOptions {
+                rules,
+                ..Default::default()
+            };
+            let d = render_text(HOSTILE, "hostile", &opts, Format::Dot);
+            assert_dot_accepts(&d, "hostile");
+        }
+    }
+}
+
+#[test]
+fn every_corpus_dump_renders() {
+    let check_dot = graphviz_available();
+    for path in corpus_files() {
+        let name = path.display().to_string();
+        let text = read(&path);
+        let Ok(parsed) = parse_str(&text, &ParseOptions::lenient(&name)) else {
+            continue; // unparsable inputs are the parser's tests' business
+        };
+        let rs = &parsed.ruleset;
+        let g = ChainGraph::build(rs);
+        for opts in [
+            ViewOptions::default(),
+            ViewOptions {
+                rules: true,
+                collapse: Vec::new(),
+                ..Default::default()
+            },
+        ] {
+            let v = view(rs, &g, &opts).expect("view");
+            let l = layout(&v, Choice::Auto);
+            assert_eq!(l.nodes.len(), v.nodes.len(), "{name}");
+            assert_no_overlap(&l.nodes, &name);
+            assert_no_overlap(&layout(&v, Choice::Layered).nodes, &name);
+            for (n, b) in v.nodes.iter().zip(&l.nodes) {
+                let (w, h) = iptviz::layout::node_size(n);
+                assert!(
+                    b.w + 0.1 >= w && b.h + 0.1 >= h,
+                    "{name}: box smaller than its text"
+                );
+            }
+            assert_well_formed(&svg(&v, &l), &name);
+            let j = render(&v, Format::Json, Choice::Auto).expect("json");
+            serde_json::from_str::<serde_json::Value>(&j).expect("valid JSON");
+            let d = dot(&v);
+            if check_dot {
+                assert_dot_accepts(&d, &name);
+            }
+        }
+        let f = iptviz::flow::flow_view(rs, true, &name);
+        assert_well_formed(&svg(&f, &layout(&f, Choice::Auto)), &name);
+        if check_dot {
+            assert_dot_accepts(&dot(&f), &name);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Scenario tests of the packet walk: one small ruleset per netfilter rule
+//! of thumb from NETFILTER.md.
+
+use iptviz::model::Ruleset;
+use iptviz::parse::{ParseOptions, parse_str};
+use iptviz::trace::{Action, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict};
+
+fn rules(text: &str) -> Ruleset {
+    parse_str(text, &ParseOptions::strict("test"))
+        .expect("parses")
+        .ruleset
+}
+
+fn tcp(src: &str, dst: &str, dport: u16) -> Packet {
+    let mut p = Packet::new(6, src.parse().unwrap(), dst.parse().unwrap());
+    p.sport = 40000;
+    p.dport = dport;
+    p.in_iface = Some("eth0".into());
+    p
+}
+
+fn local(addrs: &[&str]) -> TraceOptions {
+    TraceOptions {
+        local: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        ..Default::default()
+    }
+}
+
+/// (table, chain, 1-based rule) of every matched rule; rule 0 = policy.
+fn hits(rs: &Ruleset, t: &Trace) -> Vec<String> {
+    t.steps
+        .iter()
+        .filter(|s| s.matched && !matches!(s.action, Action::FallOff))
+        .map(|s| {
+            let table = &rs.tables[s.table];
+            format!(
+                "{}:{}:{}",
+                table.name,
+                table.chains[s.chain].name,
+                s.rule.map(|r| r + 1).unwrap_or(0)
+            )
+        })
+        .collect()
+}
+
+const GOTO: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+-A INPUT -j A
+-A INPUT -p tcp --dport 22 -j ACCEPT
+-A A -g B
+-A A -j DROP
+-A B -p tcp --dport 22 -j RETURN
+-A B -j DROP
+COMMIT
+";
+
+#[test]
+fn return_from_goto_goes_to_the_callers_caller() {
+    let rs = rules(GOTO);
+    let t = Tracer::new(&rs).trace(&tcp("192.0.2.1", "192.0.2.2", 22), &local(&["192.0.2.2"]));
+    // RETURN in B skips the rest of A (the DROP) and resumes in INPUT.
+    assert_eq!(
+        hits(&rs, &t),
+        [
+            "filter:INPUT:1",
+            "filter:A:1",
+            "filter:B:1",
+            "filter:INPUT:2"
+        ]
+    );
+    assert_eq!(t.verdict, Verdict::Accept);
+    assert_eq!(t.route, Route::Local);
+}
+
+#[test]
+fn policy_applies_when_builtin_falls_off() {
+    let rs = rules(GOTO);
+    let t = Tracer::new(&rs).trace(&tcp("192.0.2.1", "192.0.2.2", 80), &local(&["192.0.2.2"]));
+    assert_eq!(
+        hits(&rs, &t),
+        ["filter:INPUT:1", "filter:A:1", "filter:B:2"]
+    );
+    assert_eq!(t.verdict, Verdict::Drop);
+    assert!(t.decided_by.is_some());
+}
+
+const NAT: &str = "*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp --dport 8080 -j MARK --set-xmark 0x10/0xff
+-A PREROUTING -m mark --mark 0x10/0xff -j LOG
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 198.51.100.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80
+-A POSTROUTING -m mark --mark 0x10/0xff -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp --dport 8080 -j ACCEPT
+-A FORWARD -d 10.0.0.5/32 -p tcp --dport 80 -m conntrack --ctstate DNAT -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn dnat_before_routing_turns_input_into_forward() {
+    let rs = rules(NAT);
+    let mut p = tcp("203.0.113.9", "198.51.100.1", 8080);
+    p.out_iface = Some("eth1".into());
+    let t = Tracer::new(&rs).trace(&p, &local(&["198.51.100.1"]));
+    assert_eq!(t.route, Route::Forward);
+    assert_eq!(
+        hits(&rs, &t),
+        [
+            "mangle:PREROUTING:1",
+            "mangle:PREROUTING:2",
+            "mangle:PREROUTING:0",
+            "nat:PREROUTING:1",
+            "mangle:FORWARD:0",
+            "filter:FORWARD:1",
+            "mangle:POSTROUTING:0",
+            "nat:POSTROUTING:1",
+        ]
+    );
+    assert_eq!(t.output.dst.to_string(), "10.0.0.5");
+    assert_eq!(t.output.dport, 80);
+    assert_eq!(t.output.mark, 0x10);
+    assert_eq!(t.verdict, Verdict::Accept);
+}
+
+#[test]
+fn nat_is_skipped_for_established_packets() {
+    let rs = rules(NAT);
+    let mut p = tcp("203.0.113.9", "198.51.100.1", 8080);
+    p.state = iptviz::trace::CtState::Established;
+    let t = Tracer::new(&rs).trace(&p, &local(&["198.51.100.1"]));
+    assert_eq!(t.route, Route::Local);
+    assert!(hits(&rs, &t).iter().all(|h| !h.starts_with("nat:")));
+    assert_eq!(t.verdict, Verdict::Accept);
+}
+
+#[test]
+fn locally_generated_packets_take_output() {
+    let rs = rules(NAT);
+    let mut p = tcp("198.51.100.1", "203.0.113.9", 443);
+    p.out_iface = Some("eth0".into());
+    let t = Tracer::new(&rs).trace(&p, &local(&["198.51.100.1"]));
+    assert_eq!(t.route, Route::Output);
+    assert_eq!(
+        t.hooks.iter().map(|h| h.name()).collect::<Vec<_>>(),
+        ["OUTPUT", "POSTROUTING"]
+    );
+}
+
+const KUBE: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:SVC - [0:0]
+:SEP1 - [0:0]
+:SEP2 - [0:0]
+-A PREROUTING -d 10.96.0.10/32 -p udp -m udp --dport 53 -j SVC
+-A SVC -m statistic --mode random --probability 0.50000000000 -j SEP1
+-A SVC -j SEP2
+-A SEP1 -p udp -j DNAT --to-destination 10.1.0.1:53
+-A SEP2 -p udp -j DNAT --to-destination 10.1.0.2:53
+COMMIT
+";
+
+#[test]
+fn random_branches_are_reported_with_probabilities() {
+    let rs = rules(KUBE);
+    let mut p = Packet::new(
+        17,
+        "10.2.0.9".parse().unwrap(),
+        "10.96.0.10".parse().unwrap(),
+    );
+    p.dport = 53;
+    let tr = Tracer::new(&rs);
+    let t = tr.trace(&p, &TraceOptions::default());
+    assert_eq!(t.output.dst.to_string(), "10.1.0.1");
+    let note = t.steps.iter().flat_map(|s| s.notes.iter()).next().unwrap();
+    assert!(note.contains("probability 0.50000"), "{note}");
+    let skip = TraceOptions {
+        random: RandomChoice::Skip,
+        ..Default::default()
+    };
+    assert_eq!(tr.trace(&p, &skip).output.dst.to_string(), "10.1.0.2");
+}
+
+#[test]
+fn unknown_ipset_is_an_assumption_and_can_be_given() {
+    let rs = rules(
+        "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m set --match-set bad src -j DROP
+COMMIT
+",
+    );
+    let p = tcp("192.0.2.1", "192.0.2.2", 22);
+    let tr = Tracer::new(&rs);
+    let t = tr.trace(&p, &local(&["192.0.2.2"]));
+    assert_eq!(t.verdict, Verdict::Accept);
+    assert!(t.steps[0].notes[0].contains("ipset bad"));
+    let mut o = local(&["192.0.2.2"]);
+    o.ipsets
+        .insert("bad".into(), vec!["192.0.2.0/24".parse().unwrap()]);
+    assert_eq!(tr.trace(&p, &o).verdict, Verdict::Drop);
+}
+
+#[test]
+fn text_report_names_the_missing_part() {
+    let rs = rules(GOTO);
+    let t = Tracer::new(&rs).trace(&tcp("192.0.2.1", "192.0.2.2", 80), &local(&["192.0.2.2"]));
+    let text = iptviz::trace::render_text(&t.view(&rs));
+    assert!(text.contains("no match: --dport 22"), "{text}");
+    assert!(text.contains("verdict DROP in INPUT"), "{text}");
+}
+
+/// Found by the kernel suite (home-user-complex.rules): `--ctorigsrcport`
+/// was taken as an unknown option and assumed to match.
+#[test]
+fn conntrack_original_source_port_is_checked() {
+    let rs = rules(
+        "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate NEW --ctproto 17 --ctorigsrcport 68 --ctorigdstport 67 -j ACCEPT
+COMMIT
+",
+    );
+    let mut p = Packet::new(
+        17,
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+    );
+    p.sport = 53779;
+    p.dport = 67;
+    let tr = Tracer::new(&rs);
+    assert_eq!(tr.trace(&p, &local(&["192.0.2.2"])).verdict, Verdict::Drop);
+    p.sport = 68;
+    assert_eq!(
+        tr.trace(&p, &local(&["192.0.2.2"])).verdict,
+        Verdict::Accept
+    );
+}
