@@ -67,6 +67,7 @@ pub struct IptvizApp {
     /// Where the canvas was drawn last frame (tests map world to screen).
     pub last_canvas_rect: Option<egui::Rect>,
     job: Option<Job>,
+    export: Option<std::sync::mpsc::Receiver<Result<String, String>>>,
     opts: Options,
     frames: u64,
     bench: Option<Bench>,
@@ -89,6 +90,7 @@ impl IptvizApp {
             message: None,
             last_canvas_rect: None,
             job: None,
+            export: None,
             frames: 0,
             bench: None,
             started_options_applied: false,
@@ -234,17 +236,14 @@ impl IptvizApp {
                     .doc
                     .as_ref()
                     .and_then(|d| d.parsed.ruleset.tables.get(self.state.table))
-                    .map(|t| t.name.to_string())
-                    .unwrap_or_default();
-                match &self.state.scene {
-                    Some(scene) => match crate::export::write(scene, &table, &path) {
-                        Ok(m) => {
-                            self.info(m);
-                            self.dialogs.open = None;
-                        }
-                        Err(e) => self.error(e),
-                    },
-                    None => self.error("nothing to export"),
+                    .map(|t| t.name.to_string());
+                match (self.state.doc.clone(), table) {
+                    (Some(doc), Some(table)) => {
+                        self.info(format!("exporting {table} to {path} …"));
+                        self.export = Some(crate::export::spawn(ctx, doc, table, path));
+                        self.dialogs.open = None;
+                    }
+                    _ => self.error("nothing to export"),
                 }
             }
             Action::CopyRules => {
@@ -363,12 +362,13 @@ impl IptvizApp {
             {
                 self.state.set_table(i);
             }
+            // Open groups first: selecting computes where to look.
+            if self.opts.expand_all {
+                self.state.expand_all();
+            }
             if let Some(c) = self.opts.select.clone() {
                 let t = doc.parsed.ruleset.tables[self.state.table].name.to_string();
                 self.state.select_named(&t, &c);
-            }
-            if self.opts.expand_all {
-                self.state.expand_all();
             }
         }
         if self.opts.flow {
@@ -386,6 +386,15 @@ impl IptvizApp {
             let path = job.path.clone();
             self.job = None;
             self.finish_load(out, path);
+        }
+        if let Some(rx) = &self.export
+            && let Ok(out) = rx.try_recv()
+        {
+            self.export = None;
+            match out {
+                Ok(m) => self.info(m),
+                Err(e) => self.error(e),
+            }
         }
         self.apply_start_options();
         let mut actions = std::mem::take(&mut self.pending);

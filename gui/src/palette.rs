@@ -1,49 +1,57 @@
-//! Colours of the canvas.
-//!
-//! Interim: the shared palette (`iptviz::render::style`) is being written on
-//! another branch. Everything colour-related goes through this file so the
-//! switch is one edit.
+//! Colours of the canvas, taken from the library's shared style
+//! (`iptviz::render::style`) so that the app and the SVG look like one
+//! product. Dark mode uses deeper tones of the same hues.
 
 use egui::Color32;
+use iptviz::graph::Verdict;
+use iptviz::render::style::{self, Rgb};
 
-/// Fill of a built-in chain of `table` (calm, distinct per table).
-pub fn table_colour(table: &str, dark: bool) -> Color32 {
-    let (l, d) = match table {
-        "raw" => ((0xd9, 0xc8, 0xa9), (0x6b, 0x5a, 0x3c)),
-        "mangle" => ((0xc9, 0xbf, 0xe0), (0x54, 0x4a, 0x78)),
-        "nat" => ((0xe6, 0xc0, 0xd8), (0x76, 0x45, 0x68)),
-        "filter" => ((0xb8, 0xd8, 0xe8), (0x2f, 0x5d, 0x78)),
-        "security" => ((0xc4, 0xdd, 0xc0), (0x3f, 0x66, 0x44)),
-        _ => ((0xd6, 0xd6, 0xd6), (0x55, 0x55, 0x55)),
-    };
-    let (r, g, b) = if dark { d } else { l };
+fn rgb((r, g, b): Rgb) -> Color32 {
     Color32::from_rgb(r, g, b)
+}
+
+/// The same hue, darkened for a dark background.
+fn deepen((r, g, b): Rgb) -> Color32 {
+    let d = |c: u8| (c as f32 * 0.38) as u8;
+    Color32::from_rgb(d(r), d(g), d(b))
+}
+
+/// The same hue, lightened for text on a dark background.
+fn lighten((r, g, b): Rgb) -> Color32 {
+    let l = |c: u8| (c as u16 + (255 - c as u16) * 45 / 100) as u8;
+    Color32::from_rgb(l(r), l(g), l(b))
+}
+
+/// Fill of a built-in chain of `table`.
+pub fn table_colour(table: &str, dark: bool) -> Color32 {
+    if dark {
+        deepen(style::table_fill(table))
+    } else {
+        rgb(style::table_fill(table))
+    }
+}
+
+/// Outline of a built-in chain of `table`.
+pub fn table_stroke(table: &str, dark: bool) -> Color32 {
+    if dark {
+        lighten(style::table_stroke(table))
+    } else {
+        rgb(style::table_stroke(table))
+    }
 }
 
 /// Colour of a verdict or target name (ACCEPT green, DROP/REJECT red, ...).
 pub fn verdict_colour(target: &str, dark: bool) -> Color32 {
-    let pick = |light: (u8, u8, u8), darkc: (u8, u8, u8)| {
-        let (r, g, b) = if dark { darkc } else { light };
-        Color32::from_rgb(r, g, b)
-    };
-    match target {
-        "ACCEPT" => pick((0x1e, 0x7d, 0x32), (0x6c, 0xd0, 0x7e)),
-        "DROP" | "REJECT" => pick((0xc6, 0x28, 0x28), (0xff, 0x7a, 0x7a)),
-        "RETURN" => pick((0x15, 0x65, 0xc0), (0x7a, 0xb4, 0xff)),
-        "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP" => {
-            pick((0x7b, 0x1f, 0xa2), (0xd0, 0x8c, 0xf0))
-        }
-        "LOG" | "NFLOG" | "QUEUE" | "NFQUEUE" => pick((0x61, 0x61, 0x61), (0xa8, 0xa8, 0xa8)),
-        _ => pick((0x37, 0x47, 0x4f), (0xcf, 0xd8, 0xdc)),
-    }
+    let c = style::verdict_colour(Verdict::of(target));
+    if dark { lighten(c) } else { rgb(c) }
 }
 
-/// Edge colour: grey at no traffic, towards orange/red with heat in 0..=1.
+/// Edge colour: grey at no traffic, towards orange with heat in 0..=1.
 pub fn edge_colour(heat: f32, dark: bool) -> Color32 {
     let cold = if dark {
         Color32::from_gray(130)
     } else {
-        Color32::from_gray(120)
+        rgb(style::MUTED)
     };
     if heat <= 0.0 {
         return cold;
@@ -69,4 +77,20 @@ pub fn selected_colour(dark: bool) -> Color32 {
 fn lerp(a: Color32, b: Color32, t: f32) -> Color32 {
     let m = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
     Color32::from_rgb(m(a.r(), b.r()), m(a.g(), b.g()), m(a.b(), b.b()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn light_mode_is_the_library_palette() {
+        let (r, g, b) = style::table_fill("nat");
+        assert_eq!(table_colour("nat", false), Color32::from_rgb(r, g, b));
+        assert_ne!(table_colour("nat", true), table_colour("nat", false));
+        assert_ne!(
+            verdict_colour("ACCEPT", false),
+            verdict_colour("DROP", false)
+        );
+    }
 }

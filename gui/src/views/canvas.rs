@@ -495,7 +495,10 @@ fn paint_nodes(
             ));
         }
         let (fill, stroke) = match n.style {
-            NodeStyle::Builtin => (fill_builtin, Stroke::new(2.0, outline)),
+            NodeStyle::Builtin => (
+                fill_builtin,
+                Stroke::new(2.0, palette::table_stroke(table, dark)),
+            ),
             NodeStyle::User => (fill_user, Stroke::new(1.0, outline)),
             NodeStyle::Group => {
                 for k in [2.0, 1.0] {
@@ -668,7 +671,7 @@ fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, dark: bool)
         cam.center = ((p - origin) / scale).to_pos2();
     }
     let painter = ui.painter_at(area);
-    painter.rect_filled(area, 4.0, ui.visuals().panel_fill.gamma_multiply(0.95));
+    painter.rect_filled(area, 4.0, ui.visuals().panel_fill);
     painter.rect_stroke(
         area,
         4.0,
@@ -681,7 +684,7 @@ fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, dark: bool)
         Color32::from_gray(110)
     };
     // Thousands of boxes shrink to sub-pixel dots: draw a sample.
-    let step = (scene.nodes.len() / 3000).max(1);
+    let step = (scene.nodes.len() / 800).max(1);
     let mut shapes = Vec::with_capacity(scene.nodes.len() / step + 1);
     for n in scene.nodes.iter().step_by(step) {
         let r = Rect::from_min_max(to_map(n.rect.min), to_map(n.rect.max));

@@ -86,7 +86,7 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                 .open(&mut keep)
                 .collapsible(false)
                 .show(ctx, |ui| {
-                    ui.label("File name; .svg for a picture, .dot for Graphviz:");
+                    ui.label("File name; .svg for a picture, .dot for Graphviz, .json for the laid-out graph:");
                     ui.add(TextEdit::singleline(&mut d.export).desired_width(360.0));
                     if ui.button("Export").clicked() {
                         actions.push(Action::Export(d.export.trim().to_string()));
