@@ -94,12 +94,12 @@ impl TableGraph {
                         });
                     }
                 }
-                if service[to].is_none() && t.name.starts_with("KUBE-") {
+                if service[to].is_none() && is_service_chain(&t.name) {
                     service[to] = rule.comment().as_deref().and_then(service_name);
                 }
             }
             // An endpoint chain names its service in its own rules.
-            if service[ci].is_none() && chain.name.starts_with("KUBE-") {
+            if service[ci].is_none() && is_service_chain(&chain.name) {
                 service[ci] = chain
                     .rules
                     .iter()
@@ -125,6 +125,20 @@ impl TableGraph {
         }
         ((packets as f64).ln_1p() / (self.max_packets as f64).ln_1p()) as f32
     }
+}
+
+/// kube-proxy's per-service and per-endpoint chains.
+fn is_service_chain(name: &str) -> bool {
+    [
+        "KUBE-SVC-",
+        "KUBE-SVL-",
+        "KUBE-SEP-",
+        "KUBE-FW-",
+        "KUBE-EXT-",
+        "KUBE-XLB-",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// `default/kubernetes:https cluster IP` -> `default/kubernetes:https`.
@@ -219,6 +233,7 @@ mod tests {
         assert_eq!(g.groups.len(), 1);
         assert_eq!(g.groups[0].members.len(), 7);
         assert_eq!(g.service[2].as_deref(), Some("ns/svc0:http"));
+        assert_eq!(g.service[1], None, "KUBE-SERVICES is not one service");
         assert_eq!(g.group_of[1], None);
         assert!(g.heat(7) > 0.99);
     }

@@ -12,7 +12,7 @@ fn rgb((r, g, b): Rgb) -> Color32 {
 
 /// The same hue, darkened for a dark background.
 fn deepen((r, g, b): Rgb) -> Color32 {
-    let d = |c: u8| (c as f32 * 0.38) as u8;
+    let d = |c: u8| (c as f32 * 0.5) as u8;
     Color32::from_rgb(d(r), d(g), d(b))
 }
 

@@ -30,8 +30,15 @@ impl Document {
     /// Parses `bytes` leniently; `Err` only when nothing could be read.
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Document, String> {
         let start = Instant::now();
-        let parsed =
-            parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| format!("{name}: {e}"))?;
+        let parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
+            let e = e.to_string();
+            // The library's message usually names the input already.
+            if e.starts_with(name) {
+                e
+            } else {
+                format!("{name}: {e}")
+            }
+        })?;
         let graphs = parsed
             .ruleset
             .tables

@@ -27,6 +27,8 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
             egui::Window::new("Open rules file")
                 .open(&mut keep)
                 .collapsible(false)
+                .pivot(egui::Align2::CENTER_TOP)
+                .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
                 .default_width(480.0)
                 .show(ctx, |ui| {
                     let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
@@ -52,6 +54,8 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
             egui::Window::new("Paste rules")
                 .open(&mut keep)
                 .collapsible(false)
+                .pivot(egui::Align2::CENTER_TOP)
+                .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
                 .default_width(600.0)
                 .show(ctx, |ui| {
                     let label = ui

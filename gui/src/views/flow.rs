@@ -58,17 +58,18 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
 
     let stroke = Stroke::new(2.0, weak);
     let arrow = |a: Pos2, b: Pos2| {
-        painter.arrow(a, b - a, stroke);
+        painter.line_segment([a, b], stroke);
+        let dir = (b - a).normalized();
+        let side = vec2(-dir.y, dir.x) * 5.0;
+        let back = b - dir * 10.0;
+        painter.add(egui::Shape::convex_polygon(
+            vec![b, back + side, back - side],
+            weak,
+            Stroke::NONE,
+        ));
     };
     let route = pos2(x(1) + col_w / 2.0, boxes[0].center().y);
     let local = pos2(x(2) + col_w / 2.0, boxes[1].center().y);
-    painter.text(
-        pos2(area.left() + 4.0, boxes[0].center().y),
-        Align2::LEFT_CENTER,
-        "in",
-        FontId::proportional(12.0),
-        weak,
-    );
     arrow(boxes[0].right_center(), route - vec2(50.0, 0.0));
     painter.text(
         route,
@@ -90,13 +91,6 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
     );
     arrow(local + vec2(45.0, 0.0), boxes[3].left_center());
     arrow(boxes[3].center_top(), boxes[4].center_bottom());
-    painter.text(
-        boxes[4].right_center() + vec2(6.0, 0.0),
-        Align2::LEFT_CENTER,
-        "out",
-        FontId::proportional(12.0),
-        weak,
-    );
 
     for (hook, (name, order)) in HOOKS.iter().enumerate() {
         let b = boxes[hook];

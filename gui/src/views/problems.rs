@@ -62,7 +62,8 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
                     .chars()
                     .map(|c| if c.is_control() { ' ' } else { c })
                     .collect();
-                let pad = " ".repeat(
+                // No-break spaces: egui drops ordinary leading spaces.
+                let pad = "\u{a0}".repeat(
                     (p.column as usize)
                         .saturating_sub(1)
                         .min(shown.chars().count()),
@@ -70,8 +71,11 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
                 ScrollArea::horizontal()
                     .id_salt("problem-src")
                     .show(ui, |ui| {
-                        ui.label(
-                            RichText::new(format!("{shown}\n{pad}^ {}", p.message)).monospace(),
+                        ui.add(
+                            egui::Label::new(
+                                RichText::new(format!("{shown}\n{pad}^ {}", p.message)).monospace(),
+                            )
+                            .extend(),
                         );
                     });
             }

@@ -132,11 +132,13 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
             }
         }
     });
+    // Rows have a fixed height (the list is virtual), so long lines are
+    // cut; the whole rule is on hover.
     let summary = summary(rule);
-    ui.label(RichText::new(crate::state::short(&summary, 120)).monospace())
+    ui.add(egui::Label::new(RichText::new(summary).monospace()).truncate())
         .on_hover_text(rule.text.to_string());
     match rule.comment() {
-        Some(c) => ui.label(RichText::new(crate::state::short(&c, 120)).italics().weak()),
+        Some(c) => ui.add(egui::Label::new(RichText::new(c).italics().weak()).truncate()),
         None => ui.label(""),
     };
 }
@@ -151,10 +153,14 @@ pub fn summary(rule: &Rule) -> String {
         }
     };
     let mut parts = Vec::new();
-    parts.push(rule.protocol.as_ref().map_or("all".to_string(), neg));
-    let src = rule.source.as_ref().map_or("any".to_string(), neg);
-    let dst = rule.destination.as_ref().map_or("any".to_string(), neg);
-    parts.push(format!("{src} -> {dst}"));
+    if let Some(p) = &rule.protocol {
+        parts.push(neg(p));
+    }
+    if rule.source.is_some() || rule.destination.is_some() {
+        let src = rule.source.as_ref().map_or("any".to_string(), neg);
+        let dst = rule.destination.as_ref().map_or("any".to_string(), neg);
+        parts.push(format!("{src} -> {dst}"));
+    }
     if let Some(i) = &rule.in_iface {
         parts.push(format!("in {}", neg(i)));
     }
@@ -194,6 +200,9 @@ pub fn summary(rule: &Rule) -> String {
             parts.push(s);
         }
     }
+    if parts.is_empty() {
+        return "every packet".into();
+    }
     parts.join("  ")
 }
 
@@ -215,5 +224,7 @@ mod tests {
             summary(r),
             "tcp  10.0.0.0/8 -> any  in eth0  dpt 22  conntrack --ctstate NEW"
         );
+        let bare = iptviz::model::Rule::default();
+        assert_eq!(summary(&bare), "every packet");
     }
 }
