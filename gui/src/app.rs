@@ -37,6 +37,10 @@ pub struct Options {
     pub flow: bool,
     /// Open every group of the shown table.
     pub expand_all: bool,
+    /// Colour theme for this run (overrides the remembered one).
+    pub theme: Option<ThemeChoice>,
+    /// Search for this at start.
+    pub search: Option<String>,
 }
 
 /// A line in the status bar.
@@ -108,6 +112,9 @@ impl IptvizApp {
             }
             Some(path) => app.pending.push(Action::OpenPath(path)),
             None => app.load_sample(),
+        }
+        if let Some(t) = app.opts.theme {
+            app.settings.theme = t;
         }
         app.pending
             .push(Action::Theme(app.settings.theme.preference()));
@@ -371,6 +378,10 @@ impl IptvizApp {
                 self.state.select_named(&t, &c);
             }
         }
+        if let Some(q) = self.opts.search.clone() {
+            self.search = q.clone();
+            self.state.search(&q);
+        }
         if self.opts.flow {
             self.state.view = View::Flow;
         }
@@ -495,8 +506,15 @@ impl IptvizApp {
         });
         self.state.fit_requested = false;
         if let Some(p) = self.state.focus.take() {
-            self.camera.center = p;
-            self.camera.zoom = self.camera.zoom.max(0.6);
+            // Move only when the chain is out of sight or too small to read.
+            let seen = self
+                .last_canvas_rect
+                .map(|r| self.camera.visible(r.shrink(60.0)).contains(p))
+                .unwrap_or(false);
+            if !seen || self.camera.zoom < 0.6 {
+                self.camera.center = p;
+                self.camera.zoom = self.camera.zoom.max(0.6);
+            }
         }
         actions.extend(dialogs::show(
             &ctx,

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use iptviz_gui::{IptvizApp, Options, settings::Settings};
+use iptviz_gui::settings::{Settings, ThemeChoice};
+use iptviz_gui::{IptvizApp, Options};
 
 const USAGE: &str =
     "usage: iptviz-gui [FILE] [--table NAME] [--select CHAIN] [--flow] [--expand-all]
@@ -29,6 +30,15 @@ fn parse_args() -> Result<Options, String> {
             "--select" => o.select = Some(args.next().ok_or("--select needs a chain")?),
             "--flow" => o.flow = true,
             "--expand-all" => o.expand_all = true,
+            "--search" => o.search = Some(args.next().ok_or("--search needs text")?),
+            "--theme" => {
+                o.theme = Some(match args.next().as_deref() {
+                    Some("light") => ThemeChoice::Light,
+                    Some("dark") => ThemeChoice::Dark,
+                    Some("system") => ThemeChoice::System,
+                    _ => return Err("--theme needs light, dark or system".into()),
+                })
+            }
             s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
             _ if o.file.is_none() => o.file = Some(a),
             _ => return Err("only one FILE".into()),
