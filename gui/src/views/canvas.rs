@@ -36,6 +36,8 @@ impl Default for Camera {
 pub const MIN_ZOOM: f32 = 0.002;
 /// Zoom limits.
 pub const MAX_ZOOM: f32 = 4.0;
+/// Fitting never goes below this when the graph's height allows it.
+const READABLE_ZOOM: f32 = 0.6;
 /// Below this zoom, no text is drawn.
 const TEXT_ZOOM: f32 = 0.4;
 /// Below this zoom, boxes are plain fills.
@@ -66,6 +68,13 @@ impl Camera {
         let sy = (view.height() - margin).max(10.0) / bounds.height().max(1.0);
         self.zoom = sx.min(sy).clamp(MIN_ZOOM, 1.0);
         self.center = bounds.center();
+        // A long, flat graph (kube-proxy with its groups folded) would
+        // shrink below readable text: keep it readable, show its start
+        // (the built-in chains) and leave the rest to panning.
+        if self.zoom < READABLE_ZOOM && sy >= READABLE_ZOOM {
+            self.zoom = READABLE_ZOOM;
+            self.center.x = bounds.left() + (view.width() - margin) / 2.0 / self.zoom;
+        }
     }
 
     /// Zooms by `factor` keeping the world point under `anchor` in place.
@@ -726,5 +735,18 @@ mod tests {
         cam.fit(bounds, view);
         let vis = cam.visible(view);
         assert!(vis.contains_rect(bounds));
+    }
+
+    #[test]
+    fn fit_keeps_a_long_flat_graph_readable() {
+        let view = Rect::from_min_size(Pos2::ZERO, vec2(800.0, 600.0));
+        let bounds = Rect::from_min_size(pos2(0.0, 0.0), vec2(5000.0, 300.0));
+        let mut cam = Camera::default();
+        cam.fit(bounds, view);
+        assert_eq!(cam.zoom, READABLE_ZOOM);
+        assert!(
+            cam.visible(view)
+                .contains(bounds.left_top() + vec2(10.0, 10.0))
+        );
     }
 }
