@@ -41,6 +41,8 @@ pub struct Options {
     pub theme: Option<ThemeChoice>,
     /// Search for this at start.
     pub search: Option<String>,
+    /// Start with the `iptviz render` layout for small tables.
+    pub render_layout: bool,
 }
 
 /// A line in the status bar.
@@ -261,6 +263,7 @@ impl IptvizApp {
                 }
             }
             Action::Fit => self.state.fit_requested = true,
+            Action::LibraryLayout(on) => self.state.set_library_layout(on),
             Action::SetView(v) => self.state.view = v,
             Action::Open(d) => {
                 if d == Dialog::Export && self.dialogs.export.is_empty() {
@@ -368,6 +371,9 @@ impl IptvizApp {
                 && let Some(i) = doc.parsed.ruleset.tables.iter().position(|x| x.name == *t)
             {
                 self.state.set_table(i);
+            }
+            if self.opts.render_layout {
+                self.state.set_library_layout(true);
             }
             // Open groups first: selecting computes where to look.
             if self.opts.expand_all {

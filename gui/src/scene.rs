@@ -19,6 +19,8 @@ pub enum NodeKind {
     Chain(u32),
     /// A folded group (index in `TableGraph::groups`).
     Group(u32),
+    /// A verdict or target box of the library's drawing (not selectable).
+    Target,
 }
 
 /// How a box is drawn.
@@ -30,6 +32,8 @@ pub enum NodeStyle {
     User,
     /// Folded group: stacked outline.
     Group,
+    /// Verdict or extension target, coloured by the verdict.
+    Target,
 }
 
 /// A positioned box.
@@ -64,6 +68,10 @@ pub struct SceneEdge {
     pub packets: u64,
     /// Packets on a log scale against the busiest edge, 0..=1.
     pub heat: f32,
+    /// `points` is a cubic Bézier chain `p0 c1 c2 p1 ...` (library layout).
+    pub curved: bool,
+    /// Fall-through or return: drawn dotted.
+    pub ret: bool,
 }
 
 /// One column of boxes, top to bottom, for fast culling and hit tests.
@@ -137,6 +145,9 @@ pub struct Scene {
 impl Scene {
     /// The box at a world position.
     pub fn node_at(&self, p: Pos2) -> Option<usize> {
+        if self.columns.is_empty() {
+            return self.nodes.iter().position(|n| n.rect.contains(p));
+        }
         let col = self
             .columns
             .iter()
@@ -149,19 +160,27 @@ impl Scene {
     }
 
     /// Boxes that may intersect `area`, column by column (binary search).
-    pub fn visible_nodes(&self, area: egui::Rect) -> impl Iterator<Item = usize> + '_ {
-        self.columns
-            .iter()
-            .filter(move |c| c.right >= area.left() && c.left <= area.right())
-            .flat_map(move |c| {
-                let start = c
-                    .nodes
-                    .partition_point(|&n| self.nodes[n as usize].rect.bottom() < area.top());
-                c.nodes[start..]
-                    .iter()
-                    .map(|&n| n as usize)
-                    .take_while(move |&n| self.nodes[n].rect.top() <= area.bottom())
-            })
+    pub fn visible_nodes(&self, area: egui::Rect) -> Box<dyn Iterator<Item = usize> + '_> {
+        if self.columns.is_empty() {
+            // Small library layouts have no columns: test every box.
+            return Box::new(
+                (0..self.nodes.len()).filter(move |&i| self.nodes[i].rect.intersects(area)),
+            );
+        }
+        Box::new(
+            self.columns
+                .iter()
+                .filter(move |c| c.right >= area.left() && c.left <= area.right())
+                .flat_map(move |c| {
+                    let start = c
+                        .nodes
+                        .partition_point(|&n| self.nodes[n as usize].rect.bottom() < area.top());
+                    c.nodes[start..]
+                        .iter()
+                        .map(|&n| n as usize)
+                        .take_while(move |&n| self.nodes[n].rect.top() <= area.bottom())
+                }),
+        )
     }
 
     /// The box showing chain `chain`.
@@ -221,6 +240,8 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
                 rules: 0,
                 packets: 0,
                 heat: 0.0,
+                curved: false,
+                ret: false,
             }
         });
         entry.goto &= e.goto;
@@ -453,6 +474,110 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
     }
 }
 
+/// Largest table drawn with the library's layout (layout-rs below a few
+/// hundred boxes, like `iptviz render`); bigger ones use [`layered`].
+pub const LIBRARY_MAX_CHAINS: usize = 60;
+
+/// The library's drawing of one table (the same one `iptviz render`
+/// writes), when the table is small and has no groups to fold.
+pub fn from_library(
+    rs: &iptviz::Ruleset,
+    chain_graph: &iptviz::graph::ChainGraph,
+    table: &Table,
+    graph: &TableGraph,
+) -> Option<Scene> {
+    use iptviz::graph::{EdgeKind, ViewNodeKind, ViewOptions, view};
+    use iptviz::layout::{Choice, layout};
+    if table.chains.len() > LIBRARY_MAX_CHAINS || !graph.groups.is_empty() {
+        return None;
+    }
+    let opts = ViewOptions {
+        tables: vec![table.name.to_string()],
+        counters: rs.has_counters(),
+        ..Default::default()
+    };
+    let v = view(rs, chain_graph, &opts).ok()?;
+    if v.nodes.is_empty()
+        || v.nodes
+            .iter()
+            .any(|n| matches!(n.kind, ViewNodeKind::Group(_)))
+    {
+        return None;
+    }
+    let l = layout(&v, Choice::Auto);
+    if l.nodes.len() != v.nodes.len() || l.edges.len() != v.edges.len() {
+        return None;
+    }
+    let mut node_of_chain = vec![0u32; table.chains.len()];
+    let mut nodes = Vec::with_capacity(v.nodes.len());
+    for (i, (vn, b)) in v.nodes.iter().zip(&l.nodes).enumerate() {
+        let rect = Rect::from_min_size(pos2(b.x as f32, b.y as f32), vec2(b.w as f32, b.h as f32));
+        let name = vn.lines.first().cloned().unwrap_or_default();
+        let (kind, style) = match vn.kind {
+            ViewNodeKind::Builtin | ViewNodeKind::User => {
+                let ci = table.chain_position(&name)?;
+                node_of_chain[ci] = i as u32;
+                let style = if vn.kind == ViewNodeKind::Builtin {
+                    NodeStyle::Builtin
+                } else {
+                    NodeStyle::User
+                };
+                (NodeKind::Chain(ci as u32), style)
+            }
+            _ => (NodeKind::Target, NodeStyle::Target),
+        };
+        nodes.push(SceneNode {
+            rect,
+            kind,
+            style,
+            title: name,
+            subtitle: vn
+                .lines
+                .iter()
+                .skip(1)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" · "),
+        });
+    }
+    let edges = v
+        .edges
+        .iter()
+        .zip(&l.edges)
+        .map(|(ve, path)| {
+            let packets = ve.packets.unwrap_or(0);
+            SceneEdge {
+                from: ve.from as u32,
+                to: ve.to as u32,
+                points: path
+                    .points
+                    .iter()
+                    .map(|p| pos2(p.x as f32, p.y as f32))
+                    .collect(),
+                goto: ve.kind == EdgeKind::Goto,
+                rules: ve.rules as u32,
+                packets,
+                heat: graph.heat(packets),
+                curved: path.curved,
+                ret: ve.kind == EdgeKind::Return,
+            }
+        })
+        .collect();
+    let bounds = nodes
+        .iter()
+        .fold(Rect::NOTHING, |acc: Rect, n: &SceneNode| acc.union(n.rect));
+    Some(Scene {
+        nodes,
+        edges,
+        columns: Vec::new(),
+        fans: Vec::new(),
+        bundles: Vec::new(),
+        bands: Vec::new(),
+        node_of_chain,
+        bounds,
+    })
+}
+
 /// Rows per column for a layer of `len` boxes.
 fn wrap_rows(len: usize) -> usize {
     const MIN_ROWS: usize = 80;
@@ -464,6 +589,8 @@ fn wrap_rows(len: usize) -> usize {
 
 fn label(table: &Table, graph: &TableGraph, kind: NodeKind) -> (NodeStyle, String, String) {
     match kind {
+        // The layered layout draws chains and groups only.
+        NodeKind::Target => (NodeStyle::Target, String::new(), String::new()),
         NodeKind::Chain(ci) => {
             let c = &table.chains[ci as usize];
             let rules = plural(c.rules.len(), "rule");
@@ -573,6 +700,25 @@ mod tests {
         assert_eq!(s.bundles.len(), s.columns.len() - 1);
         assert_eq!(s.bands.len(), 1);
         assert_eq!(s.bands[0].count, 500);
+    }
+
+    #[test]
+    fn small_tables_use_the_library_drawing() {
+        let p = parse_str(
+            include_str!("../tests/fixtures/small-host.rules"),
+            &ParseOptions::lenient("t"),
+        )
+        .expect("parses");
+        let rs = &p.ruleset;
+        let cg = iptviz::graph::ChainGraph::build(rs);
+        let t = rs.table("filter").expect("filter");
+        let s = from_library(rs, &cg, t, &TableGraph::build(t)).expect("library scene");
+        assert!(s.columns.is_empty());
+        assert!(s.nodes.iter().any(|n| n.kind == NodeKind::Target));
+        let input = s.node_for_chain(0).expect("INPUT drawn");
+        assert_eq!(s.nodes[input].title, "INPUT");
+        assert_eq!(s.node_at(s.nodes[input].rect.center()), Some(input));
+        assert!(s.edges.iter().any(|e| e.heat > 0.0), "counters become heat");
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Document {
     pub parsed: Parsed,
     /// Graph facts per table, same order as `parsed.ruleset.tables`.
     pub graphs: Vec<TableGraph>,
+    /// The library's chain graph, for drawing small tables as
+    /// `iptviz render` does (not built for cluster-sized dumps).
+    pub chain_graph: Option<iptviz::graph::ChainGraph>,
     /// Size of the input.
     pub bytes: usize,
     /// Time spent parsing and analysing.
@@ -45,10 +48,18 @@ impl Document {
             .iter()
             .map(TableGraph::build)
             .collect();
+        let small = parsed
+            .ruleset
+            .tables
+            .iter()
+            .any(|t| t.chains.len() <= scene::LIBRARY_MAX_CHAINS);
+        let chain_graph = (small && parsed.ruleset.chain_count() <= 5_000)
+            .then(|| iptviz::graph::ChainGraph::build(&parsed.ruleset));
         Ok(Document {
             name: name.to_string(),
             parsed,
             graphs,
+            chain_graph,
             bytes: bytes.len(),
             took: start.elapsed(),
         })
@@ -94,7 +105,6 @@ pub enum View {
 pub const MAX_HITS: usize = 1000;
 
 /// Everything the user is looking at.
-#[derive(Default)]
 pub struct AppState {
     /// The loaded rules.
     pub doc: Option<Arc<Document>>,
@@ -124,9 +134,43 @@ pub struct AppState {
     pub focus: Option<egui::Pos2>,
     /// The camera should fit the whole scene.
     pub fit_requested: bool,
+    /// Draw small tables with the library's layout (as `iptviz render`).
+    pub library_layout: bool,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState {
+            doc: None,
+            table: 0,
+            view: View::Graph,
+            selected: None,
+            back: Vec::new(),
+            forward: Vec::new(),
+            query: String::new(),
+            hits: Vec::new(),
+            hit_total: 0,
+            hit_chains: HashSet::new(),
+            expanded: HashSet::new(),
+            scene: None,
+            problem: None,
+            focus: None,
+            fit_requested: false,
+            library_layout: false,
+        }
+    }
 }
 
 impl AppState {
+    /// Switches between the library's layout and the fast layered one.
+    pub fn set_library_layout(&mut self, on: bool) {
+        if self.library_layout != on {
+            self.library_layout = on;
+            self.rebuild_scene();
+            self.fit_requested = true;
+        }
+    }
+
     /// Parses text and makes it the current document (used by tests; the
     /// app parses on a background thread and calls [`AppState::set_document`]).
     pub fn load(&mut self, name: &str, text: &[u8]) -> Result<(), String> {
@@ -387,11 +431,17 @@ impl AppState {
                 .filter(|(t, _)| *t == self.table)
                 .map(|&(_, g)| g)
                 .collect();
-            Some(Arc::new(scene::layered(
-                table,
-                &doc.graphs[self.table],
-                &open,
-            )))
+            let graph = &doc.graphs[self.table];
+            let library = if self.library_layout {
+                doc.chain_graph
+                    .as_ref()
+                    .and_then(|cg| scene::from_library(&doc.parsed.ruleset, cg, table, graph))
+            } else {
+                None
+            };
+            Some(Arc::new(
+                library.unwrap_or_else(|| scene::layered(table, graph, &open)),
+            ))
         });
     }
 
@@ -460,6 +510,11 @@ mod tests {
         let scene = s.scene.as_ref().expect("scene");
         assert_eq!(scene.nodes.len(), 8);
         assert!(s.fit_requested);
+        let mut s = s;
+        s.set_library_layout(true);
+        let scene = s.scene.as_ref().expect("scene");
+        assert!(scene.columns.is_empty(), "small table: library layout");
+        assert!(scene.nodes.len() > 8, "chains and their verdicts");
     }
 
     #[test]

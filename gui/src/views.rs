@@ -53,6 +53,8 @@ pub enum Action {
     SetView(View),
     /// Open a dialog.
     Open(Dialog),
+    /// Use the library's layout for small tables, or always the fast one.
+    LibraryLayout(bool),
     /// Set the colour theme.
     Theme(egui::ThemePreference),
 }

@@ -189,6 +189,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         && let Some(n) = hovered
     {
         match scene.nodes[n].kind {
+            NodeKind::Target => {}
             NodeKind::Group(g) => actions.push(Action::ToggleGroup(g)),
             NodeKind::Chain(ci) => {
                 // Double-click on a member of an open group folds it again.
@@ -233,10 +234,14 @@ fn paint_edges(
     }
     let mut lines: Vec<Shape> = Vec::new();
     for e in &scene.edges {
-        let (Some(&a), Some(&b)) = (e.points.first(), e.points.last()) else {
+        if e.points.len() < 2 {
             continue;
-        };
-        if !Rect::from_two_pos(a, b).intersects(visible) {
+        }
+        let bbox = e
+            .points
+            .iter()
+            .fold(Rect::NOTHING, |r, &p| r.union(Rect::from_min_max(p, p)));
+        if !bbox.intersects(visible) {
             continue;
         }
         let touches_selected = selected.is_some_and(|s| s == e.from as usize || s == e.to as usize);
@@ -249,10 +254,42 @@ fn paint_edges(
         } else {
             1.0 + 3.0 * e.heat + if touches_selected { 1.0 } else { 0.0 }
         };
-        let (sa, sb) = (cam.to_screen(view, a), cam.to_screen(view, b));
         let stroke = Stroke::new(width, colour);
-        if e.goto && detailed {
+        let sp: Vec<Pos2> = e.points.iter().map(|&p| cam.to_screen(view, p)).collect();
+        let (sa, sb) = (sp[0], sp[sp.len() - 1]);
+        let dir;
+        if e.curved && sp.len() >= 4 {
+            // The library's Bézier chain: p0 c1 c2 p1 c1 c2 p2 ...
+            let mut flat: Vec<Pos2> = Vec::new();
+            for seg in sp.windows(4).step_by(3) {
+                let curve = egui::epaint::CubicBezierShape::from_points_stroke(
+                    [seg[0], seg[1], seg[2], seg[3]],
+                    false,
+                    Color32::TRANSPARENT,
+                    stroke,
+                );
+                if (e.goto || e.ret) && detailed {
+                    flat.extend(curve.flatten(Some(0.5)));
+                } else {
+                    lines.push(Shape::CubicBezier(curve));
+                }
+            }
+            if !flat.is_empty() {
+                let (dash, gap) = if e.ret { (2.0, 3.0) } else { (6.0, 4.0) };
+                lines.extend(Shape::dashed_line(&flat, stroke, dash, gap));
+            }
+            dir = (sb - sp[sp.len() - 2]).normalized();
+        } else if sp.len() > 2 {
+            if (e.goto || e.ret) && detailed {
+                let (dash, gap) = if e.ret { (2.0, 3.0) } else { (6.0, 4.0) };
+                lines.extend(Shape::dashed_line(&sp, stroke, dash, gap));
+            } else {
+                lines.push(Shape::line(sp.clone(), stroke));
+            }
+            dir = (sb - sp[sp.len() - 2]).normalized();
+        } else if e.goto && detailed {
             lines.extend(Shape::dashed_line(&[sa, sb], stroke, 6.0, 4.0));
+            dir = (sb - sa).normalized();
         } else if detailed && (sb.x - sa.x) > 20.0 {
             let dx = (sb.x - sa.x) * 0.5;
             lines.push(Shape::CubicBezier(
@@ -263,15 +300,12 @@ fn paint_edges(
                     stroke,
                 ),
             ));
+            dir = vec2(1.0, 0.0);
         } else {
             lines.push(Shape::line_segment([sa, sb], stroke));
+            dir = (sb - sa).normalized();
         }
-        if detailed {
-            let dir = if (sb.x - sa.x) > 20.0 {
-                vec2(1.0, 0.0)
-            } else {
-                (sb - sa).normalized()
-            };
+        if detailed && dir.is_finite() {
             let size = 6.0 + width;
             let back = sb - dir * size;
             let side = vec2(-dir.y, dir.x) * size * 0.5;
@@ -509,6 +543,10 @@ fn paint_nodes(
                 Stroke::new(2.0, palette::table_stroke(table, dark)),
             ),
             NodeStyle::User => (fill_user, Stroke::new(1.0, outline)),
+            NodeStyle::Target => (
+                fill_user,
+                Stroke::new(1.5, palette::verdict_colour(&n.title, dark)),
+            ),
             NodeStyle::Group => {
                 for k in [2.0, 1.0] {
                     let off = vec2(5.0, 5.0) * k * cam.zoom.min(1.0);
@@ -548,20 +586,29 @@ fn paint_nodes(
         shapes.push(Shape::rect_filled(acc, 0.0, c));
     }
     painter.extend(shapes);
+    // Library layouts size boxes for monospace text (render::style).
+    let library = scene.columns.is_empty();
+    let font = |size: f32| {
+        if library {
+            FontId::monospace(size)
+        } else {
+            FontId::proportional(size)
+        }
+    };
     let pad = vec2(8.0, 5.0) * cam.zoom;
     for (at, title, sub) in labels {
         painter.text(
             at + pad,
             Align2::LEFT_TOP,
             title,
-            FontId::proportional(title_size),
+            font(title_size),
             text_colour,
         );
         painter.text(
             at + pad + vec2(0.0, 17.0 * cam.zoom),
             Align2::LEFT_TOP,
             sub,
-            FontId::proportional(sub_size),
+            font(sub_size),
             weak,
         );
     }
