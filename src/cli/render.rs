@@ -215,6 +215,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 tables: a.input.table.iter().cloned().collect(),
                 chain: chain.clone(),
                 from: a.from.clone(),
+                roots: Vec::new(),
                 depth: a.depth,
                 prune: a.prune,
                 collapse: collapse.clone(),
