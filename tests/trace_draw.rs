@@ -273,3 +273,16 @@ fn json_flag_is_format_json() {
         run_owned(&docker_args(&["-f", "json"]))
     );
 }
+
+#[test]
+fn rules_mode_marks_the_rule_taken() {
+    let svg = run_owned(&docker_args(&["-f", "svg", "--rules"]));
+    assert!(
+        svg.contains("font-weight=\"bold\">→ DOCKER-USER</text>"),
+        "row of FORWARD's first rule not bold"
+    );
+    // After DOCKER-USER returns, FORWARD#2 jumps to the isolation chain.
+    assert!(svg.contains("font-weight=\"bold\">→ DOCKER-ISOLATION-STAGE-1</text>"));
+    // FORWARD#3 (RELATED,ESTABLISHED) did not match a NEW packet.
+    assert!(!svg.contains("font-weight=\"bold\">state:RELATED,ESTABLISHED -o docker0"));
+}

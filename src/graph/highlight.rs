@@ -33,6 +33,11 @@ pub enum PathMark {
     },
 }
 
+/// The row a rule is drawn in (rules past the last row share the "… more" row).
+fn row(rule: Option<usize>) -> Option<usize> {
+    rule.map(|r| r.min(MAX_ROWS))
+}
+
 /// Where each chain and target of a view is drawn.
 struct Index<'v> {
     view: &'v View,
@@ -77,7 +82,7 @@ impl<'v> Index<'v> {
     }
 
     fn edge(&self, from: usize, to: usize, kind: EdgeKind, rule: Option<usize>) -> Option<usize> {
-        let row = rule.map(|r| r.min(MAX_ROWS));
+        let row = row(rule);
         self.view.edges.iter().position(|e| {
             e.from == from
                 && e.to == to
@@ -89,11 +94,12 @@ impl<'v> Index<'v> {
 
 impl View {
     /// Highlights the nodes and edges of `path` (an edge also lights up
-    /// both its ends). Returns the marks this view does not draw: chains
+    /// both its ends, and the rule's row in `--rules` mode). Returns the marks this view does not draw: chains
     /// filtered out, or an edge inside one collapsed group.
     pub fn highlight(&mut self, path: &[PathMark]) -> Vec<PathMark> {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
+        let mut rows = Vec::new();
         let mut missing = Vec::new();
         {
             let ix = Index::new(self);
@@ -118,6 +124,9 @@ impl View {
                             continue;
                         };
                         nodes.extend([f, t]);
+                        if let Some(r) = row(*rule) {
+                            rows.push((f, r));
+                        }
                         match ix.edge(f, t, *kind, *rule) {
                             Some(e) => edges.push(e),
                             None => missing.push(m.clone()),
@@ -131,6 +140,12 @@ impl View {
         }
         for e in edges {
             self.edges[e].highlight = true;
+        }
+        for (n, r) in rows {
+            // Chains folded into a group have no rows of their own.
+            if let Some(row) = self.nodes[n].rows.get_mut(r) {
+                row.highlight = true;
+            }
         }
         missing
     }
@@ -194,6 +209,11 @@ mod tests {
                 .collect();
             assert_eq!(lit, ["filter/INPUT", "filter/SSH", "filter/ACCEPT"]);
             assert_eq!(v.edges.iter().filter(|e| e.highlight).count(), 2);
+            if rules {
+                let input = &v.nodes[0];
+                let lit: Vec<bool> = input.rows.iter().map(|r| r.highlight).collect();
+                assert_eq!(lit, [true, false]);
+            }
             assert!(v.has_highlight());
         }
     }

@@ -196,6 +196,9 @@ pub struct ViewRow {
     pub text: String,
     /// Full rule (hover).
     pub title: String,
+    /// The rule a highlighted path took.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub highlight: bool,
 }
 
 /// A node as drawn.
@@ -578,12 +581,14 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 rows.push(ViewRow {
                     text: shorten(&text, 64),
                     title: format!("line {}: {}", r.line, &*r.text),
+                    highlight: false,
                 });
             }
             if chain.rules.len() > MAX_ROWS {
                 rows.push(ViewRow {
                     text: format!("… {} more", chain.rules.len() - MAX_ROWS),
                     title: String::new(),
+                    highlight: false,
                 });
             }
         }

@@ -115,10 +115,15 @@ pub fn dot(view: &View) -> String {
                 }
             }
             for (ri, r) in n.rows.iter().enumerate() {
+                let text = escape_html(&r.text);
+                let text = if r.highlight {
+                    format!("<B>{text}</B>")
+                } else {
+                    text
+                };
                 let _ = write!(
                     html,
-                    "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\">{}</TD></TR>",
-                    escape_html(&r.text)
+                    "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\">{text}</TD></TR>"
                 );
             }
             html.push_str("</TABLE>>");

@@ -148,12 +148,18 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool) {
         for (ri, r) in n.rows.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\">{}</text></g>",
+                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{}>{}</text></g>",
                 escape(&r.title),
                 f(b.x + PAD),
                 f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
                 f(TEXT_SIZE),
                 hex(INK),
+                // Monospace bold keeps the advance width: the row still fits.
+                if r.highlight {
+                    " font-weight=\"bold\""
+                } else {
+                    ""
+                },
                 escape(&r.text)
             );
         }
