@@ -38,7 +38,7 @@ pub enum TraceFormat {
   iptviz trace rules.txt -p tcp -s 203.0.113.5 -d 192.168.1.10 --dport 22 --local 192.168.1.10
   iptviz trace samples/kube-proxy.rules --proto udp --src 10.244.1.7 --sport 41000 \\
       --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
-  iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -i eth1 -o eth0 -f dot | dot -Tpng > path.png
+  iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
 
 With -f svg or -f dot the chain graph is drawn with the packet's path
 highlighted: the chains it went through, the rules it took, and its verdicts;
