@@ -167,6 +167,7 @@ fn point(id: &str, label: &str, title: &str) -> ViewNode {
         rows: Vec::new(),
         title: title.to_string(),
         members: Vec::new(),
+        highlight: false,
     }
 }
 
@@ -201,6 +202,7 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 rows: Vec::new(),
                 title: format!("table {t}, chain {hook}, priority {}", s.priority),
                 members: Vec::new(),
+                highlight: false,
             }
         }
         StageKind::Conntrack => point(
@@ -238,6 +240,7 @@ pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
             rules: 0,
             packets: None,
             weight: 1.0,
+            highlight: false,
         });
     };
     // A hook's steps in a row; returns (first, last) node, or the point itself.

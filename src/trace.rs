@@ -15,6 +15,7 @@
 //! ```
 
 mod compile;
+mod draw;
 mod packet;
 mod report;
 
@@ -28,6 +29,7 @@ use serde::Serialize;
 use crate::model::{Ruleset, Table};
 
 pub use compile::Part;
+pub use draw::trace_view;
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
 };
