@@ -72,8 +72,29 @@ pub struct Stage {
 /// Every step the kernel runs at a hook, in priority order, whatever tables
 /// are loaded.
 pub fn hook_stages(hook: Hook) -> Vec<Stage> {
+    steps(hook)
+        .iter()
+        .map(|&(priority, kind)| Stage {
+            hook,
+            priority,
+            kind,
+        })
+        .collect()
+}
+
+/// The tables consulted at a hook, in priority order (the packet tracer
+/// walks these).
+pub fn hook_tables(hook: Hook) -> impl Iterator<Item = &'static str> {
+    steps(hook).iter().filter_map(|(_, k)| match k {
+        StageKind::Table(t) => Some(*t),
+        _ => None,
+    })
+}
+
+/// The kernel's priorities per hook (NETFILTER.md), the one place they live.
+fn steps(hook: Hook) -> &'static [(i32, StageKind)] {
     use StageKind::*;
-    let steps: &[(i32, StageKind)] = match hook {
+    match hook {
         Hook::Prerouting => &[
             (-300, Table("raw")),
             (-200, Conntrack),
@@ -105,15 +126,7 @@ pub fn hook_stages(hook: Hook) -> Vec<Stage> {
             (100, Table("nat")),
             (i32::MAX, Confirm),
         ],
-    };
-    steps
-        .iter()
-        .map(|&(priority, kind)| Stage {
-            hook,
-            priority,
-            kind,
-        })
-        .collect()
+    }
 }
 
 /// The steps at a hook for the tables present in `rs` (conntrack steps kept).
