@@ -224,18 +224,8 @@ fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view: 
         hex(s.colour),
         f(width)
     );
-    if let Some([a, b, c]) = head(&p.points) {
-        let _ = writeln!(
-            out,
-            "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
-            f(a.x),
-            f(a.y),
-            f(b.x),
-            f(b.y),
-            f(c.x),
-            f(c.y),
-            hex(s.colour)
-        );
+    if let Some(tip) = head(&p.points) {
+        arrowhead(out, tip, s.colour);
     }
     out.push_str("</g>\n");
 }
@@ -283,19 +273,24 @@ fn edge_sample(out: &mut String, x: f64, y: f64, s: &EdgeStyle) {
         hex(s.colour),
         f(s.width)
     );
-    if let Some([a, b, c]) = head(&[Point::new(x, y), Point::new(x + 28.0, y)]) {
-        let _ = writeln!(
-            out,
-            "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
-            f(a.x),
-            f(a.y),
-            f(b.x),
-            f(b.y),
-            f(c.x),
-            f(c.y),
-            hex(s.colour)
-        );
+    if let Some(tip) = head(&[Point::new(x, y), Point::new(x + 28.0, y)]) {
+        arrowhead(out, tip, s.colour);
     }
+}
+
+/// A filled triangle for the end of an edge.
+fn arrowhead(out: &mut String, [a, b, c]: [Point; 3], colour: style::Rgb) {
+    let _ = writeln!(
+        out,
+        "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
+        f(a.x),
+        f(a.y),
+        f(b.x),
+        f(b.y),
+        f(c.x),
+        f(c.y),
+        hex(colour)
+    );
 }
 
 /// The title and legend band above the graph; returns its height.
