@@ -43,7 +43,7 @@ const TEXT_ZOOM: f32 = 0.4;
 /// Below this zoom, boxes are plain fills.
 const BOX_ZOOM: f32 = 0.15;
 /// More visible edges than this are drawn as bundles ([`crate::scene::Fan`]).
-const EDGE_BUDGET: usize = 1500;
+const EDGE_BUDGET: usize = 600;
 
 impl Camera {
     /// World to screen.
@@ -232,6 +232,8 @@ fn paint_edges(
         paint_fans(painter, scene, cam, view, visible, dark);
         return;
     }
+    // Curves cost tessellation time; past a couple of hundred, draw lines.
+    let few_edges = scene.edges.iter().filter(in_view).nth(200).is_none();
     let mut lines: Vec<Shape> = Vec::new();
     for e in &scene.edges {
         if e.points.len() < 2 {
@@ -290,7 +292,7 @@ fn paint_edges(
         } else if e.goto && detailed {
             lines.extend(Shape::dashed_line(&[sa, sb], stroke, 6.0, 4.0));
             dir = (sb - sa).normalized();
-        } else if detailed && (sb.x - sa.x) > 20.0 {
+        } else if detailed && few_edges && (sb.x - sa.x) > 20.0 {
             let dx = (sb.x - sa.x) * 0.5;
             lines.push(Shape::CubicBezier(
                 egui::epaint::CubicBezierShape::from_points_stroke(
@@ -301,6 +303,9 @@ fn paint_edges(
                 ),
             ));
             dir = vec2(1.0, 0.0);
+        } else if few_edges || !detailed {
+            lines.push(Shape::line_segment([sa, sb], stroke));
+            dir = (sb - sa).normalized();
         } else {
             lines.push(Shape::line_segment([sa, sb], stroke));
             dir = (sb - sa).normalized();
