@@ -303,9 +303,6 @@ fn paint_edges(
                 ),
             ));
             dir = vec2(1.0, 0.0);
-        } else if few_edges || !detailed {
-            lines.push(Shape::line_segment([sa, sb], stroke));
-            dir = (sb - sa).normalized();
         } else {
             lines.push(Shape::line_segment([sa, sb], stroke));
             dir = (sb - sa).normalized();
