@@ -72,6 +72,9 @@ pub struct SceneEdge {
     pub curved: bool,
     /// Fall-through or return: drawn dotted.
     pub ret: bool,
+    /// Skips a column on its own row: drawn dipping into the row gap so it
+    /// does not run through the boxes in between.
+    pub dip: bool,
 }
 
 /// One column of boxes, top to bottom, for fast culling and hit tests.
@@ -242,6 +245,7 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
                 heat: 0.0,
                 curved: false,
                 ret: false,
+                dip: false,
             }
         });
         entry.goto &= e.goto;
@@ -374,6 +378,10 @@ pub fn layered(table: &Table, graph: &TableGraph, expanded: &HashSet<u32>) -> Sc
     let columns = placed;
     for e in &mut edges {
         let (a, b) = (nodes[e.from as usize].rect, nodes[e.to as usize].rect);
+        e.dip = (a.center().y - b.center().y).abs() < NODE_H
+            && columns
+                .iter()
+                .any(|c| c.left > a.right() && c.right < b.left());
         e.points = if b.left() > a.right() {
             vec![a.right_center(), b.left_center()]
         } else {
@@ -560,6 +568,7 @@ pub fn from_library(
                 heat: graph.heat(packets),
                 curved: path.curved,
                 ret: ve.kind == EdgeKind::Return,
+                dip: false,
             }
         })
         .collect();
@@ -656,6 +665,13 @@ mod tests {
         assert_eq!(s.edges.len(), 3);
         let x = |i: usize| s.nodes[i].rect.left();
         assert!(x(0) < x(1) && x(1) < x(2), "INPUT < a < b");
+        let skip = s
+            .edges
+            .iter()
+            .find(|e| e.from == 0 && e.to == 2)
+            .expect("INPUT -> b");
+        assert!(skip.dip, "INPUT -> b passes column of a");
+        assert!(s.edges.iter().filter(|e| e.dip).count() == 1);
         assert_eq!(s.nodes[0].style, NodeStyle::Builtin);
         for (i, n) in s.nodes.iter().enumerate() {
             assert_eq!(s.node_at(n.rect.center()), Some(i));

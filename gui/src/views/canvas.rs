@@ -176,6 +176,15 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
             }
         });
     }
+    if hovered.is_none()
+        && let Some(p) = response.hover_pos()
+        && let Some(e) = edge_at(scene, cam, view, visible, p)
+    {
+        let edge = &scene.edges[e];
+        response.clone().on_hover_ui_at_pointer(|ui| {
+            edge_tooltip(ui, state, scene, edge);
+        });
+    }
     if response.clicked()
         && let Some(n) = hovered
         && let NodeKind::Chain(ci) = scene.nodes[n].kind
@@ -206,6 +215,154 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     minimap(ui, scene, cam, view, dark);
     zoom_label(&painter, view, cam, ui);
     actions
+}
+
+/// Control points of a layered-layout edge (screen space). An edge that
+/// skips columns and stays on its row would run through the boxes between:
+/// it dips into the gap between rows instead.
+fn layered_curve(a: Pos2, b: Pos2, zoom: f32, dip: bool) -> [Pos2; 4] {
+    let dx = (b.x - a.x) * 0.5;
+    let dip = if dip {
+        // Bézier midpoint sits at 3/4 of the control offset: 28 units,
+        // inside the 16-unit gap below a 40-unit box.
+        vec2(0.0, 37.0 * zoom)
+    } else {
+        Vec2::ZERO
+    };
+    [a, a + vec2(dx, 0.0) + dip, b - vec2(dx, 0.0) + dip, b]
+}
+
+/// Screen points along an edge as drawn (curves sampled).
+fn edge_polyline(e: &crate::scene::SceneEdge, cam: &Camera, view: Rect) -> Vec<Pos2> {
+    let sp: Vec<Pos2> = e.points.iter().map(|&p| cam.to_screen(view, p)).collect();
+    let bezier = |a: Pos2, b: Pos2, c: Pos2, d: Pos2| {
+        (0..=16).map(move |i| {
+            let t = i as f32 / 16.0;
+            let u = 1.0 - t;
+            (a.to_vec2() * (u * u * u)
+                + b.to_vec2() * (3.0 * u * u * t)
+                + c.to_vec2() * (3.0 * u * t * t)
+                + d.to_vec2() * (t * t * t))
+                .to_pos2()
+        })
+    };
+    if e.curved && sp.len() >= 4 {
+        sp.windows(4)
+            .step_by(3)
+            .flat_map(|s| bezier(s[0], s[1], s[2], s[3]))
+            .collect()
+    } else if sp.len() == 2 && sp[1].x - sp[0].x > 20.0 {
+        let [a, c1, c2, b] = layered_curve(sp[0], sp[1], cam.zoom, e.dip);
+        bezier(a, c1, c2, b).collect()
+    } else {
+        sp
+    }
+}
+
+/// The edge under the pointer (within 5 points), when edges are drawn one
+/// by one.
+fn edge_at(scene: &Scene, cam: &Camera, view: Rect, visible: Rect, p: Pos2) -> Option<usize> {
+    if cam.zoom < TEXT_ZOOM {
+        return None;
+    }
+    let world = cam.to_world(view, p);
+    let slack = 6.0 / cam.zoom;
+    let mut best: Option<(f32, usize)> = None;
+    let mut seen = 0;
+    for (i, e) in scene.edges.iter().enumerate() {
+        let bbox = e
+            .points
+            .iter()
+            .fold(Rect::NOTHING, |r, &q| r.union(Rect::from_min_max(q, q)));
+        if !bbox.intersects(visible) {
+            continue;
+        }
+        seen += 1;
+        if seen > EDGE_BUDGET {
+            return None;
+        }
+        if !bbox.expand(slack).contains(world) {
+            continue;
+        }
+        let line = edge_polyline(e, cam, view);
+        let d = line
+            .windows(2)
+            .map(|w| segment_distance(p, w[0], w[1]))
+            .fold(f32::MAX, f32::min);
+        if d <= 5.0 && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+fn segment_distance(p: Pos2, a: Pos2, b: Pos2) -> f32 {
+    let ab = b - a;
+    let t = if ab.length_sq() > 0.0 {
+        ((p - a).dot(ab) / ab.length_sq()).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (a + ab * t - p).length()
+}
+
+/// The rules behind an edge: who jumps where, with counters.
+fn edge_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, edge: &crate::scene::SceneEdge) {
+    let name = |i: u32| scene.nodes.get(i as usize).map_or("", |n| n.title.as_str());
+    let kind = if edge.ret {
+        "returns to"
+    } else if edge.goto {
+        "goes to (-g)"
+    } else {
+        "jumps to"
+    };
+    ui.strong(format!("{} {kind} {}", name(edge.from), name(edge.to)));
+    ui.label(format!("{} rule(s), {} packets", edge.rules, edge.packets));
+    let (Some(doc), Some(from)) = (&state.doc, scene.nodes.get(edge.from as usize)) else {
+        return;
+    };
+    let NodeKind::Chain(ci) = from.kind else {
+        return;
+    };
+    let Some(table) = doc.parsed.ruleset.tables.get(state.table) else {
+        return;
+    };
+    let Some(chain) = table.chains.get(ci as usize) else {
+        return;
+    };
+    let targets: Vec<&str> = match scene.nodes.get(edge.to as usize).map(|n| n.kind) {
+        Some(NodeKind::Chain(t)) => table
+            .chains
+            .get(t as usize)
+            .map(|c| vec![c.name.as_str()])
+            .unwrap_or_default(),
+        Some(NodeKind::Group(g)) => doc.graphs[state.table]
+            .groups
+            .get(g as usize)
+            .map(|grp| {
+                grp.members
+                    .iter()
+                    .filter_map(|&m| table.chains.get(m as usize).map(|c| c.name.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => vec![name(edge.to)],
+    };
+    let rules: Vec<_> = chain
+        .rules
+        .iter()
+        .filter(|r| {
+            r.target
+                .as_ref()
+                .is_some_and(|t| targets.contains(&t.name.as_str()))
+        })
+        .collect();
+    for r in rules.iter().take(6) {
+        ui.monospace(crate::state::short(&r.text, 110));
+    }
+    if rules.len() > 6 {
+        ui.weak(format!("… {} more", rules.len() - 6));
+    }
 }
 
 fn paint_edges(
@@ -293,10 +450,9 @@ fn paint_edges(
             lines.extend(Shape::dashed_line(&[sa, sb], stroke, 6.0, 4.0));
             dir = (sb - sa).normalized();
         } else if detailed && few_edges && (sb.x - sa.x) > 20.0 {
-            let dx = (sb.x - sa.x) * 0.5;
             lines.push(Shape::CubicBezier(
                 egui::epaint::CubicBezierShape::from_points_stroke(
-                    [sa, sa + vec2(dx, 0.0), sb - vec2(dx, 0.0), sb],
+                    layered_curve(sa, sb, cam.zoom, e.dip),
                     false,
                     Color32::TRANSPARENT,
                     stroke,
@@ -784,6 +940,14 @@ mod tests {
         cam.fit(bounds, view);
         let vis = cam.visible(view);
         assert!(vis.contains_rect(bounds));
+    }
+
+    #[test]
+    fn distance_to_a_segment() {
+        let (a, b) = (pos2(0.0, 0.0), pos2(10.0, 0.0));
+        assert_eq!(segment_distance(pos2(5.0, 3.0), a, b), 3.0);
+        assert_eq!(segment_distance(pos2(-4.0, 3.0), a, b), 5.0);
+        assert_eq!(segment_distance(pos2(1.0, 1.0), a, a), 2f32.sqrt());
     }
 
     #[test]
