@@ -72,8 +72,29 @@ pub struct Stage {
 /// Every step the kernel runs at a hook, in priority order, whatever tables
 /// are loaded.
 pub fn hook_stages(hook: Hook) -> Vec<Stage> {
+    steps(hook)
+        .iter()
+        .map(|&(priority, kind)| Stage {
+            hook,
+            priority,
+            kind,
+        })
+        .collect()
+}
+
+/// The tables consulted at a hook, in priority order (the packet tracer
+/// walks these).
+pub fn hook_tables(hook: Hook) -> impl Iterator<Item = &'static str> {
+    steps(hook).iter().filter_map(|(_, k)| match k {
+        StageKind::Table(t) => Some(*t),
+        _ => None,
+    })
+}
+
+/// The kernel's priorities per hook (NETFILTER.md), the one place they live.
+fn steps(hook: Hook) -> &'static [(i32, StageKind)] {
     use StageKind::*;
-    let steps: &[(i32, StageKind)] = match hook {
+    match hook {
         Hook::Prerouting => &[
             (-300, Table("raw")),
             (-200, Conntrack),
@@ -105,15 +126,7 @@ pub fn hook_stages(hook: Hook) -> Vec<Stage> {
             (100, Table("nat")),
             (i32::MAX, Confirm),
         ],
-    };
-    steps
-        .iter()
-        .map(|&(priority, kind)| Stage {
-            hook,
-            priority,
-            kind,
-        })
-        .collect()
+    }
 }
 
 /// The steps at a hook for the tables present in `rs` (conntrack steps kept).
@@ -167,6 +180,7 @@ fn point(id: &str, label: &str, title: &str) -> ViewNode {
         rows: Vec::new(),
         title: title.to_string(),
         members: Vec::new(),
+        highlight: false,
     }
 }
 
@@ -201,6 +215,7 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 rows: Vec::new(),
                 title: format!("table {t}, chain {hook}, priority {}", s.priority),
                 members: Vec::new(),
+                highlight: false,
             }
         }
         StageKind::Conntrack => point(
@@ -238,6 +253,7 @@ pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
             rules: 0,
             packets: None,
             weight: 1.0,
+            highlight: false,
         });
     };
     // A hook's steps in a row; returns (first, last) node, or the point itself.

@@ -6,6 +6,7 @@
 //! the layout and every renderer read, so the CLI and the GUI show the same
 //! picture.
 
+mod highlight;
 mod kube;
 mod summary;
 mod view;
@@ -19,6 +20,7 @@ use regex::Regex;
 
 use crate::model::{Chain, Counters, Ruleset, SourceText, Str, TargetKind};
 
+pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
 pub use summary::rule_summary;
 pub use view::{

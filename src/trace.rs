@@ -15,6 +15,7 @@
 //! ```
 
 mod compile;
+mod draw;
 mod packet;
 mod report;
 
@@ -28,6 +29,7 @@ use serde::Serialize;
 use crate::model::{Ruleset, Table};
 
 pub use compile::Part;
+pub use draw::trace_view;
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
 };
@@ -46,46 +48,8 @@ pub enum TraceError {
     Missing(String),
 }
 
-/// The five netfilter hooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Hook {
-    /// Before routing, for arriving packets.
-    Prerouting,
-    /// To a local socket.
-    Input,
-    /// Routed through this host.
-    Forward,
-    /// Sent by this host.
-    Output,
-    /// About to leave.
-    Postrouting,
-}
-
-impl Hook {
-    /// The built-in chain name of this hook.
-    pub fn name(self) -> &'static str {
-        match self {
-            Hook::Prerouting => "PREROUTING",
-            Hook::Input => "INPUT",
-            Hook::Forward => "FORWARD",
-            Hook::Output => "OUTPUT",
-            Hook::Postrouting => "POSTROUTING",
-        }
-    }
-}
-
-/// Tables registered at each hook, in priority order (NETFILTER.md). Kept
-/// here, small and private, until a shared flow module exists.
-fn hook_tables(hook: Hook) -> &'static [&'static str] {
-    match hook {
-        Hook::Prerouting => &["raw", "mangle", "nat"],
-        Hook::Input => &["mangle", "filter", "security", "nat"],
-        Hook::Forward => &["mangle", "filter", "security"],
-        Hook::Output => &["raw", "mangle", "nat", "filter", "security"],
-        Hook::Postrouting => &["mangle", "nat"],
-    }
-}
+pub use crate::flow::Hook;
+use crate::flow::hook_tables;
 
 /// Which way the packet goes through the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -498,14 +462,14 @@ impl<'r> Tracer<'r> {
 
     /// Runs every table of a hook; `Some(verdict)` when the packet stops.
     fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
-        for &tname in hook_tables(hook) {
+        for tname in hook_tables(hook) {
             if tname == "nat" && w.pkt.state != CtState::New {
                 continue;
             }
             let Some(t) = self.rs.tables.iter().position(|t| t.name == tname) else {
                 continue;
             };
-            let Some(c) = self.rs.tables[t].chain_position(hook.name()) else {
+            let Some(c) = self.rs.tables[t].chain_position(hook.chain()) else {
                 continue;
             };
             match self.table(hook, t, c, w) {

@@ -1,8 +1,11 @@
 //! Rendering: goldens, escaping of hostile dump text, every corpus dump to
 //! SVG/DOT/JSON, and graphviz accepting our DOT.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::{assert_dot_accepts, graphviz_available};
 
 use iptviz::graph::{ChainGraph, ViewOptions, view};
 use iptviz::layout::{Choice, layout};
@@ -66,46 +69,6 @@ fn assert_no_overlap(boxes: &[iptviz::layout::NodeBox], what: &str) {
             assert!(!overlap_y, "{what}: boxes {a:?} and {b:?} overlap");
         }
     }
-}
-
-fn graphviz_available() -> bool {
-    match Command::new("dot").arg("-V").output() {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            if std::env::var_os("IPTVIZ_SKIP_GRAPHVIZ").is_some() {
-                eprintln!("graphviz `dot` not found; skipped because IPTVIZ_SKIP_GRAPHVIZ is set");
-                false
-            } else {
-                panic!(
-                    "graphviz `dot` is needed to check DOT output but was not found on PATH; \
-                     install graphviz, or set IPTVIZ_SKIP_GRAPHVIZ=1 to skip this check"
-                );
-            }
-        }
-    }
-}
-
-/// Runs `dot -Tsvg` on `text`; panics with graphviz's message if it fails.
-fn assert_dot_accepts(text: &str, what: &str) {
-    use std::io::Write;
-    let mut child = Command::new("timeout")
-        .args(["120", "dot", "-Tsvg", "-o", "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("dot runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin piped")
-        .write_all(text.as_bytes())
-        .expect("write to dot");
-    let out = child.wait_with_output().expect("dot finishes");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stderr.contains("syntax error"),
-        "{what}: dot -Tsvg rejected our DOT: {stderr}"
-    );
 }
 
 fn golden(name: &str, actual: &str) {

@@ -159,7 +159,7 @@ fn locally_generated_packets_take_output() {
     let t = Tracer::new(&rs).trace(&p, &local(&["198.51.100.1"]));
     assert_eq!(t.route, Route::Output);
     assert_eq!(
-        t.hooks.iter().map(|h| h.name()).collect::<Vec<_>>(),
+        t.hooks.iter().map(|h| h.chain()).collect::<Vec<_>>(),
         ["OUTPUT", "POSTROUTING"]
     );
 }

@@ -118,6 +118,30 @@ pub struct RenderArgs {
     layout: LayoutArg,
 }
 
+impl LayoutArg {
+    /// The library's layout choice.
+    pub fn choice(self) -> Choice {
+        match self {
+            LayoutArg::Auto => Choice::Auto,
+            LayoutArg::Layered => Choice::Layered,
+            LayoutArg::LayoutRs => Choice::LayoutRs,
+        }
+    }
+}
+
+/// The groups to fold for `--collapse` values: the defaults unless `none`
+/// is among them, plus every other pattern given.
+pub fn collapse_rules(args: &[String]) -> anyhow::Result<Vec<CollapseRule>> {
+    let mut collapse = Vec::new();
+    if !args.iter().any(|c| c == "none") {
+        collapse = default_collapse();
+    }
+    for c in args.iter().filter(|c| *c != "none") {
+        collapse.push(CollapseRule::glob(c)?);
+    }
+    Ok(collapse)
+}
+
 /// `out.svg` -> `out.ipv6.svg` (or `out.2.svg`) for the n-th input.
 fn sibling(first: &std::path::Path, n: usize, rs: &iptviz::model::Ruleset) -> PathBuf {
     let tag = if rs.family == iptviz::model::Family::Ipv6 {
@@ -143,13 +167,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(e.report()),
     };
     let mut code = ExitCode::SUCCESS;
-    let mut collapse = Vec::new();
-    if !a.collapse.iter().any(|c| c == "none") {
-        collapse = default_collapse();
-    }
-    for c in a.collapse.iter().filter(|c| *c != "none") {
-        collapse.push(CollapseRule::glob(c)?);
-    }
+    let collapse = collapse_rules(&a.collapse)?;
     let chain = a
         .chain
         .as_deref()
@@ -161,11 +179,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Dot => Format::Dot,
         FormatArg::Json => Format::Json,
     };
-    let choice = match a.layout {
-        LayoutArg::Auto => Choice::Auto,
-        LayoutArg::Layered => Choice::Layered,
-        LayoutArg::LayoutRs => Choice::LayoutRs,
-    };
+    let choice = a.layout.choice();
     // `--live` reads IPv4 and IPv6: one drawing each. DOT streams may hold
     // several graphs; SVG and JSON documents may not, so the second goes to
     // its own file.
@@ -215,6 +229,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 tables: a.input.table.iter().cloned().collect(),
                 chain: chain.clone(),
                 from: a.from.clone(),
+                roots: Vec::new(),
                 depth: a.depth,
                 prune: a.prune,
                 collapse: collapse.clone(),

@@ -7,17 +7,44 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use iptviz::graph::ViewOptions;
+use iptviz::render::{Format, render};
 use iptviz::trace::{
-    CtState, Direction, Packet, RandomChoice, TraceOptions, Tracer, parse_icmp_type,
-    parse_tcp_flags, protocol_number, render_text,
+    CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
+    parse_icmp_type, parse_tcp_flags, protocol_number, render_text, trace_view,
 };
 use iptviz::typed::parse_u32;
 
 use super::common::{InputArgs, open_output};
+use super::render::{LayoutArg, collapse_rules};
+
+/// What `iptviz trace` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    /// The steps as readable text.
+    Text,
+    /// The steps as JSON.
+    Json,
+    /// The chain graph with the packet's path highlighted, as SVG.
+    Svg,
+    /// The same graph as Graphviz DOT.
+    Dot,
+}
 
 /// `iptviz trace`
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  iptviz trace rules.txt -p tcp -s 203.0.113.5 -d 192.168.1.10 --dport 22 --local 192.168.1.10
+  iptviz trace samples/kube-proxy.rules --proto udp --src 10.244.1.7 --sport 41000 \\
+      --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
+  iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
+
+With -f svg or -f dot the chain graph is drawn with the packet's path
+highlighted: the chains it went through, the rules it took, and its verdicts;
+everything else is dimmed. Only the tables the packet went through are drawn,
+and only the chains reachable from the built-in chains it entered. Note that
+-o is the outgoing interface (as in iptables); write to a file with --output.")]
 pub struct TraceArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -72,9 +99,21 @@ pub struct TraceArgs {
     /// Let no `statistic --mode random` rule match (default: each one reached matches).
     #[arg(long)]
     skip_random: bool,
-    /// Print the trace as JSON.
-    #[arg(long)]
+    /// Output: the steps as text or JSON, or the chain graph with the path highlighted as SVG or DOT.
+    #[arg(long, short = 'f', value_enum, default_value = "text")]
+    format: TraceFormat,
+    /// Print the trace as JSON (same as -f json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// With -f svg|dot: fold chains matching this glob into one box (repeatable; `none` turns off the defaults).
+    #[arg(long, value_name = "PATTERN")]
+    collapse: Vec<String>,
+    /// With -f svg|dot: draw each chain as a table of its rules, edges leaving from the rule.
+    #[arg(long)]
+    rules: bool,
+    /// With -f svg: layout engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    layout: LayoutArg,
     /// Leave out the rules that did not match.
     #[arg(long)]
     matched_only: bool,
@@ -161,6 +200,17 @@ impl TraceArgs {
     }
 }
 
+/// `rules.txt: tcp 10.0.0.1:40000 -> 10.0.0.2:22 NEW: ACCEPT, delivered locally`
+fn title(name: &str, t: &Trace) -> String {
+    let outcome = match (t.verdict, t.route) {
+        (Verdict::Accept, Route::Local) => "ACCEPT, delivered locally".to_string(),
+        (Verdict::Accept, Route::Forward) => "ACCEPT, forwarded".to_string(),
+        (Verdict::Accept, Route::Output) => "ACCEPT, sent".to_string(),
+        (v, _) => v.to_string(),
+    };
+    format!("{name}: {}: {outcome}", t.input)
+}
+
 /// Runs `iptviz trace`.
 pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     let pkt = a.packet()?;
@@ -184,13 +234,29 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     }
     let rs = &input.parsed.ruleset;
     let t = Tracer::new(rs).trace(&pkt, &opts);
-    let view = t.view(rs);
+    let format = if a.json { TraceFormat::Json } else { a.format };
     let mut out = open_output(a.output.as_ref())?;
-    if a.json {
-        serde_json::to_writer_pretty(&mut out, &view)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(render_text(&view).as_bytes())?;
+    match format {
+        TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,
+        TraceFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &t.view(rs))?;
+            writeln!(out)?;
+        }
+        TraceFormat::Svg | TraceFormat::Dot => {
+            let base = ViewOptions {
+                collapse: collapse_rules(&a.collapse)?,
+                rules: a.rules,
+                title: title(&input.name, &t),
+                ..Default::default()
+            };
+            let v = trace_view(rs, &t, &base)?;
+            let f = if format == TraceFormat::Svg {
+                Format::Svg
+            } else {
+                Format::Dot
+            };
+            out.write_all(render(&v, f, a.layout.choice())?.as_bytes())?;
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

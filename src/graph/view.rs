@@ -14,7 +14,7 @@ use super::{ChainGraph, EdgeKind, NodeKind, Verdict};
 use crate::model::{Ruleset, Str};
 
 /// Rows shown per chain in `--rules` mode before "… N more".
-const MAX_ROWS: usize = 60;
+pub(super) const MAX_ROWS: usize = 60;
 /// Largest view (in chains) that shows return edges by default.
 pub const AUTO_RETURNS_MAX: usize = 30;
 /// Full rules listed in an edge's hover text.
@@ -126,6 +126,9 @@ pub struct ViewOptions {
     pub chain: Option<Regex>,
     /// Only what is reachable from this chain.
     pub from: Option<String>,
+    /// Only what is reachable from these chains, as `(table, chain)`
+    /// (a traced packet's built-in chains); empty means no such limit.
+    pub roots: Vec<(String, String)>,
     /// Hops from `from` (or from the built-ins with `prune`).
     pub depth: Option<usize>,
     /// Drop chains unreachable from the built-in chains.
@@ -155,6 +158,7 @@ impl Default for ViewOptions {
             tables: Vec::new(),
             chain: None,
             from: None,
+            roots: Vec::new(),
             depth: None,
             prune: false,
             collapse: default_collapse(),
@@ -192,6 +196,9 @@ pub struct ViewRow {
     pub text: String,
     /// Full rule (hover).
     pub title: String,
+    /// The rule a highlighted path took.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub highlight: bool,
 }
 
 /// A node as drawn.
@@ -214,6 +221,9 @@ pub struct ViewNode {
     /// Chains of a group.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Str>,
+    /// On the highlighted path (a traced packet went through it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub highlight: bool,
 }
 
 /// An edge as drawn (parallel rules merged).
@@ -239,6 +249,13 @@ pub struct ViewEdge {
     pub packets: Option<u64>,
     /// Stroke width factor (1 = normal; more with packet counters).
     pub weight: f64,
+    /// On the highlighted path (a traced packet took it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub highlight: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A drawable graph: what layout and renderers read.
@@ -288,6 +305,16 @@ fn select(g: &ChainGraph, opts: &ViewOptions) -> Result<HashSet<NodeIndex>, View
             .filter(|&i| g.graph[i].is_builtin())
             .collect();
         let r = g.reachable(&starts, opts.depth);
+        keep.retain(|i| r.contains(i));
+    }
+    if !opts.roots.is_empty() {
+        let starts: Vec<NodeIndex> = opts
+            .roots
+            .iter()
+            .filter_map(|(t, c)| g.node(t, c))
+            .filter(|&i| g.graph[i].is_chain())
+            .collect();
+        let r = g.reachable(&starts, None);
         keep.retain(|i| r.contains(i));
     }
     if opts.prune {
@@ -431,6 +458,7 @@ fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
         rows: Vec::new(),
         title,
         members: Vec::new(),
+        highlight: false,
     }
 }
 
@@ -461,6 +489,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                     rows: Vec::new(),
                     title: String::new(),
                     members: Vec::new(),
+                    highlight: false,
                 });
                 nodes.len() - 1
             });
@@ -552,12 +581,14 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 rows.push(ViewRow {
                     text: shorten(&text, 64),
                     title: format!("line {}: {}", r.line, &*r.text),
+                    highlight: false,
                 });
             }
             if chain.rules.len() > MAX_ROWS {
                 rows.push(ViewRow {
                     text: format!("… {} more", chain.rules.len() - MAX_ROWS),
                     title: String::new(),
+                    highlight: false,
                 });
             }
         }
@@ -569,6 +600,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             rows,
             title,
             members: Vec::new(),
+            highlight: false,
         });
         map.insert(i, nodes.len() - 1);
     }
@@ -730,6 +762,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 rules: m.rules,
                 packets: opts.counters.then_some(m.packets),
                 weight,
+                highlight: false,
             }
         })
         .collect();

@@ -41,6 +41,19 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// `#rrggbb`, or `#rrggbbaa` when not opaque (graphviz reads both).
+fn rgba(c: style::Rgb, opacity: f64) -> String {
+    if opacity >= 1.0 {
+        hex(c)
+    } else {
+        format!(
+            "{}{:02x}",
+            hex(c),
+            (opacity.clamp(0.0, 1.0) * 255.0).round() as u8
+        )
+    }
+}
+
 /// The DOT text of a view (graphviz does the layout).
 pub fn dot(view: &View) -> String {
     let mut out = String::with_capacity(200 * (view.nodes.len() + view.edges.len()) + 512);
@@ -53,8 +66,10 @@ pub fn dot(view: &View) -> String {
     );
     let _ = writeln!(out, "  node [fontname=\"{font}\", fontsize=11];");
     let _ = writeln!(out, "  edge [fontname=\"{font}\", fontsize=9];");
+    let lit_view = view.has_highlight();
     for (i, n) in view.nodes.iter().enumerate() {
-        let s = style::node_style(n.kind, &n.table);
+        let s = style::view_node_style(n);
+        let dim = style::opacity(lit_view, n.highlight);
         let mut styles: Vec<&str> = vec!["filled"];
         if s.bold {
             styles.push("bold");
@@ -71,13 +86,16 @@ pub fn dot(view: &View) -> String {
             Shape::Stack => "box3d",
             Shape::Ellipse => "ellipse",
         };
-        let common = format!(
+        let mut common = format!(
             "fillcolor=\"{}\", color=\"{}\", fontcolor=\"{}\", tooltip=\"{}\"",
-            hex(s.fill),
-            hex(s.stroke),
-            hex(s.text),
+            rgba(s.fill, dim),
+            rgba(s.stroke, dim),
+            rgba(s.text, dim),
             escape(&n.title)
         );
+        if n.highlight {
+            let _ = write!(common, ", penwidth={:.1}", s.stroke_width);
+        }
         if n.rows.is_empty() {
             let _ = writeln!(
                 out,
@@ -97,10 +115,15 @@ pub fn dot(view: &View) -> String {
                 }
             }
             for (ri, r) in n.rows.iter().enumerate() {
+                let text = escape_html(&r.text);
+                let text = if r.highlight {
+                    format!("<B>{text}</B>")
+                } else {
+                    text
+                };
                 let _ = write!(
                     html,
-                    "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\">{}</TD></TR>",
-                    escape_html(&r.text)
+                    "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\">{text}</TD></TR>"
                 );
             }
             html.push_str("</TABLE>>");
@@ -112,7 +135,8 @@ pub fn dot(view: &View) -> String {
         }
     }
     for e in &view.edges {
-        let s = style::edge_style(e.kind, view.nodes[e.to].kind);
+        let s = style::view_edge_style(view, e);
+        let dim = style::opacity(lit_view, e.highlight);
         let style = match s.dash {
             Dash::Solid => "solid",
             Dash::Dashed => "dashed",
@@ -121,17 +145,22 @@ pub fn dot(view: &View) -> String {
         let port = e.from_row.map(|r| format!(":r{r}:e")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "  n{}{port} -> n{} [label=\"{}\", style={style}, color=\"{}\", penwidth={:.1}, tooltip=\"{}\"{}];",
+            "  n{}{port} -> n{} [label=\"{}\", style={style}, color=\"{}\", penwidth={:.1}, tooltip=\"{}\"{}{}];",
             e.from,
             e.to,
             escape(&e.label),
-            hex(s.colour),
+            rgba(s.colour, dim),
             s.width * e.weight,
             escape(&e.title),
             if crate::layout::is_back(e.kind) {
                 ", constraint=false"
             } else {
                 ""
+            },
+            if dim < 1.0 {
+                format!(", fontcolor=\"{}\"", rgba(style::INK, dim))
+            } else {
+                String::new()
             }
         );
     }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::graph::{EdgeKind, Verdict, View, ViewNodeKind};
+use crate::graph::{EdgeKind, Verdict, View, ViewEdge, ViewNode, ViewNodeKind};
 
 /// An sRGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -29,6 +29,16 @@ pub const INK: Rgb = (0x1f, 0x29, 0x37);
 pub const PAPER: Rgb = (0xff, 0xff, 0xff);
 /// Secondary text and outlines.
 pub const MUTED: Rgb = (0x6b, 0x72, 0x80);
+
+/// Accent of a highlighted path (a traced packet): a strong orange that no
+/// table or verdict uses.
+pub const PATH: Rgb = (0xf0, 0x6a, 0x00);
+/// Opacity of everything off the highlighted path, when there is one.
+pub const DIMMED: f64 = 0.35;
+/// Outline width of a node on the highlighted path, in px.
+pub const PATH_NODE_WIDTH: f64 = 3.5;
+/// Stroke width of an edge on the highlighted path, in px.
+pub const PATH_EDGE_WIDTH: f64 = 3.5;
 
 /// Width of `s` in px at `size`: wide (East Asian) characters count double.
 pub fn text_width(s: &str, size: f64) -> f64 {
@@ -191,6 +201,31 @@ pub fn node_style(kind: ViewNodeKind, table: &str) -> NodeStyle {
     }
 }
 
+/// `base` as drawn on the highlighted path: accent outline, thicker.
+pub fn path_node_style(base: NodeStyle) -> NodeStyle {
+    NodeStyle {
+        stroke: PATH,
+        stroke_width: PATH_NODE_WIDTH,
+        ..base
+    }
+}
+
+/// The style of a drawn node, highlight included.
+pub fn view_node_style(n: &ViewNode) -> NodeStyle {
+    let s = node_style(n.kind, &n.table);
+    if n.highlight { path_node_style(s) } else { s }
+}
+
+/// Opacity of a node or edge: [`DIMMED`] when the view highlights a path
+/// it is not on, else 1.
+pub fn opacity(view_has_highlight: bool, on_path: bool) -> f64 {
+    if view_has_highlight && !on_path {
+        DIMMED
+    } else {
+        1.0
+    }
+}
+
 /// Line pattern of an edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,6 +277,22 @@ pub fn edge_style(kind: EdgeKind, to: ViewNodeKind) -> EdgeStyle {
         },
         width: if kind == EdgeKind::Policy { 2.0 } else { 1.2 },
     }
+}
+
+/// `base` as drawn on the highlighted path: accent colour, thicker, same
+/// pattern (a goto stays dashed).
+pub fn path_edge_style(base: EdgeStyle) -> EdgeStyle {
+    EdgeStyle {
+        colour: PATH,
+        width: PATH_EDGE_WIDTH,
+        ..base
+    }
+}
+
+/// The style of a drawn edge of `view`, highlight included.
+pub fn view_edge_style(view: &View, e: &ViewEdge) -> EdgeStyle {
+    let s = edge_style(e.kind, view.nodes[e.to].kind);
+    if e.highlight { path_edge_style(s) } else { s }
 }
 
 /// One entry of the legend.
@@ -364,6 +415,15 @@ pub fn legend_for(view: &View) -> Vec<LegendEntry> {
         v.push(LegendEntry {
             label: "packet path point".into(),
             item: LegendItem::Node(node_style(ViewNodeKind::Point, "")),
+        });
+    }
+    if view.has_highlight() {
+        v.push(LegendEntry {
+            label: "packet path".into(),
+            item: LegendItem::Edge(path_edge_style(edge_style(
+                EdgeKind::Jump,
+                ViewNodeKind::User,
+            ))),
         });
     }
     v

@@ -78,11 +78,27 @@ fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
     }
 }
 
-fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox) {
-    let s = style::node_style(n.kind, &n.table);
+/// ` class="X path"` on the highlighted path, `class="X" opacity=".."`
+/// off it when something is highlighted, plain `class="X"` otherwise.
+fn class(kind: &str, lit_view: bool, on_path: bool) -> String {
+    if on_path {
+        format!(" class=\"{kind} path\"")
+    } else if lit_view {
+        format!(
+            " class=\"{kind}\" opacity=\"{}\"",
+            f(style::opacity(lit_view, on_path))
+        )
+    } else {
+        format!(" class=\"{kind}\"")
+    }
+}
+
+fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool) {
+    let s = style::view_node_style(n);
     let _ = writeln!(
         out,
-        "<g class=\"node\" id=\"n{i}\"><title>{}</title>",
+        "<g{} id=\"n{i}\"><title>{}</title>",
+        class("node", lit_view, n.highlight),
         escape(&n.title)
     );
     shape(out, b, &s);
@@ -132,12 +148,18 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox) {
         for (ri, r) in n.rows.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\">{}</text></g>",
+                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{}>{}</text></g>",
                 escape(&r.title),
                 f(b.x + PAD),
                 f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
                 f(TEXT_SIZE),
                 hex(INK),
+                // Monospace bold keeps the advance width: the row still fits.
+                if r.highlight {
+                    " font-weight=\"bold\""
+                } else {
+                    ""
+                },
                 escape(&r.text)
             );
         }
@@ -180,13 +202,13 @@ fn head(points: &[Point]) -> Option<[Point; 3]> {
     ])
 }
 
-fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout) {
+fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view: bool) {
     let e = &view.edges[i];
     let p = &layout.edges[i];
     if p.points.len() < 2 {
         return;
     }
-    let s = style::edge_style(e.kind, view.nodes[e.to].kind);
+    let s = style::view_edge_style(view, e);
     let width = s.width * e.weight;
     let dash = s
         .dash
@@ -195,7 +217,8 @@ fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout) {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "<g class=\"edge\"><title>{}</title>\n<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{dash} stroke-linejoin=\"round\"/>",
+        "<g{}><title>{}</title>\n<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{dash} stroke-linejoin=\"round\"/>",
+        class("edge", lit_view, e.highlight),
         escape(&e.title),
         path_d(&p.points, p.curved),
         hex(s.colour),
@@ -217,13 +240,23 @@ fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout) {
     out.push_str("</g>\n");
 }
 
-fn edge_label(out: &mut String, i: usize, view: &View, layout: &Layout) {
+fn edge_label(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view: bool) {
     let e = &view.edges[i];
     let p = &layout.edges[i];
     if let Some(c) = p.label {
+        let dim = if lit_view && !e.highlight {
+            format!(" opacity=\"{}\"", f(style::DIMMED))
+        } else {
+            String::new()
+        };
+        let weight = if e.highlight {
+            " font-weight=\"bold\""
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\" stroke=\"{}\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\">{}</text></g>",
+            "<g{dim}><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\" stroke=\"{}\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"{weight}>{}</text></g>",
             escape(&e.title),
             f(c.x),
             f(c.y + TEXT_SIZE * 0.35),
@@ -364,17 +397,24 @@ pub fn svg(view: &View, layout: &Layout) -> String {
         );
     }
     // Edges first so boxes sit on top of lines; labels last, above both.
+    // A highlighted path is drawn after the rest, so that it stays on top.
+    let lit_view = view.has_highlight();
+    let n_edges = view.edges.len().min(layout.edges.len());
+    let order: Vec<usize> = (0..n_edges)
+        .filter(|&i| !view.edges[i].highlight)
+        .chain((0..n_edges).filter(|&i| view.edges[i].highlight))
+        .collect();
     body.push_str("<g class=\"edges\">\n");
-    for i in 0..view.edges.len().min(layout.edges.len()) {
-        edge_svg(&mut body, i, view, layout);
+    for &i in &order {
+        edge_svg(&mut body, i, view, layout, lit_view);
     }
     body.push_str("</g>\n<g class=\"nodes\">\n");
     for (i, (n, b)) in view.nodes.iter().zip(&layout.nodes).enumerate() {
-        node(&mut body, i, n, b);
+        node(&mut body, i, n, b, lit_view);
     }
     body.push_str("</g>\n<g class=\"labels\">\n");
-    for i in 0..view.edges.len().min(layout.edges.len()) {
-        edge_label(&mut body, i, view, layout);
+    for &i in &order {
+        edge_label(&mut body, i, view, layout, lit_view);
     }
     body.push_str("</g>\n</g>\n</svg>\n");
     body

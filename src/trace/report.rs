@@ -187,7 +187,7 @@ pub fn render_text(v: &TraceView) -> String {
     let mut last: Option<(Hook, &str)> = None;
     for s in &v.steps {
         if last != Some((s.hook, s.table.as_str())) {
-            let _ = writeln!(out, "\n{} / {}", s.hook.name(), s.table);
+            let _ = writeln!(out, "\n{} / {}", s.hook.chain(), s.table);
             last = Some((s.hook, s.table.as_str()));
         }
         let mark = if s.matched { "=>" } else { "  " };
@@ -216,13 +216,13 @@ pub fn render_text(v: &TraceView) -> String {
         Route::Forward => "forwarded",
         Route::Output => "sent by this host",
     };
-    let hooks: Vec<&str> = v.hooks.iter().map(|h| h.name()).collect();
+    let hooks: Vec<&str> = v.hooks.iter().map(|h| h.chain()).collect();
     let _ = writeln!(out, "path    {}", hooks.join(" -> "));
     if v.verdict == Verdict::Accept {
         let _ = writeln!(out, "verdict ACCEPT: {route}");
         let _ = writeln!(out, "leaves  {}", v.output);
     } else {
-        let at = v.hooks.last().map(|h| h.name()).unwrap_or("?");
+        let at = v.hooks.last().map(|h| h.chain()).unwrap_or("?");
         let _ = writeln!(out, "verdict {} in {at}", v.verdict);
     }
     out

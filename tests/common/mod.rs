@@ -64,3 +64,45 @@ pub fn kernel_tests_can_run(tools: &[&str]) -> bool {
     eprintln!("SKIPPED: {msg}; set up root + tools to run it");
     false
 }
+
+/// Whether graphviz `dot` can be run; panics when it is missing unless
+/// IPTVIZ_SKIP_GRAPHVIZ is set.
+pub fn graphviz_available() -> bool {
+    match std::process::Command::new("dot").arg("-V").output() {
+        Ok(o) if o.status.success() => true,
+        _ => {
+            if std::env::var_os("IPTVIZ_SKIP_GRAPHVIZ").is_some() {
+                eprintln!("graphviz `dot` not found; skipped because IPTVIZ_SKIP_GRAPHVIZ is set");
+                false
+            } else {
+                panic!(
+                    "graphviz `dot` is needed to check DOT output but was not found on PATH; \
+                     install graphviz, or set IPTVIZ_SKIP_GRAPHVIZ=1 to skip this check"
+                );
+            }
+        }
+    }
+}
+
+/// Runs `dot -Tsvg` on `text`; panics with graphviz's message if it fails.
+pub fn assert_dot_accepts(text: &str, what: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("timeout")
+        .args(["120", "dot", "-Tsvg", "-o", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dot runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(text.as_bytes())
+        .expect("write to dot");
+    let out = child.wait_with_output().expect("dot finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("syntax error"),
+        "{what}: dot -Tsvg rejected our DOT: {stderr}"
+    );
+}

@@ -1,0 +1,265 @@
+//! Highlighting a path (a traced packet's walk) on a drawn [`View`]: the
+//! path is given by names, as the chain graph knows it, and found again
+//! in the view whatever was collapsed, split or merged there.
+
+use std::collections::HashMap;
+
+use super::EdgeKind;
+use super::view::{MAX_ROWS, View};
+use crate::model::Str;
+
+/// One element of a path through the chain graph, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathMark {
+    /// A chain the path went through.
+    Chain {
+        /// Table name.
+        table: Str,
+        /// Chain name.
+        chain: Str,
+    },
+    /// A rule, policy or return the path took, and where it led.
+    Edge {
+        /// Table name.
+        table: Str,
+        /// Chain the rule is in (for a return: the chain returning).
+        chain: Str,
+        /// 0-based rule index; `None` for a policy or a return.
+        rule: Option<usize>,
+        /// Call, goto, policy or return.
+        kind: EdgeKind,
+        /// Chain or target name the edge leads to.
+        to: Str,
+    },
+}
+
+/// The row a rule is drawn in (rules past the last row share the "… more" row).
+fn row(rule: Option<usize>) -> Option<usize> {
+    rule.map(|r| r.min(MAX_ROWS))
+}
+
+/// Where each chain and target of a view is drawn.
+struct Index<'v> {
+    view: &'v View,
+    by_id: HashMap<&'v str, usize>,
+    /// `(table, chain)` of every collapsed chain to its group node.
+    member: HashMap<(&'v str, &'v str), usize>,
+}
+
+impl<'v> Index<'v> {
+    fn new(view: &'v View) -> Self {
+        let mut by_id = HashMap::with_capacity(view.nodes.len());
+        let mut member = HashMap::new();
+        for (i, n) in view.nodes.iter().enumerate() {
+            by_id.insert(n.id.as_str(), i);
+            for m in &n.members {
+                member.insert((n.table.as_str(), m.as_str()), i);
+            }
+        }
+        Index {
+            view,
+            by_id,
+            member,
+        }
+    }
+
+    /// The node showing `name` of `table`: its own box or its group's.
+    fn node(&self, table: &str, name: &str) -> Option<usize> {
+        self.by_id
+            .get(format!("{table}/{name}").as_str())
+            .or_else(|| self.member.get(&(table, name)))
+            .copied()
+    }
+
+    /// The node `name` as reached from node `from`: targets may be drawn
+    /// once per calling chain (`table/NAME@caller`).
+    fn node_from(&self, table: &str, name: &str, from: usize) -> Option<usize> {
+        let split = format!("{table}/{name}@{}", self.view.nodes[from].id);
+        self.by_id
+            .get(split.as_str())
+            .copied()
+            .or_else(|| self.node(table, name))
+    }
+
+    fn edge(&self, from: usize, to: usize, kind: EdgeKind, rule: Option<usize>) -> Option<usize> {
+        let row = row(rule);
+        self.view.edges.iter().position(|e| {
+            e.from == from
+                && e.to == to
+                && e.kind == kind
+                && (e.from_row.is_none() || e.from_row == row)
+        })
+    }
+}
+
+impl View {
+    /// Highlights the nodes and edges of `path` (an edge also lights up
+    /// both its ends, and the rule's row in `--rules` mode). Returns the marks this view does not draw: chains
+    /// filtered out, or an edge inside one collapsed group.
+    pub fn highlight(&mut self, path: &[PathMark]) -> Vec<PathMark> {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        let mut rows = Vec::new();
+        let mut missing = Vec::new();
+        {
+            let ix = Index::new(self);
+            for m in path {
+                match m {
+                    PathMark::Chain { table, chain } => match ix.node(table, chain) {
+                        Some(n) => nodes.push(n),
+                        None => missing.push(m.clone()),
+                    },
+                    PathMark::Edge {
+                        table,
+                        chain,
+                        rule,
+                        kind,
+                        to,
+                    } => {
+                        let ends = ix
+                            .node(table, chain)
+                            .and_then(|f| Some((f, ix.node_from(table, to, f)?)));
+                        let Some((f, t)) = ends else {
+                            missing.push(m.clone());
+                            continue;
+                        };
+                        nodes.extend([f, t]);
+                        if let Some(r) = row(*rule) {
+                            rows.push((f, r));
+                        }
+                        match ix.edge(f, t, *kind, *rule) {
+                            Some(e) => edges.push(e),
+                            None => missing.push(m.clone()),
+                        }
+                    }
+                }
+            }
+        }
+        for n in nodes {
+            self.nodes[n].highlight = true;
+        }
+        for e in edges {
+            self.edges[e].highlight = true;
+        }
+        for (n, r) in rows {
+            // Chains folded into a group have no rows of their own.
+            if let Some(row) = self.nodes[n].rows.get_mut(r) {
+                row.highlight = true;
+            }
+        }
+        missing
+    }
+
+    /// Whether anything is highlighted (renderers then dim the rest).
+    pub fn has_highlight(&self) -> bool {
+        self.nodes.iter().any(|n| n.highlight) || self.edges.iter().any(|e| e.highlight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{ChainGraph, ViewOptions, view};
+    use crate::parse::{ParseOptions, parse_str};
+
+    const RULES: &str = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n:WEB - [0:0]\n\
+        -A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A INPUT -p tcp -m tcp --dport 80 -j WEB\n\
+        -A SSH -s 10.0.0.0/8 -j ACCEPT\n-A WEB -j ACCEPT\nCOMMIT\n";
+
+    fn mark_edge(chain: &str, rule: Option<usize>, kind: EdgeKind, to: &str) -> PathMark {
+        PathMark::Edge {
+            table: "filter".into(),
+            chain: chain.into(),
+            rule,
+            kind,
+            to: to.into(),
+        }
+    }
+
+    fn lit(opts: &ViewOptions, path: &[PathMark]) -> (View, Vec<PathMark>) {
+        let p = parse_str(RULES, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let mut v = view(&p.ruleset, &g, opts).unwrap();
+        let missing = v.highlight(path);
+        (v, missing)
+    }
+
+    #[test]
+    fn marks_nodes_and_edges_by_name() {
+        let path = [
+            PathMark::Chain {
+                table: "filter".into(),
+                chain: "INPUT".into(),
+            },
+            mark_edge("INPUT", Some(0), EdgeKind::Jump, "SSH"),
+            mark_edge("SSH", Some(0), EdgeKind::Jump, "ACCEPT"),
+        ];
+        for rules in [false, true] {
+            let opts = ViewOptions {
+                rules,
+                ..Default::default()
+            };
+            let (v, missing) = lit(&opts, &path);
+            assert!(missing.is_empty(), "{missing:?}");
+            let lit: Vec<&str> = v
+                .nodes
+                .iter()
+                .filter(|n| n.highlight)
+                .map(|n| n.id.as_str())
+                .collect();
+            assert_eq!(lit, ["filter/INPUT", "filter/SSH", "filter/ACCEPT"]);
+            assert_eq!(v.edges.iter().filter(|e| e.highlight).count(), 2);
+            if rules {
+                let input = &v.nodes[0];
+                let lit: Vec<bool> = input.rows.iter().map(|r| r.highlight).collect();
+                assert_eq!(lit, [true, false]);
+            }
+            assert!(v.has_highlight());
+        }
+    }
+
+    #[test]
+    fn groups_and_split_targets_light_up() {
+        let opts = ViewOptions {
+            collapse: vec![crate::graph::CollapseRule::glob("S*").unwrap()],
+            split_targets: Some(true),
+            ..Default::default()
+        };
+        let (v, missing) = lit(
+            &opts,
+            &[
+                mark_edge("INPUT", Some(0), EdgeKind::Jump, "SSH"),
+                mark_edge("SSH", Some(0), EdgeKind::Jump, "ACCEPT"),
+            ],
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        let lit: Vec<&str> = v
+            .nodes
+            .iter()
+            .filter(|n| n.highlight)
+            .map(|n| n.id.as_str())
+            .collect();
+        assert_eq!(
+            lit,
+            ["filter/INPUT", "filter/S*", "filter/ACCEPT@filter/S*"]
+        );
+        // WEB's own ACCEPT stays dark.
+        assert!(
+            v.nodes
+                .iter()
+                .any(|n| n.id == "filter/ACCEPT@filter/WEB" && !n.highlight)
+        );
+    }
+
+    #[test]
+    fn unknown_marks_are_reported() {
+        let (v, missing) = lit(
+            &ViewOptions::default(),
+            &[mark_edge("INPUT", Some(1), EdgeKind::Goto, "WEB")],
+        );
+        assert_eq!(missing.len(), 1);
+        // Both ends exist, so they light up even without the edge.
+        assert_eq!(v.nodes.iter().filter(|n| n.highlight).count(), 2);
+        assert!(!v.edges.iter().any(|e| e.highlight));
+    }
+}

@@ -1,0 +1,288 @@
+//! `iptviz trace -f svg|dot`: the chain graph with the packet's path
+//! highlighted. The highlighted elements are read back from the SVG (as
+//! XML) and must be exactly what the walk went through.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::{assert_dot_accepts, graphviz_available};
+use xml::reader::{EventReader, XmlEvent};
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(args)
+        .assert()
+        .success();
+    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
+}
+
+/// Forwarded to a published container port (DNAT in nat PREROUTING, the
+/// DOCKER-USER and isolation chains return, filter DOCKER accepts).
+fn docker_args(extra: &[&'static str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "trace",
+        "--proto",
+        "tcp",
+        "--src",
+        "198.51.100.7",
+        "--dst",
+        "192.168.1.10",
+        "--dport",
+        "8080",
+        "--in",
+        "eth0",
+        "--out",
+        "docker0",
+        "--local",
+        "192.168.1.10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.insert(1, sample("docker-host.rules"));
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn kube_args(extra: &[&'static str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "trace",
+        "--proto",
+        "udp",
+        "--src",
+        "10.244.1.7",
+        "--sport",
+        "41000",
+        "--dst",
+        "10.96.0.10",
+        "--dport",
+        "53",
+        "--local",
+        "192.168.49.2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.insert(1, sample("kube-proxy.rules"));
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn run_owned(args: &[String]) -> String {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&a)
+}
+
+/// The `<title>` of every `<g>` whose class is `{kind} path`, and the
+/// number of `<g class="{kind}...">` groups that are dimmed.
+struct Lit {
+    nodes: BTreeSet<String>,
+    edges: Vec<String>,
+    dimmed: usize,
+    legend_has_path: bool,
+}
+
+fn lit(svg: &str) -> Lit {
+    let mut out = Lit {
+        nodes: BTreeSet::new(),
+        edges: Vec::new(),
+        dimmed: 0,
+        legend_has_path: false,
+    };
+    // Which highlighted group the next <title> belongs to.
+    let mut pending: Option<&str> = None;
+    let mut in_title = false;
+    let mut in_legend = false;
+    let mut text = String::new();
+    for ev in EventReader::new(svg.as_bytes()) {
+        match ev.expect("SVG is well-formed XML") {
+            XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                let attr = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == k)
+                        .map(|a| a.value.clone())
+                };
+                match (name.local_name.as_str(), attr("class").as_deref()) {
+                    ("g", Some("node path")) => pending = Some("node"),
+                    ("g", Some("edge path")) => pending = Some("edge"),
+                    ("g", Some("node" | "edge")) if attr("opacity").is_some() => out.dimmed += 1,
+                    ("g", Some("legend")) => in_legend = true,
+                    ("title", _) => {
+                        in_title = true;
+                        text.clear();
+                    }
+                    _ => {}
+                }
+            }
+            XmlEvent::Characters(s) => {
+                if in_title {
+                    text.push_str(&s);
+                } else if in_legend && s == "packet path" {
+                    out.legend_has_path = true;
+                }
+            }
+            XmlEvent::EndElement { name } => match name.local_name.as_str() {
+                "title" => {
+                    in_title = false;
+                    match pending.take() {
+                        Some("node") => {
+                            out.nodes.insert(text.clone());
+                        }
+                        Some(_) => out.edges.push(text.clone()),
+                        None => {}
+                    }
+                }
+                "g" if in_legend => in_legend = false,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `chain NAME in table T` / `target NAME in table T` -> `T/NAME`.
+fn node_id(title: &str) -> String {
+    let words: Vec<&str> = title.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "chain" || *w == "target")
+        .expect("chain or target title");
+    format!("{}/{}", words[at + 4], words[at + 1])
+}
+
+#[test]
+fn docker_svg_highlights_exactly_the_walk() {
+    let svg = run_owned(&docker_args(&["-f", "svg"]));
+    let l = lit(&svg);
+    let nodes: BTreeSet<String> = l.nodes.iter().map(|t| node_id(t)).collect();
+    let expected: BTreeSet<String> = [
+        "nat/PREROUTING",
+        "nat/DOCKER",
+        "nat/DNAT",
+        "nat/POSTROUTING",
+        "nat/ACCEPT",
+        "filter/FORWARD",
+        "filter/DOCKER-USER",
+        "filter/DOCKER-ISOLATION-STAGE-1",
+        "filter/DOCKER",
+        "filter/RETURN",
+        "filter/ACCEPT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(nodes, expected);
+    // Each edge's hover text lists its rules; one per rule taken, plus the
+    // policy and the two returns to FORWARD.
+    let mut edges = l.edges.clone();
+    edges.sort();
+    let expected_edges = [
+        "DOCKER-ISOLATION-STAGE-1 returns to FORWARD",
+        "DOCKER-USER returns to FORWARD",
+        "line 16: [0:0] -A FORWARD -j DOCKER-USER",
+        "line 17: [0:0] -A FORWARD -j DOCKER-ISOLATION-STAGE-1",
+        "line 19: [0:0] -A FORWARD -o docker0 -j DOCKER",
+        "line 26: [0:0] -A DOCKER -d 172.17.0.2/32",
+        "line 30: [0:0] -A DOCKER-ISOLATION-STAGE-1 -j RETURN",
+        "line 35: [0:0] -A DOCKER-USER -j RETURN",
+        "line 43: :POSTROUTING ACCEPT",
+        "line 45: [0:0] -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "line 53: [0:0] -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT",
+    ];
+    assert_eq!(edges.len(), expected_edges.len(), "{edges:#?}");
+    for want in expected_edges {
+        assert!(
+            edges.iter().any(|e| e.lines().any(|l| l.starts_with(want))),
+            "no highlighted edge for {want:?} in {edges:#?}"
+        );
+    }
+    assert!(l.dimmed > 0, "nothing off the path is dimmed");
+    assert!(l.legend_has_path, "legend lacks the packet path entry");
+}
+
+#[test]
+fn kube_groups_light_up_and_collapse_none_shows_the_endpoint() {
+    let grouped = lit(&run_owned(&kube_args(&["-f", "svg"])));
+    let ids: BTreeSet<String> = grouped.nodes.iter().map(|t| t.to_string()).collect();
+    assert!(
+        ids.iter().any(
+            |t| t.starts_with("2 chains in table nat collapsed: KUBE-SEP-")
+                && t.contains("KUBE-SEP-5PWRBKWLCBPZMFKE")
+        ),
+        "{ids:#?}"
+    );
+    let flat = lit(&run_owned(&kube_args(&["-f", "svg", "--collapse", "none"])));
+    let ids: BTreeSet<String> = flat.nodes.iter().map(|t| node_id(t)).collect();
+    assert!(ids.contains("nat/KUBE-SEP-5PWRBKWLCBPZMFKE"), "{ids:#?}");
+    assert!(ids.contains("nat/KUBE-SVC-TCOU7JCQXEZGVUNU"), "{ids:#?}");
+    assert!(ids.contains("nat/DNAT"), "{ids:#?}");
+    // The other DNS endpoint was not chosen, nor any other service.
+    assert_eq!(
+        ids.iter()
+            .filter(|i| i.starts_with("nat/KUBE-SEP-"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        ids.iter()
+            .filter(|i| i.starts_with("nat/KUBE-SVC-"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn output_is_deterministic() {
+    for f in ["svg", "dot"] {
+        let a = run_owned(&kube_args(&["-f", f]));
+        let b = run_owned(&kube_args(&["-f", f]));
+        assert_eq!(a, b, "{f} output differs between runs");
+    }
+}
+
+#[test]
+fn dot_is_accepted_by_graphviz() {
+    let d = run_owned(&docker_args(&["-f", "dot"]));
+    assert!(d.contains("color=\"#f06a00\", penwidth=3.5"), "{d}");
+    if graphviz_available() {
+        assert_dot_accepts(&d, "docker trace");
+        assert_dot_accepts(&run_owned(&kube_args(&["-f", "dot", "--rules"])), "kube");
+    }
+}
+
+#[test]
+fn json_flag_is_format_json() {
+    assert_eq!(
+        run_owned(&docker_args(&["--json"])),
+        run_owned(&docker_args(&["-f", "json"]))
+    );
+}
+
+#[test]
+fn rules_mode_marks_the_rule_taken() {
+    let svg = run_owned(&docker_args(&["-f", "svg", "--rules"]));
+    assert!(
+        svg.contains("font-weight=\"bold\">→ DOCKER-USER</text>"),
+        "row of FORWARD's first rule not bold"
+    );
+    // After DOCKER-USER returns, FORWARD#2 jumps to the isolation chain.
+    assert!(svg.contains("font-weight=\"bold\">→ DOCKER-ISOLATION-STAGE-1</text>"));
+    // FORWARD#3 (RELATED,ESTABLISHED) did not match a NEW packet.
+    assert!(!svg.contains("font-weight=\"bold\">state:RELATED,ESTABLISHED -o docker0"));
+}
