@@ -88,6 +88,8 @@ pub enum View {
     Graph,
     /// Netfilter hook order.
     Flow,
+    /// The conntrack table, its summary and counters.
+    Conntrack,
 }
 
 /// Most search results listed (the highlight covers all of them).
@@ -124,6 +126,10 @@ pub struct AppState {
     pub focus: Option<egui::Pos2>,
     /// The camera should fit the whole scene.
     pub fit_requested: bool,
+    /// The Conntrack tab.
+    pub conntrack: crate::conntrack_state::ConntrackState,
+    /// The trace panel.
+    pub trace: crate::trace_state::TraceState,
 }
 
 impl AppState {
