@@ -592,6 +592,9 @@ impl ConntrackState {
                 }
             }
             Ok(Loaded::Live(r)) => {
+                // The interval counts from the end of a reading, so a slow
+                // read of a huge table does not keep a core busy.
+                self.last_live = Some(Instant::now());
                 self.took = Some(took);
                 self.fill = r.fill;
                 match r.table {

@@ -192,6 +192,13 @@ fn status(ui: &mut Ui, s: &ConntrackState) {
         if let Some(took) = s.took {
             text.push_str(&format!(", read in {:.2} s", took.as_secs_f64()));
         }
+        if let Some(st) = &s.stats {
+            text.push_str(&format!(
+                "; counters of {} CPU(s) from {}",
+                st.cpus.len(),
+                st.name
+            ));
+        }
         ui.label(text);
         let bad = t.problems.len() as u64 + t.problems_dropped;
         if bad > 0 {
@@ -279,7 +286,8 @@ fn bars(ui: &mut Ui, title: &str, items: &[(String, u64)], colour: Color32) -> O
         return None;
     }
     let max = items.iter().map(|x| x.1).max().unwrap_or(1).max(1);
-    let width = ui.available_width().max(200.0);
+    // Room for the scroll bar on the right.
+    let width = (ui.available_width() - 14.0).max(200.0);
     let label_w = (width * 0.42).min(170.0);
     let count_w = 64.0;
     let font = FontId::proportional(12.0);
