@@ -43,6 +43,8 @@ pub struct Options {
     pub search: Option<String>,
     /// Start with the `iptviz render` layout for small tables.
     pub render_layout: bool,
+    /// Conntrack file to open in the Conntrack tab.
+    pub conntrack: Option<String>,
 }
 
 /// A line in the status bar.
@@ -72,6 +74,10 @@ pub struct IptvizApp {
     pub message: Option<Message>,
     /// Where the canvas was drawn last frame (tests map world to screen).
     pub last_canvas_rect: Option<egui::Rect>,
+    /// Fields of the Conntrack tab.
+    pub ct_form: views::conntrack::Form,
+    /// Fields of the trace form.
+    pub trace_form: crate::trace_state::TraceForm,
     job: Option<Job>,
     export: Option<std::sync::mpsc::Receiver<Result<String, String>>>,
     opts: Options,
@@ -95,6 +101,8 @@ impl IptvizApp {
             chain_filter: String::new(),
             message: None,
             last_canvas_rect: None,
+            ct_form: Default::default(),
+            trace_form: Default::default(),
             job: None,
             export: None,
             frames: 0,
@@ -104,6 +112,17 @@ impl IptvizApp {
             pending: Vec::new(),
             opts,
         };
+        app.state.conntrack.sync = app.opts.sync;
+        if let Some(p) = app.opts.conntrack.clone() {
+            app.state.view = View::Conntrack;
+            app.ct_form.path = p.clone();
+            if app.opts.bench_frames.is_some() {
+                app.state.conntrack.load_path_now(&p);
+            } else {
+                let a = crate::conntrack_state::CtAction::OpenPath(p);
+                app.pending.push(Action::Conntrack(a));
+            }
+        }
         match app.opts.file.clone() {
             Some(path) if app.opts.bench_frames.is_some() => {
                 // Benchmarks measure drawing, so load before the first frame.
@@ -282,6 +301,8 @@ impl IptvizApp {
                 self.settings.theme = ThemeChoice::from_preference(t);
                 ctx.set_theme(t);
             }
+            Action::Conntrack(a) => self.state.conntrack.apply(ctx, a),
+            Action::Trace(a) => crate::trace_state::apply(&mut self.state, a),
         }
     }
 
@@ -289,7 +310,13 @@ impl IptvizApp {
     fn global_input(&mut self, ctx: &egui::Context) -> Vec<Action> {
         let mut actions = Vec::new();
         let typing = ctx.memory(|m| m.focused().is_some());
-        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        let mut dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        let conntrack = self.state.view == View::Conntrack;
+        if conntrack {
+            // Text dropped or pasted on the Conntrack tab is conntrack text.
+            actions.extend(views::conntrack::global_input(ctx, &dropped, typing));
+            dropped.clear();
+        }
         for f in dropped {
             let path = f.path().display().to_string();
             if f.path().as_os_str().is_empty() {
@@ -337,6 +364,7 @@ impl IptvizApp {
                 for ev in &i.events {
                     if let egui::Event::Paste(text) = ev
                         && self.dialogs.open != Some(Dialog::Paste)
+                        && !conntrack
                     {
                         actions.push(Action::LoadText {
                             name: "pasted text".into(),
@@ -414,6 +442,7 @@ impl IptvizApp {
             }
         }
         self.apply_start_options();
+        self.state.conntrack.poll(&ctx, self.state.doc.as_ref());
         let mut actions = std::mem::take(&mut self.pending);
         actions.extend(self.global_input(&ctx));
 
@@ -471,21 +500,33 @@ impl IptvizApp {
                     actions.extend(views::problems::show(ui, &self.state));
                 });
         }
-        egui::Panel::left("chains")
-            .resizable(true)
-            .default_size(260.0)
-            .min_size(200.0)
-            .show(ui, |ui| {
-                ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
-                actions.extend(views::chains::show(ui, &self.state, &mut self.chain_filter));
-            });
-        egui::Panel::right("rules")
-            .resizable(true)
-            .default_size(430.0)
-            .min_size(280.0)
-            .show(ui, |ui| {
-                actions.extend(views::rules::show(ui, &self.state));
-            });
+        let conntrack = self.state.view == View::Conntrack;
+        if self.state.trace.open && !conntrack {
+            egui::Panel::bottom("trace")
+                .resizable(true)
+                .default_size(300.0)
+                .min_size(160.0)
+                .show(ui, |ui| {
+                    actions.extend(views::trace::show(ui, &self.state, &mut self.trace_form));
+                });
+        }
+        if !conntrack {
+            egui::Panel::left("chains")
+                .resizable(true)
+                .default_size(260.0)
+                .min_size(200.0)
+                .show(ui, |ui| {
+                    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                    actions.extend(views::chains::show(ui, &self.state, &mut self.chain_filter));
+                });
+            egui::Panel::right("rules")
+                .resizable(true)
+                .default_size(430.0)
+                .min_size(280.0)
+                .show(ui, |ui| {
+                    actions.extend(views::rules::show(ui, &self.state));
+                });
+        }
         egui::CentralPanel::no_frame().show(ui, |ui| {
             match self.state.view {
                 View::Graph => {
@@ -493,6 +534,9 @@ impl IptvizApp {
                     actions.extend(canvas::show(ui, &self.state, &mut self.camera));
                 }
                 View::Flow => actions.extend(views::flow::show(ui, &self.state)),
+                View::Conntrack => {
+                    actions.extend(views::conntrack::show(ui, &self.state, &mut self.ct_form))
+                }
             }
             if let Some(m) = &self.message
                 && m.error
@@ -533,6 +577,9 @@ impl IptvizApp {
 
         self.frames += 1;
         if let Some(b) = &mut self.bench {
+            // On the Conntrack tab the script scrolls the table instead.
+            self.state.conntrack.scroll_offset =
+                (self.state.view == View::Conntrack).then_some((self.frames % 400) as f32 * 3000.0);
             let bounds = self.state.scene.as_ref().map(|s| s.bounds);
             let done = b.frame(frame_start, &mut self.camera, bounds, ui.max_rect());
             if done {

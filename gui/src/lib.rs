@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod conntrack_state;
 pub mod export;
 pub mod graph;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod palette;
 pub mod scene;
 pub mod settings;
 pub mod state;
+pub mod trace_state;
 pub mod views;
 
 pub use app::{IptvizApp, Options};

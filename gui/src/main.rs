@@ -7,10 +7,12 @@ use iptviz_gui::{IptvizApp, Options};
 
 const USAGE: &str =
     "usage: iptviz-gui [FILE] [--table NAME] [--select CHAIN] [--flow] [--expand-all]
+                  [--conntrack CTFILE]
                   [--bench-frames N] [--exit-after-frames N] [--smoke-test]
 
 FILE is iptables-save, ip6tables-save or iptables -S output; without it a
-sample is shown. --bench-frames pans and zooms N frames and prints frame
+sample is shown. --conntrack opens the Conntrack tab with CTFILE (with
+--bench-frames the table is scrolled instead of the graph). --bench-frames pans and zooms N frames and prints frame
 times; --smoke-test loads, draws 30 frames and exits.";
 
 fn parse_args() -> Result<Options, String> {
@@ -40,6 +42,7 @@ fn parse_args() -> Result<Options, String> {
                     _ => return Err("--theme needs light, dark or system".into()),
                 })
             }
+            "--conntrack" => o.conntrack = Some(args.next().ok_or("--conntrack needs a file")?),
             s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
             _ if o.file.is_none() => o.file = Some(a),
             _ => return Err("only one FILE".into()),

@@ -99,6 +99,8 @@ pub enum View {
     Graph,
     /// Netfilter hook order.
     Flow,
+    /// The conntrack table, its summary and counters.
+    Conntrack,
 }
 
 /// Most search results listed (the highlight covers all of them).
@@ -136,6 +138,10 @@ pub struct AppState {
     pub fit_requested: bool,
     /// Draw small tables with the library's layout (as `iptviz render`).
     pub library_layout: bool,
+    /// The Conntrack tab.
+    pub conntrack: crate::conntrack_state::ConntrackState,
+    /// The trace panel.
+    pub trace: crate::trace_state::TraceState,
 }
 
 impl Default for AppState {
@@ -157,6 +163,8 @@ impl Default for AppState {
             focus: None,
             fit_requested: false,
             library_layout: false,
+            conntrack: Default::default(),
+            trace: Default::default(),
         }
     }
 }

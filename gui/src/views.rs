@@ -3,11 +3,13 @@
 
 pub mod canvas;
 pub mod chains;
+pub mod conntrack;
 pub mod dialogs;
 pub mod flow;
 pub mod problems;
 pub mod rules;
 pub mod toolbar;
+pub mod trace;
 
 use crate::state::{ChainRef, View};
 
@@ -57,6 +59,10 @@ pub enum Action {
     LibraryLayout(bool),
     /// Set the colour theme.
     Theme(egui::ThemePreference),
+    /// A request of the Conntrack tab.
+    Conntrack(crate::conntrack_state::CtAction),
+    /// A request of the trace panel.
+    Trace(crate::trace_state::TraceAction),
 }
 
 /// The small windows the app can show.

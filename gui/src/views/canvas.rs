@@ -154,6 +154,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         selected,
         hovered,
     );
+    super::trace::paint_path(&painter, scene, state, cam, view, visible, dark);
 
     if let Some(n) = hovered {
         let node = &scene.nodes[n];

@@ -108,6 +108,20 @@ pub fn show(
             actions.push(Action::SetView(View::Flow));
         }
         if ui
+            .selectable_label(state.view == View::Conntrack, "Conntrack")
+            .on_hover_text("The connection tracking table: entries, NAT, counters")
+            .clicked()
+        {
+            actions.push(Action::SetView(View::Conntrack));
+        }
+        if ui
+            .selectable_label(state.trace.open, "Trace")
+            .on_hover_text("Where does a packet go? Simulate one through the rules")
+            .clicked()
+        {
+            actions.push(Action::Trace(crate::trace_state::TraceAction::Toggle));
+        }
+        if ui
             .button("Fit")
             .on_hover_text("Show the whole graph (F)")
             .clicked()

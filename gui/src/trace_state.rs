@@ -1,0 +1,458 @@
+//! State of the trace form, apart from drawing: the packet as typed, the
+//! last trace with its steps as text, and the path it took as chains and
+//! jumps, for the canvas to highlight.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iptviz::trace::{
+    Action as StepAction, CtState, Direction, Packet, Trace, TraceOptions, TraceView, Tracer,
+    protocol_number,
+};
+
+use crate::scene::Scene;
+use crate::state::{AppState, ChainRef, Document, View};
+
+/// The packet fields as the user typed them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceForm {
+    /// tcp, udp, icmp, or a number.
+    pub proto: String,
+    /// Source address.
+    pub src: String,
+    /// Destination address.
+    pub dst: String,
+    /// Source port.
+    pub sport: String,
+    /// Destination port.
+    pub dport: String,
+    /// Interface it arrives on.
+    pub in_iface: String,
+    /// Interface it leaves by.
+    pub out_iface: String,
+    /// Conntrack state name.
+    pub state: String,
+    /// Packet mark (decimal or 0x hex).
+    pub mark: String,
+    /// This host's addresses, comma or space separated.
+    pub local: String,
+    /// `auto`, `in`, `out` or `forward`.
+    pub direction: String,
+}
+
+impl Default for TraceForm {
+    fn default() -> Self {
+        TraceForm {
+            proto: "tcp".into(),
+            src: String::new(),
+            dst: String::new(),
+            sport: "40000".into(),
+            dport: String::new(),
+            in_iface: String::new(),
+            out_iface: String::new(),
+            state: "NEW".into(),
+            mark: String::new(),
+            local: String::new(),
+            direction: "auto".into(),
+        }
+    }
+}
+
+/// Conntrack states offered in the form.
+pub const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"];
+/// Directions offered in the form.
+pub const DIRECTIONS: &[&str] = &["auto", "in", "out", "forward"];
+
+fn addr(what: &str, s: &str) -> Result<IpAddr, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(format!("{what}: give an address, like 192.0.2.1"));
+    }
+    t.parse()
+        .map_err(|_| format!("{what}: `{t}` is not an IP address"))
+}
+
+fn port(what: &str, s: &str) -> Result<u16, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    t.parse()
+        .map_err(|_| format!("{what}: `{t}` is not a port number 0-65535"))
+}
+
+impl TraceForm {
+    /// The packet and options, or what is wrong with a field.
+    pub fn packet(&self) -> Result<(Packet, TraceOptions), String> {
+        let proto = protocol_number(self.proto.trim()).ok_or_else(|| {
+            format!(
+                "protocol: `{}` is not tcp, udp, icmp, ... or a number",
+                self.proto.trim()
+            )
+        })?;
+        let src = addr("source", &self.src)?;
+        let dst = addr("destination", &self.dst)?;
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err("source and destination must both be IPv4 or both IPv6".into());
+        }
+        let mut p = Packet::new(proto, src, dst);
+        p.sport = port("source port", &self.sport)?;
+        p.dport = port("destination port", &self.dport)?;
+        let iface = |s: &str| {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.into())
+        };
+        p.in_iface = iface(&self.in_iface);
+        p.out_iface = iface(&self.out_iface);
+        p.state = self.state.trim().parse::<CtState>().map_err(|_| {
+            format!(
+                "state: `{}` is not one of {}",
+                self.state,
+                STATES.join(", ")
+            )
+        })?;
+        let mark = self.mark.trim();
+        if !mark.is_empty() {
+            p.mark = iptviz::typed::parse_u32(mark)
+                .ok_or_else(|| format!("mark: `{mark}` is not a number (decimal or 0x hex)"))?;
+        }
+        let local = self
+            .local
+            .split([',', ' '])
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| addr("local addresses", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let direction = match self.direction.trim() {
+            "" | "auto" => None,
+            d => Some(
+                d.parse::<Direction>()
+                    .map_err(|_| format!("direction: `{d}` is not in, out or forward"))?,
+            ),
+        };
+        let opts = TraceOptions {
+            local,
+            direction,
+            ..Default::default()
+        };
+        Ok((p, opts))
+    }
+}
+
+/// A finished trace and the path it took.
+pub struct TraceResult {
+    doc: Arc<Document>,
+    /// The walk.
+    pub trace: Trace,
+    /// The walk as text, step by step.
+    pub view: TraceView,
+    /// Chains entered, as (table, chain).
+    pub chains: HashSet<(usize, usize)>,
+    /// Jumps and gotos taken, as (table, from chain, to chain).
+    pub jumps: HashSet<(usize, usize, usize)>,
+    /// Time the trace took.
+    pub took: Duration,
+}
+
+impl TraceResult {
+    /// The table the path is best seen in: where the verdict was decided,
+    /// else filter when visited, else the first table met.
+    pub fn best_table(&self) -> Option<usize> {
+        let steps = &self.trace.steps;
+        if let Some(s) = self.trace.decided_by.and_then(|i| steps.get(i)) {
+            return Some(s.table);
+        }
+        let rs = &self.doc.parsed.ruleset;
+        steps
+            .iter()
+            .find(|s| rs.tables.get(s.table).is_some_and(|t| t.name == "filter"))
+            .or(steps.first())
+            .map(|s| s.table)
+    }
+}
+
+/// The trace panel.
+#[derive(Default)]
+pub struct TraceState {
+    /// The panel is shown.
+    pub open: bool,
+    /// The last trace.
+    pub result: Option<TraceResult>,
+    /// Why the last run did not happen.
+    pub error: Option<String>,
+    /// Step clicked last.
+    pub step: Option<usize>,
+}
+
+impl TraceState {
+    /// Traces the packet of `form` through `doc`'s rules.
+    pub fn run(&mut self, doc: &Arc<Document>, form: &TraceForm) -> Result<(), String> {
+        let (pkt, opts) = match form.packet() {
+            Ok(x) => x,
+            Err(e) => {
+                self.error = Some(e.clone());
+                return Err(e);
+            }
+        };
+        let start = Instant::now();
+        let rs = &doc.parsed.ruleset;
+        let trace = Tracer::new(rs).trace(&pkt, &opts);
+        let view = trace.view(rs);
+        let took = start.elapsed();
+        let chains = trace.steps.iter().map(|s| (s.table, s.chain)).collect();
+        let jumps = trace
+            .steps
+            .iter()
+            .filter(|s| s.matched)
+            .filter_map(|s| match s.action {
+                StepAction::Jump { chain } | StepAction::Goto { chain } => {
+                    Some((s.table, s.chain, chain))
+                }
+                _ => None,
+            })
+            .collect();
+        self.result = Some(TraceResult {
+            doc: doc.clone(),
+            trace,
+            view,
+            chains,
+            jumps,
+            took,
+        });
+        self.error = None;
+        self.step = None;
+        Ok(())
+    }
+
+    /// The last trace, if it was made on `doc` (a new document makes it stale).
+    pub fn current(&self, doc: Option<&Arc<Document>>) -> Option<&TraceResult> {
+        let r = self.result.as_ref()?;
+        doc.is_some_and(|d| Arc::ptr_eq(d, &r.doc)).then_some(r)
+    }
+}
+
+/// Something the user asked of the trace panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceAction {
+    /// Show or hide the panel.
+    Toggle,
+    /// Trace this packet.
+    Run(Box<TraceForm>),
+    /// Select the chain of a step.
+    SelectStep(usize),
+    /// Forget the trace.
+    Clear,
+}
+
+/// Applies a trace request to the app state.
+pub fn apply(state: &mut AppState, a: TraceAction) {
+    match a {
+        TraceAction::Toggle => {
+            state.trace.open = !state.trace.open;
+            if state.trace.open && state.view == View::Conntrack {
+                state.view = View::Graph;
+            }
+        }
+        TraceAction::Run(form) => {
+            let Some(doc) = state.doc.clone() else {
+                state.trace.error = Some("load rules first".into());
+                return;
+            };
+            if state.trace.run(&doc, &form).is_err() {
+                return;
+            }
+            state.view = View::Graph;
+            let here = state.table;
+            let best = state
+                .trace
+                .result
+                .as_ref()
+                .and_then(TraceResult::best_table);
+            let visits_here = state
+                .trace
+                .result
+                .as_ref()
+                .is_some_and(|r| r.chains.iter().any(|&(t, _)| t == here));
+            if let Some(t) = best
+                && (!visits_here || Some(here) != best)
+            {
+                state.set_table(t);
+            }
+        }
+        TraceAction::SelectStep(i) => {
+            let at = state
+                .trace
+                .current(state.doc.as_ref())
+                .and_then(|r| r.trace.steps.get(i))
+                .map(|s| ChainRef {
+                    table: s.table,
+                    chain: s.chain,
+                });
+            if let Some(at) = at {
+                state.trace.step = Some(i);
+                state.select(at);
+            }
+        }
+        TraceAction::Clear => {
+            state.trace.result = None;
+            state.trace.error = None;
+            state.trace.step = None;
+        }
+    }
+}
+
+/// The path of the current trace on the shown scene: boxes and edges.
+#[derive(Debug, Default, PartialEq)]
+pub struct ScenePath {
+    /// Boxes entered (indices in `Scene::nodes`).
+    pub nodes: HashSet<usize>,
+    /// Edges taken (indices in `Scene::edges`).
+    pub edges: Vec<usize>,
+}
+
+/// Where the current trace went on the table shown, if it went there.
+pub fn scene_path(state: &AppState, scene: &Scene) -> Option<ScenePath> {
+    let r = state.trace.current(state.doc.as_ref())?;
+    let t = state.table;
+    let nodes: HashSet<usize> = r
+        .chains
+        .iter()
+        .filter(|&&(ti, _)| ti == t)
+        .filter_map(|&(_, c)| scene.node_for_chain(c))
+        .collect();
+    if nodes.is_empty() {
+        return None;
+    }
+    let pairs: HashSet<(u32, u32)> = r
+        .jumps
+        .iter()
+        .filter(|&&(ti, _, _)| ti == t)
+        .filter_map(|&(_, a, b)| {
+            Some((
+                scene.node_for_chain(a)? as u32,
+                scene.node_for_chain(b)? as u32,
+            ))
+        })
+        .collect();
+    let edges = scene
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| pairs.contains(&(e.from, e.to)))
+        .map(|(i, _)| i)
+        .collect();
+    Some(ScenePath { nodes, edges })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOCKER: &str = include_str!("../../samples/docker-host.rules");
+
+    fn docker() -> AppState {
+        let mut s = AppState::default();
+        s.load("docker-host.rules", DOCKER.as_bytes())
+            .expect("loads");
+        s
+    }
+
+    fn form() -> TraceForm {
+        TraceForm {
+            src: "198.51.100.7".into(),
+            dst: "192.168.1.10".into(),
+            dport: "8080".into(),
+            in_iface: "eth0".into(),
+            local: "192.168.1.10".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn form_builds_the_packet() {
+        let (p, o) = form().packet().expect("valid");
+        assert_eq!(p.proto, 6);
+        assert_eq!((p.sport, p.dport), (40000, 8080));
+        assert_eq!(p.in_iface.as_deref(), Some("eth0"));
+        assert_eq!(o.local.len(), 1);
+        let bad = TraceForm {
+            dst: "2001:db8::1".into(),
+            ..form()
+        };
+        assert!(bad.packet().unwrap_err().contains("both"));
+        let bad = TraceForm {
+            dport: "http".into(),
+            ..form()
+        };
+        assert!(bad.packet().unwrap_err().contains("destination port"));
+        let bad = TraceForm {
+            direction: "sideways".into(),
+            ..form()
+        };
+        assert!(bad.packet().is_err());
+    }
+
+    #[test]
+    fn trace_through_docker_gives_steps_and_a_path() {
+        let mut s = docker();
+        apply(&mut s, TraceAction::Run(Box::new(form())));
+        let doc = s.doc.clone();
+        let r = s.trace.current(doc.as_ref()).expect("traced");
+        assert!(!r.view.steps.is_empty());
+        // DNAT to the container: forwarded through the DOCKER chain.
+        assert!(
+            r.view
+                .steps
+                .iter()
+                .any(|st| st.matched && st.action.starts_with("DNAT")),
+            "{:#?}",
+            r.view.steps
+        );
+        assert_ne!(
+            r.view.output.dst, r.view.input.dst,
+            "the packet leaves rewritten"
+        );
+        assert!(!r.jumps.is_empty());
+        let scene = s.scene.clone().expect("scene");
+        let path = scene_path(&s, &scene).expect("path on the shown table");
+        assert!(!path.nodes.is_empty());
+        assert!(!path.edges.is_empty(), "jumps are drawn as edges");
+        // Clicking a step selects its chain.
+        let last = r.trace.steps.len() - 1;
+        let want = (r.trace.steps[last].table, r.trace.steps[last].chain);
+        apply(&mut s, TraceAction::SelectStep(last));
+        let sel = s.selected.expect("selected");
+        assert_eq!((sel.table, sel.chain), want);
+    }
+
+    #[test]
+    fn a_new_document_makes_the_trace_stale() {
+        let mut s = docker();
+        apply(&mut s, TraceAction::Run(Box::new(form())));
+        assert!(s.trace.current(s.doc.as_ref()).is_some());
+        s.load("again", DOCKER.as_bytes()).expect("loads");
+        assert!(s.trace.current(s.doc.as_ref()).is_none());
+        let scene = s.scene.clone().expect("scene");
+        assert!(scene_path(&s, &scene).is_none());
+    }
+
+    #[test]
+    fn bad_form_is_reported_not_traced() {
+        let mut s = docker();
+        apply(
+            &mut s,
+            TraceAction::Run(Box::new(TraceForm {
+                src: "nope".into(),
+                ..form()
+            })),
+        );
+        assert!(
+            s.trace
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("source"))
+        );
+        assert!(s.trace.result.is_none());
+    }
+}
