@@ -1,15 +1,16 @@
 //! Parse benchmark on the cluster-scale kube-proxy dump.
 //!
-//! Input: `IPTVIZ_BENCH_RULES=FILE`, or else the dump is made with
-//! `../shared/tools/kube-scale.py --services 10000` from the corpus.
+//! Input: see `common/input.rs` (`IPTVIZ_BENCH_RULES=FILE`, or made with
+//! `../shared/tools/kube-scale.py --services 10000` from the corpus).
 //! Prints best and median wall time, throughput, and the memory the parsed
 //! model holds (resident set growth measured from /proc/self/status).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use iptviz::parse::{ParseOptions, parse_owned};
+
+#[path = "common/input.rs"]
+mod input;
 
 fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -22,33 +23,8 @@ fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn input() -> Vec<u8> {
-    if let Ok(p) = std::env::var("IPTVIZ_BENCH_RULES") {
-        return std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {p}: {e}"));
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("../shared/tools/kube-scale.py");
-    let dump = root.join("../shared/corpus/iptables/k8s-calico-kubeproxy-iptables-mode.rules");
-    let (Ok(stdin), true) = (std::fs::File::open(&dump), script.is_file()) else {
-        eprintln!(
-            "bench input missing: set IPTVIZ_BENCH_RULES=FILE, or put the shared corpus beside the repo \
-             (python3 ../shared/tools/kube-scale.py --services 10000 < corpus/.../k8s-calico-kubeproxy-iptables-mode.rules)"
-        );
-        std::process::exit(2);
-    };
-    let out = Command::new("python3")
-        .arg(&script)
-        .args(["--services", "10000"])
-        .stdin(stdin)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("python3 runs kube-scale.py");
-    assert!(out.status.success(), "kube-scale.py failed");
-    out.stdout
-}
-
 fn main() {
-    let bytes = input();
+    let (bytes, _) = input::kube_dump();
     let mb = bytes.len() as f64 / 1e6;
     let opts = ParseOptions::lenient("bench");
     // Memory of one parsed model, input buffer included (the model keeps it).

@@ -2,12 +2,10 @@
 //! chain graph of a 10,000-service dump to SVG, against `dot -Tsvg` on our
 //! DOT of the same full graph.
 //!
-//! Input: `IPTVIZ_BENCH_INPUT` or `/work/bench/kube10k.rules`, made with
-//! `python3 ../shared/tools/kube-scale.py --services 10000 \
-//!    < ../shared/corpus/iptables/k8s-calico-kubeproxy-iptables-mode.rules > kube10k.rules`.
+//! Input: see `common/input.rs` (`IPTVIZ_BENCH_RULES=FILE`, or made with
+//! `../shared/tools/kube-scale.py --services 10000` from the corpus).
 //! Set `IPTVIZ_BENCH_DOT=0` to skip graphviz, `IPTVIZ_BENCH_DOT_TIMEOUT` (s) to cap it.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,37 +14,28 @@ use iptviz::layout::{Choice, layout};
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::render::{dot::dot, svg::svg};
 
+#[path = "common/input.rs"]
+mod input;
+
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
 fn main() {
-    let input = std::env::var_os("IPTVIZ_BENCH_INPUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/bench/kube10k.rules"));
-    let Ok(bytes) = std::fs::read(&input) else {
-        eprintln!(
-            "bench input {} not found; make it with\n  python3 ../shared/tools/kube-scale.py --services 10000 \
-             < ../shared/corpus/iptables/k8s-calico-kubeproxy-iptables-mode.rules > {}\n\
-             or point IPTVIZ_BENCH_INPUT at a dump",
-            input.display(),
-            input.display()
-        );
-        return;
-    };
+    let (bytes, input) = input::kube_dump();
     let text = String::from_utf8_lossy(&bytes);
     let t = Instant::now();
     let parsed = match parse_str(&text, &ParseOptions::lenient("bench")) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("cannot parse {}: {e}", input.display());
+            eprintln!("cannot parse {input}: {e}");
             return;
         }
     };
     let rs = &parsed.ruleset;
     println!(
         "input {}: {} chains, {} rules; parse {}",
-        input.display(),
+        input,
         rs.chain_count(),
         rs.rule_count(),
         secs(t.elapsed())

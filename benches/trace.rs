@@ -1,8 +1,7 @@
 //! Trace one packet through a large kube-proxy dump.
 //!
-//! `cargo bench --bench trace` reads `IPTVIZ_BENCH_RULES` or
-//! `../bench/kube10k.rules` (made with
-//! `python3 ../shared/tools/kube-scale.py --services 10000 < ../shared/corpus/iptables/k8s-calico-kubeproxy-iptables-mode.rules`).
+//! Input: see `common/input.rs` (`IPTVIZ_BENCH_RULES=FILE`, or made with
+//! `../shared/tools/kube-scale.py --services 10000` from the corpus).
 //! Prints the time of the first trace (which compiles the chains it
 //! visits) and of repeated traces; the target is under 10 ms.
 
@@ -11,13 +10,12 @@ use std::time::Instant;
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::trace::{Packet, TraceOptions, Tracer};
 
+#[path = "common/input.rs"]
+mod input;
+
 fn main() {
-    let path = std::env::var("IPTVIZ_BENCH_RULES")
-        .unwrap_or_else(|_| format!("{}/../bench/kube10k.rules", env!("CARGO_MANIFEST_DIR")));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("trace bench: {path} not found, skipped");
-        return;
-    };
+    let (bytes, path) = input::kube_dump();
+    let text = String::from_utf8_lossy(&bytes);
     let t0 = Instant::now();
     let rs = parse_str(&text, &ParseOptions::lenient(&path))
         .expect("bench input parses")
