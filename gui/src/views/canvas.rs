@@ -146,9 +146,25 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    let edges: Vec<usize> = (0..scene.edges.len())
+    let mut edges: Vec<usize> = (0..scene.edges.len())
         .filter(|&i| scene.edges[i].bounds.intersects(visible))
         .collect();
+    if edges.len() > FINE_EDGES {
+        // Crowded (a wide layer of a cluster-sized table): long lines that
+        // only cross the view cost the software renderer most and say
+        // least, so keep the edges with an end in sight, and a sample of
+        // those past a budget.
+        let ends_in = |i: &usize| {
+            let p = &scene.edges[*i].points;
+            p.first().is_some_and(|&a| visible.contains(a))
+                || p.last().is_some_and(|&b| visible.contains(b))
+        };
+        edges.retain(ends_in);
+        let step = edges.len().div_ceil(EDGE_CAP).max(1);
+        if step > 1 {
+            edges = edges.into_iter().step_by(step).collect();
+        }
+    }
     let ctx = Paint {
         painter: &painter,
         cam,
@@ -377,6 +393,8 @@ fn font_size(world: f64, zoom: f32) -> f32 {
 
 /// Too many visible edges to draw curves, dashes and heads: straight lines.
 const FINE_EDGES: usize = 400;
+/// Most edges drawn in a frame when crowded (a sample beyond).
+const EDGE_CAP: usize = 1500;
 
 fn radius(r: f32) -> CornerRadius {
     CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
