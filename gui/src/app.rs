@@ -41,8 +41,6 @@ pub struct Options {
     pub theme: Option<ThemeChoice>,
     /// Search for this at start.
     pub search: Option<String>,
-    /// Start with the `iptviz render` layout for small tables.
-    pub render_layout: bool,
     /// Conntrack file to open in the Conntrack tab.
     pub conntrack: Option<String>,
 }
@@ -92,8 +90,11 @@ impl IptvizApp {
     /// A new app; loads the file of `opts` (on the first frame) or the
     /// sample.
     pub fn new(settings: Settings, opts: Options) -> Self {
+        let mut state = AppState::default();
+        // Tests and benchmarks want the layout before the next frame.
+        state.sync = opts.sync || opts.bench_frames.is_some();
         let mut app = IptvizApp {
-            state: AppState::default(),
+            state,
             camera: Camera::default(),
             settings,
             dialogs: Dialogs::default(),
@@ -231,7 +232,7 @@ impl IptvizApp {
                 self.state.follow(&name);
             }
             Action::SetTable(t) => self.state.set_table(t),
-            Action::ToggleGroup(g) => self.state.toggle_group(g),
+            Action::ToggleGroup(g) => self.state.toggle_group(&g),
             Action::Back => self.state.back(),
             Action::Forward => self.state.forward(),
             Action::Search(q) => {
@@ -282,7 +283,6 @@ impl IptvizApp {
                 }
             }
             Action::Fit => self.state.fit_requested = true,
-            Action::LibraryLayout(on) => self.state.set_library_layout(on),
             Action::SetView(v) => self.state.view = v,
             Action::Open(d) => {
                 if d == Dialog::Export && self.dialogs.export.is_empty() {
@@ -400,9 +400,6 @@ impl IptvizApp {
             {
                 self.state.set_table(i);
             }
-            if self.opts.render_layout {
-                self.state.set_library_layout(true);
-            }
             // Open groups first: selecting computes where to look.
             if self.opts.expand_all {
                 self.state.expand_all();
@@ -425,6 +422,10 @@ impl IptvizApp {
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         let frame_start = Instant::now();
+        if self.state.waker.is_none() {
+            self.state.waker = Some(ctx.clone());
+        }
+        self.state.poll_scene();
         if let Some(job) = &self.job
             && let Some(out) = job.poll()
         {
@@ -465,6 +466,16 @@ impl IptvizApp {
                         job.elapsed().as_secs_f32()
                     ));
                     ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                } else if let Some(job) = &self.state.scene_job {
+                    ui.spinner();
+                    ui.label(format!("laying out … {:.1} s", job.elapsed().as_secs_f32()));
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                if let Some(e) = &self.state.scene_error {
+                    ui.colored_label(
+                        crate::palette::verdict_colour("DROP", ui.visuals().dark_mode),
+                        format!("layout failed: {e}"),
+                    );
                 }
                 if let Some(doc) = &self.state.doc {
                     let n = doc.parsed.problems.len();
@@ -589,7 +600,7 @@ impl IptvizApp {
             ctx.request_repaint();
         }
         if let Some(n) = self.opts.exit_after_frames {
-            if self.frames >= n && self.job.is_none() && !self.closing {
+            if self.frames >= n && self.job.is_none() && !self.state.laying_out() && !self.closing {
                 self.closing = true;
                 if let Some(doc) = &self.state.doc {
                     println!(

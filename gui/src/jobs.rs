@@ -1,10 +1,12 @@
 //! Work that runs off the UI thread: reading and parsing input, live
-//! reading. The UI polls the job each frame and shows a spinner meanwhile.
+//! reading, the view and layout of the canvas. The UI polls the job each
+//! frame and shows a spinner meanwhile.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
+use crate::scene::{Scene, SceneRequest};
 use crate::state::Document;
 
 /// What a finished job gives back.
@@ -60,6 +62,49 @@ impl Job {
         self.rx
             .recv()
             .unwrap_or_else(|_| Err(format!("{}: the worker stopped", self.label)))
+    }
+
+    /// Time since the job started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The library's view and layout of one table, being built.
+pub struct SceneJob {
+    /// What was asked for.
+    pub request: SceneRequest,
+    started: Instant,
+    rx: Receiver<Result<Scene, String>>,
+}
+
+impl SceneJob {
+    /// Builds the scene on a new thread; `waker` is repainted when done.
+    pub fn spawn(doc: Arc<Document>, request: SceneRequest, waker: Option<egui::Context>) -> Self {
+        let (tx, rx) = channel();
+        let req = request.clone();
+        std::thread::spawn(move || {
+            let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &req);
+            // The receiver is gone when a newer request replaced this one.
+            let _ = tx.send(out);
+            if let Some(ctx) = waker {
+                ctx.request_repaint();
+            }
+        });
+        SceneJob {
+            request,
+            started: Instant::now(),
+            rx,
+        }
+    }
+
+    /// The scene, once there is one.
+    pub fn poll(&self) -> Option<Result<Scene, String>> {
+        match self.rx.try_recv() {
+            Ok(out) => Some(out),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err("the layout worker stopped".into())),
+        }
     }
 
     /// Time since the job started.

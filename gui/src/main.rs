@@ -32,7 +32,6 @@ fn parse_args() -> Result<Options, String> {
             "--select" => o.select = Some(args.next().ok_or("--select needs a chain")?),
             "--flow" => o.flow = true,
             "--expand-all" => o.expand_all = true,
-            "--render-layout" => o.render_layout = true,
             "--search" => o.search = Some(args.next().ok_or("--search needs text")?),
             "--theme" => {
                 o.theme = Some(match args.next().as_deref() {

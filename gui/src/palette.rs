@@ -46,6 +46,31 @@ pub fn verdict_colour(target: &str, dark: bool) -> Color32 {
     if dark { lighten(c) } else { rgb(c) }
 }
 
+/// A library fill colour (`style::NodeStyle::fill`) for the theme: paper
+/// becomes the dark canvas, other fills deeper tones of their hue.
+pub fn fill(c: Rgb, dark: bool) -> Color32 {
+    match (dark, c == style::PAPER) {
+        (false, _) => rgb(c),
+        (true, true) => Color32::from_gray(38),
+        (true, false) => deepen(c),
+    }
+}
+
+/// A library line or text colour for the theme: ink becomes light grey on
+/// dark, other colours lighter tones of their hue; white text on a strong
+/// fill stays white.
+pub fn ink(c: Rgb, dark: bool) -> Color32 {
+    if !dark || c == style::PAPER {
+        rgb(c)
+    } else if c == style::INK {
+        Color32::from_gray(230)
+    } else if c == style::MUTED {
+        Color32::from_gray(170)
+    } else {
+        lighten(c)
+    }
+}
+
 /// Edge colour: grey at no traffic, towards orange with heat in 0..=1.
 pub fn edge_colour(heat: f32, dark: bool) -> Color32 {
     let cold = if dark {
@@ -92,5 +117,8 @@ mod tests {
             verdict_colour("ACCEPT", false),
             verdict_colour("DROP", false)
         );
+        assert_eq!(fill(style::PAPER, false), Color32::WHITE);
+        assert_eq!(ink(style::PAPER, true), Color32::WHITE);
+        assert_ne!(ink(style::INK, true), ink(style::INK, false));
     }
 }

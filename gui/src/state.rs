@@ -10,7 +10,8 @@ use iptviz::model::Rule;
 use iptviz::parse::{ParseOptions, Parsed, parse_bytes};
 
 use crate::graph::TableGraph;
-use crate::scene::{self, Scene};
+use crate::jobs::SceneJob;
+use crate::scene::{Scene, SceneRequest};
 
 /// A parsed input with its derived graph facts; never changes once built.
 pub struct Document {
@@ -20,9 +21,8 @@ pub struct Document {
     pub parsed: Parsed,
     /// Graph facts per table, same order as `parsed.ruleset.tables`.
     pub graphs: Vec<TableGraph>,
-    /// The library's chain graph, for drawing small tables as
-    /// `iptviz render` does (not built for cluster-sized dumps).
-    pub chain_graph: Option<iptviz::graph::ChainGraph>,
+    /// The library's chain graph, which the canvas's view is made from.
+    pub chain_graph: iptviz::graph::ChainGraph,
     /// Size of the input.
     pub bytes: usize,
     /// Time spent parsing and analysing.
@@ -48,13 +48,7 @@ impl Document {
             .iter()
             .map(TableGraph::build)
             .collect();
-        let small = parsed
-            .ruleset
-            .tables
-            .iter()
-            .any(|t| t.chains.len() <= scene::LIBRARY_MAX_CHAINS);
-        let chain_graph = (small && parsed.ruleset.chain_count() <= 5_000)
-            .then(|| iptviz::graph::ChainGraph::build(&parsed.ruleset));
+        let chain_graph = iptviz::graph::ChainGraph::build(&parsed.ruleset);
         Ok(Document {
             name: name.to_string(),
             parsed,
@@ -126,22 +120,33 @@ pub struct AppState {
     pub hit_total: usize,
     /// Chains of the current table that match the search.
     pub hit_chains: HashSet<usize>,
-    /// Open groups, per table.
-    pub expanded: HashSet<(usize, u32)>,
-    /// Layout of the current table.
+    /// Open groups: (table, the library's group id).
+    pub expanded: HashSet<(usize, String)>,
+    /// Tables shown with no group folded.
+    pub all_open: HashSet<usize>,
+    /// Layout of the current table (or, while a new one is being built,
+    /// the previous one: check [`Scene::table`]).
     pub scene: Option<Arc<Scene>>,
+    /// The scene being built on the worker thread.
+    pub scene_job: Option<SceneJob>,
+    /// Build scenes on the calling thread (tests, benchmarks).
+    pub sync: bool,
+    /// Repainted when a scene built in the background is ready.
+    pub waker: Option<egui::Context>,
+    /// Fit the camera once the pending scene arrives.
+    fit_on_scene: bool,
     /// Problem whose source line is shown.
     pub problem: Option<usize>,
     /// Where the canvas should look next (world position), set by `select`.
     pub focus: Option<egui::Pos2>,
     /// The camera should fit the whole scene.
     pub fit_requested: bool,
-    /// Draw small tables with the library's layout (as `iptviz render`).
-    pub library_layout: bool,
     /// The Conntrack tab.
     pub conntrack: crate::conntrack_state::ConntrackState,
     /// The trace panel.
     pub trace: crate::trace_state::TraceState,
+    /// Last layout error, if the library could not draw the table.
+    pub scene_error: Option<String>,
 }
 
 impl Default for AppState {
@@ -158,27 +163,23 @@ impl Default for AppState {
             hit_total: 0,
             hit_chains: HashSet::new(),
             expanded: HashSet::new(),
+            all_open: HashSet::new(),
             scene: None,
+            scene_job: None,
+            sync: true,
+            waker: None,
+            fit_on_scene: false,
             problem: None,
             focus: None,
             fit_requested: false,
-            library_layout: false,
             conntrack: Default::default(),
             trace: Default::default(),
+            scene_error: None,
         }
     }
 }
 
 impl AppState {
-    /// Switches between the library's layout and the fast layered one.
-    pub fn set_library_layout(&mut self, on: bool) {
-        if self.library_layout != on {
-            self.library_layout = on;
-            self.rebuild_scene();
-            self.fit_requested = true;
-        }
-    }
-
     /// Parses text and makes it the current document (used by tests; the
     /// app parses on a background thread and calls [`AppState::set_document`]).
     pub fn load(&mut self, name: &str, text: &[u8]) -> Result<(), String> {
@@ -202,11 +203,12 @@ impl AppState {
         self.back.clear();
         self.forward.clear();
         self.expanded.clear();
+        self.all_open.clear();
         self.problem = None;
+        self.fit_on_scene = true;
         self.rebuild_scene();
         let q = std::mem::take(&mut self.query);
         self.search(&q);
-        self.fit_requested = true;
     }
 
     /// Shows another table.
@@ -216,9 +218,9 @@ impl AppState {
             return;
         }
         self.table = table;
+        self.fit_on_scene = true;
         self.rebuild_scene();
         self.refresh_hit_chains();
-        self.fit_requested = true;
     }
 
     /// Selects a chain (recording history) and asks the canvas to look at it.
@@ -302,23 +304,51 @@ impl AppState {
         (!self.back.is_empty(), !self.forward.is_empty())
     }
 
-    /// Opens or folds a group of the current table.
-    pub fn toggle_group(&mut self, group: u32) {
-        let key = (self.table, group);
+    /// Opens or folds a group of the current table, by the library's
+    /// group id ([`crate::scene::SceneGroup::id`]).
+    pub fn toggle_group(&mut self, id: &str) {
+        let key = (self.table, id.to_string());
         if !self.expanded.remove(&key) {
             self.expanded.insert(key);
         }
         self.rebuild_scene();
     }
 
+    /// The open group that a chain of the current table was folded in, if
+    /// any: double-clicking the chain folds it again.
+    pub fn open_group_of(&self, chain: usize) -> Option<String> {
+        let doc = self.doc.as_ref()?;
+        let scene = self.scene.as_ref().filter(|s| s.table == self.table)?;
+        let table = doc.parsed.ruleset.tables.get(self.table)?;
+        scene.open_group_of(table, chain, &self.expanded_ids())
+    }
+
     /// Opens every group of the current table.
     pub fn expand_all(&mut self) {
-        if let Some(doc) = &self.doc {
-            let groups = doc.graphs[self.table].groups.len() as u32;
-            self.expanded.extend((0..groups).map(|g| (self.table, g)));
+        if self.doc.is_some() {
+            self.all_open.insert(self.table);
+            self.fit_on_scene = true;
             self.rebuild_scene();
-            self.fit_requested = true;
         }
+    }
+
+    /// Whether the canvas waits for a scene from the worker thread.
+    pub fn laying_out(&self) -> bool {
+        self.scene_job.is_some()
+    }
+
+    /// Takes a scene built in the background, once it is ready; true when
+    /// one arrived.
+    pub fn poll_scene(&mut self) -> bool {
+        let Some(job) = &self.scene_job else {
+            return false;
+        };
+        let Some(out) = job.poll() else {
+            return false;
+        };
+        self.scene_job = None;
+        self.scene_ready(out);
+        true
     }
 
     /// Searches chain names, service names and rule text (comments,
@@ -423,34 +453,74 @@ impl AppState {
             self.rebuild_scene();
             self.refresh_hit_chains();
         }
-        if let Some(scene) = &self.scene
+        self.focus_selected();
+    }
+
+    /// Asks the canvas to look at the selected chain, if it is drawn.
+    fn focus_selected(&mut self) {
+        if let Some(at) = self.selected
+            && let Some(scene) = &self.scene
+            && scene.table == at.table
             && let Some(n) = scene.node_for_chain(at.chain)
         {
             self.focus = Some(scene.nodes[n].rect.center());
         }
     }
 
+    fn expanded_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .expanded
+            .iter()
+            .filter(|(t, _)| *t == self.table)
+            .map(|(_, id)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Starts building the current table's scene: on the worker thread, or
+    /// right here when `sync`.
     fn rebuild_scene(&mut self) {
-        self.scene = self.doc.as_ref().and_then(|doc| {
-            let table = doc.parsed.ruleset.tables.get(self.table)?;
-            let open: HashSet<u32> = self
-                .expanded
-                .iter()
-                .filter(|(t, _)| *t == self.table)
-                .map(|&(_, g)| g)
-                .collect();
-            let graph = &doc.graphs[self.table];
-            let library = if self.library_layout {
-                doc.chain_graph
-                    .as_ref()
-                    .and_then(|cg| scene::from_library(&doc.parsed.ruleset, cg, table, graph))
-            } else {
-                None
-            };
-            Some(Arc::new(
-                library.unwrap_or_else(|| scene::layered(table, graph, &open)),
-            ))
-        });
+        let Some(doc) = self.doc.clone() else {
+            self.scene = None;
+            self.scene_job = None;
+            return;
+        };
+        if self.table >= doc.parsed.ruleset.tables.len() {
+            self.scene = None;
+            self.scene_job = None;
+            return;
+        }
+        let request = SceneRequest {
+            table: self.table,
+            expanded: self.expanded_ids(),
+            expand_all: self.all_open.contains(&self.table),
+        };
+        if self.sync {
+            let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &request);
+            self.scene_ready(out);
+        } else {
+            // A job still running for an older request is dropped: its
+            // thread finishes and its result goes nowhere.
+            self.scene_job = Some(SceneJob::spawn(doc, request, self.waker.clone()));
+        }
+    }
+
+    fn scene_ready(&mut self, out: Result<Scene, String>) {
+        match out {
+            Ok(scene) => {
+                self.scene = Some(Arc::new(scene));
+                self.scene_error = None;
+                if std::mem::take(&mut self.fit_on_scene) {
+                    self.fit_requested = true;
+                }
+                self.focus_selected();
+            }
+            Err(e) => {
+                self.scene = None;
+                self.scene_error = Some(e);
+            }
+        }
     }
 
     fn refresh_hit_chains(&mut self) {
@@ -516,13 +586,10 @@ mod tests {
         assert_eq!(doc.parsed.ruleset.tables[s.table].name, "filter");
         assert!(doc.parsed.problems.is_empty());
         let scene = s.scene.as_ref().expect("scene");
-        assert_eq!(scene.nodes.len(), 8);
+        assert_eq!(scene.table, s.table);
+        let chains = doc.parsed.ruleset.tables[s.table].chains.len();
+        assert!(scene.nodes.len() > chains, "chains and their verdicts");
         assert!(s.fit_requested);
-        let mut s = s;
-        s.set_library_layout(true);
-        let scene = s.scene.as_ref().expect("scene");
-        assert!(scene.columns.is_empty(), "small table: library layout");
-        assert!(scene.nodes.len() > 8, "chains and their verdicts");
     }
 
     #[test]
@@ -599,20 +666,25 @@ mod tests {
 
     #[test]
     fn toggle_group_rebuilds() {
-        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SVC-A - [0:0]\n");
+        text.push_str("-A PREROUTING -j KUBE-SVC-A\n");
         for i in 0..8 {
             text.push_str(&format!(":KUBE-SEP-ABCDEFGH{i:04} - [0:0]\n"));
-            text.push_str(&format!("-A PREROUTING -j KUBE-SEP-ABCDEFGH{i:04}\n"));
+            text.push_str(&format!("-A KUBE-SVC-A -j KUBE-SEP-ABCDEFGH{i:04}\n"));
         }
         text.push_str("COMMIT\n");
         let mut s = AppState::default();
         s.load("k", text.as_bytes()).expect("loads");
         let count = |s: &AppState| s.scene.as_ref().map_or(0, |x| x.nodes.len());
-        assert_eq!(count(&s), 2);
-        s.toggle_group(0);
-        assert_eq!(count(&s), 9);
-        s.toggle_group(0);
-        assert_eq!(count(&s), 2);
+        assert_eq!(count(&s), 4);
+        let id = s.scene.as_ref().expect("scene").groups[0].id.clone();
+        s.toggle_group(&id);
+        assert_eq!(count(&s), 11);
+        assert_eq!(s.open_group_of(5).as_deref(), Some(id.as_str()));
+        s.toggle_group(&id);
+        assert_eq!(count(&s), 4);
+        s.expand_all();
+        assert_eq!(count(&s), 11);
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub enum Action {
     Follow(String),
     /// Show another table.
     SetTable(usize),
-    /// Open or fold a group of the current table.
-    ToggleGroup(u32),
+    /// Open or fold a group of the current table (the library's group id).
+    ToggleGroup(String),
     /// History.
     Back,
     /// History.
@@ -55,8 +55,6 @@ pub enum Action {
     SetView(View),
     /// Open a dialog.
     Open(Dialog),
-    /// Use the library's layout for small tables, or always the fast one.
-    LibraryLayout(bool),
     /// Set the colour theme.
     Theme(egui::ThemePreference),
     /// A request of the Conntrack tab.

@@ -164,15 +164,21 @@ fn double_click_expands_a_group() {
     });
     h.run();
     let _ = std::fs::remove_file(&path);
+    // PREROUTING, its policy ACCEPT, and the folded endpoints.
     assert_eq!(
         h.state().state.scene.as_ref().map(|s| s.nodes.len()),
-        Some(2)
+        Some(3)
     );
     // Find the group box on screen from the camera and double-click it.
     let (center, cam) = {
         let app = h.state();
         let scene = app.state.scene.as_ref().expect("scene");
-        (scene.nodes[1].rect.center(), app.camera)
+        let group = scene
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, iptviz_gui::scene::NodeKind::Group(_)))
+            .expect("a group box");
+        (group.rect.center(), app.camera)
     };
     let view = h.state().last_canvas_rect.expect("canvas drawn");
     let p = cam.to_screen(view, center);
@@ -197,6 +203,6 @@ fn double_click_expands_a_group() {
     h.run();
     assert_eq!(
         h.state().state.scene.as_ref().map(|s| s.nodes.len()),
-        Some(9)
+        Some(10)
     );
 }

@@ -233,6 +233,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 depth: a.depth,
                 prune: a.prune,
                 collapse: collapse.clone(),
+                expanded: Vec::new(),
                 rules: a.rules,
                 counters: a.counters,
                 returns: match a.returns {

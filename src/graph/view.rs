@@ -135,6 +135,10 @@ pub struct ViewOptions {
     pub prune: bool,
     /// Groups to fold.
     pub collapse: Vec<CollapseRule>,
+    /// Ids of groups to leave open ([`ViewNode::id`] of the group node,
+    /// `table/pattern` or `table/pattern/parent`): their chains are drawn
+    /// one by one, as if no rule folded them.
+    pub expanded: Vec<String>,
     /// Draw each chain as a table of its rules.
     pub rules: bool,
     /// Show counters and scale edges by packets.
@@ -162,6 +166,7 @@ impl Default for ViewOptions {
             depth: None,
             prune: false,
             collapse: default_collapse(),
+            expanded: Vec::new(),
             rules: false,
             counters: false,
             returns: None,
@@ -352,7 +357,9 @@ fn groups(
     g: &ChainGraph,
     keep: &HashSet<NodeIndex>,
     rules: &[CollapseRule],
+    expanded: &[String],
 ) -> HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> {
+    let open = |id: String| expanded.contains(&id);
     let mut out: HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> = HashMap::new();
     let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
     order.sort();
@@ -376,7 +383,9 @@ fn groups(
                 .push(i);
         }
         for (t, members) in by_table {
-            if members.len() >= r.min_members.max(1) {
+            // An open group leaves its members to later rules (and their
+            // callers to per-parent groups), as if this rule did not match.
+            if members.len() >= r.min_members.max(1) && !open(format!("{t}/{}", r.pattern)) {
                 for m in members {
                     out.insert(m, (t.clone(), ri, None));
                 }
@@ -414,7 +423,11 @@ fn groups(
                 .push(i);
         }
         for ((t, parent), members) in by_parent {
-            if members.len() >= r.min_members.max(1) {
+            let id = match parent {
+                Some(p) => format!("{t}/{}/{}", r.pattern, g.graph[p].name),
+                None => format!("{t}/{}", r.pattern),
+            };
+            if members.len() >= r.min_members.max(1) && !open(id) {
                 for m in members {
                     out.insert(m, (t.clone(), ri, parent));
                 }
@@ -465,7 +478,7 @@ fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
 /// Builds the drawable view of a chain graph.
 pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, ViewError> {
     let keep = select(g, opts)?;
-    let grouped = groups(g, &keep, &opts.collapse);
+    let grouped = groups(g, &keep, &opts.collapse, &opts.expanded);
     let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
     let split = opts.split_targets.unwrap_or(kept_chains > AUTO_RETURNS_MAX);
     let mut nodes: Vec<ViewNode> = Vec::new();
@@ -820,6 +833,65 @@ mod tests {
             .collect();
         assert_eq!(into.len(), 1);
         assert_eq!(into[0].rules, 2);
+    }
+
+    #[test]
+    fn an_expanded_group_shows_its_chains() {
+        let folded = build(KUBE, &ViewOptions::default());
+        let id = "nat/KUBE-SEP-*/KUBE-SVC-A";
+        assert!(folded.nodes.iter().any(|n| n.id == id));
+        let opts = ViewOptions {
+            expanded: vec![id.into()],
+            ..Default::default()
+        };
+        let open = build(KUBE, &opts);
+        assert!(open.nodes.iter().all(|n| n.id != id));
+        for sep in ["nat/KUBE-SEP-1", "nat/KUBE-SEP-2"] {
+            assert!(open.nodes.iter().any(|n| n.id == sep), "{sep} drawn");
+        }
+        assert_eq!(open.nodes.len(), folded.nodes.len() + 1);
+        // An id that names no group changes nothing.
+        let other = ViewOptions {
+            expanded: vec!["nat/KUBE-SEP-*/NOPE".into()],
+            ..Default::default()
+        };
+        assert_eq!(build(KUBE, &other).nodes.len(), folded.nodes.len());
+    }
+
+    #[test]
+    fn opening_a_table_wide_group_regroups_endpoints_per_service() {
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        for s in 0..25 {
+            text.push_str(&format!(
+                ":KUBE-SVC-S{s} - [0:0]\n:KUBE-SEP-S{s}A - [0:0]\n:KUBE-SEP-S{s}B - [0:0]\n"
+            ));
+        }
+        for s in 0..25 {
+            text.push_str(&format!("-A PREROUTING -j KUBE-SVC-S{s}\n"));
+            text.push_str(&format!(
+                "-A KUBE-SVC-S{s} -j KUBE-SEP-S{s}A\n-A KUBE-SVC-S{s} -j KUBE-SEP-S{s}B\n"
+            ));
+        }
+        text.push_str("COMMIT\n");
+        let groups = |v: &View| {
+            v.nodes
+                .iter()
+                .filter(|n| matches!(n.kind, ViewNodeKind::Group(_)))
+                .count()
+        };
+        let folded = build(&text, &ViewOptions::default());
+        assert_eq!(groups(&folded), 2, "services, and endpoints behind them");
+        let opts = ViewOptions {
+            expanded: vec!["nat/KUBE-SVC-*".into()],
+            ..Default::default()
+        };
+        let open = build(&text, &opts);
+        assert_eq!(groups(&open), 25, "one endpoint group per service");
+        assert!(
+            open.nodes
+                .iter()
+                .any(|n| n.id == "nat/KUBE-SEP-*/KUBE-SVC-S7")
+        );
     }
 
     #[test]

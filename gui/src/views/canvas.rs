@@ -1,17 +1,22 @@
-//! The graph canvas: pan, zoom, select, hover, expand groups, minimap.
+//! The graph canvas: the library's layout of the current table, painted
+//! with the library's shapes, colours, fonts and legend, as `iptviz render`
+//! draws it. Pan, zoom, select, hover, expand groups, minimap.
 //!
 //! Speed: only boxes and edges that intersect the visible area are painted;
-//! when zoomed out, text, arrowheads and curves are dropped, and tiny boxes
-//! become plain rectangles.
+//! when zoomed out or crowded, text, arrowheads, dashes and curves are
+//! dropped, and boxes smaller than a pixel become one dot per pixel.
+
+use std::collections::HashSet;
 
 use egui::{
     Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Shape, Stroke, StrokeKind, Ui, Vec2,
     pos2, vec2,
 };
+use iptviz::render::style;
 
 use super::Action;
 use crate::palette;
-use crate::scene::{NodeKind, NodeStyle, Scene};
+use crate::scene::{NodeKind, NodeStyle, Scene, SceneCluster, SceneEdge, SceneNode};
 use crate::state::{AppState, ChainRef};
 
 /// Where the canvas looks: world point at the centre, and pixels per unit.
@@ -42,8 +47,6 @@ const READABLE_ZOOM: f32 = 0.6;
 const TEXT_ZOOM: f32 = 0.4;
 /// Below this zoom, boxes are plain fills.
 const BOX_ZOOM: f32 = 0.15;
-/// More visible edges than this are drawn as bundles ([`crate::scene::Fan`]).
-const EDGE_BUDGET: usize = 600;
 
 impl Camera {
     /// World to screen.
@@ -92,13 +95,22 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let dark = ui.visuals().dark_mode;
     let painter = ui.painter_at(view);
-    painter.rect_filled(view, 0.0, ui.visuals().extreme_bg_color);
+    let background = ui.visuals().extreme_bg_color;
+    painter.rect_filled(view, 0.0, background);
 
-    let Some(scene) = state.scene.as_deref() else {
+    let scene = state.scene.as_deref().filter(|s| s.table == state.table);
+    let Some(scene) = scene else {
+        let text = if state.laying_out() {
+            "Laying out …"
+        } else if let Some(e) = &state.scene_error {
+            e.as_str()
+        } else {
+            "Nothing loaded"
+        };
         painter.text(
             view.center(),
             Align2::CENTER_CENTER,
-            "Nothing loaded",
+            text,
             FontId::proportional(16.0),
             ui.visuals().weak_text_color(),
         );
@@ -134,56 +146,57 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    let table_name = state
-        .doc
-        .as_ref()
-        .and_then(|d| d.parsed.ruleset.tables.get(state.table))
-        .map(|t| t.name.to_string())
-        .unwrap_or_default();
-
-    paint_edges(&painter, scene, cam, view, visible, dark, selected);
-    paint_nodes(
-        &painter,
-        scene,
-        state,
+    let mut edges: Vec<usize> = (0..scene.edges.len())
+        .filter(|&i| scene.edges[i].bounds.intersects(visible))
+        .collect();
+    if edges.len() > FINE_EDGES {
+        // Crowded (a wide layer of a cluster-sized table): long lines that
+        // only cross the view cost the software renderer most and say
+        // least, so keep the edges with an end in sight, and a sample of
+        // those past a budget.
+        let ends_in = |i: &usize| {
+            let p = &scene.edges[*i].points;
+            p.first().is_some_and(|&a| visible.contains(a))
+                || p.last().is_some_and(|&b| visible.contains(b))
+        };
+        edges.retain(ends_in);
+        let step = edges.len().div_ceil(EDGE_CAP).max(1);
+        if step > 1 {
+            edges = edges.into_iter().step_by(step).collect();
+        }
+    }
+    let ctx = Paint {
+        painter: &painter,
         cam,
         view,
-        visible,
         dark,
-        &table_name,
-        selected,
-        hovered,
-    );
+        background,
+    };
+
+    for c in &scene.clusters {
+        ctx.cluster(c);
+    }
+    ctx.edges(scene, &edges, selected);
+    ctx.nodes(scene, state, visible, selected, hovered);
+    if cam.zoom >= TEXT_ZOOM && edges.len() <= FINE_EDGES {
+        ctx.edge_labels(scene, &edges);
+    }
     super::trace::paint_path(&painter, scene, state, cam, view, visible, dark);
 
     if let Some(n) = hovered {
         let node = &scene.nodes[n];
         response.clone().on_hover_ui_at_pointer(|ui| {
-            ui.strong(&node.title);
-            ui.label(&node.subtitle);
-            if let NodeKind::Chain(ci) = node.kind
-                && let Some(doc) = &state.doc
-                && let Some(t) = doc.parsed.ruleset.tables.get(state.table)
-                && let Some(c) = t.chains.get(ci as usize)
-            {
-                let refs = doc.graphs[state.table].referenced[ci as usize];
-                ui.label(format!("jumped to from {refs} rule(s)"));
-                for r in c.rules.iter().take(6) {
-                    ui.monospace(crate::state::short(&r.text, 100));
-                }
-                if c.rules.len() > 6 {
-                    ui.weak(format!("… {} more", c.rules.len() - 6));
-                }
-            }
+            node_tooltip(ui, state, scene, node);
         });
     }
     if hovered.is_none()
+        && edges.len() <= FINE_EDGES
         && let Some(p) = response.hover_pos()
-        && let Some(e) = edge_at(scene, cam, view, visible, p)
+        && let Some(e) = edge_at(scene, cam, view, &edges, p)
     {
         let edge = &scene.edges[e];
         response.clone().on_hover_ui_at_pointer(|ui| {
-            edge_tooltip(ui, state, scene, edge);
+            edge_tooltip(ui, scene, edge);
         });
     }
     if response.clicked()
@@ -200,92 +213,90 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     {
         match scene.nodes[n].kind {
             NodeKind::Target => {}
-            NodeKind::Group(g) => actions.push(Action::ToggleGroup(g)),
+            NodeKind::Group(g) => {
+                if let Some(grp) = scene.groups.get(g as usize) {
+                    actions.push(Action::ToggleGroup(grp.id.clone()));
+                }
+            }
             NodeKind::Chain(ci) => {
                 // Double-click on a member of an open group folds it again.
-                if let Some(doc) = &state.doc
-                    && let Some(Some(g)) = doc.graphs[state.table].group_of.get(ci as usize)
-                {
-                    actions.push(Action::ToggleGroup(*g));
+                if let Some(id) = state.open_group_of(ci as usize) {
+                    actions.push(Action::ToggleGroup(id));
                 }
             }
         }
     }
 
-    legend(ui, &painter, view, dark);
+    legend(ui, &painter, scene, view, dark);
     minimap(ui, scene, cam, view, dark);
-    zoom_label(&painter, view, cam, ui);
+    zoom_label(&painter, view, cam, ui, state.laying_out());
     actions
 }
 
-/// Control points of a layered-layout edge (screen space). An edge that
-/// skips columns and stays on its row would run through the boxes between:
-/// it dips into the gap between rows instead.
-fn layered_curve(a: Pos2, b: Pos2, zoom: f32, dip: bool) -> [Pos2; 4] {
-    let dx = (b.x - a.x) * 0.5;
-    let dip = if dip {
-        // Bézier midpoint sits at 3/4 of the control offset: 28 units,
-        // inside the 16-unit gap below a 40-unit box.
-        vec2(0.0, 37.0 * zoom)
-    } else {
-        Vec2::ZERO
-    };
-    [a, a + vec2(dx, 0.0) + dip, b - vec2(dx, 0.0) + dip, b]
-}
+/// Segments per cubic Bézier piece: enough for the gentle curves of a
+/// layered drawing, few enough to keep tessellation cheap.
+const BEZIER_STEPS: usize = 8;
 
-/// Screen points along an edge as drawn (curves sampled).
-fn edge_polyline(e: &crate::scene::SceneEdge, cam: &Camera, view: Rect) -> Vec<Pos2> {
-    let sp: Vec<Pos2> = e.points.iter().map(|&p| cam.to_screen(view, p)).collect();
-    let bezier = |a: Pos2, b: Pos2, c: Pos2, d: Pos2| {
-        (0..=16).map(move |i| {
-            let t = i as f32 / 16.0;
-            let u = 1.0 - t;
-            (a.to_vec2() * (u * u * u)
-                + b.to_vec2() * (3.0 * u * u * t)
-                + c.to_vec2() * (3.0 * u * t * t)
-                + d.to_vec2() * (t * t * t))
-                .to_pos2()
-        })
-    };
-    if e.curved && sp.len() >= 4 {
-        sp.windows(4)
-            .step_by(3)
-            .flat_map(|s| bezier(s[0], s[1], s[2], s[3]))
-            .collect()
-    } else if sp.len() == 2 && sp[1].x - sp[0].x > 20.0 {
-        let [a, c1, c2, b] = layered_curve(sp[0], sp[1], cam.zoom, e.dip);
-        bezier(a, c1, c2, b).collect()
-    } else {
-        sp
+/// Screen points along an edge as drawn: curves flattened to a few
+/// segments; with `coarse`, only the points the path passes through.
+pub(crate) fn edge_polyline(e: &SceneEdge, cam: &Camera, view: Rect, coarse: bool) -> Vec<Pos2> {
+    let sp = |p: Pos2| cam.to_screen(view, p);
+    if !e.curved || e.points.len() < 4 {
+        return e.points.iter().map(|&p| sp(p)).collect();
     }
+    if coarse {
+        return e.points.iter().step_by(3).map(|&p| sp(p)).collect();
+    }
+    let mut out = Vec::with_capacity(e.points.len() / 3 * BEZIER_STEPS + 1);
+    out.push(sp(e.points[0]));
+    for s in e.points.windows(4).step_by(3) {
+        let [a, b, c, d] = [sp(s[0]), sp(s[1]), sp(s[2]), sp(s[3])];
+        for i in 1..=BEZIER_STEPS {
+            let t = i as f32 / BEZIER_STEPS as f32;
+            let u = 1.0 - t;
+            out.push(
+                (a.to_vec2() * (u * u * u)
+                    + b.to_vec2() * (3.0 * u * u * t)
+                    + c.to_vec2() * (3.0 * u * t * t)
+                    + d.to_vec2() * (t * t * t))
+                    .to_pos2(),
+            );
+        }
+    }
+    out
 }
 
-/// The edge under the pointer (within 5 points), when edges are drawn one
-/// by one.
-fn edge_at(scene: &Scene, cam: &Camera, view: Rect, visible: Rect, p: Pos2) -> Option<usize> {
+/// The arrow head at the end of a path, as the SVG draws it: a triangle
+/// 9 units long and 8 wide, along the last segment (screen points).
+pub(crate) fn arrow_head(e: &SceneEdge, cam: &Camera, view: Rect) -> Option<[Pos2; 3]> {
+    let tip = *e.points.last()?;
+    let from = e
+        .points
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|p| (p.x - tip.x).abs() + (p.y - tip.y).abs() > 0.5)?;
+    let dir = (tip - *from).normalized();
+    let (l, w) = (9.0, 4.0);
+    let base = tip - dir * l;
+    let side = vec2(-dir.y, dir.x) * w;
+    Some([tip, base + side, base - side].map(|p| cam.to_screen(view, p)))
+}
+
+/// The edge under the pointer (within 5 points).
+fn edge_at(scene: &Scene, cam: &Camera, view: Rect, visible: &[usize], p: Pos2) -> Option<usize> {
     if cam.zoom < TEXT_ZOOM {
         return None;
     }
     let world = cam.to_world(view, p);
     let slack = 6.0 / cam.zoom;
     let mut best: Option<(f32, usize)> = None;
-    let mut seen = 0;
-    for (i, e) in scene.edges.iter().enumerate() {
-        let bbox = e
-            .points
-            .iter()
-            .fold(Rect::NOTHING, |r, &q| r.union(Rect::from_min_max(q, q)));
-        if !bbox.intersects(visible) {
+    for &i in visible {
+        let e = &scene.edges[i];
+        if !e.bounds.expand(slack).contains(world) {
             continue;
         }
-        seen += 1;
-        if seen > EDGE_BUDGET {
-            return None;
-        }
-        if !bbox.expand(slack).contains(world) {
-            continue;
-        }
-        let line = edge_polyline(e, cam, view);
+        let line = edge_polyline(e, cam, view, false);
         let d = line
             .windows(2)
             .map(|w| segment_distance(p, w[0], w[1]))
@@ -307,8 +318,58 @@ fn segment_distance(p: Pos2, a: Pos2, b: Pos2) -> f32 {
     (a + ab * t - p).length()
 }
 
-/// The rules behind an edge: who jumps where, with counters.
-fn edge_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, edge: &crate::scene::SceneEdge) {
+/// What a box is: the library's hover text, and for a chain its first
+/// rules, for a group its members.
+fn node_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, node: &SceneNode) {
+    ui.strong(&node.title);
+    if !node.subtitle.is_empty() {
+        ui.label(&node.subtitle);
+    }
+    let Some(doc) = &state.doc else { return };
+    let Some(table) = doc.parsed.ruleset.tables.get(state.table) else {
+        return;
+    };
+    match node.kind {
+        NodeKind::Chain(ci) => {
+            let Some(c) = table.chains.get(ci as usize) else {
+                return;
+            };
+            if let Some(g) = doc.graphs.get(state.table) {
+                let refs = g.referenced.get(ci as usize).copied().unwrap_or(0);
+                ui.label(format!("jumped to from {refs} rule(s)"));
+            }
+            for r in c.rules.iter().take(6) {
+                ui.monospace(crate::state::short(&r.text, 100));
+            }
+            if c.rules.len() > 6 {
+                ui.weak(format!("… {} more", c.rules.len() - 6));
+            }
+            if state.open_group_of(ci as usize).is_some() {
+                ui.weak("double-click to fold its group again");
+            }
+        }
+        NodeKind::Group(g) => {
+            let Some(grp) = scene.groups.get(g as usize) else {
+                return;
+            };
+            for &m in grp.members.iter().take(8) {
+                if let Some(c) = table.chains.get(m as usize) {
+                    ui.monospace(c.name.as_str());
+                }
+            }
+            if grp.members.len() > 8 {
+                ui.weak(format!("… {} more", grp.members.len() - 8));
+            }
+            ui.weak("double-click to expand");
+        }
+        NodeKind::Target => {
+            ui.weak(&node.hover);
+        }
+    }
+}
+
+/// The rules behind an edge, as the SVG's hover text lists them.
+fn edge_tooltip(ui: &mut Ui, scene: &Scene, edge: &SceneEdge) {
     let name = |i: u32| scene.nodes.get(i as usize).map_or("", |n| n.title.as_str());
     let kind = if edge.ret {
         "returns to"
@@ -319,547 +380,422 @@ fn edge_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, edge: &crate::scen
     };
     ui.strong(format!("{} {kind} {}", name(edge.from), name(edge.to)));
     ui.label(format!("{} rule(s), {} packets", edge.rules, edge.packets));
-    let (Some(doc), Some(from)) = (&state.doc, scene.nodes.get(edge.from as usize)) else {
-        return;
-    };
-    let NodeKind::Chain(ci) = from.kind else {
-        return;
-    };
-    let Some(table) = doc.parsed.ruleset.tables.get(state.table) else {
-        return;
-    };
-    let Some(chain) = table.chains.get(ci as usize) else {
-        return;
-    };
-    let targets: Vec<&str> = match scene.nodes.get(edge.to as usize).map(|n| n.kind) {
-        Some(NodeKind::Chain(t)) => table
-            .chains
-            .get(t as usize)
-            .map(|c| vec![c.name.as_str()])
-            .unwrap_or_default(),
-        Some(NodeKind::Group(g)) => doc.graphs[state.table]
-            .groups
-            .get(g as usize)
-            .map(|grp| {
-                grp.members
-                    .iter()
-                    .filter_map(|&m| table.chains.get(m as usize).map(|c| c.name.as_str()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => vec![name(edge.to)],
-    };
-    let rules: Vec<_> = chain
-        .rules
-        .iter()
-        .filter(|r| {
-            r.target
-                .as_ref()
-                .is_some_and(|t| targets.contains(&t.name.as_str()))
-        })
-        .collect();
-    for r in rules.iter().take(6) {
-        ui.monospace(crate::state::short(&r.text, 110));
-    }
-    if rules.len() > 6 {
-        ui.weak(format!("… {} more", rules.len() - 6));
+    for line in edge.hover.lines() {
+        ui.monospace(crate::state::short(line, 110));
     }
 }
 
-fn paint_edges(
-    painter: &egui::Painter,
-    scene: &Scene,
-    cam: &Camera,
+/// Font size on screen for a library size: scaled, and rounded down to a
+/// half point so that text never outgrows the box the library sized for
+/// it, and zooming does not fill the glyph atlas with a new size a frame.
+fn font_size(world: f64, zoom: f32) -> f32 {
+    ((world as f32 * zoom * 2.0).floor() / 2.0).clamp(3.0, 64.0)
+}
+
+/// Too many visible edges to draw curves, dashes and heads: straight lines.
+const FINE_EDGES: usize = 400;
+/// Most edges drawn in a frame when crowded (a sample beyond).
+const EDGE_CAP: usize = 1500;
+
+fn radius(r: f32) -> CornerRadius {
+    CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
+}
+
+/// What the painting functions share for one frame.
+struct Paint<'a> {
+    painter: &'a egui::Painter,
+    cam: &'a Camera,
     view: Rect,
-    visible: Rect,
     dark: bool,
-    selected: Option<usize>,
-) {
-    let detailed = cam.zoom >= TEXT_ZOOM;
-    let in_view = |e: &&crate::scene::SceneEdge| match (e.points.first(), e.points.last()) {
-        (Some(&a), Some(&b)) => Rect::from_two_pos(a, b).intersects(visible),
-        _ => false,
-    };
-    if scene
-        .edges
-        .iter()
-        .filter(in_view)
-        .nth(EDGE_BUDGET)
-        .is_some()
-    {
-        paint_fans(painter, scene, cam, view, visible, dark);
-        return;
+    background: Color32,
+}
+
+impl Paint<'_> {
+    fn screen(&self, r: Rect) -> Rect {
+        Rect::from_min_max(
+            self.cam.to_screen(self.view, r.min),
+            self.cam.to_screen(self.view, r.max),
+        )
     }
-    // Curves cost tessellation time; past a couple of hundred, draw lines.
-    let few_edges = scene.edges.iter().filter(in_view).nth(200).is_none();
-    let mut lines: Vec<Shape> = Vec::new();
-    for e in &scene.edges {
-        if e.points.len() < 2 {
-            continue;
+
+    /// A table's frame with its caption.
+    fn cluster(&self, c: &SceneCluster) {
+        let r = self.screen(c.rect);
+        if !r.intersects(self.view) {
+            return;
         }
-        let bbox = e
-            .points
-            .iter()
-            .fold(Rect::NOTHING, |r, &p| r.union(Rect::from_min_max(p, p)));
-        if !bbox.intersects(visible) {
-            continue;
+        let z = self.cam.zoom;
+        self.painter.rect(
+            r,
+            radius(8.0 * z),
+            palette::fill(style::cluster_fill(&c.table), self.dark),
+            Stroke::new(1.0, palette::ink(style::table_stroke(&c.table), self.dark)),
+            StrokeKind::Middle,
+        );
+        if z >= TEXT_ZOOM {
+            self.painter.text(
+                r.min + vec2(10.0, 18.0) * z,
+                Align2::LEFT_BOTTOM,
+                &c.label,
+                FontId::monospace(font_size(13.0, z)),
+                palette::ink(style::table_stroke(&c.table), self.dark),
+            );
         }
-        let touches_selected = selected.is_some_and(|s| s == e.from as usize || s == e.to as usize);
-        let mut colour = palette::edge_colour(e.heat, dark);
-        if touches_selected {
-            colour = palette::selected_colour(dark);
-        }
-        let width = if cam.zoom < BOX_ZOOM {
-            1.0
-        } else {
-            1.0 + 3.0 * e.heat + if touches_selected { 1.0 } else { 0.0 }
-        };
-        let stroke = Stroke::new(width, colour);
-        let sp: Vec<Pos2> = e.points.iter().map(|&p| cam.to_screen(view, p)).collect();
-        let (sa, sb) = (sp[0], sp[sp.len() - 1]);
-        let dir;
-        if e.curved && sp.len() >= 4 {
-            // The library's Bézier chain: p0 c1 c2 p1 c1 c2 p2 ...
-            let mut flat: Vec<Pos2> = Vec::new();
-            for seg in sp.windows(4).step_by(3) {
-                let curve = egui::epaint::CubicBezierShape::from_points_stroke(
-                    [seg[0], seg[1], seg[2], seg[3]],
-                    false,
-                    Color32::TRANSPARENT,
-                    stroke,
-                );
-                if (e.goto || e.ret) && detailed {
-                    flat.extend(curve.flatten(Some(0.5)));
-                } else {
-                    lines.push(Shape::CubicBezier(curve));
+    }
+
+    fn edges(&self, scene: &Scene, visible: &[usize], selected: Option<usize>) {
+        let z = self.cam.zoom;
+        let fine = visible.len() <= FINE_EDGES && z >= BOX_ZOOM;
+        let mut shapes: Vec<Shape> = Vec::with_capacity(visible.len() * if fine { 2 } else { 1 });
+        let mut on_top: Vec<Shape> = Vec::new();
+        for &i in visible {
+            let e = &scene.edges[i];
+            if e.points.len() < 2 {
+                continue;
+            }
+            let touches = selected.is_some_and(|s| s == e.from as usize || s == e.to as usize);
+            let colour = if touches {
+                palette::selected_colour(self.dark)
+            } else {
+                palette::ink(e.look.colour, self.dark)
+            };
+            let out = if touches { &mut on_top } else { &mut shapes };
+            if !fine && !touches {
+                // Zoomed out or crowded: one thin straight run per edge.
+                out.push(Shape::line(
+                    edge_polyline(e, self.cam, self.view, true),
+                    Stroke::new(1.0, colour),
+                ));
+                continue;
+            }
+            let width =
+                (e.look.width as f32 * e.weight * z).max(1.0) + if touches { 1.0 } else { 0.0 };
+            let stroke = Stroke::new(width, colour);
+            let line = edge_polyline(e, self.cam, self.view, false);
+            match e.look.dash {
+                style::Dash::Solid => out.push(Shape::line(line, stroke)),
+                dash => {
+                    let (d, g) = if dash == style::Dash::Dashed {
+                        (7.0, 4.0)
+                    } else {
+                        (2.0, 3.0)
+                    };
+                    out.extend(Shape::dashed_line(
+                        &line,
+                        stroke,
+                        (d * z).max(1.5),
+                        (g * z).max(1.5),
+                    ));
                 }
             }
-            if !flat.is_empty() {
-                let (dash, gap) = if e.ret { (2.0, 3.0) } else { (6.0, 4.0) };
-                lines.extend(Shape::dashed_line(&flat, stroke, dash, gap));
-            }
-            dir = (sb - sp[sp.len() - 2]).normalized();
-        } else if sp.len() > 2 {
-            if (e.goto || e.ret) && detailed {
-                let (dash, gap) = if e.ret { (2.0, 3.0) } else { (6.0, 4.0) };
-                lines.extend(Shape::dashed_line(&sp, stroke, dash, gap));
-            } else {
-                lines.push(Shape::line(sp.clone(), stroke));
-            }
-            dir = (sb - sp[sp.len() - 2]).normalized();
-        } else if e.goto && detailed {
-            lines.extend(Shape::dashed_line(&[sa, sb], stroke, 6.0, 4.0));
-            dir = (sb - sa).normalized();
-        } else if detailed && few_edges && (sb.x - sa.x) > 20.0 {
-            lines.push(Shape::CubicBezier(
-                egui::epaint::CubicBezierShape::from_points_stroke(
-                    layered_curve(sa, sb, cam.zoom, e.dip),
-                    false,
-                    Color32::TRANSPARENT,
-                    stroke,
-                ),
-            ));
-            dir = vec2(1.0, 0.0);
-        } else {
-            lines.push(Shape::line_segment([sa, sb], stroke));
-            dir = (sb - sa).normalized();
-        }
-        if detailed && dir.is_finite() {
-            let size = 6.0 + width;
-            let back = sb - dir * size;
-            let side = vec2(-dir.y, dir.x) * size * 0.5;
-            lines.push(Shape::convex_polygon(
-                vec![sb, back + side, back - side],
-                colour,
-                Stroke::NONE,
-            ));
-        }
-    }
-    painter.extend(lines);
-}
-
-/// Too many edges to draw one by one: one wedge per source box and target
-/// column instead.
-fn paint_fans(
-    painter: &egui::Painter,
-    scene: &Scene,
-    cam: &Camera,
-    view: Rect,
-    visible: Rect,
-    dark: bool,
-) {
-    let fan_box = |f: &crate::scene::Fan| {
-        Rect::from_min_max(
-            pos2(f.from.x, f.from.y.min(f.y0)),
-            pos2(f.x, f.from.y.max(f.y1)),
-        )
-    };
-    if scene
-        .fans
-        .iter()
-        .filter(|f| fan_box(f).intersects(visible))
-        .nth(EDGE_BUDGET)
-        .is_some()
-    {
-        paint_bundles(painter, scene, cam, view, visible, dark);
-        return;
-    }
-    let mut shapes = Vec::new();
-    let mut labels: Vec<(Pos2, String)> = Vec::new();
-    let few = scene
-        .fans
-        .iter()
-        .filter(|f| fan_box(f).intersects(visible))
-        .nth(100)
-        .is_none();
-    for f in &scene.fans {
-        let bbox = Rect::from_min_max(
-            pos2(f.from.x, f.from.y.min(f.y0)),
-            pos2(f.x, f.from.y.max(f.y1)),
-        );
-        if !bbox.intersects(visible) {
-            continue;
-        }
-        let colour = palette::edge_colour(f.heat, dark);
-        let a = cam.to_screen(view, f.from);
-        let top = cam.to_screen(view, pos2(f.x, f.y0));
-        let bottom = cam.to_screen(view, pos2(f.x, f.y1));
-        let stroke = Stroke::new(1.0, colour);
-        if f.count == 1 || (bottom.y - top.y) < 1.0 {
-            shapes.push(Shape::line_segment([a, top], stroke));
-        } else {
-            // Two boundary lines and a count; no fill (see paint_bundles).
-            shapes.push(Shape::line_segment([a, top], stroke));
-            shapes.push(Shape::line_segment([a, bottom], stroke));
-            if few && cam.zoom >= TEXT_ZOOM {
-                labels.push((a + vec2(8.0, -14.0), format!("{} jumps", f.count)));
+            if let Some(head) = arrow_head(e, self.cam, self.view) {
+                out.push(Shape::convex_polygon(head.to_vec(), colour, Stroke::NONE));
             }
         }
+        self.painter.extend(shapes);
+        self.painter.extend(on_top);
     }
-    painter.extend(std::mem::take(&mut shapes));
-    for (at, text) in labels {
-        painter.text(
-            at,
-            Align2::LEFT_TOP,
-            text,
-            FontId::proportional(11.0),
-            palette::edge_colour(0.0, dark),
-        );
-    }
-    painter.extend(shapes);
-}
 
-/// Even the fans are too many: one band per pair of columns.
-fn paint_bundles(
-    painter: &egui::Painter,
-    scene: &Scene,
-    cam: &Camera,
-    view: Rect,
-    visible: Rect,
-    dark: bool,
-) {
-    let bbox_of = |b: &crate::scene::Bundle| {
-        Rect::from_min_max(
-            pos2(b.x0.min(b.x1), b.from.0.min(b.to.0)),
-            pos2(b.x0.max(b.x1), b.from.1.max(b.to.1)),
-        )
-    };
-    // Long lines cost fill time on a software renderer: past a few
-    // hundred column pairs, fall back to one band per pair of layers.
-    let list = if scene
-        .bundles
-        .iter()
-        .filter(|b| bbox_of(b).intersects(visible))
-        .nth(EDGE_BUDGET / 5)
-        .is_some()
-    {
-        &scene.bands
-    } else {
-        &scene.bundles
-    };
-    let mut shapes = Vec::new();
-    for b in list {
-        let bbox = Rect::from_min_max(
-            pos2(b.x0.min(b.x1), b.from.0.min(b.to.0)),
-            pos2(b.x0.max(b.x1), b.from.1.max(b.to.1)),
-        );
-        if !bbox.intersects(visible) {
-            continue;
+    /// Edge labels on a halo of the canvas colour, as the SVG draws them.
+    fn edge_labels(&self, scene: &Scene, visible: &[usize]) {
+        let size = font_size(style::TEXT_SIZE, self.cam.zoom);
+        let colour = palette::ink(style::INK, self.dark);
+        for &i in visible {
+            let e = &scene.edges[i];
+            let Some(at) = e.label_at else { continue };
+            if e.label.is_empty() {
+                continue;
+            }
+            let galley =
+                self.painter
+                    .layout_no_wrap(e.label.clone(), FontId::monospace(size), colour);
+            let centre = self.cam.to_screen(self.view, at);
+            let rect = Rect::from_center_size(centre, galley.size());
+            self.painter
+                .rect_filled(rect.expand(1.5), 2.0, self.background);
+            self.painter.galley(rect.min, galley, colour);
         }
-        let colour = palette::edge_colour(b.heat, dark);
-        let p = |x: f32, y: f32| cam.to_screen(view, pos2(x, y));
-        // Outlines only: on a software renderer, translucent fills that
-        // overlap across the whole canvas cost more than everything else.
-        let stroke = Stroke::new(1.0, colour);
-        shapes.push(Shape::line_segment(
-            [p(b.x0, b.from.0), p(b.x1, b.to.0)],
-            stroke,
-        ));
-        shapes.push(Shape::line_segment(
-            [p(b.x0, b.from.1), p(b.x1, b.to.1)],
-            stroke,
-        ));
     }
-    painter.extend(shapes);
-}
 
-#[allow(clippy::too_many_arguments)]
-fn paint_nodes(
-    painter: &egui::Painter,
-    scene: &Scene,
-    state: &AppState,
-    cam: &Camera,
-    view: Rect,
-    visible: Rect,
-    dark: bool,
-    table: &str,
-    selected: Option<usize>,
-    hovered: Option<usize>,
-) {
-    let text_colour = if dark {
-        Color32::from_gray(230)
-    } else {
-        Color32::from_gray(20)
-    };
-    let weak = if dark {
-        Color32::from_gray(170)
-    } else {
-        Color32::from_gray(80)
-    };
-    let fill_builtin = palette::table_colour(table, dark);
-    let fill_user = if dark {
-        Color32::from_gray(38)
-    } else {
-        Color32::WHITE
-    };
-    let outline = if dark {
-        Color32::from_gray(150)
-    } else {
-        Color32::from_gray(90)
-    };
-    // Font sizes snap to whole points so that zooming does not fill the
-    // glyph atlas with a new size every frame.
-    let title_size = (13.0 * cam.zoom).round().clamp(6.0, 40.0);
-    let sub_size = (11.0 * cam.zoom).round().clamp(6.0, 34.0);
-    let text = cam.zoom >= TEXT_ZOOM;
-    let simple = cam.zoom < BOX_ZOOM;
-    let hit_groups: std::collections::HashSet<usize> = if state.hit_chains.is_empty() {
-        Default::default()
-    } else {
-        state
+    fn nodes(
+        &self,
+        scene: &Scene,
+        state: &AppState,
+        visible: Rect,
+        selected: Option<usize>,
+        hovered: Option<usize>,
+    ) {
+        let z = self.cam.zoom;
+        let hits: HashSet<usize> = state
             .hit_chains
             .iter()
             .filter_map(|&c| scene.node_for_chain(c))
-            .collect()
-    };
-    let mut shapes: Vec<Shape> = Vec::new();
-    let mut labels: Vec<(Pos2, &str, &str)> = Vec::new();
-    // Zoomed far out, boxes closer than a pixel merge into one run.
-    let mut run: Option<(Rect, Color32)> = None;
-    for i in scene.visible_nodes(visible) {
-        let n = &scene.nodes[i];
-        let r = Rect::from_min_max(
-            cam.to_screen(view, n.rect.min),
-            cam.to_screen(view, n.rect.max),
-        );
-        let is_hit = hit_groups.contains(&i);
-        if simple {
-            let fill = if is_hit {
-                palette::hit_colour()
-            } else if n.style == NodeStyle::Builtin {
-                fill_builtin
+            .collect();
+        let mut shapes: Vec<Shape> = Vec::new();
+        if z < BOX_ZOOM {
+            // Far out, thousands of boxes shrink below a pixel: one dot per
+            // covered pixel, the first box's colour wins.
+            let (w, h) = (
+                self.view.width() as usize + 1,
+                self.view.height() as usize + 1,
+            );
+            let mut taken = vec![false; w * h];
+            for i in scene.visible_nodes(visible) {
+                let n = &scene.nodes[i];
+                let r = self.screen(n.rect);
+                let small = r.width() < 2.0 && r.height() < 2.0;
+                let fill = if hits.contains(&i) {
+                    palette::hit_colour()
+                } else if n.style == NodeStyle::Builtin {
+                    palette::fill(n.look.fill, self.dark)
+                } else {
+                    palette::ink(n.look.stroke, self.dark)
+                };
+                if small {
+                    let (x, y) = (r.min.x - self.view.min.x, r.min.y - self.view.min.y);
+                    if x < 0.0 || y < 0.0 || x as usize >= w || y as usize >= h {
+                        continue;
+                    }
+                    let k = y as usize * w + x as usize;
+                    if std::mem::replace(&mut taken[k], true) {
+                        continue;
+                    }
+                }
+                let r = Rect::from_min_size(r.min, r.size().max(vec2(1.0, 1.0)));
+                shapes.push(Shape::rect_filled(r, 0.0, fill));
+            }
+            self.painter.extend(shapes);
+            return;
+        }
+        let text = z >= TEXT_ZOOM;
+        let mut labels: Vec<usize> = Vec::new();
+        for i in scene.visible_nodes(visible) {
+            let n = &scene.nodes[i];
+            let r = self.screen(n.rect);
+            if hits.contains(&i) {
+                shapes.push(Shape::rect_filled(
+                    r.expand(5.0),
+                    radius(6.0 * z),
+                    palette::hit_colour(),
+                ));
+            }
+            self.node_shape(&mut shapes, n, r);
+            let mark = if Some(i) == selected {
+                Some(Stroke::new(2.5, palette::selected_colour(self.dark)))
+            } else if Some(i) == hovered {
+                Some(Stroke::new(
+                    1.5,
+                    palette::selected_colour(self.dark).gamma_multiply(0.6),
+                ))
             } else {
-                outline
+                None
             };
-            let r = Rect::from_min_max(r.min, r.max.max(r.min + vec2(1.0, 1.0)));
-            run = match run {
-                Some((acc, c))
-                    if c == fill
-                        && (acc.left() - r.left()).abs() < 0.5
-                        && r.top() - acc.bottom() < 1.5 =>
-                {
-                    Some((acc.union(r), c))
-                }
-                Some((acc, c)) => {
-                    shapes.push(Shape::rect_filled(acc, 0.0, c));
-                    Some((r, fill))
-                }
-                None => Some((r, fill)),
-            };
-            continue;
+            if let Some(s) = mark {
+                shapes.push(Shape::rect_stroke(
+                    r.expand(3.0),
+                    radius(6.0 * z),
+                    s,
+                    StrokeKind::Outside,
+                ));
+            }
+            if text {
+                labels.push(i);
+            }
         }
-        let radius = CornerRadius::same((4.0 * cam.zoom).clamp(0.0, 8.0) as u8);
-        if is_hit {
-            shapes.push(Shape::rect_filled(
-                r.expand(5.0),
-                radius,
-                palette::hit_colour(),
-            ));
+        self.painter.extend(shapes);
+        for i in labels {
+            self.node_text(&scene.nodes[i]);
         }
-        let (fill, stroke) = match n.style {
-            NodeStyle::Builtin => (
-                fill_builtin,
-                Stroke::new(2.0, palette::table_stroke(table, dark)),
-            ),
-            NodeStyle::User => (fill_user, Stroke::new(1.0, outline)),
-            NodeStyle::Target => (
-                fill_user,
-                Stroke::new(1.5, palette::verdict_colour(&n.title, dark)),
-            ),
-            NodeStyle::Group => {
-                for k in [2.0, 1.0] {
-                    let off = vec2(5.0, 5.0) * k * cam.zoom.min(1.0);
-                    shapes.push(Shape::rect_filled(r.translate(off), radius, fill_user));
-                    shapes.push(Shape::rect_stroke(
-                        r.translate(off),
-                        radius,
-                        Stroke::new(1.0, outline),
-                        StrokeKind::Inside,
-                    ));
-                }
-                (fill_user, Stroke::new(1.5, outline))
+    }
+
+    /// The library's shape for a box: square built-ins, rounded user
+    /// chains, stacked groups, pill targets.
+    fn node_shape(&self, out: &mut Vec<Shape>, n: &SceneNode, r: Rect) {
+        let z = self.cam.zoom;
+        let look = &n.look;
+        let fill = palette::fill(look.fill, self.dark);
+        let stroke = Stroke::new(
+            (look.stroke_width as f32 * z).max(1.0),
+            palette::ink(look.stroke, self.dark),
+        );
+        let mut boxed = |r: Rect, rad: CornerRadius| {
+            out.push(Shape::rect_filled(r, rad, fill));
+            if look.dashed {
+                let c = [
+                    r.left_top(),
+                    r.right_top(),
+                    r.right_bottom(),
+                    r.left_bottom(),
+                    r.left_top(),
+                ];
+                out.extend(Shape::dashed_line(&c, stroke, 5.0 * z, 3.0 * z));
+            } else {
+                out.push(Shape::rect_stroke(r, rad, stroke, StrokeKind::Middle));
             }
         };
-        shapes.push(Shape::rect_filled(r, radius, fill));
-        shapes.push(Shape::rect_stroke(r, radius, stroke, StrokeKind::Inside));
-        if Some(i) == selected {
-            shapes.push(Shape::rect_stroke(
-                r.expand(3.0),
-                radius,
-                Stroke::new(2.5, palette::selected_colour(dark)),
-                StrokeKind::Outside,
-            ));
-        } else if Some(i) == hovered {
-            shapes.push(Shape::rect_stroke(
-                r.expand(2.0),
-                radius,
-                Stroke::new(1.5, palette::selected_colour(dark).gamma_multiply(0.6)),
-                StrokeKind::Outside,
-            ));
-        }
-        if text {
-            labels.push((r.left_top(), &n.title, &n.subtitle));
+        match look.shape {
+            style::Shape::Box => boxed(r, CornerRadius::ZERO),
+            style::Shape::Rounded => boxed(r, radius(6.0 * z)),
+            style::Shape::Pill => boxed(r, radius(r.height() / 2.0)),
+            style::Shape::Stack => {
+                let off = 4.0 * z;
+                let front = Rect::from_min_max(r.min, r.max - vec2(off, off));
+                boxed(front.translate(vec2(off, off)), radius(6.0 * z));
+                boxed(front, radius(6.0 * z));
+            }
+            style::Shape::Ellipse => {
+                out.push(Shape::ellipse_filled(r.center(), r.size() / 2.0, fill));
+                out.push(Shape::ellipse_stroke(r.center(), r.size() / 2.0, stroke));
+            }
         }
     }
-    if let Some((acc, c)) = run {
-        shapes.push(Shape::rect_filled(acc, 0.0, c));
+
+    /// Label lines placed as the SVG places them: centred on the front box,
+    /// baselines at the library's line heights.
+    fn node_text(&self, n: &SceneNode) {
+        let z = self.cam.zoom;
+        let look = &n.look;
+        let inner_w = if look.shape == style::Shape::Stack {
+            n.rect.width() - 4.0
+        } else {
+            n.rect.width()
+        };
+        let cx = n.rect.left() + inner_w / 2.0;
+        let mut top = n.rect.top() + style::PAD as f32;
+        if look.shape == style::Shape::Ellipse {
+            top += 3.0;
+        }
+        let secondary = if look.text == style::PAPER {
+            style::PAPER
+        } else {
+            style::MUTED
+        };
+        for (li, line) in n.lines.iter().enumerate() {
+            let (size, colour, bold) = if li == 0 {
+                (style::NAME_SIZE, look.text, look.bold)
+            } else {
+                (style::TEXT_SIZE, secondary, false)
+            };
+            let px = font_size(size, z);
+            let colour = palette::ink(colour, self.dark);
+            // egui puts the baseline about 0.93 em below the top of a row
+            // of its monospace font (Hack).
+            let baseline = top + size as f32 * 1.02;
+            let at = self
+                .cam
+                .to_screen(self.view, pos2(cx, baseline - 0.93 * size as f32));
+            let galley = self
+                .painter
+                .layout_no_wrap(line.clone(), FontId::monospace(px), colour);
+            let min = at - vec2(galley.size().x / 2.0, 0.0);
+            if bold {
+                // No bold monospace face in egui's default fonts: a second
+                // pass a fraction of a pixel to the right thickens strokes.
+                self.painter.galley(
+                    min + vec2((px / 20.0).max(0.4), 0.0),
+                    galley.clone(),
+                    colour,
+                );
+            }
+            self.painter.galley(min, galley, colour);
+            top += (size * style::LINE_FACTOR) as f32;
+        }
+    }
+}
+
+/// The library's legend for this scene ([`style::legend_for`]), in a
+/// corner of the canvas.
+fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
+    if scene.legend.is_empty() || view.height() < 300.0 {
+        return;
+    }
+    let font = FontId::monospace(style::TEXT_SIZE as f32);
+    let colour = ui.visuals().text_color();
+    let row = 18.0;
+    let (x, mut y) = (view.left() + 10.0, view.top() + 10.0);
+    let width = scene
+        .legend
+        .iter()
+        .map(|e| style::text_width(&e.label, style::TEXT_SIZE) as f32)
+        .fold(0.0, f32::max)
+        + 46.0;
+    let bg = Rect::from_min_size(
+        pos2(x - 6.0, y - 6.0),
+        vec2(width, row * scene.legend.len() as f32 + 8.0),
+    );
+    painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
+    let cam = Camera {
+        center: Pos2::ZERO,
+        zoom: 1.0,
+    };
+    let unit = Paint {
+        painter,
+        cam: &cam,
+        view: Rect::from_center_size(Pos2::ZERO, Vec2::ZERO),
+        dark,
+        background: Color32::TRANSPARENT,
+    };
+    let mut shapes = Vec::new();
+    for e in &scene.legend {
+        match &e.item {
+            style::LegendItem::Node(look) => {
+                let n = SceneNode {
+                    rect: Rect::from_min_size(pos2(x, y + 1.0), vec2(28.0, 14.0)),
+                    kind: NodeKind::Target,
+                    style: NodeStyle::Target,
+                    title: String::new(),
+                    subtitle: String::new(),
+                    lines: Vec::new(),
+                    look: *look,
+                    hover: String::new(),
+                    id: String::new(),
+                };
+                unit.node_shape(&mut shapes, &n, n.rect);
+            }
+            style::LegendItem::Edge(look) => {
+                let c = palette::ink(look.colour, dark);
+                let stroke = Stroke::new(look.width as f32, c);
+                let (a, b) = (pos2(x, y + 8.0), pos2(x + 22.0, y + 8.0));
+                match look.dash {
+                    style::Dash::Solid => shapes.push(Shape::line_segment([a, b], stroke)),
+                    style::Dash::Dashed => {
+                        shapes.extend(Shape::dashed_line(&[a, b], stroke, 7.0, 4.0))
+                    }
+                    style::Dash::Dotted => {
+                        shapes.extend(Shape::dashed_line(&[a, b], stroke, 2.0, 3.0))
+                    }
+                }
+                shapes.push(Shape::convex_polygon(
+                    vec![
+                        pos2(x + 28.0, y + 8.0),
+                        pos2(x + 19.0, y + 4.0),
+                        pos2(x + 19.0, y + 12.0),
+                    ],
+                    c,
+                    Stroke::NONE,
+                ));
+            }
+        }
+        painter.text(
+            pos2(x + 36.0, y + 8.0),
+            Align2::LEFT_CENTER,
+            &e.label,
+            font.clone(),
+            colour,
+        );
+        y += row;
     }
     painter.extend(shapes);
-    // Library layouts size boxes for monospace text (render::style).
-    let library = scene.columns.is_empty();
-    let font = |size: f32| {
-        if library {
-            FontId::monospace(size)
-        } else {
-            FontId::proportional(size)
-        }
-    };
-    let pad = vec2(8.0, 5.0) * cam.zoom;
-    for (at, title, sub) in labels {
-        painter.text(
-            at + pad,
-            Align2::LEFT_TOP,
-            title,
-            font(title_size),
-            text_colour,
-        );
-        painter.text(
-            at + pad + vec2(0.0, 17.0 * cam.zoom),
-            Align2::LEFT_TOP,
-            sub,
-            font(sub_size),
-            weak,
-        );
-    }
 }
 
-fn legend(ui: &Ui, painter: &egui::Painter, view: Rect, dark: bool) {
-    let font = FontId::proportional(11.0);
-    let colour = ui.visuals().text_color();
-    let mut y = view.top() + 10.0;
-    let x = view.left() + 10.0;
-    let bg = Rect::from_min_size(pos2(x - 6.0, y - 6.0), vec2(170.0, 98.0));
-    painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
-    let sample = |y: f32| Rect::from_min_size(pos2(x, y), vec2(22.0, 12.0));
-    painter.rect_filled(sample(y), 2.0, palette::table_colour("filter", dark));
-    painter.text(
-        pos2(x + 30.0, y),
-        Align2::LEFT_TOP,
-        "built-in chain",
-        font.clone(),
-        colour,
-    );
-    y += 18.0;
-    painter.rect_stroke(sample(y), 2.0, Stroke::new(1.0, colour), StrokeKind::Inside);
-    painter.text(
-        pos2(x + 30.0, y),
-        Align2::LEFT_TOP,
-        "user chain",
-        font.clone(),
-        colour,
-    );
-    y += 18.0;
-    painter.rect_stroke(
-        sample(y).translate(vec2(3.0, 3.0)),
-        2.0,
-        Stroke::new(1.0, colour),
-        StrokeKind::Inside,
-    );
-    painter.rect_stroke(sample(y), 2.0, Stroke::new(1.0, colour), StrokeKind::Inside);
-    painter.text(
-        pos2(x + 30.0, y),
-        Align2::LEFT_TOP,
-        "group (double-click)",
-        font.clone(),
-        colour,
-    );
-    y += 20.0;
-    let grey = palette::edge_colour(0.0, dark);
-    painter.line_segment(
-        [pos2(x, y + 6.0), pos2(x + 22.0, y + 6.0)],
-        Stroke::new(1.5, grey),
-    );
-    painter.text(
-        pos2(x + 30.0, y),
-        Align2::LEFT_TOP,
-        "-j jump",
-        font.clone(),
-        colour,
-    );
-    painter.add(Shape::dashed_line(
-        &[pos2(x + 85.0, y + 6.0), pos2(x + 107.0, y + 6.0)],
-        Stroke::new(1.5, grey),
-        4.0,
-        3.0,
-    ));
-    painter.text(
-        pos2(x + 112.0, y),
-        Align2::LEFT_TOP,
-        "-g goto",
-        font.clone(),
-        colour,
-    );
-    y += 18.0;
-    painter.line_segment(
-        [pos2(x, y + 6.0), pos2(x + 22.0, y + 6.0)],
-        Stroke::new(4.0, palette::edge_colour(1.0, dark)),
-    );
-    painter.text(
-        pos2(x + 30.0, y),
-        Align2::LEFT_TOP,
-        "busy (packet counters)",
-        font,
-        colour,
-    );
-}
-
-fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui) {
+fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui, busy: bool) {
     painter.text(
         view.left_bottom() + vec2(10.0, -8.0),
         Align2::LEFT_BOTTOM,
         format!(
-            "{:.0}%  ·  drag to pan, wheel to zoom, F to fit",
-            cam.zoom * 100.0
+            "{:.0}%  ·  drag to pan, wheel to zoom, F to fit{}",
+            cam.zoom * 100.0,
+            if busy { "  ·  laying out …" } else { "" }
         ),
         FontId::proportional(11.0),
         ui.visuals().weak_text_color(),

@@ -295,40 +295,15 @@ pub fn paint_path(
     let mut shapes = Vec::new();
     for &i in &path.edges {
         let e = &scene.edges[i];
-        let (Some(&a), Some(&b)) = (e.points.first(), e.points.last()) else {
-            continue;
-        };
-        if !Rect::from_two_pos(a, b).intersects(visible) {
+        if !e.bounds.intersects(visible) {
             continue;
         }
-        let (sa, sb) = (cam.to_screen(view, a), cam.to_screen(view, b));
-        let stroke = Stroke::new(width, accent);
-        if (sb.x - sa.x) > 20.0 {
-            let dx = (sb.x - sa.x) * 0.5;
-            shapes.push(Shape::CubicBezier(
-                egui::epaint::CubicBezierShape::from_points_stroke(
-                    [sa, sa + vec2(dx, 0.0), sb - vec2(dx, 0.0), sb],
-                    false,
-                    Color32::TRANSPARENT,
-                    stroke,
-                ),
-            ));
-        } else {
-            shapes.push(Shape::line_segment([sa, sb], stroke));
+        // Follow the edge as the canvas draws it, over it, in the accent.
+        let line = super::canvas::edge_polyline(e, cam, view, false);
+        shapes.push(Shape::line(line, Stroke::new(width, accent)));
+        if let Some(tip) = super::canvas::arrow_head(e, cam, view) {
+            shapes.push(Shape::convex_polygon(tip.to_vec(), accent, Stroke::NONE));
         }
-        let dir = if (sb.x - sa.x) > 20.0 {
-            vec2(1.0, 0.0)
-        } else {
-            (sb - sa).normalized()
-        };
-        let size = 7.0 + width;
-        let back = sb - dir * size;
-        let side = vec2(-dir.y, dir.x) * size * 0.5;
-        shapes.push(Shape::convex_polygon(
-            vec![sb, back + side, back - side],
-            accent,
-            Stroke::NONE,
-        ));
     }
     let table = state
         .doc
