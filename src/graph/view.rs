@@ -751,7 +751,9 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                     format!("{label} (+{} more)", m.rules - 1)
                 };
             }
-            if opts.counters && m.kind != EdgeKind::Return {
+            // Zero hits show as the thinnest line; a "[0 pkts]" on every
+            // quiet edge only crowds the labels that matter.
+            if opts.counters && m.kind != EdgeKind::Return && m.packets > 0 {
                 label = format!("{label} [{} pkts]", m.packets)
                     .trim_start()
                     .to_string();
