@@ -232,14 +232,7 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
         }
         for (k, &e) in eidx.iter().enumerate() {
             let mut p = l.edges[k].clone();
-            for q in &mut p.points {
-                q.x = round(q.x + dx);
-                q.y = round(q.y + dy);
-            }
-            if let Some(c) = &mut p.label {
-                c.x = round(c.x + dx);
-                c.y = round(c.y + dy);
-            }
+            shift_edge(&mut p, dx, dy);
             out.edges[e] = p;
         }
         out.clusters.push(Cluster {
@@ -298,6 +291,14 @@ fn layout_one(view: &View, choice: Choice) -> Layout {
 }
 
 /// Rounds to 0.1 px so output bytes do not depend on float noise.
+/// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
+fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
+    for p in e.points.iter_mut().chain(e.label.as_mut()) {
+        p.x = round(p.x + dx);
+        p.y = round(p.y + dy);
+    }
+}
+
 pub(crate) fn round(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
@@ -337,14 +338,7 @@ pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
         b.h = round(b.h);
     }
     for e in &mut l.edges {
-        for p in &mut e.points {
-            p.x = round(p.x + dx);
-            p.y = round(p.y + dy);
-        }
-        if let Some(c) = &mut e.label {
-            c.x = round(c.x + dx);
-            c.y = round(c.y + dy);
-        }
+        shift_edge(e, dx, dy);
     }
     l.width = round(max.x - min.x + 2.0 * margin);
     l.height = round(max.y - min.y + 2.0 * margin);
