@@ -26,9 +26,9 @@ fn main() {
     let last = rs
         .table("nat")
         .and_then(|t| t.chain("KUBE-SERVICES"))
-        .and_then(|c| c.rules.iter().rev().find(|r| r.destination.is_some()))
+        .and_then(|c| c.rules.iter().rev().find(|r| r.destination().is_some()))
         .expect("a kube-proxy dump");
-    let dst = last.destination.as_ref().expect("checked").value.as_str();
+    let dst = last.destination().expect("checked").value;
     let dst = dst
         .split('/')
         .next()
@@ -36,8 +36,7 @@ fn main() {
         .parse()
         .expect("address");
     let dport = last
-        .matches
-        .iter()
+        .matches()
         .find_map(|m| m.opt("--dport"))
         .and_then(|o| o.arg().parse().ok())
         .unwrap_or(80);

@@ -34,16 +34,15 @@ pub fn falls_through(c: &Chain) -> bool {
     let Some(last) = c.rules.last() else {
         return true;
     };
-    let matches_all = last.protocol.is_none()
-        && last.source.is_none()
-        && last.destination.is_none()
-        && last.in_iface.is_none()
-        && last.out_iface.is_none()
-        && last.fragment.is_none()
-        && last.matches.iter().all(|m| m.module == "comment");
+    let matches_all = last.protocol().is_none()
+        && last.source().is_none()
+        && last.destination().is_none()
+        && last.in_iface().is_none()
+        && last.out_iface().is_none()
+        && last.fragment().is_none()
+        && last.matches().all(|m| m.module == "comment");
     let ends = last
-        .target
-        .as_ref()
+        .target()
         .is_some_and(|t| t.is_terminating() && t.name != "RETURN");
     !(matches_all && ends)
 }
@@ -209,9 +208,9 @@ impl ChainGraph {
                 let from = g.index[&(t.name.clone(), c.name.clone())];
                 let mut callees: Vec<NodeIndex> = Vec::new();
                 for (i, r) in c.rules.iter().enumerate() {
-                    let Some(target) = &r.target else { continue };
+                    let Some(target) = r.target() else { continue };
                     let to = match target.kind {
-                        TargetKind::Chain => g.node(&t.name, &target.name),
+                        TargetKind::Chain => g.node(&t.name, target.name),
                         _ => None,
                     };
                     let to = match to {
@@ -220,15 +219,15 @@ impl ChainGraph {
                             let kind = if target.kind == TargetKind::Undefined {
                                 NodeKind::Undefined
                             } else {
-                                NodeKind::Target(Verdict::of(&target.name))
+                                NodeKind::Target(Verdict::of(target.name))
                             };
-                            g.target_node(&t.name, &target.name, kind)
+                            g.target_node(&t.name, target.name, kind)
                         }
                     };
                     if target.kind == TargetKind::Chain
                         && !target.goto
                         && !callees.contains(&to)
-                        && t.chain(&target.name).is_some_and(falls_through)
+                        && t.chain(target.name).is_some_and(falls_through)
                     {
                         callees.push(to);
                     }

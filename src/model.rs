@@ -2,9 +2,11 @@
 //!
 //! Nothing read from a dump is thrown away: each rule keeps its source line
 //! and original text, every option in order, and unknown match modules and
-//! targets stay as `(name, options)`. Typed views of well-known modules are
-//! computed on demand by [`Match::typed`] and [`Target::typed`], so that a
-//! 100,000-rule dump stays small in memory.
+//! targets stay as `(name, options)`. A rule stores its words as byte ranges
+//! of its line, 12 bytes each, and hands out borrowed views ([`Match`],
+//! [`Opt`], [`Target`]); typed views of well-known modules are computed on
+//! demand by [`Match::typed`] and [`Target::typed`]. That keeps a
+//! 100,000-rule dump small in memory.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,9 +20,6 @@ pub use crate::typed::{KnownMatch, KnownTarget, PortRange};
 
 /// Short strings (names, option values) are stored inline without allocation.
 pub type Str = CompactString;
-
-/// Option arguments: most options have one, kept inline.
-pub type Args = smallvec::SmallVec<[Str; 1]>;
 
 /// Address family of a ruleset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
@@ -140,6 +139,18 @@ impl Table {
             .enumerate()
             .map(|(i, c)| (c.name.clone(), i))
             .collect();
+    }
+
+    /// The chains, mutable, next to the name index (rebuilt first when it
+    /// is out of step).
+    pub(crate) fn chains_and_index(
+        &mut self,
+    ) -> (
+        &mut [Chain],
+        &HashMap<Str, usize, rustc_hash::FxBuildHasher>,
+    ) {
+        self.ensure_index();
+        (&mut self.chains, &self.index)
     }
 
     /// Rebuilds the index only when it is out of step with `chains`.
@@ -310,66 +321,6 @@ impl<T> Negatable<T> {
     }
 }
 
-/// One option of a match, a target or a rule: `[!] --name [args...]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Opt {
-    /// Option name with its dashes, e.g. `--dport`.
-    pub name: Str,
-    /// `!` was given.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub negated: bool,
-    /// Old style: `--name ! value`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub bang_after: bool,
-    /// Arguments, unquoted.
-    pub args: Args,
-}
-
-impl Opt {
-    /// The first argument, or `""`.
-    pub fn arg(&self) -> &str {
-        self.args.first().map(|s| s.as_str()).unwrap_or("")
-    }
-}
-
-/// `-m module opts...` (or an implicit protocol match without `-m`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Match {
-    /// Module name as written (`tcp`, `conntrack`, `comment`, ...).
-    pub module: Str,
-    /// Options in order.
-    pub opts: Vec<Opt>,
-    /// No `-m` was written: options of `-p tcp` used directly.
-    pub implicit: bool,
-}
-
-impl Match {
-    /// The first option with this name (with dashes, e.g. `--dport`).
-    pub fn opt(&self, name: &str) -> Option<&Opt> {
-        self.opts.iter().find(|o| o.name == name)
-    }
-}
-
-impl Serialize for Match {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct View<'a> {
-            module: &'a str,
-            opts: &'a [Opt],
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            implicit: bool,
-            typed: KnownMatch,
-        }
-        View {
-            module: &self.module,
-            opts: &self.opts,
-            implicit: self.implicit,
-            typed: self.typed(),
-        }
-        .serialize(s)
-    }
-}
-
 /// What kind of thing a target names, resolved against the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -385,23 +336,368 @@ pub enum TargetKind {
     Undefined,
 }
 
+/// Where one word of a rule is kept: a byte range of the rule's own line,
+/// or (for words that quoting or escapes changed) of the rule's side text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// Top bit of [`Span::start`]: the word is in the side text.
+const IN_SIDE: u32 = 1 << 31;
+
+impl Span {
+    pub(crate) fn line(start: usize, len: usize) -> Span {
+        Span {
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    pub(crate) fn side(start: usize, len: usize) -> Span {
+        Span {
+            start: start as u32 | IN_SIDE,
+            len: len as u32,
+        }
+    }
+
+    /// The word's text, given the rule's line and side text.
+    pub(crate) fn resolve<'a>(self, line: &'a str, side: &'a str) -> &'a str {
+        let (src, start) = if self.start & IN_SIDE != 0 {
+            (side, (self.start & !IN_SIDE) as usize)
+        } else {
+            (line, self.start as usize)
+        };
+        src.get(start..start + self.len as usize).unwrap_or("")
+    }
+}
+
+/// What one [`Part`] of a rule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum PartKind {
+    /// `-p VALUE`
+    Protocol,
+    /// `-s VALUE`
+    Source,
+    /// `-d VALUE`
+    Destination,
+    /// `-i VALUE`
+    InIface,
+    /// `-o VALUE`
+    OutIface,
+    /// `-f` (no word)
+    Fragment,
+    /// `-m MODULE` (or an implicit protocol match: no words written)
+    Match,
+    /// `-j NAME` / `-g NAME`
+    Target,
+    /// `--name`, followed by `nargs` [`PartKind::Arg`] parts.
+    Opt,
+    /// One argument of the option before it.
+    Arg,
+}
+
+pub(crate) const NEGATED: u8 = 1;
+pub(crate) const BANG_AFTER: u8 = 2;
+pub(crate) const IMPLICIT: u8 = 4;
+pub(crate) const GOTO: u8 = 8;
+
+/// One element of a rule, in the order it was written: 12 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub(crate) kind: PartKind,
+    pub(crate) flags: u8,
+    pub(crate) nargs: u16,
+    pub(crate) word: Span,
+}
+
+impl Part {
+    fn negatable<'a>(&self, rule: &'a Rule) -> Negatable<&'a str> {
+        Negatable {
+            value: rule.word(self.word),
+            negated: self.flags & NEGATED != 0,
+            bang_after: self.flags & BANG_AFTER != 0,
+        }
+    }
+
+    fn owns_options(&self) -> bool {
+        matches!(self.kind, PartKind::Match | PartKind::Target)
+    }
+}
+
+/// The arguments of one option, read from the rule they belong to.
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    rule: &'a Rule,
+    parts: &'a [Part],
+}
+
+impl<'a> Args<'a> {
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// True when the option has no argument (`--syn`).
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// The argument at `i`.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        self.parts.get(i).map(|p| self.rule.word(p.word))
+    }
+
+    /// The first argument.
+    pub fn first(&self) -> Option<&'a str> {
+        self.get(0)
+    }
+
+    /// The arguments in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        let rule = self.rule;
+        self.parts.iter().map(move |p| rule.word(p.word))
+    }
+
+    /// The arguments joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+
+    /// The arguments as a vector.
+    pub fn to_vec(&self) -> Vec<&'a str> {
+        self.iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &Args<'a> {
+    type Item = &'a str;
+    type IntoIter = Box<dyn ExactSizeIterator<Item = &'a str> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl fmt::Debug for Args<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Args<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// One option of a match, a target or a rule: `[!] --name [args...]`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Opt<'a> {
+    /// Option name with its dashes, e.g. `--dport`.
+    pub name: &'a str,
+    /// `!` was given.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub negated: bool,
+    /// Old style: `--name ! value`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bang_after: bool,
+    /// Arguments, unquoted.
+    pub args: Args<'a>,
+}
+
+impl<'a> Opt<'a> {
+    /// The first argument, or `""`.
+    pub fn arg(&self) -> &'a str {
+        self.args.first().unwrap_or("")
+    }
+}
+
+/// The options of one match or target (or those outside any of them).
+#[derive(Clone, Copy)]
+pub struct Opts<'a> {
+    rule: &'a Rule,
+    /// The parts from after the owner up to the next owner; other kinds of
+    /// parts in between (`-s`, `-p`, ...) are skipped.
+    parts: &'a [Part],
+}
+
+impl<'a> Opts<'a> {
+    /// The options in order.
+    pub fn iter(&self) -> OptIter<'a> {
+        OptIter {
+            rule: self.rule,
+            parts: self.parts,
+        }
+    }
+
+    /// Number of options.
+    pub fn len(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| p.kind == PartKind::Opt)
+            .count()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        !self.parts.iter().any(|p| p.kind == PartKind::Opt)
+    }
+
+    /// The first option.
+    pub fn first(&self) -> Option<Opt<'a>> {
+        self.iter().next()
+    }
+
+    /// The option at `i`.
+    pub fn get(&self, i: usize) -> Option<Opt<'a>> {
+        self.iter().nth(i)
+    }
+
+    /// The first option with this name (with dashes, e.g. `--dport`).
+    pub fn find(&self, name: &str) -> Option<Opt<'a>> {
+        self.iter().find(|o| o.name == name)
+    }
+}
+
+impl<'a> IntoIterator for Opts<'a> {
+    type Item = Opt<'a>;
+    type IntoIter = OptIter<'a>;
+    fn into_iter(self) -> OptIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &Opts<'a> {
+    type Item = Opt<'a>;
+    type IntoIter = OptIter<'a>;
+    fn into_iter(self) -> OptIter<'a> {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Opts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Opts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// Iterator over [`Opts`].
+#[derive(Clone)]
+pub struct OptIter<'a> {
+    rule: &'a Rule,
+    parts: &'a [Part],
+}
+
+impl<'a> Iterator for OptIter<'a> {
+    type Item = Opt<'a>;
+    fn next(&mut self) -> Option<Opt<'a>> {
+        loop {
+            let (p, rest) = self.parts.split_first()?;
+            self.parts = rest;
+            if p.kind != PartKind::Opt {
+                continue;
+            }
+            let n = (p.nargs as usize).min(rest.len());
+            let (args, rest) = rest.split_at(n);
+            self.parts = rest;
+            return Some(Opt {
+                name: self.rule.word(p.word),
+                negated: p.flags & NEGATED != 0,
+                bang_after: p.flags & BANG_AFTER != 0,
+                args: Args {
+                    rule: self.rule,
+                    parts: args,
+                },
+            });
+        }
+    }
+}
+
+/// `-m module opts...` (or an implicit protocol match without `-m`).
+#[derive(Clone, Copy, Debug)]
+pub struct Match<'a> {
+    /// Module name as written (`tcp`, `conntrack`, `comment`, ...).
+    pub module: &'a str,
+    /// Options in order.
+    pub opts: Opts<'a>,
+    /// No `-m` was written: options of `-p tcp` used directly.
+    pub implicit: bool,
+}
+
+impl<'a> Match<'a> {
+    /// The first option with this name (with dashes, e.g. `--dport`).
+    pub fn opt(&self, name: &str) -> Option<Opt<'a>> {
+        self.opts.find(name)
+    }
+}
+
+impl Serialize for Match<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            module: &'a str,
+            opts: Opts<'a>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            implicit: bool,
+            typed: KnownMatch,
+        }
+        View {
+            module: self.module,
+            opts: self.opts,
+            implicit: self.implicit,
+            typed: self.typed(),
+        }
+        .serialize(s)
+    }
+}
+
+/// The matches of a rule in order.
+#[derive(Clone)]
+pub struct Matches<'a> {
+    rule: &'a Rule,
+    i: usize,
+}
+
+impl<'a> Iterator for Matches<'a> {
+    type Item = Match<'a>;
+    fn next(&mut self) -> Option<Match<'a>> {
+        let parts = &self.rule.parts;
+        while self.i < parts.len() {
+            let i = self.i;
+            self.i += 1;
+            if parts[i].kind == PartKind::Match {
+                return Some(self.rule.match_at(i));
+            }
+        }
+        None
+    }
+}
+
 /// `-j NAME opts...` or `-g CHAIN`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Target {
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
     /// Target or chain name.
-    pub name: Str,
+    pub name: &'a str,
     /// `-g` (goto) rather than `-j` (jump).
     pub goto: bool,
     /// What the name refers to.
     pub kind: TargetKind,
     /// Target options in order.
-    pub opts: Vec<Opt>,
+    pub opts: Opts<'a>,
 }
 
-impl Target {
+impl<'a> Target<'a> {
     /// The first option with this name.
-    pub fn opt(&self, name: &str) -> Option<&Opt> {
-        self.opts.iter().find(|o| o.name == name)
+    pub fn opt(&self, name: &str) -> Option<Opt<'a>> {
+        self.opts.find(name)
     }
 
     /// True for a jump or goto into a user chain.
@@ -410,7 +706,7 @@ impl Target {
     }
 }
 
-impl Serialize for Target {
+impl Serialize for Target<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct View<'a> {
@@ -418,51 +714,28 @@ impl Serialize for Target {
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             goto: bool,
             kind: TargetKind,
-            #[serde(skip_serializing_if = "<[Opt]>::is_empty")]
-            opts: &'a [Opt],
+            #[serde(skip_serializing_if = "Opts::is_empty")]
+            opts: Opts<'a>,
             typed: KnownTarget,
         }
         View {
-            name: &self.name,
+            name: self.name,
             goto: self.goto,
             kind: self.kind,
-            opts: &self.opts,
+            opts: self.opts,
             typed: self.typed(),
         }
         .serialize(s)
     }
 }
 
-/// Where each part of a rule stood in its line, so that re-emitting keeps
-/// the written order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    /// `-p`
-    Protocol,
-    /// `-s`
-    Source,
-    /// `-d`
-    Destination,
-    /// `-i`
-    InIface,
-    /// `-o`
-    OutIface,
-    /// `-f`
-    Fragment,
-    /// `-m` of `matches[n]` (nothing for an implicit match)
-    Match(u16),
-    /// option `o` of `matches[m]`
-    MatchOpt(u16, u16),
-    /// `extra[n]`
-    Extra(u16),
-    /// `-j` / `-g` and the target name
-    Target,
-    /// option `o` of the target
-    TargetOpt(u16),
-}
-
 /// One `-A` line.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// A rule stores its words as byte ranges of its own line (shared with the
+/// whole input), in the order they were written, 12 bytes each; matches,
+/// options and the target are read through views such as [`Rule::matches`]
+/// and [`Rule::target`]. Build rules with [`crate::parse::parse_rule`].
+#[derive(Clone, Default)]
 pub struct Rule {
     /// 1-based line in the input.
     pub line: u32,
@@ -470,39 +743,159 @@ pub struct Rule {
     pub text: SourceText,
     /// `[packets:bytes]` before `-A` (`iptables-save -c`), or `-c p b`.
     pub counters: Option<Counters>,
-    /// `-p`
-    pub protocol: Option<Negatable<Str>>,
-    /// `-s`, as written (`10.0.0.0/8`, `1.2.3.4`, `::1/128`).
-    pub source: Option<Negatable<Str>>,
-    /// `-d`
-    pub destination: Option<Negatable<Str>>,
-    /// `-i`, `+` as a trailing wildcard.
-    pub in_iface: Option<Negatable<Str>>,
-    /// `-o`
-    pub out_iface: Option<Negatable<Str>>,
-    /// `-f` (`Some(true)`) or `! -f` (`Some(false)`).
-    pub fragment: Option<bool>,
-    /// Matches in order.
-    pub matches: Vec<Match>,
-    /// Options outside any match or target we keep as they are.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extra: Vec<Opt>,
-    /// `-j` / `-g`; `None` for a rule that only counts.
-    pub target: Option<Target>,
-    /// Written order of the parts above. Clear it after editing a rule in
-    /// code, and the canonical order is used.
-    #[serde(skip)]
-    pub layout: Vec<Slot>,
+    parts: Box<[Part]>,
+    /// Words that quoting or escapes changed, and lower-cased implicit
+    /// module names.
+    side: Box<str>,
+    target_kind: TargetKind,
 }
 
 impl Rule {
+    /// A rule from its parsed parts (the parser's job).
+    pub(crate) fn from_parts(
+        line: u32,
+        text: SourceText,
+        counters: Option<Counters>,
+        parts: &[Part],
+        side: &str,
+    ) -> Rule {
+        Rule {
+            line,
+            text,
+            counters,
+            parts: parts.into(),
+            side: side.into(),
+            target_kind: TargetKind::default(),
+        }
+    }
+
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    pub(crate) fn set_target_kind(&mut self, kind: TargetKind) {
+        self.target_kind = kind;
+    }
+
+    /// The text of one word.
+    pub(crate) fn word(&self, s: Span) -> &str {
+        s.resolve(&self.text, &self.side)
+    }
+
+    fn common(&self, kind: PartKind) -> Option<Negatable<&str>> {
+        self.parts
+            .iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.negatable(self))
+    }
+
+    /// `-p`
+    pub fn protocol(&self) -> Option<Negatable<&str>> {
+        self.common(PartKind::Protocol)
+    }
+
+    /// `-s`, as written (`10.0.0.0/8`, `1.2.3.4`, `::1/128`).
+    pub fn source(&self) -> Option<Negatable<&str>> {
+        self.common(PartKind::Source)
+    }
+
+    /// `-d`
+    pub fn destination(&self) -> Option<Negatable<&str>> {
+        self.common(PartKind::Destination)
+    }
+
+    /// `-i`, `+` as a trailing wildcard.
+    pub fn in_iface(&self) -> Option<Negatable<&str>> {
+        self.common(PartKind::InIface)
+    }
+
+    /// `-o`
+    pub fn out_iface(&self) -> Option<Negatable<&str>> {
+        self.common(PartKind::OutIface)
+    }
+
+    /// `-f` (`Some(true)`) or `! -f` (`Some(false)`).
+    pub fn fragment(&self) -> Option<bool> {
+        self.parts
+            .iter()
+            .find(|p| p.kind == PartKind::Fragment)
+            .map(|p| p.flags & NEGATED == 0)
+    }
+
+    /// The options of the owner at part `i` (a match or the target).
+    fn opts_after(&self, i: usize) -> Opts<'_> {
+        let rest = &self.parts[i + 1..];
+        let end = rest
+            .iter()
+            .position(Part::owns_options)
+            .unwrap_or(rest.len());
+        Opts {
+            rule: self,
+            parts: &rest[..end],
+        }
+    }
+
+    fn match_at(&self, i: usize) -> Match<'_> {
+        let p = &self.parts[i];
+        Match {
+            module: self.word(p.word),
+            opts: self.opts_after(i),
+            implicit: p.flags & IMPLICIT != 0,
+        }
+    }
+
+    /// Matches in order.
+    pub fn matches(&self) -> Matches<'_> {
+        Matches { rule: self, i: 0 }
+    }
+
+    /// Number of matches.
+    pub fn match_count(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| p.kind == PartKind::Match)
+            .count()
+    }
+
+    /// Options outside any match or target (kept as they are).
+    pub fn extra(&self) -> Opts<'_> {
+        let end = self
+            .parts
+            .iter()
+            .position(Part::owns_options)
+            .unwrap_or(self.parts.len());
+        Opts {
+            rule: self,
+            parts: &self.parts[..end],
+        }
+    }
+
+    /// `-j` / `-g`; `None` for a rule that only counts.
+    pub fn target(&self) -> Option<Target<'_>> {
+        let i = self.parts.iter().position(|p| p.kind == PartKind::Target)?;
+        let p = &self.parts[i];
+        Some(Target {
+            name: self.word(p.word),
+            goto: p.flags & GOTO != 0,
+            kind: self.target_kind,
+            opts: self.opts_after(i),
+        })
+    }
+
+    /// The target's name, if any.
+    pub fn target_name(&self) -> Option<&str> {
+        self.parts
+            .iter()
+            .find(|p| p.kind == PartKind::Target)
+            .map(|p| self.word(p.word))
+    }
+
     /// All comments (`-m comment --comment`) of the rule, joined by "; ".
     pub fn comment(&self) -> Option<String> {
         let parts: Vec<&str> = self
-            .matches
-            .iter()
+            .matches()
             .filter(|m| m.module == "comment")
-            .filter_map(|m| m.opt("--comment").map(Opt::arg))
+            .filter_map(|m| m.opt("--comment").map(|o| o.arg()))
             .collect();
         if parts.is_empty() {
             None
@@ -512,45 +905,45 @@ impl Rule {
     }
 
     /// The first match with this module name.
-    pub fn find_match(&self, module: &str) -> Option<&Match> {
-        self.matches.iter().find(|m| m.module == module)
+    pub fn find_match(&self, module: &str) -> Option<Match<'_>> {
+        self.matches().find(|m| m.module == module)
     }
 
-    /// The order to emit parts in: the written one, or the canonical
-    /// iptables-save order when the rule was built in code (or was written
-    /// in that order, which the parser then does not store).
-    pub fn effective_layout(&self) -> Vec<Slot> {
-        if self.layout.is_empty() {
-            self.canonical_layout().collect()
-        } else {
-            self.layout.clone()
+    /// Bytes this rule holds on the heap besides the shared input.
+    pub fn heap_size(&self) -> usize {
+        self.parts.len() * std::mem::size_of::<Part>() + self.side.len()
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("line", &self.line)
+            .field("text", &self.text)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("line", &self.line)?;
+        m.serialize_entry("text", &self.text)?;
+        m.serialize_entry("counters", &self.counters)?;
+        m.serialize_entry("protocol", &self.protocol())?;
+        m.serialize_entry("source", &self.source())?;
+        m.serialize_entry("destination", &self.destination())?;
+        m.serialize_entry("in_iface", &self.in_iface())?;
+        m.serialize_entry("out_iface", &self.out_iface())?;
+        m.serialize_entry("fragment", &self.fragment())?;
+        m.serialize_entry("matches", &self.matches().collect::<Vec<_>>())?;
+        let extra = self.extra();
+        if !extra.is_empty() {
+            m.serialize_entry("extra", &extra)?;
         }
-    }
-
-    /// The order iptables-save prints: -s -d -i -o -p -f, matches, target.
-    pub fn canonical_layout(&self) -> impl Iterator<Item = Slot> + '_ {
-        let common = [
-            (self.source.is_some(), Slot::Source),
-            (self.destination.is_some(), Slot::Destination),
-            (self.in_iface.is_some(), Slot::InIface),
-            (self.out_iface.is_some(), Slot::OutIface),
-            (self.protocol.is_some(), Slot::Protocol),
-            (self.fragment.is_some(), Slot::Fragment),
-        ];
-        let matches = self.matches.iter().enumerate().flat_map(|(i, m)| {
-            std::iter::once(Slot::Match(i as u16))
-                .chain((0..m.opts.len()).map(move |o| Slot::MatchOpt(i as u16, o as u16)))
-        });
-        let extra = (0..self.extra.len()).map(|i| Slot::Extra(i as u16));
-        let target = self.target.iter().flat_map(|t| {
-            std::iter::once(Slot::Target)
-                .chain((0..t.opts.len()).map(|o| Slot::TargetOpt(o as u16)))
-        });
-        common
-            .into_iter()
-            .filter_map(|(present, s)| present.then_some(s))
-            .chain(matches)
-            .chain(extra)
-            .chain(target)
+        m.serialize_entry("target", &self.target())?;
+        m.end()
     }
 }

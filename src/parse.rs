@@ -284,6 +284,10 @@ struct Parser_<'o> {
     /// The current `-S` table's name was guessed, not given.
     spec_guess: bool,
     saw_colon_v6: bool,
+    /// Parts of the rule being parsed (reused).
+    body: rule::Body,
+    /// `(table, chain)` of the last rule, tried first for the next one.
+    last_chain: Option<(usize, usize)>,
 }
 
 fn counters(i: &str) -> IResult<&str, Counters> {
@@ -352,6 +356,8 @@ impl<'o> Parser_<'o> {
             spec_policies: Vec::new(),
             spec_guess: false,
             saw_colon_v6: false,
+            body: rule::Body::default(),
+            last_chain: None,
         }
     }
 
@@ -712,7 +718,7 @@ impl<'o> Parser_<'o> {
                     self.error(no, line, line.len(), format!("expected a chain name after '{cmd}'"));
                     return;
                 };
-                let chain = Str::from(chain_tok.text.as_ref());
+                let chain: &str = chain_tok.text.as_ref();
                 let chain_col = chain_tok.col;
                 let mut body = k + 2;
                 let mut insert_at = None;
@@ -723,23 +729,25 @@ impl<'o> Parser_<'o> {
                         body += 1;
                     }
                 }
-                let mut rule = Rule {
-                    line: no,
-                    text: SourceText::new(self.src.clone(), start, start + line.len()),
-                    counters: ctr,
-                    ..Default::default()
-                };
-                if let Err(e) = rule::parse_rule_body(&tokens[body..], &mut rule) {
+                if let Err(e) = rule::parse_rule_body(&tokens[body..], line, &mut self.body) {
                     self.error(no, line, e.col, e.message);
                     return;
                 }
+                let text = SourceText::new(self.src.clone(), start, start + line.len());
+                let counters = self.body.counters.or(ctr);
+                let rule = Rule::from_parts(no, text, counters, &self.body.parts, &self.body.side);
                 if !self.saw_colon_v6 {
-                    let v6 = |a: &Option<crate::model::Negatable<Str>>| {
-                        a.as_ref().is_some_and(|a| a.value.contains(':'))
+                    let v6 = |a: Option<crate::model::Negatable<&str>>| {
+                        a.is_some_and(|a| a.value.contains(':'))
                     };
-                    self.saw_colon_v6 = v6(&rule.source) || v6(&rule.destination);
+                    self.saw_colon_v6 = v6(rule.source()) || v6(rule.destination());
                 }
-                let ci = match self.rs.tables[ti].chain_position(&chain) {
+                // Rules of one chain come together: try the last chain first.
+                let table = &self.rs.tables[ti];
+                let cached = self
+                    .last_chain
+                    .filter(|&(t, c)| t == ti && table.chains.get(c).is_some_and(|c| c.name == chain));
+                let ci = match cached.map(|(_, c)| c).or_else(|| table.chain_position(chain)) {
                     Some(ci) => ci,
                     None => {
                         self.error(
@@ -748,16 +756,16 @@ impl<'o> Parser_<'o> {
                             chain_col,
                             format!("rule in chain '{chain}', which is not declared (expected ':{chain} -' or '-N {chain}' before it)"),
                         );
-                        let builtin = is_builtin(&self.rs.tables[ti].name, &chain, false);
+                        let builtin = is_builtin(&self.rs.tables[ti].name, chain, false);
                         self.rs.tables[ti].push_chain(Chain {
-                            name: chain,
+                            name: Str::from(chain),
                             builtin,
                             ..Default::default()
                         });
                         self.rs.tables[ti].chains.len() - 1
                     }
                 };
-                shrink(&mut rule);
+                self.last_chain = Some((ti, ci));
                 let rules = &mut self.rs.tables[ti].chains[ci].rules;
                 if rules.len() == rules.capacity() {
                     // Most chains hold a handful of rules: grow by a quarter,
@@ -881,23 +889,6 @@ impl<'o> Parser_<'o> {
     }
 }
 
-/// Gives back the spare capacity of a rule's lists: a large dump keeps
-/// hundreds of thousands of them.
-fn shrink(rule: &mut Rule) {
-    if rule.layout.iter().copied().eq(rule.canonical_layout()) {
-        rule.layout = Vec::new();
-    } else {
-        rule.layout.shrink_to_fit();
-    }
-    rule.matches.shrink_to_fit();
-    for m in &mut rule.matches {
-        m.opts.shrink_to_fit();
-    }
-    if let Some(t) = &mut rule.target {
-        t.opts.shrink_to_fit();
-    }
-}
-
 /// Whether `chain` is a built-in chain of `table`. Unknown tables: any
 /// chain with a policy.
 pub fn is_builtin(table: &str, chain: &str, has_policy: bool) -> bool {
@@ -916,14 +907,17 @@ pub fn parse_rule(body: &str) -> Result<Rule, Problem> {
     let mut tokens = Vec::new();
     tokenize(line, &mut tokens)
         .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
-    let mut rule = Rule {
-        line: 1,
-        text: SourceText::from(line),
-        ..Default::default()
-    };
-    rule::parse_rule_body(&tokens, &mut rule)
+    let mut body = rule::Body::default();
+    rule::parse_rule_body(&tokens, line, &mut body)
         .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message))?;
-    Ok(rule)
+    let text = SourceText::from(line);
+    Ok(Rule::from_parts(
+        1,
+        text,
+        body.counters,
+        &body.parts,
+        &body.side,
+    ))
 }
 
 /// Splits a line into words as iptables-restore does (quotes and escapes

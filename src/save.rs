@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Negatable, Opt, Rule, Ruleset, Slot, Str};
+use crate::model::{Match, Negatable, Opt, PartKind, Rule, Ruleset};
 use crate::parse::lexer::push_word;
 
 /// Options whose value iptables-save always prints in quotes.
@@ -10,22 +10,24 @@ fn always_quoted(name: &str) -> bool {
     matches!(name, "--comment" | "--log-prefix" | "--nflog-prefix")
 }
 
-fn push_opt(out: &mut String, o: &Opt) {
+/// Writes ` [!] --name [!] args...`.
+pub fn push_opt(out: &mut String, o: &Opt<'_>) {
     out.push(' ');
     if o.negated && !o.bang_after {
         out.push_str("! ");
     }
-    out.push_str(&o.name);
+    out.push_str(o.name);
     if o.negated && o.bang_after {
         out.push_str(" !");
     }
-    for a in &o.args {
+    for a in o.args.iter() {
         out.push(' ');
-        push_word(out, a, always_quoted(&o.name));
+        push_word(out, a, always_quoted(o.name));
     }
 }
 
-fn push_common(out: &mut String, flag: &str, v: &Negatable<Str>) {
+/// Writes ` [!] -s VALUE` (or another common option given as `flag`).
+pub fn push_common(out: &mut String, flag: &str, v: &Negatable<&str>) {
     out.push(' ');
     if v.negated && !v.bang_after {
         out.push_str("! ");
@@ -35,76 +37,79 @@ fn push_common(out: &mut String, flag: &str, v: &Negatable<Str>) {
         out.push_str(" !");
     }
     out.push(' ');
-    push_word(out, &v.value, false);
+    push_word(out, v.value, false);
 }
 
-/// Writes the words after `-A CHAIN` (with a leading space when non-empty).
+/// Writes one match: ` -m MODULE` (nothing for an implicit one) and its
+/// options.
+pub fn push_match(out: &mut String, m: &Match<'_>) {
+    if !m.implicit {
+        out.push_str(" -m ");
+        push_word(out, m.module, false);
+    }
+    for o in m.opts.iter() {
+        push_opt(out, &o);
+    }
+}
+
+/// Writes the words after `-A CHAIN` (with a leading space when non-empty),
+/// in the order they were written.
 pub fn push_rule_body(out: &mut String, r: &Rule) {
-    for slot in r.effective_layout() {
-        match slot {
-            Slot::Protocol => {
-                if let Some(v) = &r.protocol {
-                    push_common(out, "-p", v)
-                }
-            }
-            Slot::Source => {
-                if let Some(v) = &r.source {
-                    push_common(out, "-s", v)
-                }
-            }
-            Slot::Destination => {
-                if let Some(v) = &r.destination {
-                    push_common(out, "-d", v)
-                }
-            }
-            Slot::InIface => {
-                if let Some(v) = &r.in_iface {
-                    push_common(out, "-i", v)
-                }
-            }
-            Slot::OutIface => {
-                if let Some(v) = &r.out_iface {
-                    push_common(out, "-o", v)
-                }
-            }
-            Slot::Fragment => match r.fragment {
-                Some(true) => out.push_str(" -f"),
-                Some(false) => out.push_str(" ! -f"),
-                None => {}
-            },
-            Slot::Match(i) => {
-                if let Some(m) = r.matches.get(i as usize)
-                    && !m.implicit
-                {
+    let parts = r.parts();
+    let mut i = 0;
+    while i < parts.len() {
+        let p = parts[i];
+        i += 1;
+        let neg = || Negatable {
+            value: r.word(p.word),
+            negated: p.flags & crate::model::NEGATED != 0,
+            bang_after: p.flags & crate::model::BANG_AFTER != 0,
+        };
+        match p.kind {
+            PartKind::Protocol => push_common(out, "-p", &neg()),
+            PartKind::Source => push_common(out, "-s", &neg()),
+            PartKind::Destination => push_common(out, "-d", &neg()),
+            PartKind::InIface => push_common(out, "-i", &neg()),
+            PartKind::OutIface => push_common(out, "-o", &neg()),
+            PartKind::Fragment => out.push_str(if p.flags & crate::model::NEGATED != 0 {
+                " ! -f"
+            } else {
+                " -f"
+            }),
+            PartKind::Match => {
+                if p.flags & crate::model::IMPLICIT == 0 {
                     out.push_str(" -m ");
-                    push_word(out, &m.module, false);
+                    push_word(out, r.word(p.word), false);
                 }
             }
-            Slot::MatchOpt(i, o) => {
-                if let Some(o) = r
-                    .matches
-                    .get(i as usize)
-                    .and_then(|m| m.opts.get(o as usize))
-                {
-                    push_opt(out, o);
+            PartKind::Target => {
+                out.push_str(if p.flags & crate::model::GOTO != 0 {
+                    " -g "
+                } else {
+                    " -j "
+                });
+                push_word(out, r.word(p.word), false);
+            }
+            PartKind::Opt => {
+                let v = neg();
+                let n = (p.nargs as usize).min(parts.len() - i);
+                let args = &parts[i..i + n];
+                i += n;
+                out.push(' ');
+                if v.negated && !v.bang_after {
+                    out.push_str("! ");
+                }
+                out.push_str(v.value);
+                if v.negated && v.bang_after {
+                    out.push_str(" !");
+                }
+                let quoted = always_quoted(v.value);
+                for a in args {
+                    out.push(' ');
+                    push_word(out, r.word(a.word), quoted);
                 }
             }
-            Slot::TargetOpt(o) => {
-                if let Some(o) = r.target.as_ref().and_then(|t| t.opts.get(o as usize)) {
-                    push_opt(out, o);
-                }
-            }
-            Slot::Extra(i) => {
-                if let Some(o) = r.extra.get(i as usize) {
-                    push_opt(out, o);
-                }
-            }
-            Slot::Target => {
-                if let Some(t) = &r.target {
-                    out.push_str(if t.goto { " -g " } else { " -j " });
-                    push_word(out, &t.name, false);
-                }
-            }
+            PartKind::Arg => {}
         }
     }
 }

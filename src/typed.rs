@@ -45,7 +45,7 @@ pub fn parse_port_list(s: &str) -> Vec<PortRange> {
     s.split(',').filter_map(PortRange::parse).collect()
 }
 
-fn neg_arg(o: &Opt) -> Negatable<Str> {
+fn neg_arg(o: Opt<'_>) -> Negatable<Str> {
     Negatable {
         value: o.args.join(" ").into(),
         negated: o.negated,
@@ -53,7 +53,7 @@ fn neg_arg(o: &Opt) -> Negatable<Str> {
     }
 }
 
-fn neg_ports(o: &Opt) -> Negatable<Vec<PortRange>> {
+fn neg_ports(o: Opt<'_>) -> Negatable<Vec<PortRange>> {
     Negatable {
         value: parse_port_list(o.arg()),
         negated: o.negated,
@@ -96,7 +96,7 @@ pub fn parse_u32(s: &str) -> Option<u32> {
     }
 }
 
-fn neg_mark(o: &Opt) -> Option<Negatable<MarkMask>> {
+fn neg_mark(o: Opt<'_>) -> Option<Negatable<MarkMask>> {
     Some(Negatable {
         value: MarkMask::parse(o.arg())?,
         negated: o.negated,
@@ -104,7 +104,7 @@ fn neg_mark(o: &Opt) -> Option<Negatable<MarkMask>> {
     })
 }
 
-fn split_list(o: &Opt) -> Negatable<Vec<Str>> {
+fn split_list(o: Opt<'_>) -> Negatable<Vec<Str>> {
     Negatable {
         value: o.arg().split(',').map(Str::from).collect(),
         negated: o.negated,
@@ -302,20 +302,20 @@ pub enum KnownMatch {
     Other,
 }
 
-impl Match {
+impl Match<'_> {
     /// The typed view of this match.
     pub fn typed(&self) -> KnownMatch {
         let o = |n: &str| self.opt(n);
         let has = |n: &str| self.opt(n).is_some();
-        match self.module.as_str() {
+        match self.module {
             "tcp" => KnownMatch::Tcp {
                 sport: o("--sport").or(o("--source-port")).map(neg_ports),
                 dport: o("--dport").or(o("--destination-port")).map(neg_ports),
                 flags: o("--tcp-flags")
                     .map(|f| Negatable {
                         value: (
-                            f.args.first().cloned().unwrap_or_default(),
-                            f.args.get(1).cloned().unwrap_or_default(),
+                            f.args.first().map(Str::from).unwrap_or_default(),
+                            f.args.get(1).map(Str::from).unwrap_or_default(),
                         ),
                         negated: f.negated,
                         bang_after: f.bang_after,
@@ -367,7 +367,7 @@ impl Match {
                         negated: s.negated,
                         bang_after: s.bang_after,
                     }),
-                    flags: s.and_then(|s| s.args.get(1).cloned()),
+                    flags: s.and_then(|s| s.args.get(1).map(Str::from)),
                 }
             }
             "addrtype" => KnownMatch::Addrtype {
@@ -626,18 +626,18 @@ pub fn is_terminating_target(name: &str) -> bool {
     )
 }
 
-impl Target {
+impl Target<'_> {
     /// The typed view of this target.
     pub fn typed(&self) -> KnownTarget {
         let o = |n: &str| self.opt(n);
         let val = |n: &str| o(n).map(|x| Str::from(x.args.join(" ")));
         if self.kind == TargetKind::Chain || self.kind == TargetKind::Undefined {
             return KnownTarget::Chain {
-                name: self.name.clone(),
+                name: Str::from(self.name),
                 goto: self.goto,
             };
         }
-        match self.name.as_str() {
+        match self.name {
             "ACCEPT" => KnownTarget::Accept,
             "DROP" => KnownTarget::Drop,
             "RETURN" => KnownTarget::Return,
@@ -661,8 +661,8 @@ impl Target {
                 let first = self.opts.first();
                 KnownTarget::Mark {
                     conn: self.name == "CONNMARK",
-                    op: first.map(|x| x.name.clone()).unwrap_or_default(),
-                    value: first.and_then(|x| x.args.first().cloned()),
+                    op: first.map(|x| Str::from(x.name)).unwrap_or_default(),
+                    value: first.and_then(|x| x.args.first().map(Str::from)),
                 }
             }
             "CT" | "NOTRACK" => KnownTarget::Ct {
@@ -671,7 +671,7 @@ impl Target {
                 helper: val("--helper"),
             },
             "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP" | "SAME" => KnownTarget::Nat {
-                name: self.name.clone(),
+                name: Str::from(self.name),
                 to: val("--to-destination")
                     .or(val("--to-source"))
                     .or(val("--to-ports"))
@@ -696,7 +696,7 @@ impl Target {
     pub fn is_terminating(&self) -> bool {
         match self.kind {
             TargetKind::Chain | TargetKind::Undefined => false,
-            _ => is_terminating_target(&self.name),
+            _ => is_terminating_target(self.name),
         }
     }
 }

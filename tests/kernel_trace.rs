@@ -176,7 +176,7 @@ fn interface_names(rs: &Ruleset) -> Vec<String> {
         .flat_map(|t| &t.chains)
         .flat_map(|c| &c.rules)
     {
-        for i in [&r.in_iface, &r.out_iface].into_iter().flatten() {
+        for i in [r.in_iface(), r.out_iface()].into_iter().flatten() {
             let name = match i.value.strip_suffix('+') {
                 Some("") => continue,
                 Some(p) => format!("{p}0"),
@@ -226,7 +226,7 @@ impl Lcg {
 
 /// An address inside `net` (or outside it when negated), else from the pool.
 fn address_for(
-    spec: Option<&iptviz::model::Negatable<iptviz::model::Str>>,
+    spec: Option<iptviz::model::Negatable<&str>>,
     pool: &[Ipv4Addr],
     rng: &mut Lcg,
 ) -> Ipv4Addr {
@@ -255,10 +255,9 @@ fn address_for(
 }
 
 fn first_port(r: &Rule, names: &[&str]) -> Option<u16> {
-    r.matches
-        .iter()
+    r.matches()
         .flat_map(|m| m.opts.iter())
-        .find(|o| !o.negated && names.contains(&o.name.as_str()))
+        .find(|o| !o.negated && names.contains(&o.name))
         .and_then(|o| o.arg().split([',', ':']).next()?.parse().ok())
 }
 
@@ -286,7 +285,7 @@ fn packets(rs: &Ruleset, ifaces: &[String], locals: &[Ipv4Addr], max: usize) -> 
         .collect();
     let mut pool: Vec<Ipv4Addr> = rules
         .iter()
-        .flat_map(|r| [&r.source, &r.destination])
+        .flat_map(|r| [r.source(), r.destination()])
         .flatten()
         .filter_map(|n| n.value.split('/').next()?.parse::<Ipv4Addr>().ok())
         .filter(|a| !unusable(*a))
@@ -304,8 +303,8 @@ fn packets(rs: &Ruleset, ifaces: &[String], locals: &[Ipv4Addr], max: usize) -> 
         .filter_map(|r| first_port(r, &["--dport", "--dports", "--destination-port"]))
         .chain([22, 53, 80, 443, 12345])
         .collect();
-    let iface_index = |r: &Option<iptviz::model::Negatable<iptviz::model::Str>>| {
-        r.as_ref().filter(|n| !n.negated).and_then(|n| {
+    let iface_index = |r: Option<iptviz::model::Negatable<&str>>| {
+        r.filter(|n| !n.negated).and_then(|n| {
             let want = match n.value.strip_suffix('+') {
                 Some(p) => format!("{p}0"),
                 None => n.value.to_string(),
@@ -320,23 +319,18 @@ fn packets(rs: &Ruleset, ifaces: &[String], locals: &[Ipv4Addr], max: usize) -> 
     while out.len() < max && i < rules.len() * 2 {
         let r = rules[(i * step + i / rules.len()) % rules.len()];
         i += 1;
-        let proto = match r
-            .protocol
-            .as_ref()
-            .filter(|p| !p.negated)
-            .map(|p| p.value.as_str())
-        {
+        let proto = match r.protocol().filter(|p| !p.negated).map(|p| p.value) {
             Some("tcp") => 6,
             Some("udp") => 17,
             Some("icmp") => 1,
             Some(_) => continue,
             None => *rng.pick(&[6u8, 17, 1]),
         };
-        let src = address_for(r.source.as_ref(), &pool, &mut rng);
-        let dst = if r.destination.is_none() && rng.next().is_multiple_of(2) {
+        let src = address_for(r.source(), &pool, &mut rng);
+        let dst = if r.destination().is_none() && rng.next().is_multiple_of(2) {
             *rng.pick(locals)
         } else {
-            address_for(r.destination.as_ref(), &pool, &mut rng)
+            address_for(r.destination(), &pool, &mut rng)
         };
         if src == dst || locals.contains(&src) {
             continue;
@@ -346,16 +340,15 @@ fn packets(rs: &Ruleset, ifaces: &[String], locals: &[Ipv4Addr], max: usize) -> 
         let sport = first_port(r, &["--sport", "--sports", "--source-port"])
             .unwrap_or(1024 + (rng.next() % 60000) as u16);
         let icmp = r
-            .matches
-            .iter()
+            .matches()
             .find_map(|m| m.opt("--icmp-type"))
             .filter(|o| !o.negated)
             .and_then(|o| iptviz::trace::parse_icmp_type(o.arg()))
             .map(|(t, c)| (t, c.unwrap_or(0)))
             .unwrap_or((8, 0));
-        let in_if = iface_index(&r.in_iface).unwrap_or_else(|| rng.next() as usize % ifaces.len());
+        let in_if = iface_index(r.in_iface()).unwrap_or_else(|| rng.next() as usize % ifaces.len());
         let mut out_if =
-            iface_index(&r.out_iface).unwrap_or_else(|| rng.next() as usize % ifaces.len());
+            iface_index(r.out_iface()).unwrap_or_else(|| rng.next() as usize % ifaces.len());
         if out_if == in_if {
             out_if = (in_if + 1) % ifaces.len();
         }
@@ -489,7 +482,7 @@ fn run_case(file: &str, max: usize) -> Result<CaseReport, String> {
         .flat_map(|t| &t.chains)
         .flat_map(|c| &c.rules)
     {
-        for m in r.matches.iter().filter(|m| m.module == "set") {
+        for m in r.matches().filter(|m| m.module == "set") {
             if let Some(o) = m.opt("--match-set")
                 && !ipsets.contains_key(o.arg())
             {
@@ -649,9 +642,9 @@ fn stateful_rules(rs: &Ruleset) -> Vec<(String, String, usize)> {
     for t in &rs.tables {
         for c in &t.chains {
             for (i, r) in c.rules.iter().enumerate() {
-                if r.matches.iter().any(|m| {
+                if r.matches().any(|m| {
                     matches!(
-                        m.module.as_str(),
+                        m.module,
                         "statistic" | "limit" | "hashlimit" | "recent" | "connlimit"
                     )
                 }) {

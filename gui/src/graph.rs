@@ -21,15 +21,15 @@ impl TableGraph {
         let mut referenced = vec![0u32; n];
         for (ci, chain) in table.chains.iter().enumerate() {
             for rule in &chain.rules {
-                let Some(t) = &rule.target else { continue };
+                let Some(t) = rule.target() else { continue };
                 if t.kind != TargetKind::Chain {
                     continue;
                 }
-                let Some(to) = table.chain_position(&t.name) else {
+                let Some(to) = table.chain_position(t.name) else {
                     continue;
                 };
                 referenced[to] += 1;
-                if service[to].is_none() && is_service_chain(&t.name) {
+                if service[to].is_none() && is_service_chain(t.name) {
                     service[to] = rule.comment().as_deref().and_then(service_name);
                 }
             }

@@ -136,9 +136,9 @@ fn net(s: &str) -> Option<IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-fn neg<T, U>(n: &Negatable<T>, f: impl FnOnce(&T) -> Option<U>) -> Option<Negatable<U>> {
+fn neg<U>(n: Negatable<&str>, f: impl FnOnce(&str) -> Option<U>) -> Option<Negatable<U>> {
     Some(Negatable {
-        value: f(&n.value)?,
+        value: f(n.value)?,
         negated: n.negated,
         bang_after: n.bang_after,
     })
@@ -146,7 +146,7 @@ fn neg<T, U>(n: &Negatable<T>, f: impl FnOnce(&T) -> Option<U>) -> Option<Negata
 
 impl NatRule {
     fn from_rule(table: &str, chain: &str, index: usize, r: &Rule) -> Option<NatRule> {
-        let t = r.target.as_ref()?;
+        let t = r.target()?;
         let KnownTarget::Nat { name, to, .. } = t.typed() else {
             return None;
         };
@@ -163,7 +163,7 @@ impl NatRule {
             _ => (None, None),
         };
         let mut dports = None;
-        for m in &r.matches {
+        for m in r.matches() {
             match m.typed() {
                 KnownMatch::Tcp { dport: Some(d), .. } | KnownMatch::Udp { dport: Some(d), .. } => {
                     dports = Some(d)
@@ -189,12 +189,9 @@ impl NatRule {
             kind,
             addrs,
             ports,
-            proto: r
-                .protocol
-                .as_ref()
-                .and_then(|p| neg(p, |s| super::proto_number(s))),
-            src: r.source.as_ref().and_then(|p| neg(p, |s| net(s))),
-            dst: r.destination.as_ref().and_then(|p| neg(p, |s| net(s))),
+            proto: r.protocol().and_then(|p| neg(p, super::proto_number)),
+            src: r.source().and_then(|p| neg(p, net)),
+            dst: r.destination().and_then(|p| neg(p, net)),
             dports,
         })
     }

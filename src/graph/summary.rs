@@ -1,6 +1,6 @@
 //! Short, human summaries of rules for edge labels (`tcp dpt:443 -s 10.0.0.0/8`).
 
-use crate::model::{KnownMatch, Negatable, PortRange, Rule, Str};
+use crate::model::{KnownMatch, Negatable, PortRange, Rule};
 
 /// Longest summary, in characters; the full rule is in the hover text.
 const MAX_SUMMARY: usize = 48;
@@ -33,7 +33,7 @@ fn push_ports(parts: &mut Vec<String>, name: &str, p: &Option<Negatable<Vec<Port
     }
 }
 
-fn push_addr(parts: &mut Vec<String>, flag: &str, v: &Option<Negatable<Str>>) {
+fn push_addr<T: std::fmt::Display>(parts: &mut Vec<String>, flag: &str, v: &Option<Negatable<T>>) {
     if let Some(v) = v {
         parts.push(format!("{}{flag} {}", bang(v.negated), v.value));
     }
@@ -44,10 +44,10 @@ fn push_addr(parts: &mut Vec<String>, flag: &str, v: &Option<Negatable<Str>>) {
 /// everything.
 pub fn rule_summary(r: &Rule) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(p) = &r.protocol {
+    if let Some(p) = r.protocol() {
         parts.push(format!("{}{}", bang(p.negated), p.value));
     }
-    for m in &r.matches {
+    for m in r.matches() {
         match m.typed() {
             KnownMatch::Tcp { sport, dport, .. } | KnownMatch::Udp { sport, dport } => {
                 push_ports(&mut parts, "dpt", &dport);
@@ -77,9 +77,11 @@ pub fn rule_summary(r: &Rule) -> String {
                 n.value,
                 flags.unwrap_or_default()
             )),
-            KnownMatch::Mark { mark: Some(mk) } => {
-                parts.push(format!("{}mark:{}", bang(mk.negated), m.opts[0].arg()))
-            }
+            KnownMatch::Mark { mark: Some(mk) } => parts.push(format!(
+                "{}mark:{}",
+                bang(mk.negated),
+                m.opts.first().map_or("", |o| o.arg())
+            )),
             KnownMatch::Addrtype {
                 dst_type: Some(d), ..
             } => parts.push(format!("{}dst-type:{}", bang(d.negated), d.value.join(","))),
@@ -93,11 +95,11 @@ pub fn rule_summary(r: &Rule) -> String {
             _ => {}
         }
     }
-    push_addr(&mut parts, "-s", &r.source);
-    push_addr(&mut parts, "-d", &r.destination);
-    push_addr(&mut parts, "-i", &r.in_iface);
-    push_addr(&mut parts, "-o", &r.out_iface);
-    if let Some(t) = &r.target {
+    push_addr(&mut parts, "-s", &r.source());
+    push_addr(&mut parts, "-d", &r.destination());
+    push_addr(&mut parts, "-i", &r.in_iface());
+    push_addr(&mut parts, "-o", &r.out_iface());
+    if let Some(t) = r.target() {
         if let Some(to) = t
             .opt("--to-destination")
             .or(t.opt("--to-source"))
@@ -125,7 +127,7 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 
 /// The `--probability` of a `-m statistic --mode random` rule.
 pub(crate) fn probability(r: &Rule) -> Option<f64> {
-    r.matches.iter().find_map(|m| match m.typed() {
+    r.matches().find_map(|m| match m.typed() {
         KnownMatch::Statistic { probability, .. } => probability,
         _ => None,
     })

@@ -577,12 +577,12 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         {
             for r in chain.rules.iter().take(MAX_ROWS) {
                 let mut text = super::rule_summary(r);
-                if let Some(t) = &r.target {
+                if let Some(t) = r.target() {
                     if !text.is_empty() {
                         text.push(' ');
                     }
                     text.push_str(if t.goto { "-g " } else { "→ " });
-                    text.push_str(&t.name);
+                    text.push_str(t.name);
                 } else if text.is_empty() {
                     text.push_str("(count only)");
                 }

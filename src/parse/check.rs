@@ -69,36 +69,27 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                 ));
             }
         }
-        // Resolve targets; collect dangling ones first to keep borrows simple.
-        let mut kinds = Vec::new();
-        for (ci, c) in t.chains.iter().enumerate() {
-            for (ri, r) in c.rules.iter().enumerate() {
-                let Some(tg) = &r.target else { continue };
-                let declared = t.chain_position(&tg.name);
-                let kind = match declared {
-                    Some(_) => TargetKind::Chain,
-                    None if matches!(tg.name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE") => {
-                        TargetKind::Standard
-                    }
-                    None if is_known_target(&tg.name) || !tg.opts.is_empty() => {
-                        TargetKind::Extension
-                    }
-                    None => TargetKind::Undefined,
-                };
-                kinds.push((ci, ri, kind));
-            }
-        }
-        for (ci, ri, kind) in kinds {
-            let r = &mut t.chains[ci].rules[ri];
-            let Some(tg) = r.target.as_mut() else {
-                continue;
+        // Resolve every target against the chains of its table.
+        let tname = t.name.clone();
+        let (chains, index) = t.chains_and_index();
+        for r in chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+            let Some(tg) = r.target() else { continue };
+            let kind = if index.contains_key(tg.name) {
+                TargetKind::Chain
+            } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
+                TargetKind::Standard
+            } else if is_known_target(tg.name) || !tg.opts.is_empty() {
+                TargetKind::Extension
+            } else {
+                TargetKind::Undefined
             };
-            tg.kind = kind;
+            r.set_target_kind(kind);
+            let Some(tg) = r.target() else { continue };
             let fine = matches!(
                 kind,
                 TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
             ) && !(kind == TargetKind::Chain
-                && builtin_chains(&t.name).contains(&tg.name.as_str()))
+                && builtin_chains(&tname).contains(&tg.name))
                 && !(kind != TargetKind::Chain && tg.goto);
             if fine {
                 continue;
@@ -115,10 +106,10 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                         "{} to chain '{}', which table '{}' does not declare",
                         if tg.goto { "goto" } else { "jump" },
                         tg.name,
-                        t.name
+                        tname
                     ),
                 )),
-                TargetKind::Chain if builtin_chains(&t.name).contains(&tg.name.as_str()) => {
+                TargetKind::Chain if builtin_chains(&tname).contains(&tg.name) => {
                     problems.push(problem(
                         r.line,
                         &r.text,

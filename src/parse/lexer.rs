@@ -87,6 +87,24 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexEr
             rest = &rest[end..];
             continue;
         }
+        // Fast path: `"..."` with no backslash inside, then a blank or the
+        // end of the line (how iptables-save writes comments).
+        if rest.as_bytes()[0] == b'"'
+            && let Some(close) = memchr::memchr2(b'"', b'\\', &rest.as_bytes()[1..])
+            && rest.as_bytes()[1 + close] == b'"'
+            && rest
+                .as_bytes()
+                .get(close + 2)
+                .is_none_or(|&b| b == b' ' || b == b'\t')
+        {
+            out.push(Token {
+                text: Cow::Borrowed(&rest[1..1 + close]),
+                col,
+                quoted: true,
+            });
+            rest = &rest[close + 2..];
+            continue;
+        }
         let (r, text, quoted) = word(rest, line.len())?;
         out.push(Token {
             text: Cow::Owned(text),
@@ -205,6 +223,8 @@ mod tests {
             vec!["--comment", r#"a "b" c"#, "--log-prefix", "[UFW BLOCK] "]
         );
         assert_eq!(words(r#"x"a b"y"#), vec!["xa by"]);
+        assert_eq!(words(r#""a b"y "c d""#), vec!["a by", "c d"]);
+        assert_eq!(words("\"a\tb\"\t\"\""), vec!["a\tb", ""]);
         assert_eq!(words(r#""""#), vec![""]);
     }
 

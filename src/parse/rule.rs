@@ -1,6 +1,7 @@
-//! Turns the words of one rule (after `-A CHAIN`) into a [`Rule`].
+//! Turns the words of one rule (after `-A CHAIN`) into the parts a
+//! [`crate::model::Rule`] stores.
 
-use crate::model::{Args, Counters, Match, Negatable, Opt, Rule, Slot, Str, Target};
+use crate::model::{BANG_AFTER, Counters, GOTO, IMPLICIT, NEGATED, Part, PartKind, Span};
 
 use super::lexer::Token;
 
@@ -20,14 +21,59 @@ fn err(col: usize, message: impl Into<String>) -> RuleError {
     }
 }
 
-/// Common (rule-level) options and how many arguments each takes.
+/// What one rule body parses into; reused from rule to rule.
+#[derive(Debug, Default)]
+pub struct Body {
+    /// Parts in written order.
+    pub(crate) parts: Vec<Part>,
+    /// Text of words that are not a plain slice of the line.
+    pub(crate) side: String,
+    /// `-c packets bytes` inside the rule.
+    pub(crate) counters: Option<Counters>,
+}
+
+impl Body {
+    fn clear(&mut self) {
+        self.parts.clear();
+        self.side.clear();
+        self.counters = None;
+    }
+
+    /// Where a token's text is: in the line when it is a slice of it,
+    /// otherwise copied to the side text.
+    fn span(&mut self, line: &str, text: &str) -> Span {
+        let base = line.as_ptr() as usize;
+        let at = (text.as_ptr() as usize).wrapping_sub(base);
+        if at <= line.len() && text.len() <= line.len() - at {
+            return Span::line(at, text.len());
+        }
+        self.side_span(text)
+    }
+
+    fn side_span(&mut self, text: &str) -> Span {
+        let at = self.side.len();
+        self.side.push_str(text);
+        Span::side(at, text.len())
+    }
+
+    fn has(&self, kind: PartKind) -> bool {
+        self.parts.iter().any(|p| p.kind == kind)
+    }
+
+    fn push(&mut self, kind: PartKind, flags: u8, word: Span) {
+        self.parts.push(Part {
+            kind,
+            flags,
+            nargs: 0,
+            word,
+        });
+    }
+}
+
+/// Common (rule-level) options.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Common {
-    Protocol,
-    Source,
-    Destination,
-    InIface,
-    OutIface,
+    Value(PartKind, &'static str),
     Fragment,
     Match,
     Jump,
@@ -37,11 +83,11 @@ enum Common {
 
 fn common(word: &str) -> Option<Common> {
     Some(match word {
-        "-p" | "--protocol" => Common::Protocol,
-        "-s" | "--source" | "--src" => Common::Source,
-        "-d" | "--destination" | "--dst" => Common::Destination,
-        "-i" | "--in-interface" => Common::InIface,
-        "-o" | "--out-interface" => Common::OutIface,
+        "-p" | "--protocol" => Common::Value(PartKind::Protocol, "a protocol"),
+        "-s" | "--source" | "--src" => Common::Value(PartKind::Source, "an address"),
+        "-d" | "--destination" | "--dst" => Common::Value(PartKind::Destination, "an address"),
+        "-i" | "--in-interface" => Common::Value(PartKind::InIface, "an interface name"),
+        "-o" | "--out-interface" => Common::Value(PartKind::OutIface, "an interface name"),
         "-f" | "--fragment" => Common::Fragment,
         "-m" | "--match" => Common::Match,
         "-j" | "--jump" => Common::Jump,
@@ -55,7 +101,7 @@ fn common(word: &str) -> Option<Common> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Owner {
     Nobody,
-    Match(usize),
+    Match,
     Target,
 }
 
@@ -67,9 +113,10 @@ fn is_bang(t: &Token<'_>) -> bool {
     !t.quoted && t.text == "!"
 }
 
-/// Parses the words of a rule body into `rule` (line, text and counters
-/// are set by the caller).
-pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), RuleError> {
+/// Parses the words of a rule body; `line` is the text the tokens were cut
+/// from (the rule keeps it, and plain words point into it).
+pub fn parse_rule_body(tokens: &[Token<'_>], line: &str, body: &mut Body) -> Result<(), RuleError> {
+    body.clear();
     let mut owner = Owner::Nobody;
     let mut i = 0;
     let n = tokens.len();
@@ -111,112 +158,94 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
             bang_after = true;
             i += 1;
         }
+        let flags = if negated { NEGATED } else { 0 } | if bang_after { BANG_AFTER } else { 0 };
         let name = opt_tok.text.as_ref();
         if let Some(c) = common(name) {
-            let take = |i: &mut usize, what: &str| -> Result<Str, RuleError> {
+            let take = |i: &mut usize, what: &str| -> Result<&Token<'_>, RuleError> {
                 match tokens.get(*i) {
                     Some(v) if !is_option_word(v) && !is_bang(v) => {
                         *i += 1;
-                        Ok(Str::from(v.text.as_ref()))
+                        Ok(v)
                     }
                     _ => Err(err(opt_tok.col, format!("'{name}' needs {what}"))),
                 }
             };
-            let neg = |value: Str| Negatable {
-                value,
-                negated,
-                bang_after,
-            };
-            // `-c` has no slot: counters are printed before `-A`.
-            let slot = match c {
-                Common::Protocol => {
-                    let v = take(&mut i, "a protocol")?;
-                    dup(rule.protocol.is_some(), opt_tok)?;
-                    rule.protocol = Some(neg(v));
-                    Some(Slot::Protocol)
-                }
-                Common::Source => {
-                    let v = take(&mut i, "an address")?;
-                    dup(rule.source.is_some(), opt_tok)?;
-                    rule.source = Some(neg(v));
-                    Some(Slot::Source)
-                }
-                Common::Destination => {
-                    let v = take(&mut i, "an address")?;
-                    dup(rule.destination.is_some(), opt_tok)?;
-                    rule.destination = Some(neg(v));
-                    Some(Slot::Destination)
-                }
-                Common::InIface => {
-                    let v = take(&mut i, "an interface name")?;
-                    dup(rule.in_iface.is_some(), opt_tok)?;
-                    rule.in_iface = Some(neg(v));
-                    Some(Slot::InIface)
-                }
-                Common::OutIface => {
-                    let v = take(&mut i, "an interface name")?;
-                    dup(rule.out_iface.is_some(), opt_tok)?;
-                    rule.out_iface = Some(neg(v));
-                    Some(Slot::OutIface)
+            match c {
+                Common::Value(kind, what) => {
+                    let v = take(&mut i, what)?;
+                    dup(body.has(kind), opt_tok)?;
+                    let word = body.span(line, &v.text);
+                    body.push(kind, flags, word);
                 }
                 Common::Fragment => {
-                    dup(rule.fragment.is_some(), opt_tok)?;
-                    rule.fragment = Some(!negated);
-                    Some(Slot::Fragment)
+                    dup(body.has(PartKind::Fragment), opt_tok)?;
+                    body.push(PartKind::Fragment, flags, Span::default());
                 }
                 Common::Match => {
                     if negated {
                         return Err(err(t.col, "'!' cannot negate -m"));
                     }
                     let module = take(&mut i, "a match module name")?;
-                    rule.matches.push(Match {
-                        module,
-                        opts: Vec::new(),
-                        implicit: false,
-                    });
-                    owner = Owner::Match(rule.matches.len() - 1);
-                    Some(Slot::Match((rule.matches.len() - 1) as u16))
+                    let word = body.span(line, &module.text);
+                    body.push(PartKind::Match, 0, word);
+                    owner = Owner::Match;
                 }
                 Common::Jump | Common::Goto => {
                     if negated {
                         return Err(err(t.col, format!("'!' cannot negate {name}")));
                     }
-                    if rule.target.is_some() {
+                    if body.has(PartKind::Target) {
                         return Err(err(opt_tok.col, "a rule can have only one -j or -g"));
                     }
                     let target = take(&mut i, "a target or chain name")?;
-                    rule.target = Some(Target {
-                        name: target,
-                        goto: c == Common::Goto,
-                        ..Default::default()
-                    });
+                    let word = body.span(line, &target.text);
+                    let goto = if c == Common::Goto { GOTO } else { 0 };
+                    body.push(PartKind::Target, goto, word);
                     owner = Owner::Target;
-                    Some(Slot::Target)
                 }
                 Common::Counters => {
                     let p = take(&mut i, "two numbers (packets bytes)")?;
                     let b = take(&mut i, "two numbers (packets bytes)")?;
-                    match (p.parse(), b.parse()) {
+                    match (p.text.parse(), b.text.parse()) {
                         (Ok(packets), Ok(bytes)) => {
-                            rule.counters = Some(Counters { packets, bytes });
-                            None
+                            // No part: counters are printed before `-A`.
+                            body.counters = Some(Counters { packets, bytes });
                         }
                         _ => {
                             return Err(err(opt_tok.col, "-c needs two numbers (packets bytes)"));
                         }
                     }
                 }
-            };
-            rule.layout.extend(slot);
+            }
             continue;
         }
+        if owner == Owner::Nobody {
+            // `-p tcp --dport 22` without `-m tcp`: iptables loads the
+            // protocol's match on its own.
+            let proto = body
+                .parts
+                .iter()
+                .find(|p| p.kind == PartKind::Protocol)
+                .copied();
+            if let Some(p) = proto.filter(|p| p.flags & NEGATED == 0) {
+                let value = part_text(body, line, p.word);
+                if !value.is_empty() {
+                    let word = if value.bytes().any(|b| b.is_ascii_uppercase()) {
+                        let lower = value.to_ascii_lowercase();
+                        body.side_span(&lower)
+                    } else {
+                        p.word
+                    };
+                    body.push(PartKind::Match, IMPLICIT, word);
+                    owner = Owner::Match;
+                }
+            }
+        }
         // A module or target option: take every following value word.
-        let mut opt = Opt {
-            name: Str::from(name),
-            negated,
-            bang_after,
-            args: Args::new(),
-        };
+        let word = body.span(line, &opt_tok.text);
+        let at = body.parts.len();
+        body.push(PartKind::Opt, flags, word);
+        let mut nargs = 0usize;
         while let Some(v) = tokens.get(i) {
             if is_option_word(v) && !v.text.starts_with("--") && v.text.len() == 2 {
                 break;
@@ -232,46 +261,20 @@ pub fn parse_rule_body(tokens: &[Token<'_>], rule: &mut Rule) -> Result<(), Rule
                     break;
                 }
             }
-            opt.args.push(Str::from(v.text.as_ref()));
+            let word = body.span(line, &v.text);
+            body.push(PartKind::Arg, 0, word);
+            nargs += 1;
             i += 1;
         }
-        match owner {
-            Owner::Match(m) => {
-                let ms = &mut rule.matches[m].opts;
-                ms.push(opt);
-                rule.layout
-                    .push(Slot::MatchOpt(m as u16, (ms.len() - 1) as u16));
-            }
-            Owner::Target => {
-                if let Some(t) = rule.target.as_mut() {
-                    t.opts.push(opt);
-                    rule.layout.push(Slot::TargetOpt((t.opts.len() - 1) as u16));
-                }
-            }
-            Owner::Nobody => {
-                // `-p tcp --dport 22` without `-m tcp`: iptables loads the
-                // protocol's match on its own.
-                match rule.protocol.as_ref() {
-                    Some(p) if !p.negated && !p.value.is_empty() => {
-                        rule.matches.push(Match {
-                            module: p.value.to_ascii_lowercase(),
-                            opts: vec![opt],
-                            implicit: true,
-                        });
-                        let m = (rule.matches.len() - 1) as u16;
-                        owner = Owner::Match(m as usize);
-                        rule.layout.push(Slot::Match(m));
-                        rule.layout.push(Slot::MatchOpt(m, 0));
-                    }
-                    _ => {
-                        rule.extra.push(opt);
-                        rule.layout.push(Slot::Extra((rule.extra.len() - 1) as u16));
-                    }
-                }
-            }
-        }
+        body.parts[at].nargs = u16::try_from(nargs)
+            .map_err(|_| err(opt_tok.col, format!("'{name}' has more than 65535 values")))?;
     }
     Ok(())
+}
+
+/// The text of a span while the rule is being built.
+fn part_text<'a>(body: &'a Body, line: &'a str, span: Span) -> &'a str {
+    span.resolve(line, &body.side)
 }
 
 fn dup(already: bool, t: &Token<'_>) -> Result<(), RuleError> {
@@ -286,58 +289,69 @@ fn dup(already: bool, t: &Token<'_>) -> Result<(), RuleError> {
 mod tests {
     use super::super::lexer::tokenize;
     use super::*;
-    use crate::model::KnownMatch;
+    use crate::model::{KnownMatch, Rule};
+    use crate::parse::parse_rule;
+    use crate::save::push_rule_body;
 
     fn rule(s: &str) -> Rule {
-        let mut toks = Vec::new();
-        tokenize(s, &mut toks).unwrap();
-        let mut r = Rule::default();
-        parse_rule_body(&toks, &mut r).unwrap();
-        r
+        parse_rule(s).unwrap()
     }
 
     #[test]
     fn common_fields_and_target() {
         let r = rule("-s 10.0.0.0/8 ! -i eth+ -p tcp -m tcp --dport 22 -j ACCEPT");
-        assert_eq!(r.source.as_ref().unwrap().value, "10.0.0.0/8");
-        assert!(r.in_iface.as_ref().unwrap().negated);
-        assert_eq!(r.matches[0].module, "tcp");
-        assert_eq!(r.target.as_ref().unwrap().name, "ACCEPT");
+        assert_eq!(r.source().unwrap().value, "10.0.0.0/8");
+        assert!(r.in_iface().unwrap().negated);
+        let m: Vec<_> = r.matches().collect();
+        assert_eq!(m[0].module, "tcp");
+        assert_eq!(m[0].opt("--dport").unwrap().arg(), "22");
+        assert_eq!(r.target().unwrap().name, "ACCEPT");
+        let mut out = String::new();
+        push_rule_body(&mut out, &r);
         assert_eq!(
-            r.layout,
-            vec![
-                Slot::Source,
-                Slot::InIface,
-                Slot::Protocol,
-                Slot::Match(0),
-                Slot::MatchOpt(0, 0),
-                Slot::Target
-            ]
+            out,
+            " -s 10.0.0.0/8 ! -i eth+ -p tcp -m tcp --dport 22 -j ACCEPT"
         );
     }
 
     #[test]
     fn old_style_negation() {
         let r = rule("-s ! 1.2.3.4 -p tcp -m tcp --dport ! 22");
-        let s = r.source.unwrap();
+        let s = r.source().unwrap();
         assert!(s.negated && s.bang_after);
-        let o = &r.matches[0].opts[0];
-        assert!(o.negated && o.bang_after && o.args[..] == ["22"]);
+        let m = r.matches().next().unwrap();
+        let o = m.opts.first().unwrap();
+        assert!(o.negated && o.bang_after && o.args.to_vec() == ["22"]);
     }
 
     #[test]
     fn bang_before_next_option_is_not_old_style() {
         let r = rule("-p tcp -m tcp --syn ! --dport 22");
-        let o = &r.matches[0].opts;
+        let m = r.matches().next().unwrap();
+        let o: Vec<_> = m.opts.iter().collect();
         assert!(!o[0].negated);
         assert!(o[1].negated && !o[1].bang_after);
     }
 
     #[test]
     fn implicit_protocol_match() {
-        let r = rule("-p tcp --dport 22 -j DROP");
-        assert!(r.matches[0].implicit);
-        assert!(matches!(r.matches[0].typed(), KnownMatch::Tcp { .. }));
+        let r = rule("-p TCP --dport 22 -j DROP");
+        let m = r.matches().next().unwrap();
+        assert!(m.implicit);
+        assert_eq!(m.module, "tcp");
+        assert!(matches!(m.typed(), KnownMatch::Tcp { .. }));
+        let mut out = String::new();
+        push_rule_body(&mut out, &r);
+        assert_eq!(out, " -p TCP --dport 22 -j DROP");
+    }
+
+    #[test]
+    fn options_after_a_common_option_stay_with_their_match() {
+        let r = rule("-m tcp --dport 22 -s 1.2.3.4 --sport 5 -j ACCEPT");
+        let m = r.matches().next().unwrap();
+        assert_eq!(m.opts.len(), 2);
+        assert_eq!(m.opt("--sport").unwrap().arg(), "5");
+        assert!(r.extra().is_empty());
     }
 
     #[test]
@@ -345,19 +359,33 @@ mod tests {
         let r = rule(
             "-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -m set --match-set foo src,dst -g X",
         );
-        assert_eq!(r.matches[0].opts[0].args.len(), 2);
-        assert_eq!(r.matches[1].opts[0].args[..], ["foo", "src,dst"]);
-        assert!(r.target.unwrap().goto);
+        let m: Vec<_> = r.matches().collect();
+        assert_eq!(m[0].opts.first().unwrap().args.len(), 2);
+        assert_eq!(m[1].opts.first().unwrap().args.to_vec(), ["foo", "src,dst"]);
+        assert!(r.target().unwrap().goto);
+    }
+
+    #[test]
+    fn quoted_words_keep_their_text() {
+        let r = rule(r#"-m comment --comment "a \"b\" c" -j LOG --log-prefix "x y ""#);
+        assert_eq!(r.comment().as_deref(), Some(r#"a "b" c"#));
+        assert_eq!(
+            r.target().unwrap().opt("--log-prefix").unwrap().arg(),
+            "x y "
+        );
     }
 
     #[test]
     fn errors_point_at_the_word() {
         let mut toks = Vec::new();
-        tokenize("-p tcp bogus -j ACCEPT", &mut toks).unwrap();
-        let e = parse_rule_body(&toks, &mut Rule::default()).unwrap_err();
+        let mut body = Body::default();
+        let line = "-p tcp bogus -j ACCEPT";
+        tokenize(line, &mut toks).unwrap();
+        let e = parse_rule_body(&toks, line, &mut body).unwrap_err();
         assert_eq!(e.col, 7);
-        tokenize("-p tcp -j", &mut toks).unwrap();
-        let e = parse_rule_body(&toks, &mut Rule::default()).unwrap_err();
+        let line = "-p tcp -j";
+        tokenize(line, &mut toks).unwrap();
+        let e = parse_rule_body(&toks, line, &mut body).unwrap_err();
         assert_eq!(e.col, 7);
     }
 }

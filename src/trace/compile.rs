@@ -337,10 +337,10 @@ fn nat_to(s: &str) -> (Option<IpAddr>, Option<u16>) {
 
 fn mark_op(t: &Target) -> Option<MarkOp> {
     let first = t.opts.first()?;
-    let mm = |o: &Opt| MarkMask::parse(o.arg());
+    let mm = |o: Opt<'_>| MarkMask::parse(o.arg());
     let num = |n: &str| t.opt(n).and_then(|o| parse_u32(o.arg()));
     let conn = t.name == "CONNMARK";
-    let (and, xor, or) = match first.name.as_str() {
+    let (and, xor, or) = match first.name {
         "--set-xmark" => {
             let m = mm(first)?;
             (!m.mask, m.value, 0)
@@ -373,7 +373,7 @@ fn mark_op(t: &Target) -> Option<MarkOp> {
 
 fn compile_target(table: &Table, t: &Target) -> Act {
     match t.kind {
-        TargetKind::Chain => match table.chain_position(&t.name) {
+        TargetKind::Chain => match table.chain_position(t.name) {
             Some(i) if t.goto => Act::Goto(i),
             Some(i) => Act::Jump(i),
             None => Act::Undefined(t.name.to_string()),
@@ -381,7 +381,7 @@ fn compile_target(table: &Table, t: &Target) -> Act {
         TargetKind::Undefined => Act::Undefined(t.name.to_string()),
         _ => {
             let val = |n: &str| t.opt(n).map(|o| o.arg());
-            match t.name.as_str() {
+            match t.name {
                 "ACCEPT" => Act::Accept,
                 "DROP" => Act::Drop,
                 "REJECT" => Act::Reject,
@@ -417,7 +417,7 @@ fn compile_target(table: &Table, t: &Target) -> Act {
     }
 }
 
-fn ports(o: &Opt) -> Ports {
+fn ports(o: Opt<'_>) -> Ports {
     let a = o.arg();
     if !a.contains(',')
         && let Some(r) = PortRange::parse(a)
@@ -435,7 +435,7 @@ fn cond(test: Test, negated: bool, part: Part) -> Cond {
     }
 }
 
-fn ct_state_bits(o: &Opt) -> u8 {
+fn ct_state_bits(o: Opt<'_>) -> u8 {
     o.arg()
         .split(',')
         .map(|s| match s.to_ascii_uppercase().as_str() {
@@ -454,18 +454,18 @@ fn ct_state_bits(o: &Opt) -> u8 {
 /// Tests of one match module; unknown modules become assumptions.
 fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
     let assume = |matched: bool, what: String| Test::Assume { matched, what };
-    let push = |out: &mut Vec<Cond>, t: Test, o: &Opt| out.push(cond(t, o.negated, part));
-    let module = m.module.as_str();
+    let push = |out: &mut Vec<Cond>, t: Test, o: Opt<'_>| out.push(cond(t, o.negated, part));
+    let module = m.module;
     match module {
         "comment" => {}
         "tcp" | "udp" | "udplite" | "sctp" | "dccp" => {
-            for o in &m.opts {
-                match o.name.as_str() {
+            for o in m.opts.iter() {
+                match o.name {
                     "--sport" | "--source-port" => push(out, Test::Sport(ports(o)), o),
                     "--dport" | "--destination-port" => push(out, Test::Dport(ports(o)), o),
                     "--tcp-flags" => {
-                        let mask = o.args.first().and_then(|a| parse_tcp_flags(a));
-                        let comp = o.args.get(1).and_then(|a| parse_tcp_flags(a));
+                        let mask = o.args.first().and_then(parse_tcp_flags);
+                        let comp = o.args.get(1).and_then(parse_tcp_flags);
                         if let (Some(mask), Some(comp)) = (mask, comp) {
                             push(out, Test::TcpFlags { mask, comp }, o);
                         }
@@ -490,8 +490,8 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             }
         }
         "multiport" => {
-            for o in &m.opts {
-                match o.name.as_str() {
+            for o in m.opts.iter() {
+                match o.name {
                     "--sports" | "--source-ports" => push(out, Test::Sport(ports(o)), o),
                     "--dports" | "--destination-ports" => push(out, Test::Dport(ports(o)), o),
                     "--ports" => push(out, Test::AnyPort(ports(o)), o),
@@ -500,15 +500,15 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             }
         }
         "icmp" | "icmp6" | "icmpv6" => {
-            for o in &m.opts {
+            for o in m.opts.iter() {
                 let t = o.arg();
                 let ty = if t == "any" { None } else { parse_icmp_type(t) };
                 push(out, Test::Icmp(ty), o);
             }
         }
         "conntrack" | "state" => {
-            for o in &m.opts {
-                match o.name.as_str() {
+            for o in m.opts.iter() {
+                match o.name {
                     "--ctstate" | "--state" => push(out, Test::CtState(ct_state_bits(o)), o),
                     "--ctstatus" => push(
                         out,
@@ -574,9 +574,9 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
         "addrtype" => {
             let li = m.opt("--limit-iface-in").is_some();
             let lo = m.opt("--limit-iface-out").is_some();
-            for o in &m.opts {
+            for o in m.opts.iter() {
                 let list: Vec<crate::model::Str> = o.arg().split(',').map(Into::into).collect();
-                match o.name.as_str() {
+                match o.name {
                     "--src-type" => push(
                         out,
                         Test::SrcType {
@@ -598,9 +598,9 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             }
         }
         "iprange" => {
-            for o in &m.opts {
+            for o in m.opts.iter() {
                 let r = Range::parse(o.arg());
-                match (o.name.as_str(), r) {
+                match (o.name, r) {
                     ("--src-range", Some(r)) => push(out, Test::SrcRange(r), o),
                     ("--dst-range", Some(r)) => push(out, Test::DstRange(r), o),
                     _ => {}
@@ -756,9 +756,9 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
 /// Compiles one rule of `table`.
 pub(crate) fn compile_rule(table: &Table, r: &Rule) -> CRule {
     let mut conds = Vec::new();
-    let neg = |n: &crate::model::Negatable<crate::model::Str>| n.negated;
-    if let Some(p) = &r.protocol {
-        match protocol_number(&p.value) {
+    let neg = |n: crate::model::Negatable<&str>| n.negated;
+    if let Some(p) = r.protocol() {
+        match protocol_number(p.value) {
             Some(0) => {}
             Some(n) => conds.push(cond(Test::Proto(n), neg(p), Part::Protocol)),
             None => conds.push(cond(
@@ -772,11 +772,11 @@ pub(crate) fn compile_rule(table: &Table, r: &Rule) -> CRule {
         }
     }
     for (field, part) in [
-        (&r.source, Part::Source),
-        (&r.destination, Part::Destination),
+        (r.source(), Part::Source),
+        (r.destination(), Part::Destination),
     ] {
         if let Some(a) = field {
-            let t = match Net::parse(&a.value) {
+            let t = match Net::parse(a.value) {
                 Some(n) if part == Part::Source => Test::Src(n),
                 Some(n) => Test::Dst(n),
                 None => Test::Assume {
@@ -787,28 +787,28 @@ pub(crate) fn compile_rule(table: &Table, r: &Rule) -> CRule {
             conds.push(cond(t, neg(a), part));
         }
     }
-    if let Some(i) = &r.in_iface {
+    if let Some(i) = r.in_iface() {
         conds.push(cond(
-            Test::InIface(Iface::parse(&i.value)),
+            Test::InIface(Iface::parse(i.value)),
             neg(i),
             Part::InIface,
         ));
     }
-    if let Some(o) = &r.out_iface {
+    if let Some(o) = r.out_iface() {
         conds.push(cond(
-            Test::OutIface(Iface::parse(&o.value)),
+            Test::OutIface(Iface::parse(o.value)),
             neg(o),
             Part::OutIface,
         ));
     }
-    if let Some(f) = r.fragment {
+    if let Some(f) = r.fragment() {
         conds.push(cond(Test::Fragment, !f, Part::Fragment));
     }
-    for (i, m) in r.matches.iter().enumerate() {
-        compile_match(m, Part::Match(i as u16), &mut conds);
+    for (i, m) in r.matches().enumerate() {
+        compile_match(&m, Part::Match(i as u16), &mut conds);
     }
-    let act = match &r.target {
-        Some(t) => compile_target(table, t),
+    let act = match r.target() {
+        Some(t) => compile_target(table, &t),
         None => Act::None,
     };
     CRule { conds, act }

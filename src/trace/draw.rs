@@ -53,9 +53,9 @@ impl Trace {
                     if let Some(t) = s
                         .rule
                         .and_then(|r| chain.rules.get(r))
-                        .and_then(|r| r.target.as_ref())
+                        .and_then(|r| r.target())
                     {
-                        push(edge(s.rule, EdgeKind::Jump, t.name.clone()));
+                        push(edge(s.rule, EdgeKind::Jump, t.name.into()));
                     }
                     // The caller is where the walk goes on in this table.
                     let next = self
@@ -68,13 +68,13 @@ impl Trace {
                 }
                 (_, Some(r)) => {
                     // A rule without target only counts: no edge.
-                    if let Some(t) = chain.rules.get(r).and_then(|r| r.target.as_ref()) {
+                    if let Some(t) = chain.rules.get(r).and_then(|r| r.target()) {
                         let kind = if t.goto {
                             EdgeKind::Goto
                         } else {
                             EdgeKind::Jump
                         };
-                        push(edge(Some(r), kind, t.name.clone()));
+                        push(edge(Some(r), kind, t.name.into()));
                     }
                 }
                 (_, None) => {}

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::{Rule, Ruleset, Slot};
-use crate::save::push_rule_body;
+use crate::model::{Rule, Ruleset};
 
 use super::packet::Packet;
 use super::{Action, Hook, Part, Route, Step, Trace, Verdict};
@@ -59,46 +58,30 @@ pub struct TraceView {
 }
 
 fn part_text(r: &Rule, part: Part) -> String {
-    let mut only = Rule::default();
-    let slot = match part {
-        Part::Protocol => {
-            only.protocol = r.protocol.clone();
-            Slot::Protocol
-        }
-        Part::Source => {
-            only.source = r.source.clone();
-            Slot::Source
-        }
-        Part::Destination => {
-            only.destination = r.destination.clone();
-            Slot::Destination
-        }
-        Part::InIface => {
-            only.in_iface = r.in_iface.clone();
-            Slot::InIface
-        }
-        Part::OutIface => {
-            only.out_iface = r.out_iface.clone();
-            Slot::OutIface
-        }
-        Part::Fragment => {
-            only.fragment = r.fragment;
-            Slot::Fragment
-        }
-        Part::Match(i) => {
-            only.matches = r.matches.clone();
-            let opts = r.matches.get(i as usize).map_or(0, |m| m.opts.len());
-            only.layout = std::iter::once(Slot::Match(i))
-                .chain((0..opts).map(|o| Slot::MatchOpt(i, o as u16)))
-                .collect();
-            let mut out = String::new();
-            push_rule_body(&mut out, &only);
-            return out.trim_start().to_string();
+    use crate::save::{push_common, push_match};
+    let mut out = String::new();
+    let common = |flag: &str, v: Option<crate::model::Negatable<&str>>, out: &mut String| {
+        if let Some(v) = v {
+            push_common(out, flag, &v);
         }
     };
-    only.layout = vec![slot];
-    let mut out = String::new();
-    push_rule_body(&mut out, &only);
+    match part {
+        Part::Protocol => common("-p", r.protocol(), &mut out),
+        Part::Source => common("-s", r.source(), &mut out),
+        Part::Destination => common("-d", r.destination(), &mut out),
+        Part::InIface => common("-i", r.in_iface(), &mut out),
+        Part::OutIface => common("-o", r.out_iface(), &mut out),
+        Part::Fragment => match r.fragment() {
+            Some(true) => out.push_str(" -f"),
+            Some(false) => out.push_str(" ! -f"),
+            None => {}
+        },
+        Part::Match(i) => {
+            if let Some(m) = r.matches().nth(i as usize) {
+                push_match(&mut out, &m);
+            }
+        }
+    }
     out.trim_start().to_string()
 }
 

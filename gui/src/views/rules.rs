@@ -2,7 +2,7 @@
 //! targets are links.
 
 use egui::{RichText, ScrollArea, Ui};
-use iptviz::model::{Negatable, Rule, Str, TargetKind};
+use iptviz::model::{Negatable, Rule, TargetKind};
 
 use super::Action;
 use crate::palette;
@@ -92,7 +92,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
         if let Some(c) = rule.counters {
             ui.weak(format!("{} pkts / {} B", c.packets, c.bytes));
         }
-        match &rule.target {
+        match rule.target() {
             Some(t) if t.kind == TargetKind::Chain => {
                 let arrow = if t.goto { "goto" } else { "->" };
                 if ui
@@ -107,7 +107,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
                 let mut s = t.name.to_string();
                 for o in &t.opts {
                     s.push(' ');
-                    s.push_str(&o.name);
+                    s.push_str(o.name);
                     for a in &o.args {
                         s.push(' ');
                         s.push_str(a);
@@ -116,7 +116,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
                 let colour = if t.kind == TargetKind::Undefined {
                     palette::verdict_colour("DROP", dark)
                 } else {
-                    palette::verdict_colour(&t.name, dark)
+                    palette::verdict_colour(t.name, dark)
                 };
                 let r = ui.label(
                     RichText::new(crate::state::short(&s, 60))
@@ -145,7 +145,7 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
 
 /// `tcp  192.0.2.0/24 -> any  in eth0  dpt 22  conntrack --ctstate NEW`.
 pub fn summary(rule: &Rule) -> String {
-    let neg = |n: &Negatable<Str>| {
+    let neg = |n: Negatable<&str>| {
         if n.negated {
             format!("!{}", n.value)
         } else {
@@ -153,31 +153,31 @@ pub fn summary(rule: &Rule) -> String {
         }
     };
     let mut parts = Vec::new();
-    if let Some(p) = &rule.protocol {
+    if let Some(p) = rule.protocol() {
         parts.push(neg(p));
     }
-    if rule.source.is_some() || rule.destination.is_some() {
-        let src = rule.source.as_ref().map_or("any".to_string(), neg);
-        let dst = rule.destination.as_ref().map_or("any".to_string(), neg);
+    if rule.source().is_some() || rule.destination().is_some() {
+        let src = rule.source().map_or("any".to_string(), neg);
+        let dst = rule.destination().map_or("any".to_string(), neg);
         parts.push(format!("{src} -> {dst}"));
     }
-    if let Some(i) = &rule.in_iface {
+    if let Some(i) = rule.in_iface() {
         parts.push(format!("in {}", neg(i)));
     }
-    if let Some(o) = &rule.out_iface {
+    if let Some(o) = rule.out_iface() {
         parts.push(format!("out {}", neg(o)));
     }
-    for m in &rule.matches {
+    for m in rule.matches() {
         if m.module == "comment" {
             continue;
         }
         let mut s = String::new();
-        let is_proto = matches!(m.module.as_str(), "tcp" | "udp" | "sctp" | "udplite");
+        let is_proto = matches!(m.module, "tcp" | "udp" | "sctp" | "udplite");
         if !is_proto {
-            s.push_str(&m.module);
+            s.push_str(m.module);
         }
         for o in &m.opts {
-            let name = match o.name.as_str() {
+            let name = match o.name {
                 "--dport" | "--destination-port" => "dpt",
                 "--sport" | "--source-port" => "spt",
                 "--dports" | "--destination-ports" => "dpts",
