@@ -769,6 +769,24 @@ impl Rule {
         }
     }
 
+    /// A rule from parts already boxed (read on another thread).
+    pub(crate) fn from_boxed(
+        line: u32,
+        text: SourceText,
+        counters: Option<Counters>,
+        parts: Box<[Part]>,
+        side: Box<str>,
+    ) -> Rule {
+        Rule {
+            line,
+            text,
+            counters,
+            parts,
+            side,
+            target_kind: TargetKind::default(),
+        }
+    }
+
     pub(crate) fn parts(&self) -> &[Part] {
         &self.parts
     }

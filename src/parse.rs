@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod lexer;
+mod parallel;
 pub mod rule;
 
 use std::fmt;
@@ -39,6 +40,12 @@ pub struct ParseOptions {
     pub table: Option<String>,
     /// Force the address family instead of detecting it.
     pub family: Option<Family>,
+    /// Threads to read with; `None` picks by input size and CPU count
+    /// (large inputs are read in parallel, with the same result).
+    pub threads: Option<usize>,
+    /// Bytes per chunk when reading in parallel (tests use small ones).
+    #[doc(hidden)]
+    pub chunk_bytes: Option<usize>,
 }
 
 impl ParseOptions {
@@ -248,9 +255,29 @@ pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseEr
     }
     let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
+    let threads = opts.threads.unwrap_or_else(|| {
+        if src.len() < parallel::MIN_PARALLEL_BYTES {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        }
+    });
+    p.threads = threads;
+    if threads > 1 {
+        let chunk = opts.chunk_bytes.unwrap_or(parallel::CHUNK_BYTES);
+        if !parallel::parse(&mut p, &src, threads, chunk)
+            && let Some(first) = p.problems.iter().find(|x| x.severity == Severity::Error)
+        {
+            return Err(ParseError::Syntax {
+                name: opts.source_name.clone(),
+                problem: Box::new(first.clone()),
+            });
+        }
+        return Ok(p.finish());
+    }
     let mut tokens: Vec<Token<'_>> = Vec::with_capacity(32);
     let mut offset = 0usize;
-    for (idx, raw) in src.split('\n').enumerate() {
+    for (idx, raw) in split_lines(&src).enumerate() {
         let start = offset;
         offset += raw.len() + 1;
         let line_no = idx as u32 + 1;
@@ -288,6 +315,8 @@ struct Parser_<'o> {
     body: rule::Body,
     /// `(table, chain)` of the last rule, tried first for the next one.
     last_chain: Option<(usize, usize)>,
+    /// Threads the input is read with.
+    threads: usize,
 }
 
 fn counters(i: &str) -> IResult<&str, Counters> {
@@ -295,6 +324,21 @@ fn counters(i: &str) -> IResult<&str, Counters> {
     delimited(tag("["), separated_pair(num(), tag(":"), num()), tag("]"))
         .map(|(packets, bytes)| Counters { packets, bytes })
         .parse_complete(i)
+}
+
+/// The pieces of `s` between `\n`s, as `s.split('\n')` gives them, found
+/// with a vectorised search.
+pub(crate) fn split_lines(s: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', s.as_bytes())
+        .map(Some)
+        .chain(std::iter::once(None))
+        .map(move |end| {
+            let e = end.unwrap_or(s.len());
+            let piece = &s[start..e];
+            start = e + 1;
+            piece
+        })
 }
 
 /// Table named by a pasted command line (`$ sudo iptables -t nat -S`).
@@ -358,6 +402,7 @@ impl<'o> Parser_<'o> {
             saw_colon_v6: false,
             body: rule::Body::default(),
             last_chain: None,
+            threads: 1,
         }
     }
 
@@ -667,6 +712,10 @@ impl<'o> Parser_<'o> {
         line: &'a str,
         tokens: &mut Vec<Token<'a>>,
     ) {
+        if let Some(pre) = pre_rule(line, tokens, &mut self.body) {
+            self.add_rule(no, start, line, pre);
+            return;
+        }
         if let Err(e) = tokenize(line, tokens) {
             self.error(no, line, e.col, e.message);
             return;
@@ -694,7 +743,7 @@ impl<'o> Parser_<'o> {
             return;
         };
         let cmd_col = cmd.col;
-        let cmd = cmd.text.to_string();
+        let cmd: &str = &cmd.text;
         if self.format.is_none() {
             self.format = Some(if ctr.is_some() {
                 InputFormat::Save
@@ -703,78 +752,16 @@ impl<'o> Parser_<'o> {
             });
         }
         let spec = self.format == Some(InputFormat::Spec);
-        match cmd.as_str() {
+        match cmd {
             "-A" | "--append" | "-I" | "--insert" => {
+                // pre_rule took every rule line that names a chain.
                 let ti = if spec {
                     Some(self.spec_table(no))
                 } else {
                     self.current_table(no, line, cmd_col, "rule")
                 };
-                let Some(ti) = ti else { return };
-                if spec {
-                    self.fix_spec_guess();
-                }
-                let Some(chain_tok) = tokens.get(k + 1) else {
+                if ti.is_some() {
                     self.error(no, line, line.len(), format!("expected a chain name after '{cmd}'"));
-                    return;
-                };
-                let chain: &str = chain_tok.text.as_ref();
-                let chain_col = chain_tok.col;
-                let mut body = k + 2;
-                let mut insert_at = None;
-                if cmd.starts_with("-I") || cmd == "--insert" {
-                    insert_at = Some(0usize);
-                    if let Some(n) = tokens.get(body).and_then(|t| t.text.parse::<usize>().ok()) {
-                        insert_at = Some(n.saturating_sub(1));
-                        body += 1;
-                    }
-                }
-                if let Err(e) = rule::parse_rule_body(&tokens[body..], line, &mut self.body) {
-                    self.error(no, line, e.col, e.message);
-                    return;
-                }
-                let text = SourceText::new(self.src.clone(), start, start + line.len());
-                let counters = self.body.counters.or(ctr);
-                let rule = Rule::from_parts(no, text, counters, &self.body.parts, &self.body.side);
-                if !self.saw_colon_v6 {
-                    let v6 = |a: Option<crate::model::Negatable<&str>>| {
-                        a.is_some_and(|a| a.value.contains(':'))
-                    };
-                    self.saw_colon_v6 = v6(rule.source()) || v6(rule.destination());
-                }
-                // Rules of one chain come together: try the last chain first.
-                let table = &self.rs.tables[ti];
-                let cached = self
-                    .last_chain
-                    .filter(|&(t, c)| t == ti && table.chains.get(c).is_some_and(|c| c.name == chain));
-                let ci = match cached.map(|(_, c)| c).or_else(|| table.chain_position(chain)) {
-                    Some(ci) => ci,
-                    None => {
-                        self.error(
-                            no,
-                            line,
-                            chain_col,
-                            format!("rule in chain '{chain}', which is not declared (expected ':{chain} -' or '-N {chain}' before it)"),
-                        );
-                        let builtin = is_builtin(&self.rs.tables[ti].name, chain, false);
-                        self.rs.tables[ti].push_chain(Chain {
-                            name: Str::from(chain),
-                            builtin,
-                            ..Default::default()
-                        });
-                        self.rs.tables[ti].chains.len() - 1
-                    }
-                };
-                self.last_chain = Some((ti, ci));
-                let rules = &mut self.rs.tables[ti].chains[ci].rules;
-                if rules.len() == rules.capacity() {
-                    // Most chains hold a handful of rules: grow by a quarter,
-                    // not by doubling, to keep a 100,000-rule model small.
-                    rules.reserve_exact((rules.len() / 4).max(1));
-                }
-                match insert_at {
-                    Some(n) => rules.insert(n.min(rules.len()), rule),
-                    None => rules.push(rule),
                 }
             }
             "-P" | "--policy" if ctr.is_none() => {
@@ -839,6 +826,83 @@ impl<'o> Parser_<'o> {
         }
     }
 
+    /// Files a rule line that [`pre_rule`] read (here or on another thread).
+    fn add_rule(&mut self, no: u32, start: usize, line: &str, pre: PreRule) {
+        if self.format.is_none() {
+            self.format = Some(if pre.has_counters {
+                InputFormat::Save
+            } else {
+                InputFormat::Spec
+            });
+        }
+        let spec = self.format == Some(InputFormat::Spec);
+        let ti = if spec {
+            Some(self.spec_table(no))
+        } else {
+            self.current_table(no, line, pre.cmd_col as usize, "rule")
+        };
+        let Some(ti) = ti else { return };
+        if spec {
+            self.fix_spec_guess();
+        }
+        let rule = match pre.rule {
+            Ok(b) => {
+                let text = SourceText::new(self.src.clone(), start, start + line.len());
+                Rule::from_boxed(no, text, b.counters, b.parts, b.side)
+            }
+            Err(e) => {
+                self.error(no, line, e.col, e.message);
+                return;
+            }
+        };
+        let chain = match &pre.chain {
+            ChainName::Span(s, l) => line.get(*s as usize..(*s + *l) as usize).unwrap_or(""),
+            ChainName::Owned(n) => n,
+        };
+        if !self.saw_colon_v6 {
+            let v6 =
+                |a: Option<crate::model::Negatable<&str>>| a.is_some_and(|a| a.value.contains(':'));
+            self.saw_colon_v6 = v6(rule.source()) || v6(rule.destination());
+        }
+        // Rules of one chain come together: try the last chain first.
+        let table = &self.rs.tables[ti];
+        let cached = self
+            .last_chain
+            .filter(|&(t, c)| t == ti && table.chains.get(c).is_some_and(|c| c.name == chain));
+        let ci = match cached
+            .map(|(_, c)| c)
+            .or_else(|| table.chain_position(chain))
+        {
+            Some(ci) => ci,
+            None => {
+                self.error(
+                    no,
+                    line,
+                    pre.chain_col as usize,
+                    format!("rule in chain '{chain}', which is not declared (expected ':{chain} -' or '-N {chain}' before it)"),
+                );
+                let builtin = is_builtin(&self.rs.tables[ti].name, chain, false);
+                self.rs.tables[ti].push_chain(Chain {
+                    name: Str::from(chain),
+                    builtin,
+                    ..Default::default()
+                });
+                self.rs.tables[ti].chains.len() - 1
+            }
+        };
+        self.last_chain = Some((ti, ci));
+        let rules = &mut self.rs.tables[ti].chains[ci].rules;
+        if rules.len() == rules.capacity() {
+            // Most chains hold a handful of rules: grow by a quarter,
+            // not by doubling, to keep a 100,000-rule model small.
+            rules.reserve_exact((rules.len() / 4).max(1));
+        }
+        match pre.insert_at {
+            Some(n) => rules.insert((n as usize).min(rules.len()), rule),
+            None => rules.push(rule),
+        }
+    }
+
     /// In `-S` input, a `-P` after rules starts the next table.
     fn spec_guess_ended(&self) -> bool {
         match self.cur {
@@ -880,13 +944,106 @@ impl<'o> Parser_<'o> {
             }
             t.ensure_index();
         }
-        check::resolve_and_check(&mut self.rs, &self.src, &mut self.problems);
+        check::resolve_and_check(&mut self.rs, &self.src, self.threads, &mut self.problems);
         self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,
         }
     }
+}
+
+/// The chain a rule line names.
+enum ChainName {
+    /// Bytes `start, len` of the line.
+    Span(u32, u32),
+    /// A name that quoting or escapes changed.
+    Owned(Box<str>),
+}
+
+/// A rule body ready to become a [`Rule`] once it has its line and text
+/// (added by the filing thread: cloning the shared text from several
+/// threads would make them fight over its reference count).
+struct Boxed {
+    parts: Box<[crate::model::Part]>,
+    side: Box<str>,
+    counters: Option<Counters>,
+}
+
+/// A `-A`/`-I` line read up to its body, before the parser files it: this
+/// part needs no state, so it can run on any thread.
+struct PreRule {
+    /// The rule's parts, or what is wrong in its body.
+    rule: Result<Boxed, Box<rule::RuleError>>,
+    chain: ChainName,
+    chain_col: u32,
+    cmd_col: u32,
+    /// `-I CHAIN [n]`: 0-based position.
+    insert_at: Option<u32>,
+    /// The line started with `[packets:bytes]`.
+    has_counters: bool,
+}
+
+/// Reads a rule line `[p:b] -A CHAIN body` or `-I CHAIN [n] body`; `None`
+/// for any other command line and for lines whose head is broken (the
+/// parser then reads them word by word and reports the problem).
+fn pre_rule<'a>(
+    line: &'a str,
+    tokens: &mut Vec<Token<'a>>,
+    body: &mut rule::Body,
+) -> Option<PreRule> {
+    tokenize(line, tokens).ok()?;
+    let mut k = 0;
+    let mut ctr = None;
+    if tokens.first()?.text.starts_with('[') && !tokens[0].quoted {
+        match counters(&tokens[0].text) {
+            Ok(("", c)) => ctr = Some(c),
+            _ => return None,
+        }
+        k = 1;
+    }
+    let cmd = tokens.get(k)?;
+    let insert = match cmd.text.as_ref() {
+        "-A" | "--append" => false,
+        "-I" | "--insert" => true,
+        _ => return None,
+    };
+    let cmd_col = cmd.col as u32;
+    let chain_tok = tokens.get(k + 1)?;
+    let chain_text: &str = &chain_tok.text;
+    let base = line.as_ptr() as usize;
+    let at = (chain_text.as_ptr() as usize).wrapping_sub(base);
+    let chain = if at <= line.len() && chain_text.len() <= line.len() - at {
+        ChainName::Span(at as u32, chain_text.len() as u32)
+    } else {
+        ChainName::Owned(chain_text.into())
+    };
+    let chain_col = chain_tok.col as u32;
+    let mut first = k + 2;
+    let mut insert_at = None;
+    if insert {
+        insert_at = Some(0u32);
+        if let Some(n) = tokens.get(first).and_then(|t| t.text.parse::<u32>().ok()) {
+            insert_at = Some(n.saturating_sub(1));
+            first += 1;
+        }
+    }
+    let rule = match rule::parse_rule_body(&tokens[first..], line, body) {
+        Ok(()) => Ok(Boxed {
+            parts: body.parts.as_slice().into(),
+            side: body.side.as_str().into(),
+            counters: body.counters.or(ctr),
+        }),
+        Err(e) => Err(Box::new(e)),
+    };
+    Some(PreRule {
+        rule,
+        chain,
+        chain_col,
+        cmd_col,
+        insert_at,
+        has_counters: ctr.is_some(),
+    })
 }
 
 /// Whether `chain` is a built-in chain of `table`. Unknown tables: any
@@ -927,4 +1084,16 @@ pub fn words(line: &str) -> Result<Vec<String>, Problem> {
     tokenize(line, &mut tokens)
         .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
     Ok(tokens.into_iter().map(|t| t.text.into_owned()).collect())
+}
+
+#[cfg(test)]
+mod split_tests {
+    #[test]
+    fn split_lines_is_split_on_newlines() {
+        for s in ["", "a", "a\n", "\n\n", "a\nb\r\n\nc", "x\n\ny\n"] {
+            let ours: Vec<&str> = super::split_lines(s).collect();
+            let std: Vec<&str> = s.split('\n').collect();
+            assert_eq!(ours, std, "{s:?}");
+        }
+    }
 }

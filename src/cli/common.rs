@@ -54,6 +54,7 @@ impl InputArgs {
                 strict: strict || self.strict,
                 table: self.table.clone(),
                 family: (self.ipv6 || l.name.contains("ip6tables")).then_some(Family::Ipv6),
+                ..Default::default()
             };
             let parsed = parse_owned(l.bytes, &opts).map_err(LoadError::Parse)?;
             out.push(Input {

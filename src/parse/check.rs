@@ -1,7 +1,9 @@
 //! After parsing: decide what each target names, and report what
 //! `iptables-restore` (or the kernel) would refuse.
 
-use crate::model::{Ruleset, TargetKind, builtin_chains};
+use std::collections::HashMap;
+
+use crate::model::{Chain, Ruleset, Str, TargetKind, builtin_chains};
 use crate::typed::is_known_target;
 
 use super::{Problem, Severity};
@@ -34,7 +36,7 @@ fn problem(line: u32, text: &str, needle: Option<&str>, sev: Severity, msg: Stri
 }
 
 /// Resolves every target against its table's chains and appends problems.
-pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem>) {
+pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: &mut Vec<Problem>) {
     let mut lines = Lines { src, starts: None };
     for t in &mut rs.tables {
         let known_table = !builtin_chains(&t.name).is_empty();
@@ -42,7 +44,6 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
             if c.line == 0 {
                 continue;
             }
-            let text = lines.get(c.line);
             let hook = crate::model::HOOK_CHAINS.contains(&c.name.as_str());
             if c.policy.is_some() && !c.builtin && known_table {
                 let msg = if hook {
@@ -58,11 +59,12 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
                         c.name, c.name
                     )
                 };
+                let text = lines.get(c.line);
                 problems.push(problem(c.line, text, None, Severity::Error, msg));
             } else if c.policy.is_none() && c.builtin {
                 problems.push(problem(
                     c.line,
-                    text,
+                    lines.get(c.line),
                     None,
                     Severity::Error,
                     format!("built-in chain {} needs a policy (ACCEPT or DROP)", c.name),
@@ -72,61 +74,115 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, problems: &mut Vec<Problem
         // Resolve every target against the chains of its table.
         let tname = t.name.clone();
         let (chains, index) = t.chains_and_index();
-        for r in chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-            let Some(tg) = r.target() else { continue };
-            let kind = if index.contains_key(tg.name) {
-                TargetKind::Chain
-            } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
-                TargetKind::Standard
-            } else if is_known_target(tg.name) || !tg.opts.is_empty() {
-                TargetKind::Extension
-            } else {
-                TargetKind::Undefined
-            };
-            r.set_target_kind(kind);
-            let Some(tg) = r.target() else { continue };
-            let fine = matches!(
-                kind,
-                TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
-            ) && !(kind == TargetKind::Chain
-                && builtin_chains(&tname).contains(&tg.name))
-                && !(kind != TargetKind::Chain && tg.goto);
-            if fine {
-                continue;
+        let rules: usize = chains.iter().map(|c| c.rules.len()).sum();
+        let parts = if rules >= PARALLEL_RULES {
+            threads.max(1)
+        } else {
+            1
+        };
+        if parts == 1 {
+            resolve(chains, index, &tname, problems);
+            continue;
+        }
+        // Cut the chains into pieces of about the same number of rules.
+        let mut pieces = Vec::new();
+        let mut rest = chains;
+        let share = rules.div_ceil(parts);
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut acc = 0;
+            while n < rest.len() && (acc < share || n == 0) {
+                acc += rest[n].rules.len();
+                n += 1;
             }
-            let flag = if tg.goto { "-g" } else { "-j" };
-            let needle = &*format!("{flag} {}", tg.name);
-            match kind {
-                TargetKind::Undefined => problems.push(problem(
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            pieces.push(piece);
+            rest = tail;
+        }
+        let found: Vec<Vec<Problem>> = std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .into_iter()
+                .map(|piece| {
+                    let tname = &tname;
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        resolve(piece, index, tname, &mut out);
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        problems.extend(found.into_iter().flatten());
+    }
+}
+
+/// Tables with at least this many rules are resolved on several threads.
+const PARALLEL_RULES: usize = 20_000;
+
+/// Sets the target kind of every rule in `chains` and reports bad targets.
+fn resolve(
+    chains: &mut [Chain],
+    index: &HashMap<Str, usize, rustc_hash::FxBuildHasher>,
+    tname: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for r in chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+        let Some(tg) = r.target() else { continue };
+        let kind = if index.contains_key(tg.name) {
+            TargetKind::Chain
+        } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
+            TargetKind::Standard
+        } else if is_known_target(tg.name) || !tg.opts.is_empty() {
+            TargetKind::Extension
+        } else {
+            TargetKind::Undefined
+        };
+        r.set_target_kind(kind);
+        let Some(tg) = r.target() else { continue };
+        let fine = matches!(
+            kind,
+            TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
+        ) && !(kind == TargetKind::Chain && builtin_chains(tname).contains(&tg.name))
+            && !(kind != TargetKind::Chain && tg.goto);
+        if fine {
+            continue;
+        }
+        let flag = if tg.goto { "-g" } else { "-j" };
+        let needle = &*format!("{flag} {}", tg.name);
+        match kind {
+            TargetKind::Undefined => problems.push(problem(
+                r.line,
+                &r.text,
+                Some(needle),
+                Severity::Error,
+                format!(
+                    "{} to chain '{}', which table '{}' does not declare",
+                    if tg.goto { "goto" } else { "jump" },
+                    tg.name,
+                    tname
+                ),
+            )),
+            TargetKind::Chain if builtin_chains(tname).contains(&tg.name) => {
+                problems.push(problem(
                     r.line,
                     &r.text,
                     Some(needle),
                     Severity::Error,
-                    format!(
-                        "{} to chain '{}', which table '{}' does not declare",
-                        if tg.goto { "goto" } else { "jump" },
-                        tg.name,
-                        tname
-                    ),
-                )),
-                TargetKind::Chain if builtin_chains(&tname).contains(&tg.name) => {
-                    problems.push(problem(
-                        r.line,
-                        &r.text,
-                        Some(needle),
-                        Severity::Error,
-                        format!("cannot jump to built-in chain {}", tg.name),
-                    ))
-                }
-                TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
-                    r.line,
-                    &r.text,
-                    Some(needle),
-                    Severity::Error,
-                    format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
-                )),
-                _ => {}
+                    format!("cannot jump to built-in chain {}", tg.name),
+                ))
             }
+            TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
+                r.line,
+                &r.text,
+                Some(needle),
+                Severity::Error,
+                format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
+            )),
+            _ => {}
         }
     }
 }

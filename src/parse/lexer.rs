@@ -62,31 +62,52 @@ fn open_quote(i: &str) -> IResult<&str, &str> {
     recognize(tag("\"")).parse_complete(i)
 }
 
+/// Bytes that can be part of a plain word on the fast path: printable
+/// ASCII except blanks, quotes and backslashes.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'!';
+    while b <= 0x7f {
+        t[b as usize] = b != b'"' && b != b'\\';
+        b += 1;
+    }
+    t
+};
+
 /// Splits `line` into tokens, appending to `out` (cleared first).
 pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexError> {
     out.clear();
-    let mut rest = line;
+    let bytes = line.as_bytes();
+    let n = bytes.len();
+    let mut i = 0;
     loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
+        // Blanks between words are almost always spaces or tabs: skip those
+        // by byte, and leave other white space to `trim_start`.
+        while i < n && (bytes[i] == b' ' || bytes[i] == b'\t') {
+            i += 1;
+        }
+        if i < n && (bytes[i] < b' ' || bytes[i] >= 0x80) {
+            i = n - line[i..].trim_start().len();
+        }
+        if i == n {
             return Ok(());
         }
-        let col = line.len() - rest.len();
-        // Fast path: a plain ASCII word, found by scanning bytes.
-        let end = rest
-            .bytes()
-            .position(|b| b <= b' ' || b == b'"' || b == b'\\' || b >= 0x80)
-            .unwrap_or(rest.len());
-        let stop = rest.as_bytes().get(end).copied();
-        if end > 0 && stop.is_none_or(|b| b == b' ' || b == b'\t') {
+        // Fast path: a plain ASCII word followed by a blank or the end.
+        let col = i;
+        let mut end = i;
+        while end < n && PLAIN[bytes[end] as usize] {
+            end += 1;
+        }
+        if end > i && (end == n || bytes[end] == b' ' || bytes[end] == b'\t') {
             out.push(Token {
-                text: Cow::Borrowed(&rest[..end]),
+                text: Cow::Borrowed(&line[i..end]),
                 col,
                 quoted: false,
             });
-            rest = &rest[end..];
+            i = end;
             continue;
         }
+        let rest = &line[i..];
         // Fast path: `"..."` with no backslash inside, then a blank or the
         // end of the line (how iptables-save writes comments).
         if rest.as_bytes()[0] == b'"'
@@ -102,7 +123,7 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexEr
                 col,
                 quoted: true,
             });
-            rest = &rest[close + 2..];
+            i += close + 2;
             continue;
         }
         let (r, text, quoted) = word(rest, line.len())?;
@@ -111,7 +132,7 @@ pub fn tokenize<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), LexEr
             col,
             quoted,
         });
-        rest = r;
+        i = n - r.len();
     }
 }
 
