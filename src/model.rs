@@ -168,6 +168,22 @@ impl Table {
         self.chains.push(chain);
     }
 
+    /// Adds a chain unless one of that name exists: `Ok(new index)`, or
+    /// `Err((index of the existing chain, the chain given))`. One lookup.
+    pub(crate) fn insert_chain(&mut self, chain: Chain) -> Result<usize, (usize, Chain)> {
+        use std::collections::hash_map::Entry;
+        self.ensure_index();
+        let at = self.chains.len();
+        match self.index.entry(chain.name.clone()) {
+            Entry::Occupied(e) => Err((*e.get(), chain)),
+            Entry::Vacant(e) => {
+                e.insert(at);
+                self.chains.push(chain);
+                Ok(at)
+            }
+        }
+    }
+
     /// Number of rules in all chains.
     pub fn rule_count(&self) -> usize {
         self.chains.iter().map(|c| c.rules.len()).sum()

@@ -547,6 +547,10 @@ impl<'o> Parser_<'o> {
     }
 
     fn chain_line<'a>(&mut self, no: u32, line: &'a str, tokens: &mut Vec<Token<'a>>) {
+        if let Some(pre) = pre_chain(line, tokens) {
+            self.add_chain(no, line, pre);
+            return;
+        }
         self.format.get_or_insert(InputFormat::Save);
         let indent = line.len() - line.trim_start().len();
         let Some(ti) = self.current_table(no, line, indent, "chain declaration") else {
@@ -624,33 +628,36 @@ impl<'o> Parser_<'o> {
         col: usize,
     ) {
         let table = &self.rs.tables[ti];
-        if let Some(ci) = table.chain_position(&name) {
-            let prev = table.chains[ci].line;
-            if prev == 0 {
-                // Implied earlier by a rule; now declared properly.
-                let c = &mut self.rs.tables[ti].chains[ci];
-                c.line = no;
-                c.policy = policy;
-                c.counters = counters;
-            } else {
-                self.error(
-                    no,
-                    line,
-                    col,
-                    format!("chain '{name}' is declared twice (first at line {prev})"),
-                );
-            }
-            return;
-        }
         let builtin = is_builtin(&table.name, &name, policy.is_some());
-        self.rs.tables[ti].push_chain(Chain {
+        let chain = Chain {
             name,
             builtin,
             policy,
             counters,
             line: no,
             rules: Vec::new(),
-        });
+        };
+        let Err((ci, chain)) = self.rs.tables[ti].insert_chain(chain) else {
+            return;
+        };
+        let prev = self.rs.tables[ti].chains[ci].line;
+        if prev == 0 {
+            // Implied earlier by a rule; now declared properly.
+            let c = &mut self.rs.tables[ti].chains[ci];
+            c.line = no;
+            c.policy = chain.policy;
+            c.counters = chain.counters;
+        } else {
+            self.error(
+                no,
+                line,
+                col,
+                format!(
+                    "chain '{}' is declared twice (first at line {prev})",
+                    chain.name
+                ),
+            );
+        }
     }
 
     fn start_spec_table(&mut self, name: Str, no: u32, guessed: bool) {
@@ -826,6 +833,24 @@ impl<'o> Parser_<'o> {
         }
     }
 
+    /// Files a chain declaration that [`pre_chain`] read.
+    fn add_chain(&mut self, no: u32, line: &str, pre: PreChain) {
+        self.format.get_or_insert(InputFormat::Save);
+        let indent = pre.off as usize - 1;
+        let Some(ti) = self.current_table(no, line, indent, "chain declaration") else {
+            return;
+        };
+        self.declare(
+            ti,
+            pre.name,
+            pre.policy,
+            pre.counters,
+            no,
+            line,
+            pre.off as usize,
+        );
+    }
+
     /// Files a rule line that [`pre_rule`] read (here or on another thread).
     fn add_rule(&mut self, no: u32, start: usize, line: &str, pre: PreRule) {
         if self.format.is_none() {
@@ -859,11 +884,7 @@ impl<'o> Parser_<'o> {
             ChainName::Span(s, l) => line.get(*s as usize..(*s + *l) as usize).unwrap_or(""),
             ChainName::Owned(n) => n,
         };
-        if !self.saw_colon_v6 {
-            let v6 =
-                |a: Option<crate::model::Negatable<&str>>| a.is_some_and(|a| a.value.contains(':'));
-            self.saw_colon_v6 = v6(rule.source()) || v6(rule.destination());
-        }
+        self.saw_colon_v6 |= pre.v6_address;
         // Rules of one chain come together: try the last chain first.
         let table = &self.rs.tables[ti];
         let cached = self
@@ -982,6 +1003,53 @@ struct PreRule {
     insert_at: Option<u32>,
     /// The line started with `[packets:bytes]`.
     has_counters: bool,
+    /// `-s` or `-d` holds an IPv6 address (a ':').
+    v6_address: bool,
+}
+
+/// A clean `:CHAIN POLICY [p:b]` line, read ahead like [`PreRule`].
+struct PreChain {
+    name: Str,
+    policy: Option<Str>,
+    counters: Option<Counters>,
+    /// Column of the name (after the ':').
+    off: u32,
+}
+
+/// Reads a chain declaration that has nothing wrong in it; `None` otherwise
+/// (the parser then reads it word by word and reports the problem).
+fn pre_chain<'a>(line: &'a str, tokens: &mut Vec<Token<'a>>) -> Option<PreChain> {
+    let indent = line.len() - line.trim_start().len();
+    let off = indent + 1;
+    tokenize(line.get(off..)?, tokens).ok()?;
+    let name = tokens.first().filter(|t| !t.text.is_empty())?;
+    let policy = match tokens.get(1)?.text.as_ref() {
+        "-" => None,
+        p @ ("ACCEPT" | "DROP") => Some(Str::from(p)),
+        _ => return None,
+    };
+    let counters = match tokens.get(2) {
+        Some(t) => match counters(&t.text) {
+            Ok(("", c)) => Some(c),
+            _ => return None,
+        },
+        None => None,
+    };
+    if tokens.len() > 3 {
+        return None;
+    }
+    Some(PreChain {
+        name: Str::from(name.text.as_ref()),
+        policy,
+        counters,
+        off: off as u32,
+    })
+}
+
+/// A line read ahead of filing.
+enum PreLine {
+    Rule(PreRule),
+    Chain(PreChain),
 }
 
 /// Reads a rule line `[p:b] -A CHAIN body` or `-I CHAIN [n] body`; `None`
@@ -1028,12 +1096,16 @@ fn pre_rule<'a>(
             first += 1;
         }
     }
+    let mut v6_address = false;
     let rule = match rule::parse_rule_body(&tokens[first..], line, body) {
-        Ok(()) => Ok(Boxed {
-            parts: body.parts.as_slice().into(),
-            side: body.side.as_str().into(),
-            counters: body.counters.or(ctr),
-        }),
+        Ok(()) => {
+            v6_address = body.has_v6_address(line);
+            Ok(Boxed {
+                parts: body.parts.as_slice().into(),
+                side: body.side.as_str().into(),
+                counters: body.counters.or(ctr),
+            })
+        }
         Err(e) => Err(Box::new(e)),
     };
     Some(PreRule {
@@ -1043,6 +1115,7 @@ fn pre_rule<'a>(
         cmd_col,
         insert_at,
         has_counters: ctr.is_some(),
+        v6_address,
     })
 }
 

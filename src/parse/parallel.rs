@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::lexer::Token;
-use super::{MAX_LINE, Parser_, PreRule, Severity, pre_rule, rule, split_lines};
+use super::{MAX_LINE, Parser_, PreLine, Severity, pre_chain, pre_rule, rule, split_lines};
 
 /// Inputs smaller than this are read on one thread.
 pub const MIN_PARALLEL_BYTES: usize = 1 << 20;
@@ -28,14 +28,14 @@ struct Item {
     start: u32,
     /// Length without the line end and trailing blanks.
     len: u32,
-    /// The next [`PreRule`] of the chunk belongs to this line.
-    rule: bool,
+    /// The next [`PreLine`] of the chunk belongs to this line.
+    pre: bool,
 }
 
 /// What reading one chunk gives.
 struct Read {
     items: Vec<Item>,
-    rules: Vec<PreRule>,
+    pre: Vec<PreLine>,
     /// Line ends in the chunk.
     newlines: u32,
 }
@@ -64,7 +64,7 @@ fn read(src: &Arc<String>, (start, end): (usize, usize)) -> Read {
     let mut tokens: Vec<Token<'_>> = Vec::with_capacity(32);
     let mut body = rule::Body::default();
     let mut items = Vec::with_capacity(text.len() / 64);
-    let mut rules = Vec::with_capacity(text.len() / 128);
+    let mut pre = Vec::with_capacity(text.len() / 128);
     let mut offset = start;
     let mut newlines = 0u32;
     for (index, raw) in split_lines(text).enumerate() {
@@ -78,24 +78,27 @@ fn read(src: &Arc<String>, (start, end): (usize, usize)) -> Read {
             continue;
         }
         let first = line.trim_start().as_bytes()[0];
-        let mut is_rule = false;
-        if line.len() <= MAX_LINE
-            && (first == b'-' || first == b'[')
-            && let Some(pre) = pre_rule(line, &mut tokens, &mut body)
-        {
-            rules.push(pre);
-            is_rule = true;
-        }
+        let read = if line.len() > MAX_LINE {
+            None
+        } else if first == b'-' || first == b'[' {
+            pre_rule(line, &mut tokens, &mut body).map(PreLine::Rule)
+        } else if first == b':' {
+            pre_chain(line, &mut tokens).map(PreLine::Chain)
+        } else {
+            None
+        };
+        let is_pre = read.is_some();
+        pre.extend(read);
         items.push(Item {
             index: index as u32,
             start: at as u32,
             len: line.len() as u32,
-            rule: is_rule,
+            pre: is_pre,
         });
     }
     Read {
         items,
-        rules,
+        pre,
         newlines,
     }
 }
@@ -220,13 +223,14 @@ pub(super) fn parse(
                     shared.nap(|| shared.is_read(k));
                 }
             };
-            let mut rules = read.rules.into_iter();
+            let mut pre = read.pre.into_iter();
             for item in &read.items {
                 let no = base + item.index + 1;
                 let start = item.start as usize;
                 let line = &src[start..start + item.len as usize];
-                match item.rule.then(|| rules.next()).flatten() {
-                    Some(pre) => p.add_rule(no, start, line, pre),
+                match item.pre.then(|| pre.next()).flatten() {
+                    Some(PreLine::Rule(r)) => p.add_rule(no, start, line, r),
+                    Some(PreLine::Chain(c)) => p.add_chain(no, line, c),
                     None => p.line(no, start, line, &mut tokens),
                 }
                 if strict && p.problems.iter().any(|x| x.severity == Severity::Error) {

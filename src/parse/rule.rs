@@ -56,6 +56,14 @@ impl Body {
         Span::side(at, text.len())
     }
 
+    /// `-s` or `-d` holds a ':' (an IPv6 address).
+    pub(crate) fn has_v6_address(&self, line: &str) -> bool {
+        self.parts.iter().any(|p| {
+            matches!(p.kind, PartKind::Source | PartKind::Destination)
+                && p.word.resolve(line, &self.side).contains(':')
+        })
+    }
+
     fn has(&self, kind: PartKind) -> bool {
         self.parts.iter().any(|p| p.kind == kind)
     }
