@@ -22,7 +22,7 @@ use crate::model::{Chain, Counters, Ruleset, SourceText, Str, TargetKind};
 
 pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
-pub use summary::rule_summary;
+pub use summary::{rule_label, rule_summary};
 pub use view::{
     AUTO_RETURNS_MAX, CollapseRule, View, ViewEdge, ViewError, ViewNode, ViewNodeKind, ViewOptions,
     ViewRow, default_collapse, view,

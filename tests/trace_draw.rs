@@ -286,3 +286,74 @@ fn rules_mode_marks_the_rule_taken() {
     // FORWARD#3 (RELATED,ESTABLISHED) did not match a NEW packet.
     assert!(!svg.contains("font-weight=\"bold\">state:RELATED,ESTABLISHED -o docker0"));
 }
+
+/// Labels of the highlighted edges (drawn bold in the labels layer).
+fn lit_labels(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth_in_labels: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut bold_text = false;
+    for ev in EventReader::new(svg.as_bytes()) {
+        match ev.expect("SVG is well-formed XML") {
+            XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                depth += 1;
+                let attr = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == k)
+                        .map(|a| a.value.as_str())
+                };
+                if name.local_name == "g" && attr("class") == Some("labels") {
+                    depth_in_labels = Some(depth);
+                }
+                bold_text = depth_in_labels.is_some()
+                    && name.local_name == "text"
+                    && attr("font-weight") == Some("bold");
+            }
+            XmlEvent::Characters(s) if bold_text => out.push(s),
+            XmlEvent::EndElement { .. } => {
+                if depth_in_labels == Some(depth) {
+                    depth_in_labels = None;
+                }
+                depth -= 1;
+                bold_text = false;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Edges merged from several rules used to be labelled after the first of
+/// them, so a packet sent to the second DNS endpoint showed the first
+/// endpoint's address on its path.
+#[test]
+fn merged_edges_on_the_path_name_the_rule_taken() {
+    let svg = run_owned(&kube_args(&["-f", "svg", "--skip-random"]));
+    let labels = lit_labels(&svg);
+    // Both endpoints' DNAT rules are one edge out of the endpoint group.
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("#2 -j DNAT") && l.contains("to:10.244.0.3:53")),
+        "{labels:#?}"
+    );
+    assert!(
+        !labels.iter().any(|l| l.contains("10.244.0.2")),
+        "the endpoint not taken is named on the path: {labels:#?}"
+    );
+    // The service's jump into the endpoint group names the endpoint taken:
+    // with no random rule matching, its last rule.
+    let text = run_owned(&kube_args(&["--skip-random"]));
+    let sep = text
+        .lines()
+        .find(|l| l.contains("=> KUBE-SVC-TCOU7JCQXEZGVUNU#") && l.contains("-j KUBE-SEP-"))
+        .expect("the service jumps to an endpoint");
+    let chosen = sep.rsplit("-j ").next().expect("a target").trim();
+    assert!(
+        labels.iter().any(|l| l.contains(&format!("-j {chosen}"))),
+        "no lit label names {chosen}: {labels:#?}"
+    );
+}
