@@ -556,4 +556,12 @@ fn path_only_needs_a_drawing() {
         .args(&a)
         .assert()
         .failure();
+    // --help explains it with an example that runs.
+    let help = run(&["trace", "--help"]);
+    let example = help
+        .lines()
+        .find(|l| l.contains("--path-only --output"))
+        .expect("an example with --path-only");
+    assert!(example.contains("-f svg"), "{example}");
+    assert!(help.contains("one frame per hook and table"), "{help}");
 }

@@ -42,15 +42,16 @@ pub enum TraceFormat {
 
 With -f svg or -f dot the chain graph is drawn with the packet's path
 highlighted: the chains it went through, the rules it took, and its verdicts;
-everything else is dimmed. Only the tables the packet went through are drawn,
-and only the chains reachable from the built-in chains it entered. Note that
--o is the outgoing interface (as in iptables); write to a file with --output.
+everything else is dimmed. An edge drawn for several rules names the one the
+packet took. Only the tables the packet went through are drawn, and only the
+chains reachable from the built-in chains it entered. Note that -o is the
+outgoing interface (as in iptables); write to a file with --output.
 
 On a big ruleset (a kube-proxy node has tens of thousands of chains) the path
 is a thin line in a large picture. --path-only draws nothing but the path,
-top to bottom: the packet, one frame per hook and table in the order the
-kernel ran them with the chains entered and each rule taken (`#3 -j
-KUBE-SVC-... tcp dpt:443`, its number in its chain), returns and policies,
+top to bottom: the packet, then one frame per hook and table in the order the
+kernel ran them, holding the chains entered and each rule taken, named by its
+number in its chain (`#3 -j KUBE-SVC-... tcp dpt:443`), returns and policies;
 the routing decision, the NAT changes, and the verdict with the packet as it
 leaves. Its size depends on the walk, not on the ruleset:
   iptviz trace samples/kube-proxy.rules -p udp -s 10.244.1.7 -d 10.96.0.10 --dport 53 \\
