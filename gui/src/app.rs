@@ -258,6 +258,15 @@ impl IptvizApp {
                     jobs::load_live,
                 );
             }
+            Action::ShowSibling(i) => {
+                if let Some(doc) = &self.state.doc {
+                    let dumps = doc.siblings.dumps.clone();
+                    let label = dumps
+                        .get(i)
+                        .map_or_else(String::new, |(name, _)| format!("parsing {name}"));
+                    self.start(ctx, label, None, move || Document::from_siblings(dumps, i));
+                }
+            }
             Action::LoadSample => self.load_sample(),
             Action::Export(path) => {
                 let table = self

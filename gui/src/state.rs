@@ -27,6 +27,29 @@ pub struct Document {
     pub bytes: usize,
     /// Time spent parsing and analysing.
     pub took: Duration,
+    /// Every dump read together with this one (live reading gives the IPv4
+    /// and the IPv6 rules), and which of them this document shows.
+    pub siblings: Siblings,
+}
+
+/// Dumps read together, for switching between address families.
+#[derive(Debug, Clone, Default)]
+pub struct Siblings {
+    /// `(name, text)` of each dump, in reading order.
+    pub dumps: Arc<Vec<(String, Vec<u8>)>>,
+    /// Index of the dump shown.
+    pub shown: usize,
+}
+
+impl Siblings {
+    /// Short label of a dump: the address family its name says.
+    pub fn label(name: &str) -> &'static str {
+        if name.contains("ip6tables") {
+            "IPv6"
+        } else {
+            "IPv4"
+        }
+    }
 }
 
 impl Document {
@@ -56,7 +79,19 @@ impl Document {
             chain_graph,
             bytes: bytes.len(),
             took: start.elapsed(),
+            siblings: Siblings::default(),
         })
+    }
+
+    /// Parses dump `shown` of `dumps`, keeping the others to switch to.
+    pub fn from_siblings(
+        dumps: Arc<Vec<(String, Vec<u8>)>>,
+        shown: usize,
+    ) -> Result<Document, String> {
+        let (name, bytes) = dumps.get(shown).ok_or_else(|| "no such dump".to_string())?;
+        let mut doc = Document::from_bytes(name, bytes)?;
+        doc.siblings = Siblings { dumps, shown };
+        Ok(doc)
     }
 
     /// Number of error-level problems.

@@ -206,3 +206,37 @@ fn double_click_expands_a_group() {
         Some(10)
     );
 }
+
+#[test]
+fn live_ipv4_and_ipv6_rules_switch_from_the_toolbar() {
+    use iptviz_gui::state::Document;
+    use std::sync::Arc;
+    let v4 = std::fs::read(FIXTURE).unwrap();
+    let v6 = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/server-ipv6.rules"
+    ))
+    .unwrap();
+    let dumps = Arc::new(vec![
+        ("live: iptables-save -c".to_string(), v4),
+        ("live: ip6tables-save -c".to_string(), v6),
+    ]);
+    let mut h = small_host();
+    h.run();
+    // A single dump offers no family switch.
+    assert!(h.query_by_label("IPv6").is_none());
+    let doc = Document::from_siblings(dumps, 0).unwrap();
+    h.state_mut().state.set_document(Arc::new(doc));
+    h.run();
+    h.get_by_label("IPv6").click();
+    h.run();
+    let doc = h.state().state.doc.clone().unwrap();
+    assert_eq!(doc.name, "live: ip6tables-save -c");
+    assert_eq!(doc.parsed.ruleset.family, iptviz::model::Family::Ipv6);
+    assert_eq!(doc.siblings.shown, 1);
+    h.get_by_label("IPv4").click();
+    h.run();
+    let doc = h.state().state.doc.clone().unwrap();
+    assert_eq!(doc.name, "live: iptables-save -c");
+    assert_eq!(doc.siblings.shown, 0);
+}
