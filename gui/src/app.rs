@@ -278,7 +278,8 @@ impl IptvizApp {
                 match (self.state.doc.clone(), table) {
                     (Some(doc), Some(table)) => {
                         self.info(format!("exporting {table} to {path} …"));
-                        self.export = Some(crate::export::spawn(ctx, doc, table, path));
+                        let req = self.state.scene_request();
+                        self.export = Some(crate::export::spawn(ctx, doc, req, path));
                         self.dialogs.open = None;
                     }
                     _ => self.error("nothing to export"),

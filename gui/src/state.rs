@@ -502,6 +502,15 @@ impl AppState {
         }
     }
 
+    /// What the canvas shows now: the table and the groups opened in it.
+    pub fn scene_request(&self) -> SceneRequest {
+        SceneRequest {
+            table: self.table,
+            expanded: self.expanded_ids(),
+            expand_all: self.all_open.contains(&self.table),
+        }
+    }
+
     fn expanded_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .expanded
@@ -526,11 +535,7 @@ impl AppState {
             self.scene_job = None;
             return;
         }
-        let request = SceneRequest {
-            table: self.table,
-            expanded: self.expanded_ids(),
-            expand_all: self.all_open.contains(&self.table),
-        };
+        let request = self.scene_request();
         if self.sync {
             let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &request);
             self.scene_ready(out);
