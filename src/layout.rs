@@ -4,6 +4,7 @@
 //! Two engines: layout-rs for small graphs (nicer curves, but about n^3)
 //! and our own layered layout for everything else (linear-ish).
 
+mod hooks;
 mod layered;
 mod layoutrs;
 
@@ -74,6 +75,8 @@ pub enum Engine {
     Layered,
     /// layout-rs.
     LayoutRs,
+    /// The netfilter picture of a hook-order view.
+    Flow,
 }
 
 /// Engine choice: automatic by size, or forced.
@@ -98,6 +101,8 @@ pub struct Cluster {
     /// Frame.
     #[serde(rename = "box")]
     pub bbox: NodeBox,
+    /// Left end of the caption's baseline.
+    pub caption: Point,
 }
 
 /// A laid-out view.
@@ -175,10 +180,18 @@ pub fn is_back(kind: EdgeKind) -> bool {
 
 /// Lays out a view with the chosen engine. A view of several tables is laid
 /// out one table at a time (no rule crosses tables), each table in its own
-/// frame, frames stacked top to bottom.
+/// frame, frames stacked top to bottom. A hook-order view (one with a
+/// [`crate::flow::FlowPlan`]) is drawn as the netfilter picture, one frame
+/// per hook, whatever the choice.
 pub fn layout(view: &View, choice: Choice) -> Layout {
     if view.nodes.is_empty() {
         return Layout::default();
+    }
+    // The hook-order view has one drawing, whatever the engine choice.
+    if let Some(plan) = &view.flow
+        && let Some(l) = hooks::layout(view, plan)
+    {
+        return l;
     }
     let flow = view.nodes.iter().any(|n| n.kind == ViewNodeKind::Point);
     let tables = table_order(view);
@@ -217,6 +230,7 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
                 })
                 .collect(),
             rules: view.rules,
+            flow: None,
         };
         let l = layout_one(&sub, choice);
         out.engine = l.engine;
@@ -235,15 +249,17 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
             shift_edge(&mut p, dx, dy);
             out.edges[e] = p;
         }
+        let bbox = NodeBox {
+            x: round(CLUSTER_PAD / 2.0),
+            y: round(y + CLUSTER_PAD / 2.0),
+            w: round(l.width + CLUSTER_PAD),
+            h: round(l.height + caption),
+        };
         out.clusters.push(Cluster {
             label: format!("table {t}"),
             table: t.to_string(),
-            bbox: NodeBox {
-                x: round(CLUSTER_PAD / 2.0),
-                y: round(y + CLUSTER_PAD / 2.0),
-                w: round(l.width + CLUSTER_PAD),
-                h: round(l.height + caption),
-            },
+            bbox,
+            caption: Point::new(bbox.x + 10.0, bbox.y + 18.0),
         });
         out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
         y += l.height + caption + CLUSTER_PAD;
@@ -317,6 +333,10 @@ pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
     for b in &l.nodes {
         grow(b.x, b.y, b.x + b.w + 6.0, b.y + b.h + 6.0);
     }
+    for c in &l.clusters {
+        let b = &c.bbox;
+        grow(b.x, b.y, b.x + b.w, b.y + b.h);
+    }
     for (e, ve) in l.edges.iter().zip(&view.edges) {
         for p in &e.points {
             grow(p.x, p.y, p.x, p.y);
@@ -339,6 +359,14 @@ pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
     }
     for e in &mut l.edges {
         shift_edge(e, dx, dy);
+    }
+    for c in &mut l.clusters {
+        let b = &mut c.bbox;
+        b.x = round(b.x + dx);
+        b.y = round(b.y + dy);
+        b.w = round(b.w);
+        b.h = round(b.h);
+        c.caption = Point::new(round(c.caption.x + dx), round(c.caption.y + dy));
     }
     l.width = round(max.x - min.x + 2.0 * margin);
     l.height = round(max.y - min.y + 2.0 * margin);

@@ -114,6 +114,8 @@ pub struct SceneCluster {
     pub label: String,
     /// Table name (colours).
     pub table: String,
+    /// Left end of the caption's baseline.
+    pub caption: Pos2,
 }
 
 /// Everything the canvas draws for one table.
@@ -270,6 +272,7 @@ impl Scene {
                 ),
                 label: c.label.clone(),
                 table: c.table.clone(),
+                caption: pos2(c.caption.x as f32, c.caption.y as f32),
             })
             .collect();
         let bounds = if l.width > 0.0 && l.height > 0.0 {

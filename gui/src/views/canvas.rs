@@ -434,7 +434,7 @@ impl Paint<'_> {
         );
         if z >= TEXT_ZOOM {
             self.painter.text(
-                r.min + vec2(10.0, 18.0) * z,
+                self.cam.to_screen(self.view, c.caption),
                 Align2::LEFT_BOTTOM,
                 &c.label,
                 FontId::monospace(font_size(13.0, z)),
