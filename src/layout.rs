@@ -306,7 +306,102 @@ fn layout_one(view: &View, choice: Choice) -> Layout {
     layered::layout(view)
 }
 
-/// Rounds to 0.1 px so output bytes do not depend on float noise.
+/// A rectangle `(x0, y0, x1, y1)`.
+type Rect = (f64, f64, f64, f64);
+
+/// The rectangle an edge label covers when centred on `c`: its text (the
+/// font is monospace, so the width is exact) with the halo drawn round it.
+pub fn label_rect(label: &str, c: Point) -> Rect {
+    let w = text_width(label, TEXT_SIZE) + 6.0;
+    let h = TEXT_SIZE + 4.0;
+    (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0)
+}
+
+fn box_rect(b: &NodeBox) -> Rect {
+    (b.x, b.y, b.x + b.w, b.y + b.h)
+}
+
+fn hits(a: &Rect, b: &Rect) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Points along a path, a few per segment, for labels to sit on.
+fn along(e: &EdgePath) -> Vec<Point> {
+    let p = &e.points;
+    let mut out = Vec::new();
+    let steps = (1..10).map(|k| k as f64 / 10.0);
+    if e.curved {
+        for c in p.windows(4).step_by(3) {
+            for t in steps.clone() {
+                let u = 1.0 - t;
+                let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                out.push(Point::new(
+                    a * c[0].x + b * c[1].x + cc * c[2].x + d * c[3].x,
+                    a * c[0].y + b * c[1].y + cc * c[2].y + d * c[3].y,
+                ));
+            }
+        }
+    } else {
+        for s in p.windows(2) {
+            for t in steps.clone() {
+                out.push(Point::new(
+                    s[0].x + (s[1].x - s[0].x) * t,
+                    s[0].y + (s[1].y - s[0].y) * t,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Moves edge labels that cover a box to the nearest spot that covers
+/// none: just past the box they hit, or elsewhere along their edge (beside
+/// it too, for long labels on steep edges). A spot clear of the labels
+/// already placed is preferred. Labels already clear stay where they are.
+pub(crate) fn clear_labels(l: &mut Layout, view: &View) {
+    const MARGIN: f64 = 2.0;
+    let boxes: Vec<Rect> = l.nodes.iter().map(box_rect).collect();
+    let mut placed: Vec<Rect> = Vec::new();
+    for (e, ve) in l.edges.iter_mut().zip(&view.edges) {
+        let Some(c) = e.label else { continue };
+        let r = label_rect(&ve.label, c);
+        let (hw, hh) = ((r.2 - r.0) / 2.0, (r.3 - r.1) / 2.0);
+        let blocked = |q: &Rect| boxes.iter().any(|b| hits(q, b));
+        if !blocked(&r) {
+            placed.push(r);
+            continue;
+        }
+        let mut spots: Vec<Point> = Vec::new();
+        for b in boxes.iter().filter(|b| hits(&r, b)) {
+            spots.push(Point::new(b.0 - hw - MARGIN, c.y));
+            spots.push(Point::new(b.2 + hw + MARGIN, c.y));
+            spots.push(Point::new(c.x, b.1 - hh - MARGIN));
+            spots.push(Point::new(c.x, b.3 + hh + MARGIN));
+        }
+        for p in along(e) {
+            spots.push(p);
+            spots.push(Point::new(p.x - hw - MARGIN, p.y));
+            spots.push(Point::new(p.x + hw + MARGIN, p.y));
+        }
+        let dist = |p: &Point| (p.x - c.x).powi(2) + (p.y - c.y).powi(2);
+        spots.sort_by(|a, b| dist(a).total_cmp(&dist(b)));
+        let free = |p: &&Point| !blocked(&label_rect(&ve.label, **p));
+        let alone = |p: &&Point| {
+            let q = label_rect(&ve.label, **p);
+            !placed.iter().any(|o| hits(&q, o))
+        };
+        let best = spots
+            .iter()
+            .filter(free)
+            .find(alone)
+            .or_else(|| spots.iter().find(free))
+            .copied()
+            .unwrap_or(c);
+        e.label = Some(best);
+        placed.push(label_rect(&ve.label, best));
+    }
+}
+
 /// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
 fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
     for p in e.points.iter_mut().chain(e.label.as_mut()) {
@@ -315,6 +410,7 @@ fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
     }
 }
 
+/// Rounds to 0.1 px so output bytes do not depend on float noise.
 pub(crate) fn round(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
