@@ -271,7 +271,16 @@ fn every_corpus_dump_renders() {
             }
         }
         let f = iptviz::flow::flow_view(rs, true, &name);
-        assert_well_formed(&svg(&f, &layout(&f, Choice::Auto)), &name);
+        let fl = layout(&f, Choice::Auto);
+        assert_no_overlap(&fl.nodes, &name);
+        for (n, b) in f.nodes.iter().zip(&fl.nodes) {
+            let (w, h) = iptviz::layout::node_size(n);
+            assert!(
+                b.w + 0.1 >= w && b.h + 0.1 >= h,
+                "{name}: flow box smaller than its text"
+            );
+        }
+        assert_well_formed(&svg(&f, &fl), &name);
         if check_dot {
             assert_dot_accepts(&dot(&f), &name);
         }
