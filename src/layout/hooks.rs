@@ -262,7 +262,7 @@ pub(super) fn layout(view: &View, plan: &FlowPlan) -> Option<Layout> {
     }
     clusters.sort_by_key(|c| Hook::ALL.iter().position(|h| h.chain() == c.label));
 
-    let nodes: Vec<NodeBox> = (0..n)
+    let mut nodes: Vec<NodeBox> = (0..n)
         .map(|v| NodeBox {
             x: cx[v] - size[v].0 / 2.0,
             y: cy[v] - size[v].1 / 2.0,
@@ -270,7 +270,6 @@ pub(super) fn layout(view: &View, plan: &FlowPlan) -> Option<Layout> {
             h: size[v].1,
         })
         .collect();
-    let mut nodes = nodes;
     // Nodes the plan does not name (none in views made by `flow_view`) go
     // in a row under the picture rather than on top of it.
     let mut x = 0.0;
@@ -286,9 +285,10 @@ pub(super) fn layout(view: &View, plan: &FlowPlan) -> Option<Layout> {
         .iter()
         .map(|e| {
             let points = route(&nodes[e.from], &nodes[e.to]);
-            let label = label_size(view, e.from, e.to)
-                .filter(|_| !e.label.is_empty())
-                .map(|(w, h)| label_at(&points, w, h));
+            let label = (!e.label.is_empty()).then(|| {
+                let w = text_width(&e.label, TEXT_SIZE) + 6.0;
+                label_at(&points, w, TEXT_SIZE + 4.0)
+            });
             EdgePath {
                 points,
                 curved: false,
