@@ -23,6 +23,8 @@ pub struct Document {
     pub graphs: Vec<TableGraph>,
     /// The library's chain graph, which the canvas's view is made from.
     pub chain_graph: iptviz::graph::ChainGraph,
+    /// The hook-order picture of the Flow tab.
+    pub flow: crate::scene::FlowScene,
     /// Size of the input.
     pub bytes: usize,
     /// Time spent parsing and analysing.
@@ -72,11 +74,13 @@ impl Document {
             .map(TableGraph::build)
             .collect();
         let chain_graph = iptviz::graph::ChainGraph::build(&parsed.ruleset);
+        let flow = crate::scene::FlowScene::build(&parsed.ruleset);
         Ok(Document {
             name: name.to_string(),
             parsed,
             graphs,
             chain_graph,
+            flow,
             bytes: bytes.len(),
             took: start.elapsed(),
             siblings: Siblings::default(),

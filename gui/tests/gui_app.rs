@@ -131,6 +131,49 @@ fn paste_box_and_flow_view() {
     h.get_by_label("Flow").click();
     h.run();
     assert_eq!(h.state().state.view, iptviz_gui::state::View::Flow);
+    // The library's hook picture: click the nat box in the PREROUTING
+    // frame and its chain is selected.
+    let (p, want) = {
+        let app = h.state();
+        let flow = &app.state.doc.as_ref().expect("loaded").flow;
+        let frame = flow
+            .scene
+            .clusters
+            .iter()
+            .find(|c| c.label == "PREROUTING")
+            .expect("PREROUTING frame");
+        let n = (0..flow.scene.nodes.len())
+            .find(|&i| {
+                flow.chains[i].is_some() && frame.rect.contains_rect(flow.scene.nodes[i].rect)
+            })
+            .expect("a chain box in the PREROUTING frame");
+        assert_eq!(flow.scene.nodes[n].title, "nat");
+        let view = app.last_canvas_rect.expect("flow drawn");
+        let (table, chain) = flow.chains[n].unwrap();
+        (
+            app.flow_camera
+                .to_screen(view, flow.scene.nodes[n].rect.center()),
+            iptviz_gui::state::ChainRef { table, chain },
+        )
+    };
+    assert!(h.state().state.selected != Some(want));
+    h.hover_at(p);
+    h.run();
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Default::default(),
+    });
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Default::default(),
+    });
+    h.run();
+    assert_eq!(h.state().state.selected, Some(want));
+    assert_eq!(want.chain, 0, "PREROUTING is the nat table's first chain");
 }
 
 #[test]

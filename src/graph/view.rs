@@ -274,6 +274,10 @@ pub struct View {
     pub edges: Vec<ViewEdge>,
     /// Nodes drawn as rule tables.
     pub rules: bool,
+    /// Set by the hook-order view ([`crate::flow::flow_view`]): where its
+    /// nodes sit in the netfilter picture, which layouts then draw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<crate::flow::FlowPlan>,
 }
 
 struct Merged {
@@ -786,6 +790,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         nodes,
         edges,
         rules: opts.rules,
+        flow: None,
     })
 }
 
