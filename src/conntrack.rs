@@ -163,6 +163,8 @@ impl Flags {
     pub const USE: u16 = 1 << 7;
     /// `id=` (conntrack id, `-o id`) was present.
     pub const ID: u16 = 1 << 8;
+    /// A `[DESTROY]` event of `conntrack -E`: the connection has ended.
+    pub const DESTROYED: u16 = 1 << 9;
 
     /// Whether a flag bit is set.
     pub fn has(self, bit: u16) -> bool {

@@ -171,12 +171,12 @@ pub fn path_stages(rs: &Ruleset, path: PacketPath) -> Vec<Stage> {
         .collect()
 }
 
-fn point(id: &str, label: &str, title: &str) -> ViewNode {
+fn point(id: &str, lines: &[&str], title: &str) -> ViewNode {
     ViewNode {
         id: format!("flow/{id}"),
         kind: ViewNodeKind::Point,
         table: Str::default(),
-        lines: vec![label.to_string()],
+        lines: lines.iter().map(|l| l.to_string()).collect(),
         rows: Vec::new(),
         title: title.to_string(),
         members: Vec::new(),
@@ -184,28 +184,32 @@ fn point(id: &str, label: &str, title: &str) -> ViewNode {
     }
 }
 
+/// A table's step at a hook. Its box is named by the table alone: the
+/// hook's frame (or, in DOT, its cluster) names the chain.
 fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
     let hook = s.hook.chain();
     match s.kind {
         StageKind::Table(t) => {
             let chain = rs.table(t).and_then(|tb| tb.chain(hook));
-            let mut second = match chain {
+            let mut lines = vec![t.to_string()];
+            match chain {
                 Some(c) => {
                     let n = c.rules.len();
-                    let mut s = format!("{n} rule{}", if n == 1 { "" } else { "s" });
+                    lines.push(format!("{n} rule{}", if n == 1 { "" } else { "s" }));
                     if let Some(p) = &c.policy {
-                        s.push_str(&format!(" · policy {p}"));
+                        lines.push(format!("policy {p}"));
+                        // A built-in chain's counters count the packets
+                        // that reached its policy: shown right under it.
+                        if counters && let Some(k) = c.counters {
+                            lines.push(format!("{} pkts", k.packets));
+                        }
                     }
-                    s
                 }
-                None => "not in dump".to_string(),
-            };
-            if counters && let Some(c) = chain.and_then(|c| c.counters) {
-                second.push_str(&format!(" · {} pkts", c.packets));
+                None => lines.push("not in dump".to_string()),
             }
-            let mut lines = vec![format!("{t} {hook}"), second];
             if t == "nat" {
-                lines.push("first packet of a connection only".into());
+                // Later packets of a connection reuse its NAT binding.
+                lines.push("new connections only".into());
             }
             ViewNode {
                 id: format!("{t}/{hook}"),
@@ -213,26 +217,81 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 table: t.into(),
                 lines,
                 rows: Vec::new(),
-                title: format!("table {t}, chain {hook}, priority {}", s.priority),
+                title: format!(
+                    "table {t}, chain {hook}, priority {}{}",
+                    s.priority,
+                    if t == "nat" {
+                        "; only the first packet of a connection passes here"
+                    } else {
+                        ""
+                    }
+                ),
                 members: Vec::new(),
                 highlight: false,
             }
         }
         StageKind::Conntrack => point(
             &format!("{hook}/conntrack"),
-            "conntrack",
+            &["conntrack"],
             "connection tracking: look up or create the entry (priority -200)",
         ),
         StageKind::Confirm => point(
             &format!("{hook}/confirm"),
-            "conntrack confirm",
+            &["conntrack", "confirm"],
             "the new entry enters the conntrack table (priority INT_MAX)",
         ),
     }
 }
 
+/// Where the nodes of a hook-order view belong in the netfilter picture,
+/// so that a layout can draw that picture rather than a generic graph.
+/// Every field is an index into [`View::nodes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowPlan {
+    /// Each hook's steps in the order a packet meets them, all five hooks
+    /// in [`Hook::ALL`] order (FORWARD is empty when no table has it).
+    pub hooks: Vec<(Hook, Vec<usize>)>,
+    /// The packet arriving from the network.
+    pub wire_in: usize,
+    /// The routing decision after PREROUTING: local or forward.
+    pub routing: usize,
+    /// The local process, between INPUT and OUTPUT.
+    pub local: usize,
+    /// The route lookup before OUTPUT.
+    pub out_routing: usize,
+    /// The reroute check after OUTPUT.
+    pub reroute: usize,
+    /// The packet leaving to the network.
+    pub wire_out: usize,
+}
+
+impl FlowPlan {
+    /// The steps of one hook.
+    pub fn hook(&self, hook: Hook) -> &[usize] {
+        self.hooks
+            .iter()
+            .find(|(h, _)| *h == hook)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// Every index the plan names.
+    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
+        [
+            self.wire_in,
+            self.routing,
+            self.local,
+            self.out_routing,
+            self.reroute,
+            self.wire_out,
+        ]
+        .into_iter()
+        .chain(self.hooks.iter().flat_map(|(_, v)| v.iter().copied()))
+    }
+}
+
 /// The hook-order view of a ruleset: the built-in chains of the tables
-/// present, along the three packet paths, as a drawable [`View`].
+/// present, along the three packet paths, as a drawable [`View`] with the
+/// [`FlowPlan`] that places it.
 pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
     let mut v = View {
         title: title.to_string(),
@@ -242,84 +301,114 @@ pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
         v.nodes.push(n);
         v.nodes.len() - 1
     };
-    let link = |v: &mut View, from: usize, to: usize, label: &str| {
-        v.edges.push(ViewEdge {
-            from,
-            to,
-            kind: EdgeKind::Jump,
-            from_row: None,
-            label: label.to_string(),
-            title: label.to_string(),
-            rules: 0,
-            packets: None,
-            weight: 1.0,
-            highlight: false,
-        });
+    let stages = |v: &mut View, hook: Hook| -> Vec<usize> {
+        present_stages(rs, hook)
+            .iter()
+            .map(|s| add(v, stage_node(rs, s, counters)))
+            .collect()
     };
-    // A hook's steps in a row; returns (first, last) node, or the point itself.
-    let run = |v: &mut View, hook: Hook, before: usize, label: &str| -> usize {
-        let mut prev = before;
-        let mut first = true;
-        for s in present_stages(rs, hook) {
-            let n = add(v, stage_node(rs, &s, counters));
-            link(v, prev, n, if first { label } else { "" });
-            first = false;
-            prev = n;
-        }
-        prev
-    };
+    // Nodes in the order a packet meets them, which is also the DOT order.
     let wire_in = add(
         &mut v,
-        point("in", "packet in (network)", "a packet arrives"),
+        point(
+            "in",
+            &["packet in", "from network"],
+            "a packet arrives from the network",
+        ),
     );
-    let pre = run(&mut v, Hook::Prerouting, wire_in, "");
+    let pre = stages(&mut v, Hook::Prerouting);
     let routing = add(
         &mut v,
         point(
             "routing",
-            "routing decision",
+            &["routing", "decision"],
             "local or forward? (after DNAT in nat PREROUTING)",
         ),
     );
-    link(&mut v, pre, routing, "");
-    let input = run(&mut v, Hook::Input, routing, "for this host");
+    let input = stages(&mut v, Hook::Input);
     let local = add(
         &mut v,
-        point("local", "local process", "a socket of this host"),
+        point("local", &["local process"], "a socket of this host"),
     );
-    link(&mut v, input, local, "");
-    let fwd = run(&mut v, Hook::Forward, routing, "forwarded");
     let out_routing = add(
         &mut v,
         point(
             "out-routing",
-            "output routing",
+            &["output routing"],
             "route lookup for locally generated packets",
         ),
     );
-    link(&mut v, local, out_routing, "sent by this host");
-    let out = run(&mut v, Hook::Output, out_routing, "");
-    let post_in = add(
+    let output = stages(&mut v, Hook::Output);
+    let reroute = add(
         &mut v,
         point(
             "reroute",
-            "reroute check",
+            &["reroute check"],
             "a mark or address changed in OUTPUT may change the route",
         ),
     );
-    link(&mut v, out, post_in, "");
-    let merge = add(
-        &mut v,
-        point("post", "to POSTROUTING", "forwarded and local traffic meet"),
-    );
-    link(&mut v, fwd, merge, "");
-    link(&mut v, post_in, merge, "");
-    let post = run(&mut v, Hook::Postrouting, merge, "");
+    let forward = stages(&mut v, Hook::Forward);
+    let post = stages(&mut v, Hook::Postrouting);
     let wire_out = add(
         &mut v,
-        point("out", "packet out (network)", "the packet leaves"),
+        point(
+            "out",
+            &["packet out", "to network"],
+            "the packet leaves to the network",
+        ),
     );
-    link(&mut v, post, wire_out, "");
+
+    // `from`, then the steps, then `to`; the label goes on the first arrow.
+    let through = |v: &mut View, from: usize, steps: &[usize], to: usize, label: &str| {
+        let mut prev = from;
+        for (k, &n) in steps.iter().chain(std::iter::once(&to)).enumerate() {
+            let label = if k == 0 { label } else { "" };
+            v.edges.push(ViewEdge {
+                from: prev,
+                to: n,
+                kind: EdgeKind::Jump,
+                from_row: None,
+                label: label.to_string(),
+                title: label.to_string(),
+                rules: 0,
+                packets: None,
+                weight: 1.0,
+                highlight: false,
+            });
+            prev = n;
+        }
+    };
+    let post_first = post.first().copied().unwrap_or(wire_out);
+    let post_rest = post.get(1..).unwrap_or(&[]);
+    through(&mut v, wire_in, &pre, routing, "");
+    through(&mut v, routing, &input, local, "for this host");
+    through(&mut v, local, &[], out_routing, "sent by this host");
+    through(&mut v, out_routing, &output, reroute, "");
+    let forwarded = if forward.is_empty() {
+        "forwarded (no FORWARD chain)"
+    } else {
+        "forwarded"
+    };
+    through(&mut v, routing, &forward, post_first, forwarded);
+    through(&mut v, reroute, &[], post_first, "");
+    if !post.is_empty() {
+        through(&mut v, post_first, post_rest, wire_out, "");
+    }
+    v.flow = Some(FlowPlan {
+        hooks: vec![
+            (Hook::Prerouting, pre),
+            (Hook::Input, input),
+            (Hook::Forward, forward),
+            (Hook::Output, output),
+            (Hook::Postrouting, post),
+        ],
+        wire_in,
+        routing,
+        local,
+        out_routing,
+        reroute,
+        wire_out,
+    });
     v
 }
 

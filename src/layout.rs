@@ -4,6 +4,7 @@
 //! Two engines: layout-rs for small graphs (nicer curves, but about n^3)
 //! and our own layered layout for everything else (linear-ish).
 
+mod hooks;
 mod layered;
 mod layoutrs;
 
@@ -74,6 +75,8 @@ pub enum Engine {
     Layered,
     /// layout-rs.
     LayoutRs,
+    /// The netfilter picture of a hook-order view.
+    Flow,
 }
 
 /// Engine choice: automatic by size, or forced.
@@ -98,6 +101,8 @@ pub struct Cluster {
     /// Frame.
     #[serde(rename = "box")]
     pub bbox: NodeBox,
+    /// Left end of the caption's baseline.
+    pub caption: Point,
 }
 
 /// A laid-out view.
@@ -175,13 +180,20 @@ pub fn is_back(kind: EdgeKind) -> bool {
 
 /// Lays out a view with the chosen engine. A view of several tables is laid
 /// out one table at a time (no rule crosses tables), each table in its own
-/// frame, frames stacked top to bottom. A view with its own
-/// [`View::frames`] is stacked in their order instead, each frame's
-/// contents centred, and edges between frames drawn as curves from one
-/// frame down to the next.
+/// frame, frames stacked top to bottom. A hook-order view (one with a
+/// [`crate::flow::FlowPlan`]) is drawn as the netfilter picture, one frame
+/// per hook, whatever the choice. A view with its own [`View::frames`] is
+/// stacked in their order instead, each frame's contents centred, and edges
+/// between frames drawn as curves from one frame down to the next.
 pub fn layout(view: &View, choice: Choice) -> Layout {
     if view.nodes.is_empty() {
         return Layout::default();
+    }
+    // The hook-order view has one drawing, whatever the engine choice.
+    if let Some(plan) = &view.flow
+        && let Some(l) = hooks::layout(view, plan)
+    {
+        return l;
     }
     if !view.frames.is_empty() {
         let bands: Vec<Band> = view
@@ -265,6 +277,7 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
                 .collect(),
             rules: view.rules,
             frames: Vec::new(),
+            flow: None,
         };
         let l = layout_one(&sub, choice);
         out.engine = l.engine;
@@ -285,15 +298,17 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
             out.edges[e] = p;
         }
         if framed {
+            let bbox = NodeBox {
+                x: round(CLUSTER_PAD / 2.0),
+                y: round(y + CLUSTER_PAD / 2.0),
+                w: round(l.width + CLUSTER_PAD),
+                h: round(l.height + caption),
+            };
             out.clusters.push(Cluster {
                 label: band.label.clone(),
                 table: band.table.clone(),
-                bbox: NodeBox {
-                    x: round(CLUSTER_PAD / 2.0),
-                    y: round(y + CLUSTER_PAD / 2.0),
-                    w: round(l.width + CLUSTER_PAD),
-                    h: round(l.height + caption),
-                },
+                bbox,
+                caption: Point::new(bbox.x + 10.0, bbox.y + 18.0),
             });
         }
         out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
@@ -416,7 +431,102 @@ fn layout_one(view: &View, choice: Choice) -> Layout {
     layered::layout(view)
 }
 
-/// Rounds to 0.1 px so output bytes do not depend on float noise.
+/// A rectangle `(x0, y0, x1, y1)`.
+type Rect = (f64, f64, f64, f64);
+
+/// The rectangle an edge label covers when centred on `c`: its text (the
+/// font is monospace, so the width is exact) with the halo drawn round it.
+pub fn label_rect(label: &str, c: Point) -> Rect {
+    let w = text_width(label, TEXT_SIZE) + 6.0;
+    let h = TEXT_SIZE + 4.0;
+    (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0)
+}
+
+fn box_rect(b: &NodeBox) -> Rect {
+    (b.x, b.y, b.x + b.w, b.y + b.h)
+}
+
+fn hits(a: &Rect, b: &Rect) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Points along a path, a few per segment, for labels to sit on.
+fn along(e: &EdgePath) -> Vec<Point> {
+    let p = &e.points;
+    let mut out = Vec::new();
+    let steps = (1..10).map(|k| k as f64 / 10.0);
+    if e.curved {
+        for c in p.windows(4).step_by(3) {
+            for t in steps.clone() {
+                let u = 1.0 - t;
+                let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                out.push(Point::new(
+                    a * c[0].x + b * c[1].x + cc * c[2].x + d * c[3].x,
+                    a * c[0].y + b * c[1].y + cc * c[2].y + d * c[3].y,
+                ));
+            }
+        }
+    } else {
+        for s in p.windows(2) {
+            for t in steps.clone() {
+                out.push(Point::new(
+                    s[0].x + (s[1].x - s[0].x) * t,
+                    s[0].y + (s[1].y - s[0].y) * t,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Moves edge labels that cover a box to the nearest spot that covers
+/// none: just past the box they hit, or elsewhere along their edge (beside
+/// it too, for long labels on steep edges). A spot clear of the labels
+/// already placed is preferred. Labels already clear stay where they are.
+pub(crate) fn clear_labels(l: &mut Layout, view: &View) {
+    const MARGIN: f64 = 2.0;
+    let boxes: Vec<Rect> = l.nodes.iter().map(box_rect).collect();
+    let mut placed: Vec<Rect> = Vec::new();
+    for (e, ve) in l.edges.iter_mut().zip(&view.edges) {
+        let Some(c) = e.label else { continue };
+        let r = label_rect(&ve.label, c);
+        let (hw, hh) = ((r.2 - r.0) / 2.0, (r.3 - r.1) / 2.0);
+        let blocked = |q: &Rect| boxes.iter().any(|b| hits(q, b));
+        if !blocked(&r) {
+            placed.push(r);
+            continue;
+        }
+        let mut spots: Vec<Point> = Vec::new();
+        for b in boxes.iter().filter(|b| hits(&r, b)) {
+            spots.push(Point::new(b.0 - hw - MARGIN, c.y));
+            spots.push(Point::new(b.2 + hw + MARGIN, c.y));
+            spots.push(Point::new(c.x, b.1 - hh - MARGIN));
+            spots.push(Point::new(c.x, b.3 + hh + MARGIN));
+        }
+        for p in along(e) {
+            spots.push(p);
+            spots.push(Point::new(p.x - hw - MARGIN, p.y));
+            spots.push(Point::new(p.x + hw + MARGIN, p.y));
+        }
+        let dist = |p: &Point| (p.x - c.x).powi(2) + (p.y - c.y).powi(2);
+        spots.sort_by(|a, b| dist(a).total_cmp(&dist(b)));
+        let free = |p: &&Point| !blocked(&label_rect(&ve.label, **p));
+        let alone = |p: &&Point| {
+            let q = label_rect(&ve.label, **p);
+            !placed.iter().any(|o| hits(&q, o))
+        };
+        let best = spots
+            .iter()
+            .filter(free)
+            .find(alone)
+            .or_else(|| spots.iter().find(free))
+            .copied()
+            .unwrap_or(c);
+        e.label = Some(best);
+        placed.push(label_rect(&ve.label, best));
+    }
+}
+
 /// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
 fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
     for p in e.points.iter_mut().chain(e.label.as_mut()) {
@@ -425,6 +535,7 @@ fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
     }
 }
 
+/// Rounds to 0.1 px so output bytes do not depend on float noise.
 pub(crate) fn round(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
@@ -442,6 +553,10 @@ pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
     };
     for b in &l.nodes {
         grow(b.x, b.y, b.x + b.w + 6.0, b.y + b.h + 6.0);
+    }
+    for c in &l.clusters {
+        let b = &c.bbox;
+        grow(b.x, b.y, b.x + b.w, b.y + b.h);
     }
     for (e, ve) in l.edges.iter().zip(&view.edges) {
         for p in &e.points {
@@ -465,6 +580,14 @@ pub(crate) fn normalise(l: &mut Layout, view: &View, margin: f64) {
     }
     for e in &mut l.edges {
         shift_edge(e, dx, dy);
+    }
+    for c in &mut l.clusters {
+        let b = &mut c.bbox;
+        b.x = round(b.x + dx);
+        b.y = round(b.y + dy);
+        b.w = round(b.w);
+        b.h = round(b.h);
+        c.caption = Point::new(round(c.caption.x + dx), round(c.caption.y + dy));
     }
     l.width = round(max.x - min.x + 2.0 * margin);
     l.height = round(max.y - min.y + 2.0 * margin);

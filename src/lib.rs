@@ -8,6 +8,12 @@
 //! let filter = parsed.ruleset.table("filter").unwrap();
 //! assert_eq!(filter.chain("INPUT").unwrap().rules.len(), 1);
 //! assert!(parsed.problems.is_empty());
+//! // A rule is read through views of the words it keeps.
+//! let rule = &filter.chain("INPUT").unwrap().rules[0];
+//! assert_eq!(rule.protocol().unwrap().value, "tcp");
+//! let tcp = rule.matches().next().unwrap();
+//! assert_eq!(tcp.opt("--dport").unwrap().arg(), "22");
+//! assert_eq!(rule.target().unwrap().name, "SSH");
 //! ```
 
 pub mod conntrack;

@@ -170,11 +170,21 @@ fn event_lines_and_extended_list() {
 ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=4001 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=4001 [ASSURED] mark=0 use=1 id=3735928559
 ";
     let t = entries(text.as_bytes());
-    // A DESTROY event has no timeout: that line is reported, the others kept.
-    assert_eq!(t.entries.len(), 2, "{:#?}", t.problems);
+    // A DESTROY event has no timeout left; it is read and marked as ended.
+    assert_eq!(t.entries.len(), 3, "{:#?}", t.problems);
+    assert!(t.problems.is_empty(), "{:#?}", t.problems);
+    assert!(!t.entries[0].has(Flags::DESTROYED));
+    let gone = &t.entries[1];
+    assert!(gone.has(Flags::DESTROYED));
+    assert_eq!((gone.timeout, gone.proto, gone.orig.dport), (0, 17, 53));
+    assert_eq!(t.entries[2].id, 3735928559);
+    let s = iptviz::conntrack::summary::summarize(&t.entries, 3);
+    assert_eq!((s.total, s.destroyed), (3, 1));
+    // Without the event prefix, a missing timeout is still an error.
+    let bare = "udp      17 src=10.0.0.1 dst=10.0.0.2 sport=4000 dport=53 src=10.0.0.2 dst=10.0.0.1 sport=53 dport=4000\n";
+    let t = entries(bare.as_bytes());
+    assert!(t.entries.is_empty());
     assert_eq!(t.problems.len(), 1);
-    assert_eq!(t.problems[0].line, 2);
-    assert_eq!(t.entries[1].id, 3735928559);
 }
 
 /// Bad lines: each reported with its line and column, the rest kept.
@@ -429,6 +439,39 @@ fn cli_nat_with_rules_and_stats_rates() {
         ))
         .stdout(predicate::str::contains("!! insert_failed"))
         .stdout(predicate::str::contains("2.00/s"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_rules_from_stdin_and_destroy_events() {
+    let dir = std::env::temp_dir().join(format!("iptviz-ct-stdin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ct = dir.join("events.txt");
+    std::fs::write(
+        &ct,
+        "    [NEW] udp      17 30 src=10.244.1.7 dst=10.96.0.10 sport=41000 dport=53 [UNREPLIED] src=10.244.0.2 dst=10.244.1.7 sport=53 dport=41000\n \
+         [DESTROY] udp      17 src=10.244.1.8 dst=10.96.0.10 sport=41001 dport=53 src=10.244.0.2 dst=10.244.1.8 sport=53 dport=41001\n",
+    )
+    .unwrap();
+    iptviz()
+        .arg("conntrack")
+        .arg(&ct)
+        .args(["--rules", "-"])
+        .write_stdin(KUBE_RULES)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 entries"))
+        .stdout(predicate::str::contains("ended:       1"))
+        .stdout(predicate::str::contains(
+            "KUBE-SEP-A rule 1 (line 16): DNAT  service kube-system/kube-dns:dns",
+        ));
+    // Both from stdin cannot work: said plainly, exit 2.
+    iptviz()
+        .args(["conntrack", "-", "--rules", "-"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot both be read from stdin"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -264,6 +264,25 @@ fn scenario() -> Result<(), String> {
             return Err(format!("{proto}: client should be {CLIENT}: {l:?}"));
         }
     }
+    // The command line, run inside the namespace: its live table linked to
+    // its live rules (`--live --live-rules`).
+    let exe = env!("CARGO_BIN_EXE_iptviz");
+    let o = ok(&in_ns(
+        &sns,
+        &[exe, "conntrack", "--live", "--live-rules", "--nat"],
+    ))?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "DNAT by nat PREROUTING".to_string(),
+        "service test/web:http".to_string(),
+        "service test/dns:dns".to_string(),
+    ] {
+        if !text.contains(&want) {
+            return Err(format!(
+                "`iptviz conntrack --live --live-rules` lacks {want:?}:\n{text}"
+            ));
+        }
+    }
     drop(guard);
     if std::path::Path::new(&format!("/run/netns/{sns}")).exists() {
         return Err(format!("namespace {sns} still exists after cleanup"));

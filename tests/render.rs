@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_dot_accepts, graphviz_available};
 
-use iptviz::graph::{ChainGraph, ViewOptions, view};
-use iptviz::layout::{Choice, layout};
+use iptviz::graph::{ChainGraph, View, ViewOptions, view};
+use iptviz::layout::{Choice, Layout, layout};
 use iptviz::parse::{ParseOptions, parse_str};
+use iptviz::render::style::{TEXT_SIZE, text_width};
 use iptviz::render::{Format, dot::dot, render, svg::svg};
 
 fn corpus() -> PathBuf {
@@ -69,6 +70,41 @@ fn assert_no_overlap(boxes: &[iptviz::layout::NodeBox], what: &str) {
             assert!(!overlap_y, "{what}: boxes {a:?} and {b:?} overlap");
         }
     }
+}
+
+/// The rectangle an edge label covers: the layout's own estimate of its
+/// text (monospace, so exact in width) with the halo drawn round it.
+fn label_rect(label: &str, c: iptviz::layout::Point) -> (f64, f64, f64, f64) {
+    let w = text_width(label, TEXT_SIZE) + 6.0;
+    let h = TEXT_SIZE + 4.0;
+    (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0)
+}
+
+/// Labels that cover part of a box, one line each (boxes sorted by x, so
+/// each label only looks at the boxes that can reach it).
+fn labels_on_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut idx: Vec<usize> = (0..l.nodes.len()).collect();
+    idx.sort_by(|&a, &b| l.nodes[a].x.total_cmp(&l.nodes[b].x));
+    let widest = l.nodes.iter().map(|b| b.w).fold(0.0, f64::max);
+    for (e, p) in v.edges.iter().zip(&l.edges) {
+        let Some(c) = p.label else { continue };
+        let r = label_rect(&e.label, c);
+        let start = idx.partition_point(|&i| l.nodes[i].x + widest <= r.0);
+        for &i in &idx[start..] {
+            let b = &l.nodes[i];
+            if b.x >= r.2 - 0.5 {
+                break;
+            }
+            if r.0 < b.x + b.w - 0.5 && r.1 < b.y + b.h - 0.5 && b.y < r.3 - 0.5 {
+                out.push(format!(
+                    "{what} ({:?}): label {:?} of {} -> {} at {r:?} covers {} {b:?}",
+                    l.engine, e.label, v.nodes[e.from].id, v.nodes[e.to].id, v.nodes[i].id
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn golden(name: &str, actual: &str) {
@@ -235,9 +271,88 @@ fn every_corpus_dump_renders() {
             }
         }
         let f = iptviz::flow::flow_view(rs, true, &name);
-        assert_well_formed(&svg(&f, &layout(&f, Choice::Auto)), &name);
+        let fl = layout(&f, Choice::Auto);
+        assert_no_overlap(&fl.nodes, &name);
+        for (n, b) in f.nodes.iter().zip(&fl.nodes) {
+            let (w, h) = iptviz::layout::node_size(n);
+            assert!(
+                b.w + 0.1 >= w && b.h + 0.1 >= h,
+                "{name}: flow box smaller than its text"
+            );
+        }
+        assert_well_formed(&svg(&f, &fl), &name);
         if check_dot {
             assert_dot_accepts(&dot(&f), &name);
         }
     }
+}
+
+fn sample_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("samples directory readable")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 6, "samples missing from {}", dir.display());
+    v
+}
+
+/// Edge labels never cover a box, in any view the CLI draws of any corpus
+/// dump or sample: the chain graph as `render`, `--counters` and `--rules`
+/// draw it (with the engine `auto` picks, and layout-rs too wherever the
+/// graph is small enough for it to finish quickly), and the hook-order view.
+#[test]
+fn edge_labels_stay_off_boxes() {
+    let mut checked = 0;
+    let mut bad: Vec<String> = Vec::new();
+    for path in corpus_files().into_iter().chain(sample_files()) {
+        let name = path.display().to_string();
+        let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
+            continue;
+        };
+        let rs = &parsed.ruleset;
+        let g = ChainGraph::build(rs);
+        for (mode, opts) in [
+            ("default", ViewOptions::default()),
+            (
+                "--counters",
+                ViewOptions {
+                    counters: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "--rules",
+                ViewOptions {
+                    rules: true,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let v = view(rs, &g, &opts).expect("view");
+            let what = format!("{name} {mode}");
+            bad.extend(labels_on_boxes(&v, &layout(&v, Choice::Auto), &what));
+            // Tables are laid out one at a time; forcing layout-rs is fine
+            // while each stays well within what it handles in well under a
+            // second.
+            if v.nodes.len() + v.edges.len() <= 4 * iptviz::layout::LAYOUT_RS_MAX {
+                bad.extend(labels_on_boxes(&v, &layout(&v, Choice::LayoutRs), &what));
+            }
+            checked += v.edges.iter().filter(|e| !e.label.is_empty()).count();
+        }
+        for counters in [false, true] {
+            let f = iptviz::flow::flow_view(rs, counters, &name);
+            let what = format!("{name} --flow");
+            bad.extend(labels_on_boxes(&f, &layout(&f, Choice::Auto), &what));
+        }
+    }
+    assert!(checked > 500, "only {checked} labelled edges checked");
+    assert!(
+        bad.is_empty(),
+        "{} edge labels cover boxes:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

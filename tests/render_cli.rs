@@ -45,8 +45,17 @@ fn flow_view() {
         .write_stdin(RULES)
         .assert()
         .success()
-        .stdout(predicate::str::contains("filter INPUT"))
-        .stdout(predicate::str::contains("routing decision"));
+        // The INPUT hook's frame, and the routing decision's first line.
+        .stdout(predicate::str::contains(">INPUT</text></g>"))
+        .stdout(predicate::str::contains(">routing</text>"));
+    // The hook picture whatever engine is asked for.
+    iptviz()
+        .args(["render", "-", "--flow", "-f", "json", "--layout", "layered"])
+        .write_stdin(RULES)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"engine\": \"flow\""))
+        .stdout(predicate::str::contains("\"label\": \"FORWARD\""));
 }
 
 #[test]

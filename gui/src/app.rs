@@ -60,6 +60,11 @@ pub struct IptvizApp {
     pub state: AppState,
     /// Where the canvas looks.
     pub camera: Camera,
+    /// Where the Flow tab looks.
+    pub flow_camera: Camera,
+    /// The document the Flow tab's camera was last fitted to (held weakly,
+    /// so that a new document can never look like this one).
+    flow_fitted: Option<std::sync::Weak<Document>>,
     /// Remembered between runs.
     pub settings: Settings,
     /// Open dialog and its fields.
@@ -96,6 +101,8 @@ impl IptvizApp {
         let mut app = IptvizApp {
             state,
             camera: Camera::default(),
+            flow_camera: Camera::default(),
+            flow_fitted: None,
             settings,
             dialogs: Dialogs::default(),
             search: String::new(),
@@ -258,6 +265,15 @@ impl IptvizApp {
                     jobs::load_live,
                 );
             }
+            Action::ShowSibling(i) => {
+                if let Some(doc) = &self.state.doc {
+                    let dumps = doc.siblings.dumps.clone();
+                    let label = dumps
+                        .get(i)
+                        .map_or_else(String::new, |(name, _)| format!("parsing {name}"));
+                    self.start(ctx, label, None, move || Document::from_siblings(dumps, i));
+                }
+            }
             Action::LoadSample => self.load_sample(),
             Action::Export(path) => {
                 let table = self
@@ -269,7 +285,8 @@ impl IptvizApp {
                 match (self.state.doc.clone(), table) {
                     (Some(doc), Some(table)) => {
                         self.info(format!("exporting {table} to {path} …"));
-                        self.export = Some(crate::export::spawn(ctx, doc, table, path));
+                        let req = self.state.scene_request();
+                        self.export = Some(crate::export::spawn(ctx, doc, req, path));
                         self.dialogs.open = None;
                     }
                     _ => self.error("nothing to export"),
@@ -544,7 +561,21 @@ impl IptvizApp {
                     self.last_canvas_rect = Some(ui.max_rect());
                     actions.extend(canvas::show(ui, &self.state, &mut self.camera));
                 }
-                View::Flow => actions.extend(views::flow::show(ui, &self.state)),
+                View::Flow => {
+                    let same = match (&self.flow_fitted, &self.state.doc) {
+                        (Some(w), Some(d)) => std::sync::Weak::ptr_eq(w, &Arc::downgrade(d)),
+                        _ => false,
+                    };
+                    let fit = self.state.fit_requested || !same;
+                    self.last_canvas_rect = Some(ui.max_rect());
+                    self.flow_fitted = self.state.doc.as_ref().map(Arc::downgrade);
+                    actions.extend(views::flow::show(
+                        ui,
+                        &self.state,
+                        &mut self.flow_camera,
+                        fit,
+                    ));
+                }
                 View::Conntrack => {
                     actions.extend(views::conntrack::show(ui, &self.state, &mut self.ct_form))
                 }

@@ -1,13 +1,15 @@
-//! Writing the current table to SVG or DOT with the library's renderers
-//! (the same drawing `iptviz render` makes), off the UI thread.
+//! Writing the current view to SVG, DOT or JSON with the library's
+//! renderers (the same drawing `iptviz render` makes, with the groups
+//! opened on the canvas open), off the UI thread.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
-use iptviz::graph::{ChainGraph, ViewOptions, view};
+use iptviz::graph::view;
 use iptviz::layout::Choice;
 use iptviz::render::{Format, render};
 
+use crate::scene::{SceneRequest, view_options};
 use crate::state::Document;
 
 /// The format for a file name, by extension.
@@ -26,16 +28,16 @@ pub fn format_for(path: &str) -> Result<Format, String> {
     }
 }
 
-/// Renders `table` of `doc` to text in `format`.
-pub fn render_table(doc: &Document, table: &str, format: Format) -> Result<String, String> {
+/// Renders the view `req` asks for (a table, with the groups opened on the
+/// canvas) to text in `format`.
+pub fn render_view(doc: &Document, req: &SceneRequest, format: Format) -> Result<String, String> {
     let rs = &doc.parsed.ruleset;
-    let graph = ChainGraph::build(rs);
-    let opts = ViewOptions {
-        tables: vec![table.to_string()],
-        counters: rs.has_counters(),
-        ..Default::default()
-    };
-    let v = view(rs, &graph, &opts).map_err(|e| e.to_string())?;
+    let table = rs
+        .tables
+        .get(req.table)
+        .ok_or_else(|| "no such table".to_string())?;
+    let opts = view_options(rs, table, req);
+    let v = view(rs, &doc.chain_graph, &opts).map_err(|e| e.to_string())?;
     render(&v, format, Choice::Auto).map_err(|e| e.to_string())
 }
 
@@ -44,14 +46,14 @@ pub fn render_table(doc: &Document, table: &str, format: Format) -> Result<Strin
 pub fn spawn(
     ctx: &egui::Context,
     doc: Arc<Document>,
-    table: String,
+    req: SceneRequest,
     path: String,
 ) -> Receiver<Result<String, String>> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
     std::thread::spawn(move || {
         let out = format_for(&path)
-            .and_then(|f| render_table(&doc, &table, f))
+            .and_then(|f| render_view(&doc, &req, f))
             .and_then(|text| {
                 std::fs::write(&path, text)
                     .map(|_| format!("wrote {path}"))
@@ -75,13 +77,54 @@ mod tests {
         assert!(format_for("a.png").is_err());
     }
 
+    fn request(doc: &Document, table: &str, expanded: &[&str]) -> SceneRequest {
+        SceneRequest {
+            table: doc
+                .parsed
+                .ruleset
+                .tables
+                .iter()
+                .position(|t| t.name == table)
+                .expect("table"),
+            expanded: expanded.iter().map(|s| s.to_string()).collect(),
+            expand_all: false,
+        }
+    }
+
     #[test]
     fn svg_and_dot_of_a_table_come_from_the_library() {
         let doc = Document::from_bytes("s", include_bytes!("../tests/fixtures/small-host.rules"))
             .expect("loads");
-        let svg = render_table(&doc, "filter", Format::Svg).expect("svg");
+        let req = request(&doc, "filter", &[]);
+        let svg = render_view(&doc, &req, Format::Svg).expect("svg");
         assert!(svg.contains("<svg") && svg.contains("ssh-allow"));
-        let dot = render_table(&doc, "filter", Format::Dot).expect("dot");
+        let dot = render_view(&doc, &req, Format::Dot).expect("dot");
         assert!(dot.starts_with("digraph") && dot.contains("ssh-allow"));
+    }
+
+    #[test]
+    fn export_keeps_the_groups_opened_on_the_canvas() {
+        let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n");
+        for i in 0..8 {
+            text.push_str(&format!(":KUBE-SEP-ABCDEFGH{i:04} - [0:0]\n"));
+            text.push_str(&format!("-A PREROUTING -j KUBE-SEP-ABCDEFGH{i:04}\n"));
+        }
+        text.push_str("COMMIT\n");
+        let doc = Document::from_bytes("k", text.as_bytes()).expect("loads");
+        let folded = render_view(&doc, &request(&doc, "nat", &[]), Format::Dot).expect("dot");
+        // Members are named in the group's hover text, but get no box.
+        let own_box = "[label=\"KUBE-SEP-ABCDEFGH0003";
+        assert!(!folded.contains(own_box), "{folded}");
+        // The id the canvas uses for that group once opened.
+        let scene = crate::scene::Scene::build(
+            &doc.parsed.ruleset,
+            &doc.chain_graph,
+            &request(&doc, "nat", &[]),
+        )
+        .expect("scene");
+        let group = scene.groups.first().expect("a group").id.clone();
+        let open =
+            render_view(&doc, &request(&doc, "nat", &[group.as_str()]), Format::Dot).expect("dot");
+        assert!(open.contains(own_box), "{open}");
     }
 }

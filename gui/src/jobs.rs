@@ -124,11 +124,13 @@ pub const LIVE_HELP: &str = "Reading the firewall of this machine needs root. Ei
 with sudo, or run\n\n    sudo iptables-save -c > rules.txt\n\nand open rules.txt (File > Open, drag \
 and drop), or paste the output here with Ctrl+V.";
 
-/// Runs iptables-save on this machine; the IPv4 rules are shown.
+/// Runs iptables-save and ip6tables-save on this machine; the IPv4 rules
+/// are shown first, the IPv6 ones are a click away.
 pub fn load_live() -> Result<Document, String> {
     let dumps = iptviz::input::read_live().map_err(|e| format!("{e}\n\n{LIVE_HELP}"))?;
-    let first = dumps
-        .first()
-        .ok_or_else(|| format!("iptables-save gave no rules.\n\n{LIVE_HELP}"))?;
-    Document::from_bytes(&first.name, &first.bytes)
+    if dumps.is_empty() {
+        return Err(format!("iptables-save gave no rules.\n\n{LIVE_HELP}"));
+    }
+    let dumps: Vec<(String, Vec<u8>)> = dumps.into_iter().map(|d| (d.name, d.bytes)).collect();
+    Document::from_siblings(Arc::new(dumps), 0)
 }

@@ -115,6 +115,8 @@ pub struct SceneCluster {
     pub label: String,
     /// Table name (colours).
     pub table: String,
+    /// Left end of the caption's baseline.
+    pub caption: Pos2,
 }
 
 /// Everything the canvas draws for one table.
@@ -271,6 +273,7 @@ impl Scene {
                 ),
                 label: c.label.clone(),
                 table: c.table.clone(),
+                caption: pos2(c.caption.x as f32, c.caption.y as f32),
             })
             .collect();
         let bounds = if l.width > 0.0 && l.height > 0.0 {
@@ -365,6 +368,51 @@ impl Scene {
     }
 }
 
+/// The hook-order view of a whole ruleset (`iptviz render --flow`), laid
+/// out by the library, with the built-in chain behind each table's box.
+#[derive(Debug, Clone)]
+pub struct FlowScene {
+    /// Boxes, paths and hook frames as the SVG draws them.
+    pub scene: Scene,
+    /// For each box, the built-in chain it stands for as
+    /// `(table index, chain index)`; `None` for points of the path and for
+    /// chains missing from the dump.
+    pub chains: Vec<Option<(usize, usize)>>,
+}
+
+impl FlowScene {
+    /// Builds the picture (a few dozen boxes: cheap enough for any thread).
+    pub fn build(rs: &Ruleset) -> FlowScene {
+        let counters = rs.has_counters();
+        let v = iptviz::flow::flow_view(rs, counters, "");
+        let l = layout(&v, Choice::Auto);
+        // No table of its own: every box comes out unselectable, and the
+        // chain behind it is looked up through the hook it sits at.
+        let mut scene = Scene::from_layout(usize::MAX, &Table::default(), &v, &l);
+        let mut chains = vec![None; v.nodes.len()];
+        for (hook, steps) in v.flow.iter().flat_map(|p| &p.hooks) {
+            for &n in steps {
+                let vn = &v.nodes[n];
+                if vn.kind != ViewNodeKind::Builtin {
+                    continue;
+                }
+                scene.nodes[n].style = NodeStyle::Builtin;
+                chains[n] = rs
+                    .tables
+                    .iter()
+                    .position(|t| t.name == vn.table)
+                    .and_then(|ti| Some((ti, rs.tables[ti].chain_position(hook.chain())?)));
+            }
+        }
+        FlowScene { scene, chains }
+    }
+
+    /// The box of a built-in chain, if the picture has one.
+    pub fn node_of(&self, table: usize, chain: usize) -> Option<usize> {
+        self.chains.iter().position(|&c| c == Some((table, chain)))
+    }
+}
+
 /// The library view options for a scene: one table, counters when the dump
 /// has them, default groups minus the open ones.
 pub fn view_options(rs: &Ruleset, table: &Table, req: &SceneRequest) -> ViewOptions {
@@ -394,6 +442,48 @@ pub fn plural(n: usize, word: &str) -> String {
 mod tests {
     use super::*;
     use iptviz::parse::{ParseOptions, parse_str};
+
+    #[test]
+    fn flow_picture_is_the_library_flow_layout() {
+        let rs = ruleset(include_str!("../tests/fixtures/small-host.rules"));
+        let f = FlowScene::build(&rs);
+        let v = iptviz::flow::flow_view(&rs, rs.has_counters(), "");
+        let l = layout(&v, Choice::Auto);
+        assert_eq!(f.scene.nodes.len(), l.nodes.len());
+        for (n, b) in f.scene.nodes.iter().zip(&l.nodes) {
+            assert_eq!(n.rect.min, pos2(b.x as f32, b.y as f32), "{}", n.id);
+        }
+        let hooks: Vec<&str> = f.scene.clusters.iter().map(|c| c.label.as_str()).collect();
+        assert!(
+            hooks.contains(&"PREROUTING") && hooks.contains(&"INPUT"),
+            "{hooks:?}"
+        );
+        // The filter box in the INPUT frame opens the filter table's INPUT.
+        let ti = rs
+            .tables
+            .iter()
+            .position(|t| t.name == "filter")
+            .expect("filter");
+        let ci = rs.tables[ti].chain_position("INPUT").expect("INPUT");
+        let n = f.node_of(ti, ci).expect("filter INPUT drawn");
+        assert_eq!(f.scene.nodes[n].title, "filter");
+        assert_eq!(f.scene.nodes[n].style, NodeStyle::Builtin);
+        let frame = f
+            .scene
+            .clusters
+            .iter()
+            .find(|c| c.label == "INPUT")
+            .unwrap();
+        assert!(frame.rect.contains_rect(f.scene.nodes[n].rect));
+        // Points of the path lead nowhere.
+        let routing = f
+            .scene
+            .nodes
+            .iter()
+            .position(|n| n.id == "flow/routing")
+            .unwrap();
+        assert_eq!(f.chains[routing], None);
+    }
 
     fn ruleset(text: &str) -> Ruleset {
         parse_str(text, &ParseOptions::lenient("t"))

@@ -23,10 +23,35 @@ pub struct Document {
     pub graphs: Vec<TableGraph>,
     /// The library's chain graph, which the canvas's view is made from.
     pub chain_graph: iptviz::graph::ChainGraph,
+    /// The hook-order picture of the Flow tab.
+    pub flow: crate::scene::FlowScene,
     /// Size of the input.
     pub bytes: usize,
     /// Time spent parsing and analysing.
     pub took: Duration,
+    /// Every dump read together with this one (live reading gives the IPv4
+    /// and the IPv6 rules), and which of them this document shows.
+    pub siblings: Siblings,
+}
+
+/// Dumps read together, for switching between address families.
+#[derive(Debug, Clone, Default)]
+pub struct Siblings {
+    /// `(name, text)` of each dump, in reading order.
+    pub dumps: Arc<Vec<(String, Vec<u8>)>>,
+    /// Index of the dump shown.
+    pub shown: usize,
+}
+
+impl Siblings {
+    /// Short label of a dump: the address family its name says.
+    pub fn label(name: &str) -> &'static str {
+        if name.contains("ip6tables") {
+            "IPv6"
+        } else {
+            "IPv4"
+        }
+    }
 }
 
 impl Document {
@@ -49,14 +74,28 @@ impl Document {
             .map(TableGraph::build)
             .collect();
         let chain_graph = iptviz::graph::ChainGraph::build(&parsed.ruleset);
+        let flow = crate::scene::FlowScene::build(&parsed.ruleset);
         Ok(Document {
             name: name.to_string(),
             parsed,
             graphs,
             chain_graph,
+            flow,
             bytes: bytes.len(),
             took: start.elapsed(),
+            siblings: Siblings::default(),
         })
+    }
+
+    /// Parses dump `shown` of `dumps`, keeping the others to switch to.
+    pub fn from_siblings(
+        dumps: Arc<Vec<(String, Vec<u8>)>>,
+        shown: usize,
+    ) -> Result<Document, String> {
+        let (name, bytes) = dumps.get(shown).ok_or_else(|| "no such dump".to_string())?;
+        let mut doc = Document::from_bytes(name, bytes)?;
+        doc.siblings = Siblings { dumps, shown };
+        Ok(doc)
     }
 
     /// Number of error-level problems.
@@ -467,6 +506,15 @@ impl AppState {
         }
     }
 
+    /// What the canvas shows now: the table and the groups opened in it.
+    pub fn scene_request(&self) -> SceneRequest {
+        SceneRequest {
+            table: self.table,
+            expanded: self.expanded_ids(),
+            expand_all: self.all_open.contains(&self.table),
+        }
+    }
+
     fn expanded_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .expanded
@@ -491,11 +539,7 @@ impl AppState {
             self.scene_job = None;
             return;
         }
-        let request = SceneRequest {
-            table: self.table,
-            expanded: self.expanded_ids(),
-            expand_all: self.all_open.contains(&self.table),
-        };
+        let request = self.scene_request();
         if self.sync {
             let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &request);
             self.scene_ready(out);

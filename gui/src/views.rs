@@ -43,6 +43,8 @@ pub enum Action {
     },
     /// Run iptables-save on this machine.
     LoadLive,
+    /// Show another dump read together with the current one (IPv4/IPv6).
+    ShowSibling(usize),
     /// Show the bundled sample.
     LoadSample,
     /// Write the current view to a file (`.svg` or `.dot`).

@@ -131,6 +131,49 @@ fn paste_box_and_flow_view() {
     h.get_by_label("Flow").click();
     h.run();
     assert_eq!(h.state().state.view, iptviz_gui::state::View::Flow);
+    // The library's hook picture: click the nat box in the PREROUTING
+    // frame and its chain is selected.
+    let (p, want) = {
+        let app = h.state();
+        let flow = &app.state.doc.as_ref().expect("loaded").flow;
+        let frame = flow
+            .scene
+            .clusters
+            .iter()
+            .find(|c| c.label == "PREROUTING")
+            .expect("PREROUTING frame");
+        let n = (0..flow.scene.nodes.len())
+            .find(|&i| {
+                flow.chains[i].is_some() && frame.rect.contains_rect(flow.scene.nodes[i].rect)
+            })
+            .expect("a chain box in the PREROUTING frame");
+        assert_eq!(flow.scene.nodes[n].title, "nat");
+        let view = app.last_canvas_rect.expect("flow drawn");
+        let (table, chain) = flow.chains[n].unwrap();
+        (
+            app.flow_camera
+                .to_screen(view, flow.scene.nodes[n].rect.center()),
+            iptviz_gui::state::ChainRef { table, chain },
+        )
+    };
+    assert!(h.state().state.selected != Some(want));
+    h.hover_at(p);
+    h.run();
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Default::default(),
+    });
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Default::default(),
+    });
+    h.run();
+    assert_eq!(h.state().state.selected, Some(want));
+    assert_eq!(want.chain, 0, "PREROUTING is the nat table's first chain");
 }
 
 #[test]
@@ -205,4 +248,38 @@ fn double_click_expands_a_group() {
         h.state().state.scene.as_ref().map(|s| s.nodes.len()),
         Some(10)
     );
+}
+
+#[test]
+fn live_ipv4_and_ipv6_rules_switch_from_the_toolbar() {
+    use iptviz_gui::state::Document;
+    use std::sync::Arc;
+    let v4 = std::fs::read(FIXTURE).unwrap();
+    let v6 = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/server-ipv6.rules"
+    ))
+    .unwrap();
+    let dumps = Arc::new(vec![
+        ("live: iptables-save -c".to_string(), v4),
+        ("live: ip6tables-save -c".to_string(), v6),
+    ]);
+    let mut h = small_host();
+    h.run();
+    // A single dump offers no family switch.
+    assert!(h.query_by_label("IPv6").is_none());
+    let doc = Document::from_siblings(dumps, 0).unwrap();
+    h.state_mut().state.set_document(Arc::new(doc));
+    h.run();
+    h.get_by_label("IPv6").click();
+    h.run();
+    let doc = h.state().state.doc.clone().unwrap();
+    assert_eq!(doc.name, "live: ip6tables-save -c");
+    assert_eq!(doc.parsed.ruleset.family, iptviz::model::Family::Ipv6);
+    assert_eq!(doc.siblings.shown, 1);
+    h.get_by_label("IPv4").click();
+    h.run();
+    let doc = h.state().state.doc.clone().unwrap();
+    assert_eq!(doc.name, "live: iptables-save -c");
+    assert_eq!(doc.siblings.shown, 0);
 }

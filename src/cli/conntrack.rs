@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use iptviz::conntrack::filter::{parse_net, parse_proto, parse_state};
 use iptviz::conntrack::live::{self, Owners};
@@ -29,6 +29,7 @@ use super::common::open_output;
   iptviz conntrack ct.txt --rules <(sudo iptables-save) --proto udp --port 53 --list
   iptviz conntrack --stats stat-before.txt --stats stat-after.txt --interval 60
   sudo iptviz conntrack --live --top 5
+  sudo iptviz conntrack --live --live-rules --nat --list
   sudo iptviz conntrack --live --watch 5")]
 pub struct ConntrackArgs {
     /// /proc/net/nf_conntrack, `conntrack -L` or `conntrack -S` text
@@ -50,9 +51,14 @@ pub struct ConntrackArgs {
     /// With --watch: stop after N rounds.
     #[arg(long, value_name = "N", requires = "watch")]
     count: Option<u64>,
-    /// iptables-save text whose nat rules explain the NAT entries.
-    #[arg(long, value_name = "RULES")]
-    rules: Option<PathBuf>,
+    /// iptables-save text whose nat rules explain the NAT entries; `-`
+    /// reads stdin (when FILE is not `-`).
+    #[arg(long, value_name = "RULES", conflicts_with = "live_rules")]
+    rules: Option<String>,
+    /// Explain the NAT entries with this machine's rules (runs
+    /// `iptables-save -c` and `ip6tables-save -c`, read-only; needs root).
+    #[arg(long)]
+    live_rules: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -157,6 +163,9 @@ fn mtime(p: &PathBuf) -> Option<std::time::SystemTime> {
 /// Runs `conntrack`.
 pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
     let filter = a.filter()?;
+    if a.rules.as_deref() == Some("-") && a.file.as_deref() == Some("-") {
+        bail!("FILE and --rules cannot both be read from stdin (`-`)");
+    }
     if a.file.is_none() && !a.live && a.stats.is_empty() {
         bail!(
             "nothing to read: give a FILE (`-` for stdin), --live, or --stats FILE; see `iptviz conntrack --help`"
@@ -228,19 +237,27 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
 
-    let nat_rules = match &a.rules {
-        Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            let name = p.display().to_string();
-            let parsed = parse_rules(&bytes, &ParseOptions::lenient(name.clone()))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if parsed.error_count() > 0 {
-                eprintln!(
-                    "iptviz: {name}: {} errors in the rules; the rules that could be read are used (see `iptviz check`)",
-                    parsed.error_count()
-                );
+    let rule_source = match (&a.rules, a.live_rules) {
+        (_, true) => Some(Source::Live),
+        (Some(r), false) => Some(Source::from_arg(r)),
+        (None, false) => None,
+    };
+    let nat_rules = match rule_source {
+        Some(src) => {
+            let mut all = NatRules::default();
+            for loaded in read_source(&src).map_err(|e| anyhow::anyhow!("{e}"))? {
+                let name = loaded.name.clone();
+                let parsed = parse_rules(&loaded.bytes, &ParseOptions::lenient(name.clone()))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if parsed.error_count() > 0 {
+                    eprintln!(
+                        "iptviz: {name}: {} errors in the rules; the rules that could be read are used (see `iptviz check`)",
+                        parsed.error_count()
+                    );
+                }
+                all.extend(NatRules::from_ruleset(&parsed.ruleset));
             }
-            Some(NatRules::from_ruleset(&parsed.ruleset))
+            Some(all)
         }
         None => None,
     };
@@ -452,6 +469,13 @@ fn print_text(
             "  unreplied:   {}   assured: {}   NAT: {}   IPv6: {}",
             s.unreplied, s.assured, s.nat, s.ipv6
         )?;
+        if s.destroyed > 0 {
+            writeln!(
+                out,
+                "  ended:       {} ([DESTROY] events of `conntrack -E`: these connections are gone)",
+                s.destroyed
+            )?;
+        }
         if s.total > 0 {
             writeln!(out, "  top destinations:")?;
             for c in &s.top_destinations {

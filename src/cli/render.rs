@@ -113,7 +113,7 @@ pub struct RenderArgs {
     /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`), one per calling chain (`per-chain`), or `auto` (per chain in views of over 30 chains).
     #[arg(long, value_enum, default_value = "auto")]
     targets: TargetsArg,
-    /// Layout engine.
+    /// Layout engine of the chain graph (--flow always draws the hook picture).
     #[arg(long, value_enum, default_value = "auto")]
     layout: LayoutArg,
 }

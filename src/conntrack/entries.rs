@@ -238,8 +238,10 @@ const CODE: u8 = 32;
 fn parse_line(line: &[u8], line_no: u32, strings: &mut Interner) -> Result<Entry, LineError> {
     let mut words = Words { line, pos: 0 }.peekable();
     // Event prefixes of `conntrack -E` (`[NEW]`, `[DESTROY]`) and timestamps.
+    let mut destroyed = false;
     while let Some(&(_, w)) = words.peek() {
         if w.first() == Some(&b'[') {
+            destroyed |= w == b"[DESTROY]";
             words.next();
         } else {
             break;
@@ -301,15 +303,20 @@ fn parse_line(line: &[u8], line_no: u32, strings: &mut Interner) -> Result<Entry
                 ),
             )
         })?;
-    let (tc, tn) = words
-        .next()
-        .ok_or_else(|| err(line.len(), "truncated: expected the timeout in seconds"))?;
-    let timeout = dec_u32(tn).ok_or_else(|| {
-        err(
-            tc,
-            format!("expected the timeout in seconds, found `{}`", show(tn)),
-        )
-    })?;
+    // A DESTROY event has no timeout left: the tuple follows at once.
+    let timeout = if destroyed && words.peek().is_some_and(|(_, w)| w.contains(&b'=')) {
+        0
+    } else {
+        let (tc, tn) = words
+            .next()
+            .ok_or_else(|| err(line.len(), "truncated: expected the timeout in seconds"))?;
+        dec_u32(tn).ok_or_else(|| {
+            err(
+                tc,
+                format!("expected the timeout in seconds, found `{}`", show(tn)),
+            )
+        })?
+    };
 
     let mut e = Entry {
         orig: Tuple::EMPTY,
@@ -324,7 +331,7 @@ fn parse_line(line: &[u8], line_no: u32, strings: &mut Interner) -> Result<Entry
         secctx: 0,
         helper: 0,
         zone: 0,
-        flags: Flags(0),
+        flags: Flags(if destroyed { Flags::DESTROYED } else { 0 }),
         l3: l3.unwrap_or(L3::Ipv4),
         proto,
         state: State::NONE,

@@ -289,6 +289,11 @@ impl NatRules {
         NatRules { rules }
     }
 
+    /// Adds the rules of another ruleset (e.g. the IPv6 one).
+    pub fn extend(&mut self, other: NatRules) {
+        self.rules.extend(other.rules);
+    }
+
     fn best(&self, e: &Entry, dnat: bool) -> Option<usize> {
         let mut best: Option<(u32, usize)> = None;
         for (i, r) in self.rules.iter().enumerate() {

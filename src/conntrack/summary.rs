@@ -62,6 +62,8 @@ pub struct Summary {
     pub nat: u64,
     /// IPv6 entries.
     pub ipv6: u64,
+    /// `[DESTROY]` events (connections that ended), when reading `conntrack -E`.
+    pub destroyed: u64,
     /// Original destinations, most first.
     pub top_destinations: Vec<Count<IpAddr>>,
     /// Original destination ports (port protocols only), most first.
@@ -95,6 +97,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
     let mut srcs: HashMap<IpAddr, u64> = HashMap::new();
     let mut ports: HashMap<(u8, u16), u64> = HashMap::new();
     let (mut total, mut unreplied, mut assured, mut nat, mut ipv6) = (0, 0, 0, 0, 0);
+    let mut destroyed = 0;
     for e in entries {
         total += 1;
         protos[e.proto as usize] += 1;
@@ -103,6 +106,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
         }
         unreplied += e.has(Flags::UNREPLIED) as u64;
         assured += e.has(Flags::ASSURED) as u64;
+        destroyed += e.has(Flags::DESTROYED) as u64;
         let n = e.nat();
         nat += (n.dnat || n.snat) as u64;
         ipv6 += matches!(e.orig.src, IpAddr::V6(_)) as u64;
@@ -133,6 +137,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
         assured,
         nat,
         ipv6,
+        destroyed,
         top_destinations: top(dsts, top_n),
         top_ports: top(
             ports

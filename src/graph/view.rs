@@ -292,6 +292,10 @@ pub struct View {
     /// table in kernel order).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<ViewFrame>,
+    /// Set by the hook-order view ([`crate::flow::flow_view`]): where its
+    /// nodes sit in the netfilter picture, which layouts then draw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<crate::flow::FlowPlan>,
 }
 
 struct Merged {
@@ -817,6 +821,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         edges,
         rules: opts.rules,
         frames: Vec::new(),
+        flow: None,
     })
 }
 

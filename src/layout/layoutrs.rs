@@ -12,8 +12,12 @@ use layout::core::style::{LineStyleKind, StyleAttr};
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
-use super::{EdgePath, Engine, Layout, NodeBox, Point, is_back, node_size, normalise, row_centre};
+use super::{
+    EdgePath, Engine, Layout, NodeBox, Point, clear_labels, is_back, node_size, normalise,
+    row_centre,
+};
 use crate::graph::View;
+use crate::render::style::{CHAR_EM, TEXT_SIZE, text_width};
 
 /// layout-rs sizes edge-label spacers as characters times the font size;
 /// this makes them about as wide as our label text.
@@ -23,6 +27,26 @@ const LABEL_FONT: usize = 7;
 struct Recorder {
     rects: HashMap<usize, NodeBox>,
     paths: HashMap<usize, Vec<(LPoint, LPoint)>>,
+    /// Centre of the spacer that holds each edge's label.
+    labels: HashMap<usize, Point>,
+}
+
+/// What layout-rs is given as the label of edge `i`: as many characters as
+/// the real label is wide, so that it reserves the same room, spelling the
+/// edge's number so that the recorder knows whose spacer it draws text in.
+fn label_stand_in(i: usize, label: &str) -> String {
+    let cols = (text_width(label, TEXT_SIZE) / (TEXT_SIZE * CHAR_EM)).round() as usize;
+    let mut s = i.to_string();
+    while s.chars().count() < cols {
+        s.push('~');
+    }
+    s
+}
+
+/// The edge number in a stand-in label.
+fn stand_in_edge(text: &str) -> Option<usize> {
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    text[..digits].parse().ok()
 }
 
 impl RenderBackend for Recorder {
@@ -51,7 +75,12 @@ impl RenderBackend for Recorder {
 
     fn draw_circle(&mut self, _: LPoint, _: LPoint, _: &StyleAttr, _: Option<String>) {}
 
-    fn draw_text(&mut self, _: LPoint, _: &str, _: &StyleAttr) {}
+    fn draw_text(&mut self, xy: LPoint, text: &str, _: &StyleAttr) {
+        // Boxes are given no text; only edge-label spacers write here.
+        if let Some(i) = stand_in_edge(text) {
+            self.labels.insert(i, Point::new(xy.x, xy.y));
+        }
+    }
 
     fn draw_arrow(
         &mut self,
@@ -135,11 +164,16 @@ fn run(view: &View) -> Option<Layout> {
         if a == b {
             continue;
         }
+        let text = if e.label.is_empty() {
+            String::new()
+        } else {
+            label_stand_in(i, &e.label)
+        };
         let arrow = Arrow::with_properties(
             start,
             end,
             LineStyleKind::Normal,
-            &e.label,
+            &text,
             &look,
             i.to_string(),
             &None,
@@ -177,6 +211,9 @@ fn run(view: &View) -> Option<Layout> {
         }
         let label = if e.label.is_empty() || pts.len() < 2 {
             None
+        } else if let Some(&c) = rec.labels.get(&i) {
+            // The middle of the spacer layout-rs kept free for the label.
+            Some(c)
         } else if curved {
             // The path passes through the label spacer at a segment end
             // in its middle.
@@ -209,6 +246,8 @@ fn run(view: &View) -> Option<Layout> {
         engine: Engine::LayoutRs,
         clusters: Vec::new(),
     };
+    // Spacers sometimes end up a few px into a neighbouring box.
+    clear_labels(&mut l, view);
     normalise(&mut l, view, 16.0);
     Some(l)
 }

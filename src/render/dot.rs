@@ -150,6 +150,23 @@ pub fn dot(view: &View) -> String {
         let members: Vec<String> = f.nodes.iter().map(|i| format!("n{i};")).collect();
         let _ = writeln!(out, "    {}\n  }}", members.join(" "));
     }
+    // The hook-order view: each hook a cluster, as the SVG frames them
+    // (its boxes are named by table only).
+    for (hook, nodes) in view.flow.iter().flat_map(|p| &p.hooks) {
+        if nodes.is_empty() {
+            continue;
+        }
+        let name = hook.chain();
+        let _ = write!(
+            out,
+            "  subgraph cluster_{name} {{ label=\"{name}\"; style=\"rounded\"; color=\"{}\";",
+            hex(style::MUTED)
+        );
+        for n in nodes {
+            let _ = write!(out, " n{n};");
+        }
+        out.push_str(" }\n");
+    }
     for e in &view.edges {
         let s = style::view_edge_style(view, e);
         let dim = style::opacity(lit_view, e.highlight);

@@ -384,8 +384,8 @@ pub fn svg(view: &View, layout: &Layout) -> String {
             f(b.h),
             hex(style::cluster_fill(&c.table)),
             hex(style::table_stroke(&c.table)),
-            f(b.x + 10.0),
-            f(b.y + 18.0),
+            f(c.caption.x),
+            f(c.caption.y),
             hex(style::table_stroke(&c.table)),
             escape(&c.label)
         );

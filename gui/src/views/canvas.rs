@@ -122,23 +122,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         cam.fit(scene.bounds, view);
     }
 
-    // Input: drag pans, wheel and pinch zoom around the pointer.
-    if response.dragged() {
-        cam.center -= response.drag_delta() / cam.zoom;
-    }
-    if response.hovered() {
-        let (scroll, pinch, pointer) =
-            ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta(), i.pointer.hover_pos()));
-        let factor = pinch * (scroll.y * 0.002).exp();
-        if let Some(p) = pointer
-            && (factor - 1.0).abs() > 1e-4
-        {
-            cam.zoom_at(view, p, factor);
-        }
-        if scroll.x != 0.0 {
-            cam.center.x -= scroll.x / cam.zoom;
-        }
-    }
+    pan_and_zoom(ui, &response, cam, view);
 
     let visible = cam.visible(view).expand(4.0 / cam.zoom);
     let hovered = response
@@ -237,6 +221,26 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     actions
 }
 
+/// Drag pans, wheel and pinch zoom around the pointer.
+pub(crate) fn pan_and_zoom(ui: &Ui, response: &egui::Response, cam: &mut Camera, view: Rect) {
+    if response.dragged() {
+        cam.center -= response.drag_delta() / cam.zoom;
+    }
+    if response.hovered() {
+        let (scroll, pinch, pointer) =
+            ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta(), i.pointer.hover_pos()));
+        let factor = pinch * (scroll.y * 0.002).exp();
+        if let Some(p) = pointer
+            && (factor - 1.0).abs() > 1e-4
+        {
+            cam.zoom_at(view, p, factor);
+        }
+        if scroll.x != 0.0 {
+            cam.center.x -= scroll.x / cam.zoom;
+        }
+    }
+}
+
 /// Segments per cubic Bézier piece: enough for the gentle curves of a
 /// layered drawing, few enough to keep tessellation cheap.
 const BEZIER_STEPS: usize = 8;
@@ -288,7 +292,13 @@ pub(crate) fn arrow_head(e: &SceneEdge, cam: &Camera, view: Rect) -> Option<[Pos
 }
 
 /// The edge under the pointer (within 5 points).
-fn edge_at(scene: &Scene, cam: &Camera, view: Rect, visible: &[usize], p: Pos2) -> Option<usize> {
+pub(crate) fn edge_at(
+    scene: &Scene,
+    cam: &Camera,
+    view: Rect,
+    visible: &[usize],
+    p: Pos2,
+) -> Option<usize> {
     if cam.zoom < TEXT_ZOOM {
         return None;
     }
@@ -373,7 +383,7 @@ fn node_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, node: &SceneNode) 
 }
 
 /// The rules behind an edge, as the SVG's hover text lists them.
-fn edge_tooltip(ui: &mut Ui, scene: &Scene, edge: &SceneEdge) {
+pub(crate) fn edge_tooltip(ui: &mut Ui, scene: &Scene, edge: &SceneEdge) {
     let name = |i: u32| scene.nodes.get(i as usize).map_or("", |n| n.title.as_str());
     let kind = if edge.ret {
         "returns to"
@@ -406,12 +416,12 @@ fn radius(r: f32) -> CornerRadius {
 }
 
 /// What the painting functions share for one frame.
-struct Paint<'a> {
-    painter: &'a egui::Painter,
-    cam: &'a Camera,
-    view: Rect,
-    dark: bool,
-    background: Color32,
+pub(crate) struct Paint<'a> {
+    pub painter: &'a egui::Painter,
+    pub cam: &'a Camera,
+    pub view: Rect,
+    pub dark: bool,
+    pub background: Color32,
 }
 
 impl Paint<'_> {
@@ -423,7 +433,7 @@ impl Paint<'_> {
     }
 
     /// A table's frame with its caption.
-    fn cluster(&self, c: &SceneCluster) {
+    pub(crate) fn cluster(&self, c: &SceneCluster) {
         let r = self.screen(c.rect);
         if !r.intersects(self.view) {
             return;
@@ -445,7 +455,7 @@ impl Paint<'_> {
         );
         if z >= TEXT_ZOOM {
             self.painter.text(
-                r.min + vec2(10.0, 18.0) * z,
+                self.cam.to_screen(self.view, c.caption),
                 Align2::LEFT_BOTTOM,
                 &c.label,
                 FontId::monospace(font_size(13.0, z)),
@@ -454,7 +464,7 @@ impl Paint<'_> {
         }
     }
 
-    fn edges(&self, scene: &Scene, visible: &[usize], selected: Option<usize>) {
+    pub(crate) fn edges(&self, scene: &Scene, visible: &[usize], selected: Option<usize>) {
         let z = self.cam.zoom;
         let fine = visible.len() <= FINE_EDGES && z >= BOX_ZOOM;
         let mut shapes: Vec<Shape> = Vec::with_capacity(visible.len() * if fine { 2 } else { 1 });
@@ -508,7 +518,7 @@ impl Paint<'_> {
     }
 
     /// Edge labels on a halo of the canvas colour, as the SVG draws them.
-    fn edge_labels(&self, scene: &Scene, visible: &[usize]) {
+    pub(crate) fn edge_labels(&self, scene: &Scene, visible: &[usize]) {
         let size = font_size(style::TEXT_SIZE, self.cam.zoom);
         let colour = palette::ink(style::INK, self.dark);
         for &i in visible {
@@ -528,7 +538,7 @@ impl Paint<'_> {
         }
     }
 
-    fn nodes(
+    pub(crate) fn nodes(
         &self,
         scene: &Scene,
         state: &AppState,
@@ -716,7 +726,7 @@ impl Paint<'_> {
 
 /// The library's legend for this scene ([`style::legend_for`]), in a
 /// corner of the canvas.
-fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
+pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
     if scene.legend.is_empty() || view.height() < 300.0 {
         return;
     }
@@ -799,7 +809,7 @@ fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: boo
     painter.extend(shapes);
 }
 
-fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui, busy: bool) {
+pub(crate) fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui, busy: bool) {
     painter.text(
         view.left_bottom() + vec2(10.0, -8.0),
         Align2::LEFT_BOTTOM,
@@ -814,7 +824,7 @@ fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui, busy: 
 }
 
 /// A small overview in the corner; click or drag in it to move the view.
-fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, dark: bool) {
+pub(crate) fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, dark: bool) {
     let size = vec2(200.0, 130.0);
     let area = Rect::from_min_size(view.right_bottom() - size - vec2(10.0, 10.0), size);
     // Not needed when everything is in sight.

@@ -3,7 +3,7 @@
 use egui::{Id, Ui};
 
 use super::{Action, Dialog};
-use crate::state::{AppState, View};
+use crate::state::{AppState, Siblings, View};
 
 /// Id of the search field, so Ctrl+F can focus it.
 pub fn search_id() -> Id {
@@ -75,6 +75,22 @@ pub fn show(
             .clicked()
         {
             actions.push(Action::LoadLive);
+        }
+        // Live reading gives IPv4 and IPv6 rules: switch between them.
+        if let Some(doc) = &state.doc
+            && doc.siblings.dumps.len() > 1
+        {
+            for (i, (name, _)) in doc.siblings.dumps.iter().enumerate() {
+                let shown = i == doc.siblings.shown;
+                if ui
+                    .selectable_label(shown, Siblings::label(name))
+                    .on_hover_text(name.as_str())
+                    .clicked()
+                    && !shown
+                {
+                    actions.push(Action::ShowSibling(i));
+                }
+            }
         }
         ui.separator();
         let label = ui.label("Search");
