@@ -22,10 +22,11 @@ use crate::model::{Chain, Counters, Ruleset, SourceText, Str, TargetKind};
 
 pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
-pub use summary::rule_summary;
+pub use summary::{rule_label, rule_summary};
+pub(crate) use view::chain_look;
 pub use view::{
-    AUTO_RETURNS_MAX, CollapseRule, View, ViewEdge, ViewError, ViewNode, ViewNodeKind, ViewOptions,
-    ViewRow, default_collapse, view,
+    AUTO_RETURNS_MAX, CollapseRule, View, ViewEdge, ViewError, ViewFrame, ViewNode, ViewNodeKind,
+    ViewOptions, ViewRow, default_collapse, view,
 };
 
 /// Whether a chain can end without a verdict (and so return to its
@@ -123,6 +124,27 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node of chain `c` of `table`.
+    pub fn chain(table: &Str, c: &Chain) -> Node {
+        let service = if kube::is_kube_chain(&c.name) {
+            kube::service_label(c.rules.iter())
+        } else {
+            None
+        };
+        Node {
+            table: table.clone(),
+            name: c.name.clone(),
+            kind: NodeKind::Chain {
+                builtin: c.builtin,
+                policy: c.policy.clone(),
+            },
+            rules: c.rules.len(),
+            line: c.line,
+            counters: c.counters,
+            service,
+        }
+    }
+
     /// True for a chain (built-in or user).
     pub fn is_chain(&self) -> bool {
         matches!(self.kind, NodeKind::Chain { .. })
@@ -185,23 +207,7 @@ impl ChainGraph {
         let mut g = ChainGraph::default();
         for t in &rs.tables {
             for c in &t.chains {
-                let service = if kube::is_kube_chain(&c.name) {
-                    kube::service_label(c.rules.iter())
-                } else {
-                    None
-                };
-                g.add_node(Node {
-                    table: t.name.clone(),
-                    name: c.name.clone(),
-                    kind: NodeKind::Chain {
-                        builtin: c.builtin,
-                        policy: c.policy.clone(),
-                    },
-                    rules: c.rules.len(),
-                    line: c.line,
-                    counters: c.counters,
-                    service,
-                });
+                g.add_node(Node::chain(&t.name, c));
             }
             for c in &t.chains {
                 // Cannot fail: the loop above added every chain of `t`.

@@ -11,7 +11,7 @@ mod layoutrs;
 use serde::Serialize;
 
 use crate::graph::{EdgeKind, View, ViewNode, ViewNodeKind};
-use crate::render::style::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, text_width};
+use crate::render::style::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, page_width, text_width};
 
 /// Graphs up to this many nodes plus edges go to layout-rs in `auto` mode.
 pub const LAYOUT_RS_MAX: usize = 120;
@@ -182,7 +182,9 @@ pub fn is_back(kind: EdgeKind) -> bool {
 /// out one table at a time (no rule crosses tables), each table in its own
 /// frame, frames stacked top to bottom. A hook-order view (one with a
 /// [`crate::flow::FlowPlan`]) is drawn as the netfilter picture, one frame
-/// per hook, whatever the choice.
+/// per hook, whatever the choice. A view with its own [`View::frames`] is
+/// stacked in their order instead, each frame's contents centred, and edges
+/// between frames drawn as curves from one frame down to the next.
 pub fn layout(view: &View, choice: Choice) -> Layout {
     if view.nodes.is_empty() {
         return Layout::default();
@@ -193,21 +195,65 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
     {
         return l;
     }
+    if !view.frames.is_empty() {
+        let bands: Vec<Band> = view
+            .frames
+            .iter()
+            .map(|f| Band {
+                label: f.label.clone(),
+                table: f.table.to_string(),
+                nodes: f.nodes.clone(),
+            })
+            .collect();
+        // Frames as wide as the page they are drawn on, contents centred.
+        let page = page_width(&view.title, 0.0);
+        let mut out = stack(view, &bands, choice, Some(page));
+        connect_bands(view, &bands, &mut out);
+        return out;
+    }
     let flow = view.nodes.iter().any(|n| n.kind == ViewNodeKind::Point);
     let tables = table_order(view);
     if flow || tables.len() < 2 {
         return layout_one(view, choice);
     }
+    let bands: Vec<Band> = tables
+        .iter()
+        .map(|t| Band {
+            label: format!("table {t}"),
+            table: t.to_string(),
+            nodes: (0..view.nodes.len())
+                .filter(|&i| view.nodes[i].table == *t)
+                .collect(),
+        })
+        .collect();
+    stack(view, &bands, choice, None)
+}
+
+/// Nodes laid out together, in a frame when `label` is not empty.
+struct Band {
+    label: String,
+    table: String,
+    nodes: Vec<usize>,
+}
+
+/// Lays out each band on its own (the edges inside it) and stacks the bands
+/// top to bottom; with `centre`, the drawing is at least that wide and each
+/// band's contents are centred across it. Edges between bands are left
+/// without points.
+fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> Layout {
     let mut out = Layout {
         nodes: vec![NodeBox::default(); view.nodes.len()],
         edges: vec![EdgePath::default(); view.edges.len()],
         ..Default::default()
     };
+    // Per band: its nodes, its edges, its drawing's width.
+    let mut placed: Vec<(Vec<usize>, Vec<usize>, f64)> = Vec::new();
     let mut y = 0.0;
-    for t in tables {
-        let idx: Vec<usize> = (0..view.nodes.len())
-            .filter(|&i| view.nodes[i].table == t)
-            .collect();
+    for band in bands {
+        let idx = &band.nodes;
+        if idx.is_empty() {
+            continue;
+        }
         let mut map = vec![usize::MAX; view.nodes.len()];
         for (k, &i) in idx.iter().enumerate() {
             map[i] = k;
@@ -230,11 +276,13 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
                 })
                 .collect(),
             rules: view.rules,
+            frames: Vec::new(),
             flow: None,
         };
         let l = layout_one(&sub, choice);
         out.engine = l.engine;
-        let caption = CLUSTER_CAPTION;
+        let framed = !band.label.is_empty();
+        let caption = if framed { CLUSTER_CAPTION } else { 0.0 };
         let (dx, dy) = (CLUSTER_PAD, y + caption);
         for (k, &i) in idx.iter().enumerate() {
             let b = l.nodes[k];
@@ -249,26 +297,103 @@ pub fn layout(view: &View, choice: Choice) -> Layout {
             shift_edge(&mut p, dx, dy);
             out.edges[e] = p;
         }
-        let bbox = NodeBox {
-            x: round(CLUSTER_PAD / 2.0),
-            y: round(y + CLUSTER_PAD / 2.0),
-            w: round(l.width + CLUSTER_PAD),
-            h: round(l.height + caption),
-        };
-        out.clusters.push(Cluster {
-            label: format!("table {t}"),
-            table: t.to_string(),
-            bbox,
-            caption: Point::new(bbox.x + 10.0, bbox.y + 18.0),
-        });
+        if framed {
+            let bbox = NodeBox {
+                x: round(CLUSTER_PAD / 2.0),
+                y: round(y + CLUSTER_PAD / 2.0),
+                w: round(l.width + CLUSTER_PAD),
+                h: round(l.height + caption),
+            };
+            out.clusters.push(Cluster {
+                label: band.label.clone(),
+                table: band.table.clone(),
+                bbox,
+                caption: Point::new(bbox.x + 10.0, bbox.y + 18.0),
+            });
+        }
         out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
         y += l.height + caption + CLUSTER_PAD;
+        placed.push((idx.clone(), eidx, l.width));
     }
     out.height = round(y);
+    if let Some(w) = centre {
+        out.width = out.width.max(w);
+    }
     for c in &mut out.clusters {
         c.bbox.w = round(out.width - CLUSTER_PAD);
     }
+    if centre.is_some() {
+        for (idx, eidx, w) in placed {
+            let dx = round((out.width - 2.0 * CLUSTER_PAD - w) / 2.0);
+            if dx <= 0.0 {
+                continue;
+            }
+            for &i in &idx {
+                out.nodes[i].x = round(out.nodes[i].x + dx);
+            }
+            for &e in &eidx {
+                shift_edge(&mut out.edges[e], dx, 0.0);
+            }
+        }
+    }
     out
+}
+
+/// Draws the edges between bands: a curve from the bottom of the upper box
+/// to the top of the lower one (a box beside it in the same band: side to
+/// side), labelled at its middle.
+fn connect_bands(view: &View, bands: &[Band], out: &mut Layout) {
+    let mut band_of = vec![usize::MAX; view.nodes.len()];
+    for (k, b) in bands.iter().enumerate() {
+        for &i in &b.nodes {
+            band_of[i] = k;
+        }
+    }
+    for (e, ve) in view.edges.iter().enumerate() {
+        if band_of[ve.from] == band_of[ve.to] && band_of[ve.from] != usize::MAX {
+            continue;
+        }
+        let (a, b) = (out.nodes[ve.from], out.nodes[ve.to]);
+        let (p0, p3) = if b.y >= a.y + a.h {
+            (
+                Point::new(a.x + a.w / 2.0, a.y + a.h),
+                Point::new(b.x + b.w / 2.0, b.y),
+            )
+        } else if a.y >= b.y + b.h {
+            (
+                Point::new(a.x + a.w / 2.0, a.y),
+                Point::new(b.x + b.w / 2.0, b.y + b.h),
+            )
+        } else if b.x >= a.x {
+            (
+                Point::new(a.x + a.w, a.y + a.h / 2.0),
+                Point::new(b.x, b.y + b.h / 2.0),
+            )
+        } else {
+            (
+                Point::new(a.x, a.y + a.h / 2.0),
+                Point::new(b.x + b.w, b.y + b.h / 2.0),
+            )
+        };
+        let vertical = (p3.y - p0.y).abs() >= (p3.x - p0.x).abs() / 4.0;
+        let (c1, c2) = if vertical {
+            let k = (p3.y - p0.y) / 2.0;
+            (Point::new(p0.x, p0.y + k), Point::new(p3.x, p3.y - k))
+        } else {
+            let k = (p3.x - p0.x) / 2.0;
+            (Point::new(p0.x + k, p0.y), Point::new(p3.x - k, p3.y))
+        };
+        let r = |p: Point| Point::new(round(p.x), round(p.y));
+        let mid = Point::new(
+            (p0.x + 3.0 * c1.x + 3.0 * c2.x + p3.x) / 8.0,
+            (p0.y + 3.0 * c1.y + 3.0 * c2.y + p3.y) / 8.0,
+        );
+        out.edges[e] = EdgePath {
+            points: vec![r(p0), r(c1), r(c2), r(p3)],
+            curved: true,
+            label: (!ve.label.is_empty()).then(|| r(mid)),
+        };
+    }
 }
 
 /// Space above a table frame's contents for its caption.

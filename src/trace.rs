@@ -17,6 +17,7 @@
 mod compile;
 mod draw;
 mod packet;
+mod path_only;
 mod report;
 
 use std::cell::OnceCell;
@@ -33,6 +34,7 @@ pub use draw::trace_view;
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
 };
+pub use path_only::path_only_view;
 pub use report::{StepView, TraceView, render_text};
 
 use compile::{Act, CRule, Env, MarkOp, Outcome, compile_rule, eval};

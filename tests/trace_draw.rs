@@ -286,3 +286,282 @@ fn rules_mode_marks_the_rule_taken() {
     // FORWARD#3 (RELATED,ESTABLISHED) did not match a NEW packet.
     assert!(!svg.contains("font-weight=\"bold\">state:RELATED,ESTABLISHED -o docker0"));
 }
+
+/// Labels of the highlighted edges (drawn bold in the labels layer).
+fn lit_labels(svg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth_in_labels: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut bold_text = false;
+    for ev in EventReader::new(svg.as_bytes()) {
+        match ev.expect("SVG is well-formed XML") {
+            XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                depth += 1;
+                let attr = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == k)
+                        .map(|a| a.value.as_str())
+                };
+                if name.local_name == "g" && attr("class") == Some("labels") {
+                    depth_in_labels = Some(depth);
+                }
+                bold_text = depth_in_labels.is_some()
+                    && name.local_name == "text"
+                    && attr("font-weight") == Some("bold");
+            }
+            XmlEvent::Characters(s) if bold_text => out.push(s),
+            XmlEvent::EndElement { .. } => {
+                if depth_in_labels == Some(depth) {
+                    depth_in_labels = None;
+                }
+                depth -= 1;
+                bold_text = false;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Edges merged from several rules used to be labelled after the first of
+/// them, so a packet sent to the second DNS endpoint showed the first
+/// endpoint's address on its path.
+#[test]
+fn merged_edges_on_the_path_name_the_rule_taken() {
+    let svg = run_owned(&kube_args(&["-f", "svg", "--skip-random"]));
+    let labels = lit_labels(&svg);
+    // Both endpoints' DNAT rules are one edge out of the endpoint group.
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("#2 -j DNAT") && l.contains("to:10.244.0.3:53")),
+        "{labels:#?}"
+    );
+    assert!(
+        !labels.iter().any(|l| l.contains("10.244.0.2")),
+        "the endpoint not taken is named on the path: {labels:#?}"
+    );
+    // The service's jump into the endpoint group names the endpoint taken:
+    // with no random rule matching, its last rule.
+    let text = run_owned(&kube_args(&["--skip-random"]));
+    let sep = text
+        .lines()
+        .find(|l| l.contains("=> KUBE-SVC-TCOU7JCQXEZGVUNU#") && l.contains("-j KUBE-SEP-"))
+        .expect("the service jumps to an endpoint");
+    let chosen = sep.rsplit("-j ").next().expect("a target").trim();
+    assert!(
+        labels.iter().any(|l| l.contains(&format!("-j {chosen}"))),
+        "no lit label names {chosen}: {labels:#?}"
+    );
+}
+
+/// What a `--path-only` SVG shows: every node's `<title>` (in drawing
+/// order), how many nodes and edges are on the path or dimmed, and the
+/// frame captions in order.
+#[derive(Default)]
+struct Drawn {
+    titles: Vec<String>,
+    on_path: usize,
+    dimmed: usize,
+    edges: usize,
+    frames: Vec<String>,
+}
+
+fn drawn(svg: &str) -> Drawn {
+    let mut out = Drawn::default();
+    let mut node_title = false;
+    let mut in_title = false;
+    let mut in_cluster = false;
+    let mut text = String::new();
+    for ev in EventReader::new(svg.as_bytes()) {
+        match ev.expect("SVG is well-formed XML") {
+            XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                let attr = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == k)
+                        .map(|a| a.value.clone())
+                };
+                let class = attr("class").unwrap_or_default();
+                let kind = class.split(' ').next().unwrap_or("");
+                match name.local_name.as_str() {
+                    "g" if kind == "node" || kind == "edge" => {
+                        if class.ends_with(" path") {
+                            out.on_path += 1;
+                        }
+                        if attr("opacity").is_some() {
+                            out.dimmed += 1;
+                        }
+                        if kind == "edge" {
+                            out.edges += 1;
+                        }
+                        node_title = kind == "node";
+                    }
+                    "g" if class == "cluster" => in_cluster = true,
+                    "title" | "text" => {
+                        in_title = name.local_name == "title";
+                        text.clear();
+                    }
+                    _ => {}
+                }
+            }
+            XmlEvent::Characters(s) => text.push_str(&s),
+            XmlEvent::EndElement { name } => match name.local_name.as_str() {
+                "title" if in_title && node_title => {
+                    out.titles.push(text.clone());
+                    node_title = false;
+                }
+                "text" if in_cluster => {
+                    out.frames.push(text.clone());
+                    in_cluster = false;
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The (hook, table) runs and the chains of a trace, from its JSON.
+fn walk(args: &[String]) -> (Vec<String>, Vec<(String, String, String)>) {
+    let mut a = args.to_vec();
+    a.push("--json".into());
+    let v: serde_json::Value = serde_json::from_str(&run_owned(&a)).expect("JSON trace");
+    let mut frames: Vec<String> = Vec::new();
+    let mut chains: Vec<(String, String, String)> = Vec::new();
+    for s in v["steps"].as_array().expect("steps") {
+        let (hook, table, chain) = (
+            s["hook"].as_str().expect("hook").to_string(),
+            s["table"].as_str().expect("table").to_string(),
+            s["chain"].as_str().expect("chain").to_string(),
+        );
+        let frame = format!("{hook} · table {table}");
+        if frames.last() != Some(&frame) {
+            frames.push(frame);
+        }
+        let c = (hook, table, chain);
+        if !chains.contains(&c) {
+            chains.push(c);
+        }
+    }
+    (frames, chains)
+}
+
+fn path_only_cases() -> Vec<Vec<String>> {
+    let mut dropped = docker_args(&[]);
+    // No container publishes this: FORWARD's policy drops it.
+    for (k, v) in [("--dst", "172.17.0.9"), ("--dport", "9999")] {
+        let i = dropped.iter().position(|a| a == k).expect("flag");
+        dropped[i + 1] = v.to_string();
+    }
+    vec![
+        docker_args(&[]),
+        dropped,
+        kube_args(&[]),
+        kube_args(&["--skip-random"]),
+    ]
+}
+
+#[test]
+fn path_only_draws_exactly_the_chains_visited() {
+    for args in path_only_cases() {
+        let (frames, chains) = walk(&args);
+        let mut a = args.clone();
+        a.extend(["-f", "svg", "--path-only"].map(String::from));
+        let d = drawn(&run_owned(&a));
+        assert_eq!(d.frames, frames, "{args:?}: frames");
+        // Chain boxes: one per chain entered at each hook, none other.
+        let mut got: Vec<String> = d
+            .titles
+            .iter()
+            .filter(|t| t.contains(" chain "))
+            .map(|t| node_id(t))
+            .collect();
+        let mut want: Vec<String> = chains.iter().map(|(_, t, c)| format!("{t}/{c}")).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{args:?}: chains");
+        // All of it is the path: nothing dimmed, every node and edge lit.
+        assert_eq!(d.dimmed, 0, "{args:?}");
+        assert_eq!(d.on_path, d.titles.len() + d.edges, "{args:?}");
+        assert!(d.titles[0].starts_with("the packet as given: "), "{args:?}");
+        assert!(
+            d.titles.last().is_some_and(|t| t.starts_with("verdict ")),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn path_only_names_rules_nat_and_verdict() {
+    let svg = run_owned(&kube_args(&["-f", "svg", "--path-only"]));
+    for want in [
+        ">#2 -j KUBE-SVC-TCOU7JCQXEZGVUNU udp dpt:53 -d 10.96.0.10/32</text>",
+        ">dst 10.244.0.2:53</text>",
+        ">leaves as udp 10.244.1.7:41000 -&gt; 10.244.0.2:53</text>",
+        ">routing decision</text>",
+        ">PREROUTING · table nat</text>",
+    ] {
+        assert!(svg.contains(want), "no {want:?} in the drawing");
+    }
+    // Other services of the dump are not drawn.
+    assert!(!svg.contains("KUBE-SVC-ERIFXISQEP7F7OF4"));
+    let dropped = &path_only_cases()[1];
+    let mut a = dropped.clone();
+    a.extend(["-f", "svg", "--path-only"].map(String::from));
+    let svg = run_owned(&a);
+    assert!(svg.contains(">in FORWARD · table filter</text>"), "{svg}");
+}
+
+#[test]
+fn path_only_is_deterministic_and_dot_is_accepted() {
+    for args in path_only_cases() {
+        for f in ["svg", "dot"] {
+            let mut a = args.clone();
+            a.extend(["-f", f, "--path-only"].map(String::from));
+            let first = run_owned(&a);
+            assert_eq!(first, run_owned(&a), "{f} differs between runs");
+            if f == "dot" {
+                assert!(first.contains("subgraph cluster_"), "{first}");
+                if graphviz_available() {
+                    assert_dot_accepts(&first, "path-only trace");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn path_only_needs_a_drawing() {
+    let mut a = docker_args(&["--path-only"]);
+    let out = Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(&a)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--path-only") && err.contains("-f svg"),
+        "{err}"
+    );
+    a.extend(["-f", "svg", "--rules"].map(String::from));
+    Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(&a)
+        .assert()
+        .failure();
+    // --help explains it with an example that runs.
+    let help = run(&["trace", "--help"]);
+    let example = help
+        .lines()
+        .find(|l| l.contains("--path-only --output"))
+        .expect("an example with --path-only");
+    assert!(example.contains("-f svg"), "{example}");
+    assert!(help.contains("one frame per hook and table"), "{help}");
+}

@@ -13,6 +13,7 @@ use iptviz::graph::{
 use iptviz::layout::{Choice, Layout, layout};
 use iptviz::model::{Ruleset, Table};
 use iptviz::render::style;
+use iptviz::trace::{Trace, path_only_view};
 
 /// What a box stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,6 +291,24 @@ impl Scene {
             legend: style::legend_for(v),
             bounds,
         }
+    }
+
+    /// What `iptviz trace --path-only` draws for `trace`: the library's
+    /// view of the walk alone, laid out by the library. Its boxes stand for
+    /// chains of several tables, so none of them is a chain to select.
+    pub fn path_only(rs: &Ruleset, trace: &Trace) -> Scene {
+        let v = path_only_view(rs, trace, "");
+        let l = layout(&v, Choice::Auto);
+        let no_table = Table::new("", 0);
+        let mut s = Scene::from_layout(usize::MAX, &no_table, &v, &l);
+        for (n, vn) in s.nodes.iter_mut().zip(&v.nodes) {
+            n.style = match vn.kind {
+                ViewNodeKind::Builtin => NodeStyle::Builtin,
+                ViewNodeKind::User => NodeStyle::User,
+                _ => NodeStyle::Target,
+            };
+        }
+        s
     }
 
     /// The box at a world position (the one drawn on top).

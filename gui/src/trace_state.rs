@@ -1,6 +1,6 @@
 //! State of the trace form, apart from drawing: the packet as typed, the
-//! last trace with its steps as text, and the path it took as chains and
-//! jumps, for the canvas to highlight.
+//! last trace with its steps as text, the path it took as chains and
+//! jumps, for the canvas to highlight, and the path drawn alone.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -151,6 +151,8 @@ pub struct TraceResult {
     pub chains: HashSet<(usize, usize)>,
     /// Jumps and gotos taken, as (table, from chain, to chain).
     pub jumps: HashSet<(usize, usize, usize)>,
+    /// The walk drawn alone, as `iptviz trace --path-only` draws it.
+    pub path: Arc<Scene>,
     /// Time the trace took.
     pub took: Duration,
 }
@@ -183,6 +185,8 @@ pub struct TraceState {
     pub error: Option<String>,
     /// Step clicked last.
     pub step: Option<usize>,
+    /// The canvas shows the path alone instead of the table with the path on it.
+    pub path_only: bool,
 }
 
 impl TraceState {
@@ -212,12 +216,15 @@ impl TraceState {
                 _ => None,
             })
             .collect();
+        // A few boxes per table entered: cheap next to the trace itself.
+        let path = Arc::new(Scene::path_only(rs, &trace));
         self.result = Some(TraceResult {
             doc: doc.clone(),
             trace,
             view,
             chains,
             jumps,
+            path,
             took,
         });
         self.error = None;
@@ -230,6 +237,15 @@ impl TraceState {
         let r = self.result.as_ref()?;
         doc.is_some_and(|d| Arc::ptr_eq(d, &r.doc)).then_some(r)
     }
+
+    /// The scene the canvas shows instead of the table's: the current
+    /// path alone, when asked for.
+    pub fn path_scene(&self, doc: Option<&Arc<Document>>) -> Option<&Scene> {
+        if !self.path_only {
+            return None;
+        }
+        self.current(doc).map(|r| &*r.path)
+    }
 }
 
 /// Something the user asked of the trace panel.
@@ -241,6 +257,8 @@ pub enum TraceAction {
     Run(Box<TraceForm>),
     /// Select the chain of a step.
     SelectStep(usize),
+    /// Show the path alone on the canvas, or the table with the path on it.
+    PathOnly(bool),
     /// Forget the trace.
     Clear,
 }
@@ -263,6 +281,9 @@ pub fn apply(state: &mut AppState, a: TraceAction) {
                 return;
             }
             state.view = View::Graph;
+            if state.trace.path_only {
+                state.fit_requested = true;
+            }
             let here = state.table;
             let best = state
                 .trace
@@ -293,6 +314,11 @@ pub fn apply(state: &mut AppState, a: TraceAction) {
                 state.trace.step = Some(i);
                 state.select(at);
             }
+        }
+        TraceAction::PathOnly(on) => {
+            state.trace.path_only = on;
+            state.view = View::Graph;
+            state.fit_requested = true;
         }
         TraceAction::Clear => {
             state.trace.result = None;

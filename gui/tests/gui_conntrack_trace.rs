@@ -201,3 +201,75 @@ fn trace_form_says_what_is_wrong() {
     h.run();
     h.get_by_label_contains("source: `not-an-address` is not an IP address");
 }
+
+#[test]
+fn trace_path_only_draws_the_walk_alone() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Trace").click();
+    h.run();
+    type_into(&mut h, "Source", "198.51.100.7");
+    type_into(&mut h, "Destination", "192.168.1.10");
+    type_into(&mut h, "Destination port", "8080");
+    type_into(&mut h, "In interface", "eth0");
+    type_into(&mut h, "Out interface", "docker0");
+    type_into(&mut h, "Local addresses", "192.168.1.10");
+    h.get_by_label("Run trace").click();
+    h.run();
+    h.get_by_label("Verdict: ACCEPT");
+    {
+        let app = h.state();
+        assert!(!app.state.trace.path_only);
+        assert!(
+            app.state.trace.path_scene(app.state.doc.as_ref()).is_none(),
+            "the table is drawn until Path only is ticked"
+        );
+    }
+    h.get_by_label("Path only").click();
+    h.run();
+    {
+        let app = h.state();
+        let s = app
+            .state
+            .trace
+            .path_scene(app.state.doc.as_ref())
+            .expect("the walk drawn alone");
+        let frames: Vec<&str> = s.clusters.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(
+            frames,
+            [
+                "PREROUTING · table nat",
+                "FORWARD · table filter",
+                "POSTROUTING · table nat"
+            ]
+        );
+        let dnat = s
+            .nodes
+            .iter()
+            .find(|n| n.title == "DNAT")
+            .expect("the DNAT target");
+        assert_eq!(dnat.subtitle, "dst 172.17.0.2:80");
+        assert!(
+            s.edges
+                .iter()
+                .any(|e| e.label == "#1 -j DOCKER-USER" && !e.ret),
+            "rules taken are named on their edges"
+        );
+        // Boxes of several tables: none selects a chain of the shown one.
+        assert!(
+            s.nodes
+                .iter()
+                .all(|n| n.kind == iptviz_gui::scene::NodeKind::Target)
+        );
+        // Chains the packet never entered are not drawn.
+        assert!(
+            !s.nodes
+                .iter()
+                .any(|n| n.title == "DOCKER-ISOLATION-STAGE-2")
+        );
+    }
+    h.get_by_label("Path only").click();
+    h.run();
+    let app = h.state();
+    assert!(app.state.trace.path_scene(app.state.doc.as_ref()).is_none());
+}

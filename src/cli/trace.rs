@@ -12,7 +12,7 @@ use iptviz::graph::ViewOptions;
 use iptviz::render::{Format, render};
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
-    parse_icmp_type, parse_tcp_flags, protocol_number, render_text, trace_view,
+    parse_icmp_type, parse_tcp_flags, path_only_view, protocol_number, render_text, trace_view,
 };
 use iptviz::typed::parse_u32;
 
@@ -42,9 +42,20 @@ pub enum TraceFormat {
 
 With -f svg or -f dot the chain graph is drawn with the packet's path
 highlighted: the chains it went through, the rules it took, and its verdicts;
-everything else is dimmed. Only the tables the packet went through are drawn,
-and only the chains reachable from the built-in chains it entered. Note that
--o is the outgoing interface (as in iptables); write to a file with --output.")]
+everything else is dimmed. An edge drawn for several rules names the one the
+packet took. Only the tables the packet went through are drawn, and only the
+chains reachable from the built-in chains it entered. Note that -o is the
+outgoing interface (as in iptables); write to a file with --output.
+
+On a big ruleset (a kube-proxy node has tens of thousands of chains) the path
+is a thin line in a large picture. --path-only draws nothing but the path,
+top to bottom: the packet, then one frame per hook and table in the order the
+kernel ran them, holding the chains entered and each rule taken, named by its
+number in its chain (`#3 -j KUBE-SVC-... tcp dpt:443`), returns and policies;
+the routing decision, the NAT changes, and the verdict with the packet as it
+leaves. Its size depends on the walk, not on the ruleset:
+  iptviz trace samples/kube-proxy.rules -p udp -s 10.244.1.7 -d 10.96.0.10 --dport 53 \\
+      --local 192.168.49.2 -f svg --path-only --output dns-path.svg")]
 pub struct TraceArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -114,6 +125,9 @@ pub struct TraceArgs {
     /// With -f svg: layout engine.
     #[arg(long, value_enum, default_value = "auto")]
     layout: LayoutArg,
+    /// With -f svg|dot: draw only the packet's path, hook by hook and table by table, top to bottom.
+    #[arg(long, conflicts_with_all = ["rules", "collapse"])]
+    path_only: bool,
     /// Leave out the rules that did not match.
     #[arg(long)]
     matched_only: bool,
@@ -233,8 +247,11 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
-    let t = Tracer::new(rs).trace(&pkt, &opts);
     let format = if a.json { TraceFormat::Json } else { a.format };
+    if a.path_only && !matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
+        bail!("--path-only is a drawing: use it with -f svg or -f dot");
+    }
+    let t = Tracer::new(rs).trace(&pkt, &opts);
     let mut out = open_output(a.output.as_ref())?;
     match format {
         TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,
@@ -243,13 +260,17 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
         TraceFormat::Svg | TraceFormat::Dot => {
-            let base = ViewOptions {
-                collapse: collapse_rules(&a.collapse)?,
-                rules: a.rules,
-                title: title(&input.name, &t),
-                ..Default::default()
+            let v = if a.path_only {
+                path_only_view(rs, &t, &title(&input.name, &t))
+            } else {
+                let base = ViewOptions {
+                    collapse: collapse_rules(&a.collapse)?,
+                    rules: a.rules,
+                    title: title(&input.name, &t),
+                    ..Default::default()
+                };
+                trace_view(rs, &t, &base)?
             };
-            let v = trace_view(rs, &t, &base)?;
             let f = if format == TraceFormat::Svg {
                 Format::Svg
             } else {

@@ -2,11 +2,12 @@
 //! path is given by names, as the chain graph knows it, and found again
 //! in the view whatever was collapsed, split or merged there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::EdgeKind;
+use super::summary::rule_label;
 use super::view::{MAX_ROWS, View};
-use crate::model::Str;
+use crate::model::{Ruleset, Str};
 
 /// One element of a path through the chain graph, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,13 +95,18 @@ impl<'v> Index<'v> {
 
 impl View {
     /// Highlights the nodes and edges of `path` (an edge also lights up
-    /// both its ends, and the rule's row in `--rules` mode). Returns the marks this view does not draw: chains
-    /// filtered out, or an edge inside one collapsed group.
-    pub fn highlight(&mut self, path: &[PathMark]) -> Vec<PathMark> {
+    /// both its ends, and the rule's row in `--rules` mode). An edge drawn
+    /// for several rules is relabelled after the rule the path took, looked
+    /// up in `rs` (the ruleset the view was made from). Returns the marks
+    /// this view does not draw: chains filtered out, or an edge inside one
+    /// collapsed group.
+    pub fn highlight(&mut self, rs: &Ruleset, path: &[PathMark]) -> Vec<PathMark> {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
         let mut rows = Vec::new();
         let mut missing = Vec::new();
+        // Rules taken over each lit edge: (table, chain, rule index).
+        let mut taken: BTreeMap<usize, BTreeSet<(&str, &str, usize)>> = BTreeMap::new();
         {
             let ix = Index::new(self);
             for m in path {
@@ -128,7 +134,12 @@ impl View {
                             rows.push((f, r));
                         }
                         match ix.edge(f, t, *kind, *rule) {
-                            Some(e) => edges.push(e),
+                            Some(e) => {
+                                edges.push(e);
+                                if let Some(r) = rule {
+                                    taken.entry(e).or_default().insert((table, chain, *r));
+                                }
+                            }
                             None => missing.push(m.clone()),
                         }
                     }
@@ -147,7 +158,47 @@ impl View {
                 row.highlight = true;
             }
         }
+        for (e, rules) in taken {
+            self.name_taken_rules(rs, e, &rules);
+        }
         missing
+    }
+
+    /// Relabels edge `e`, merged from several rules, after the ones the
+    /// path took: its label names them instead of the first rule merged,
+    /// and its hover text starts with their full text.
+    fn name_taken_rules(&mut self, rs: &Ruleset, e: usize, taken: &BTreeSet<(&str, &str, usize)>) {
+        let edge = &mut self.edges[e];
+        if edge.rules < 2 {
+            return;
+        }
+        let found: Vec<(usize, &crate::model::Rule)> = taken
+            .iter()
+            .filter_map(|&(t, c, i)| Some((i, rs.table(t)?.chain(c)?.rules.get(i)?)))
+            .collect();
+        let Some(&(first, rule)) = found.first() else {
+            return;
+        };
+        let others = edge.rules - found.len();
+        let mut label = if found.len() == 1 {
+            rule_label(first, rule)
+        } else {
+            let numbers: Vec<String> = found.iter().map(|(i, _)| format!("#{}", i + 1)).collect();
+            numbers.join(", ")
+        };
+        if others > 0 {
+            label.push_str(&format!(" (+{others} more)"));
+        }
+        if let Some(p) = edge.packets.filter(|&p| p > 0) {
+            label.push_str(&format!(" [{p} pkts]"));
+        }
+        edge.label = label;
+        let mut title: String = found
+            .iter()
+            .map(|(_, r)| format!("packet took line {}: {}\n", r.line, &*r.text))
+            .collect();
+        title.push_str(&edge.title);
+        edge.title = title;
     }
 
     /// Whether anything is highlighted (renderers then dim the rest).
@@ -180,7 +231,7 @@ mod tests {
         let p = parse_str(RULES, &ParseOptions::lenient("t")).unwrap();
         let g = ChainGraph::build(&p.ruleset);
         let mut v = view(&p.ruleset, &g, opts).unwrap();
-        let missing = v.highlight(path);
+        let missing = v.highlight(&p.ruleset, path);
         (v, missing)
     }
 

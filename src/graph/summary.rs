@@ -115,6 +115,26 @@ pub fn rule_summary(r: &Rule) -> String {
     shorten(&parts.join(" "), MAX_SUMMARY)
 }
 
+/// A rule named for a drawn path: its 1-based number in its chain (`index`
+/// is 0-based), its target, and what it matches, e.g.
+/// `#3 -j KUBE-SVC-ABC tcp dpt:443`; `p=` for a load-balancing rule.
+pub fn rule_label(index: usize, r: &Rule) -> String {
+    let mut out = format!("#{}", index + 1);
+    if let Some(t) = r.target() {
+        out.push_str(if t.goto { " -g " } else { " -j " });
+        out.push_str(t.name);
+    }
+    if let Some(p) = probability(r) {
+        out.push_str(&format!(" p={p:.3}"));
+    }
+    let s = rule_summary(r);
+    if !s.is_empty() {
+        out.push(' ');
+        out.push_str(&s);
+    }
+    out
+}
+
 /// Cuts `s` to at most `max` characters, marking the cut with `…`.
 pub(crate) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -156,6 +176,16 @@ mod tests {
         assert_eq!(rule_summary(&r), "!-i lo");
         let r = first_rule("-A INPUT -m statistic --mode random --probability 0.25 -j DROP");
         assert_eq!(probability(&r), Some(0.25));
+    }
+
+    #[test]
+    fn rule_labels() {
+        let r = first_rule("-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT");
+        assert_eq!(rule_label(2, &r), "#3 -j ACCEPT tcp dpt:443");
+        let r = first_rule("-A INPUT -m statistic --mode random --probability 0.5 -g SSH");
+        assert_eq!(rule_label(0, &r), "#1 -g SSH p=0.500");
+        let r = first_rule("-A INPUT -s 10.0.0.0/8");
+        assert_eq!(rule_label(0, &r), "#1 -s 10.0.0.0/8");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::summary::shorten;
-use super::{ChainGraph, EdgeKind, NodeKind, Verdict};
+use super::{ChainGraph, EdgeKind, Node, NodeKind, Verdict};
 use crate::model::{Ruleset, Str};
 
 /// Rows shown per chain in `--rules` mode before "… N more".
@@ -263,6 +263,19 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A frame around some nodes of a view, for views read in a given order
+/// (a traced packet's path: one frame per hook and table it went through).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ViewFrame {
+    /// Caption; an empty one draws no frame, only keeps the nodes' place
+    /// in the order.
+    pub label: String,
+    /// Table whose colours the frame takes (may be empty).
+    pub table: Str,
+    /// Indices into [`View::nodes`].
+    pub nodes: Vec<usize>,
+}
+
 /// A drawable graph: what layout and renderers read.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct View {
@@ -274,6 +287,11 @@ pub struct View {
     pub edges: Vec<ViewEdge>,
     /// Nodes drawn as rule tables.
     pub rules: bool,
+    /// When not empty, every node is in one frame and the layout stacks
+    /// the frames top to bottom in this order (instead of one frame per
+    /// table in kernel order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<ViewFrame>,
     /// Set by the hook-order view ([`crate::flow::flow_view`]): where its
     /// nodes sit in the netfilter picture, which layouts then draw.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -449,6 +467,55 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// How a chain of the graph is labelled: kind, label lines (name, rule
+/// count with table and policy for built-ins, policy hits with `counters`,
+/// kube-proxy service) and hover text. A target just gets its name.
+pub(crate) fn chain_look(n: &Node, counters: bool) -> (ViewNodeKind, Vec<String>, String) {
+    let NodeKind::Chain { builtin, policy } = &n.kind else {
+        return (
+            ViewNodeKind::Undefined,
+            vec![n.name.to_string()],
+            String::new(),
+        );
+    };
+    let mut second = plural(n.rules, "rule");
+    if *builtin {
+        second = format!("{} · {second}", n.table);
+    }
+    if let Some(p) = policy {
+        second.push_str(&format!(" · policy {p}"));
+    }
+    let mut lines = vec![n.name.to_string(), second];
+    // User chains carry `[0:0]` placeholders, not counts.
+    if counters
+        && *builtin
+        && let Some(c) = n.counters
+    {
+        lines.push(format!("policy hits {} pkts", c.packets));
+    }
+    if let Some(s) = &n.service {
+        lines.push(s.clone());
+    }
+    let title = format!(
+        "{} chain {} in table {} (line {}): {}{}",
+        if *builtin { "built-in" } else { "user" },
+        n.name,
+        n.table,
+        n.line,
+        plural(n.rules, "rule"),
+        policy
+            .as_ref()
+            .map(|p| format!(", policy {p}"))
+            .unwrap_or_default()
+    );
+    let kind = if *builtin {
+        ViewNodeKind::Builtin
+    } else {
+        ViewNodeKind::User
+    };
+    (kind, lines, title)
+}
+
 /// The drawn node of a target (or undefined name).
 fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
     let n = &g.graph[i];
@@ -522,44 +589,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             continue;
         }
         let (kind, lines, title) = match &n.kind {
-            NodeKind::Chain { builtin, policy } => {
-                let mut second = plural(n.rules, "rule");
-                if *builtin {
-                    second = format!("{} · {second}", n.table);
-                }
-                if let Some(p) = policy {
-                    second.push_str(&format!(" · policy {p}"));
-                }
-                let mut lines = vec![n.name.to_string(), second];
-                // User chains carry `[0:0]` placeholders, not counts.
-                if opts.counters
-                    && *builtin
-                    && let Some(c) = n.counters
-                {
-                    lines.push(format!("policy hits {} pkts", c.packets));
-                }
-                if let Some(s) = &n.service {
-                    lines.push(s.clone());
-                }
-                let title = format!(
-                    "{} chain {} in table {} (line {}): {}{}",
-                    if *builtin { "built-in" } else { "user" },
-                    n.name,
-                    n.table,
-                    n.line,
-                    plural(n.rules, "rule"),
-                    policy
-                        .as_ref()
-                        .map(|p| format!(", policy {p}"))
-                        .unwrap_or_default()
-                );
-                let kind = if *builtin {
-                    ViewNodeKind::Builtin
-                } else {
-                    ViewNodeKind::User
-                };
-                (kind, lines, title)
-            }
+            NodeKind::Chain { .. } => chain_look(n, opts.counters),
             NodeKind::Target(v) => (
                 ViewNodeKind::Target(*v),
                 vec![n.name.to_string()],
@@ -790,6 +820,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         nodes,
         edges,
         rules: opts.rules,
+        frames: Vec::new(),
         flow: None,
     })
 }

@@ -134,6 +134,22 @@ pub fn dot(view: &View) -> String {
             );
         }
     }
+    // Framed views (a traced path) keep their frames as graphviz clusters.
+    for (k, f) in view.frames.iter().enumerate() {
+        if f.label.is_empty() || f.nodes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{k} {{\n    label=\"{}\"; labeljust=l; style=\"rounded,filled\"; fillcolor=\"{}\"; color=\"{}\"; fontcolor=\"{}\";",
+            escape(&f.label),
+            hex(style::cluster_fill(&f.table)),
+            hex(style::table_stroke(&f.table)),
+            hex(style::table_stroke(&f.table))
+        );
+        let members: Vec<String> = f.nodes.iter().map(|i| format!("n{i};")).collect();
+        let _ = writeln!(out, "    {}\n  }}", members.join(" "));
+    }
     // The hook-order view: each hook a cluster, as the SVG frames them
     // (its boxes are named by table only).
     for (hook, nodes) in view.flow.iter().flat_map(|p| &p.hooks) {

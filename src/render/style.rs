@@ -40,6 +40,18 @@ pub const PATH_NODE_WIDTH: f64 = 3.5;
 /// Stroke width of an edge on the highlighted path, in px.
 pub const PATH_EDGE_WIDTH: f64 = 3.5;
 
+/// Size of an SVG's title, in px.
+pub const TITLE_SIZE: f64 = 15.0;
+/// Narrowest SVG page, in px: room for a legend row.
+pub const MIN_PAGE_WIDTH: f64 = 760.0;
+
+/// Width of an SVG page whose drawing is `drawing` px wide: wide enough for
+/// the title and the legend too.
+pub fn page_width(title: &str, drawing: f64) -> f64 {
+    let title_w = text_width(title, TITLE_SIZE) * 1.1 + 32.0;
+    drawing.max(MIN_PAGE_WIDTH).max(title_w.ceil())
+}
+
 /// Width of `s` in px at `size`: wide (East Asian) characters count double.
 pub fn text_width(s: &str, size: f64) -> f64 {
     let cols: usize = s
@@ -408,9 +420,12 @@ pub fn legend_for(view: &View) -> Vec<LegendEntry> {
         .filter(|e| shows(&e.label))
         .collect();
     if has(&|k| k == ViewNodeKind::Point) {
-        // In the hook-order view the arrows are the packet's path.
-        for e in v.iter_mut().filter(|e| e.label == "-j call") {
-            e.label = "packet path".into();
+        // In the hook-order view the arrows are the packet's path (a
+        // framed view, a traced path, keeps its rules' calls).
+        if view.frames.is_empty() {
+            for e in v.iter_mut().filter(|e| e.label == "-j call") {
+                e.label = "packet path".into();
+            }
         }
         v.push(LegendEntry {
             label: "packet path point".into(),

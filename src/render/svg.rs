@@ -346,8 +346,7 @@ fn header(out: &mut String, view: &View, width: f64) -> f64 {
 /// The whole SVG document of a laid-out view.
 pub fn svg(view: &View, layout: &Layout) -> String {
     let mut body = String::with_capacity(256 * (view.nodes.len() + view.edges.len()) + 4096);
-    let title_w = text_width(&view.title, 15.0) * 1.1 + 32.0;
-    let width = layout.width.max(760.0).max(title_w.ceil());
+    let width = style::page_width(&view.title, layout.width);
     let mut head_band = String::new();
     let top = header(&mut head_band, view, width);
     let height = top + layout.height.max(40.0);

@@ -118,7 +118,7 @@ pub fn trace_view(rs: &Ruleset, trace: &Trace, base: &ViewOptions) -> Result<Vie
     let g = ChainGraph::build(rs);
     let mut v = view(rs, &g, &trace.view_options(rs, base))?;
     // What the options filtered out is simply not drawn.
-    let _ = v.highlight(&trace.path_marks(rs));
+    let _ = v.highlight(rs, &trace.path_marks(rs));
     Ok(v)
 }
 
@@ -195,6 +195,73 @@ mod tests {
         // SSH falls off its end after a goto: INPUT's policy decides.
         assert!(lit.contains(&(EdgeKind::Policy, "filter/DROP")));
         assert!(!lit.contains(&(EdgeKind::Jump, "filter/ACCEPT")));
+    }
+
+    #[test]
+    fn a_merged_edge_names_the_rule_taken() {
+        // Three rules of INPUT lead to SSH and are drawn as one edge; the
+        // packet takes the second.
+        let text = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n\
+            -A INPUT -p tcp -m tcp --dport 22 -j SSH\n\
+            -A INPUT -p tcp -m tcp --dport 2222 -j SSH\n\
+            -A INPUT -p tcp -m tcp --dport 8022 -j SSH\n\
+            -A SSH -j ACCEPT\nCOMMIT\n";
+        let rs = parse_str(text, &ParseOptions::strict("t")).unwrap().ruleset;
+        let mut p = Packet::new(6, "10.1.2.3".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        p.dport = 2222;
+        let opts = TraceOptions {
+            local: vec!["192.0.2.1".parse().unwrap()],
+            ..Default::default()
+        };
+        let t = Tracer::new(&rs).trace(&p, &opts);
+        for rules in [false, true] {
+            let base = ViewOptions {
+                rules,
+                ..Default::default()
+            };
+            let v = trace_view(&rs, &t, &base).unwrap();
+            let into_ssh: Vec<&crate::graph::ViewEdge> = v
+                .edges
+                .iter()
+                .filter(|e| v.nodes[e.to].id == "filter/SSH")
+                .collect();
+            if rules {
+                // One edge per row: nothing merged, nothing renamed.
+                assert_eq!(into_ssh.len(), 3);
+                let lit: Vec<Option<usize>> = into_ssh
+                    .iter()
+                    .filter(|e| e.highlight)
+                    .map(|e| e.from_row)
+                    .collect();
+                assert_eq!(lit, [Some(1)]);
+                continue;
+            }
+            assert_eq!(into_ssh.len(), 1);
+            let e = into_ssh[0];
+            assert!(e.highlight && e.rules == 3);
+            assert_eq!(e.label, "#2 -j SSH tcp dpt:2222 (+2 more)");
+            assert!(
+                e.title.starts_with(
+                    "packet took line 5: -A INPUT -p tcp -m tcp --dport 2222 -j SSH\n"
+                ),
+                "{}",
+                e.title
+            );
+            // The hover text still lists every rule of the edge.
+            assert!(
+                e.title
+                    .contains("line 4: -A INPUT -p tcp -m tcp --dport 22 -j SSH")
+            );
+        }
+        // Off a trace the merged edge keeps its usual label.
+        let g = ChainGraph::build(&rs);
+        let plain = view(&rs, &g, &ViewOptions::default()).unwrap();
+        let e = plain
+            .edges
+            .iter()
+            .find(|e| plain.nodes[e.to].id == "filter/SSH")
+            .unwrap();
+        assert_eq!(e.label, "tcp dpt:22 (+2 more)");
     }
 
     #[test]

@@ -262,32 +262,45 @@ impl Default for Packet {
     }
 }
 
-impl fmt::Display for Packet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", protocol_name(self.proto), self.src)?;
+impl Packet {
+    /// Protocol, addresses and ports (and ICMP type): `tcp 10.0.0.1:40000 -> 10.0.0.2:22`.
+    pub fn addresses(&self) -> String {
+        let mut out = format!("{} {}", protocol_name(self.proto), self.src);
         if self.has_ports() {
-            write!(f, ":{}", self.sport)?;
+            out.push_str(&format!(":{}", self.sport));
         }
-        write!(f, " -> {}", self.dst)?;
+        out.push_str(&format!(" -> {}", self.dst));
         if self.has_ports() {
-            write!(f, ":{}", self.dport)?;
+            out.push_str(&format!(":{}", self.dport));
         }
         if matches!(self.proto, 1 | 58) {
-            write!(f, " type {}/{}", self.icmp.0, self.icmp.1)?;
+            out.push_str(&format!(" type {}/{}", self.icmp.0, self.icmp.1));
         }
+        out
+    }
+
+    /// Interfaces, conntrack state and marks: `in eth0 NEW mark 0x1`.
+    pub fn context(&self) -> String {
+        let mut out = Vec::new();
         if let Some(i) = &self.in_iface {
-            write!(f, " in {i}")?;
+            out.push(format!("in {i}"));
         }
         if let Some(o) = &self.out_iface {
-            write!(f, " out {o}")?;
+            out.push(format!("out {o}"));
         }
-        write!(f, " {}", self.state.name())?;
+        out.push(self.state.name().to_string());
         if self.mark != 0 {
-            write!(f, " mark {:#x}", self.mark)?;
+            out.push(format!("mark {:#x}", self.mark));
         }
         if self.ctmark != 0 {
-            write!(f, " ctmark {:#x}", self.ctmark)?;
+            out.push(format!("ctmark {:#x}", self.ctmark));
         }
-        Ok(())
+        out.join(" ")
+    }
+}
+
+impl fmt::Display for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.addresses(), self.context())
     }
 }

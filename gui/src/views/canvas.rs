@@ -98,7 +98,9 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     let background = ui.visuals().extreme_bg_color;
     painter.rect_filled(view, 0.0, background);
 
-    let scene = state.scene.as_deref().filter(|s| s.table == state.table);
+    // A trace drawn alone stands in for the table while it is asked for.
+    let path_only = state.trace.path_scene(state.doc.as_ref());
+    let scene = path_only.or(state.scene.as_deref().filter(|s| s.table == state.table));
     let Some(scene) = scene else {
         let text = if state.laying_out() {
             "Laying out …"
@@ -165,7 +167,9 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     if cam.zoom >= TEXT_ZOOM && edges.len() <= FINE_EDGES {
         ctx.edge_labels(scene, &edges);
     }
-    super::trace::paint_path(&painter, scene, state, cam, view, visible, dark);
+    if path_only.is_none() {
+        super::trace::paint_path(&painter, scene, state, cam, view, visible, dark);
+    }
 
     if let Some(n) = hovered {
         let node = &scene.nodes[n];
@@ -435,10 +439,17 @@ impl Paint<'_> {
             return;
         }
         let z = self.cam.zoom;
+        // On dark, half of the near-white frame tone is a bright grey that
+        // outshines the boxes: a faint wash of the table's colour instead.
+        let fill = if self.dark {
+            palette::fill(style::table_fill(&c.table), true).gamma_multiply(0.3)
+        } else {
+            palette::fill(style::cluster_fill(&c.table), false)
+        };
         self.painter.rect(
             r,
             radius(8.0 * z),
-            palette::fill(style::cluster_fill(&c.table), self.dark),
+            fill,
             Stroke::new(1.0, palette::ink(style::table_stroke(&c.table), self.dark)),
             StrokeKind::Middle,
         );

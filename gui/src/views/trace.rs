@@ -64,6 +64,17 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut TraceForm) -> Vec<Action> 
             if state.trace.result.is_some() && ui.button("Clear").clicked() {
                 actions.push(Action::Trace(TraceAction::Clear));
             }
+            let mut alone = state.trace.path_only;
+            if ui
+                .checkbox(&mut alone, "Path only")
+                .on_hover_text(
+                    "Draw only what the packet went through, hook by hook and table by table, \
+                     as iptviz trace --path-only does",
+                )
+                .changed()
+            {
+                actions.push(Action::Trace(TraceAction::PathOnly(alone)));
+            }
         });
     });
     ui.horizontal_wrapped(|ui| {
