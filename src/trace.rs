@@ -26,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
-use crate::model::{Ruleset, Table};
+use crate::model::{Ruleset, Str, Table};
 
 pub use compile::Part;
 pub use draw::trace_view;
@@ -312,6 +312,9 @@ pub struct Tracer<'r> {
     cache: Vec<TableCache>,
 }
 
+/// The loopback interface.
+const LOOPBACK: &str = "lo";
+
 /// A frame of the call stack: chain and the rule to resume at.
 type Frame = (usize, usize);
 
@@ -327,6 +330,12 @@ struct Walk<'o> {
     dnat_done: bool,
     snat_done: bool,
     redirected: bool,
+    /// Where a locally generated packet goes when its destination is not
+    /// this host (the `--out` given); `lo` is used while it is.
+    route_iface: Option<Str>,
+    /// The packet came back in on `lo` after leaving by it: its connection
+    /// already has its NAT bindings and its conntrack entry.
+    looped: bool,
     notes: Vec<String>,
 }
 
@@ -372,6 +381,8 @@ impl<'r> Tracer<'r> {
             dnat_done: false,
             snat_done: false,
             redirected: false,
+            route_iface: None,
+            looped: false,
             notes: Vec::new(),
         };
         let is_local = |a: &IpAddr| opts.local.contains(a) || a.is_loopback();
@@ -381,65 +392,113 @@ impl<'r> Tracer<'r> {
             None => is_local(&pkt.src),
         };
         let mut hooks = Vec::new();
-        let route;
         if outgoing {
-            w.pkt.in_iface = None;
-            route = Route::Output;
-        } else {
-            hooks.push(Hook::Prerouting);
-            if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
-                return self.finish(w, v, Route::Forward, hooks);
-            }
-            let local = if w.redirected || is_local(&w.pkt.dst) {
-                true
-            } else if !opts.local.is_empty() {
-                false
-            } else {
-                match opts.direction {
-                    Some(Direction::In) if w.dnat_done => {
-                        w.notes.push(
-                            "the destination was rewritten and no --local addresses were given: assumed forwarded"
-                                .into(),
-                        );
-                        false
-                    }
-                    Some(Direction::In) => true,
-                    Some(_) => false,
-                    None => {
-                        let local = pkt.out_iface.is_none();
-                        w.notes.push(format!(
-                            "no --local addresses nor --direction: assumed {}",
-                            if local {
-                                "for this host (no --out given)"
-                            } else {
-                                "forwarded (--out given)"
-                            }
-                        ));
-                        local
-                    }
-                }
-            };
-            if local {
-                w.pkt.out_iface = None;
-                hooks.push(Hook::Input);
-                let v = self.hook(Hook::Input, &mut w);
-                return self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks);
-            }
-            route = Route::Forward;
-            hooks.push(Hook::Forward);
-            if let Some(v) = self.hook(Hook::Forward, &mut w) {
-                return self.finish(w, v, route, hooks);
-            }
+            return self.trace_output(w, hooks);
         }
-        if route == Route::Output {
-            hooks.push(Hook::Output);
-            if let Some(v) = self.hook(Hook::Output, &mut w) {
-                return self.finish(w, v, route, hooks);
+        hooks.push(Hook::Prerouting);
+        if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
+            return self.finish(w, v, Route::Forward, hooks);
+        }
+        let local = if w.redirected || is_local(&w.pkt.dst) {
+            true
+        } else if !opts.local.is_empty() {
+            false
+        } else {
+            match opts.direction {
+                Some(Direction::In) if w.dnat_done => {
+                    w.notes.push(
+                        "the destination was rewritten and no --local addresses were given: assumed forwarded"
+                            .into(),
+                    );
+                    false
+                }
+                Some(Direction::In) => true,
+                Some(_) => false,
+                None => {
+                    let local = pkt.out_iface.is_none();
+                    w.notes.push(format!(
+                        "no --local addresses nor --direction: assumed {}",
+                        if local {
+                            "for this host (no --out given)"
+                        } else {
+                            "forwarded (--out given)"
+                        }
+                    ));
+                    local
+                }
             }
+        };
+        if local {
+            return self.deliver(w, hooks);
+        }
+        hooks.push(Hook::Forward);
+        if let Some(v) = self.hook(Hook::Forward, &mut w) {
+            return self.finish(w, v, Route::Forward, hooks);
         }
         hooks.push(Hook::Postrouting);
         let v = self.hook(Hook::Postrouting, &mut w);
-        self.finish(w, v.unwrap_or(Verdict::Accept), route, hooks)
+        self.finish(w, v.unwrap_or(Verdict::Accept), Route::Forward, hooks)
+    }
+
+    /// INPUT and delivery to a local socket.
+    fn deliver(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
+        w.pkt.out_iface = None;
+        hooks.push(Hook::Input);
+        let v = self.hook(Hook::Input, &mut w);
+        self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks)
+    }
+
+    /// A packet sent by this host: OUTPUT and POSTROUTING; when it is for
+    /// one of this host's own addresses it leaves by `lo` and comes back in
+    /// through PREROUTING and INPUT, where the nat table is not consulted
+    /// again (the connection has its bindings from OUTPUT and POSTROUTING).
+    fn trace_output(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
+        w.pkt.in_iface = None;
+        w.route_iface = w.pkt.out_iface.clone();
+        self.reroute(&mut w);
+        hooks.push(Hook::Output);
+        if let Some(v) = self.hook(Hook::Output, &mut w) {
+            let route = self.output_route(&w);
+            return self.finish(w, v, route, hooks);
+        }
+        hooks.push(Hook::Postrouting);
+        let route = self.output_route(&w);
+        if let Some(v) = self.hook(Hook::Postrouting, &mut w) {
+            return self.finish(w, v, route, hooks);
+        }
+        if route == Route::Output {
+            return self.finish(w, Verdict::Accept, route, hooks);
+        }
+        w.notes
+            .push("for an address of this host: leaves by lo and comes back in on lo".into());
+        w.looped = true;
+        w.pkt.in_iface = Some(LOOPBACK.into());
+        hooks.push(Hook::Prerouting);
+        if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
+            return self.finish(w, v, Route::Local, hooks);
+        }
+        self.deliver(w, hooks)
+    }
+
+    /// Route::Local while a locally generated packet leaves by `lo`.
+    fn output_route(&self, w: &Walk<'_>) -> Route {
+        if w.pkt.out_iface.as_deref() == Some(LOOPBACK) {
+            Route::Local
+        } else {
+            Route::Output
+        }
+    }
+
+    /// The route lookup of a locally generated packet, again after its
+    /// destination changed in OUTPUT: `lo` for this host's own addresses,
+    /// else the interface given.
+    fn reroute(&self, w: &mut Walk<'_>) {
+        let dst = w.pkt.dst;
+        w.pkt.out_iface = if w.opts.local.contains(&dst) || dst.is_loopback() {
+            Some(LOOPBACK.into())
+        } else {
+            w.route_iface.clone()
+        };
     }
 
     fn finish(&self, w: Walk<'_>, verdict: Verdict, route: Route, hooks: Vec<Hook>) -> Trace {
@@ -463,7 +522,7 @@ impl<'r> Tracer<'r> {
     /// Runs every table of a hook; `Some(verdict)` when the packet stops.
     fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
         for tname in hook_tables(hook) {
-            if tname == "nat" && w.pkt.state != CtState::New {
+            if tname == "nat" && (w.pkt.state != CtState::New || w.looped) {
                 continue;
             }
             let Some(t) = self.rs.tables.iter().position(|t| t.name == tname) else {
@@ -472,9 +531,15 @@ impl<'r> Tracer<'r> {
             let Some(c) = self.rs.tables[t].chain_position(hook.chain()) else {
                 continue;
             };
+            let dst = w.pkt.dst;
             match self.table(hook, t, c, w) {
                 Verdict::Accept => {}
                 v => return Some(v),
+            }
+            // A new destination in OUTPUT (DNAT, REDIRECT) means a new
+            // route lookup, before the next table of the hook.
+            if hook == Hook::Output && w.pkt.dst != dst {
+                self.reroute(w);
             }
         }
         None
@@ -483,7 +548,9 @@ impl<'r> Tracer<'r> {
     /// Walks one table from its built-in chain `start`.
     fn table(&self, hook: Hook, t: usize, start: usize, w: &mut Walk<'_>) -> Verdict {
         let table = &self.rs.tables[t];
-        let before_ct = table.name == "raw";
+        // The raw table runs before conntrack has looked the packet up,
+        // except for a packet looped back through `lo`, which keeps its entry.
+        let before_ct = table.name == "raw" && !w.looped;
         let mut stack: Vec<Frame> = Vec::new();
         let (mut chain, mut idx) = (start, 0usize);
         loop {
@@ -541,7 +608,6 @@ impl<'r> Tracer<'r> {
     ) -> (bool, Option<Part>, Vec<String>) {
         let mut pkt_view;
         let pkt = if before_ct && w.pkt.state != CtState::Untracked {
-            // The raw table runs before conntrack has looked the packet up.
             pkt_view = w.pkt.clone();
             pkt_view.state = CtState::Invalid;
             &pkt_view

@@ -260,3 +260,107 @@ COMMIT
         Verdict::Accept
     );
 }
+
+const LOOPBACK: &str = "*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -m state --state NEW -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -j ACCEPT
+-A INPUT -j ACCEPT
+-A OUTPUT -d 10.96.0.1/32 -p tcp -j DNAT --to-destination 192.0.2.2:8080
+-A POSTROUTING -o lo -j ACCEPT
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A OUTPUT -o eth0 -j ACCEPT
+COMMIT
+";
+
+/// Found by the kernel suite (local packets, all seven IPv4 rulesets): a
+/// packet the host sends to one of its own addresses leaves by `lo` and
+/// comes back in through PREROUTING and INPUT, where the nat table is not
+/// walked again and the raw table sees the connection already tracked; the
+/// trace stopped after POSTROUTING, as if the packet had gone out.
+#[test]
+fn packets_to_this_host_loop_back_through_lo() {
+    let rs = rules(LOOPBACK);
+    let mut p = tcp("192.0.2.2", "192.0.2.2", 22);
+    p.in_iface = None;
+    p.out_iface = Some("eth0".into());
+    let opts = TraceOptions {
+        direction: Some(iptviz::trace::Direction::Out),
+        ..local(&["192.0.2.2"])
+    };
+    let t = Tracer::new(&rs).trace(&p, &opts);
+    assert_eq!(t.route, Route::Local);
+    assert_eq!(t.verdict, Verdict::Accept);
+    assert_eq!(
+        t.hooks.iter().map(|h| h.chain()).collect::<Vec<_>>(),
+        ["OUTPUT", "POSTROUTING", "PREROUTING", "INPUT"]
+    );
+    assert_eq!(
+        hits(&rs, &t),
+        [
+            "raw:OUTPUT:0",
+            "nat:OUTPUT:0",
+            "filter:OUTPUT:0",
+            "nat:POSTROUTING:1",
+            "raw:PREROUTING:1",
+            "filter:INPUT:1",
+        ]
+    );
+}
+
+/// Found by the kernel suite (docker and kube-proxy rulesets): DNAT in nat
+/// OUTPUT to one of the host's own addresses sends the packet by `lo` from
+/// filter OUTPUT on; the trace kept the interface it was given.
+#[test]
+fn dnat_in_output_to_this_host_reroutes_by_lo() {
+    let rs = rules(LOOPBACK);
+    let mut p = tcp("192.0.2.2", "10.96.0.1", 443);
+    p.in_iface = None;
+    p.out_iface = Some("eth0".into());
+    let opts = TraceOptions {
+        direction: Some(iptviz::trace::Direction::Out),
+        ..local(&["192.0.2.2"])
+    };
+    let t = Tracer::new(&rs).trace(&p, &opts);
+    assert_eq!(t.route, Route::Local);
+    assert_eq!(
+        hits(&rs, &t),
+        [
+            "raw:OUTPUT:0",
+            "nat:OUTPUT:1",
+            // filter OUTPUT -o eth0 does not match: the route is now lo.
+            "filter:OUTPUT:0",
+            "nat:POSTROUTING:1",
+            "raw:PREROUTING:1",
+            "filter:INPUT:1",
+        ]
+    );
+    assert_eq!(t.output.dst.to_string(), "192.0.2.2");
+    assert_eq!(t.output.dport, 8080);
+    // The same packet to an address elsewhere leaves by the interface given.
+    let mut away = p.clone();
+    away.dst = "198.51.100.9".parse().unwrap();
+    let t = Tracer::new(&rs).trace(&away, &opts);
+    assert_eq!(t.route, Route::Output);
+    assert_eq!(
+        hits(&rs, &t),
+        [
+            "raw:OUTPUT:0",
+            "nat:OUTPUT:0",
+            "filter:OUTPUT:1",
+            "nat:POSTROUTING:0"
+        ]
+    );
+}
