@@ -431,6 +431,13 @@ impl<'r> Tracer<'r> {
         if local {
             return self.deliver(w, hooks);
         }
+        if let Some(why) = not_forwarded(&w.pkt) {
+            w.notes.push(why.into());
+            let mut t = self.finish(w, Verdict::Drop, Route::Forward, hooks);
+            t.decided_by = None;
+            return t;
+        }
+        w.pkt.ttl -= 1;
         hooks.push(Hook::Forward);
         if let Some(v) = self.hook(Hook::Forward, &mut w) {
             return self.finish(w, v, Route::Forward, hooks);
@@ -680,6 +687,19 @@ impl<'r> Tracer<'r> {
             };
             w.opts.overrides.get(&key).copied()
         })
+    }
+}
+
+/// Why routing drops a packet it would forward, before FORWARD, if it does.
+fn not_forwarded(p: &Packet) -> Option<&'static str> {
+    if p.ttl <= 1 {
+        return Some("the TTL runs out here: dropped by routing before FORWARD (time exceeded)");
+    }
+    match p.src {
+        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(
+            "IPv6 does not forward a packet from a link-local address: dropped by routing before FORWARD",
+        ),
+        _ => None,
     }
 }
 

@@ -364,3 +364,89 @@ fn dnat_in_output_to_this_host_reroutes_by_lo() {
         ]
     );
 }
+
+const SERVER6: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m rt --rt-type 0 -j DROP
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j DROP
+-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT
+-A FORWARD -m hl --hl-lt 64 -j ACCEPT
+-A FORWARD -j DROP
+COMMIT
+";
+
+fn v6(proto: u8, src: &str, dst: &str) -> Packet {
+    let mut p = Packet::new(proto, src.parse().unwrap(), dst.parse().unwrap());
+    p.in_iface = Some("eth0".into());
+    p
+}
+
+/// Found by the kernel suite (ipv6-mailserver, server-ipv6): `-m rt` was an
+/// unknown module assumed to match, so every packet hit the routing-header
+/// DROP; a packet without that extension header never matches it.
+#[test]
+fn ipv6_extension_header_matches_need_the_header() {
+    let rs = rules(SERVER6);
+    let mut p = v6(6, "2001:db8::7", "2001:db8::1");
+    p.dport = 25;
+    let t = Tracer::new(&rs).trace(&p, &local(&["2001:db8::1"]));
+    assert_eq!(hits(&rs, &t), ["filter:INPUT:4"]);
+    assert_eq!(t.verdict, Verdict::Accept);
+}
+
+/// Found by the kernel suite (ipv6-mailserver): `-m hl` was assumed to
+/// match; neighbour discovery rules want hop limit 255 and a packet with
+/// the usual 64 passes them by.
+#[test]
+fn hop_limit_is_compared() {
+    let rs = rules(SERVER6);
+    let mut p = v6(58, "2001:db8::7", "2001:db8::1");
+    p.icmp = (135, 0);
+    let tr = Tracer::new(&rs);
+    let opts = local(&["2001:db8::1"]);
+    assert_eq!(hits(&rs, &tr.trace(&p, &opts)), ["filter:INPUT:3"]);
+    p.ttl = 255;
+    assert_eq!(hits(&rs, &tr.trace(&p, &opts)), ["filter:INPUT:2"]);
+}
+
+/// Forwarding takes one off the hop limit (TTL) before FORWARD, and drops a
+/// packet whose TTL runs out before FORWARD sees it (checked against the
+/// kernel with `-m ttl --ttl-eq 63` in FORWARD and POSTROUTING).
+#[test]
+fn forwarding_decrements_the_ttl_before_forward() {
+    let rs = rules(SERVER6);
+    let mut p = v6(17, "2001:db8::7", "2001:db8:9::9");
+    p.out_iface = Some("eth1".into());
+    let tr = Tracer::new(&rs);
+    let opts = local(&["2001:db8::1"]);
+    let t = tr.trace(&p, &opts);
+    assert_eq!(hits(&rs, &t), ["filter:FORWARD:1"]);
+    assert_eq!(t.output.ttl, 63);
+    p.ttl = 1;
+    let t = tr.trace(&p, &opts);
+    assert!(hits(&rs, &t).is_empty());
+    assert_eq!(t.verdict, Verdict::Drop);
+    assert_eq!(t.decided_by, None);
+    assert_eq!(t.hooks.len(), 1);
+    assert!(t.notes.iter().any(|n| n.contains("TTL")), "{:?}", t.notes);
+}
+
+/// Found by the kernel suite (every IPv6 ruleset): the kernel does not
+/// forward a packet from a link-local address; it never reaches FORWARD.
+#[test]
+fn ipv6_link_local_sources_are_not_forwarded() {
+    let rs = rules(SERVER6);
+    let mut p = v6(17, "fe80::5", "2001:db8:9::9");
+    p.out_iface = Some("eth1".into());
+    let t = Tracer::new(&rs).trace(&p, &local(&["2001:db8::1"]));
+    assert_eq!(t.verdict, Verdict::Drop);
+    assert_eq!(t.route, Route::Forward);
+    assert_eq!(
+        t.hooks.iter().map(|h| h.chain()).collect::<Vec<_>>(),
+        ["PREROUTING"]
+    );
+    assert!(t.notes.iter().any(|n| n.contains("link-local")));
+}

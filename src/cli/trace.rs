@@ -87,6 +87,9 @@ pub struct TraceArgs {
     /// Total IP length in bytes (for `-m length`).
     #[arg(long)]
     length: Option<u16>,
+    /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent.
+    #[arg(long, default_value_t = 64)]
+    ttl: u8,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
@@ -177,6 +180,7 @@ impl TraceArgs {
         if let Some(l) = self.length {
             p.length = l;
         }
+        p.ttl = self.ttl;
         Ok(p)
     }
 

@@ -218,6 +218,11 @@ pub(crate) enum Test {
     SrcRange(Range),
     DstRange(Range),
     Length(PortRange),
+    /// `-m ttl` / `-m hl`: the TTL or hop limit compared with a value.
+    Ttl(Cmp, u8),
+    /// An IPv6 extension header (`-m rt`, `hbh`, `dst`, `frag`) or AH: a
+    /// trace packet carries none, except the fragment header of a fragment.
+    Header(&'static str),
     /// Link-layer type, judged from the destination address.
     PktType(u16),
     Set {
@@ -230,6 +235,14 @@ pub(crate) enum Test {
         matched: bool,
         what: String,
     },
+}
+
+/// How `-m ttl` and `-m hl` compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Lt,
+    Gt,
 }
 
 /// One test and its `!`. `part` points back at the rule part for reports.
@@ -607,6 +620,32 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                 }
             }
         }
+        "ttl" | "hl" => {
+            for o in m.opts.iter() {
+                let cmp = match o.name.rsplit('-').next() {
+                    Some("eq") => Cmp::Eq,
+                    Some("lt") => Cmp::Lt,
+                    Some("gt") => Cmp::Gt,
+                    _ => continue,
+                };
+                if let Ok(v) = o.arg().parse() {
+                    push(out, Test::Ttl(cmp, v), o);
+                }
+            }
+        }
+        // The match fails when the header is missing, whatever its options
+        // (a `!` before an option negates the field test, not the header).
+        "rt" | "hbh" | "dst" | "frag" | "ah" => out.push(cond(
+            Test::Header(match module {
+                "rt" => "routing",
+                "hbh" => "hop-by-hop options",
+                "dst" => "destination options",
+                "frag" => "fragment",
+                _ => "authentication",
+            }),
+            false,
+            part,
+        )),
         "length" => {
             if let Some(o) = m.opt("--length")
                 && let Some(r) = PortRange::parse(o.arg())
@@ -933,6 +972,23 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SrcRange(r) => Known(r.contains(p.src)),
         Test::DstRange(r) => Known(r.contains(p.dst)),
         Test::Length(r) => Known(r.contains(p.length)),
+        Test::Ttl(cmp, v) => Known(match cmp {
+            Cmp::Eq => p.ttl == *v,
+            Cmp::Lt => p.ttl < *v,
+            Cmp::Gt => p.ttl > *v,
+        }),
+        Test::Header(name) => {
+            let present = match *name {
+                "fragment" => p.fragment && p.dst.is_ipv6(),
+                "authentication" => p.proto == 51,
+                _ => false,
+            };
+            if present {
+                Outcome::Assumed(true, format!("{name} header: its fields assumed to match"))
+            } else {
+                Known(false)
+            }
+        }
         Test::PktType(t) => {
             let have = match env.addr_type(p.dst) {
                 addr_type::BROADCAST => addr_type::BROADCAST,

@@ -213,6 +213,9 @@ pub struct Packet {
     pub length: u16,
     /// A non-first fragment (`-f`).
     pub fragment: bool,
+    /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent;
+    /// forwarding takes one off before FORWARD.
+    pub ttl: u8,
 }
 
 impl Packet {
@@ -243,6 +246,7 @@ impl Packet {
             tcp_flags: if proto == 6 { tcp_flags::SYN } else { 0 },
             length: ip + l4,
             fragment: false,
+            ttl: 64,
         }
     }
 
