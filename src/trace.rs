@@ -48,6 +48,7 @@ pub enum TraceError {
     Missing(String),
 }
 
+pub use crate::conntrack::Tuple;
 pub use crate::flow::Hook;
 use crate::flow::hook_tables;
 
@@ -97,6 +98,38 @@ pub struct RuleRef {
     pub rule: usize,
 }
 
+/// A connection conntrack already knows, for a packet that is not its
+/// first: the nat table is not walked, the bindings in the tuples are
+/// applied instead (as `conntrack -L` shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Connection {
+    /// The original direction, as its first packet arrived (before NAT).
+    pub orig: Tuple,
+    /// The reply direction as replies are expected (after NAT): the inverse
+    /// of `orig` when nothing was rewritten.
+    pub reply: Tuple,
+}
+
+impl Connection {
+    /// The connection of a conntrack entry.
+    pub fn from_entry(e: &crate::conntrack::Entry) -> Connection {
+        Connection {
+            orig: e.orig,
+            reply: e.reply,
+        }
+    }
+
+    /// The destination was rewritten (DNAT, REDIRECT).
+    pub fn dnat(&self) -> bool {
+        self.reply.src != self.orig.dst || self.reply.sport != self.orig.dport
+    }
+
+    /// The source was rewritten (SNAT, MASQUERADE).
+    pub fn snat(&self) -> bool {
+        self.reply.dst != self.orig.src || self.reply.dport != self.orig.sport
+    }
+}
+
 /// What the trace knows about the host besides the rules.
 #[derive(Debug, Clone, Default)]
 pub struct TraceOptions {
@@ -113,6 +146,8 @@ pub struct TraceOptions {
     pub overrides: HashMap<RuleRef, bool>,
     /// Leave out rules that did not match (faster, shorter output).
     pub matched_only: bool,
+    /// The packet's connection when it is not the first packet of it.
+    pub connection: Option<Connection>,
 }
 
 /// A final or per-table verdict.
@@ -297,6 +332,18 @@ impl Trace {
     pub fn delivered(&self) -> bool {
         self.verdict == Verdict::Accept
     }
+
+    /// The connection a first packet leaves in conntrack: its tuple as it
+    /// arrived and, turned around, as it left; give it as
+    /// [`TraceOptions::connection`] to trace the packets that follow.
+    /// MASQUERADE takes the address of the interface the packet leaves by,
+    /// which the trace does not know: that source is left as it was.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            orig: tuple_of(&self.input),
+            reply: tuple_of(&self.output).inverse(),
+        }
+    }
 }
 
 /// Compiled chains of one table, built on first use.
@@ -326,10 +373,13 @@ struct Walk<'o> {
     steps: Vec<Step>,
     orig_src: IpAddr,
     orig_dst: IpAddr,
+    orig_sport: u16,
     orig_dport: u16,
     dnat_done: bool,
     snat_done: bool,
     redirected: bool,
+    /// The packet goes the reply way of its known connection.
+    reply_dir: bool,
     /// Where a locally generated packet goes when its destination is not
     /// this host (the `--out` given); `lo` is used while it is.
     route_iface: Option<Str>,
@@ -377,14 +427,19 @@ impl<'r> Tracer<'r> {
             steps: Vec::with_capacity(64),
             orig_src: pkt.src,
             orig_dst: pkt.dst,
+            orig_sport: pkt.sport,
             orig_dport: pkt.dport,
             dnat_done: false,
             snat_done: false,
             redirected: false,
+            reply_dir: false,
             route_iface: None,
             looped: false,
             notes: Vec::new(),
         };
+        if let Some(c) = &opts.connection {
+            w.join(c);
+        }
         let is_local = |a: &IpAddr| opts.local.contains(a) || a.is_loopback();
         let outgoing = match opts.direction {
             Some(Direction::Out) => true,
@@ -529,22 +584,28 @@ impl<'r> Tracer<'r> {
     /// Runs every table of a hook; `Some(verdict)` when the packet stops.
     fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
         for tname in hook_tables(hook) {
-            if tname == "nat" && (w.pkt.state != CtState::New || w.looped) {
-                continue;
-            }
-            let Some(t) = self.rs.tables.iter().position(|t| t.name == tname) else {
-                continue;
-            };
-            let Some(c) = self.rs.tables[t].chain_position(hook.chain()) else {
-                continue;
-            };
             let dst = w.pkt.dst;
-            match self.table(hook, t, c, w) {
-                Verdict::Accept => {}
-                v => return Some(v),
+            let walk = if tname != "nat" {
+                true
+            } else if let Some(c) = w.opts.connection {
+                // Only the first packet of a connection walks the nat
+                // table; the others get the bindings it left.
+                apply_binding(hook, &c, w);
+                false
+            } else {
+                w.pkt.state == CtState::New && !w.looped
+            };
+            if walk
+                && let Some(t) = self.rs.tables.iter().position(|t| t.name == tname)
+                && let Some(c) = self.rs.tables[t].chain_position(hook.chain())
+            {
+                match self.table(hook, t, c, w) {
+                    Verdict::Accept => {}
+                    v => return Some(v),
+                }
             }
-            // A new destination in OUTPUT (DNAT, REDIRECT) means a new
-            // route lookup, before the next table of the hook.
+            // A new destination in OUTPUT (DNAT, REDIRECT, a binding) means
+            // a new route lookup, before the next table of the hook.
             if hook == Hook::Output && w.pkt.dst != dst {
                 self.reroute(w);
             }
@@ -627,9 +688,11 @@ impl<'r> Tracer<'r> {
             orig_src: w.orig_src,
             orig_dst: w.orig_dst,
             orig_dport: w.orig_dport,
-            orig_sport: w.input.sport,
+            orig_sport: w.orig_sport,
             dnat_done: w.dnat_done,
             snat_done: w.snat_done,
+            reply_dir: w.reply_dir,
+            reply: w.opts.connection.as_ref().map(|c| c.reply),
         };
         let mut notes = Vec::new();
         let mut overridden: Option<Option<bool>> = None;
@@ -688,6 +751,74 @@ impl<'r> Tracer<'r> {
             w.opts.overrides.get(&key).copied()
         })
     }
+}
+
+fn tuple_of(p: &Packet) -> Tuple {
+    let ports = p.has_ports();
+    Tuple {
+        src: p.src,
+        dst: p.dst,
+        sport: if ports { p.sport } else { 0 },
+        dport: if ports { p.dport } else { 0 },
+    }
+}
+
+fn same_ends(a: &Tuple, b: &Tuple, ports: bool) -> bool {
+    a.src == b.src && a.dst == b.dst && (!ports || (a.sport == b.sport && a.dport == b.dport))
+}
+
+impl Walk<'_> {
+    /// Takes the conntrack view of a packet of a known connection: its
+    /// direction, the original tuple, and which NAT it had.
+    fn join(&mut self, c: &Connection) {
+        let t = tuple_of(&self.pkt);
+        let ports = self.pkt.has_ports();
+        self.reply_dir = same_ends(&t, &c.reply, ports) && !same_ends(&t, &c.orig, ports);
+        if !self.reply_dir && !same_ends(&t, &c.orig, ports) {
+            self.notes.push(
+                "the packet is in neither direction of the connection given: taken as original"
+                    .into(),
+            );
+        }
+        self.orig_src = c.orig.src;
+        self.orig_dst = c.orig.dst;
+        self.orig_sport = c.orig.sport;
+        self.orig_dport = c.orig.dport;
+        self.dnat_done = c.dnat();
+        self.snat_done = c.snat();
+    }
+}
+
+/// Applies a connection's NAT binding where the nat table would run:
+/// destination at PREROUTING and OUTPUT, source at INPUT and POSTROUTING;
+/// the reply direction gets the inverse rewrite.
+fn apply_binding(hook: Hook, c: &Connection, w: &mut Walk<'_>) {
+    let dst_point = matches!(hook, Hook::Prerouting | Hook::Output);
+    let (addr, port) = match (w.reply_dir, dst_point) {
+        (false, true) => (c.reply.src, c.reply.sport),
+        (false, false) => (c.reply.dst, c.reply.dport),
+        (true, true) => (c.orig.src, c.orig.sport),
+        (true, false) => (c.orig.dst, c.orig.dport),
+    };
+    let p = &mut w.pkt;
+    let ports = p.has_ports();
+    let (what, a, pt) = if dst_point {
+        ("dst", &mut p.dst, &mut p.dport)
+    } else {
+        ("src", &mut p.src, &mut p.sport)
+    };
+    if *a == addr && (!ports || *pt == port) {
+        return;
+    }
+    *a = addr;
+    if ports {
+        *pt = port;
+    }
+    w.notes.push(format!(
+        "{} nat: the connection's binding rewrote the {what} to {}",
+        hook.chain(),
+        endpoint(addr, port, ports)
+    ));
 }
 
 /// Why routing drops a packet it would forward, before FORWARD, if it does.

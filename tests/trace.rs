@@ -450,3 +450,75 @@ fn ipv6_link_local_sources_are_not_forwarded() {
     );
     assert!(t.notes.iter().any(|n| n.contains("link-local")));
 }
+
+const CONN: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:8080
+-A POSTROUTING -s 203.0.113.0/24 -o eth1 -j SNAT --to-source 192.0.2.1
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate ESTABLISHED --ctdir REPLY -s 10.244.1.5/32 -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED,DNAT --ctorigdst 10.96.0.10 -d 10.244.1.5/32 -j ACCEPT
+-A FORWARD -d 10.244.1.5/32 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT
+";
+
+/// Found by the kernel suite (established packets of the docker, kube-proxy
+/// and libvirt rulesets): packets after the first skip the nat table but
+/// still get the connection's bindings, both ways. Without them the reply
+/// to a SNAT'd connection, addressed to this host, was taken for a packet
+/// for this host instead of being rewritten back and forwarded.
+#[test]
+fn later_packets_get_the_connections_nat_bindings() {
+    let rs = rules(CONN);
+    let tr = Tracer::new(&rs);
+    let opts = local(&["192.0.2.1"]);
+    let mut syn = tcp("203.0.113.9", "10.96.0.10", 80);
+    syn.out_iface = Some("eth1".into());
+    let first = tr.trace(&syn, &opts);
+    assert_eq!(first.verdict, Verdict::Accept);
+    let conn = first.connection();
+    assert_eq!(conn.reply.src.to_string(), "10.244.1.5");
+    assert_eq!(conn.reply.sport, 8080);
+    assert_eq!(conn.reply.dst.to_string(), "192.0.2.1");
+    assert!(conn.dnat() && conn.snat());
+    let opts = TraceOptions {
+        connection: Some(conn),
+        ..opts
+    };
+
+    // The SYN-ACK comes back to the SNAT address: rewritten to the client
+    // in PREROUTING, forwarded, its source turned back into the VIP.
+    let mut back = tcp("10.244.1.5", "192.0.2.1", 40000);
+    back.sport = 8080;
+    back.in_iface = Some("eth1".into());
+    back.out_iface = Some("eth0".into());
+    back.state = iptviz::trace::CtState::Established;
+    let t = tr.trace(&back, &opts);
+    assert_eq!(t.route, Route::Forward);
+    assert_eq!(hits(&rs, &t), ["filter:FORWARD:1"]);
+    assert_eq!(t.output.dst.to_string(), "203.0.113.9");
+    assert_eq!(t.output.src.to_string(), "10.96.0.10");
+    assert_eq!(t.output.sport, 80);
+
+    // The client's ACK: DNAT'd to the backend without the nat rules.
+    let mut ack = syn.clone();
+    ack.state = iptviz::trace::CtState::Established;
+    let t = tr.trace(&ack, &opts);
+    assert_eq!(hits(&rs, &t), ["filter:FORWARD:2"]);
+    assert_eq!(t.output.dst.to_string(), "10.244.1.5");
+    assert_eq!(t.output.src.to_string(), "192.0.2.1");
+
+    // Without the connection the reply looks like a packet for this host.
+    let bare = TraceOptions {
+        connection: None,
+        ..opts
+    };
+    assert_eq!(tr.trace(&back, &bare).route, Route::Local);
+}

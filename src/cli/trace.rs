@@ -200,6 +200,7 @@ impl TraceArgs {
             },
             overrides: HashMap::new(),
             matched_only: self.matched_only,
+            connection: None,
         })
     }
 }

@@ -204,6 +204,10 @@ pub(crate) enum Test {
     CtOrigDst(Net),
     CtOrigDstPort(Ports),
     CtOrigSrcPort(Ports),
+    CtReplSrc(Net),
+    CtReplDst(Net),
+    CtReplSrcPort(Ports),
+    CtReplDstPort(Ports),
     CtDir(bool),
     Mark(MarkMask),
     Connmark(MarkMask),
@@ -545,16 +549,14 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                     }
                     "--ctorigdstport" => push(out, Test::CtOrigDstPort(ports(o)), o),
                     "--ctorigsrcport" => push(out, Test::CtOrigSrcPort(ports(o)), o),
-                    // The reply tuple of a connection is the packet seen
-                    // from the other end, after NAT.
-                    "--ctreplsrcport" => push(out, Test::Dport(ports(o)), o),
-                    "--ctrepldstport" => push(out, Test::Sport(ports(o)), o),
+                    "--ctreplsrcport" => push(out, Test::CtReplSrcPort(ports(o)), o),
+                    "--ctrepldstport" => push(out, Test::CtReplDstPort(ports(o)), o),
                     "--ctreplsrc" | "--ctrepldst" => {
                         if let Some(n) = Net::parse(o.arg()) {
                             let t = if o.name == "--ctreplsrc" {
-                                Test::Dst(n)
+                                Test::CtReplSrc(n)
                             } else {
-                                Test::Src(n)
+                                Test::CtReplDst(n)
                             };
                             push(out, t, o)
                         }
@@ -863,9 +865,24 @@ pub(crate) struct Env<'a> {
     pub orig_sport: u16,
     pub dnat_done: bool,
     pub snat_done: bool,
+    /// The packet goes the reply way of its connection.
+    pub reply_dir: bool,
+    /// The connection's reply tuple, when it is known.
+    pub reply: Option<crate::conntrack::Tuple>,
 }
 
 impl Env<'_> {
+    /// The connection's reply tuple; for a first packet, the packet as it
+    /// is now seen from the other end (NAT so far included).
+    fn reply_tuple(&self, p: &Packet) -> crate::conntrack::Tuple {
+        self.reply.unwrap_or(crate::conntrack::Tuple {
+            src: p.dst,
+            dst: p.src,
+            sport: p.dport,
+            dport: p.sport,
+        })
+    }
+
     pub(crate) fn addr_type(&self, a: IpAddr) -> u16 {
         use addr_type::*;
         if self.local.contains(&a) || a.is_loopback() {
@@ -947,7 +964,11 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::CtOrigDst(n) => Known(n.contains(env.orig_dst)),
         Test::CtOrigDstPort(l) => Known(in_ports(l, env.orig_dport)),
         Test::CtOrigSrcPort(l) => Known(in_ports(l, env.orig_sport)),
-        Test::CtDir(original) => Known(*original),
+        Test::CtReplSrc(n) => Known(n.contains(env.reply_tuple(p).src)),
+        Test::CtReplDst(n) => Known(n.contains(env.reply_tuple(p).dst)),
+        Test::CtReplSrcPort(l) => Known(in_ports(l, env.reply_tuple(p).sport)),
+        Test::CtReplDstPort(l) => Known(in_ports(l, env.reply_tuple(p).dport)),
+        Test::CtDir(original) => Known(*original != env.reply_dir),
         Test::Mark(m) => Known(p.mark & m.mask == m.value),
         Test::Connmark(m) => Known(p.ctmark & m.mask == m.value),
         Test::SrcType { types, limit_in } => {
