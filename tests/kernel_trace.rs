@@ -34,10 +34,12 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use iptviz::conntrack::Parsed;
 use iptviz::model::Ruleset;
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::trace::{
-    Action, CtState, Direction, Packet, Route, RuleRef, Trace, TraceOptions, Tracer, Verdict,
+    Action, Connection, CtState, Direction, Packet, Route, RuleRef, Trace, TraceOptions, Tracer,
+    Verdict,
 };
 
 use lab::{Family, Key, Lab, POLICY, Seen};
@@ -49,6 +51,9 @@ struct Case {
     family: Family,
     arriving: usize,
     local: usize,
+    /// At most this many accepted TCP SYNs among the arriving packets are
+    /// followed by the rest of their handshake (SYN-ACK back, ACK).
+    established: usize,
 }
 
 const CASES: &[Case] = &[
@@ -57,66 +62,77 @@ const CASES: &[Case] = &[
         family: Family::V4,
         arriving: 50,
         local: 30,
+        established: 10,
     },
     Case {
         name: "kube20",
         family: Family::V4,
         arriving: 70,
         local: 40,
+        established: 10,
     },
     Case {
         name: "ufw-server.rules",
         family: Family::V4,
         arriving: 40,
         local: 30,
+        established: 10,
     },
     Case {
         name: "ferm-dmz-router.rules",
         family: Family::V4,
         arriving: 40,
         local: 20,
+        established: 10,
     },
     Case {
         name: "libvirt-duplicated-rules.rules",
         family: Family::V4,
         arriving: 40,
         local: 20,
+        established: 10,
     },
     Case {
         name: "shorewall-akachan-2014.rules",
         family: Family::V4,
         arriving: 50,
         local: 30,
+        established: 10,
     },
     Case {
         name: "home-user-complex.rules",
         family: Family::V4,
         arriving: 40,
         local: 30,
+        established: 10,
     },
     Case {
         name: "ipv6-mailserver.rules",
         family: Family::V6,
         arriving: 40,
         local: 15,
+        established: 8,
     },
     Case {
         name: "synology-ds414-2016-ipv6.rules",
         family: Family::V6,
         arriving: 40,
         local: 15,
+        established: 8,
     },
     Case {
         name: "firewalld-fedora27-ipv6-counters.rules",
         family: Family::V6,
         arriving: 40,
         local: 15,
+        established: 8,
     },
     Case {
         name: "samples/server-ipv6.rules",
         family: Family::V6,
         arriving: 40,
         local: 15,
+        established: 8,
     },
 ];
 
@@ -125,6 +141,7 @@ const CASES: &[Case] = &[
 enum Kind {
     Arriving,
     Local,
+    Established,
 }
 
 impl Kind {
@@ -134,6 +151,8 @@ impl Kind {
             (Kind::Arriving, Family::V6) => "arriving IPv6",
             (Kind::Local, Family::V4) => "local IPv4",
             (Kind::Local, Family::V6) => "local IPv6",
+            (Kind::Established, Family::V4) => "established IPv4",
+            (Kind::Established, Family::V6) => "established IPv6",
         }
     }
 }
@@ -363,6 +382,112 @@ fn next_seq() -> u32 {
 }
 
 const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+/// The rest of the TCP handshake begun by the SYN `p` (sequence number
+/// `seq`), which the kernel accepted: the SYN-ACK back from the other end
+/// (from the peer when the SYN was forwarded, from the host's own stack
+/// when it was delivered to it), then the client's ACK. Both are
+/// ESTABLISHED; the trace gets the connection as the kernel's conntrack
+/// table shows it, and must apply its NAT bindings instead of walking the
+/// nat table.
+fn handshake(
+    ctx: &Ctx<'_>,
+    lab: &mut Lab,
+    p: &TestPacket,
+    seq: u32,
+    first: &Trace,
+    forwarded: bool,
+    report: &mut CaseReport,
+) -> Result<(), String> {
+    let text = lab.conntrack()?;
+    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
+        Ok(Parsed::Entries(t)) => t.entries,
+        _ => Vec::new(),
+    };
+    let Some(entry) = entries.iter().find(|e| {
+        e.proto == 6
+            && e.orig.src == p.src
+            && e.orig.dst == p.dst
+            && e.orig.sport == p.sport
+            && e.orig.dport == p.dport
+    }) else {
+        report.disagreements.push(format!(
+            "{}: the kernel accepted {} -> {}:{} but has no connection for it:\n{text}",
+            ctx.name, p.src, p.dst, p.dport
+        ));
+        return Ok(());
+    };
+    let conn = Connection::from_entry(entry);
+    // The trace's own idea of the bindings, but for MASQUERADE, whose
+    // address (the out interface's) it cannot know.
+    let masquerade = first.steps.iter().any(|s| {
+        s.matched && matches!(&s.action, Action::Nat { target, .. } if target == "MASQUERADE")
+    });
+    if !masquerade && first.connection() != conn {
+        report.disagreements.push(format!(
+            "{}: connection of {} -> {}:{}\n    kernel: {:?}\n    trace:  {:?}",
+            ctx.name,
+            p.src,
+            p.dst,
+            p.dport,
+            conn,
+            first.connection()
+        ));
+    }
+    let opts = |lab: &Lab, direction| TraceOptions {
+        connection: Some(conn),
+        ..options(lab, direction)
+    };
+
+    let their_seq = next_seq();
+    let back = TestPacket {
+        src: conn.reply.src,
+        dst: conn.reply.dst,
+        sport: conn.reply.sport,
+        dport: conn.reply.dport,
+        in_if: p.out_if,
+        out_if: p.in_if,
+        ttl: 64,
+        ..p.clone()
+    };
+    lab.route_via(p.in_if)?;
+    let fields = back.fields(SYN | ACK, their_seq, seq.wrapping_add(1));
+    if forwarded {
+        lab.send_wire(p.out_if, &fields)?;
+    } else {
+        lab.send_local(back.src, &fields)?;
+        // Nothing else may leave from that address (the RST the host's own
+        // stack sends when the ACK finds no socket).
+        lab.clear_source()?;
+    }
+    let seen = lab.observe()?;
+    let mut pkt = trace_packet(&back, lab, forwarded);
+    pkt.tcp_flags = SYN | ACK;
+    pkt.state = CtState::Established;
+    let direction = if forwarded {
+        None
+    } else {
+        Some(Direction::Out)
+    };
+    ctx.check(Kind::Established, &pkt, opts(lab, direction), &seen, report);
+
+    lab.route_via(p.out_if)?;
+    let forth = TestPacket {
+        ttl: 64,
+        ..p.clone()
+    };
+    lab.send_wire(
+        p.in_if,
+        &forth.fields(ACK, seq.wrapping_add(1), their_seq.wrapping_add(1)),
+    )?;
+    let seen = lab.observe()?;
+    let mut pkt = trace_packet(&forth, lab, true);
+    pkt.tcp_flags = ACK;
+    pkt.state = CtState::Established;
+    ctx.check(Kind::Established, &pkt, opts(lab, None), &seen, report);
+    Ok(())
+}
 
 fn run_case(case: &Case) -> Result<CaseReport, String> {
     let text = load_text(case.name)?;
@@ -388,20 +513,27 @@ fn run_case(case: &Case) -> Result<CaseReport, String> {
     };
     let mut report = CaseReport::default();
 
+    lab.enable_local_output()?;
+    let mut handshakes = 0;
     for p in packets::arriving(&rs, family, &lab.ifaces, &lab.locals, case.arriving) {
         lab.flush_conntrack()?;
         lab.route_via(p.out_if)?;
         let flags = if p.proto == 6 { SYN } else { 0 };
-        lab.send_wire(p.in_if, &p.fields(flags, next_seq(), 0))?;
+        let seq = next_seq();
+        lab.send_wire(p.in_if, &p.fields(flags, seq, 0))?;
         let seen = lab.observe()?;
         let pkt = trace_packet(&p, &lab, true);
-        ctx.check(
+        let first = ctx.check(
             Kind::Arriving,
             &pkt,
             options(&lab, None),
             &seen,
             &mut report,
         );
+        if p.proto == 6 && handshakes < case.established && (seen.delivered || seen.left) {
+            handshakes += 1;
+            handshake(&ctx, &mut lab, &p, seq, &first, seen.left, &mut report)?;
+        }
     }
 
     if case.local > 0 {
@@ -409,7 +541,6 @@ fn run_case(case: &Case) -> Result<CaseReport, String> {
         // rules name as `-s` become the host's.
         let out_rules = packets::reachable_rules(&rs, &["OUTPUT", "POSTROUTING"]);
         lab.add_locals(&packets::host_addresses(&out_rules, family, true, 6))?;
-        lab.enable_local_output()?;
         let locals = lab.locals.clone();
         for p in packets::local(&rs, family, &lab.ifaces, &locals, case.local) {
             lab.flush_conntrack()?;
@@ -551,7 +682,7 @@ fn kernel_counters_agree_with_trace() {
     assert!(packets > 0, "no packet was sent");
     // Every kind was exercised (unless the run was narrowed to one case).
     if only.is_none() {
-        for kind in [Kind::Arriving, Kind::Local] {
+        for kind in [Kind::Arriving, Kind::Local, Kind::Established] {
             for family in [Family::V4, Family::V6] {
                 assert!(
                     totals

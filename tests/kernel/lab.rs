@@ -535,4 +535,23 @@ impl Lab {
         let s = self.local.as_mut().ok_or("local output not enabled")?;
         s.send(&format!("local - - {fields}"))
     }
+
+    /// Drops the routing rules of the sender's source address, so that
+    /// nothing the host sends from it can leave until the next local send.
+    pub fn clear_source(&mut self) -> Result<(), String> {
+        if self.local_src.take().is_some() {
+            let ip = self.family.ip();
+            self.host_sh(&format!("{ip} rule del pref 3; {ip} rule del pref 4"))?;
+        }
+        Ok(())
+    }
+
+    /// The host's conntrack table as `conntrack -L` prints it.
+    pub fn conntrack(&self) -> Result<String, String> {
+        let family = match self.family {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        };
+        self.host_sh(&format!("conntrack -L -f {family} 2>/dev/null"))
+    }
 }
