@@ -35,7 +35,7 @@ pub use packet::{
 };
 pub use report::{StepView, TraceView, render_text};
 
-use compile::{Act, CRule, Env, MarkOp, Outcome, compile_rule, eval};
+use compile::{Act, CRule, Env, MarkOp, NatPorts, Outcome, compile_rule, eval};
 
 /// Why a packet description could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +148,10 @@ pub struct TraceOptions {
     pub matched_only: bool,
     /// The packet's connection when it is not the first packet of it.
     pub connection: Option<Connection>,
+    /// This host's addresses by interface: MASQUERADE takes the out
+    /// interface's, REDIRECT the in interface's (without them MASQUERADE
+    /// leaves the source as it is and REDIRECT takes the first `local`).
+    pub iface_addrs: HashMap<String, Vec<IpAddr>>,
 }
 
 /// A final or per-table verdict.
@@ -380,6 +384,8 @@ struct Walk<'o> {
     redirected: bool,
     /// The packet goes the reply way of its known connection.
     reply_dir: bool,
+    /// Sent by this host (so it has a local socket until it loops back).
+    outgoing: bool,
     /// Where a locally generated packet goes when its destination is not
     /// this host (the `--out` given); `lo` is used while it is.
     route_iface: Option<Str>,
@@ -433,6 +439,7 @@ impl<'r> Tracer<'r> {
             snat_done: false,
             redirected: false,
             reply_dir: false,
+            outgoing: false,
             route_iface: None,
             looped: false,
             notes: Vec::new(),
@@ -515,6 +522,7 @@ impl<'r> Tracer<'r> {
     /// through PREROUTING and INPUT, where the nat table is not consulted
     /// again (the connection has its bindings from OUTPUT and POSTROUTING).
     fn trace_output(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
+        w.outgoing = true;
         w.pkt.in_iface = None;
         w.route_iface = w.pkt.out_iface.clone();
         self.reroute(&mut w);
@@ -693,6 +701,7 @@ impl<'r> Tracer<'r> {
             snat_done: w.snat_done,
             reply_dir: w.reply_dir,
             reply: w.opts.connection.as_ref().map(|c| c.reply),
+            socket: w.outgoing && !w.looped,
         };
         let mut notes = Vec::new();
         let mut overridden: Option<Option<bool>> = None;
@@ -881,7 +890,7 @@ fn apply_mark(v: u32, and: u32, xor: u32, or: u32) -> u32 {
 }
 
 /// The address REDIRECT sends to: 127.0.0.1 for local traffic, otherwise
-/// the first local address given (the kernel uses the in-interface's).
+/// the in interface's address, or the first local address given.
 fn redirect_addr(hook: Hook, w: &mut Walk<'_>) -> IpAddr {
     let v6 = w.pkt.dst.is_ipv6();
     let lo = if v6 {
@@ -891,6 +900,15 @@ fn redirect_addr(hook: Hook, w: &mut Walk<'_>) -> IpAddr {
     };
     if hook == Hook::Output {
         return lo;
+    }
+    let own = w
+        .pkt
+        .in_iface
+        .as_deref()
+        .and_then(|i| w.opts.iface_addrs.get(i))
+        .and_then(|l| l.iter().find(|a| a.is_ipv6() == v6));
+    if let Some(a) = own {
+        return *a;
     }
     match w.opts.local.iter().find(|a| a.is_ipv6() == v6) {
         Some(a) => *a,
@@ -975,52 +993,96 @@ fn apply(act: &Act, hook: Hook, w: &mut Walk<'_>) -> Action {
             if let Some(a) = addr {
                 p.dst = *a;
             }
-            if let Some(pt) = port {
-                p.dport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.dport, *port, ports);
             w.dnat_done = true;
             Action::Nat {
                 target: "DNAT".into(),
                 change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Redirect { port } => {
             let a = redirect_addr(hook, w);
             let p = &mut w.pkt;
             p.dst = a;
-            if let Some(pt) = port {
-                p.dport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.dport, *port, ports);
             w.dnat_done = true;
             w.redirected = true;
             Action::Nat {
                 target: "REDIRECT".into(),
                 change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Snat { addr, port } => {
             if let Some(a) = addr {
                 p.src = *a;
             }
-            if let Some(pt) = port {
-                p.sport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.sport, *port, ports);
             w.snat_done = true;
             Action::Nat {
                 target: "SNAT".into(),
                 change: format!("src {}", endpoint(p.src, p.sport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Masquerade { port } => {
-            if let Some(pt) = port {
-                p.sport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.sport, *port, ports);
             w.snat_done = true;
-            let out = p.out_iface.as_deref().unwrap_or("the out interface");
+            let out = p.out_iface.clone();
+            // The kernel prefers the interface's address in the next hop's
+            // subnet: for a packet leaving by `lo` to one of the host's
+            // addresses, that address itself.
+            let list = out.as_deref().and_then(|o| w.opts.iface_addrs.get(o));
+            let addr = list.and_then(|l| {
+                l.iter()
+                    .find(|a| **a == p.dst)
+                    .or_else(|| l.iter().find(|a| a.is_ipv6() == p.src.is_ipv6()))
+            });
+            let change = match addr {
+                Some(a) => {
+                    p.src = *a;
+                    format!("src {}", endpoint(p.src, p.sport, p.has_ports()))
+                }
+                None => format!(
+                    "src = address of {}",
+                    out.as_deref().unwrap_or("the out interface")
+                ),
+            };
             Action::Nat {
                 target: "MASQUERADE".into(),
-                change: format!("src = address of {out}"),
+                change,
             }
+            .with_random_port(random)
+        }
+    }
+}
+
+/// Gives a port from a NAT target's range; true when the kernel would pick
+/// one of the range at random rather than the one shown.
+fn set_port(port: &mut u16, range: Option<NatPorts>, ports: bool) -> bool {
+    match range {
+        Some(r) if ports => {
+            let (p, random) = r.pick(*port);
+            *port = p;
+            random
+        }
+        _ => false,
+    }
+}
+
+impl Action {
+    fn with_random_port(self, random: bool) -> Action {
+        match self {
+            Action::Nat { target, change } if random => Action::Nat {
+                target,
+                change: format!("{change} (the port is one of the range)"),
+            },
+            a => a,
         }
     }
 }

@@ -522,3 +522,123 @@ fn later_packets_get_the_connections_nat_bindings() {
     };
     assert_eq!(tr.trace(&back, &bare).route, Route::Local);
 }
+
+const MASQ: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 192.168.122.0/24 -p tcp -j MASQUERADE --to-ports 1024-65535
+-A POSTROUTING -o lo -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT DROP [0:0]
+-A OUTPUT -m owner --uid-owner 0-99 -j ACCEPT
+-A OUTPUT -m owner ! --uid-owner 104 -o eth1 -j ACCEPT
+COMMIT
+";
+
+/// Found by the kernel suite's conntrack check (libvirt rulesets):
+/// MASQUERADE --to-ports 1024-65535 keeps a source port that is already in
+/// the range; the trace gave every connection port 1024. With the
+/// interface's address known, the new source is shown and checked too.
+#[test]
+fn masquerade_keeps_ports_in_range_and_takes_the_interface_address() {
+    let rs = rules(MASQ);
+    let mut p = tcp("192.168.122.7", "198.51.100.9", 443);
+    p.out_iface = Some("eth1".into());
+    let mut opts = local(&["192.0.2.1"]);
+    opts.iface_addrs
+        .insert("eth1".into(), vec!["192.0.2.1".parse().unwrap()]);
+    let tr = Tracer::new(&rs);
+    let t = tr.trace(&p, &opts);
+    assert_eq!(t.output.sport, 40000);
+    assert_eq!(t.output.src.to_string(), "192.0.2.1");
+    let conn = t.connection();
+    assert_eq!(conn.reply.dst.to_string(), "192.0.2.1");
+    assert_eq!(conn.reply.dport, 40000);
+    // A port below the range gets one from it (the kernel picks which).
+    p.sport = 80;
+    let t = tr.trace(&p, &opts);
+    assert_eq!(t.output.sport, 1024);
+    let nat = t
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Nat { change, .. } => Some(change.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(nat.contains("one of the range"), "{nat}");
+}
+
+/// Found by the kernel suite's conntrack check (docker, kube-proxy, libvirt
+/// rulesets): a packet the host sends to itself and masquerades on `lo`
+/// gets the address of `lo` it was sent to as its source.
+#[test]
+fn masquerade_on_lo_takes_the_destination_address() {
+    let rs = rules(MASQ);
+    let mut p = Packet::new(
+        17,
+        "192.0.2.1".parse().unwrap(),
+        "10.0.0.7".parse().unwrap(),
+    );
+    p.sport = 5000;
+    p.dport = 53;
+    p.uid = Some(0);
+    let mut opts = TraceOptions {
+        direction: Some(iptviz::trace::Direction::Out),
+        ..local(&["192.0.2.1", "100.66.0.1", "10.0.0.7"])
+    };
+    opts.iface_addrs.insert(
+        "lo".into(),
+        vec!["100.66.0.1".parse().unwrap(), "10.0.0.7".parse().unwrap()],
+    );
+    let t = Tracer::new(&rs).trace(&p, &opts);
+    assert_eq!(t.route, Route::Local);
+    assert_eq!(t.output.src.to_string(), "10.0.0.7");
+}
+
+/// Found by the kernel suite (home-user-complex, packets the host sends):
+/// `-m owner` was assumed to match; it compares the sending socket's user,
+/// and never matches a packet without a local socket.
+#[test]
+fn owner_compares_the_sending_user() {
+    let rs = rules(MASQ);
+    let tr = Tracer::new(&rs);
+    let mut p = tcp("192.0.2.1", "198.51.100.9", 443);
+    p.in_iface = None;
+    p.out_iface = Some("eth0".into());
+    let opts = TraceOptions {
+        direction: Some(iptviz::trace::Direction::Out),
+        ..local(&["192.0.2.1"])
+    };
+    let filter = |t: &Trace| -> Vec<String> {
+        hits(&rs, t)
+            .into_iter()
+            .filter(|h| h.starts_with("filter:"))
+            .collect()
+    };
+    p.uid = Some(0);
+    assert_eq!(filter(&tr.trace(&p, &opts)), ["filter:OUTPUT:1"]);
+    p.uid = Some(4242);
+    let t = tr.trace(&p, &opts);
+    assert_eq!(t.verdict, Verdict::Drop);
+    p.out_iface = Some("eth1".into());
+    assert_eq!(filter(&tr.trace(&p, &opts)), ["filter:OUTPUT:2"]);
+    p.uid = Some(104);
+    assert_eq!(tr.trace(&p, &opts).verdict, Verdict::Drop);
+    // Unknown user: an assumption, said so.
+    p.uid = None;
+    let t = tr.trace(&p, &opts);
+    assert!(
+        t.steps
+            .iter()
+            .flat_map(|s| &s.notes)
+            .any(|n| n.contains("not known")),
+        "{:?}",
+        t.steps
+    );
+}

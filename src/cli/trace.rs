@@ -90,9 +90,19 @@ pub struct TraceArgs {
     /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent.
     #[arg(long, default_value_t = 64)]
     ttl: u8,
+    /// User id of the sending socket, for a packet this host sends (`-m owner`).
+    #[arg(long)]
+    uid: Option<u32>,
+    /// Group id of the sending socket.
+    #[arg(long)]
+    gid: Option<u32>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
+    /// An interface's address, as NAME=ADDR (repeatable): MASQUERADE and
+    /// REDIRECT use it; these addresses count as local too.
+    #[arg(long, value_name = "NAME=ADDR")]
+    iface_addr: Vec<String>,
     /// in, out or forward, when addresses do not tell.
     #[arg(long)]
     direction: Option<String>,
@@ -146,6 +156,20 @@ fn parse_ipsets(list: &[String]) -> anyhow::Result<HashMap<String, Vec<ipnet::Ip
     Ok(sets)
 }
 
+fn parse_iface_addrs(list: &[String]) -> anyhow::Result<HashMap<String, Vec<IpAddr>>> {
+    let mut m: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    for item in list {
+        let Some((name, addr)) = item.split_once('=') else {
+            bail!("--iface-addr: expected NAME=ADDR, got {item:?}");
+        };
+        let a = addr
+            .parse::<IpAddr>()
+            .with_context(|| format!("--iface-addr {name}: not an address: {addr:?}"))?;
+        m.entry(name.to_string()).or_default().push(a);
+    }
+    Ok(m)
+}
+
 fn mark(s: &Option<String>, what: &str) -> anyhow::Result<u32> {
     match s {
         None => Ok(0),
@@ -181,12 +205,21 @@ impl TraceArgs {
             p.length = l;
         }
         p.ttl = self.ttl;
+        p.uid = self.uid;
+        p.gid = self.gid;
         Ok(p)
     }
 
     fn options(&self) -> anyhow::Result<TraceOptions> {
+        let iface_addrs = parse_iface_addrs(&self.iface_addr)?;
+        let mut local = self.local.clone();
+        for a in iface_addrs.values().flatten() {
+            if !local.contains(a) {
+                local.push(*a);
+            }
+        }
         Ok(TraceOptions {
-            local: self.local.clone(),
+            local,
             direction: self
                 .direction
                 .as_deref()
@@ -201,6 +234,7 @@ impl TraceArgs {
             overrides: HashMap::new(),
             matched_only: self.matched_only,
             connection: None,
+            iface_addrs,
         })
     }
 }

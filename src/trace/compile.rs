@@ -234,6 +234,11 @@ pub(crate) enum Test {
         src: bool,
     },
     Random(f64),
+    /// `-m owner`: the sending socket's uid or gid in a range, or any
+    /// local socket at all.
+    OwnerUid(u32, u32),
+    OwnerGid(u32, u32),
+    SocketExists,
     /// Depends on state we do not have; the text says what we assume.
     Assume {
         matched: bool,
@@ -305,17 +310,17 @@ pub(crate) enum Act {
     Notrack,
     Dnat {
         addr: Option<IpAddr>,
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Redirect {
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Snat {
         addr: Option<IpAddr>,
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Masquerade {
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     /// Another terminating extension (TPROXY, SYNPROXY ...): accepted here.
     OtherVerdict(String),
@@ -330,12 +335,34 @@ pub(crate) struct CRule {
     pub act: Act,
 }
 
-fn port_of(s: &str) -> Option<u16> {
-    s.split(['-', ':']).next()?.parse().ok()
+/// The ports a NAT target may give, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NatPorts {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl NatPorts {
+    /// The port the kernel gives a packet with port `now`: kept when it is
+    /// already in the range (and the connection unique), else one from
+    /// the range (the first for DNAT; SNAT picks at random, `random`).
+    pub(crate) fn pick(self, now: u16) -> (u16, bool) {
+        if (self.lo..=self.hi).contains(&now) {
+            (now, false)
+        } else {
+            (self.lo, self.lo != self.hi)
+        }
+    }
+}
+
+fn port_of(s: &str) -> Option<NatPorts> {
+    let (lo, hi) = s.split_once(['-', ':']).unwrap_or((s, s));
+    let (lo, hi) = (lo.parse().ok()?, hi.parse().ok()?);
+    (lo <= hi).then_some(NatPorts { lo, hi })
 }
 
 /// `addr[-addr][:port[-port]]`, `[v6]:port`, `:port`.
-fn nat_to(s: &str) -> (Option<IpAddr>, Option<u16>) {
+fn nat_to(s: &str) -> (Option<IpAddr>, Option<NatPorts>) {
     if let Some(rest) = s.strip_prefix('[') {
         let (a, after) = rest.split_once(']').unwrap_or((rest, ""));
         let addr = a.split('-').next().and_then(|a| a.parse().ok());
@@ -432,6 +459,12 @@ fn compile_target(table: &Table, t: &Target) -> Act {
             }
         }
     }
+}
+
+/// `N` or `N-M` (numeric user or group ids, as iptables-save prints them).
+fn id_range(s: &str) -> Option<(u32, u32)> {
+    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+    Some((lo.parse().ok()?, hi.parse().ok()?))
 }
 
 fn ports(o: Opt<'_>) -> Ports {
@@ -729,11 +762,22 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                 part,
             ));
         }
-        "owner" => out.push(cond(
-            assume(true, "owner: assumed to be the socket's owner".into()),
-            false,
-            part,
-        )),
+        "owner" => {
+            let suppl = m.opt("--suppl-groups").is_some();
+            for o in m.opts.iter() {
+                let t = match o.name {
+                    "--uid-owner" => id_range(o.arg()).map(|(lo, hi)| Test::OwnerUid(lo, hi)),
+                    "--gid-owner" if !suppl => {
+                        id_range(o.arg()).map(|(lo, hi)| Test::OwnerGid(lo, hi))
+                    }
+                    "--socket-exists" => Some(Test::SocketExists),
+                    _ => None,
+                };
+                let t = t
+                    .unwrap_or_else(|| assume(true, format!("owner {}: assumed to match", o.name)));
+                push(out, t, o);
+            }
+        }
         "physdev" => {
             let needs_bridge = m.opts.iter().any(|o| !o.negated);
             out.push(cond(
@@ -867,6 +911,8 @@ pub(crate) struct Env<'a> {
     pub snat_done: bool,
     /// The packet goes the reply way of its connection.
     pub reply_dir: bool,
+    /// The packet still belongs to the local socket that sent it.
+    pub socket: bool,
     /// The connection's reply tuple, when it is known.
     pub reply: Option<crate::conntrack::Tuple>,
 }
@@ -1028,6 +1074,22 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
                 ),
             }
         }
+        Test::OwnerUid(lo, hi) | Test::OwnerGid(lo, hi) => {
+            let (id, what) = match t {
+                Test::OwnerUid(..) => (p.uid, "uid"),
+                _ => (p.gid, "gid"),
+            };
+            match (env.socket, id) {
+                // Without a socket every owner test fails (before `!`).
+                (false, _) => Known(false),
+                (true, Some(id)) => Known((*lo..=*hi).contains(&id)),
+                (true, None) => Outcome::Assumed(
+                    true,
+                    format!("owner: the socket's {what} is not known, assumed {lo}"),
+                ),
+            }
+        }
+        Test::SocketExists => Known(env.socket),
         Test::Random(prob) => Outcome::Random(*prob),
         Test::Assume { matched, what } => Outcome::Assumed(*matched, what.clone()),
     }
@@ -1053,19 +1115,29 @@ mod tests {
 
     #[test]
     fn nat_targets() {
+        let one = |p| Some(NatPorts { lo: p, hi: p });
         assert_eq!(
             nat_to("10.0.0.1:8080"),
-            (Some("10.0.0.1".parse().unwrap()), Some(8080))
+            (Some("10.0.0.1".parse().unwrap()), one(8080))
         );
         assert_eq!(
             nat_to("10.0.0.1-10.0.0.9:80-90"),
-            (Some("10.0.0.1".parse().unwrap()), Some(80))
+            (
+                Some("10.0.0.1".parse().unwrap()),
+                Some(NatPorts { lo: 80, hi: 90 })
+            )
         );
-        assert_eq!(nat_to(":53"), (None, Some(53)));
+        assert_eq!(nat_to(":53"), (None, one(53)));
         assert_eq!(
             nat_to("[fd00::1]:80"),
-            (Some("fd00::1".parse().unwrap()), Some(80))
+            (Some("fd00::1".parse().unwrap()), one(80))
         );
+        let r = NatPorts {
+            lo: 1024,
+            hi: 65535,
+        };
+        assert_eq!(r.pick(40000), (40000, false));
+        assert_eq!(r.pick(80), (1024, true));
     }
 
     #[test]

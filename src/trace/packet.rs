@@ -216,6 +216,13 @@ pub struct Packet {
     /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent;
     /// forwarding takes one off before FORWARD.
     pub ttl: u8,
+    /// User id of the local socket that sent it (`-m owner`); unknown when
+    /// `None`. Packets from elsewhere have no socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Group id of that socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
 }
 
 impl Packet {
@@ -247,6 +254,8 @@ impl Packet {
             length: ip + l4,
             fragment: false,
             ttl: 64,
+            uid: None,
+            gid: None,
         }
     }
 
