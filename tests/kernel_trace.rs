@@ -28,7 +28,7 @@ mod lab;
 #[path = "kernel/packets.rs"]
 mod packets;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -243,6 +243,9 @@ struct Tally {
 #[derive(Default)]
 struct CaseReport {
     tallies: Vec<(Kind, Tally)>,
+    /// NAT bindings of first packets compared with the kernel's
+    /// conntrack entry, and how many were the same.
+    bindings: (usize, usize),
     disagreements: Vec<String>,
 }
 
@@ -282,31 +285,34 @@ impl Ctx<'_> {
                     chain: c.clone(),
                     rule: *i,
                 },
-                seen.hits.contains(&(t.clone(), c.clone(), *i)),
+                seen.hits.contains_key(&(t.clone(), c.clone(), *i)),
             );
         }
         let tr = self.tracer.trace(pkt, &opts);
-        let ours: BTreeSet<Key> = tr
+        // How many times the walk matched each rule (a chain called from
+        // two hooks of a looped packet is met twice).
+        let mut ours: BTreeMap<Key, u64> = BTreeMap::new();
+        for s in tr
             .steps
             .iter()
             .filter(|s| s.matched && !matches!(s.action, Action::FallOff))
-            .map(|s| {
-                let t = &self.rs.tables[s.table];
-                (
-                    t.name.to_string(),
-                    t.chains[s.chain].name.to_string(),
-                    s.rule.unwrap_or(POLICY),
-                )
-            })
-            .collect();
+        {
+            let t = &self.rs.tables[s.table];
+            let key = (
+                t.name.to_string(),
+                t.chains[s.chain].name.to_string(),
+                s.rule.unwrap_or(POLICY),
+            );
+            *ours.entry(key).or_default() += 1;
+        }
         let accepted = tr.verdict == Verdict::Accept;
-        let our_delivered = accepted && tr.route == Route::Local;
-        let our_left = accepted && matches!(tr.route, Route::Forward | Route::Output);
+        let our_delivered = u64::from(accepted && tr.route == Route::Local);
+        let our_left = u64::from(accepted && matches!(tr.route, Route::Forward | Route::Output));
         let tally = report.tally(kind);
         tally.packets += 1;
-        tally.outcomes[if seen.delivered {
+        tally.outcomes[if seen.delivered > 0 {
             0
-        } else if seen.left {
+        } else if seen.left > 0 {
             1
         } else {
             2
@@ -315,15 +321,21 @@ impl Ctx<'_> {
             tally.agree += 1;
             tally
                 .rules_hit
-                .extend(ours.into_iter().filter(|k| k.2 != POLICY));
+                .extend(ours.into_keys().filter(|k| k.2 != POLICY));
         } else {
-            let show = |s: &BTreeSet<Key>| {
+            let show = |s: &BTreeMap<Key, u64>, other: &BTreeMap<Key, u64>, only: bool| {
                 s.iter()
-                    .map(|(t, c, i)| {
-                        if *i == POLICY {
-                            format!("{t}:{c}:policy")
+                    .filter(|(k, n)| !only || other.get(*k) != Some(*n))
+                    .map(|((t, c, i), n)| {
+                        let times = if *n > 1 {
+                            format!("x{n}")
                         } else {
-                            format!("{t}:{c}:{}", i + 1)
+                            String::new()
+                        };
+                        if *i == POLICY {
+                            format!("{t}:{c}:policy{times}")
+                        } else {
+                            format!("{t}:{c}:{}{times}", i + 1)
                         }
                     })
                     .collect::<Vec<_>>()
@@ -336,14 +348,14 @@ impl Ctx<'_> {
             report.disagreements.push(format!(
                 "{}: {kind:?}{dir} {pkt}\n    kernel: {} delivered={} left={}\n    trace:  {} delivered={our_delivered} left={our_left} route={:?} verdict={}\n    only kernel: {}\n    only trace:  {}",
                 self.name,
-                show(&seen.hits),
+                show(&seen.hits, &ours, false),
                 seen.delivered,
                 seen.left,
-                show(&ours),
+                show(&ours, &seen.hits, false),
                 tr.route,
                 tr.verdict,
-                show(&seen.hits.difference(&ours).cloned().collect()),
-                show(&ours.difference(&seen.hits).cloned().collect()),
+                show(&seen.hits, &ours, true),
+                show(&ours, &seen.hits, true),
             ));
         }
         tr
@@ -359,6 +371,9 @@ fn trace_packet(p: &TestPacket, lab: &Lab, arriving: bool) -> Packet {
     pkt.ttl = p.ttl;
     if arriving {
         pkt.in_iface = Some(lab.ifaces[p.in_if].as_str().into());
+    } else {
+        pkt.uid = Some(p.uid);
+        pkt.gid = Some(0);
     }
     pkt.out_iface = Some(lab.ifaces[p.out_if].as_str().into());
     pkt.state = lone_packet_state(p);
@@ -370,8 +385,73 @@ fn options(lab: &Lab, direction: Option<Direction>) -> TraceOptions {
         local: lab.locals.clone(),
         ipsets: lab.ipsets.clone(),
         direction,
+        iface_addrs: lab
+            .ifaces
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (name.clone(), vec![lab.family.link(k).0]))
+            .chain([("lo".to_string(), lab.loopback_addresses())])
+            .collect(),
         ..Default::default()
     }
+}
+
+/// The kernel's conntrack entry of the connection `p` started, if any.
+fn kernel_connection(lab: &Lab, p: &TestPacket) -> Result<Option<Connection>, String> {
+    let text = lab.conntrack()?;
+    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
+        Ok(Parsed::Entries(t)) => t.entries,
+        _ => Vec::new(),
+    };
+    Ok(entries
+        .iter()
+        .find(|e| {
+            e.proto == p.proto
+                && e.orig.src == p.src
+                && e.orig.dst == p.dst
+                && e.orig.sport == p.sport
+                && e.orig.dport == p.dport
+        })
+        .map(Connection::from_entry))
+}
+
+/// For a first TCP or UDP packet the kernel let through after a NAT
+/// target: the connection the trace says it leaves must be the kernel's.
+fn check_binding(
+    ctx: &Ctx<'_>,
+    lab: &Lab,
+    p: &TestPacket,
+    first: &Trace,
+    seen: &Seen,
+    report: &mut CaseReport,
+) -> Result<(), String> {
+    let nat = first.steps.iter().filter(|s| s.matched).any(
+        |s| matches!(&s.action, Action::Nat { change, .. } if !change.contains("one of the range")),
+    );
+    if !nat || !matches!(p.proto, 6 | 17) || !(seen.delivered > 0 || seen.left > 0) {
+        return Ok(());
+    }
+    let Some(kernel) = kernel_connection(lab, p)? else {
+        report.disagreements.push(format!(
+            "{}: the kernel let {} -> {}:{} through a NAT rule but has no connection for it",
+            ctx.name, p.src, p.dst, p.dport
+        ));
+        return Ok(());
+    };
+    report.bindings.0 += 1;
+    if first.connection() == kernel {
+        report.bindings.1 += 1;
+    } else {
+        report.disagreements.push(format!(
+            "{}: connection of {} -> {}:{}\n    kernel: {kernel:?}\n    trace:  {:?}",
+            ctx.name,
+            p.src,
+            p.dst,
+            p.dport,
+            first.connection()
+        ));
+    }
+    Ok(())
 }
 
 /// Initial sequence numbers of the TCP packets sent, distinct per packet.
@@ -396,45 +476,16 @@ fn handshake(
     lab: &mut Lab,
     p: &TestPacket,
     seq: u32,
-    first: &Trace,
     forwarded: bool,
     report: &mut CaseReport,
 ) -> Result<(), String> {
-    let text = lab.conntrack()?;
-    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
-        Ok(Parsed::Entries(t)) => t.entries,
-        _ => Vec::new(),
-    };
-    let Some(entry) = entries.iter().find(|e| {
-        e.proto == 6
-            && e.orig.src == p.src
-            && e.orig.dst == p.dst
-            && e.orig.sport == p.sport
-            && e.orig.dport == p.dport
-    }) else {
+    let Some(conn) = kernel_connection(lab, p)? else {
         report.disagreements.push(format!(
-            "{}: the kernel accepted {} -> {}:{} but has no connection for it:\n{text}",
+            "{}: the kernel accepted {} -> {}:{} but has no connection for it",
             ctx.name, p.src, p.dst, p.dport
         ));
         return Ok(());
     };
-    let conn = Connection::from_entry(entry);
-    // The trace's own idea of the bindings, but for MASQUERADE, whose
-    // address (the out interface's) it cannot know.
-    let masquerade = first.steps.iter().any(|s| {
-        s.matched && matches!(&s.action, Action::Nat { target, .. } if target == "MASQUERADE")
-    });
-    if !masquerade && first.connection() != conn {
-        report.disagreements.push(format!(
-            "{}: connection of {} -> {}:{}\n    kernel: {:?}\n    trace:  {:?}",
-            ctx.name,
-            p.src,
-            p.dst,
-            p.dport,
-            conn,
-            first.connection()
-        ));
-    }
     let opts = |lab: &Lab, direction| TraceOptions {
         connection: Some(conn),
         ..options(lab, direction)
@@ -530,9 +581,10 @@ fn run_case(case: &Case) -> Result<CaseReport, String> {
             &seen,
             &mut report,
         );
-        if p.proto == 6 && handshakes < case.established && (seen.delivered || seen.left) {
+        check_binding(&ctx, &lab, &p, &first, &seen, &mut report)?;
+        if p.proto == 6 && handshakes < case.established && (seen.delivered > 0 || seen.left > 0) {
             handshakes += 1;
-            handshake(&ctx, &mut lab, &p, seq, &first, seen.left, &mut report)?;
+            handshake(&ctx, &mut lab, &p, seq, seen.left > 0, &mut report)?;
         }
     }
 
@@ -549,13 +601,14 @@ fn run_case(case: &Case) -> Result<CaseReport, String> {
             lab.send_local(p.src, &p.fields(flags, next_seq(), 0))?;
             let seen = lab.observe()?;
             let pkt = trace_packet(&p, &lab, false);
-            ctx.check(
+            let first = ctx.check(
                 Kind::Local,
                 &pkt,
                 options(&lab, Some(Direction::Out)),
                 &seen,
                 &mut report,
             );
+            check_binding(&ctx, &lab, &p, &first, &seen, &mut report)?;
         }
     }
     Ok(report)
@@ -622,6 +675,7 @@ fn kernel_counters_agree_with_trace() {
     let results = run_all(&cases);
     let mut totals: Vec<(Kind, Family, usize, usize, usize)> = Vec::new();
     let mut problems = Vec::new();
+    let mut bindings = (0, 0);
     for (case, result) in cases.iter().zip(results) {
         match result {
             Ok(r) => {
@@ -652,6 +706,14 @@ fn kernel_counters_agree_with_trace() {
                         }
                     }
                 }
+                if r.bindings.0 > 0 {
+                    eprintln!(
+                        "{}: NAT bindings: {}/{} as in the kernel's conntrack table",
+                        case.name, r.bindings.1, r.bindings.0
+                    );
+                }
+                bindings.0 += r.bindings.0;
+                bindings.1 += r.bindings.1;
                 problems.extend(r.disagreements);
             }
             Err(e) => problems.push(format!("{}: setup failed: {e}", case.name)),
@@ -668,7 +730,9 @@ fn kernel_counters_agree_with_trace() {
         packets += p;
     }
     eprintln!(
-        "kernel oracle: {agree}/{packets} packets agree in {:.1} s",
+        "kernel oracle: {agree}/{packets} packets agree, {}/{} NAT bindings agree, in {:.1} s",
+        bindings.1,
+        bindings.0,
         started.elapsed().as_secs_f64()
     );
     for p in &problems {

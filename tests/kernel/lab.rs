@@ -12,13 +12,15 @@
 //! would run through OUTPUT and move counters the test cannot attribute.
 //! So every locally generated packet is unroutable (`ip rule ... iif lo
 //! unreachable`, ahead of the local table, which is moved behind it),
-//! except what the test's own sender sends from the one source address
-//! it uses: the route lookup of a locally generated packet carries the
-//! source address, and a reply never has the sender's address as its
-//! source. Arriving packets are routed by a policy table (`iif NAME lookup
+//! except what the test's own sender sends from the one source address it
+//! uses: a route lookup carries the source address, and a reply goes from
+//! the address the packet was sent to, never from the sender's (the test
+//! never picks a source that a DNAT rule could send the packet back to).
+//! The sender's sockets belong to the user the test asks for, as
+//! `-m owner` sees it. Arriving packets are routed by a policy table (`iif NAME lookup
 //! 100`) whose default route leaves by the interface chosen for the packet.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
 use std::path::Path;
@@ -187,12 +189,12 @@ impl Family {
 /// What the kernel did with one packet.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// Rules and policies whose packet counter moved.
-    pub hits: BTreeSet<Key>,
-    /// The host delivered it to its own stack.
-    pub delivered: bool,
-    /// It left the host (the peer received it).
-    pub left: bool,
+    /// Rules and policies whose packet counter moved, and by how much.
+    pub hits: BTreeMap<Key, u64>,
+    /// Packets the host delivered to its own stack.
+    pub delivered: u64,
+    /// Packets that left the host (the peer received them).
+    pub left: u64,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -428,16 +430,30 @@ impl Lab {
         let (after, delivered, received) = self.snapshot()?;
         let hits = after
             .iter()
-            .filter(|(k, v)| **v > *self.before.get(*k).unwrap_or(&0))
-            .map(|(k, _)| k.clone())
+            .filter_map(|(k, v)| {
+                let d = v.saturating_sub(*self.before.get(k).unwrap_or(&0));
+                (d > 0).then(|| (k.clone(), d))
+            })
             .collect();
         let seen = Seen {
             hits,
-            delivered: delivered > self.delivered,
-            left: received > self.received,
+            delivered: delivered.saturating_sub(self.delivered),
+            left: received.saturating_sub(self.received),
         };
         (self.before, self.delivered, self.received) = (after, delivered, received);
         Ok(seen)
+    }
+
+    /// The host's addresses on `lo`, in the order they were added.
+    pub fn loopback_addresses(&self) -> Vec<IpAddr> {
+        let links: Vec<IpAddr> = (0..self.ifaces.len())
+            .map(|k| self.family.link(k).0)
+            .collect();
+        self.locals
+            .iter()
+            .copied()
+            .filter(|a| !links.contains(a))
+            .collect()
     }
 
     /// Runs commands in the host namespace.

@@ -24,13 +24,15 @@ pub struct TestPacket {
     pub out_if: usize,
     /// TTL or hop limit.
     pub ttl: u8,
+    /// User owning the socket of a packet the host sends.
+    pub uid: u32,
 }
 
 impl TestPacket {
     /// The sender's fields from PROTO on (see tests/kernel/sender.py).
     pub fn fields(&self, flags: u8, seq: u32, ack: u32) -> String {
         format!(
-            "{} {} {} {} {} {} {} {flags} {seq} {ack} {}",
+            "{} {} {} {} {} {} {} {flags} {seq} {ack} {} {}",
             self.proto,
             self.src,
             self.dst,
@@ -38,7 +40,8 @@ impl TestPacket {
             self.dport,
             self.icmp.0,
             self.icmp.1,
-            self.ttl
+            self.ttl,
+            self.uid
         )
     }
 }
@@ -262,6 +265,24 @@ pub fn host_addresses(rules: &[&Rule], family: Family, source: bool, max: usize)
     out
 }
 
+/// The addresses DNAT rules send packets to.
+pub fn dnat_targets(rs: &Ruleset) -> Vec<IpAddr> {
+    all_rules(rs)
+        .filter_map(|r| r.target())
+        .filter(|t| t.name == "DNAT")
+        .filter_map(|t| t.opt("--to-destination"))
+        .filter_map(|o| {
+            let a = o.arg();
+            let host = match a.strip_prefix('[') {
+                Some(v6) => v6.split(']').next()?,
+                None if a.matches(':').count() > 1 => a,
+                None => a.split(':').next()?,
+            };
+            host.split('-').next()?.parse().ok()
+        })
+        .collect()
+}
+
 /// Protocol number for a rule's `-p`, or a random pick; `None` for
 /// protocols the sender does not build.
 fn protocol(r: &Rule, family: Family, rng: &mut Lcg) -> Option<u8> {
@@ -292,6 +313,18 @@ fn icmp_type(r: &Rule, family: Family) -> (u8, u8) {
         } else {
             (8, 0)
         })
+}
+
+/// The user the host's own packets are sent as, unless a rule asks for one.
+pub const SENDER_UID: u32 = 4242;
+
+/// The user an owner rule names with `--uid-owner`, when `take`.
+fn uid(r: &Rule, take: bool) -> u32 {
+    r.matches()
+        .flat_map(|m| m.opts.iter())
+        .find(|o| take && !o.negated && o.name == "--uid-owner")
+        .and_then(|o| o.arg().split('-').next()?.parse().ok())
+        .unwrap_or(SENDER_UID)
 }
 
 /// The TTL (hop limit) a rule asks for with `--ttl-eq` or `--hl-eq` when
@@ -374,14 +407,16 @@ pub fn arriving(
             } else {
                 ttl(r, out.len() % 2 == 0)
             },
+            uid: SENDER_UID,
         });
     }
     out
 }
 
-/// Packets the host sends itself: from one of its addresses (`sources`
-/// when a rule names one), to others or to itself. Rules of the chains
-/// that OUTPUT and POSTROUTING reach come first, every other rule second.
+/// Packets the host sends itself: from one of its addresses that no DNAT
+/// rule sends to (one a rule names when it names one), to others or to
+/// itself. Rules of the chains that OUTPUT and POSTROUTING reach come
+/// first, every other rule second.
 pub fn local(
     rs: &Ruleset,
     family: Family,
@@ -389,6 +424,12 @@ pub fn local(
     locals: &[IpAddr],
     max: usize,
 ) -> Vec<TestPacket> {
+    let targets = dnat_targets(rs);
+    let sources: Vec<IpAddr> = locals
+        .iter()
+        .copied()
+        .filter(|a| !targets.contains(a))
+        .collect();
     let out_rules = reachable_rules(rs, &["OUTPUT", "POSTROUTING"]);
     let rules: Vec<&Rule> = all_rules(rs).collect();
     let pool = address_pool(rs, family);
@@ -415,11 +456,11 @@ pub fn local(
             .filter(|s| !s.negated)
             .and_then(|s| net_of(s.value))
         {
-            Some(net) => match locals.iter().find(|l| net.contains(*l)) {
+            Some(net) => match sources.iter().find(|l| net.contains(*l)) {
                 Some(l) => *l,
                 None => continue,
             },
-            None => *rng.pick(locals),
+            None => *rng.pick(&sources),
         };
         let dst = if r.destination().is_none() && rng.next() % 3 == 0 {
             *rng.pick(locals)
@@ -444,6 +485,7 @@ pub fn local(
             in_if: out_if,
             out_if,
             ttl: ttl(r, out.len() % 2 == 0),
+            uid: uid(r, out.len() % 2 == 0),
         });
     }
     out

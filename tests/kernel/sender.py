@@ -1,17 +1,19 @@
 # Sends one hand-built IPv4 or IPv6 packet per input line, for the kernel
 # oracle suite (tests/kernel_trace.rs). Runs inside a test namespace.
 #
-# Line: MODE IFACE DSTMAC PROTO SRC DST SPORT DPORT ICMPTYPE ICMPCODE FLAGS SEQ ACK TTL
+# Line: MODE IFACE DSTMAC PROTO SRC DST SPORT DPORT ICMPTYPE ICMPCODE FLAGS SEQ ACK TTL UID
 #   MODE "wire":  an Ethernet frame written on IFACE (AF_PACKET), as if it
 #                 arrived from another machine;
 #   MODE "local": the IP packet handed to this namespace's own stack through
 #                 a raw socket bound to SRC, so it is generated locally and
 #                 meets OUTPUT and POSTROUTING (IFACE and DSTMAC are "-").
+#                 The socket belongs to user UID (for `-m owner`).
 #   FLAGS is the TCP flag byte; SEQ and ACK the TCP sequence numbers; TTL
 #   the IPv4 TTL or IPv6 hop limit.
 # Answers "ok" or "err MESSAGE" per line. A locally generated packet that
 # netfilter drops makes the send fail with EPERM: that is an answer too
 # ("ok dropped"), the test reads the outcome from the kernel's counters.
+import ctypes
 import errno
 import socket
 import struct
@@ -70,6 +72,19 @@ def ipv6(proto, src, dst, l4, ttl):
     return struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, ttl, s, d) + l4
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def owned_raw_socket(family, uid):
+    # A socket takes its owner from the file-system user id at creation;
+    # changing only that one keeps the capability to open raw sockets.
+    LIBC.setfsuid(uid)
+    try:
+        return socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    finally:
+        LIBC.setfsuid(0)
+
+
 wire = {}
 local = {}
 ident = 1
@@ -79,7 +94,9 @@ for line in sys.stdin:
         continue
     try:
         mode, iface, mac, proto, src, dst = parts[:6]
-        sport, dport, itype, icode, flags, seq, ack, ttl = (int(x) for x in parts[6:14])
+        sport, dport, itype, icode, flags, seq, ack, ttl, uid = (
+            int(x) for x in parts[6:15]
+        )
         proto = int(proto)
         v6 = ":" in src
         ident += 1
@@ -98,14 +115,14 @@ for line in sys.stdin:
             wire[iface].send(head + ethertype + packet)
             print("ok", flush=True)
         elif mode == "local":
-            if src not in local:
+            if (src, uid) not in local:
                 family = socket.AF_INET6 if v6 else socket.AF_INET
                 # IPPROTO_RAW: the packet carries its own IP header.
-                sk = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                sk = owned_raw_socket(family, uid)
                 sk.bind((src, 0))
-                local[src] = sk
+                local[(src, uid)] = sk
             try:
-                local[src].sendto(packet, (dst, 0))
+                local[(src, uid)].sendto(packet, (dst, 0))
                 print("ok", flush=True)
             except PermissionError:
                 print("ok dropped", flush=True)
