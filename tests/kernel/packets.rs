@@ -462,7 +462,7 @@ pub fn local(
             },
             None => *rng.pick(&sources),
         };
-        let dst = if r.destination().is_none() && rng.next() % 3 == 0 {
+        let dst = if r.destination().is_none() && rng.next().is_multiple_of(3) {
             *rng.pick(locals)
         } else {
             address_for(r.destination(), &pool, locals, &mut rng)
