@@ -72,6 +72,15 @@ pub struct TraceArgs {
     /// Conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED.
     #[arg(long, default_value = "NEW")]
     state: String,
+    /// Trace a later packet of this packet's connection: the packet is
+    /// first traced as NEW to learn the connection's NAT bindings, then
+    /// again as ESTABLISHED, where they apply instead of the nat table.
+    #[arg(long, conflicts_with_all = ["state", "reply"])]
+    established: bool,
+    /// Trace the reply to this packet: the packet is traced as NEW, then
+    /// the packet coming back (ESTABLISHED, NAT undone on the way).
+    #[arg(long, conflicts_with = "state")]
+    reply: bool,
     /// Packet mark (decimal or 0x hex).
     #[arg(long)]
     mark: Option<String>,
@@ -239,6 +248,78 @@ impl TraceArgs {
     }
 }
 
+/// Traces `first` as the first packet of its connection, then the packet
+/// asked for: a later one the same way, or the reply, with the
+/// connection's NAT bindings.
+fn follow_up(
+    tracer: &Tracer<'_>,
+    first: &Packet,
+    mut opts: TraceOptions,
+    reply: bool,
+) -> anyhow::Result<Trace> {
+    let t0 = tracer.trace(first, &opts);
+    if t0.verdict != Verdict::Accept {
+        let at = t0.hooks.last().map(|h| h.chain()).unwrap_or("?");
+        bail!(
+            "the connection's first packet ({}) gets {} in {at}: there is no connection to follow",
+            t0.input,
+            t0.verdict
+        );
+    }
+    let conn = t0.connection();
+    let mut p = first.clone();
+    p.state = CtState::Established;
+    if reply {
+        p.src = conn.reply.src;
+        p.dst = conn.reply.dst;
+        p.sport = conn.reply.sport;
+        p.dport = conn.reply.dport;
+        p.icmp.0 = match (p.proto, p.icmp.0) {
+            (1, 8) => 0,
+            (58, 128) => 129,
+            (_, t) => t,
+        };
+        if p.proto == 6 {
+            p.tcp_flags = iptviz::trace::tcp_flags::SYN | iptviz::trace::tcp_flags::ACK;
+        }
+        p.uid = None;
+        p.gid = None;
+        // The reply goes back the way the first packet came.
+        (p.in_iface, p.out_iface, opts.direction) = match t0.route {
+            Route::Forward => (
+                first.out_iface.clone(),
+                first.in_iface.clone(),
+                Some(Direction::Forward),
+            ),
+            Route::Local => (None, first.in_iface.clone(), Some(Direction::Out)),
+            Route::Output => (first.out_iface.clone(), None, Some(Direction::In)),
+        };
+    } else if p.proto == 6 {
+        p.tcp_flags = iptviz::trace::tcp_flags::ACK;
+    }
+    opts.connection = Some(conn);
+    let mut t = tracer.trace(&p, &opts);
+    let ports = first.has_ports();
+    t.notes.insert(
+        0,
+        format!(
+            "the connection of {}: replies come from {} to {}",
+            t0.input,
+            endpoint(conn.reply.src, conn.reply.sport, ports),
+            endpoint(conn.reply.dst, conn.reply.dport, ports),
+        ),
+    );
+    Ok(t)
+}
+
+fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
+    match (a, ports) {
+        (IpAddr::V6(a), true) => format!("[{a}]:{port}"),
+        (a, true) => format!("{a}:{port}"),
+        (a, false) => a.to_string(),
+    }
+}
+
 /// `rules.txt: tcp 10.0.0.1:40000 -> 10.0.0.2:22 NEW: ACCEPT, delivered locally`
 fn title(name: &str, t: &Trace) -> String {
     let outcome = match (t.verdict, t.route) {
@@ -272,7 +353,12 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
-    let t = Tracer::new(rs).trace(&pkt, &opts);
+    let tracer = Tracer::new(rs);
+    let t = if a.established || a.reply {
+        follow_up(&tracer, &pkt, opts, a.reply)?
+    } else {
+        tracer.trace(&pkt, &opts)
+    };
     let format = if a.json { TraceFormat::Json } else { a.format };
     let mut out = open_output(a.output.as_ref())?;
     match format {
