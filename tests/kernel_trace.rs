@@ -4,10 +4,12 @@
 //! peer namespace are joined by one veth pair per interface name the rules
 //! use (see `kernel/lab.rs`). The ruleset is loaded with `iptables-restore`
 //! or `ip6tables-restore`; then, packet by packet, one packet is sent, and
-//! the rules whose counters moved in `iptables-save -c` (and the built-in
-//! policies that applied) must be exactly the steps our trace says matched.
+//! the packet counter of every rule and built-in policy in `iptables-save
+//! -c` must have moved by exactly as many packets as our trace matched it.
 //! Where the packet went is checked too: delivered to the host (its
-//! `InDelivers`), or out of it (the peer's `InReceives`), or neither.
+//! `InDelivers`), or out of it (the peer's `InReceives`), or neither. When
+//! a NAT rule rewrote a first TCP or UDP packet, the connection the trace
+//! predicts (`Trace::connection`) must be the kernel's conntrack entry.
 //!
 //! Kinds of packets:
 //! - arriving IPv4 and IPv6 packets from the peer, for the host or to be
