@@ -340,8 +340,9 @@ impl Trace {
     /// The connection a first packet leaves in conntrack: its tuple as it
     /// arrived and, turned around, as it left; give it as
     /// [`TraceOptions::connection`] to trace the packets that follow.
-    /// MASQUERADE takes the address of the interface the packet leaves by,
-    /// which the trace does not know: that source is left as it was.
+    /// MASQUERADE takes the address of the interface the packet leaves by;
+    /// unless [`TraceOptions::iface_addrs`] gives it, that source is left
+    /// as it was.
     pub fn connection(&self) -> Connection {
         Connection {
             orig: tuple_of(&self.input),
