@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
-use crate::model::{Ruleset, Table};
+use crate::model::{Ruleset, Str, Table};
 
 pub use compile::Part;
 pub use draw::trace_view;
@@ -37,7 +37,7 @@ pub use packet::{
 pub use path_only::path_only_view;
 pub use report::{StepView, TraceView, render_text};
 
-use compile::{Act, CRule, Env, MarkOp, Outcome, compile_rule, eval};
+use compile::{Act, CRule, Env, MarkOp, NatPorts, Outcome, compile_rule, eval};
 
 /// Why a packet description could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,7 @@ pub enum TraceError {
     Missing(String),
 }
 
+pub use crate::conntrack::Tuple;
 pub use crate::flow::Hook;
 use crate::flow::hook_tables;
 
@@ -99,6 +100,38 @@ pub struct RuleRef {
     pub rule: usize,
 }
 
+/// A connection conntrack already knows, for a packet that is not its
+/// first: the nat table is not walked, the bindings in the tuples are
+/// applied instead (as `conntrack -L` shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Connection {
+    /// The original direction, as its first packet arrived (before NAT).
+    pub orig: Tuple,
+    /// The reply direction as replies are expected (after NAT): the inverse
+    /// of `orig` when nothing was rewritten.
+    pub reply: Tuple,
+}
+
+impl Connection {
+    /// The connection of a conntrack entry.
+    pub fn from_entry(e: &crate::conntrack::Entry) -> Connection {
+        Connection {
+            orig: e.orig,
+            reply: e.reply,
+        }
+    }
+
+    /// The destination was rewritten (DNAT, REDIRECT).
+    pub fn dnat(&self) -> bool {
+        self.reply.src != self.orig.dst || self.reply.sport != self.orig.dport
+    }
+
+    /// The source was rewritten (SNAT, MASQUERADE).
+    pub fn snat(&self) -> bool {
+        self.reply.dst != self.orig.src || self.reply.dport != self.orig.sport
+    }
+}
+
 /// What the trace knows about the host besides the rules.
 #[derive(Debug, Clone, Default)]
 pub struct TraceOptions {
@@ -115,6 +148,12 @@ pub struct TraceOptions {
     pub overrides: HashMap<RuleRef, bool>,
     /// Leave out rules that did not match (faster, shorter output).
     pub matched_only: bool,
+    /// The packet's connection when it is not the first packet of it.
+    pub connection: Option<Connection>,
+    /// This host's addresses by interface: MASQUERADE takes the out
+    /// interface's, REDIRECT the in interface's (without them MASQUERADE
+    /// leaves the source as it is and REDIRECT takes the first `local`).
+    pub iface_addrs: HashMap<String, Vec<IpAddr>>,
 }
 
 /// A final or per-table verdict.
@@ -299,6 +338,19 @@ impl Trace {
     pub fn delivered(&self) -> bool {
         self.verdict == Verdict::Accept
     }
+
+    /// The connection a first packet leaves in conntrack: its tuple as it
+    /// arrived and, turned around, as it left; give it as
+    /// [`TraceOptions::connection`] to trace the packets that follow.
+    /// MASQUERADE takes the address of the interface the packet leaves by;
+    /// unless [`TraceOptions::iface_addrs`] gives it, that source is left
+    /// as it was.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            orig: tuple_of(&self.input),
+            reply: tuple_of(&self.output).inverse(),
+        }
+    }
 }
 
 /// Compiled chains of one table, built on first use.
@@ -314,6 +366,9 @@ pub struct Tracer<'r> {
     cache: Vec<TableCache>,
 }
 
+/// The loopback interface.
+const LOOPBACK: &str = "lo";
+
 /// A frame of the call stack: chain and the rule to resume at.
 type Frame = (usize, usize);
 
@@ -325,10 +380,21 @@ struct Walk<'o> {
     steps: Vec<Step>,
     orig_src: IpAddr,
     orig_dst: IpAddr,
+    orig_sport: u16,
     orig_dport: u16,
     dnat_done: bool,
     snat_done: bool,
     redirected: bool,
+    /// The packet goes the reply way of its known connection.
+    reply_dir: bool,
+    /// Sent by this host (so it has a local socket until it loops back).
+    outgoing: bool,
+    /// Where a locally generated packet goes when its destination is not
+    /// this host (the `--out` given); `lo` is used while it is.
+    route_iface: Option<Str>,
+    /// The packet came back in on `lo` after leaving by it: its connection
+    /// already has its NAT bindings and its conntrack entry.
+    looped: bool,
     notes: Vec<String>,
 }
 
@@ -370,12 +436,20 @@ impl<'r> Tracer<'r> {
             steps: Vec::with_capacity(64),
             orig_src: pkt.src,
             orig_dst: pkt.dst,
+            orig_sport: pkt.sport,
             orig_dport: pkt.dport,
             dnat_done: false,
             snat_done: false,
             redirected: false,
+            reply_dir: false,
+            outgoing: false,
+            route_iface: None,
+            looped: false,
             notes: Vec::new(),
         };
+        if let Some(c) = &opts.connection {
+            w.join(c);
+        }
         let is_local = |a: &IpAddr| opts.local.contains(a) || a.is_loopback();
         let outgoing = match opts.direction {
             Some(Direction::Out) => true,
@@ -383,65 +457,121 @@ impl<'r> Tracer<'r> {
             None => is_local(&pkt.src),
         };
         let mut hooks = Vec::new();
-        let route;
         if outgoing {
-            w.pkt.in_iface = None;
-            route = Route::Output;
-        } else {
-            hooks.push(Hook::Prerouting);
-            if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
-                return self.finish(w, v, Route::Forward, hooks);
-            }
-            let local = if w.redirected || is_local(&w.pkt.dst) {
-                true
-            } else if !opts.local.is_empty() {
-                false
-            } else {
-                match opts.direction {
-                    Some(Direction::In) if w.dnat_done => {
-                        w.notes.push(
-                            "the destination was rewritten and no --local addresses were given: assumed forwarded"
-                                .into(),
-                        );
-                        false
-                    }
-                    Some(Direction::In) => true,
-                    Some(_) => false,
-                    None => {
-                        let local = pkt.out_iface.is_none();
-                        w.notes.push(format!(
-                            "no --local addresses nor --direction: assumed {}",
-                            if local {
-                                "for this host (no --out given)"
-                            } else {
-                                "forwarded (--out given)"
-                            }
-                        ));
-                        local
-                    }
-                }
-            };
-            if local {
-                w.pkt.out_iface = None;
-                hooks.push(Hook::Input);
-                let v = self.hook(Hook::Input, &mut w);
-                return self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks);
-            }
-            route = Route::Forward;
-            hooks.push(Hook::Forward);
-            if let Some(v) = self.hook(Hook::Forward, &mut w) {
-                return self.finish(w, v, route, hooks);
-            }
+            return self.trace_output(w, hooks);
         }
-        if route == Route::Output {
-            hooks.push(Hook::Output);
-            if let Some(v) = self.hook(Hook::Output, &mut w) {
-                return self.finish(w, v, route, hooks);
+        hooks.push(Hook::Prerouting);
+        if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
+            return self.finish(w, v, Route::Forward, hooks);
+        }
+        let local = if w.redirected || is_local(&w.pkt.dst) {
+            true
+        } else if !opts.local.is_empty() {
+            false
+        } else {
+            match opts.direction {
+                Some(Direction::In) if w.dnat_done => {
+                    w.notes.push(
+                        "the destination was rewritten and no --local addresses were given: assumed forwarded"
+                            .into(),
+                    );
+                    false
+                }
+                Some(Direction::In) => true,
+                Some(_) => false,
+                None => {
+                    let local = pkt.out_iface.is_none();
+                    w.notes.push(format!(
+                        "no --local addresses nor --direction: assumed {}",
+                        if local {
+                            "for this host (no --out given)"
+                        } else {
+                            "forwarded (--out given)"
+                        }
+                    ));
+                    local
+                }
             }
+        };
+        if local {
+            return self.deliver(w, hooks);
+        }
+        if let Some(why) = not_forwarded(&w.pkt) {
+            w.notes.push(why.into());
+            let mut t = self.finish(w, Verdict::Drop, Route::Forward, hooks);
+            t.decided_by = None;
+            return t;
+        }
+        w.pkt.ttl -= 1;
+        hooks.push(Hook::Forward);
+        if let Some(v) = self.hook(Hook::Forward, &mut w) {
+            return self.finish(w, v, Route::Forward, hooks);
         }
         hooks.push(Hook::Postrouting);
         let v = self.hook(Hook::Postrouting, &mut w);
-        self.finish(w, v.unwrap_or(Verdict::Accept), route, hooks)
+        self.finish(w, v.unwrap_or(Verdict::Accept), Route::Forward, hooks)
+    }
+
+    /// INPUT and delivery to a local socket.
+    fn deliver(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
+        w.pkt.out_iface = None;
+        hooks.push(Hook::Input);
+        let v = self.hook(Hook::Input, &mut w);
+        self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks)
+    }
+
+    /// A packet sent by this host: OUTPUT and POSTROUTING; when it is for
+    /// one of this host's own addresses it leaves by `lo` and comes back in
+    /// through PREROUTING and INPUT, where the nat table is not consulted
+    /// again (the connection has its bindings from OUTPUT and POSTROUTING).
+    fn trace_output(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
+        w.outgoing = true;
+        w.pkt.in_iface = None;
+        w.route_iface = w.pkt.out_iface.clone();
+        self.reroute(&mut w);
+        hooks.push(Hook::Output);
+        if let Some(v) = self.hook(Hook::Output, &mut w) {
+            let route = self.output_route(&w);
+            return self.finish(w, v, route, hooks);
+        }
+        hooks.push(Hook::Postrouting);
+        let route = self.output_route(&w);
+        if let Some(v) = self.hook(Hook::Postrouting, &mut w) {
+            return self.finish(w, v, route, hooks);
+        }
+        if route == Route::Output {
+            return self.finish(w, Verdict::Accept, route, hooks);
+        }
+        w.notes
+            .push("for an address of this host: leaves by lo and comes back in on lo".into());
+        w.looped = true;
+        w.pkt.in_iface = Some(LOOPBACK.into());
+        hooks.push(Hook::Prerouting);
+        if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
+            return self.finish(w, v, Route::Local, hooks);
+        }
+        self.deliver(w, hooks)
+    }
+
+    /// Route::Local while a locally generated packet leaves by `lo`.
+    fn output_route(&self, w: &Walk<'_>) -> Route {
+        if w.pkt.out_iface.as_deref() == Some(LOOPBACK) {
+            Route::Local
+        } else {
+            Route::Output
+        }
+    }
+
+    /// The route lookup of a locally generated packet, again after its
+    /// destination changed in OUTPUT: `lo` for this host's own addresses,
+    /// else the interface given.
+    fn reroute(&self, w: &mut Walk<'_>) {
+        let dst = w.pkt.dst;
+        w.pkt.out_iface = if w.opts.local.contains(&dst) || dst.is_loopback() {
+            Some(LOOPBACK.into())
+        } else {
+            w.route_iface.clone()
+        };
     }
 
     fn finish(&self, w: Walk<'_>, verdict: Verdict, route: Route, hooks: Vec<Hook>) -> Trace {
@@ -465,18 +595,30 @@ impl<'r> Tracer<'r> {
     /// Runs every table of a hook; `Some(verdict)` when the packet stops.
     fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
         for tname in hook_tables(hook) {
-            if tname == "nat" && w.pkt.state != CtState::New {
-                continue;
+            let dst = w.pkt.dst;
+            let walk = if tname != "nat" {
+                true
+            } else if let Some(c) = w.opts.connection {
+                // Only the first packet of a connection walks the nat
+                // table; the others get the bindings it left.
+                apply_binding(hook, &c, w);
+                false
+            } else {
+                w.pkt.state == CtState::New && !w.looped
+            };
+            if walk
+                && let Some(t) = self.rs.tables.iter().position(|t| t.name == tname)
+                && let Some(c) = self.rs.tables[t].chain_position(hook.chain())
+            {
+                match self.table(hook, t, c, w) {
+                    Verdict::Accept => {}
+                    v => return Some(v),
+                }
             }
-            let Some(t) = self.rs.tables.iter().position(|t| t.name == tname) else {
-                continue;
-            };
-            let Some(c) = self.rs.tables[t].chain_position(hook.chain()) else {
-                continue;
-            };
-            match self.table(hook, t, c, w) {
-                Verdict::Accept => {}
-                v => return Some(v),
+            // A new destination in OUTPUT (DNAT, REDIRECT, a binding) means
+            // a new route lookup, before the next table of the hook.
+            if hook == Hook::Output && w.pkt.dst != dst {
+                self.reroute(w);
             }
         }
         None
@@ -485,7 +627,9 @@ impl<'r> Tracer<'r> {
     /// Walks one table from its built-in chain `start`.
     fn table(&self, hook: Hook, t: usize, start: usize, w: &mut Walk<'_>) -> Verdict {
         let table = &self.rs.tables[t];
-        let before_ct = table.name == "raw";
+        // The raw table runs before conntrack has looked the packet up,
+        // except for a packet looped back through `lo`, which keeps its entry.
+        let before_ct = table.name == "raw" && !w.looped;
         let mut stack: Vec<Frame> = Vec::new();
         let (mut chain, mut idx) = (start, 0usize);
         loop {
@@ -543,7 +687,6 @@ impl<'r> Tracer<'r> {
     ) -> (bool, Option<Part>, Vec<String>) {
         let mut pkt_view;
         let pkt = if before_ct && w.pkt.state != CtState::Untracked {
-            // The raw table runs before conntrack has looked the packet up.
             pkt_view = w.pkt.clone();
             pkt_view.state = CtState::Invalid;
             &pkt_view
@@ -556,9 +699,12 @@ impl<'r> Tracer<'r> {
             orig_src: w.orig_src,
             orig_dst: w.orig_dst,
             orig_dport: w.orig_dport,
-            orig_sport: w.input.sport,
+            orig_sport: w.orig_sport,
             dnat_done: w.dnat_done,
             snat_done: w.snat_done,
+            reply_dir: w.reply_dir,
+            reply: w.opts.connection.as_ref().map(|c| c.reply),
+            socket: w.outgoing && !w.looped,
         };
         let mut notes = Vec::new();
         let mut overridden: Option<Option<bool>> = None;
@@ -619,6 +765,87 @@ impl<'r> Tracer<'r> {
     }
 }
 
+fn tuple_of(p: &Packet) -> Tuple {
+    let ports = p.has_ports();
+    Tuple {
+        src: p.src,
+        dst: p.dst,
+        sport: if ports { p.sport } else { 0 },
+        dport: if ports { p.dport } else { 0 },
+    }
+}
+
+fn same_ends(a: &Tuple, b: &Tuple, ports: bool) -> bool {
+    a.src == b.src && a.dst == b.dst && (!ports || (a.sport == b.sport && a.dport == b.dport))
+}
+
+impl Walk<'_> {
+    /// Takes the conntrack view of a packet of a known connection: its
+    /// direction, the original tuple, and which NAT it had.
+    fn join(&mut self, c: &Connection) {
+        let t = tuple_of(&self.pkt);
+        let ports = self.pkt.has_ports();
+        self.reply_dir = same_ends(&t, &c.reply, ports) && !same_ends(&t, &c.orig, ports);
+        if !self.reply_dir && !same_ends(&t, &c.orig, ports) {
+            self.notes.push(
+                "the packet is in neither direction of the connection given: taken as original"
+                    .into(),
+            );
+        }
+        self.orig_src = c.orig.src;
+        self.orig_dst = c.orig.dst;
+        self.orig_sport = c.orig.sport;
+        self.orig_dport = c.orig.dport;
+        self.dnat_done = c.dnat();
+        self.snat_done = c.snat();
+    }
+}
+
+/// Applies a connection's NAT binding where the nat table would run:
+/// destination at PREROUTING and OUTPUT, source at INPUT and POSTROUTING;
+/// the reply direction gets the inverse rewrite.
+fn apply_binding(hook: Hook, c: &Connection, w: &mut Walk<'_>) {
+    let dst_point = matches!(hook, Hook::Prerouting | Hook::Output);
+    let (addr, port) = match (w.reply_dir, dst_point) {
+        (false, true) => (c.reply.src, c.reply.sport),
+        (false, false) => (c.reply.dst, c.reply.dport),
+        (true, true) => (c.orig.src, c.orig.sport),
+        (true, false) => (c.orig.dst, c.orig.dport),
+    };
+    let p = &mut w.pkt;
+    let ports = p.has_ports();
+    let (what, a, pt) = if dst_point {
+        ("dst", &mut p.dst, &mut p.dport)
+    } else {
+        ("src", &mut p.src, &mut p.sport)
+    };
+    if *a == addr && (!ports || *pt == port) {
+        return;
+    }
+    *a = addr;
+    if ports {
+        *pt = port;
+    }
+    w.notes.push(format!(
+        "{} nat: the connection's binding rewrote the {what} to {}",
+        hook.chain(),
+        endpoint(addr, port, ports)
+    ));
+}
+
+/// Why routing drops a packet it would forward, before FORWARD, if it does.
+fn not_forwarded(p: &Packet) -> Option<&'static str> {
+    if p.ttl <= 1 {
+        return Some("the TTL runs out here: dropped by routing before FORWARD (time exceeded)");
+    }
+    match p.src {
+        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(
+            "IPv6 does not forward a packet from a link-local address: dropped by routing before FORWARD",
+        ),
+        _ => None,
+    }
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b { "match" } else { "no match" }
 }
@@ -666,7 +893,7 @@ fn apply_mark(v: u32, and: u32, xor: u32, or: u32) -> u32 {
 }
 
 /// The address REDIRECT sends to: 127.0.0.1 for local traffic, otherwise
-/// the first local address given (the kernel uses the in-interface's).
+/// the in interface's address, or the first local address given.
 fn redirect_addr(hook: Hook, w: &mut Walk<'_>) -> IpAddr {
     let v6 = w.pkt.dst.is_ipv6();
     let lo = if v6 {
@@ -676,6 +903,15 @@ fn redirect_addr(hook: Hook, w: &mut Walk<'_>) -> IpAddr {
     };
     if hook == Hook::Output {
         return lo;
+    }
+    let own = w
+        .pkt
+        .in_iface
+        .as_deref()
+        .and_then(|i| w.opts.iface_addrs.get(i))
+        .and_then(|l| l.iter().find(|a| a.is_ipv6() == v6));
+    if let Some(a) = own {
+        return *a;
     }
     match w.opts.local.iter().find(|a| a.is_ipv6() == v6) {
         Some(a) => *a,
@@ -760,52 +996,96 @@ fn apply(act: &Act, hook: Hook, w: &mut Walk<'_>) -> Action {
             if let Some(a) = addr {
                 p.dst = *a;
             }
-            if let Some(pt) = port {
-                p.dport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.dport, *port, ports);
             w.dnat_done = true;
             Action::Nat {
                 target: "DNAT".into(),
                 change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Redirect { port } => {
             let a = redirect_addr(hook, w);
             let p = &mut w.pkt;
             p.dst = a;
-            if let Some(pt) = port {
-                p.dport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.dport, *port, ports);
             w.dnat_done = true;
             w.redirected = true;
             Action::Nat {
                 target: "REDIRECT".into(),
                 change: format!("dst {}", endpoint(p.dst, p.dport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Snat { addr, port } => {
             if let Some(a) = addr {
                 p.src = *a;
             }
-            if let Some(pt) = port {
-                p.sport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.sport, *port, ports);
             w.snat_done = true;
             Action::Nat {
                 target: "SNAT".into(),
                 change: format!("src {}", endpoint(p.src, p.sport, p.has_ports())),
             }
+            .with_random_port(random)
         }
         Act::Masquerade { port } => {
-            if let Some(pt) = port {
-                p.sport = *pt;
-            }
+            let ports = p.has_ports();
+            let random = set_port(&mut p.sport, *port, ports);
             w.snat_done = true;
-            let out = p.out_iface.as_deref().unwrap_or("the out interface");
+            let out = p.out_iface.clone();
+            // The kernel prefers the interface's address in the next hop's
+            // subnet: for a packet leaving by `lo` to one of the host's
+            // addresses, that address itself.
+            let list = out.as_deref().and_then(|o| w.opts.iface_addrs.get(o));
+            let addr = list.and_then(|l| {
+                l.iter()
+                    .find(|a| **a == p.dst)
+                    .or_else(|| l.iter().find(|a| a.is_ipv6() == p.src.is_ipv6()))
+            });
+            let change = match addr {
+                Some(a) => {
+                    p.src = *a;
+                    format!("src {}", endpoint(p.src, p.sport, p.has_ports()))
+                }
+                None => format!(
+                    "src = address of {}",
+                    out.as_deref().unwrap_or("the out interface")
+                ),
+            };
             Action::Nat {
                 target: "MASQUERADE".into(),
-                change: format!("src = address of {out}"),
+                change,
             }
+            .with_random_port(random)
+        }
+    }
+}
+
+/// Gives a port from a NAT target's range; true when the kernel would pick
+/// one of the range at random rather than the one shown.
+fn set_port(port: &mut u16, range: Option<NatPorts>, ports: bool) -> bool {
+    match range {
+        Some(r) if ports => {
+            let (p, random) = r.pick(*port);
+            *port = p;
+            random
+        }
+        _ => false,
+    }
+}
+
+impl Action {
+    fn with_random_port(self, random: bool) -> Action {
+        match self {
+            Action::Nat { target, change } if random => Action::Nat {
+                target,
+                change: format!("{change} (the port is one of the range)"),
+            },
+            a => a,
         }
     }
 }

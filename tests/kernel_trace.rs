@@ -1,140 +1,161 @@
 //! The kernel as the oracle for `iptviz::trace`.
 //!
-//! For each real ruleset: a host namespace (the firewall under test) and a
-//! peer namespace joined by one veth pair per interface name the rules use.
-//! The ruleset is loaded with `iptables-restore`; then, packet by packet, the
-//! peer sends one hand-built frame, and the rules whose counters moved in
-//! `iptables-save -c` (and the built-in policies that applied) must be
-//! exactly the steps our trace says matched. Delivery is checked too: local
-//! delivery by the host's `Ip InDelivers`, forwarding by the peer's
-//! `Ip InReceives`.
+//! For each real ruleset, a host namespace (the firewall under test) and a
+//! peer namespace are joined by one veth pair per interface name the rules
+//! use (see `kernel/lab.rs`). The ruleset is loaded with `iptables-restore`
+//! or `ip6tables-restore`; then, packet by packet, one packet is sent, and
+//! the packet counter of every rule and built-in policy in `iptables-save
+//! -c` must have moved by exactly as many packets as our trace matched it.
+//! Where the packet went is checked too: delivered to the host (its
+//! `InDelivers`), or out of it (the peer's `InReceives`), or neither. When
+//! a NAT rule rewrote a first TCP or UDP packet, the connection the trace
+//! predicts (`Trace::connection`) must be the kernel's conntrack entry.
 //!
-//! The host never answers: replies (RST, ICMP errors, REJECT) would have to
-//! be routed by the main table, which has no route back, so they die before
-//! the OUTPUT hook and never touch a counter. Arriving packets are routed by
-//! a policy table (`ip rule iif ... lookup 100`) whose default route leaves
-//! by the interface chosen for the packet.
+//! Kinds of packets:
+//! - arriving IPv4 and IPv6 packets from the peer, for the host or to be
+//!   forwarded (PREROUTING, INPUT or FORWARD, POSTROUTING);
+//! - packets the host sends itself from one of its addresses (OUTPUT,
+//!   POSTROUTING; to one of its own addresses they come back in on `lo`
+//!   through PREROUTING and INPUT);
+//! - the packets of a TCP handshake after the first (ESTABLISHED), where the
+//!   nat table is not consulted and the connection's NAT binding is.
 //!
-//! Needs root, `ip`, `iptables-restore`, `iptables-save`, `conntrack`,
-//! `ipset` and `python3`. Without them the test says why and passes, unless
-//! `IPTVIZ_REQUIRE_KERNEL_TESTS=1`, when it fails.
+//! Needs root, `ip`, `iptables-restore`, `iptables-save`, their IPv6
+//! twins, `conntrack`, `ipset` and `python3`. Without them the test says
+//! why and passes, unless `IPTVIZ_REQUIRE_KERNEL_TESTS=1`, when it fails.
+//! `IPTVIZ_KERNEL_CASE=TEXT` runs only the rulesets whose name contains TEXT.
 
-use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
+#[path = "kernel/lab.rs"]
+mod lab;
+#[path = "kernel/packets.rs"]
+mod packets;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use iptviz::model::{Rule, Ruleset};
+use iptviz::conntrack::Parsed;
+use iptviz::model::Ruleset;
 use iptviz::parse::{ParseOptions, parse_str};
-use iptviz::trace::{Action, CtState, Packet, Route, RuleRef, TraceOptions, Tracer, Verdict};
+use iptviz::trace::{
+    Action, Connection, CtState, Direction, Packet, Route, RuleRef, Trace, TraceOptions, Tracer,
+    Verdict,
+};
 
-/// Rulesets from the shared corpus, with at most this many packets each.
-const CASES: &[(&str, usize)] = &[
-    ("docker-2016-isolated-network.rules", 50),
-    ("kube20", 70),
-    ("ufw-server.rules", 40),
-    ("ferm-dmz-router.rules", 40),
-    ("libvirt-duplicated-rules.rules", 40),
-    ("shorewall-akachan-2014.rules", 50),
-    ("home-user-complex.rules", 40),
+use lab::{Family, Key, Lab, POLICY, Seen};
+use packets::TestPacket;
+
+/// One ruleset and how many packets of each kind it gets.
+struct Case {
+    name: &'static str,
+    family: Family,
+    arriving: usize,
+    local: usize,
+    /// At most this many accepted TCP SYNs among the arriving packets are
+    /// followed by the rest of their handshake (SYN-ACK back, ACK).
+    established: usize,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "docker-2016-isolated-network.rules",
+        family: Family::V4,
+        arriving: 50,
+        local: 30,
+        established: 10,
+    },
+    Case {
+        name: "kube20",
+        family: Family::V4,
+        arriving: 70,
+        local: 40,
+        established: 10,
+    },
+    Case {
+        name: "ufw-server.rules",
+        family: Family::V4,
+        arriving: 40,
+        local: 30,
+        established: 10,
+    },
+    Case {
+        name: "ferm-dmz-router.rules",
+        family: Family::V4,
+        arriving: 40,
+        local: 20,
+        established: 10,
+    },
+    Case {
+        name: "libvirt-duplicated-rules.rules",
+        family: Family::V4,
+        arriving: 40,
+        local: 20,
+        established: 10,
+    },
+    Case {
+        name: "shorewall-akachan-2014.rules",
+        family: Family::V4,
+        arriving: 50,
+        local: 30,
+        established: 10,
+    },
+    Case {
+        name: "home-user-complex.rules",
+        family: Family::V4,
+        arriving: 40,
+        local: 30,
+        established: 10,
+    },
+    Case {
+        name: "ipv6-mailserver.rules",
+        family: Family::V6,
+        arriving: 40,
+        local: 15,
+        established: 8,
+    },
+    Case {
+        name: "synology-ds414-2016-ipv6.rules",
+        family: Family::V6,
+        arriving: 40,
+        local: 15,
+        established: 8,
+    },
+    Case {
+        name: "firewalld-fedora27-ipv6-counters.rules",
+        family: Family::V6,
+        arriving: 40,
+        local: 15,
+        established: 8,
+    },
+    Case {
+        name: "samples/server-ipv6.rules",
+        family: Family::V6,
+        arriving: 40,
+        local: 15,
+        established: 8,
+    },
 ];
 
-const LOCAL: Ipv4Addr = Ipv4Addr::new(100, 66, 0, 1);
-
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Kinds of packets, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Arriving,
+    Local,
+    Established,
 }
 
-fn ns_sh(ns: &str, script: &str) -> Result<String, String> {
-    run(Command::new("ip").args(["netns", "exec", ns, "sh", "-c", script]))
-}
-
-/// Why the suite cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    match run(Command::new("id").arg("-u")) {
-        Ok(u) if u.trim() == "0" => {}
-        _ => return Some("not running as root".into()),
-    }
-    for tool in [
-        "ip",
-        "iptables-restore",
-        "iptables-save",
-        "conntrack",
-        "ipset",
-        "python3",
-    ] {
-        let found = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]));
-        if found.map(|s| s.trim().is_empty()).unwrap_or(true) {
-            return Some(format!("{tool} not found"));
+impl Kind {
+    fn name(self, family: Family) -> &'static str {
+        match (self, family) {
+            (Kind::Arriving, Family::V4) => "arriving IPv4",
+            (Kind::Arriving, Family::V6) => "arriving IPv6",
+            (Kind::Local, Family::V4) => "local IPv4",
+            (Kind::Local, Family::V6) => "local IPv6",
+            (Kind::Established, Family::V4) => "established IPv4",
+            (Kind::Established, Family::V6) => "established IPv6",
         }
-    }
-    None
-}
-
-/// Namespaces that are deleted however the test ends.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-/// The sender running in the peer namespace; killed on drop.
-struct Sender {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Sender {
-    fn start(ns: &str, script: &Path) -> Result<Sender, String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-u"])
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("python3 sender: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        Ok(Sender {
-            child,
-            stdin,
-            stdout,
-        })
-    }
-
-    fn send(&mut self, line: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{line}").map_err(|e| e.to_string())?;
-        let mut answer = String::new();
-        self.stdout
-            .read_line(&mut answer)
-            .map_err(|e| e.to_string())?;
-        if answer.trim() == "ok" {
-            Ok(())
-        } else {
-            Err(format!("sender: {answer:?}"))
-        }
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -162,248 +183,13 @@ fn load_text(name: &str) -> Result<String, String> {
         }
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let p = dir.join(name);
-    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// Interface names the rules use, most used first, as real names
-/// (`eth+` becomes `eth0`); `lo` and names the kernel refuses are left out.
-fn interface_names(rs: &Ruleset) -> Vec<String> {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for r in rs
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-    {
-        for i in [r.in_iface(), r.out_iface()].into_iter().flatten() {
-            let name = match i.value.strip_suffix('+') {
-                Some("") => continue,
-                Some(p) => format!("{p}0"),
-                None => i.value.to_string(),
-            };
-            if name != "lo" && name.len() <= 15 && !name.contains('/') {
-                *count.entry(name).or_default() += 1;
-            }
-        }
-    }
-    let mut v: Vec<(String, usize)> = count.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut names: Vec<String> = v.into_iter().map(|(n, _)| n).take(8).collect();
-    for extra in ["eth0", "eth1"] {
-        if names.len() < 2 && !names.iter().any(|n| n == extra) {
-            names.push(extra.into());
-        }
-    }
-    names
-}
-
-/// Addresses a test packet must not carry: ours, loopback, multicast ...
-fn unusable(a: Ipv4Addr) -> bool {
-    let o = a.octets();
-    o[0] == 0
-        || o[0] == 127
-        || o[0] >= 224
-        || (o[0] == 100 && (64..=67).contains(&o[1]))
-        || o[3] == 255
-        || o[3] == 0
-}
-
-/// A tiny deterministic generator (no dependency needed).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.next() as usize % v.len()]
-    }
-}
-
-/// An address inside `net` (or outside it when negated), else from the pool.
-fn address_for(
-    spec: Option<iptviz::model::Negatable<&str>>,
-    pool: &[Ipv4Addr],
-    rng: &mut Lcg,
-) -> Ipv4Addr {
-    if let Some(n) = spec
-        && !n.negated
-        && let Ok(net) = n
-            .value
-            .parse::<ipnet::Ipv4Net>()
-            .or_else(|_| n.value.parse::<Ipv4Addr>().map(ipnet::Ipv4Net::from))
-    {
-        let size = 1u64 << (32 - net.prefix_len());
-        let base = u32::from(net.network()) as u64;
-        for _ in 0..8 {
-            let off = if size <= 2 {
-                0
-            } else {
-                1 + rng.next() % (size - 2).min(250)
-            };
-            let a = Ipv4Addr::from((base + off) as u32);
-            if !unusable(a) {
-                return a;
-            }
-        }
-    }
-    *rng.pick(pool)
-}
-
-fn first_port(r: &Rule, names: &[&str]) -> Option<u16> {
-    r.matches()
-        .flat_map(|m| m.opts.iter())
-        .find(|o| !o.negated && names.contains(&o.name))
-        .and_then(|o| o.arg().split([',', ':']).next()?.parse().ok())
-}
-
-/// One test packet and the interfaces it uses.
-#[derive(Debug, Clone)]
-struct TestPacket {
-    proto: u8,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
-    icmp: (u8, u8),
-    in_if: usize,
-    out_if: usize,
-}
-
-/// Packets made from the rules' own protocols, addresses, ports and
-/// interfaces, spread over the whole ruleset.
-fn packets(rs: &Ruleset, ifaces: &[String], locals: &[Ipv4Addr], max: usize) -> Vec<TestPacket> {
-    let rules: Vec<&Rule> = rs
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .collect();
-    let mut pool: Vec<Ipv4Addr> = rules
-        .iter()
-        .flat_map(|r| [r.source(), r.destination()])
-        .flatten()
-        .filter_map(|n| n.value.split('/').next()?.parse::<Ipv4Addr>().ok())
-        .filter(|a| !unusable(*a))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    pool.extend([
-        Ipv4Addr::new(203, 0, 113, 7),
-        Ipv4Addr::new(198, 51, 100, 20),
-        Ipv4Addr::new(10, 1, 2, 3),
-        Ipv4Addr::new(192, 168, 1, 50),
-    ]);
-    let ports: Vec<u16> = rules
-        .iter()
-        .filter_map(|r| first_port(r, &["--dport", "--dports", "--destination-port"]))
-        .chain([22, 53, 80, 443, 12345])
-        .collect();
-    let iface_index = |r: Option<iptviz::model::Negatable<&str>>| {
-        r.filter(|n| !n.negated).and_then(|n| {
-            let want = match n.value.strip_suffix('+') {
-                Some(p) => format!("{p}0"),
-                None => n.value.to_string(),
-            };
-            ifaces.iter().position(|i| *i == want)
-        })
+    let p = match name.strip_prefix("samples/") {
+        Some(f) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples")
+            .join(f),
+        None => dir.join(name),
     };
-    let mut rng = Lcg(0x1f2e3d4c);
-    let mut out = Vec::new();
-    let step = (rules.len() / max.max(1)).max(1);
-    let mut i = 0;
-    while out.len() < max && i < rules.len() * 2 {
-        let r = rules[(i * step + i / rules.len()) % rules.len()];
-        i += 1;
-        let proto = match r.protocol().filter(|p| !p.negated).map(|p| p.value) {
-            Some("tcp") => 6,
-            Some("udp") => 17,
-            Some("icmp") => 1,
-            Some(_) => continue,
-            None => *rng.pick(&[6u8, 17, 1]),
-        };
-        let src = address_for(r.source(), &pool, &mut rng);
-        let dst = if r.destination().is_none() && rng.next().is_multiple_of(2) {
-            *rng.pick(locals)
-        } else {
-            address_for(r.destination(), &pool, &mut rng)
-        };
-        if src == dst || locals.contains(&src) {
-            continue;
-        }
-        let dport = first_port(r, &["--dport", "--dports", "--destination-port"])
-            .unwrap_or_else(|| *rng.pick(&ports));
-        let sport = first_port(r, &["--sport", "--sports", "--source-port"])
-            .unwrap_or(1024 + (rng.next() % 60000) as u16);
-        let icmp = r
-            .matches()
-            .find_map(|m| m.opt("--icmp-type"))
-            .filter(|o| !o.negated)
-            .and_then(|o| iptviz::trace::parse_icmp_type(o.arg()))
-            .map(|(t, c)| (t, c.unwrap_or(0)))
-            .unwrap_or((8, 0));
-        let in_if = iface_index(r.in_iface()).unwrap_or_else(|| rng.next() as usize % ifaces.len());
-        let mut out_if =
-            iface_index(r.out_iface()).unwrap_or_else(|| rng.next() as usize % ifaces.len());
-        if out_if == in_if {
-            out_if = (in_if + 1) % ifaces.len();
-        }
-        out.push(TestPacket {
-            proto,
-            src,
-            dst,
-            sport: if proto == 1 { 0 } else { sport },
-            dport: if proto == 1 { 0 } else { dport },
-            icmp,
-            in_if,
-            out_if,
-        });
-    }
-    out
-}
-
-/// `Ip:` counters of `/proc/net/snmp` text, by name.
-fn snmp_ip(text: &str) -> HashMap<String, u64> {
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Ip:")).collect();
-    let mut m = HashMap::new();
-    if lines.len() >= 2 {
-        for (k, v) in lines[0].split_whitespace().zip(lines[1].split_whitespace()) {
-            if let Ok(v) = v.parse() {
-                m.insert(k.to_string(), v);
-            }
-        }
-    }
-    m
-}
-
-/// Packet counters of every rule and built-in policy, keyed by
-/// (table, chain, rule index or `usize::MAX` for the policy).
-fn counters(save: &str) -> Result<HashMap<(String, String, usize), u64>, String> {
-    let rs = parse_str(save, &ParseOptions::lenient("iptables-save -c"))
-        .map_err(|e| e.to_string())?
-        .ruleset;
-    let mut m = HashMap::new();
-    for t in &rs.tables {
-        for c in &t.chains {
-            if let Some(k) = c.counters.filter(|_| c.builtin) {
-                m.insert(
-                    (t.name.to_string(), c.name.to_string(), usize::MAX),
-                    k.packets,
-                );
-            }
-            for (i, r) in c.rules.iter().enumerate() {
-                m.insert(
-                    (t.name.to_string(), c.name.to_string(), i),
-                    r.counters.map(|k| k.packets).unwrap_or(0),
-                );
-            }
-        }
-    }
-    Ok(m)
+    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// The conntrack state the kernel gives a lone packet of this kind.
@@ -412,224 +198,13 @@ fn lone_packet_state(p: &TestPacket) -> CtState {
         (1, 8 | 13 | 15 | 17) => CtState::New,
         // ICMP errors without a connection, and replies, are INVALID.
         (1, _) => CtState::Invalid,
+        // Echo and node information requests start a connection ...
+        (58, 128 | 139) => CtState::New,
+        // ... neighbour discovery and listener messages are left untracked.
+        (58, 130..=136 | 143) => CtState::Untracked,
+        (58, _) => CtState::Invalid,
         _ => CtState::New,
     }
-}
-
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-
-/// Result of one ruleset.
-#[derive(Default)]
-struct CaseReport {
-    packets: usize,
-    agree: usize,
-    rules_hit: BTreeSet<(String, String, usize)>,
-    /// Packets the kernel delivered locally, forwarded, and stopped.
-    outcomes: [usize; 3],
-    disagreements: Vec<String>,
-}
-
-fn run_case(file: &str, max: usize) -> Result<CaseReport, String> {
-    let text = load_text(file)?;
-    let rs = parse_str(&text, &ParseOptions::lenient(file))
-        .map_err(|e| e.to_string())?
-        .ruleset;
-    let ifaces = interface_names(&rs);
-    let id = format!(
-        "ivz{}-{}",
-        std::process::id(),
-        NEXT_ID.fetch_add(1, Ordering::SeqCst)
-    );
-    let host = format!("{id}-h");
-    let peer = format!("{id}-p");
-    let _guard = Namespaces(vec![host.clone(), peer.clone()]);
-    for n in [&host, &peer] {
-        run(Command::new("ip").args(["netns", "add", n]))?;
-        ns_sh(
-            n,
-            "ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-             net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 \
-             net.ipv4.conf.default.rp_filter=0",
-        )?;
-    }
-    ns_sh(&host, "sysctl -qw net.ipv4.ip_forward=1")?;
-    let mut locals = vec![LOCAL];
-    let mut setup = format!("ip addr add {LOCAL}/32 dev lo\n");
-    let mut peer_setup = String::new();
-    for (k, name) in ifaces.iter().enumerate() {
-        let pname = format!("p{k}");
-        run(Command::new("ip").args([
-            "link", "add", "name", name, "netns", &host, "type", "veth", "peer", "name", &pname,
-            "netns", &peer,
-        ]))?;
-        let addr = Ipv4Addr::new(100, 64, k as u8, 1);
-        locals.push(addr);
-        setup += &format!(
-            "ip link set {name} address 02:00:00:00:00:{k:02x} up\n\
-             ip addr add {addr}/30 dev {name}\n\
-             ip neigh replace 100.64.{k}.2 lladdr 02:00:00:00:01:{k:02x} dev {name} nud permanent\n\
-             ip rule add iif {name} lookup 100\n"
-        );
-        peer_setup += &format!("ip link set {pname} address 02:00:00:00:01:{k:02x} up\n");
-    }
-    ns_sh(&host, &setup)?;
-    ns_sh(&peer, &peer_setup)?;
-    // ipsets named by the rules, created empty (the trace is told so).
-    let mut ipsets = HashMap::new();
-    for r in rs
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-    {
-        for m in r.matches().filter(|m| m.module == "set") {
-            if let Some(o) = m.opt("--match-set")
-                && !ipsets.contains_key(o.arg())
-            {
-                ns_sh(&host, &format!("ipset create {} hash:net", o.arg()))?;
-                ipsets.insert(o.arg().to_string(), Vec::new());
-            }
-        }
-    }
-    let tmp = std::env::temp_dir().join(format!("{id}.rules"));
-    std::fs::write(&tmp, &text).map_err(|e| e.to_string())?;
-    let loaded = ns_sh(&host, &format!("iptables-restore < {}", tmp.display()));
-    let _ = std::fs::remove_file(&tmp);
-    loaded?;
-    // Same rules, same order: the kernel's counters map onto our indices.
-    let mut before = counters(&ns_sh(&host, "iptables-save -c")?)?;
-    for (t, c, i) in before.keys() {
-        let ok = rs
-            .table(t)
-            .and_then(|tb| tb.chain(c))
-            .is_some_and(|ch| *i == usize::MAX || *i < ch.rules.len());
-        if !ok {
-            return Err(format!("kernel has {t} {c} #{i} that our parse lacks"));
-        }
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/sender.py");
-    let mut sender = Sender::start(&peer, &script)?;
-    let tracer = Tracer::new(&rs);
-    let local_ips: Vec<IpAddr> = locals.iter().map(|a| IpAddr::V4(*a)).collect();
-    let mut report = CaseReport::default();
-    let snap = |host: &str| -> Result<(String, String), String> {
-        let h = ns_sh(host, "iptables-save -c; echo ===SNMP; cat /proc/net/snmp")?;
-        let (save, snmp) = h.split_once("===SNMP").ok_or("no snmp")?;
-        Ok((save.to_string(), snmp.to_string()))
-    };
-    let peer_in = |peer: &str| -> Result<u64, String> {
-        Ok(*snmp_ip(&ns_sh(peer, "cat /proc/net/snmp")?)
-            .get("InReceives")
-            .unwrap_or(&0))
-    };
-    let (_, snmp0) = snap(&host)?;
-    let mut delivered0 = *snmp_ip(&snmp0).get("InDelivers").unwrap_or(&0);
-    let mut received0 = peer_in(&peer)?;
-    let mut current_out = usize::MAX;
-    for p in packets(&rs, &ifaces, &locals, max) {
-        let mut prep = String::from("conntrack -F 2>/dev/null; ");
-        if p.out_if != current_out {
-            prep += &format!(
-                "ip route replace default via 100.64.{k}.2 dev {} onlink table 100",
-                ifaces[p.out_if],
-                k = p.out_if
-            );
-            current_out = p.out_if;
-        }
-        ns_sh(&host, &prep)?;
-        sender.send(&format!(
-            "p{} 02:00:00:00:00:{:02x} {} {} {} {} {} {} {}",
-            p.in_if, p.in_if, p.proto, p.src, p.dst, p.sport, p.dport, p.icmp.0, p.icmp.1
-        ))?;
-        std::thread::sleep(Duration::from_millis(15));
-        let (save, snmp) = snap(&host)?;
-        let after = counters(&save)?;
-        let delivered1 = *snmp_ip(&snmp).get("InDelivers").unwrap_or(&0);
-        let received1 = peer_in(&peer)?;
-        let kernel_hits: BTreeSet<(String, String, usize)> = after
-            .iter()
-            .filter(|(k, v)| **v > *before.get(*k).unwrap_or(&0))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let kernel_local = delivered1 > delivered0;
-        let kernel_fwd = received1 > received0;
-        (before, delivered0, received0) = (after, delivered1, received1);
-
-        // Our trace; random branches are decided as the kernel decided them.
-        let mut pkt = Packet::new(p.proto, IpAddr::V4(p.src), IpAddr::V4(p.dst));
-        pkt.sport = p.sport;
-        pkt.dport = p.dport;
-        pkt.icmp = p.icmp;
-        pkt.in_iface = Some(ifaces[p.in_if].as_str().into());
-        pkt.out_iface = Some(ifaces[p.out_if].as_str().into());
-        pkt.state = lone_packet_state(&p);
-        let mut opts = TraceOptions {
-            local: local_ips.clone(),
-            ipsets: ipsets.clone(),
-            ..Default::default()
-        };
-        for (t, c, i) in &stateful_rules(&rs) {
-            opts.overrides.insert(
-                RuleRef {
-                    table: t.clone(),
-                    chain: c.clone(),
-                    rule: *i,
-                },
-                kernel_hits.contains(&(t.clone(), c.clone(), *i)),
-            );
-        }
-        let tr = tracer.trace(&pkt, &opts);
-        let ours: BTreeSet<(String, String, usize)> = tr
-            .steps
-            .iter()
-            .filter(|s| s.matched && !matches!(s.action, Action::FallOff))
-            .map(|s| {
-                let t = &rs.tables[s.table];
-                (
-                    t.name.to_string(),
-                    t.chains[s.chain].name.to_string(),
-                    s.rule.unwrap_or(usize::MAX),
-                )
-            })
-            .collect();
-        let our_local = tr.verdict == Verdict::Accept && tr.route == Route::Local;
-        let our_fwd = tr.verdict == Verdict::Accept && tr.route == Route::Forward;
-        report.packets += 1;
-        report.outcomes[if kernel_local {
-            0
-        } else if kernel_fwd {
-            1
-        } else {
-            2
-        }] += 1;
-        if ours == kernel_hits && our_local == kernel_local && our_fwd == kernel_fwd {
-            report.agree += 1;
-            report
-                .rules_hit
-                .extend(ours.into_iter().filter(|k| k.2 != usize::MAX));
-        } else {
-            let show = |s: &BTreeSet<(String, String, usize)>| {
-                s.iter()
-                    .map(|(t, c, i)| {
-                        if *i == usize::MAX {
-                            format!("{t}:{c}:policy")
-                        } else {
-                            format!("{t}:{c}:{}", i + 1)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            report.disagreements.push(format!(
-                "{file}: {pkt}\n    kernel: {} local={kernel_local} fwd={kernel_fwd}\n    trace:  {} local={our_local} fwd={our_fwd}\n    only kernel: {}\n    only trace:  {}",
-                show(&kernel_hits),
-                show(&ours),
-                show(&kernel_hits.difference(&ours).cloned().collect()),
-                show(&ours.difference(&kernel_hits).cloned().collect()),
-            ));
-        }
-    }
-    Ok(report)
 }
 
 /// Rules whose outcome depends on state the trace cannot know: the random
@@ -637,7 +212,7 @@ fn run_case(file: &str, max: usize) -> Result<CaseReport, String> {
 /// the earlier packets of the run), `recent` lists and `connlimit` counts.
 /// The trace reports them as assumptions; here the kernel's outcome is fed
 /// back as an override, so that the rest of the walk is still checked.
-fn stateful_rules(rs: &Ruleset) -> Vec<(String, String, usize)> {
+fn stateful_rules(rs: &Ruleset) -> Vec<Key> {
     let mut v = Vec::new();
     for t in &rs.tables {
         for c in &t.chains {
@@ -656,10 +231,430 @@ fn stateful_rules(rs: &Ruleset) -> Vec<(String, String, usize)> {
     v
 }
 
+/// Result of one kind of packet on one ruleset.
+#[derive(Default)]
+struct Tally {
+    packets: usize,
+    agree: usize,
+    rules_hit: BTreeSet<Key>,
+    /// Packets the kernel delivered to the host, let out, and stopped.
+    outcomes: [usize; 3],
+}
+
+/// Result of one ruleset.
+#[derive(Default)]
+struct CaseReport {
+    tallies: Vec<(Kind, Tally)>,
+    /// NAT bindings of first packets compared with the kernel's
+    /// conntrack entry, and how many were the same.
+    bindings: (usize, usize),
+    disagreements: Vec<String>,
+}
+
+impl CaseReport {
+    fn tally(&mut self, kind: Kind) -> &mut Tally {
+        if let Some(i) = self.tallies.iter().position(|(k, _)| *k == kind) {
+            return &mut self.tallies[i].1;
+        }
+        self.tallies.push((kind, Tally::default()));
+        &mut self.tallies.last_mut().unwrap().1
+    }
+}
+
+/// What one ruleset needs to trace a packet.
+struct Ctx<'r> {
+    name: &'r str,
+    rs: &'r Ruleset,
+    tracer: Tracer<'r>,
+    stateful: Vec<Key>,
+}
+
+impl Ctx<'_> {
+    /// Traces `pkt` with the kernel's outcome of the stateful rules, and
+    /// compares with what the kernel saw; records the result under `kind`.
+    fn check(
+        &self,
+        kind: Kind,
+        pkt: &Packet,
+        mut opts: TraceOptions,
+        seen: &Seen,
+        report: &mut CaseReport,
+    ) -> Trace {
+        for (t, c, i) in &self.stateful {
+            opts.overrides.insert(
+                RuleRef {
+                    table: t.clone(),
+                    chain: c.clone(),
+                    rule: *i,
+                },
+                seen.hits.contains_key(&(t.clone(), c.clone(), *i)),
+            );
+        }
+        let tr = self.tracer.trace(pkt, &opts);
+        // How many times the walk matched each rule (a chain called from
+        // two hooks of a looped packet is met twice).
+        let mut ours: BTreeMap<Key, u64> = BTreeMap::new();
+        for s in tr
+            .steps
+            .iter()
+            .filter(|s| s.matched && !matches!(s.action, Action::FallOff))
+        {
+            let t = &self.rs.tables[s.table];
+            let key = (
+                t.name.to_string(),
+                t.chains[s.chain].name.to_string(),
+                s.rule.unwrap_or(POLICY),
+            );
+            *ours.entry(key).or_default() += 1;
+        }
+        let accepted = tr.verdict == Verdict::Accept;
+        let our_delivered = u64::from(accepted && tr.route == Route::Local);
+        let our_left = u64::from(accepted && matches!(tr.route, Route::Forward | Route::Output));
+        let tally = report.tally(kind);
+        tally.packets += 1;
+        tally.outcomes[if seen.delivered > 0 {
+            0
+        } else if seen.left > 0 {
+            1
+        } else {
+            2
+        }] += 1;
+        if ours == seen.hits && our_delivered == seen.delivered && our_left == seen.left {
+            tally.agree += 1;
+            tally
+                .rules_hit
+                .extend(ours.into_keys().filter(|k| k.2 != POLICY));
+        } else {
+            let show = |s: &BTreeMap<Key, u64>, other: &BTreeMap<Key, u64>, only: bool| {
+                s.iter()
+                    .filter(|(k, n)| !only || other.get(*k) != Some(*n))
+                    .map(|((t, c, i), n)| {
+                        let times = if *n > 1 {
+                            format!("x{n}")
+                        } else {
+                            String::new()
+                        };
+                        if *i == POLICY {
+                            format!("{t}:{c}:policy{times}")
+                        } else {
+                            format!("{t}:{c}:{}{times}", i + 1)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let dir = opts
+                .direction
+                .map(|d| format!(" ({d:?})"))
+                .unwrap_or_default();
+            report.disagreements.push(format!(
+                "{}: {kind:?}{dir} {pkt}\n    kernel: {} delivered={} left={}\n    trace:  {} delivered={our_delivered} left={our_left} route={:?} verdict={}\n    only kernel: {}\n    only trace:  {}",
+                self.name,
+                show(&seen.hits, &ours, false),
+                seen.delivered,
+                seen.left,
+                show(&ours, &seen.hits, false),
+                tr.route,
+                tr.verdict,
+                show(&seen.hits, &ours, true),
+                show(&ours, &seen.hits, true),
+            ));
+        }
+        tr
+    }
+}
+
+/// The trace's description of a test packet.
+fn trace_packet(p: &TestPacket, lab: &Lab, arriving: bool) -> Packet {
+    let mut pkt = Packet::new(p.proto, p.src, p.dst);
+    pkt.sport = p.sport;
+    pkt.dport = p.dport;
+    pkt.icmp = p.icmp;
+    pkt.ttl = p.ttl;
+    if arriving {
+        pkt.in_iface = Some(lab.ifaces[p.in_if].as_str().into());
+    } else {
+        pkt.uid = Some(p.uid);
+        pkt.gid = Some(0);
+    }
+    pkt.out_iface = Some(lab.ifaces[p.out_if].as_str().into());
+    pkt.state = lone_packet_state(p);
+    pkt
+}
+
+fn options(lab: &Lab, direction: Option<Direction>) -> TraceOptions {
+    TraceOptions {
+        local: lab.locals.clone(),
+        ipsets: lab.ipsets.clone(),
+        direction,
+        iface_addrs: lab
+            .ifaces
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (name.clone(), vec![lab.family.link(k).0]))
+            .chain([("lo".to_string(), lab.loopback_addresses())])
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The kernel's conntrack entry of the connection `p` started, if any.
+fn kernel_connection(lab: &Lab, p: &TestPacket) -> Result<Option<Connection>, String> {
+    let text = lab.conntrack()?;
+    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
+        Ok(Parsed::Entries(t)) => t.entries,
+        _ => Vec::new(),
+    };
+    Ok(entries
+        .iter()
+        .find(|e| {
+            e.proto == p.proto
+                && e.orig.src == p.src
+                && e.orig.dst == p.dst
+                && e.orig.sport == p.sport
+                && e.orig.dport == p.dport
+        })
+        .map(Connection::from_entry))
+}
+
+/// For a first TCP or UDP packet the kernel let through after a NAT
+/// target: the connection the trace says it leaves must be the kernel's.
+fn check_binding(
+    ctx: &Ctx<'_>,
+    lab: &Lab,
+    p: &TestPacket,
+    first: &Trace,
+    seen: &Seen,
+    report: &mut CaseReport,
+) -> Result<(), String> {
+    let nat = first.steps.iter().filter(|s| s.matched).any(
+        |s| matches!(&s.action, Action::Nat { change, .. } if !change.contains("one of the range")),
+    );
+    if !nat || !matches!(p.proto, 6 | 17) || !(seen.delivered > 0 || seen.left > 0) {
+        return Ok(());
+    }
+    let Some(kernel) = kernel_connection(lab, p)? else {
+        report.disagreements.push(format!(
+            "{}: the kernel let {} -> {}:{} through a NAT rule but has no connection for it",
+            ctx.name, p.src, p.dst, p.dport
+        ));
+        return Ok(());
+    };
+    report.bindings.0 += 1;
+    if first.connection() == kernel {
+        report.bindings.1 += 1;
+    } else {
+        report.disagreements.push(format!(
+            "{}: connection of {} -> {}:{}\n    kernel: {kernel:?}\n    trace:  {:?}",
+            ctx.name,
+            p.src,
+            p.dst,
+            p.dport,
+            first.connection()
+        ));
+    }
+    Ok(())
+}
+
+/// Initial sequence numbers of the TCP packets sent, distinct per packet.
+static SEQ: AtomicUsize = AtomicUsize::new(1000);
+
+fn next_seq() -> u32 {
+    SEQ.fetch_add(100_000, Ordering::SeqCst) as u32
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+/// The rest of the TCP handshake begun by the SYN `p` (sequence number
+/// `seq`), which the kernel accepted: the SYN-ACK back from the other end
+/// (from the peer when the SYN was forwarded, from the host's own stack
+/// when it was delivered to it), then the client's ACK. Both are
+/// ESTABLISHED; the trace gets the connection as the kernel's conntrack
+/// table shows it, and must apply its NAT bindings instead of walking the
+/// nat table.
+fn handshake(
+    ctx: &Ctx<'_>,
+    lab: &mut Lab,
+    p: &TestPacket,
+    seq: u32,
+    forwarded: bool,
+    report: &mut CaseReport,
+) -> Result<(), String> {
+    let Some(conn) = kernel_connection(lab, p)? else {
+        report.disagreements.push(format!(
+            "{}: the kernel accepted {} -> {}:{} but has no connection for it",
+            ctx.name, p.src, p.dst, p.dport
+        ));
+        return Ok(());
+    };
+    let opts = |lab: &Lab, direction| TraceOptions {
+        connection: Some(conn),
+        ..options(lab, direction)
+    };
+
+    let their_seq = next_seq();
+    let back = TestPacket {
+        src: conn.reply.src,
+        dst: conn.reply.dst,
+        sport: conn.reply.sport,
+        dport: conn.reply.dport,
+        in_if: p.out_if,
+        out_if: p.in_if,
+        ttl: 64,
+        ..p.clone()
+    };
+    lab.route_via(p.in_if)?;
+    let fields = back.fields(SYN | ACK, their_seq, seq.wrapping_add(1));
+    if forwarded {
+        lab.send_wire(p.out_if, &fields)?;
+    } else {
+        lab.send_local(back.src, &fields)?;
+        // Nothing else may leave from that address (the RST the host's own
+        // stack sends when the ACK finds no socket).
+        lab.clear_source()?;
+    }
+    let seen = lab.observe()?;
+    let mut pkt = trace_packet(&back, lab, forwarded);
+    pkt.tcp_flags = SYN | ACK;
+    pkt.state = CtState::Established;
+    let direction = if forwarded {
+        None
+    } else {
+        Some(Direction::Out)
+    };
+    ctx.check(Kind::Established, &pkt, opts(lab, direction), &seen, report);
+
+    lab.route_via(p.out_if)?;
+    let forth = TestPacket {
+        ttl: 64,
+        ..p.clone()
+    };
+    lab.send_wire(
+        p.in_if,
+        &forth.fields(ACK, seq.wrapping_add(1), their_seq.wrapping_add(1)),
+    )?;
+    let seen = lab.observe()?;
+    let mut pkt = trace_packet(&forth, lab, true);
+    pkt.tcp_flags = ACK;
+    pkt.state = CtState::Established;
+    ctx.check(Kind::Established, &pkt, opts(lab, None), &seen, report);
+    Ok(())
+}
+
+fn run_case(case: &Case) -> Result<CaseReport, String> {
+    let text = load_text(case.name)?;
+    let rs = parse_str(&text, &ParseOptions::lenient(case.name))
+        .map_err(|e| e.to_string())?
+        .ruleset;
+    let family = case.family;
+    let ifaces = packets::interface_names(&rs);
+    // IPv6 servers name their own addresses in INPUT: the host owns one of
+    // each such net (IPv4 keeps the addresses the suite always had).
+    let extra = match family {
+        Family::V4 => Vec::new(),
+        Family::V6 => {
+            packets::host_addresses(&packets::reachable_rules(&rs, &["INPUT"]), family, false, 4)
+        }
+    };
+    let mut lab = Lab::new(family, &rs, &text, ifaces, &extra)?;
+    let ctx = Ctx {
+        name: case.name,
+        rs: &rs,
+        tracer: Tracer::new(&rs),
+        stateful: stateful_rules(&rs),
+    };
+    let mut report = CaseReport::default();
+
+    lab.enable_local_output()?;
+    let mut handshakes = 0;
+    for p in packets::arriving(&rs, family, &lab.ifaces, &lab.locals, case.arriving) {
+        lab.flush_conntrack()?;
+        lab.route_via(p.out_if)?;
+        let flags = if p.proto == 6 { SYN } else { 0 };
+        let seq = next_seq();
+        lab.send_wire(p.in_if, &p.fields(flags, seq, 0))?;
+        let seen = lab.observe()?;
+        let pkt = trace_packet(&p, &lab, true);
+        let first = ctx.check(
+            Kind::Arriving,
+            &pkt,
+            options(&lab, None),
+            &seen,
+            &mut report,
+        );
+        check_binding(&ctx, &lab, &p, &first, &seen, &mut report)?;
+        if p.proto == 6 && handshakes < case.established && (seen.delivered > 0 || seen.left > 0) {
+            handshakes += 1;
+            handshake(&ctx, &mut lab, &p, seq, seen.left > 0, &mut report)?;
+        }
+    }
+
+    if case.local > 0 {
+        // The host's own sources: the addresses OUTPUT and POSTROUTING
+        // rules name as `-s` become the host's.
+        let out_rules = packets::reachable_rules(&rs, &["OUTPUT", "POSTROUTING"]);
+        lab.add_locals(&packets::host_addresses(&out_rules, family, true, 6))?;
+        let locals = lab.locals.clone();
+        for p in packets::local(&rs, family, &lab.ifaces, &locals, case.local) {
+            lab.flush_conntrack()?;
+            lab.route_via(p.out_if)?;
+            let flags = if p.proto == 6 { SYN } else { 0 };
+            lab.send_local(p.src, &p.fields(flags, next_seq(), 0))?;
+            let seen = lab.observe()?;
+            let pkt = trace_packet(&p, &lab, false);
+            let first = ctx.check(
+                Kind::Local,
+                &pkt,
+                options(&lab, Some(Direction::Out)),
+                &seen,
+                &mut report,
+            );
+            check_binding(&ctx, &lab, &p, &first, &seen, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the cases on a few threads (most of the time goes to waiting for
+/// `ip netns exec`), returning reports in case order.
+fn run_all(cases: &[&Case]) -> Vec<Result<CaseReport, String>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<CaseReport, String>>>> =
+        Mutex::new((0..cases.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let r = run_case(case);
+                    results.lock().unwrap()[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not run".into())))
+        .collect()
+}
+
 #[test]
 fn kernel_counters_agree_with_trace() {
     let required = std::env::var("IPTVIZ_REQUIRE_KERNEL_TESTS").is_ok_and(|v| v == "1");
-    if let Some(why) = missing_prerequisite() {
+    if let Some(why) = lab::missing_prerequisite(&[
+        "ip",
+        "iptables-restore",
+        "iptables-save",
+        "ip6tables-restore",
+        "ip6tables-save",
+        "conntrack",
+        "ipset",
+        "python3",
+    ]) {
         if required {
             panic!("kernel oracle suite required but cannot run: {why}");
         }
@@ -674,33 +669,74 @@ fn kernel_counters_agree_with_trace() {
         corpus_dir().display()
     );
     let only = std::env::var("IPTVIZ_KERNEL_CASE").ok();
-    let (mut packets, mut agree, mut rules) = (0, 0, 0);
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| only.as_deref().is_none_or(|o| c.name.contains(o)))
+        .collect();
+    let started = std::time::Instant::now();
+    let results = run_all(&cases);
+    let mut totals: Vec<(Kind, Family, usize, usize, usize)> = Vec::new();
     let mut problems = Vec::new();
-    for (file, max) in CASES {
-        if only.as_deref().is_some_and(|o| !file.contains(o)) {
-            continue;
-        }
-        match run_case(file, *max) {
+    let mut bindings = (0, 0);
+    for (case, result) in cases.iter().zip(results) {
+        match result {
             Ok(r) => {
-                eprintln!(
-                    "{file}: {}/{} packets agree, {} distinct rules hit \
-                     (kernel: {} delivered, {} forwarded, {} stopped)",
-                    r.agree,
-                    r.packets,
-                    r.rules_hit.len(),
-                    r.outcomes[0],
-                    r.outcomes[1],
-                    r.outcomes[2]
-                );
-                packets += r.packets;
-                agree += r.agree;
-                rules += r.rules_hit.len();
+                for (kind, t) in &r.tallies {
+                    eprintln!(
+                        "{}: {}: {}/{} packets agree, {} distinct rules hit \
+                         (kernel: {} delivered, {} out, {} stopped)",
+                        case.name,
+                        kind.name(case.family),
+                        t.agree,
+                        t.packets,
+                        t.rules_hit.len(),
+                        t.outcomes[0],
+                        t.outcomes[1],
+                        t.outcomes[2]
+                    );
+                    match totals
+                        .iter_mut()
+                        .find(|x| x.0 == *kind && x.1 == case.family)
+                    {
+                        Some(x) => {
+                            x.2 += t.agree;
+                            x.3 += t.packets;
+                            x.4 += t.rules_hit.len();
+                        }
+                        None => {
+                            totals.push((*kind, case.family, t.agree, t.packets, t.rules_hit.len()))
+                        }
+                    }
+                }
+                if r.bindings.0 > 0 {
+                    eprintln!(
+                        "{}: NAT bindings: {}/{} as in the kernel's conntrack table",
+                        case.name, r.bindings.1, r.bindings.0
+                    );
+                }
+                bindings.0 += r.bindings.0;
+                bindings.1 += r.bindings.1;
                 problems.extend(r.disagreements);
             }
-            Err(e) => problems.push(format!("{file}: setup failed: {e}")),
+            Err(e) => problems.push(format!("{}: setup failed: {e}", case.name)),
         }
     }
-    eprintln!("kernel oracle: {agree}/{packets} packets agree, {rules} distinct rules hit");
+    totals.sort_by_key(|t| (t.1 == Family::V6, t.0));
+    let (mut agree, mut packets) = (0, 0);
+    for (kind, family, a, p, rules) in &totals {
+        eprintln!(
+            "kernel oracle, {}: {a}/{p} packets agree, {rules} distinct rules hit",
+            kind.name(*family)
+        );
+        agree += a;
+        packets += p;
+    }
+    eprintln!(
+        "kernel oracle: {agree}/{packets} packets agree, {}/{} NAT bindings agree, in {:.1} s",
+        bindings.1,
+        bindings.0,
+        started.elapsed().as_secs_f64()
+    );
     for p in &problems {
         eprintln!("DISAGREE {p}");
     }
@@ -709,4 +745,19 @@ fn kernel_counters_agree_with_trace() {
         "{} disagreements (see above)",
         problems.len()
     );
+    assert!(packets > 0, "no packet was sent");
+    // Every kind was exercised (unless the run was narrowed to one case).
+    if only.is_none() {
+        for kind in [Kind::Arriving, Kind::Local, Kind::Established] {
+            for family in [Family::V4, Family::V6] {
+                assert!(
+                    totals
+                        .iter()
+                        .any(|t| t.0 == kind && t.1 == family && t.3 > 0),
+                    "no {} packet was checked",
+                    kind.name(family)
+                );
+            }
+        }
+    }
 }

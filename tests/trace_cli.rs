@@ -90,3 +90,68 @@ fn bad_packet_description_is_an_error() {
         .code(2)
         .stderr(predicates::str::contains("same address family"));
 }
+
+fn trace_text(dport: &str, extra: &[&str]) -> (bool, String, String) {
+    let out = Command::cargo_bin("iptviz")
+        .unwrap()
+        .args([
+            "trace",
+            "-",
+            "--proto",
+            "tcp",
+            "--src",
+            "203.0.113.9",
+            "--dst",
+            "198.51.100.1",
+            "--dport",
+            dport,
+            "--in",
+            "eth0",
+            "--out",
+            "eth1",
+            "--local",
+            "198.51.100.1",
+        ])
+        .args(extra)
+        .write_stdin(RULES)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A later packet of a DNAT'd connection skips the nat table but is still
+/// sent to the backend; the reply comes back from the backend and leaves
+/// with the address the client asked for.
+#[test]
+fn established_and_reply_follow_the_connection() {
+    let (ok, text, err) = trace_text("8080", &["--established"]);
+    assert!(ok, "{err}");
+    assert!(!text.contains("PREROUTING / nat"), "{text}");
+    assert!(text.contains("ESTABLISHED"), "{text}");
+    assert!(
+        text.contains("leaves  tcp 203.0.113.9:40000 -> 10.0.0.5:80"),
+        "{text}"
+    );
+    assert!(
+        text.contains("replies come from 10.0.0.5:80 to 203.0.113.9:40000"),
+        "{text}"
+    );
+
+    let (ok, text, err) = trace_text("8080", &["--reply"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("packet  tcp 10.0.0.5:80 -> 203.0.113.9:40000 in eth1 out eth0"),
+        "{text}"
+    );
+    // FORWARD only lets the way in through: the reply is dropped there.
+    assert!(text.contains("verdict DROP in FORWARD"), "{text}");
+
+    // No connection when the first packet does not get through.
+    let (ok, _, err) = trace_text("9999", &["--reply"]);
+    assert!(!ok);
+    assert!(err.contains("no connection to follow"), "{err}");
+}

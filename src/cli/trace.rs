@@ -83,6 +83,15 @@ pub struct TraceArgs {
     /// Conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED.
     #[arg(long, default_value = "NEW")]
     state: String,
+    /// Trace a later packet of this packet's connection: the packet is
+    /// first traced as NEW to learn the connection's NAT bindings, then
+    /// again as ESTABLISHED, where they apply instead of the nat table.
+    #[arg(long, conflicts_with_all = ["state", "reply"])]
+    established: bool,
+    /// Trace the reply to this packet: the packet is traced as NEW, then
+    /// the packet coming back (ESTABLISHED, NAT undone on the way).
+    #[arg(long, conflicts_with = "state")]
+    reply: bool,
     /// Packet mark (decimal or 0x hex).
     #[arg(long)]
     mark: Option<String>,
@@ -98,9 +107,22 @@ pub struct TraceArgs {
     /// Total IP length in bytes (for `-m length`).
     #[arg(long)]
     length: Option<u16>,
+    /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent.
+    #[arg(long, default_value_t = 64)]
+    ttl: u8,
+    /// User id of the sending socket, for a packet this host sends (`-m owner`).
+    #[arg(long)]
+    uid: Option<u32>,
+    /// Group id of the sending socket.
+    #[arg(long)]
+    gid: Option<u32>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
+    /// An interface's address, as NAME=ADDR (repeatable): MASQUERADE and
+    /// REDIRECT use it; these addresses count as local too.
+    #[arg(long, value_name = "NAME=ADDR")]
+    iface_addr: Vec<String>,
     /// in, out or forward, when addresses do not tell.
     #[arg(long)]
     direction: Option<String>,
@@ -157,6 +179,20 @@ fn parse_ipsets(list: &[String]) -> anyhow::Result<HashMap<String, Vec<ipnet::Ip
     Ok(sets)
 }
 
+fn parse_iface_addrs(list: &[String]) -> anyhow::Result<HashMap<String, Vec<IpAddr>>> {
+    let mut m: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    for item in list {
+        let Some((name, addr)) = item.split_once('=') else {
+            bail!("--iface-addr: expected NAME=ADDR, got {item:?}");
+        };
+        let a = addr
+            .parse::<IpAddr>()
+            .with_context(|| format!("--iface-addr {name}: not an address: {addr:?}"))?;
+        m.entry(name.to_string()).or_default().push(a);
+    }
+    Ok(m)
+}
+
 fn mark(s: &Option<String>, what: &str) -> anyhow::Result<u32> {
     match s {
         None => Ok(0),
@@ -191,12 +227,22 @@ impl TraceArgs {
         if let Some(l) = self.length {
             p.length = l;
         }
+        p.ttl = self.ttl;
+        p.uid = self.uid;
+        p.gid = self.gid;
         Ok(p)
     }
 
     fn options(&self) -> anyhow::Result<TraceOptions> {
+        let iface_addrs = parse_iface_addrs(&self.iface_addr)?;
+        let mut local = self.local.clone();
+        for a in iface_addrs.values().flatten() {
+            if !local.contains(a) {
+                local.push(*a);
+            }
+        }
         Ok(TraceOptions {
-            local: self.local.clone(),
+            local,
             direction: self
                 .direction
                 .as_deref()
@@ -210,7 +256,81 @@ impl TraceArgs {
             },
             overrides: HashMap::new(),
             matched_only: self.matched_only,
+            connection: None,
+            iface_addrs,
         })
+    }
+}
+
+/// Traces `first` as the first packet of its connection, then the packet
+/// asked for: a later one the same way, or the reply, with the
+/// connection's NAT bindings.
+fn follow_up(
+    tracer: &Tracer<'_>,
+    first: &Packet,
+    mut opts: TraceOptions,
+    reply: bool,
+) -> anyhow::Result<Trace> {
+    let t0 = tracer.trace(first, &opts);
+    if t0.verdict != Verdict::Accept {
+        let at = t0.hooks.last().map(|h| h.chain()).unwrap_or("?");
+        bail!(
+            "the connection's first packet ({}) gets {} in {at}: there is no connection to follow",
+            t0.input,
+            t0.verdict
+        );
+    }
+    let conn = t0.connection();
+    let mut p = first.clone();
+    p.state = CtState::Established;
+    if reply {
+        p.src = conn.reply.src;
+        p.dst = conn.reply.dst;
+        p.sport = conn.reply.sport;
+        p.dport = conn.reply.dport;
+        p.icmp.0 = match (p.proto, p.icmp.0) {
+            (1, 8) => 0,
+            (58, 128) => 129,
+            (_, t) => t,
+        };
+        if p.proto == 6 {
+            p.tcp_flags = iptviz::trace::tcp_flags::SYN | iptviz::trace::tcp_flags::ACK;
+        }
+        p.uid = None;
+        p.gid = None;
+        // The reply goes back the way the first packet came.
+        (p.in_iface, p.out_iface, opts.direction) = match t0.route {
+            Route::Forward => (
+                first.out_iface.clone(),
+                first.in_iface.clone(),
+                Some(Direction::Forward),
+            ),
+            Route::Local => (None, first.in_iface.clone(), Some(Direction::Out)),
+            Route::Output => (first.out_iface.clone(), None, Some(Direction::In)),
+        };
+    } else if p.proto == 6 {
+        p.tcp_flags = iptviz::trace::tcp_flags::ACK;
+    }
+    opts.connection = Some(conn);
+    let mut t = tracer.trace(&p, &opts);
+    let ports = first.has_ports();
+    t.notes.insert(
+        0,
+        format!(
+            "the connection of {}: replies come from {} to {}",
+            t0.input,
+            endpoint(conn.reply.src, conn.reply.sport, ports),
+            endpoint(conn.reply.dst, conn.reply.dport, ports),
+        ),
+    );
+    Ok(t)
+}
+
+fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
+    match (a, ports) {
+        (IpAddr::V6(a), true) => format!("[{a}]:{port}"),
+        (a, true) => format!("{a}:{port}"),
+        (a, false) => a.to_string(),
     }
 }
 
@@ -251,7 +371,12 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     if a.path_only && !matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
-    let t = Tracer::new(rs).trace(&pkt, &opts);
+    let tracer = Tracer::new(rs);
+    let t = if a.established || a.reply {
+        follow_up(&tracer, &pkt, opts, a.reply)?
+    } else {
+        tracer.trace(&pkt, &opts)
+    };
     let mut out = open_output(a.output.as_ref())?;
     match format {
         TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,

@@ -204,6 +204,10 @@ pub(crate) enum Test {
     CtOrigDst(Net),
     CtOrigDstPort(Ports),
     CtOrigSrcPort(Ports),
+    CtReplSrc(Net),
+    CtReplDst(Net),
+    CtReplSrcPort(Ports),
+    CtReplDstPort(Ports),
     CtDir(bool),
     Mark(MarkMask),
     Connmark(MarkMask),
@@ -218,6 +222,11 @@ pub(crate) enum Test {
     SrcRange(Range),
     DstRange(Range),
     Length(PortRange),
+    /// `-m ttl` / `-m hl`: the TTL or hop limit compared with a value.
+    Ttl(Cmp, u8),
+    /// An IPv6 extension header (`-m rt`, `hbh`, `dst`, `frag`) or AH: a
+    /// trace packet carries none, except the fragment header of a fragment.
+    Header(&'static str),
     /// Link-layer type, judged from the destination address.
     PktType(u16),
     Set {
@@ -225,11 +234,24 @@ pub(crate) enum Test {
         src: bool,
     },
     Random(f64),
+    /// `-m owner`: the sending socket's uid or gid in a range, or any
+    /// local socket at all.
+    OwnerUid(u32, u32),
+    OwnerGid(u32, u32),
+    SocketExists,
     /// Depends on state we do not have; the text says what we assume.
     Assume {
         matched: bool,
         what: String,
     },
+}
+
+/// How `-m ttl` and `-m hl` compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Lt,
+    Gt,
 }
 
 /// One test and its `!`. `part` points back at the rule part for reports.
@@ -288,17 +310,17 @@ pub(crate) enum Act {
     Notrack,
     Dnat {
         addr: Option<IpAddr>,
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Redirect {
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Snat {
         addr: Option<IpAddr>,
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     Masquerade {
-        port: Option<u16>,
+        port: Option<NatPorts>,
     },
     /// Another terminating extension (TPROXY, SYNPROXY ...): accepted here.
     OtherVerdict(String),
@@ -313,12 +335,34 @@ pub(crate) struct CRule {
     pub act: Act,
 }
 
-fn port_of(s: &str) -> Option<u16> {
-    s.split(['-', ':']).next()?.parse().ok()
+/// The ports a NAT target may give, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NatPorts {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl NatPorts {
+    /// The port the kernel gives a packet with port `now`: kept when it is
+    /// already in the range (and the connection unique), else one from
+    /// the range (the first for DNAT; SNAT picks at random, `random`).
+    pub(crate) fn pick(self, now: u16) -> (u16, bool) {
+        if (self.lo..=self.hi).contains(&now) {
+            (now, false)
+        } else {
+            (self.lo, self.lo != self.hi)
+        }
+    }
+}
+
+fn port_of(s: &str) -> Option<NatPorts> {
+    let (lo, hi) = s.split_once(['-', ':']).unwrap_or((s, s));
+    let (lo, hi) = (lo.parse().ok()?, hi.parse().ok()?);
+    (lo <= hi).then_some(NatPorts { lo, hi })
 }
 
 /// `addr[-addr][:port[-port]]`, `[v6]:port`, `:port`.
-fn nat_to(s: &str) -> (Option<IpAddr>, Option<u16>) {
+fn nat_to(s: &str) -> (Option<IpAddr>, Option<NatPorts>) {
     if let Some(rest) = s.strip_prefix('[') {
         let (a, after) = rest.split_once(']').unwrap_or((rest, ""));
         let addr = a.split('-').next().and_then(|a| a.parse().ok());
@@ -415,6 +459,12 @@ fn compile_target(table: &Table, t: &Target) -> Act {
             }
         }
     }
+}
+
+/// `N` or `N-M` (numeric user or group ids, as iptables-save prints them).
+fn id_range(s: &str) -> Option<(u32, u32)> {
+    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+    Some((lo.parse().ok()?, hi.parse().ok()?))
 }
 
 fn ports(o: Opt<'_>) -> Ports {
@@ -532,16 +582,14 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                     }
                     "--ctorigdstport" => push(out, Test::CtOrigDstPort(ports(o)), o),
                     "--ctorigsrcport" => push(out, Test::CtOrigSrcPort(ports(o)), o),
-                    // The reply tuple of a connection is the packet seen
-                    // from the other end, after NAT.
-                    "--ctreplsrcport" => push(out, Test::Dport(ports(o)), o),
-                    "--ctrepldstport" => push(out, Test::Sport(ports(o)), o),
+                    "--ctreplsrcport" => push(out, Test::CtReplSrcPort(ports(o)), o),
+                    "--ctrepldstport" => push(out, Test::CtReplDstPort(ports(o)), o),
                     "--ctreplsrc" | "--ctrepldst" => {
                         if let Some(n) = Net::parse(o.arg()) {
                             let t = if o.name == "--ctreplsrc" {
-                                Test::Dst(n)
+                                Test::CtReplSrc(n)
                             } else {
-                                Test::Src(n)
+                                Test::CtReplDst(n)
                             };
                             push(out, t, o)
                         }
@@ -607,6 +655,32 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                 }
             }
         }
+        "ttl" | "hl" => {
+            for o in m.opts.iter() {
+                let cmp = match o.name.rsplit('-').next() {
+                    Some("eq") => Cmp::Eq,
+                    Some("lt") => Cmp::Lt,
+                    Some("gt") => Cmp::Gt,
+                    _ => continue,
+                };
+                if let Ok(v) = o.arg().parse() {
+                    push(out, Test::Ttl(cmp, v), o);
+                }
+            }
+        }
+        // The match fails when the header is missing, whatever its options
+        // (a `!` before an option negates the field test, not the header).
+        "rt" | "hbh" | "dst" | "frag" | "ah" => out.push(cond(
+            Test::Header(match module {
+                "rt" => "routing",
+                "hbh" => "hop-by-hop options",
+                "dst" => "destination options",
+                "frag" => "fragment",
+                _ => "authentication",
+            }),
+            false,
+            part,
+        )),
         "length" => {
             if let Some(o) = m.opt("--length")
                 && let Some(r) = PortRange::parse(o.arg())
@@ -688,11 +762,22 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                 part,
             ));
         }
-        "owner" => out.push(cond(
-            assume(true, "owner: assumed to be the socket's owner".into()),
-            false,
-            part,
-        )),
+        "owner" => {
+            let suppl = m.opt("--suppl-groups").is_some();
+            for o in m.opts.iter() {
+                let t = match o.name {
+                    "--uid-owner" => id_range(o.arg()).map(|(lo, hi)| Test::OwnerUid(lo, hi)),
+                    "--gid-owner" if !suppl => {
+                        id_range(o.arg()).map(|(lo, hi)| Test::OwnerGid(lo, hi))
+                    }
+                    "--socket-exists" => Some(Test::SocketExists),
+                    _ => None,
+                };
+                let t = t
+                    .unwrap_or_else(|| assume(true, format!("owner {}: assumed to match", o.name)));
+                push(out, t, o);
+            }
+        }
         "physdev" => {
             let needs_bridge = m.opts.iter().any(|o| !o.negated);
             out.push(cond(
@@ -824,9 +909,26 @@ pub(crate) struct Env<'a> {
     pub orig_sport: u16,
     pub dnat_done: bool,
     pub snat_done: bool,
+    /// The packet goes the reply way of its connection.
+    pub reply_dir: bool,
+    /// The packet still belongs to the local socket that sent it.
+    pub socket: bool,
+    /// The connection's reply tuple, when it is known.
+    pub reply: Option<crate::conntrack::Tuple>,
 }
 
 impl Env<'_> {
+    /// The connection's reply tuple; for a first packet, the packet as it
+    /// is now seen from the other end (NAT so far included).
+    fn reply_tuple(&self, p: &Packet) -> crate::conntrack::Tuple {
+        self.reply.unwrap_or(crate::conntrack::Tuple {
+            src: p.dst,
+            dst: p.src,
+            sport: p.dport,
+            dport: p.sport,
+        })
+    }
+
     pub(crate) fn addr_type(&self, a: IpAddr) -> u16 {
         use addr_type::*;
         if self.local.contains(&a) || a.is_loopback() {
@@ -908,7 +1010,11 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::CtOrigDst(n) => Known(n.contains(env.orig_dst)),
         Test::CtOrigDstPort(l) => Known(in_ports(l, env.orig_dport)),
         Test::CtOrigSrcPort(l) => Known(in_ports(l, env.orig_sport)),
-        Test::CtDir(original) => Known(*original),
+        Test::CtReplSrc(n) => Known(n.contains(env.reply_tuple(p).src)),
+        Test::CtReplDst(n) => Known(n.contains(env.reply_tuple(p).dst)),
+        Test::CtReplSrcPort(l) => Known(in_ports(l, env.reply_tuple(p).sport)),
+        Test::CtReplDstPort(l) => Known(in_ports(l, env.reply_tuple(p).dport)),
+        Test::CtDir(original) => Known(*original != env.reply_dir),
         Test::Mark(m) => Known(p.mark & m.mask == m.value),
         Test::Connmark(m) => Known(p.ctmark & m.mask == m.value),
         Test::SrcType { types, limit_in } => {
@@ -933,6 +1039,23 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SrcRange(r) => Known(r.contains(p.src)),
         Test::DstRange(r) => Known(r.contains(p.dst)),
         Test::Length(r) => Known(r.contains(p.length)),
+        Test::Ttl(cmp, v) => Known(match cmp {
+            Cmp::Eq => p.ttl == *v,
+            Cmp::Lt => p.ttl < *v,
+            Cmp::Gt => p.ttl > *v,
+        }),
+        Test::Header(name) => {
+            let present = match *name {
+                "fragment" => p.fragment && p.dst.is_ipv6(),
+                "authentication" => p.proto == 51,
+                _ => false,
+            };
+            if present {
+                Outcome::Assumed(true, format!("{name} header: its fields assumed to match"))
+            } else {
+                Known(false)
+            }
+        }
         Test::PktType(t) => {
             let have = match env.addr_type(p.dst) {
                 addr_type::BROADCAST => addr_type::BROADCAST,
@@ -951,6 +1074,22 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
                 ),
             }
         }
+        Test::OwnerUid(lo, hi) | Test::OwnerGid(lo, hi) => {
+            let (id, what) = match t {
+                Test::OwnerUid(..) => (p.uid, "uid"),
+                _ => (p.gid, "gid"),
+            };
+            match (env.socket, id) {
+                // Without a socket every owner test fails (before `!`).
+                (false, _) => Known(false),
+                (true, Some(id)) => Known((*lo..=*hi).contains(&id)),
+                (true, None) => Outcome::Assumed(
+                    true,
+                    format!("owner: the socket's {what} is not known, assumed {lo}"),
+                ),
+            }
+        }
+        Test::SocketExists => Known(env.socket),
         Test::Random(prob) => Outcome::Random(*prob),
         Test::Assume { matched, what } => Outcome::Assumed(*matched, what.clone()),
     }
@@ -976,19 +1115,29 @@ mod tests {
 
     #[test]
     fn nat_targets() {
+        let one = |p| Some(NatPorts { lo: p, hi: p });
         assert_eq!(
             nat_to("10.0.0.1:8080"),
-            (Some("10.0.0.1".parse().unwrap()), Some(8080))
+            (Some("10.0.0.1".parse().unwrap()), one(8080))
         );
         assert_eq!(
             nat_to("10.0.0.1-10.0.0.9:80-90"),
-            (Some("10.0.0.1".parse().unwrap()), Some(80))
+            (
+                Some("10.0.0.1".parse().unwrap()),
+                Some(NatPorts { lo: 80, hi: 90 })
+            )
         );
-        assert_eq!(nat_to(":53"), (None, Some(53)));
+        assert_eq!(nat_to(":53"), (None, one(53)));
         assert_eq!(
             nat_to("[fd00::1]:80"),
-            (Some("fd00::1".parse().unwrap()), Some(80))
+            (Some("fd00::1".parse().unwrap()), one(80))
         );
+        let r = NatPorts {
+            lo: 1024,
+            hi: 65535,
+        };
+        assert_eq!(r.pick(40000), (40000, false));
+        assert_eq!(r.pick(80), (1024, true));
     }
 
     #[test]

@@ -213,6 +213,16 @@ pub struct Packet {
     pub length: u16,
     /// A non-first fragment (`-f`).
     pub fragment: bool,
+    /// TTL (IPv4) or hop limit (IPv6) as the packet arrives or is sent;
+    /// forwarding takes one off before FORWARD.
+    pub ttl: u8,
+    /// User id of the local socket that sent it (`-m owner`); unknown when
+    /// `None`. Packets from elsewhere have no socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Group id of that socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
 }
 
 impl Packet {
@@ -243,6 +253,9 @@ impl Packet {
             tcp_flags: if proto == 6 { tcp_flags::SYN } else { 0 },
             length: ip + l4,
             fragment: false,
+            ttl: 64,
+            uid: None,
+            gid: None,
         }
     }
 
