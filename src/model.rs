@@ -430,7 +430,7 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn negatable<'a>(&self, rule: &'a Rule) -> Negatable<&'a str> {
+    pub(crate) fn negatable<'a>(&self, rule: &'a Rule) -> Negatable<&'a str> {
         Negatable {
             value: rule.word(self.word),
             negated: self.flags & NEGATED != 0,
@@ -801,6 +801,14 @@ impl Rule {
             side,
             target_kind: TargetKind::default(),
         }
+    }
+
+    /// The option whose part is at index `i` of [`Rule::parts`], with its
+    /// arguments.
+    pub(crate) fn opt_at(&self, i: usize) -> Option<Opt<'_>> {
+        let parts = self.parts.get(i..)?;
+        (parts.first()?.kind == PartKind::Opt).then_some(())?;
+        OptIter { rule: self, parts }.next()
     }
 
     pub(crate) fn parts(&self) -> &[Part] {

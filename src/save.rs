@@ -60,11 +60,7 @@ pub fn push_rule_body(out: &mut String, r: &Rule) {
     while i < parts.len() {
         let p = parts[i];
         i += 1;
-        let neg = || Negatable {
-            value: r.word(p.word),
-            negated: p.flags & crate::model::NEGATED != 0,
-            bang_after: p.flags & crate::model::BANG_AFTER != 0,
-        };
+        let neg = || p.negatable(r);
         match p.kind {
             PartKind::Protocol => push_common(out, "-p", &neg()),
             PartKind::Source => push_common(out, "-s", &neg()),
@@ -91,22 +87,9 @@ pub fn push_rule_body(out: &mut String, r: &Rule) {
                 push_word(out, r.word(p.word), false);
             }
             PartKind::Opt => {
-                let v = neg();
-                let n = (p.nargs as usize).min(parts.len() - i);
-                let args = &parts[i..i + n];
-                i += n;
-                out.push(' ');
-                if v.negated && !v.bang_after {
-                    out.push_str("! ");
-                }
-                out.push_str(v.value);
-                if v.negated && v.bang_after {
-                    out.push_str(" !");
-                }
-                let quoted = always_quoted(v.value);
-                for a in args {
-                    out.push(' ');
-                    push_word(out, r.word(a.word), quoted);
+                if let Some(o) = r.opt_at(i - 1) {
+                    push_opt(out, &o);
+                    i += o.args.len();
                 }
             }
             PartKind::Arg => {}
