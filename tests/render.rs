@@ -107,6 +107,43 @@ fn labels_on_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
     out
 }
 
+/// Pairs of edge labels whose rectangles overlap (by more than half a px
+/// each way), described for the failure message.
+fn labels_on_labels(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut rects: Vec<(usize, (f64, f64, f64, f64))> = v
+        .edges
+        .iter()
+        .zip(&l.edges)
+        .enumerate()
+        .filter_map(|(i, (e, p))| p.label.map(|c| (i, label_rect(&e.label, c))))
+        .collect();
+    rects.sort_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    let mut out = Vec::new();
+    for (k, &(i, a)) in rects.iter().enumerate() {
+        for &(j, b) in &rects[k + 1..] {
+            if b.0 >= a.2 - 0.5 {
+                break;
+            }
+            if a.1 < b.3 - 0.5 && b.1 < a.3 - 0.5 {
+                let name = |n: usize| {
+                    let e = &v.edges[n];
+                    format!(
+                        "{:?} of {} -> {}",
+                        e.label, v.nodes[e.from].id, v.nodes[e.to].id
+                    )
+                };
+                out.push(format!(
+                    "{what} ({:?}): label {} at {a:?} overlaps label {} at {b:?}",
+                    l.engine,
+                    name(i),
+                    name(j)
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -303,10 +340,12 @@ fn sample_files() -> Vec<PathBuf> {
 /// dump or sample: the chain graph as `render`, `--counters` and `--rules`
 /// draw it (with the engine `auto` picks, and layout-rs too wherever the
 /// graph is small enough for it to finish quickly), and the hook-order view.
+/// In the chain-graph views no two edge labels overlap either.
 #[test]
 fn edge_labels_stay_off_boxes() {
     let mut checked = 0;
     let mut bad: Vec<String> = Vec::new();
+    let mut piled: Vec<String> = Vec::new();
     for path in corpus_files().into_iter().chain(sample_files()) {
         let name = path.display().to_string();
         let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
@@ -333,12 +372,16 @@ fn edge_labels_stay_off_boxes() {
         ] {
             let v = view(rs, &g, &opts).expect("view");
             let what = format!("{name} {mode}");
-            bad.extend(labels_on_boxes(&v, &layout(&v, Choice::Auto), &what));
+            let auto = layout(&v, Choice::Auto);
+            bad.extend(labels_on_boxes(&v, &auto, &what));
+            piled.extend(labels_on_labels(&v, &auto, &what));
             // Tables are laid out one at a time; forcing layout-rs is fine
             // while each stays well within what it handles in well under a
             // second.
             if v.nodes.len() + v.edges.len() <= 4 * iptviz::layout::LAYOUT_RS_MAX {
-                bad.extend(labels_on_boxes(&v, &layout(&v, Choice::LayoutRs), &what));
+                let rs = layout(&v, Choice::LayoutRs);
+                bad.extend(labels_on_boxes(&v, &rs, &what));
+                piled.extend(labels_on_labels(&v, &rs, &what));
             }
             checked += v.edges.iter().filter(|e| !e.label.is_empty()).count();
         }
@@ -354,5 +397,15 @@ fn edge_labels_stay_off_boxes() {
         "{} edge labels cover boxes:\n{}",
         bad.len(),
         bad.join("\n")
+    );
+    println!(
+        "{checked} labelled edges, {} label pairs overlap",
+        piled.len()
+    );
+    assert!(
+        piled.is_empty(),
+        "{} pairs of edge labels overlap:\n{}",
+        piled.len(),
+        piled.join("\n")
     );
 }
