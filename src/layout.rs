@@ -816,6 +816,34 @@ mod tests {
     }
 
     #[test]
+    fn spreading_parts_two_labels_on_one_spot() {
+        let p = parse_str(TEXT, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let v = view(&p.ruleset, &g, &ViewOptions::default()).unwrap();
+        for choice in [Choice::Layered, Choice::LayoutRs] {
+            let mut l = layout(&v, choice);
+            let labelled: Vec<usize> = (0..l.edges.len())
+                .filter(|&i| l.edges[i].label.is_some())
+                .collect();
+            assert!(labelled.len() >= 2, "{choice:?}: too few labels");
+            let (a, b) = (labelled[0], labelled[1]);
+            l.edges[b].label = l.edges[a].label;
+            assert_eq!(spread_labels(&mut l, &v), 0, "{choice:?}: a label stuck");
+            let rect = |i: usize| label_rect(&v.edges[i].label, l.edges[i].label.unwrap());
+            assert!(
+                !hits(&rect(a), &rect(b)),
+                "{choice:?}: labels still overlap"
+            );
+            // The moved label is back beside its own line.
+            let r = rect(b);
+            let near = along(&l.edges[b], 20).iter().any(|q| {
+                q.x >= r.0 - 12.5 && q.x <= r.2 + 12.5 && q.y >= r.1 - 12.5 && q.y <= r.3 + 12.5
+            });
+            assert!(near, "{choice:?}: label {r:?} left its line");
+        }
+    }
+
+    #[test]
     fn empty_view_is_empty_layout() {
         assert_eq!(layout(&View::default(), Choice::LayoutRs).nodes.len(), 0);
     }
