@@ -8,6 +8,8 @@ mod hooks;
 mod layered;
 mod layoutrs;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::graph::{EdgeKind, View, ViewNode, ViewNodeKind};
@@ -185,7 +187,15 @@ pub fn is_back(kind: EdgeKind) -> bool {
 /// per hook, whatever the choice. A view with its own [`View::frames`] is
 /// stacked in their order instead, each frame's contents centred, and edges
 /// between frames drawn as curves from one frame down to the next.
+/// Edge labels are then spread so that no two overlap where there is room
+/// (along or beside their own edge).
 pub fn layout(view: &View, choice: Choice) -> Layout {
+    let mut l = arrange(view, choice);
+    spread_labels(&mut l, view);
+    l
+}
+
+fn arrange(view: &View, choice: Choice) -> Layout {
     if view.nodes.is_empty() {
         return Layout::default();
     }
@@ -450,11 +460,11 @@ fn hits(a: &Rect, b: &Rect) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
-/// Points along a path, a few per segment, for labels to sit on.
-fn along(e: &EdgePath) -> Vec<Point> {
+/// Points along a path, `n - 1` per segment, for labels to sit on.
+fn along(e: &EdgePath, n: usize) -> Vec<Point> {
     let p = &e.points;
     let mut out = Vec::new();
-    let steps = (1..10).map(|k| k as f64 / 10.0);
+    let steps = (1..n).map(|k| k as f64 / n as f64);
     if e.curved {
         for c in p.windows(4).step_by(3) {
             for t in steps.clone() {
@@ -503,7 +513,7 @@ pub(crate) fn clear_labels(l: &mut Layout, view: &View) {
             spots.push(Point::new(c.x, b.1 - hh - MARGIN));
             spots.push(Point::new(c.x, b.3 + hh + MARGIN));
         }
-        for p in along(e) {
+        for p in along(e, 10) {
             spots.push(p);
             spots.push(Point::new(p.x - hw - MARGIN, p.y));
             spots.push(Point::new(p.x + hw + MARGIN, p.y));
@@ -525,6 +535,182 @@ pub(crate) fn clear_labels(l: &mut Layout, view: &View) {
         e.label = Some(best);
         placed.push(label_rect(&ve.label, best));
     }
+}
+
+/// Rectangles `(x0, y0, x1, y1)` in buckets of a coarse grid, for quick
+/// overlap tests.
+#[derive(Default)]
+pub(crate) struct Grid {
+    rects: Vec<(f64, f64, f64, f64)>,
+    cells: HashMap<(i64, i64), Vec<usize>>,
+}
+
+impl Grid {
+    const CELL: f64 = 64.0;
+
+    fn cells(r: (f64, f64, f64, f64)) -> impl Iterator<Item = (i64, i64)> {
+        let c = |v: f64| (v / Self::CELL).floor() as i64;
+        let (x0, y0, x1, y1) = (c(r.0), c(r.1), c(r.2), c(r.3));
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+
+    /// Adds a rectangle and returns its index.
+    pub(crate) fn insert(&mut self, r: (f64, f64, f64, f64)) -> usize {
+        let i = self.rects.len();
+        self.rects.push(r);
+        for cell in Self::cells(r) {
+            self.cells.entry(cell).or_default().push(i);
+        }
+        i
+    }
+
+    /// Indices of the rectangles that overlap `r`, each once, ascending.
+    fn hitting(&self, r: (f64, f64, f64, f64)) -> Vec<usize> {
+        let mut out: Vec<usize> = Self::cells(r)
+            .filter_map(|cell| self.cells.get(&cell))
+            .flatten()
+            .copied()
+            .filter(|&i| hits(&r, &self.rects[i]))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn hits(&self, r: (f64, f64, f64, f64)) -> bool {
+        Self::cells(r).any(|cell| {
+            self.cells
+                .get(&cell)
+                .is_some_and(|v| v.iter().any(|&i| hits(&r, &self.rects[i])))
+        })
+    }
+
+    /// Makes rectangle `i` overlap nothing until `restore` puts it back
+    /// (NaN compares false with everything).
+    fn hide(&mut self, i: usize) -> Rect {
+        std::mem::replace(&mut self.rects[i], (f64::NAN, f64::NAN, f64::NAN, f64::NAN))
+    }
+
+    fn restore(&mut self, i: usize, r: Rect) {
+        self.rects[i] = r;
+    }
+}
+
+/// Gaps tried, nearest first, between a moved label and the point of its
+/// edge it sits beside. The last one bounds how far a label strays from its
+/// own line.
+const LABEL_GAPS: [f64; 3] = [2.0, 7.0, 12.0];
+
+/// Where an edge's label may go, best first: centred on a point of its
+/// line, or beside one (left, right, above, below or corner to corner, a
+/// gap from [`LABEL_GAPS`] off it), the nearer gap first and then the spot
+/// nearest `home`, the label's first place.
+fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
+    let r = label_rect(label, home);
+    let (hw, hh) = ((r.2 - r.0) / 2.0, (r.3 - r.1) / 2.0);
+    // (which gap, offset from the point on the line)
+    let mut offsets = vec![(0, 0.0, 0.0)];
+    for (k, gap) in LABEL_GAPS.iter().enumerate() {
+        let (dx, dy) = (hw + gap, hh + gap);
+        for (ox, oy) in [
+            (-dx, 0.0),
+            (dx, 0.0),
+            (0.0, -dy),
+            (0.0, dy),
+            (-dx, -dy),
+            (dx, -dy),
+            (-dx, dy),
+            (dx, dy),
+        ] {
+            offsets.push((k, ox, oy));
+        }
+    }
+    let mut spots: Vec<(usize, Point)> = Vec::new();
+    for p in along(e, 20) {
+        for &(k, ox, oy) in &offsets {
+            spots.push((k, Point::new(round(p.x + ox), round(p.y + oy))));
+        }
+    }
+    let dist = |p: &Point| (p.x - home.x).powi(2) + (p.y - home.y).powi(2);
+    // A stable sort keeps the order above among spots equally placed.
+    spots.sort_by(|a, b| a.0.cmp(&b.0).then(dist(&a.1).total_cmp(&dist(&b.1))));
+    spots.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Moves edge labels that overlap a label placed before them (or a box) to
+/// the first free spot of [`label_spots`]. A moved label's rectangle thus
+/// always touches its own line or comes within 12 px of it. Labels clear
+/// where they are keep their place, earlier edges first. When a label has
+/// no free spot, one spot blocked by a single other label is freed by moving
+/// that label to another spot of its own; failing that the label stays put.
+/// Returns how many stayed put that way.
+pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
+    let mut boxes = Grid::default();
+    for b in &l.nodes {
+        boxes.insert(box_rect(b));
+    }
+    let home: Vec<Option<Point>> = l.edges.iter().map(|e| e.label).collect();
+    let mut taken = Grid::default();
+    // The edge each rectangle in `taken` belongs to.
+    let mut owner: Vec<usize> = Vec::new();
+    let mut pending = Vec::new();
+    for (i, (e, ve)) in l.edges.iter().zip(&view.edges).enumerate() {
+        let Some(c) = e.label else { continue };
+        let r = label_rect(&ve.label, c);
+        if taken.hits(r) || boxes.hits(r) {
+            pending.push(i);
+        } else {
+            taken.insert(r);
+            owner.push(i);
+        }
+    }
+    let (width, height) = (l.width, l.height);
+    let fits =
+        |r: &Rect| r.0 >= 0.0 && r.1 >= 0.0 && r.2 <= width && r.3 <= height && !boxes.hits(*r);
+    let mut stuck = 0;
+    for i in pending {
+        let (Some(c), text) = (home[i], &view.edges[i].label) else {
+            continue;
+        };
+        let spots = label_spots(&l.edges[i], text, c);
+        let mut at = spots.iter().copied().find(|p| {
+            let q = label_rect(text, *p);
+            fits(&q) && !taken.hits(q)
+        });
+        if at.is_none() {
+            // Make room: move the one label in the way elsewhere on its edge.
+            'spot: for &p in &spots {
+                let q = label_rect(text, p);
+                if !fits(&q) {
+                    continue;
+                }
+                let [g] = taken.hitting(q)[..] else { continue };
+                let j = owner[g];
+                let Some(hj) = home[j] else { continue };
+                let tj = &view.edges[j].label;
+                let old = taken.hide(g);
+                for pj in label_spots(&l.edges[j], tj, hj) {
+                    let qj = label_rect(tj, pj);
+                    if fits(&qj) && !hits(&qj, &q) && !taken.hits(qj) {
+                        l.edges[j].label = Some(pj);
+                        taken.insert(qj);
+                        owner.push(j);
+                        at = Some(p);
+                        break 'spot;
+                    }
+                }
+                taken.restore(g, old);
+            }
+        }
+        let at = at.unwrap_or_else(|| {
+            stuck += 1;
+            c
+        });
+        l.edges[i].label = Some(at);
+        taken.insert(label_rect(text, at));
+        owner.push(i);
+    }
+    stuck
 }
 
 /// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
@@ -626,6 +812,34 @@ mod tests {
             for e in &l.edges {
                 assert!(e.points.len() >= 2);
             }
+        }
+    }
+
+    #[test]
+    fn spreading_parts_two_labels_on_one_spot() {
+        let p = parse_str(TEXT, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let v = view(&p.ruleset, &g, &ViewOptions::default()).unwrap();
+        for choice in [Choice::Layered, Choice::LayoutRs] {
+            let mut l = layout(&v, choice);
+            let labelled: Vec<usize> = (0..l.edges.len())
+                .filter(|&i| l.edges[i].label.is_some())
+                .collect();
+            assert!(labelled.len() >= 2, "{choice:?}: too few labels");
+            let (a, b) = (labelled[0], labelled[1]);
+            l.edges[b].label = l.edges[a].label;
+            assert_eq!(spread_labels(&mut l, &v), 0, "{choice:?}: a label stuck");
+            let rect = |i: usize| label_rect(&v.edges[i].label, l.edges[i].label.unwrap());
+            assert!(
+                !hits(&rect(a), &rect(b)),
+                "{choice:?}: labels still overlap"
+            );
+            // The moved label is back beside its own line.
+            let r = rect(b);
+            let near = along(&l.edges[b], 20).iter().any(|q| {
+                q.x >= r.0 - 12.5 && q.x <= r.2 + 12.5 && q.y >= r.1 - 12.5 && q.y <= r.3 + 12.5
+            });
+            assert!(near, "{choice:?}: label {r:?} left its line");
         }
     }
 

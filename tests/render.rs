@@ -107,6 +107,99 @@ fn labels_on_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
     out
 }
 
+/// Pairs of edge labels whose rectangles overlap (by more than half a px
+/// each way), described for the failure message.
+fn labels_on_labels(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut rects: Vec<(usize, (f64, f64, f64, f64))> = v
+        .edges
+        .iter()
+        .zip(&l.edges)
+        .enumerate()
+        .filter_map(|(i, (e, p))| p.label.map(|c| (i, label_rect(&e.label, c))))
+        .collect();
+    rects.sort_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    let mut out = Vec::new();
+    for (k, &(i, a)) in rects.iter().enumerate() {
+        for &(j, b) in &rects[k + 1..] {
+            if b.0 >= a.2 - 0.5 {
+                break;
+            }
+            if a.1 < b.3 - 0.5 && b.1 < a.3 - 0.5 {
+                let name = |n: usize| {
+                    let e = &v.edges[n];
+                    format!(
+                        "{:?} of {} -> {}",
+                        e.label, v.nodes[e.from].id, v.nodes[e.to].id
+                    )
+                };
+                out.push(format!(
+                    "{what} ({:?}): label {} at {a:?} overlaps label {} at {b:?}",
+                    l.engine,
+                    name(i),
+                    name(j)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// How far, in px, an edge label may sit from its own line (the label
+/// spreading in the layout keeps moved labels within 12 px).
+const LABEL_REACH: f64 = 12.5;
+
+/// Edge labels whose rectangle is more than [`LABEL_REACH`] from every
+/// point of their own edge's path.
+fn labels_off_their_line(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (e, p) in v.edges.iter().zip(&l.edges) {
+        let Some(c) = p.label else { continue };
+        let r = label_rect(&e.label, c);
+        // The path as a polyline: cubic pieces flattened finely.
+        let mut line: Vec<(f64, f64)> = Vec::new();
+        if p.curved {
+            for q in p.points.windows(4).step_by(3) {
+                for k in 0..=32 {
+                    let t = k as f64 / 32.0;
+                    let u = 1.0 - t;
+                    let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                    line.push((
+                        a * q[0].x + b * q[1].x + cc * q[2].x + d * q[3].x,
+                        a * q[0].y + b * q[1].y + cc * q[2].y + d * q[3].y,
+                    ));
+                }
+            }
+        } else {
+            line.extend(p.points.iter().map(|q| (q.x, q.y)));
+        }
+        let to_rect = |(x, y): (f64, f64)| {
+            let dx = (r.0 - x).max(x - r.2).max(0.0);
+            let dy = (r.1 - y).max(y - r.3).max(0.0);
+            (dx * dx + dy * dy).sqrt()
+        };
+        let mut best = f64::MAX;
+        for s in line.windows(2) {
+            let len = ((s[1].0 - s[0].0).powi(2) + (s[1].1 - s[0].1).powi(2)).sqrt();
+            let n = (len / 0.5).ceil().max(1.0) as usize;
+            for k in 0..=n {
+                let t = k as f64 / n as f64;
+                let q = (
+                    s[0].0 + (s[1].0 - s[0].0) * t,
+                    s[0].1 + (s[1].1 - s[0].1) * t,
+                );
+                best = best.min(to_rect(q));
+            }
+        }
+        if best > LABEL_REACH {
+            out.push(format!(
+                "{what} ({:?}): label {:?} of {} -> {} is {best:.1} px from its line",
+                l.engine, e.label, v.nodes[e.from].id, v.nodes[e.to].id
+            ));
+        }
+    }
+    out
+}
+
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -303,10 +396,14 @@ fn sample_files() -> Vec<PathBuf> {
 /// dump or sample: the chain graph as `render`, `--counters` and `--rules`
 /// draw it (with the engine `auto` picks, and layout-rs too wherever the
 /// graph is small enough for it to finish quickly), and the hook-order view.
+/// In the chain-graph views no two edge labels overlap either, and each
+/// label stays within [`LABEL_REACH`] of its own edge's line.
 #[test]
 fn edge_labels_stay_off_boxes() {
     let mut checked = 0;
     let mut bad: Vec<String> = Vec::new();
+    let mut piled: Vec<String> = Vec::new();
+    let mut far: Vec<String> = Vec::new();
     for path in corpus_files().into_iter().chain(sample_files()) {
         let name = path.display().to_string();
         let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
@@ -333,12 +430,18 @@ fn edge_labels_stay_off_boxes() {
         ] {
             let v = view(rs, &g, &opts).expect("view");
             let what = format!("{name} {mode}");
-            bad.extend(labels_on_boxes(&v, &layout(&v, Choice::Auto), &what));
+            let auto = layout(&v, Choice::Auto);
+            bad.extend(labels_on_boxes(&v, &auto, &what));
+            piled.extend(labels_on_labels(&v, &auto, &what));
+            far.extend(labels_off_their_line(&v, &auto, &what));
             // Tables are laid out one at a time; forcing layout-rs is fine
             // while each stays well within what it handles in well under a
             // second.
             if v.nodes.len() + v.edges.len() <= 4 * iptviz::layout::LAYOUT_RS_MAX {
-                bad.extend(labels_on_boxes(&v, &layout(&v, Choice::LayoutRs), &what));
+                let rs = layout(&v, Choice::LayoutRs);
+                bad.extend(labels_on_boxes(&v, &rs, &what));
+                piled.extend(labels_on_labels(&v, &rs, &what));
+                far.extend(labels_off_their_line(&v, &rs, &what));
             }
             checked += v.edges.iter().filter(|e| !e.label.is_empty()).count();
         }
@@ -354,5 +457,22 @@ fn edge_labels_stay_off_boxes() {
         "{} edge labels cover boxes:\n{}",
         bad.len(),
         bad.join("\n")
+    );
+    println!(
+        "{checked} labelled edges, {} label pairs overlap, {} labels far from their line",
+        piled.len(),
+        far.len()
+    );
+    assert!(
+        far.is_empty(),
+        "{} edge labels far from their own line:\n{}",
+        far.len(),
+        far.join("\n")
+    );
+    assert!(
+        piled.is_empty(),
+        "{} pairs of edge labels overlap:\n{}",
+        piled.len(),
+        piled.join("\n")
     );
 }

@@ -3,11 +3,11 @@
 //! crossings, balanced coordinates, polyline edges. Near-linear in the size
 //! of the graph, so 40,000 chains take well under a second.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::{
-    EdgePath, Engine, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size, normalise,
-    row_centre,
+    EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size,
+    normalise, row_centre,
 };
 use crate::graph::View;
 use crate::render::style::{TEXT_SIZE, text_width};
@@ -473,43 +473,6 @@ pub(super) fn layout(view: &View) -> Layout {
     };
     normalise(&mut l, view, 16.0);
     l
-}
-
-/// Rectangles `(x0, y0, x1, y1)` in buckets of a coarse grid, for quick
-/// overlap tests.
-#[derive(Default)]
-struct Grid {
-    rects: Vec<(f64, f64, f64, f64)>,
-    cells: HashMap<(i64, i64), Vec<usize>>,
-}
-
-impl Grid {
-    const CELL: f64 = 64.0;
-
-    fn cells(r: (f64, f64, f64, f64)) -> impl Iterator<Item = (i64, i64)> {
-        let c = |v: f64| (v / Self::CELL).floor() as i64;
-        let (x0, y0, x1, y1) = (c(r.0), c(r.1), c(r.2), c(r.3));
-        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
-    }
-
-    fn insert(&mut self, r: (f64, f64, f64, f64)) {
-        let i = self.rects.len();
-        self.rects.push(r);
-        for cell in Self::cells(r) {
-            self.cells.entry(cell).or_default().push(i);
-        }
-    }
-
-    fn hits(&self, r: (f64, f64, f64, f64)) -> bool {
-        Self::cells(r).any(|cell| {
-            self.cells.get(&cell).is_some_and(|v| {
-                v.iter().any(|&i| {
-                    let q = self.rects[i];
-                    r.0 < q.2 && q.0 < r.2 && r.1 < q.3 && q.1 < r.3
-                })
-            })
-        })
-    }
 }
 
 /// Where the segment from the centre of `b` towards `p` leaves `b`.
