@@ -26,6 +26,17 @@ fn local(addrs: &[&str]) -> TraceOptions {
     }
 }
 
+/// `p` as the host sends it out of eth0, with `addrs` as its addresses.
+fn sent_by_host(mut p: Packet, addrs: &[&str]) -> (Packet, TraceOptions) {
+    p.in_iface = None;
+    p.out_iface = Some("eth0".into());
+    let opts = TraceOptions {
+        direction: Some(iptviz::trace::Direction::Out),
+        ..local(addrs)
+    };
+    (p, opts)
+}
+
 /// (table, chain, 1-based rule) of every matched rule; rule 0 = policy.
 fn hits(rs: &Ruleset, t: &Trace) -> Vec<String> {
     t.steps
@@ -293,13 +304,7 @@ COMMIT
 #[test]
 fn packets_to_this_host_loop_back_through_lo() {
     let rs = rules(LOOPBACK);
-    let mut p = tcp("192.0.2.2", "192.0.2.2", 22);
-    p.in_iface = None;
-    p.out_iface = Some("eth0".into());
-    let opts = TraceOptions {
-        direction: Some(iptviz::trace::Direction::Out),
-        ..local(&["192.0.2.2"])
-    };
+    let (p, opts) = sent_by_host(tcp("192.0.2.2", "192.0.2.2", 22), &["192.0.2.2"]);
     let t = Tracer::new(&rs).trace(&p, &opts);
     assert_eq!(t.route, Route::Local);
     assert_eq!(t.verdict, Verdict::Accept);
@@ -326,13 +331,7 @@ fn packets_to_this_host_loop_back_through_lo() {
 #[test]
 fn dnat_in_output_to_this_host_reroutes_by_lo() {
     let rs = rules(LOOPBACK);
-    let mut p = tcp("192.0.2.2", "10.96.0.1", 443);
-    p.in_iface = None;
-    p.out_iface = Some("eth0".into());
-    let opts = TraceOptions {
-        direction: Some(iptviz::trace::Direction::Out),
-        ..local(&["192.0.2.2"])
-    };
+    let (p, opts) = sent_by_host(tcp("192.0.2.2", "10.96.0.1", 443), &["192.0.2.2"]);
     let t = Tracer::new(&rs).trace(&p, &opts);
     assert_eq!(t.route, Route::Local);
     assert_eq!(
@@ -608,13 +607,7 @@ fn masquerade_on_lo_takes_the_destination_address() {
 fn owner_compares_the_sending_user() {
     let rs = rules(MASQ);
     let tr = Tracer::new(&rs);
-    let mut p = tcp("192.0.2.1", "198.51.100.9", 443);
-    p.in_iface = None;
-    p.out_iface = Some("eth0".into());
-    let opts = TraceOptions {
-        direction: Some(iptviz::trace::Direction::Out),
-        ..local(&["192.0.2.1"])
-    };
+    let (mut p, opts) = sent_by_host(tcp("192.0.2.1", "198.51.100.9", 443), &["192.0.2.1"]);
     let filter = |t: &Trace| -> Vec<String> {
         hits(&rs, t)
             .into_iter()
