@@ -164,6 +164,16 @@ pub enum ParseError {
         /// Input name.
         name: String,
     },
+    /// Larger than the model can address (byte offsets are 32-bit).
+    #[error(
+        "{name}: the input is {bytes} bytes; iptviz reads dumps up to 4 GiB (a 100,000-rule dump is about 17 MB)"
+    )]
+    TooLarge {
+        /// Input name.
+        name: String,
+        /// Its size.
+        bytes: usize,
+    },
     /// Strict mode: the first error.
     #[error("{}", problem.render(name))]
     Syntax {
@@ -248,6 +258,7 @@ pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> 
 
 /// Parses text it takes ownership of (no copy).
 pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    check_size(&opts.source_name, text.len())?;
     if text.trim().is_empty() {
         return Err(ParseError::Empty {
             name: opts.source_name.clone(),
@@ -324,6 +335,17 @@ fn counters(i: &str) -> IResult<&str, Counters> {
     delimited(tag("["), separated_pair(num(), tag(":"), num()), tag("]"))
         .map(|(packets, bytes)| Counters { packets, bytes })
         .parse_complete(i)
+}
+
+/// Rules keep byte offsets into the input as `u32`.
+fn check_size(name: &str, bytes: usize) -> Result<(), ParseError> {
+    if bytes > u32::MAX as usize {
+        return Err(ParseError::TooLarge {
+            name: name.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
 }
 
 /// The pieces of `s` between `\n`s, as `s.split('\n')` gives them, found
@@ -1157,6 +1179,20 @@ pub fn words(line: &str) -> Result<Vec<String>, Problem> {
     tokenize(line, &mut tokens)
         .map_err(|e| Problem::at(1, line, e.col, Severity::Error, e.message.into()))?;
     Ok(tokens.into_iter().map(|t| t.text.into_owned()).collect())
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn inputs_past_4_gib_are_refused_with_a_message() {
+        assert!(super::check_size("in", u32::MAX as usize).is_ok());
+        let e = super::check_size("in", u32::MAX as usize + 1).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("in: the input is 4294967296 bytes"),
+            "{e}"
+        );
+    }
 }
 
 #[cfg(test)]

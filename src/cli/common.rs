@@ -82,7 +82,11 @@ impl LoadError {
                 eprintln!("iptviz: {e:#}");
                 std::process::ExitCode::from(2)
             }
-            LoadError::Parse(e @ (ParseError::Binary { .. } | ParseError::Empty { .. })) => {
+            LoadError::Parse(
+                e @ (ParseError::Binary { .. }
+                | ParseError::Empty { .. }
+                | ParseError::TooLarge { .. }),
+            ) => {
                 eprintln!("iptviz: {e}");
                 std::process::ExitCode::from(2)
             }
