@@ -772,24 +772,6 @@ impl Rule {
         line: u32,
         text: SourceText,
         counters: Option<Counters>,
-        parts: &[Part],
-        side: &str,
-    ) -> Rule {
-        Rule {
-            line,
-            text,
-            counters,
-            parts: parts.into(),
-            side: side.into(),
-            target_kind: TargetKind::default(),
-        }
-    }
-
-    /// A rule from parts already boxed (read on another thread).
-    pub(crate) fn from_boxed(
-        line: u32,
-        text: SourceText,
-        counters: Option<Counters>,
         parts: Box<[Part]>,
         side: Box<str>,
     ) -> Rule {
@@ -891,14 +873,6 @@ impl Rule {
         Matches { rule: self, i: 0 }
     }
 
-    /// Number of matches.
-    pub fn match_count(&self) -> usize {
-        self.parts
-            .iter()
-            .filter(|p| p.kind == PartKind::Match)
-            .count()
-    }
-
     /// Options outside any match or target (kept as they are).
     pub fn extra(&self) -> Opts<'_> {
         let end = self
@@ -924,14 +898,6 @@ impl Rule {
         })
     }
 
-    /// The target's name, if any.
-    pub fn target_name(&self) -> Option<&str> {
-        self.parts
-            .iter()
-            .find(|p| p.kind == PartKind::Target)
-            .map(|p| self.word(p.word))
-    }
-
     /// All comments (`-m comment --comment`) of the rule, joined by "; ".
     pub fn comment(&self) -> Option<String> {
         let parts: Vec<&str> = self
@@ -949,11 +915,6 @@ impl Rule {
     /// The first match with this module name.
     pub fn find_match(&self, module: &str) -> Option<Match<'_>> {
         self.matches().find(|m| m.module == module)
-    }
-
-    /// Bytes this rule holds on the heap besides the shared input.
-    pub fn heap_size(&self) -> usize {
-        self.parts.len() * std::mem::size_of::<Part>() + self.side.len()
     }
 }
 

@@ -895,7 +895,7 @@ impl<'o> Parser_<'o> {
         let rule = match pre.rule {
             Ok(b) => {
                 let text = SourceText::new(self.src.clone(), start, start + line.len());
-                Rule::from_boxed(no, text, b.counters, b.parts, b.side)
+                Rule::from_parts(no, text, b.counters, b.parts, b.side)
             }
             Err(e) => {
                 self.error(no, line, e.col, e.message);
@@ -1167,8 +1167,8 @@ pub fn parse_rule(body: &str) -> Result<Rule, Problem> {
         1,
         text,
         body.counters,
-        &body.parts,
-        &body.side,
+        body.parts.as_slice().into(),
+        body.side.as_str().into(),
     ))
 }
 
