@@ -29,9 +29,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Parse rules and print a summary and every problem found.
+    /// Parse rules, validate them as iptables-restore and the kernel would,
+    /// and print a summary and every problem found.
     ///
-    /// Exit status: 0 clean, 1 problems found, 2 input could not be read.
+    /// Every option of every match module and target iptables ships is
+    /// checked (names, values, `!`, the -p it needs, options that exclude
+    /// or need each other), and each target and match against the tables
+    /// and hooks the kernel allows it in, also through user chains. Errors
+    /// read FILE:LINE:COL: error: ..., with the line and a caret.
+    /// Suspicious but legal things (a rule after an unconditional -j DROP,
+    /// a chain nothing jumps to, -m state with -m conntrack) are listed as
+    /// warnings.
+    ///
+    /// Examples:
+    ///   iptviz check rules.v4
+    ///   iptables-save | iptviz check -
+    ///   iptviz check --json rules.v4 | jq '.[0].problems'
+    ///   iptviz check --deny-warnings rules.v4   # CI: fail on warnings too
+    ///
+    /// Exit status: 0 clean, 1 problems found (errors, or input warnings;
+    /// suspicious-rule warnings only with --deny-warnings), 2 input could
+    /// not be read.
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     Save(check::SaveArgs),

@@ -9,41 +9,7 @@ use serde::Serialize;
 
 use crate::model::{Match, Negatable, Opt, Str, Target, TargetKind};
 
-/// An inclusive port range; a single port has `lo == hi`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct PortRange {
-    /// First port.
-    pub lo: u16,
-    /// Last port.
-    pub hi: u16,
-}
-
-impl PortRange {
-    /// Parses `22`, `1024:65535`, `:1023`, `1024:` (numbers only).
-    pub fn parse(s: &str) -> Option<PortRange> {
-        match s.split_once(':') {
-            None => {
-                let p = s.parse().ok()?;
-                Some(PortRange { lo: p, hi: p })
-            }
-            Some((a, b)) => {
-                let lo = if a.is_empty() { 0 } else { a.parse().ok()? };
-                let hi = if b.is_empty() { 65535 } else { b.parse().ok()? };
-                Some(PortRange { lo, hi })
-            }
-        }
-    }
-
-    /// True when `port` is inside.
-    pub fn contains(&self, port: u16) -> bool {
-        self.lo <= port && port <= self.hi
-    }
-}
-
-/// A list of ports or ranges (`80,443,8000:8080`).
-pub fn parse_port_list(s: &str) -> Vec<PortRange> {
-    s.split(',').filter_map(PortRange::parse).collect()
-}
+pub use crate::matches::values::{MarkMask, PortRange, parse_port_list, parse_u32};
 
 fn neg_arg(o: Opt<'_>) -> Negatable<Str> {
     Negatable {
@@ -58,41 +24,6 @@ fn neg_ports(o: Opt<'_>) -> Negatable<Vec<PortRange>> {
         value: parse_port_list(o.arg()),
         negated: o.negated,
         bang_after: o.bang_after,
-    }
-}
-
-/// `value[/mask]` as used by mark, connmark and MARK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct MarkMask {
-    /// Value.
-    pub value: u32,
-    /// Mask (all ones when not given).
-    pub mask: u32,
-}
-
-impl MarkMask {
-    /// Parses `0x4000/0x4000`, `0x1`, `12`.
-    pub fn parse(s: &str) -> Option<MarkMask> {
-        let (v, m) = match s.split_once('/') {
-            Some((v, m)) => (v, Some(m)),
-            None => (s, None),
-        };
-        Some(MarkMask {
-            value: parse_u32(v)?,
-            mask: match m {
-                Some(m) => parse_u32(m)?,
-                None => u32::MAX,
-            },
-        })
-    }
-}
-
-/// Parses decimal or `0x` hexadecimal.
-pub fn parse_u32(s: &str) -> Option<u32> {
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).ok()
-    } else {
-        s.parse().ok()
     }
 }
 
@@ -302,15 +233,27 @@ pub enum KnownMatch {
     Other,
 }
 
-impl Match<'_> {
+impl<'a> Match<'a> {
+    /// The first option whose name, read through the match table, is the
+    /// canonical `name` (`--destination-port` is found as `--dport`).
+    pub fn option(&self, name: &str) -> Option<Opt<'a>> {
+        match crate::matches::match_ext(self.module) {
+            Some(ext) => self
+                .opts
+                .iter()
+                .find(|o| o.name == name || ext.canonical(o.name) == Some(name)),
+            None => self.opt(name),
+        }
+    }
+
     /// The typed view of this match.
     pub fn typed(&self) -> KnownMatch {
-        let o = |n: &str| self.opt(n);
-        let has = |n: &str| self.opt(n).is_some();
+        let o = |n: &str| self.option(n);
+        let has = |n: &str| self.option(n).is_some();
         match self.module {
             "tcp" => KnownMatch::Tcp {
-                sport: o("--sport").or(o("--source-port")).map(neg_ports),
-                dport: o("--dport").or(o("--destination-port")).map(neg_ports),
+                sport: o("--sport").map(neg_ports),
+                dport: o("--dport").map(neg_ports),
                 flags: o("--tcp-flags")
                     .map(|f| Negatable {
                         value: (
@@ -330,15 +273,15 @@ impl Match<'_> {
                 option: o("--tcp-option").map(neg_arg),
             },
             "udp" | "udplite" => KnownMatch::Udp {
-                sport: o("--sport").or(o("--source-port")).map(neg_ports),
-                dport: o("--dport").or(o("--destination-port")).map(neg_ports),
+                sport: o("--sport").map(neg_ports),
+                dport: o("--dport").map(neg_ports),
             },
             "icmp" | "icmp6" | "icmpv6" => KnownMatch::Icmp {
                 icmp_type: o("--icmp-type").or(o("--icmpv6-type")).map(neg_arg),
             },
             "multiport" => KnownMatch::Multiport {
-                sports: o("--sports").or(o("--source-ports")).map(neg_ports),
-                dports: o("--dports").or(o("--destination-ports")).map(neg_ports),
+                sports: o("--sports").map(neg_ports),
+                dports: o("--dports").map(neg_ports),
                 ports: o("--ports").map(neg_ports),
             },
             "conntrack" | "state" => KnownMatch::Conntrack {
@@ -360,7 +303,7 @@ impl Match<'_> {
                 mark: o("--mark").and_then(neg_mark),
             },
             "set" => {
-                let s = o("--match-set").or(o("--set"));
+                let s = o("--match-set");
                 KnownMatch::Set {
                     name: s.map(|s| Negatable {
                         value: s.arg().into(),
@@ -384,10 +327,7 @@ impl Match<'_> {
                 let above = o("--hashlimit-above");
                 KnownMatch::Hashlimit {
                     name: o("--hashlimit-name").map(|x| x.arg().into()),
-                    rate: above
-                        .or(o("--hashlimit-upto"))
-                        .or(o("--hashlimit"))
-                        .map(|x| x.arg().into()),
+                    rate: above.or(o("--hashlimit-upto")).map(|x| x.arg().into()),
                     above: above.is_some(),
                     mode: o("--hashlimit-mode").map(|x| x.arg().into()),
                 }
@@ -550,81 +490,7 @@ pub enum KnownTarget {
     Other,
 }
 
-/// Whether a target name is one netfilter provides (not a user chain).
-pub fn is_known_target(name: &str) -> bool {
-    matches!(
-        name,
-        "ACCEPT"
-            | "DROP"
-            | "RETURN"
-            | "QUEUE"
-            | "REJECT"
-            | "LOG"
-            | "ULOG"
-            | "NFLOG"
-            | "NFQUEUE"
-            | "MARK"
-            | "CONNMARK"
-            | "CONNSECMARK"
-            | "SECMARK"
-            | "CT"
-            | "NOTRACK"
-            | "TRACE"
-            | "DNAT"
-            | "SNAT"
-            | "MASQUERADE"
-            | "REDIRECT"
-            | "NETMAP"
-            | "SAME"
-            | "TPROXY"
-            | "TCPMSS"
-            | "TCPOPTSTRIP"
-            | "CHECKSUM"
-            | "CLASSIFY"
-            | "CLUSTERIP"
-            | "DSCP"
-            | "ECN"
-            | "TOS"
-            | "TTL"
-            | "HL"
-            | "HMARK"
-            | "IDLETIMER"
-            | "LED"
-            | "RATEEST"
-            | "SET"
-            | "SYNPROXY"
-            | "TEE"
-            | "AUDIT"
-            | "DNPT"
-            | "SNPT"
-            | "MIRROR"
-            | "JOOL"
-    )
-}
-
-/// Whether a standard or extension target ends the walk of the packet
-/// through the current table (the rest continue with the next rule).
-pub fn is_terminating_target(name: &str) -> bool {
-    matches!(
-        name,
-        "ACCEPT"
-            | "DROP"
-            | "RETURN"
-            | "QUEUE"
-            | "REJECT"
-            | "NFQUEUE"
-            | "DNAT"
-            | "SNAT"
-            | "MASQUERADE"
-            | "REDIRECT"
-            | "NETMAP"
-            | "SAME"
-            | "TPROXY"
-            | "SYNPROXY"
-            | "MIRROR"
-            | "CLUSTERIP"
-    )
-}
+pub use crate::matches::{is_known_target, is_terminating_target};
 
 impl Target<'_> {
     /// The typed view of this target.

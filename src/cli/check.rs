@@ -19,6 +19,10 @@ pub struct CheckArgs {
     /// Print the summary and problems as JSON.
     #[arg(long)]
     json: bool,
+    /// Exit 1 also when the only findings are suspicious-but-legal
+    /// warnings (rules never reached, chains never jumped to ...).
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 /// `iptviz save`
@@ -57,6 +61,8 @@ struct Summary<'a> {
     errors: usize,
     warnings: usize,
     problems: &'a [iptviz::Problem],
+    /// Suspicious but legal things in the ruleset (the kernel loads them).
+    suspicious: Vec<iptviz::Problem>,
 }
 
 fn summary<'a>(i: &'a Input) -> Summary<'a> {
@@ -85,6 +91,7 @@ fn summary<'a>(i: &'a Input) -> Summary<'a> {
         errors,
         warnings: i.parsed.problems.len() - errors,
         problems: &i.parsed.problems,
+        suspicious: iptviz::parse::check::lint(rs),
     }
 }
 
@@ -102,7 +109,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     for (s, i) in sums.iter().zip(&inputs) {
-        any |= !s.problems.is_empty();
+        any |= !s.problems.is_empty() || (a.deny_warnings && !s.suspicious.is_empty());
         if a.json {
             continue;
         }
@@ -139,24 +146,33 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 t.name, t.chains, t.builtin_chains, t.user_chains, t.rules
             )?;
         }
-        if s.problems.is_empty() {
+        if s.problems.is_empty() && s.suspicious.is_empty() {
             writeln!(out, "  no problems found")?;
         } else {
+            let w = s.warnings + s.suspicious.len();
             writeln!(
                 out,
-                "  {} error{}, {} warning{}",
+                "  {} error{}, {} warning{}{}",
                 s.errors,
                 if s.errors == 1 { "" } else { "s" },
-                s.warnings,
-                if s.warnings == 1 { "" } else { "s" }
+                w,
+                if w == 1 { "" } else { "s" },
+                if s.suspicious.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} suspicious but legal)", s.suspicious.len())
+                }
             )?;
         }
     }
     out.flush()?;
     drop(out);
     if !a.json {
-        for i in &inputs {
-            for p in &i.parsed.problems {
+        for (i, s) in inputs.iter().zip(&sums) {
+            let mut all: Vec<&iptviz::Problem> =
+                i.parsed.problems.iter().chain(&s.suspicious).collect();
+            all.sort_by_key(|p| (p.line, p.column));
+            for p in all {
                 eprintln!("{}", p.render(&i.name));
             }
         }

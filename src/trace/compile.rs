@@ -454,7 +454,7 @@ fn compile_target(table: &Table, t: &Target) -> Act {
                 "MASQUERADE" => Act::Masquerade {
                     port: val("--to-ports").and_then(port_of),
                 },
-                n if crate::typed::is_terminating_target(n) => Act::OtherVerdict(n.into()),
+                n if crate::matches::is_terminating_target(n) => Act::OtherVerdict(n.into()),
                 n => Act::Continue(n.into()),
             }
         }
@@ -501,18 +501,44 @@ fn ct_state_bits(o: Opt<'_>) -> u8 {
         .fold(0, |a, b| a | b)
 }
 
+/// The canonical name of an option, read through the match table.
+fn canonical<'a>(ext: Option<&'static crate::matches::Ext>, o: Opt<'a>) -> &'a str {
+    ext.and_then(|e| e.canonical(o.name)).unwrap_or(o.name)
+}
+
 /// Tests of one match module; unknown modules become assumptions.
 fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
     let assume = |matched: bool, what: String| Test::Assume { matched, what };
     let push = |out: &mut Vec<Cond>, t: Test, o: Opt<'_>| out.push(cond(t, o.negated, part));
     let module = m.module;
+    // Option names are read through the match table: aliases become the
+    // canonical name, and an option the table does not know becomes an
+    // assumption whatever the module.
+    let ext = crate::matches::match_ext(module);
+    if let Some(e) = ext {
+        for o in m.opts.iter() {
+            if e.opt(o.name).is_none() {
+                push(
+                    out,
+                    assume(
+                        true,
+                        format!(
+                            "{module} {}: not an option of -m {module}; assumed to match",
+                            o.name
+                        ),
+                    ),
+                    o,
+                );
+            }
+        }
+    }
     match module {
         "comment" => {}
         "tcp" | "udp" | "udplite" | "sctp" | "dccp" => {
             for o in m.opts.iter() {
-                match o.name {
-                    "--sport" | "--source-port" => push(out, Test::Sport(ports(o)), o),
-                    "--dport" | "--destination-port" => push(out, Test::Dport(ports(o)), o),
+                match canonical(ext, o) {
+                    "--sport" => push(out, Test::Sport(ports(o)), o),
+                    "--dport" => push(out, Test::Dport(ports(o)), o),
                     "--tcp-flags" => {
                         let mask = o.args.first().and_then(parse_tcp_flags);
                         let comp = o.args.get(1).and_then(parse_tcp_flags);
@@ -531,6 +557,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                             o,
                         )
                     }
+                    other if ext.is_some_and(|e| e.opt(other).is_none()) => {}
                     other => push(
                         out,
                         assume(true, format!("{module} {other} assumed to match")),
@@ -541,9 +568,9 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
         }
         "multiport" => {
             for o in m.opts.iter() {
-                match o.name {
-                    "--sports" | "--source-ports" => push(out, Test::Sport(ports(o)), o),
-                    "--dports" | "--destination-ports" => push(out, Test::Dport(ports(o)), o),
+                match canonical(ext, o) {
+                    "--sports" => push(out, Test::Sport(ports(o)), o),
+                    "--dports" => push(out, Test::Dport(ports(o)), o),
                     "--ports" => push(out, Test::AnyPort(ports(o)), o),
                     _ => {}
                 }
@@ -551,6 +578,9 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
         }
         "icmp" | "icmp6" | "icmpv6" => {
             for o in m.opts.iter() {
+                if ext.is_some_and(|e| e.opt(o.name).is_none()) {
+                    continue;
+                }
                 let t = o.arg();
                 let ty = if t == "any" { None } else { parse_icmp_type(t) };
                 push(out, Test::Icmp(ty), o);
@@ -599,6 +629,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                         Test::CtDir(o.arg().eq_ignore_ascii_case("ORIGINAL")),
                         o,
                     ),
+                    other if ext.is_some_and(|e| e.opt(other).is_none()) => {}
                     other => push(
                         out,
                         assume(true, format!("conntrack {other} assumed to match")),
@@ -689,7 +720,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             }
         }
         "set" => {
-            if let Some(o) = m.opt("--match-set").or(m.opt("--set")) {
+            if let Some(o) = m.option("--match-set") {
                 let src = o.args.get(1).is_some_and(|f| f.starts_with("src"));
                 push(
                     out,
@@ -771,6 +802,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                         id_range(o.arg()).map(|(lo, hi)| Test::OwnerGid(lo, hi))
                     }
                     "--socket-exists" => Some(Test::SocketExists),
+                    n if ext.is_some_and(|e| e.opt(n).is_none()) => continue,
                     _ => None,
                 };
                 let t = t
