@@ -206,7 +206,7 @@ fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
     let dir = std::env::temp_dir().join(format!("iptviz-reg-size-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("big.rules");
-    std::fs::write(&f, dump("-A INPUT -j ACCEPT\n").repeat(100)).unwrap();
+    std::fs::write(&f, dump(&"-A INPUT -j ACCEPT\n".repeat(100))).unwrap();
     let f = f.to_str().unwrap();
     let (code, _, err) = run(&["check", f, "--max-input-size", "1K"], "");
     assert_eq!(code, 2, "{err}");
