@@ -198,7 +198,7 @@ pub struct Edge {
 pub struct ChainGraph {
     /// The petgraph graph; node and edge order follow the dump.
     pub graph: DiGraph<Node, Edge>,
-    index: HashMap<(Str, Str), NodeIndex>,
+    index: HashMap<(Str, Str), NodeIndex, rustc_hash::FxBuildHasher>,
 }
 
 impl ChainGraph {
@@ -213,6 +213,8 @@ impl ChainGraph {
                 // Cannot fail: the loop above added every chain of `t`.
                 let from = g.index[&(t.name.clone(), c.name.clone())];
                 let mut callees: Vec<NodeIndex> = Vec::new();
+                // A chain may call a million others: no linear search per rule.
+                let mut called: rustc_hash::FxHashSet<NodeIndex> = Default::default();
                 for (i, r) in c.rules.iter().enumerate() {
                     let Some(target) = r.target() else { continue };
                     let to = match target.kind {
@@ -232,9 +234,10 @@ impl ChainGraph {
                     };
                     if target.kind == TargetKind::Chain
                         && !target.goto
-                        && !callees.contains(&to)
+                        && !called.contains(&to)
                         && t.chain(target.name).is_some_and(falls_through)
                     {
+                        called.insert(to);
                         callees.push(to);
                     }
                     g.graph.add_edge(

@@ -38,50 +38,242 @@ pub struct Loaded {
     pub bytes: Vec<u8>,
 }
 
+/// Largest input read unless the caller raises it: far above real dumps
+/// (a 100,000-service kube-proxy node saves about 170 MB).
+pub const DEFAULT_MAX_INPUT: u64 = 1 << 30;
+
+/// How much of the input is looked at to tell text from binary data.
+const SNIFF_BYTES: usize = 64 * 1024;
+
 /// Reading failed before parsing could start.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A file or stdin could not be read.
-    #[error("{name}: {source}")]
+    #[error("{name}: {error}")]
     Io {
         /// What was read.
         name: String,
-        /// Why it failed.
-        source: std::io::Error,
+        /// Why it failed (shown in the message, not chained again).
+        error: std::io::Error,
+    },
+    /// A directory was named.
+    #[error("{name}: is a directory, not a file")]
+    Directory {
+        /// What was named.
+        name: String,
+    },
+    /// The first bytes are not text.
+    #[error(
+        "{name}: this is binary data ({why} at offset {offset}), not iptables-save, iptables -S or conntrack text"
+    )]
+    Binary {
+        /// What was read.
+        name: String,
+        /// What gave it away.
+        why: &'static str,
+        /// Byte offset of the first bad byte.
+        offset: usize,
+    },
+    /// More than the size limit (an endless stream ends here too).
+    #[error(
+        "{name}: the input is larger than {} ({limit} bytes){}; raise the limit with --max-input-size if this is really a dump",
+        human_size(*limit),
+        if *endless { ", and does not end" } else { "" }
+    )]
+    TooLarge {
+        /// What was read.
+        name: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// It is a stream that was cut off rather than a file of known size.
+        endless: bool,
     },
     /// Live reading failed.
     #[error("{0}")]
     Live(String),
 }
 
-/// Reads one source; `--live` gives the IPv4 and (when present) IPv6 rules.
-pub fn read_source(src: &Source) -> Result<Vec<Loaded>, InputError> {
-    match src {
-        Source::Path(p) => {
-            let name = p.display().to_string();
-            if p.is_dir() {
-                return Err(InputError::Io {
-                    name,
-                    source: std::io::Error::other("is a directory, not a file"),
+/// `1 GiB`, `200 MiB`, `512 KiB`, `100 bytes`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            return if n.is_multiple_of(size) {
+                format!("{} {unit}", n / size)
+            } else {
+                format!("{:.1} {unit}", n as f64 / size as f64)
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// Parses `1G`, `512M`, `64K`, `1GiB`, `100000` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let num: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (examples: 2G, 500M, 100000)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
+    };
+    let bytes = num * mult as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("size out of range: {s:?}"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Why the first bytes of an input are not text, and where: a NUL byte,
+/// or many bytes that are neither UTF-8 text nor usual whitespace.
+pub fn sniff_binary(head: &[u8]) -> Option<(&'static str, usize)> {
+    let head = &head[..head.len().min(SNIFF_BYTES)];
+    if let Some(at) = memchr::memchr(0, head) {
+        return Some(("a NUL byte", at));
+    }
+    let text = String::from_utf8_lossy(head);
+    let mut total = 0usize;
+    let mut bad = 0usize;
+    let mut first_bad = None;
+    let mut offset = 0usize;
+    for c in text.chars() {
+        total += 1;
+        let odd = c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'));
+        if odd {
+            bad += 1;
+            first_bad.get_or_insert(offset);
+        }
+        offset += if c == '\u{FFFD}' { 1 } else { c.len_utf8() };
+    }
+    // A stray bad byte in a text dump is a warning for the parser; this
+    // many means it is not text at all.
+    (bad * 20 > total.max(1)).then(|| {
+        (
+            "mostly bytes that are not text, starting",
+            first_bad.unwrap_or(0),
+        )
+    })
+}
+
+/// Reads at most `limit` bytes of `r`, refusing binary data from its first
+/// bytes and anything longer than the limit, so that neither `/dev/zero`
+/// nor an endless pipe is read without bound.
+pub fn read_bounded(
+    mut r: impl Read,
+    name: &str,
+    limit: u64,
+    known_len: Option<u64>,
+) -> Result<Vec<u8>, InputError> {
+    if let Some(len) = known_len
+        && len > limit
+    {
+        return Err(InputError::TooLarge {
+            name: name.into(),
+            limit,
+            endless: false,
+        });
+    }
+    let io = |error| InputError::Io {
+        name: name.into(),
+        error,
+    };
+    let mut bytes = Vec::with_capacity(
+        known_len
+            .map_or(SNIFF_BYTES, |l| l as usize + 1)
+            .min(limit as usize + 1),
+    );
+    // The first bytes alone decide whether this is text.
+    let mut sniffed = false;
+    let mut buf = vec![0u8; SNIFF_BYTES];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if bytes.len() as u64 + n as u64 > limit {
+            return Err(InputError::TooLarge {
+                name: name.into(),
+                limit,
+                endless: known_len.is_none(),
+            });
+        }
+        if bytes.len() + n > bytes.capacity() {
+            // Grow by doubling, but never past the limit.
+            let want = (bytes.capacity() * 2)
+                .min(limit as usize + 1)
+                .max(bytes.len() + n);
+            bytes.reserve_exact(want - bytes.len());
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        if !sniffed && bytes.len() >= SNIFF_BYTES {
+            sniffed = true;
+            if let Some((why, offset)) = sniff_binary(&bytes) {
+                return Err(InputError::Binary {
+                    name: name.into(),
+                    why,
+                    offset,
                 });
             }
-            let bytes = std::fs::read(p).map_err(|source| InputError::Io {
-                name: name.clone(),
-                source,
-            })?;
-            Ok(vec![Loaded { name, bytes }])
+        }
+    }
+    if !sniffed && let Some((why, offset)) = sniff_binary(&bytes) {
+        return Err(InputError::Binary {
+            name: name.into(),
+            why,
+            offset,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads a file with [`read_bounded`]; a directory is refused by name.
+pub fn read_file_bounded(p: &std::path::Path, limit: u64) -> Result<Vec<u8>, InputError> {
+    let name = p.display().to_string();
+    let io = |error| InputError::Io {
+        name: name.clone(),
+        error,
+    };
+    let f = std::fs::File::open(p).map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(InputError::Directory { name });
+    }
+    // Only a regular file's length is known in advance (not /dev/zero's).
+    let known = meta.is_file().then_some(meta.len());
+    read_bounded(f, &name, limit, known)
+}
+
+/// Reads one source; `--live` gives the IPv4 and (when present) IPv6 rules.
+pub fn read_source(src: &Source) -> Result<Vec<Loaded>, InputError> {
+    read_source_limited(src, DEFAULT_MAX_INPUT)
+}
+
+/// Like [`read_source`], with inputs over `limit` bytes refused.
+pub fn read_source_limited(src: &Source, limit: u64) -> Result<Vec<Loaded>, InputError> {
+    match src {
+        Source::Path(p) => {
+            let bytes = read_file_bounded(p, limit)?;
+            Ok(vec![Loaded {
+                name: p.display().to_string(),
+                bytes,
+            }])
         }
         Source::Stdin => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .map_err(|source| InputError::Io {
-                    name: "<stdin>".into(),
-                    source,
-                })?;
+            let name = "<stdin>";
+            let bytes = read_bounded(std::io::stdin().lock(), name, limit, None)?;
             Ok(vec![Loaded {
-                name: "<stdin>".into(),
+                name: name.into(),
                 bytes,
             }])
         }

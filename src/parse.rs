@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod lexer;
+pub mod loops;
 mod parallel;
 pub mod rule;
 
@@ -988,6 +989,7 @@ impl<'o> Parser_<'o> {
             t.ensure_index();
         }
         check::resolve_and_check(&mut self.rs, &self.src, self.threads, &mut self.problems);
+        loops::check_loops(&self.rs, &mut self.problems);
         self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,

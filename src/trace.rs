@@ -14,6 +14,7 @@
 //! assert_eq!(trace.path().len(), 1);
 //! ```
 
+mod bounds;
 mod compile;
 mod draw;
 mod packet;
@@ -29,6 +30,7 @@ use serde::Serialize;
 
 use crate::model::{Ruleset, Str, Table};
 
+pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
 pub use compile::Part;
 pub use draw::trace_view;
 pub use packet::{
@@ -154,6 +156,8 @@ pub struct TraceOptions {
     /// interface's, REDIRECT the in interface's (without them MASQUERADE
     /// leaves the source as it is and REDIRECT takes the first `local`).
     pub iface_addrs: HashMap<String, Vec<IpAddr>>,
+    /// Rule evaluations before the walk stops ([`DEFAULT_MAX_STEPS`] when unset).
+    pub max_steps: Option<u64>,
 }
 
 /// A final or per-table verdict.
@@ -307,6 +311,10 @@ pub struct Trace {
     pub hooks: Vec<Hook>,
     /// Remarks about the whole walk (routing assumptions ...).
     pub notes: Vec<String>,
+    /// Set when the walk stopped before a verdict (a jump loop, or the
+    /// budget of rule evaluations ran out); `verdict` is then meaningless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
 }
 
 /// One edge of the highlighted path: a rule (or policy) that matched.
@@ -396,6 +404,10 @@ struct Walk<'o> {
     /// already has its NAT bindings and its conntrack entry.
     looped: bool,
     notes: Vec<String>,
+    /// Rules tested so far, and how many may be.
+    evals: u64,
+    budget: u64,
+    stopped: Option<Stopped>,
 }
 
 impl<'r> Tracer<'r> {
@@ -446,6 +458,9 @@ impl<'r> Tracer<'r> {
             route_iface: None,
             looped: false,
             notes: Vec::new(),
+            evals: 0,
+            budget: opts.max_steps.unwrap_or(DEFAULT_MAX_STEPS),
+            stopped: None,
         };
         if let Some(c) = &opts.connection {
             w.join(c);
@@ -575,7 +590,7 @@ impl<'r> Tracer<'r> {
     }
 
     fn finish(&self, w: Walk<'_>, verdict: Verdict, route: Route, hooks: Vec<Hook>) -> Trace {
-        let decided_by = if verdict == Verdict::Accept {
+        let decided_by = if verdict == Verdict::Accept || w.stopped.is_some() {
             None
         } else {
             w.steps.iter().rposition(|s| s.matched)
@@ -589,6 +604,7 @@ impl<'r> Tracer<'r> {
             route,
             hooks,
             notes: w.notes,
+            stopped: w.stopped,
         }
     }
 
@@ -631,11 +647,14 @@ impl<'r> Tracer<'r> {
         // except for a packet looped back through `lo`, which keeps its entry.
         let before_ct = table.name == "raw" && !w.looped;
         let mut stack: Vec<Frame> = Vec::new();
+        let mut path = bounds::CallPath::new(start);
+        let evals_before = w.evals;
         let (mut chain, mut idx) = (start, 0usize);
         loop {
             let rules = self.chain(t, chain);
             if idx >= rules.len() {
                 if let Some((c, i)) = stack.pop() {
+                    path.back();
                     w.steps
                         .push(step(hook, t, chain, None, true, None, Action::FallOff));
                     (chain, idx) = (c, i);
@@ -643,6 +662,12 @@ impl<'r> Tracer<'r> {
                 }
                 return policy(hook, t, start, table, w);
             }
+            if w.evals >= w.budget {
+                let here = w.evals - evals_before;
+                w.stopped = Some(self.budget_stop(t, (chain, idx), &stack, w, before_ct, here));
+                return Verdict::Drop;
+            }
+            w.evals += 1;
             let r = &rules[idx];
             let (matched, miss, notes) = self.test(t, chain, idx, r, w, before_ct);
             if !matched {
@@ -659,13 +684,22 @@ impl<'r> Tracer<'r> {
             s.notes = notes;
             w.steps.push(s);
             match action {
-                Action::Jump { chain: c } => {
-                    stack.push((chain, idx + 1));
+                Action::Jump { chain: c } | Action::Goto { chain: c } => {
+                    let jump = matches!(action, Action::Jump { .. });
+                    if let Err(chains) = path.enter(c, jump) {
+                        w.stopped = Some(self.loop_stop(t, &chains, idx));
+                        return Verdict::Drop;
+                    }
+                    if jump {
+                        stack.push((chain, idx + 1));
+                    }
                     (chain, idx) = (c, 0);
                 }
-                Action::Goto { chain: c } => (chain, idx) = (c, 0),
                 Action::Return => match stack.pop() {
-                    Some((c, i)) => (chain, idx) = (c, i),
+                    Some((c, i)) => {
+                        path.back();
+                        (chain, idx) = (c, i);
+                    }
                     None => return policy(hook, t, start, table, w),
                 },
                 Action::Verdict { verdict } | Action::Extension { verdict, .. } => return verdict,

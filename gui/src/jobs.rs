@@ -115,7 +115,12 @@ impl SceneJob {
 
 /// Reads and parses a file.
 pub fn load_file(path: &str) -> Result<Document, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    // Bounded: /dev/zero, an endless pipe or a huge file end with a message.
+    let bytes = iptviz::input::read_file_bounded(
+        std::path::Path::new(path),
+        iptviz::input::DEFAULT_MAX_INPUT,
+    )
+    .map_err(|e| e.to_string())?;
     Document::from_bytes(path, &bytes)
 }
 

@@ -58,6 +58,24 @@ impl Document {
     /// Parses `bytes` leniently; `Err` only when nothing could be read.
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Document, String> {
         let start = Instant::now();
+        // A paste is already in memory; still refuse binary data and sizes
+        // the command line refuses, with the same words.
+        if bytes.len() as u64 > iptviz::input::DEFAULT_MAX_INPUT {
+            return Err(iptviz::input::InputError::TooLarge {
+                name: name.to_string(),
+                limit: iptviz::input::DEFAULT_MAX_INPUT,
+                endless: false,
+            }
+            .to_string());
+        }
+        if let Some((why, offset)) = iptviz::input::sniff_binary(bytes) {
+            return Err(iptviz::input::InputError::Binary {
+                name: name.to_string(),
+                why,
+                offset,
+            }
+            .to_string());
+        }
         let parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
             let e = e.to_string();
             // The library's message usually names the input already.

@@ -134,11 +134,16 @@ impl TraceForm {
         let opts = TraceOptions {
             local,
             direction,
+            max_steps: Some(MAX_STEPS),
             ..Default::default()
         };
         Ok((p, opts))
     }
 }
+
+/// Rule evaluations a trace makes in the app before it stops: it runs on
+/// the UI thread, which must not freeze (the command line allows a million).
+pub const MAX_STEPS: u64 = 100_000;
 
 /// A finished trace and the path it took.
 pub struct TraceResult {

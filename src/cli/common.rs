@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use iptviz::input::{Source, read_source};
+use iptviz::input::{DEFAULT_MAX_INPUT, Source, parse_size, read_source_limited};
 use iptviz::model::Family;
 use iptviz::parse::{ParseError, ParseOptions, Parsed, parse_owned};
 
@@ -27,6 +27,10 @@ pub struct InputArgs {
     /// Stop at the first syntax error instead of reading on.
     #[arg(long)]
     pub strict: bool,
+    /// Refuse inputs larger than this (K, M, G suffixes; default 1G), read
+    /// before anything is allocated for them.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_input_size: Option<u64>,
 }
 
 /// A parsed input and its name.
@@ -46,7 +50,9 @@ impl InputArgs {
 
     /// Reads and parses every text the source gives (live gives two).
     pub fn load(&self, strict: bool) -> Result<Vec<Input>, LoadError> {
-        let loaded = read_source(&self.source()).map_err(|e| LoadError::Read(e.into()))?;
+        let limit = self.max_input_size.unwrap_or(DEFAULT_MAX_INPUT);
+        let loaded =
+            read_source_limited(&self.source(), limit).map_err(|e| LoadError::Read(e.into()))?;
         let mut out = Vec::new();
         for l in loaded {
             let opts = ParseOptions {
@@ -98,14 +104,107 @@ impl LoadError {
     }
 }
 
-/// Where output goes.
+/// Where output goes: standard output, or a file written whole or not at
+/// all (see [`FileOutput`]).
 pub fn open_output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
-        Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
-        )),
+        Some(p) if p.as_os_str() != "-" => Box::new(FileOutput::create(p)?),
         _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     })
+}
+
+/// An output file written to a temporary file beside it and renamed over
+/// it by `flush()`, so that a failed or interrupted run never leaves an
+/// empty or partial file behind; dropped unflushed, the temporary file is
+/// removed. Errors name the file. Something other than a regular file (a
+/// device, a pipe) is written directly.
+pub struct FileOutput {
+    w: std::io::BufWriter<std::fs::File>,
+    dest: PathBuf,
+    /// The temporary file while the output is not yet in place.
+    tmp: Option<PathBuf>,
+}
+
+impl FileOutput {
+    /// Starts writing `dest`.
+    pub fn create(dest: &std::path::Path) -> anyhow::Result<FileOutput> {
+        let shown = dest.display();
+        match std::fs::metadata(dest) {
+            Ok(m) if m.is_dir() => anyhow::bail!("cannot write {shown}: it is a directory"),
+            Ok(m) if !m.is_file() => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dest)
+                    .with_context(|| format!("cannot write {shown}"))?;
+                return Ok(FileOutput {
+                    w: std::io::BufWriter::new(f),
+                    dest: dest.to_path_buf(),
+                    tmp: None,
+                });
+            }
+            _ => {}
+        }
+        let file_name = dest
+            .file_name()
+            .with_context(|| format!("cannot write {shown}: not a file name"))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".iptviz-{}.tmp", std::process::id()));
+        let tmp = dest.with_file_name(tmp_name);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {shown}"))?;
+        Ok(FileOutput {
+            w: std::io::BufWriter::new(f),
+            dest: dest.to_path_buf(),
+            tmp: Some(tmp),
+        })
+    }
+
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", self.dest.display()),
+        )
+    }
+}
+
+impl Write for FileOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.w.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(buf).map_err(|e| self.named(e))
+    }
+
+    /// Writes out what is buffered and puts the file in place.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush().map_err(|e| self.named(e))?;
+        if let Some(tmp) = self.tmp.take() {
+            // The data must be on disk before the name points at it.
+            if let Err(e) = self.w.get_ref().sync_all() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(self.named(e));
+            }
+            if let Err(e) = std::fs::rename(&tmp, &self.dest) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(self.named(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileOutput {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// Whether stderr is a terminal (progress and colour only then).

@@ -47,6 +47,12 @@ packet took. Only the tables the packet went through are drawn, and only the
 chains reachable from the built-in chains it entered. Note that -o is the
 outgoing interface (as in iptables); write to a file with --output.
 
+A jump loop stops the walk with a message naming it (the kernel refuses such
+a ruleset), and so does a walk past --max-steps rule evaluations (default
+1,000,000): 60 chains each jumping twice to the next make 2^61 evaluations,
+which the message counts without walking them. Exit status 1 then:
+  iptviz trace huge.rules -s 10.0.0.1 -d 10.0.0.2 --dport 80 --max-steps 5000000
+
 On a big ruleset (a kube-proxy node has tens of thousands of chains) the path
 is a thin line in a large picture. --path-only draws nothing but the path,
 top to bottom: the packet, then one frame per hook and table in the order the
@@ -153,6 +159,9 @@ pub struct TraceArgs {
     /// Leave out the rules that did not match.
     #[arg(long)]
     matched_only: bool,
+    /// Stop the walk after this many rule evaluations (a jump loop stops it at once).
+    #[arg(long, value_name = "N", default_value_t = iptviz::trace::DEFAULT_MAX_STEPS)]
+    max_steps: u64,
     /// Write here instead of standard output.
     #[arg(long, value_name = "OUT")]
     output: Option<PathBuf>,
@@ -258,6 +267,7 @@ impl TraceArgs {
             matched_only: self.matched_only,
             connection: None,
             iface_addrs,
+            max_steps: Some(self.max_steps),
         })
     }
 }
@@ -272,6 +282,9 @@ fn follow_up(
     reply: bool,
 ) -> anyhow::Result<Trace> {
     let t0 = tracer.trace(first, &opts);
+    if let Some(why) = &t0.stopped {
+        bail!("the connection's first packet ({}): {why}", t0.input);
+    }
     if t0.verdict != Verdict::Accept {
         let at = t0.hooks.last().map(|h| h.chain()).unwrap_or("?");
         bail!(
@@ -337,6 +350,7 @@ fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
 /// `rules.txt: tcp 10.0.0.1:40000 -> 10.0.0.2:22 NEW: ACCEPT, delivered locally`
 fn title(name: &str, t: &Trace) -> String {
     let outcome = match (t.verdict, t.route) {
+        _ if t.stopped.is_some() => "stopped before a verdict".to_string(),
         (Verdict::Accept, Route::Local) => "ACCEPT, delivered locally".to_string(),
         (Verdict::Accept, Route::Forward) => "ACCEPT, forwarded".to_string(),
         (Verdict::Accept, Route::Output) => "ACCEPT, sent".to_string(),
@@ -405,5 +419,12 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
+    if let Some(why) = &t.stopped {
+        // Drawings and JSON carry it too; say it where a person looks.
+        if format != TraceFormat::Text {
+            eprintln!("iptviz: {}: {why}", input.name);
+        }
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }

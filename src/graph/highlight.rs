@@ -45,6 +45,9 @@ struct Index<'v> {
     by_id: HashMap<&'v str, usize>,
     /// `(table, chain)` of every collapsed chain to its group node.
     member: HashMap<(&'v str, &'v str), usize>,
+    /// Edges by their ends: a path of 100,000 jumps must not scan every
+    /// edge for each of its steps.
+    by_ends: HashMap<(usize, usize), Vec<usize>>,
 }
 
 impl<'v> Index<'v> {
@@ -57,10 +60,15 @@ impl<'v> Index<'v> {
                 member.insert((n.table.as_str(), m.as_str()), i);
             }
         }
+        let mut by_ends: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        for (i, e) in view.edges.iter().enumerate() {
+            by_ends.entry((e.from, e.to)).or_default().push(i);
+        }
         Index {
             view,
             by_id,
             member,
+            by_ends,
         }
     }
 
@@ -84,11 +92,9 @@ impl<'v> Index<'v> {
 
     fn edge(&self, from: usize, to: usize, kind: EdgeKind, rule: Option<usize>) -> Option<usize> {
         let row = row(rule);
-        self.view.edges.iter().position(|e| {
-            e.from == from
-                && e.to == to
-                && e.kind == kind
-                && (e.from_row.is_none() || e.from_row == row)
+        self.by_ends.get(&(from, to))?.iter().copied().find(|&i| {
+            let e = &self.view.edges[i];
+            e.kind == kind && (e.from_row.is_none() || e.from_row == row)
         })
     }
 }

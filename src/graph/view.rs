@@ -114,8 +114,17 @@ pub fn default_collapse() -> Vec<CollapseRule> {
             v.push(if per_parent { r.per_parent() } else { r });
         }
     }
+    // Any other huge fan-out (a million chains one chain jumps to) folds
+    // behind its caller: drawn one by one it is no picture, and its layout
+    // would take minutes.
+    if let Ok(r) = CollapseRule::glob("*") {
+        v.push(r.per_parent().min(FAN_OUT_GROUP));
+    }
     v
 }
+
+/// Chains called from one chain that are drawn as one group by default.
+pub const FAN_OUT_GROUP: usize = 500;
 
 /// What to show.
 #[derive(Debug, Clone)]
@@ -555,6 +564,8 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let mut nodes: Vec<ViewNode> = Vec::new();
     let mut map: HashMap<NodeIndex, usize> = HashMap::new();
     let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
+    // Per group node: rules of its members, and their one service (if one).
+    let mut group_sums: HashMap<usize, (usize, Option<Option<String>>)> = HashMap::new();
     for i in g.graph.node_indices().filter(|i| keep.contains(i)) {
         let n = &g.graph[i];
         if let Some(key) = grouped.get(&i) {
@@ -577,6 +588,13 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 });
                 nodes.len() - 1
             });
+            let sums = group_sums.entry(vi).or_insert((0, None));
+            sums.0 += n.rules;
+            match (&sums.1, &n.service) {
+                (None, Some(s)) => sums.1 = Some(Some(s.clone())),
+                (Some(Some(a)), Some(b)) if a != b => sums.1 = Some(None),
+                _ => {}
+            }
             let vn = &mut nodes[vi];
             vn.members.push(n.name.clone());
             if let ViewNodeKind::Group(c) = &mut vn.kind {
@@ -652,29 +670,16 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         map.insert(i, nodes.len() - 1);
     }
     // Group labels once the members are known.
-    for vn in nodes.iter_mut() {
+    for (vi, vn) in nodes.iter_mut().enumerate() {
         if let ViewNodeKind::Group(count) = vn.kind {
-            let rules: usize = vn
-                .members
-                .iter()
-                .filter_map(|m| g.node(&vn.table, m))
-                .map(|i| g.graph[i].rules)
-                .sum();
+            let (rules, service) = group_sums.remove(&vi).unwrap_or_default();
             vn.lines.push(format!(
                 "{} · {}",
                 plural(count, "chain"),
                 plural(rules, "rule")
             ));
-            let services: Vec<&str> = vn
-                .members
-                .iter()
-                .filter_map(|m| g.node(&vn.table, m))
-                .filter_map(|i| g.graph[i].service.as_deref())
-                .collect();
-            if let Some(first) = services.first()
-                && services.iter().all(|s| s == first)
-            {
-                vn.lines.push(first.to_string());
+            if let Some(Some(one)) = service {
+                vn.lines.push(one.to_string());
             }
             let shown: Vec<&str> = vn.members.iter().take(20).map(|s| s.as_str()).collect();
             vn.title = format!(

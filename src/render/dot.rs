@@ -6,11 +6,58 @@ use std::fmt::Write as _;
 use super::style::{self, Dash, Shape, hex};
 use crate::graph::View;
 
-/// Escapes text for a DOT double-quoted string. Backslashes are doubled
-/// so that dump text can never form graphviz escapes like `\N` or `\l`.
+/// Longest quoted string written, in bytes: graphviz refuses strings over
+/// 16,384 characters (a 17,000-character comment, a 4,000-port multiport
+/// list). Longer text is cut with an ellipsis; SVG and JSON keep it whole.
+pub const MAX_DOT_STRING: usize = 16_000;
+
+/// Longest text of one row of a rule table (an HTML-like label holds many).
+pub const MAX_DOT_ROW: usize = 2_000;
+
+/// Longest HTML-like label, in bytes, the rows of a chain's rule table
+/// included; rows past it are counted instead of written.
+pub const MAX_DOT_HTML: usize = 15_000;
+
+const ELLIPSIS: &str = "\u{2026}";
+
+/// Cuts escaped text to at most `max` bytes (an ellipsis included), never
+/// inside a character, a backslash escape or an HTML entity.
+fn clip(mut out: String, max: usize) -> String {
+    if out.len() <= max {
+        return out;
+    }
+    let mut cut = max.saturating_sub(ELLIPSIS.len());
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &out.as_bytes()[..cut];
+    let slashes = head.iter().rev().take_while(|&&b| b == b'\\').count();
+    if slashes % 2 == 1 {
+        cut -= 1;
+    }
+    if let Some(amp) = out[..cut].rfind('&')
+        && !out[amp..cut].contains(';')
+    {
+        cut = amp;
+    }
+    out.truncate(cut);
+    out.push_str(ELLIPSIS);
+    out
+}
+
+/// Escapes text for a DOT double-quoted string, cut to [`MAX_DOT_STRING`].
+/// Backslashes are doubled so that dump text can never form graphviz
+/// escapes like `\N` or `\l`.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    clip(escape_full(s), MAX_DOT_STRING)
+}
+
+fn escape_full(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_DOT_STRING) + 2);
     for c in s.chars() {
+        if out.len() > MAX_DOT_STRING {
+            break;
+        }
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
@@ -22,10 +69,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Escapes text for a graphviz HTML-like label.
+/// Escapes text for a graphviz HTML-like label, cut to [`MAX_DOT_ROW`].
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len().min(MAX_DOT_ROW));
     for c in s.chars() {
+        if out.len() > MAX_DOT_ROW {
+            break;
+        }
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -38,7 +88,7 @@ pub fn escape_html(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    clip(out, MAX_DOT_ROW)
 }
 
 /// `#rrggbb`, or `#rrggbbaa` when not opaque (graphviz reads both).
@@ -67,6 +117,8 @@ pub fn dot(view: &View) -> String {
     let _ = writeln!(out, "  node [fontname=\"{font}\", fontsize=11];");
     let _ = writeln!(out, "  edge [fontname=\"{font}\", fontsize=9];");
     let lit_view = view.has_highlight();
+    // Rows written per node: edges from rows cut off leave the last one.
+    let mut rows_written = vec![usize::MAX; view.nodes.len()];
     for (i, n) in view.nodes.iter().enumerate() {
         let s = style::view_node_style(n);
         let dim = style::opacity(lit_view, n.highlight);
@@ -115,6 +167,15 @@ pub fn dot(view: &View) -> String {
                 }
             }
             for (ri, r) in n.rows.iter().enumerate() {
+                if html.len() > MAX_DOT_HTML {
+                    let _ = write!(
+                        html,
+                        "<TR><TD PORT=\"r{ri}\" ALIGN=\"LEFT\"><I>{} more rules</I></TD></TR>",
+                        n.rows.len() - ri
+                    );
+                    rows_written[i] = ri;
+                    break;
+                }
                 let text = escape_html(&r.text);
                 let text = if r.highlight {
                     format!("<B>{text}</B>")
@@ -175,7 +236,15 @@ pub fn dot(view: &View) -> String {
             Dash::Dashed => "dashed",
             Dash::Dotted => "dotted",
         };
-        let port = e.from_row.map(|r| format!(":r{r}:e")).unwrap_or_default();
+        let port = e
+            .from_row
+            .map(|r| {
+                format!(
+                    ":r{}:e",
+                    r.min(rows_written.get(e.from).copied().unwrap_or(r))
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  n{}{port} -> n{} [label=\"{}\", style={style}, color=\"{}\", penwidth={:.1}, tooltip=\"{}\"{}{}];",

@@ -55,6 +55,12 @@ pub struct TraceView {
     /// Remarks about the walk.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the walk stopped before a verdict (then `verdict` means nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<super::Stopped>,
+    /// The same, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_message: Option<String>,
 }
 
 fn part_text(r: &Rule, part: Part) -> String {
@@ -159,6 +165,8 @@ impl Trace {
             hooks: self.hooks.clone(),
             steps: self.steps.iter().map(|s| s.view(rs)).collect(),
             notes: self.notes.clone(),
+            stopped: self.stopped.clone(),
+            stopped_message: self.stopped.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -201,7 +209,9 @@ pub fn render_text(v: &TraceView) -> String {
     };
     let hooks: Vec<&str> = v.hooks.iter().map(|h| h.chain()).collect();
     let _ = writeln!(out, "path    {}", hooks.join(" -> "));
-    if v.verdict == Verdict::Accept {
+    if let Some(why) = &v.stopped_message {
+        let _ = writeln!(out, "{why}");
+    } else if v.verdict == Verdict::Accept {
         let _ = writeln!(out, "verdict ACCEPT: {route}");
         let _ = writeln!(out, "leaves  {}", v.output);
     } else {

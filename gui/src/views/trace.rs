@@ -129,8 +129,20 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut TraceForm) -> Vec<Action> 
     };
     let v = &r.view;
     let dark = ui.visuals().dark_mode;
+    if let Some(why) = &v.stopped_message {
+        // No verdict: the walk hit a jump loop or its budget.
+        ui.label(
+            RichText::new(format!("Stopped: {why}"))
+                .strong()
+                .color(palette::verdict_colour("DROP", dark)),
+        );
+    }
     ui.horizontal_wrapped(|ui| {
-        let verdict = v.verdict.to_string();
+        let verdict = if v.stopped.is_some() {
+            "none".to_string()
+        } else {
+            v.verdict.to_string()
+        };
         let outcome = match (v.verdict, v.route) {
             (Verdict::Accept, Route::Local) => "delivered to this host",
             (Verdict::Accept, Route::Forward) => "forwarded",
