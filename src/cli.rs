@@ -27,6 +27,8 @@ pub struct Cli {
     cmd: Cmd,
 }
 
+// Built once per run: the size of the largest arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Parse rules, validate them as iptables-restore and the kernel would,

@@ -24,8 +24,10 @@
 
 pub mod entries;
 pub mod filter;
+pub mod history;
 pub mod live;
 pub mod nat;
+pub mod pressure;
 pub mod stats;
 pub mod summary;
 
@@ -37,7 +39,9 @@ use serde::Serialize;
 pub use crate::parse::{Problem, Severity};
 pub use entries::parse_entries;
 pub use filter::Filter;
+pub use history::{Record, Recording, Tick, read_recording};
 pub use nat::{NatKind, NatLink, NatRule, RuleRef, link_nat};
+pub use pressure::{Pressure, PressureOptions, TupleUse, pressure};
 pub use stats::{HealthItem, Level, Rate, Stats, StatsFormat, health, parse_stats, rates};
 pub use summary::{Fill, Summary, summarize};
 

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use iptviz::conntrack::filter::{parse_net, parse_proto, parse_state};
+use iptviz::conntrack::history::{self, Record, Tick};
 use iptviz::conntrack::live::{self, Owners};
-use iptviz::conntrack::nat::NatRules;
+use iptviz::conntrack::nat::{InsertRace, NatRules, insert_race};
+use iptviz::conntrack::pressure::{Pressure, PressureLevel, PressureOptions};
 use iptviz::conntrack::stats::HealthItem;
 use iptviz::conntrack::{
-    self, ConnTable, Entry, Filter, Level, NatLink, Parsed, Rate, Stats, Summary,
+    self, ConnTable, Entry, Fill, Filter, Level, NatLink, Parsed, Stats, Summary,
 };
 use iptviz::input::{Source, read_source};
 use iptviz::parse::{ParseOptions, parse_bytes as parse_rules};
@@ -30,7 +32,18 @@ use super::common::open_output;
   iptviz conntrack --stats stat-before.txt --stats stat-after.txt --interval 60
   sudo iptviz conntrack --live --top 5
   sudo iptviz conntrack --live --live-rules --nat --list
-  sudo iptviz conntrack --live --watch 5")]
+  sudo iptviz conntrack --live --watch 5
+  iptviz conntrack ct.txt --rules rules.txt --limit-per-dest 1024   # NAT port pressure against a budget
+  iptviz conntrack ct.txt --max 262144 --buckets 65536              # fill of a saved table
+  sudo iptviz conntrack --live --live-rules --watch 1 --record ct.jsonl
+  iptviz conntrack --replay ct.jsonl
+
+NAT port pressure: per translated source address and destination (address,
+port, protocol), the source ports in use against the range the SNAT or
+MASQUERADE rule allows (--to-ports, --to-source A:P-Q) or, without rules or
+ports, the kernel's default: the original port is kept when free, else one is
+chosen in 1024-65535 (1-511 or 600-1023 for clients on privileged ports).
+Tuples above 50% and 80% are marked.")]
 pub struct ConntrackArgs {
     /// /proc/net/nf_conntrack, `conntrack -L` or `conntrack -S` text
     /// (the format is detected); `-` reads stdin.
@@ -45,9 +58,29 @@ pub struct ConntrackArgs {
     /// Seconds between the two --stats snapshots (default: difference of their modification times).
     #[arg(long, value_name = "SECS")]
     interval: Option<f64>,
-    /// Live: print counter rates every SECS seconds.
+    /// Live: print the fill, its growth, counter rates and the most pressed
+    /// NAT tuple every SECS seconds.
     #[arg(long, value_name = "SECS")]
     watch: Option<f64>,
+    /// With --watch: append each reading to FILE as a JSON line (fill,
+    /// per-CPU counters, top NAT tuples), for --replay.
+    #[arg(long, value_name = "FILE", requires = "watch")]
+    record: Option<PathBuf>,
+    /// Print the figures of a --record FILE again, as --watch printed them
+    /// (`-` reads stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "live", "stats", "watch"])]
+    replay: Option<String>,
+    /// Ports a NAT gateway allows per destination (a cloud NAT's "ports per
+    /// VM"): NAT port pressure is also shown against this budget.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit_per_dest: Option<u64>,
+    /// nf_conntrack_max of the machine a saved table comes from: shows the
+    /// table fill offline.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max: Option<u64>,
+    /// nf_conntrack_buckets of that machine: entries per hash bucket offline.
+    #[arg(long, value_name = "N", requires = "max", value_parser = clap::value_parser!(u64).range(1..))]
+    buckets: Option<u64>,
     /// With --watch: stop after N rounds.
     #[arg(long, value_name = "N", requires = "watch")]
     count: Option<u64>,
@@ -86,7 +119,7 @@ pub struct ConntrackArgs {
     /// Only entries without a reply ([UNREPLIED]).
     #[arg(long)]
     unreplied: bool,
-    /// Length of the top lists and of the NAT list.
+    /// Length of the top lists, the NAT list and the NAT tuples.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
     /// Also list the selected entries, one per line.
@@ -126,12 +159,18 @@ struct Report<'a> {
     summary: Option<Summary>,
     nat_total: usize,
     nat: Vec<NatLink>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pressure: Option<Pressure>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     entries: Vec<ListedEntry>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     health: Vec<HealthItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insert_race: Option<InsertRace>,
+    #[serde(skip)]
+    have_rules: bool,
     problems: Vec<SourcedProblem<'a>>,
 }
 
@@ -166,9 +205,12 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
     if a.rules.as_deref() == Some("-") && a.file.as_deref() == Some("-") {
         bail!("FILE and --rules cannot both be read from stdin (`-`)");
     }
+    if let Some(r) = &a.replay {
+        return replay(&a, r);
+    }
     if a.file.is_none() && !a.live && a.stats.is_empty() {
         bail!(
-            "nothing to read: give a FILE (`-` for stdin), --live, or --stats FILE; see `iptviz conntrack --help`"
+            "nothing to read: give a FILE (`-` for stdin), --live, --stats FILE or --replay FILE; see `iptviz conntrack --help`"
         );
     }
     if a.stats.len() > 2 {
@@ -181,7 +223,8 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         if w.is_nan() || w <= 0.0 || Duration::try_from_secs_f64(w).is_err() {
             bail!("--watch needs a positive number of seconds");
         }
-        return watch(&a, w);
+        let rules = load_rules(&a)?;
+        return watch(&a, w, rules.as_ref());
     }
 
     let mut table: Option<ConnTable> = None;
@@ -237,30 +280,7 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
 
-    let rule_source = match (&a.rules, a.live_rules) {
-        (_, true) => Some(Source::Live),
-        (Some(r), false) => Some(Source::from_arg(r)),
-        (None, false) => None,
-    };
-    let nat_rules = match rule_source {
-        Some(src) => {
-            let mut all = NatRules::default();
-            for loaded in read_source(&src).map_err(|e| anyhow::anyhow!("{e}"))? {
-                let name = loaded.name.clone();
-                let parsed = parse_rules(&loaded.bytes, &ParseOptions::lenient(name.clone()))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                if parsed.error_count() > 0 {
-                    eprintln!(
-                        "iptviz: {name}: {} errors in the rules; the rules that could be read are used (see `iptviz check`)",
-                        parsed.error_count()
-                    );
-                }
-                all.extend(NatRules::from_ruleset(&parsed.ruleset));
-            }
-            Some(all)
-        }
-        None => None,
-    };
+    let nat_rules = load_rules(&a)?;
 
     let interval = if stats.len() == 2 {
         let secs = a.interval.or_else(|| {
@@ -295,6 +315,7 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         }));
     }
 
+    let insert_failed = report_insert_failed(&health);
     let owners = (a.processes && a.live).then(Owners::read);
     let mut report = Report {
         source: table.as_ref().map(|t| t.name.as_str()),
@@ -305,6 +326,9 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         entries: Vec::new(),
         health,
         interval_seconds: interval,
+        insert_race: None,
+        have_rules: nat_rules.is_some(),
+        pressure: None,
         problems,
     };
     if let Some(t) = &table {
@@ -315,8 +339,24 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
                 .filter(|(_, e)| filter.matches(e))
         };
         let mut s = conntrack::summarize(selected().map(|x| x.1), a.top);
-        s.fill = fill;
+        s.fill = fill.or(a.max.map(|max| Fill {
+            count: t.entries.len() as u64,
+            max,
+            buckets: a.buckets,
+        }));
         report.summary = Some(s);
+        let opt = PressureOptions {
+            top: a.top,
+            clients_per_tuple: 3,
+            limit_per_dest: a.limit_per_dest,
+        };
+        let p = if filter.is_empty() {
+            conntrack::pressure(&t.entries, nat_rules.as_ref(), opt)
+        } else {
+            let chosen: Vec<Entry> = selected().map(|x| *x.1).collect();
+            conntrack::pressure(&chosen, nat_rules.as_ref(), opt)
+        };
+        report.pressure = Some(p);
         // Only the shown NAT entries are turned into text: a big table has
         // hundreds of thousands.
         report.nat_total = selected().filter(|(_, e)| e.nat().any()).count();
@@ -335,6 +375,10 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    if let Some((total, rate)) = insert_failed {
+        let flows = udp_flows(report.pressure.as_ref());
+        report.insert_race = insert_race(Some(total), rate, nat_rules.as_ref(), flows);
+    }
     let mut out = open_output(a.output.as_ref())?;
     if a.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -437,10 +481,8 @@ fn print_text(
         if let Some(f) = s.fill {
             writeln!(
                 out,
-                "  table fill:  {} of {} ({:.1}%){}",
-                f.count,
-                f.max,
-                f.percent(),
+                "  table fill:  {}{}",
+                fill_text(&f),
                 if f.percent() >= 90.0 {
                     "  ! nearly full: new connections will be dropped (see drop, early_drop)"
                 } else {
@@ -469,6 +511,13 @@ fn print_text(
             "  unreplied:   {}   assured: {}   NAT: {}   IPv6: {}",
             s.unreplied, s.assured, s.nat, s.ipv6
         )?;
+        if s.dns_udp > 0 {
+            writeln!(
+                out,
+                "  DNS:         {} udp entries to port 53 (short-lived flows that fill a table quickly)",
+                s.dns_udp
+            )?;
+        }
         if s.destroyed > 0 {
             writeln!(
                 out,
@@ -526,6 +575,9 @@ fn print_text(
                 }
             }
         }
+        if let Some(p) = &r.pressure {
+            print_pressure(out, p, filtered)?;
+        }
         if !r.entries.is_empty() {
             writeln!(out, "entries:")?;
             for e in &r.entries {
@@ -539,6 +591,9 @@ fn print_text(
     }
     if !r.health.is_empty() {
         print_health(out, &r.health, r.interval_seconds)?;
+    }
+    if let Some(race) = &r.insert_race {
+        print_race(out, race, r.have_rules)?;
     }
     Ok(())
 }
@@ -581,58 +636,365 @@ fn print_health(
     Ok(())
 }
 
-fn watch(a: &ConntrackArgs, secs: f64) -> anyhow::Result<ExitCode> {
-    let read = || -> anyhow::Result<Stats> {
-        let t = live::read_stats()?;
-        Ok(conntrack::parse_stats(&t.bytes, &t.name))
+/// The nat rules of `--rules` or `--live-rules`, if given.
+fn load_rules(a: &ConntrackArgs) -> anyhow::Result<Option<NatRules>> {
+    let src = match (&a.rules, a.live_rules) {
+        (_, true) => Source::Live,
+        (Some(r), false) => Source::from_arg(r),
+        (None, false) => return Ok(None),
     };
-    let mut prev = read()?;
-    let mut prev_at = Instant::now();
+    let mut all = NatRules::default();
+    for loaded in read_source(&src).map_err(|e| anyhow::anyhow!("{e}"))? {
+        let name = loaded.name.clone();
+        let parsed = parse_rules(&loaded.bytes, &ParseOptions::lenient(name.clone()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if parsed.error_count() > 0 {
+            eprintln!(
+                "iptviz: {name}: {} errors in the rules; the rules that could be read are used (see `iptviz check`)",
+                parsed.error_count()
+            );
+        }
+        all.extend(NatRules::from_ruleset(&parsed.ruleset));
+    }
+    Ok(Some(all))
+}
+
+/// `insert_failed` total and rate, when the counters have it.
+fn report_insert_failed(health: &[HealthItem]) -> Option<(u64, Option<f64>)> {
+    health
+        .iter()
+        .find(|h| h.counter == "insert_failed")
+        .map(|h| (h.total, h.per_second))
+}
+
+/// The UDP tuples of the pressure report, for the insertion race.
+fn udp_flows(p: Option<&Pressure>) -> Vec<String> {
+    p.map(|p| {
+        p.tuples
+            .iter()
+            .filter(|t| t.proto == "udp")
+            .map(|t| {
+                let mut s = format!("{} ({} ports in use)", t.label(), t.ports);
+                if let Some(o) = &t.original_dst {
+                    s.push_str(&format!(", asked for {o}"));
+                }
+                s
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn print_pressure(out: &mut dyn Write, p: &Pressure, filtered: bool) -> anyhow::Result<()> {
+    if p.tuples_total == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "NAT source ports{}: {} translated entries in {} tuples (translated address -> destination); {} full, {} above 80%, {} above 50%{}",
+        if filtered { " (selected entries)" } else { "" },
+        p.translated_entries,
+        p.tuples_total,
+        p.full,
+        p.over_80,
+        p.over_50,
+        p.limit_per_dest.map_or(String::new(), |l| format!(
+            " of the range or of --limit-per-dest {l}"
+        ))
+    )?;
+    for t in &p.tuples {
+        write!(
+            out,
+            "  {:<48} {:>6} of {:>5} ports ({:>5.1}%)",
+            clean(&t.label()),
+            t.ports,
+            t.range_size,
+            t.percent
+        )?;
+        if let (Some(l), Some(lp), Some(ll)) = (p.limit_per_dest, t.limit_percent, t.limit_level) {
+            write!(out, ", of the limit {l}: {lp:.1}%")?;
+            let worst = t.level.max(ll);
+            if worst != PressureLevel::Ok {
+                write!(out, "  {}", worst.mark())?;
+            }
+        } else if t.level != PressureLevel::Ok {
+            write!(out, "  {}", t.level.mark())?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "      ports {}-{}: {}",
+            t.range.0,
+            t.range.1,
+            clean(&t.range_why)
+        )?;
+        if let Some(o) = &t.original_dst {
+            writeln!(out, "      clients asked for {o} (DNAT)")?;
+        }
+        if t.translated_entries < t.ports {
+            writeln!(
+                out,
+                "      {} of them not translated: connections of the address itself hold ports of the same pool",
+                t.ports - t.translated_entries
+            )?;
+        }
+        if !t.clients.is_empty() {
+            let list: Vec<String> = t
+                .clients
+                .iter()
+                .map(|c| format!("{} {}", c.client, c.ports))
+                .collect();
+            writeln!(out, "      most used by {}", list.join(", "))?;
+        }
+    }
+    if p.tuples.len() < p.tuples_total as usize {
+        writeln!(
+            out,
+            "  ... {} more tuples (--top N for more)",
+            p.tuples_total as usize - p.tuples.len()
+        )?;
+    }
+    if !p.clients.is_empty() {
+        writeln!(out, "  clients holding most ports of one tuple:")?;
+        for c in &p.clients {
+            writeln!(
+                out,
+                "    {:>9}  {:<40} {:.1}% of {}",
+                c.ports,
+                c.client.to_string(),
+                c.limit_percent.unwrap_or(c.percent).max(c.percent),
+                clean(&c.tuple)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_race(out: &mut dyn Write, r: &InsertRace, have_rules: bool) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "insert_failed {}{}: {}",
+        r.insert_failed,
+        r.per_second
+            .map_or(" since boot".to_string(), |x| format!(", {x:.2}/s now")),
+        r.explanation
+    )?;
+    if r.rules.is_empty() {
+        if have_rules {
+            writeln!(out, "  no nat rule of the given rules translates UDP")?;
+        } else {
+            writeln!(
+                out,
+                "  give the rules (--rules FILE or --live-rules) to see the nat rules that translate UDP"
+            )?;
+        }
+    } else {
+        writeln!(out, "  nat rules that translate UDP:")?;
+        for x in &r.rules {
+            writeln!(
+                out,
+                "    {} {} #{} (line {}) {}{}{}",
+                x.rule.table,
+                clean(&x.rule.chain),
+                x.rule.index,
+                x.rule.line,
+                x.rule.target,
+                x.rule
+                    .service
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("  service {}", clean(s))),
+                if matches!(x.rule.target.as_str(), "SNAT" | "MASQUERADE") {
+                    if x.random_fully {
+                        "  (has --random-fully)"
+                    } else {
+                        "  (without --random-fully)"
+                    }
+                } else {
+                    ""
+                }
+            )?;
+        }
+    }
+    if !r.flows.is_empty() {
+        writeln!(out, "  UDP flows through NAT:")?;
+        for f in &r.flows {
+            writeln!(out, "    {}", clean(f))?;
+        }
+    }
+    writeln!(out, "  what often helps (hints to check, not certainties):")?;
+    for h in &r.hints {
+        writeln!(out, "    - {h}")?;
+    }
+    Ok(())
+}
+
+/// `90 s`, `12 min`, `3 h 05 min`, `2 d 04 h`.
+fn human_secs(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s / 60),
+        7200..172_800 => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {:02} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn fill_text(f: &Fill) -> String {
+    let mut s = format!("{} of {} ({:.1}%)", f.count, f.max, f.percent());
+    if let (Some(b), Some(pb)) = (f.buckets, f.per_bucket()) {
+        s.push_str(&format!(", {pb:.2} entries per bucket ({b} buckets)"));
+    }
+    s
+}
+
+/// The counters a tick line shows, in order.
+const TICK_COUNTERS: &[&str] = &["insert_failed", "drop", "early_drop"];
+
+/// One tick of `--watch` or `--replay`, as text or one JSON line.
+fn print_tick(out: &mut dyn Write, t: &Tick, start: f64, json: bool) -> anyhow::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, t)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    write!(out, "t+{:<7.1} ", t.time - start)?;
+    match t.fill {
+        Some(f) => {
+            write!(out, "entries {}", fill_text(&f))?;
+            if let Some(g) = t.growth_per_second {
+                write!(out, ", {g:+.1}/s")?;
+            }
+            if let Some(full) = t.seconds_to_full {
+                write!(out, ", full in about {} at this rate", human_secs(full))?;
+            }
+        }
+        None => write!(out, "entries: fill not readable")?,
+    }
+    writeln!(out)?;
+    let rates: Vec<String> = TICK_COUNTERS
+        .iter()
+        .filter_map(|c| t.rate(c).map(|r| format!("{c} {r:.2}/s")))
+        .collect();
+    if !rates.is_empty() {
+        writeln!(out, "          {}", rates.join("  "))?;
+    }
+    if let Some(top) = t.top.first() {
+        writeln!(
+            out,
+            "          most pressed NAT tuple: {} {} of {} ports ({:.1}%) {}",
+            clean(&top.tuple),
+            top.ports,
+            top.range_size,
+            top.percent,
+            top.level.mark()
+        )?;
+    }
+    Ok(())
+}
+
+/// One live reading: counters, fill and, when the table can be read, the
+/// most pressed NAT tuples.
+fn read_record(a: &ConntrackArgs, rules: Option<&NatRules>) -> anyhow::Result<Record> {
+    let t = live::read_stats()?;
+    let stats = conntrack::parse_stats(&t.bytes, &t.name);
+    let fill = live::read_fill().ok();
+    let time = history::now();
+    let pressure =
+        live::read_table()
+            .ok()
+            .and_then(|t| match conntrack::parse_bytes(&t.bytes, &t.name) {
+                Ok(Parsed::Entries(ct)) => Some(conntrack::pressure(
+                    &ct.entries,
+                    rules,
+                    PressureOptions {
+                        top: a.top.min(10),
+                        clients_per_tuple: 0,
+                        limit_per_dest: a.limit_per_dest,
+                    },
+                )),
+                _ => None,
+            });
+    Ok(Record::new(time, &stats, fill, pressure.as_ref()))
+}
+
+fn watch(a: &ConntrackArgs, secs: f64, rules: Option<&NatRules>) -> anyhow::Result<ExitCode> {
+    let pause = Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(1));
+    let mut record = match &a.record {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
     let mut out = open_output(a.output.as_ref())?;
+    let mut history: Vec<Record> = Vec::new();
+    let mut start = None;
     let mut round = 0u64;
     loop {
-        std::thread::sleep(Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(1)));
-        let now = read()?;
         let at = Instant::now();
-        let elapsed = at.duration_since(prev_at).as_secs_f64();
-        let rates: Vec<Rate> = conntrack::rates(&prev, &now, elapsed);
-        let fill = live::read_fill().ok();
-        if a.json {
-            #[derive(Serialize)]
-            struct Tick<'a> {
-                seconds: f64,
-                fill: Option<conntrack::Fill>,
-                rates: &'a [Rate],
-            }
-            serde_json::to_writer(
-                &mut out,
-                &Tick {
-                    seconds: elapsed,
-                    fill,
-                    rates: &rates,
-                },
-            )?;
-            writeln!(out)?;
-        } else {
-            let h = conntrack::health(&now, Some((&prev, elapsed)));
-            if let Some(f) = fill {
-                writeln!(
-                    out,
-                    "table fill: {} of {} ({:.1}%)",
-                    f.count,
-                    f.max,
-                    f.percent()
-                )?;
-            }
-            print_health(&mut out, &h, Some(elapsed))?;
-            writeln!(out)?;
+        let r = read_record(a, rules)?;
+        if let Some(f) = &mut record {
+            // One line per reading, flushed: a recording cut by ^C loses at
+            // most the line being written, which --replay reports.
+            let mut line = serde_json::to_vec(&r)?;
+            line.push(b'\n');
+            f.write_all(&line)?;
+            f.flush()?;
         }
-        out.flush()?;
-        prev = now;
-        prev_at = at;
-        round += 1;
-        if a.count.is_some_and(|c| round >= c) {
-            return Ok(ExitCode::SUCCESS);
+        let start = *start.get_or_insert(r.time);
+        history.push(r);
+        let i = history.len() - 1;
+        if let Some(t) = history::tick(&history, i) {
+            print_tick(&mut out, &t, start, a.json)?;
+            out.flush()?;
+            round += 1;
+            if a.count.is_some_and(|c| round >= c) {
+                return Ok(ExitCode::SUCCESS);
+            }
         }
+        // Keep twice the growth window: ticks look back no further.
+        let now = history[i].time;
+        let old = history
+            .iter()
+            .take_while(|r| now - r.time > 2.0 * history::GROWTH_WINDOW)
+            .count();
+        history.drain(..old.min(history.len() - 1));
+        std::thread::sleep(pause.saturating_sub(at.elapsed()));
+    }
+}
+
+fn replay(a: &ConntrackArgs, path: &str) -> anyhow::Result<ExitCode> {
+    let (name, bytes) = load_text(path)?;
+    let rec = history::read_recording(&bytes, &name);
+    let mut out = open_output(a.output.as_ref())?;
+    let start = rec.records.first().map_or(0.0, |r| r.time);
+    if !a.json {
+        let span = rec.records.last().map_or(0.0, |r| r.time - start);
+        writeln!(
+            out,
+            "{}: {} readings over {}",
+            clean(&name),
+            rec.records.len(),
+            human_secs(span)
+        )?;
+    }
+    for t in history::ticks(&rec.records) {
+        print_tick(&mut out, &t, start, a.json)?;
+    }
+    out.flush()?;
+    drop(out);
+    match &rec.problem {
+        Some(p) => {
+            eprintln!("{}", p.render(&name));
+            Ok(ExitCode::from(1))
+        }
+        None if rec.records.is_empty() => {
+            eprintln!("iptviz: {name}: no readings in this recording");
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
     }
 }

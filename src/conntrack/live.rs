@@ -22,6 +22,8 @@ pub const PROC_STAT: &str = "/proc/net/stat/nf_conntrack";
 pub const PROC_COUNT: &str = "/proc/sys/net/netfilter/nf_conntrack_count";
 /// Table size limit.
 pub const PROC_MAX: &str = "/proc/sys/net/netfilter/nf_conntrack_max";
+/// Size of the conntrack hash table.
+pub const PROC_BUCKETS: &str = "/proc/sys/net/netfilter/nf_conntrack_buckets";
 
 /// Why live reading failed, in plain words.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,7 @@ pub fn read_stats() -> Result<LiveText, LiveError> {
     })
 }
 
-/// Reads `nf_conntrack_count` and `nf_conntrack_max`.
+/// Reads `nf_conntrack_count`, `nf_conntrack_max` and `nf_conntrack_buckets`.
 pub fn read_fill() -> Result<Fill, LiveError> {
     let num = |p: &str| -> Result<u64, LiveError> {
         let b = read(p)?;
@@ -122,6 +124,7 @@ pub fn read_fill() -> Result<Fill, LiveError> {
     Ok(Fill {
         count: num(PROC_COUNT)?,
         max: num(PROC_MAX)?,
+        buckets: num(PROC_BUCKETS).ok(),
     })
 }
 

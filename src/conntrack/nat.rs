@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Entry, has_ports};
 use crate::model::{Negatable, Rule, Ruleset};
@@ -34,7 +34,8 @@ impl NatKind {
 }
 
 /// A rule named by where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleRef {
     /// Table (`nat`).
     pub table: String,
@@ -194,6 +195,23 @@ impl NatRule {
             dst: r.destination().and_then(|p| neg(p, net)),
             dports,
         })
+    }
+
+    /// The ports the rule translates to (`--to-ports`, `:P-Q`), if it names them.
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        self.ports
+    }
+
+    /// True for SNAT and MASQUERADE (the source is rewritten).
+    pub fn is_snat(&self) -> bool {
+        matches!(self.kind, Kind::Snat | Kind::Masquerade)
+    }
+
+    /// Whether the rule can translate UDP (`-p udp`, or no protocol).
+    pub fn translates_udp(&self) -> bool {
+        self.proto
+            .as_ref()
+            .is_none_or(|p| (p.value == 17 || p.value == 0) != p.negated)
     }
 
     fn is_dnat(&self) -> bool {
@@ -388,6 +406,80 @@ pub fn link_nat<'a>(
             })
         })
         .collect()
+}
+
+/// A climbing `insert_failed` next to the NAT rules that translate UDP.
+#[derive(Debug, Clone, Serialize)]
+pub struct InsertRace {
+    /// `insert_failed` summed over CPUs.
+    pub insert_failed: u64,
+    /// Per second, when two readings were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<f64>,
+    /// What the counter means here.
+    pub explanation: &'static str,
+    /// The nat rules that translate UDP flows (DNAT of DNS services,
+    /// SNAT/MASQUERADE), with whether they already use `--random-fully`.
+    pub rules: Vec<RaceRule>,
+    /// The UDP NAT tuples of the table (most pressed first), such as DNS.
+    pub flows: Vec<String>,
+    /// What usually helps, as hints to check, not certainties.
+    pub hints: Vec<&'static str>,
+}
+
+/// A nat rule that translates UDP.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaceRule {
+    /// The rule.
+    pub rule: RuleRef,
+    /// The rule already picks source ports with `--random-fully`.
+    pub random_fully: bool,
+}
+
+/// Rules shown next to a climbing `insert_failed` (kube-proxy has one DNAT
+/// rule per endpoint: the list is cut).
+pub const RACE_RULES: usize = 12;
+
+/// Ties a non-zero `insert_failed` to the UDP-translating rules and flows.
+/// `None` when the counter is zero or unknown.
+pub fn insert_race(
+    insert_failed: Option<u64>,
+    per_second: Option<f64>,
+    rules: Option<&NatRules>,
+    udp_flows: Vec<String>,
+) -> Option<InsertRace> {
+    let total = insert_failed?;
+    if total == 0 && per_second.is_none_or(|r| r <= 0.0) {
+        return None;
+    }
+    let mut list: Vec<RaceRule> = rules
+        .map(|r| {
+            r.rules
+                .iter()
+                .filter(|n| n.translates_udp())
+                .map(|n| RaceRule {
+                    random_fully: n.rule.text.contains("--random-fully"),
+                    rule: n.rule.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Source translation first: that is where --random-fully applies.
+    list.sort_by_key(|r| !matches!(r.rule.target.as_str(), "SNAT" | "MASQUERADE"));
+    list.truncate(RACE_RULES);
+    Some(InsertRace {
+        insert_failed: total,
+        per_second,
+        explanation: "two packets of one new UDP flow (often the A and AAAA DNS queries a resolver sends at once from one socket) each made a conntrack entry and NAT gave them the same tuple; the second entry could not be inserted and its packet was dropped, which a client sees as a 5-second DNS timeout",
+        rules: list,
+        flows: udp_flows,
+        hints: vec![
+            "--random-fully on the SNAT/MASQUERADE rule may help when the clash is between two source-port choices",
+            "a node-local DNS cache (such as NodeLocal DNSCache on Kubernetes) keeps pods' DNS off DNAT and conntrack races",
+            "`options single-request-reopen` (glibc) or `use-vc` in resolv.conf keeps the A and AAAA queries from racing on one socket",
+            "kernels since 5.0 resolve most UDP clashes themselves (clash_resolve counts them); an older kernel makes the race likelier",
+        ],
+    })
 }
 
 #[cfg(test)]

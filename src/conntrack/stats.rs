@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Problem, Problems, Severity, problem, trim};
 
 /// Which text the statistics came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StatsFormat {
     /// `conntrack -S`: decimal `key=value` per CPU.
@@ -376,7 +376,7 @@ pub fn health(stats: &Stats, previous: Option<(&Stats, f64)>) -> Vec<HealthItem>
 }
 
 /// Change of one counter between two snapshots.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rate {
     /// Counter name.
     pub counter: String,

@@ -7,16 +7,28 @@ use serde::Serialize;
 
 use super::{Entry, Flags, State, has_ports, proto_name};
 
-/// Table fill level of a live system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Table fill level: live from procfs, or a saved table against `--max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Fill {
     /// `net.netfilter.nf_conntrack_count`
     pub count: u64,
     /// `net.netfilter.nf_conntrack_max`
     pub max: u64,
+    /// `net.netfilter.nf_conntrack_buckets` (hash table size), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<u64>,
 }
 
 impl Fill {
+    /// Average entries per hash bucket (the kernel walks a bucket's chain
+    /// on every lookup).
+    pub fn per_bucket(&self) -> Option<f64> {
+        self.buckets
+            .filter(|&b| b > 0)
+            .map(|b| (self.count as f64 / b as f64 * 100.0).round() / 100.0)
+    }
+
     /// Fill in percent.
     pub fn percent(&self) -> f64 {
         if self.max == 0 {
@@ -62,6 +74,8 @@ pub struct Summary {
     pub nat: u64,
     /// IPv6 entries.
     pub ipv6: u64,
+    /// UDP entries to port 53: short-lived DNS flows that fill a table fast.
+    pub dns_udp: u64,
     /// `[DESTROY]` events (connections that ended), when reading `conntrack -E`.
     pub destroyed: u64,
     /// Original destinations, most first.
@@ -98,6 +112,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
     let mut ports: HashMap<(u8, u16), u64> = HashMap::new();
     let (mut total, mut unreplied, mut assured, mut nat, mut ipv6) = (0, 0, 0, 0, 0);
     let mut destroyed = 0;
+    let mut dns_udp = 0;
     for e in entries {
         total += 1;
         protos[e.proto as usize] += 1;
@@ -112,6 +127,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
         ipv6 += matches!(e.orig.src, IpAddr::V6(_)) as u64;
         *dsts.entry(e.orig.dst).or_default() += 1;
         *srcs.entry(e.orig.src).or_default() += 1;
+        dns_udp += (e.proto == 17 && e.orig.dport == 53) as u64;
         if has_ports(e.proto) {
             *ports.entry((e.proto, e.orig.dport)).or_default() += 1;
         }
@@ -138,6 +154,7 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, top_n: usize)
         nat,
         ipv6,
         destroyed,
+        dns_udp,
         top_destinations: top(dsts, top_n),
         top_ports: top(
             ports
