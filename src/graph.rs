@@ -7,7 +7,7 @@
 //! picture.
 
 mod highlight;
-mod kube;
+pub mod kube;
 mod summary;
 mod view;
 
