@@ -15,6 +15,7 @@
 
 pub mod semantic;
 mod text;
+mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::model::{Chain, Counters, Family, Rule, Ruleset, Table};
 use crate::save::push_rule_body;
 
 pub use text::write_text;
+pub use view::{mark_view, with_ghosts};
 
 /// How to compare.
 #[derive(Debug, Clone, Default)]
@@ -154,6 +156,10 @@ pub struct RuleChange {
     /// The new rule (all kinds but removed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<RuleRef>,
+    /// 0-based place in the new chain: the new rule's, or for a removed
+    /// rule that of the rule it now stands before.
+    #[serde(skip)]
+    pub at: usize,
 }
 
 /// Counts of differences.
@@ -478,6 +484,7 @@ fn one_sided(c: &Chain, status: Status) -> ChainDiff {
                     None
                 },
                 new: if status == Status::Added { rr } else { None },
+                at: i,
             }
         })
         .collect();
@@ -490,6 +497,29 @@ fn one_sided(c: &Chain, status: Status) -> ChainDiff {
         policy_counters: None,
         rules,
     }
+}
+
+/// The line of a rule as written, without `[packets:bytes]`.
+fn without_counters(text: &str) -> &str {
+    if text.starts_with('[')
+        && let Some(end) = text.find(']')
+    {
+        return text[end + 1..].trim_start();
+    }
+    text
+}
+
+/// Whether two chains hold the same rules written the same way (the common
+/// case, decided without building canonical text). Any difference, even
+/// only in spelling, leaves it to the full comparison.
+fn same_text(oc: &Chain, nc: &Chain) -> bool {
+    oc.name == nc.name
+        && oc.rules.len() == nc.rules.len()
+        && oc
+            .rules
+            .iter()
+            .zip(&nc.rules)
+            .all(|(a, b)| without_counters(&a.text) == without_counters(&b.text))
 }
 
 fn diff_chain(
@@ -528,6 +558,10 @@ fn diff_chain(
         cd.policy_counters = Some((oc.counters, nc.counters));
     }
 
+    if !opts.counters && same_text(oc, nc) {
+        let changed = renamed || cd.policy.is_some() || cd.policy_counters.is_some();
+        return changed.then_some(cd);
+    }
     let no_rename = |_: &str| None;
     let old_keys: Vec<String> = oc.rules.iter().map(|r| rule_key(r, rename)).collect();
     let new_keys: Vec<String> = nc.rules.iter().map(|r| rule_key(r, &no_rename)).collect();
@@ -569,8 +603,9 @@ fn diff_chain(
     // Changes in new-chain order; a removed rule sits where it was.
     let mut out: BTreeMap<(usize, usize), RuleChange> = BTreeMap::new();
     let mut seq = 0usize;
-    let mut put = |at: usize, c: RuleChange, out: &mut BTreeMap<(usize, usize), RuleChange>| {
+    let mut put = |at: usize, mut c: RuleChange, out: &mut BTreeMap<(usize, usize), RuleChange>| {
         seq += 1;
+        c.at = at;
         out.insert((at, seq), c);
     };
     for op in &ops {
@@ -584,6 +619,7 @@ fn diff_chain(
                             kind: ChangeKind::Counters,
                             old: Some(oref(i)),
                             new: Some(nref(j)),
+                            at: 0,
                         };
                         put(j, c, &mut out);
                     }
@@ -605,6 +641,7 @@ fn diff_chain(
                         kind: ChangeKind::Changed,
                         old: Some(oref(i)),
                         new: Some(nref(j)),
+                        at: 0,
                     };
                     put(j, c, &mut out);
                 }
@@ -614,6 +651,7 @@ fn diff_chain(
                         kind: ChangeKind::Removed,
                         old: Some(oref(i)),
                         new: None,
+                        at: 0,
                     };
                     put(n.start, c, &mut out);
                 }
@@ -626,6 +664,7 @@ fn diff_chain(
                     kind: ChangeKind::Added,
                     old: None,
                     new: Some(nref(j)),
+                    at: 0,
                 };
                 put(j, c, &mut out);
             }
@@ -639,6 +678,7 @@ fn diff_chain(
             kind: ChangeKind::Moved,
             old: Some(oref(i)),
             new: Some(nref(j)),
+            at: 0,
         };
         put(j, c, &mut out);
     }

@@ -394,3 +394,112 @@ fn cli_semantic_says_it_is_not_available_and_still_diffs() {
         .stderr(predicates::str::contains("packet-set engine"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The docker sample with one rule changed, one added (into a new chain),
+/// one removed, and a whole chain (with the jumps into it) removed.
+fn docker_edited() -> String {
+    let t = sample("docker-host.rules");
+    let t = t.replace("--dport 22 -m comment", "--dport 2222 -m comment");
+    let t = t.replace(
+        "[0:0] -A DOCKER-USER -s 203.0.113.0/24 -m comment --comment \"blocked partner range\" -j DROP\n",
+        "",
+    );
+    let t = t.replace(
+        ":DOCKER-USER - [0:0]\n",
+        ":DOCKER-USER - [0:0]\n:NEW-CHAIN - [0:0]\n",
+    );
+    let t = t.replace(
+        "[0:0] -A DOCKER-USER -j RETURN\n",
+        "[0:0] -A DOCKER-USER -j RETURN\n[0:0] -A NEW-CHAIN -j ACCEPT\n",
+    );
+    let t = t.replace(
+        "[0:0] -A INPUT -j DROP\n",
+        "[0:0] -A INPUT -j DROP\n[0:0] -A INPUT -s 198.51.100.0/24 -j NEW-CHAIN\n",
+    );
+    t.lines()
+        .filter(|l| !l.contains("DOCKER-ISOLATION-STAGE-2"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn render_diff_marks_added_changed_and_removed_chains_and_rows() {
+    let dir = tmpdir("render");
+    let old = format!("{}/samples/docker-host.rules", env!("CARGO_MANIFEST_DIR"));
+    let new = write(&dir, "new.rules", &docker_edited());
+    let out = iptviz()
+        .args([
+            "render", "--rules", "-t", "filter", "-f", "json", "--diff", &old, &new,
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    let index = |id: &str| {
+        nodes
+            .iter()
+            .position(|n| n["id"] == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    };
+    let mark = |i: usize| -> Option<String> {
+        v["diff"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[0] == i)
+            .map(|m| m[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(mark(index("filter/NEW-CHAIN")).as_deref(), Some("added"));
+    assert_eq!(mark(index("filter/INPUT")).as_deref(), Some("changed"));
+    assert_eq!(
+        mark(index("filter/DOCKER-USER")).as_deref(),
+        Some("changed")
+    );
+    assert_eq!(
+        mark(index("filter/DOCKER-ISOLATION-STAGE-2")).as_deref(),
+        Some("removed"),
+        "a removed chain is drawn as a ghost"
+    );
+    assert_eq!(
+        mark(index("filter/DOCKER")),
+        None,
+        "unchanged chains are plain"
+    );
+    // Rows: INPUT's third rule changed, its last added; DOCKER-USER's
+    // removed rule is back as a struck-out row before RETURN.
+    let rows = |i: usize| -> Vec<(u64, String)> {
+        v["diff"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m[0] == i)
+            .map(|m| (m[1].as_u64().unwrap(), m[2].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let input = index("filter/INPUT");
+    assert_eq!(
+        rows(input),
+        vec![(2, "changed".to_string()), (6, "added".to_string())]
+    );
+    let user = index("filter/DOCKER-USER");
+    assert_eq!(rows(user), vec![(0, "removed".to_string())]);
+    let text = nodes[user]["rows"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("removed: -A DOCKER-USER -s 203.0.113.0/24"),
+        "{text}"
+    );
+    assert_eq!(nodes[user]["rows"].as_array().unwrap().len(), 2);
+
+    // The SVG draws them in the diff colours, the ghost dashed.
+    let out = iptviz()
+        .args(["render", "--rules", "-t", "filter", "--diff", &old, &new])
+        .assert()
+        .success();
+    let svg = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for colour in ["#16a34a", "#ea580c", "#dc2626"] {
+        assert!(svg.contains(colour), "{colour} missing");
+    }
+    assert!(svg.contains("line-through"));
+    assert!(svg.contains("diff against"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
