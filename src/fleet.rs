@@ -315,8 +315,21 @@ fn is_endpoint_chain(name: &str) -> bool {
     name.starts_with("KUBE-SEP-")
 }
 
+/// The line of a rule as written, without `[packets:bytes]` in front.
+fn without_counters(text: &str) -> &str {
+    if text.starts_with('[')
+        && let Some(end) = text.find(']')
+    {
+        return text[end + 1..].trim_start();
+    }
+    text
+}
+
 /// Walks the items of a ruleset (chain declarations and rules, in order,
-/// counters left out): `(table, chain, text)`.
+/// counters left out): `(table, chain, text)`. A rule is taken as written
+/// (the text is the same across nodes run by the same tools), unless it
+/// carries `-c` counters inside, when it is written out again without
+/// them.
 fn for_each_item(rs: &Ruleset, opts: &FleetOptions, mut f: impl FnMut(&str, &str, &str)) {
     let mut buf = String::new();
     for t in &rs.tables {
@@ -342,11 +355,16 @@ fn for_each_item(rs: &Ruleset, opts: &FleetOptions, mut f: impl FnMut(&str, &str
                 {
                     continue;
                 }
-                buf.clear();
-                buf.push_str("-A ");
-                buf.push_str(&c.name);
-                push_rule_body(&mut buf, r);
-                f(&t.name, &c.name, &buf);
+                let raw = without_counters(&r.text);
+                if r.counters.is_some() && !r.text.starts_with('[') {
+                    buf.clear();
+                    buf.push_str("-A ");
+                    buf.push_str(&c.name);
+                    push_rule_body(&mut buf, r);
+                    f(&t.name, &c.name, &buf);
+                } else {
+                    f(&t.name, &c.name, raw);
+                }
             }
         }
     }
@@ -365,23 +383,41 @@ fn item_hash(table: &str, text: &str) -> u64 {
 fn fingerprint(rs: &Ruleset, opts: &FleetOptions) -> (u128, Vec<u64>) {
     let mut whole = Xxh3::new();
     let mut keys = Vec::with_capacity(rs.rule_count() + rs.chain_count());
-    let mut seen: HashMap<u64, u32, rustc_hash::FxBuildHasher> = HashMap::default();
     for_each_item(rs, opts, |table, _chain, text| {
         whole.update(table.as_bytes());
         whole.update(b"\0");
         whole.update(text.as_bytes());
         whole.update(b"\n");
-        let h = item_hash(table, text);
-        let n = seen.entry(h).or_insert(0);
-        keys.push(if *n == 0 {
-            h
-        } else {
-            xxh3_64(&[h.to_le_bytes(), u64::from(*n).to_le_bytes()].concat())
-        });
-        *n += 1;
+        keys.push(item_hash(table, text));
     });
     keys.sort_unstable();
+    // The n-th copy of an item (n > 0) gets its own key, as record_texts
+    // gives it.
+    let mut fixed = false;
+    let mut i = 1;
+    while i < keys.len() {
+        if keys[i] == keys[i - 1] {
+            let h = keys[i - 1];
+            let mut n = 1u64;
+            while i < keys.len() && keys[i] == h {
+                keys[i] = dup_key(h, n);
+                n += 1;
+                i += 1;
+            }
+            fixed = true;
+        } else {
+            i += 1;
+        }
+    }
+    if fixed {
+        keys.sort_unstable();
+    }
     (whole.digest128(), keys)
+}
+
+/// The key of the `n`-th copy of an item whose key is `h`.
+fn dup_key(h: u64, n: u64) -> u64 {
+    xxh3_64(&[h.to_le_bytes(), n.to_le_bytes()].concat())
 }
 
 /// Records the text of every item the fleet has not seen yet.
@@ -394,7 +430,7 @@ fn record_texts(rs: &Ruleset, opts: &FleetOptions, texts: &Mutex<Texts>) {
         let k = if *n == 0 {
             h
         } else {
-            xxh3_64(&[h.to_le_bytes(), u64::from(*n).to_le_bytes()].concat())
+            dup_key(h, u64::from(*n))
         };
         *n += 1;
         fresh.push((k, table.into(), chain.into(), text.into()));
