@@ -161,6 +161,18 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// User plus system CPU seconds of a running process (`/proc/PID/stat`,
+/// clock ticks of 1/100 s).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn fleet_bench(text: &str, bin: &Path, tmp: &Path, count: usize) {
     let dir = tmp.join("fleet");
     let _ = std::fs::remove_dir_all(&dir);
@@ -207,6 +219,11 @@ fn fleet_bench(text: &str, bin: &Path, tmp: &Path, count: usize) {
         secs(t.elapsed())
     );
     let out = tmp.join("fleet.json");
+    // Other work on the machine stretches wall time; the load says how much.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split(' ').next().map(str::to_string))
+        .unwrap_or_default();
     let t = Instant::now();
     let mut child = Command::new(bin)
         .args(["fleet", "--json", "-o"])
@@ -217,20 +234,23 @@ fn fleet_bench(text: &str, bin: &Path, tmp: &Path, count: usize) {
         .unwrap();
     let pid = child.id();
     let mut peak = 0;
+    let mut cpu = 0.0f64;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         peak = peak.max(status_kb(pid, "VmHWM:").unwrap_or(0));
+        cpu = cpu.max(cpu_secs(pid).unwrap_or(0.0));
         std::thread::sleep(Duration::from_millis(10));
     };
     let wall = t.elapsed();
     println!(
-        "  `iptviz fleet --json DIR`: {} wall, peak memory {:.0} MB (VmHWM, sampled), exit {:?}, {} CPUs",
+        "  `iptviz fleet --json DIR`: {} wall, {cpu:.1} s CPU (user+sys, sampled), peak memory {:.0} MB (VmHWM, sampled), exit {:?}, {} CPUs, load average before: {}",
         secs(wall),
         peak as f64 / 1024.0,
         status.code(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let names = |v: &serde_json::Value| -> Vec<String> {
