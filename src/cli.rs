@@ -2,7 +2,10 @@
 
 mod check;
 mod common;
+mod completions;
 mod conntrack;
+mod diff;
+mod fleet;
 mod render;
 mod trace;
 
@@ -10,13 +13,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `0.1.0 (commit 0123456789ab)`: the package version and the commit built
+/// (see build.rs; `unknown commit` when built from a tarball).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("IPTVIZ_GIT_COMMIT"),
+    ")"
+);
+
 /// See how packets move through a Linux firewall.
 ///
 /// iptviz reads `iptables-save` / `ip6tables-save` output (also `iptables -S`),
 /// checks it, and draws it. Give a FILE, `-` for standard input, or `--live`
 /// to read this machine's rules (needs root).
 #[derive(Debug, Parser)]
-#[command(name = "iptviz", version, about, long_about)]
+#[command(name = "iptviz", version = VERSION, about, long_about)]
 #[command(after_help = "Examples:
   iptviz check samples/docker-host.rules
   sudo iptables-save -c | iptviz check -
@@ -66,6 +78,21 @@ enum Cmd {
     Trace(Box<trace::TraceArgs>),
     /// Draw the chain graph (or the hook order with --flow) as SVG, DOT or JSON.
     Render(render::RenderArgs),
+    /// Show what changed between two rulesets, chain by chain and rule by
+    /// rule: added, removed, changed, moved, renamed chains, policies.
+    ///
+    /// Counters are ignored unless --counters. kube-proxy and CNI chains
+    /// whose hash names changed are recognised by their rules and comments.
+    /// Exit status: 0 the same, 1 different, 2 an input could not be read.
+    Diff(diff::DiffArgs),
+    /// Compare many nodes' dumps: groups of identical rules, drift (rules
+    /// some nodes have and others lack, nodes named), outliers, per-node
+    /// counts, problems and conntrack fill.
+    Fleet(fleet::FleetArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Write man pages: iptviz.1 and one per subcommand.
+    Manpages(completions::ManpagesArgs),
 }
 
 /// Runs a parsed command line.
@@ -76,5 +103,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Conntrack(a) => conntrack::conntrack(a),
         Cmd::Trace(a) => trace::trace(*a),
         Cmd::Render(a) => render::render_cmd(a),
+        Cmd::Diff(a) => diff::diff_cmd(a),
+        Cmd::Fleet(a) => fleet::fleet_cmd(a),
+        Cmd::Completions(a) => completions::completions(a),
+        Cmd::Manpages(a) => completions::manpages(a),
     }
 }

@@ -7,7 +7,7 @@
 //! picture.
 
 mod highlight;
-mod kube;
+pub mod kube;
 mod summary;
 mod view;
 
@@ -25,8 +25,8 @@ pub use kube::{is_kube_chain, service_label};
 pub use summary::{rule_label, rule_summary};
 pub(crate) use view::chain_look;
 pub use view::{
-    AUTO_RETURNS_MAX, CollapseRule, View, ViewEdge, ViewError, ViewFrame, ViewNode, ViewNodeKind,
-    ViewOptions, ViewRow, default_collapse, view,
+    AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, View, ViewEdge, ViewError, ViewFrame,
+    ViewNode, ViewNodeKind, ViewOptions, ViewRow, default_collapse, view,
 };
 
 /// Whether a chain can end without a verdict (and so return to its

@@ -288,6 +288,7 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
             rules: view.rules,
             frames: Vec::new(),
             flow: None,
+            diff: None,
         };
         let l = layout_one(&sub, choice);
         out.engine = l.engine;

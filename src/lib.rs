@@ -17,6 +17,8 @@
 //! ```
 
 pub mod conntrack;
+pub mod diff;
+pub mod fleet;
 pub mod flow;
 pub mod graph;
 pub mod input;

@@ -67,6 +67,7 @@ pub enum LayoutArg {
   iptviz render --collapse 'f2b-*' --collapse 'KUBE-SEP-*' rules.txt -o out.svg
   sudo iptables-save -c | iptviz render - --counters -o live.svg
   iptviz render -f dot rules.txt | dot -Tpng -o rules.png
+  iptviz render --diff before.rules after.rules --rules -o change.svg
 
 With -t/--table only that table is drawn (for `iptables -S` input it also
 names the table the lines belong to). By default kube-proxy endpoint chains
@@ -77,6 +78,11 @@ chain.")]
 pub struct RenderArgs {
     #[command(flatten)]
     input: InputArgs,
+    /// Draw FILE (the new rules) compared with OLD: added chains and rules
+    /// green, changed ones orange, removed ones as red ghosts (with --rules,
+    /// removed rules are struck-out rows where they were).
+    #[arg(long, value_name = "OLD", conflicts_with = "flow")]
+    diff: Option<String>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "svg")]
     format: FormatArg,
@@ -180,6 +186,32 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Json => Format::Json,
     };
     let choice = a.layout.choice();
+    let old = match &a.diff {
+        None => None,
+        Some(path) => {
+            let loaded = iptviz::input::read_source(&iptviz::input::Source::from_arg(path))
+                .with_context(|| format!("cannot read --diff {path}"))?;
+            let Some(l) = loaded.into_iter().next() else {
+                return Ok(ExitCode::from(2));
+            };
+            let opts = iptviz::parse::ParseOptions {
+                table: a.input.table.clone(),
+                ..iptviz::parse::ParseOptions::lenient(&l.name)
+            };
+            match iptviz::parse::parse_owned(l.bytes, &opts) {
+                Ok(p) => {
+                    for pr in &p.problems {
+                        eprintln!("{}", pr.render(&l.name));
+                    }
+                    Some((l.name, p.ruleset))
+                }
+                Err(e) => {
+                    eprintln!("iptviz: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+    };
     // `--live` reads IPv4 and IPv6: one drawing each. DOT streams may hold
     // several graphs; SVG and JSON documents may not, so the second goes to
     // its own file.
@@ -210,15 +242,26 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
         if i.parsed.error_count() > 0 {
             code = ExitCode::from(1);
         }
-        let rs = &i.parsed.ruleset;
+        let compared = old.as_ref().map(|(name, o)| {
+            let d = iptviz::diff::diff(
+                o,
+                &i.parsed.ruleset,
+                name,
+                &i.name,
+                &iptviz::diff::DiffOptions::default(),
+            );
+            let merged = iptviz::diff::with_ghosts(o, &i.parsed.ruleset, &d);
+            (d, merged)
+        });
+        let rs = compared.as_ref().map_or(&i.parsed.ruleset, |c| &c.1);
         let title = if a.flow {
             format!("{}: packet flow (netfilter hook order)", i.name)
         } else {
             format!(
                 "{}: {} chains, {} rules",
                 i.name,
-                rs.chain_count(),
-                rs.rule_count()
+                i.parsed.ruleset.chain_count(),
+                i.parsed.ruleset.rule_count()
             )
         };
         let v = if a.flow {
@@ -248,7 +291,11 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 },
                 title,
             };
-            view(rs, &g, &opts)?
+            let mut v = view(rs, &g, &opts)?;
+            if let Some((d, _)) = &compared {
+                iptviz::diff::mark_view(&mut v, d, &i.parsed.ruleset);
+            }
+            v
         };
         let text = render(&v, format, choice)?;
         out.write_all(text.as_bytes())?;

@@ -305,6 +305,49 @@ pub struct View {
     /// nodes sit in the netfilter picture, which layouts then draw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<crate::flow::FlowPlan>,
+    /// Set by `iptviz render --diff` ([`crate::diff::mark_view`]): what
+    /// changed, per node and rule row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<DiffMarks>,
+}
+
+/// How a node or a rule row of a diff drawing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiffMark {
+    /// Only in the new ruleset.
+    Added,
+    /// In both, with differences (or renamed, or moved).
+    Changed,
+    /// Only in the old ruleset: drawn as a ghost.
+    Removed,
+}
+
+/// The diff marks of a view.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiffMarks {
+    /// `(node index, mark)`.
+    pub nodes: Vec<(usize, DiffMark)>,
+    /// `(node index, row index, mark)`.
+    pub rows: Vec<(usize, usize, DiffMark)>,
+}
+
+impl DiffMarks {
+    /// The mark of node `i`.
+    pub fn node(&self, i: usize) -> Option<DiffMark> {
+        self.nodes.iter().find(|m| m.0 == i).map(|m| m.1)
+    }
+
+    /// The marks of node `i`'s rows, indexed by row.
+    pub fn rows_of(&self, i: usize, rows: usize) -> Vec<Option<DiffMark>> {
+        let mut v = vec![None; rows];
+        for &(n, r, m) in &self.rows {
+            if n == i && r < rows {
+                v[r] = Some(m);
+            }
+        }
+        v
+    }
 }
 
 struct Merged {
@@ -827,6 +870,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         rules: opts.rules,
         frames: Vec::new(),
         flow: None,
+        diff: None,
     })
 }
 

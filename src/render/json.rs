@@ -16,6 +16,8 @@ struct Doc<'a> {
     clusters: &'a [crate::layout::Cluster],
     nodes: Vec<NodeOut<'a>>,
     edges: Vec<EdgeOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a crate::graph::DiffMarks>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +66,7 @@ pub fn json(view: &View, layout: &Layout) -> Result<String, serde_json::Error> {
                 style: style::edge_style(e.kind, view.nodes[e.to].kind),
             })
             .collect(),
+        diff: view.diff.as_ref(),
     };
     let mut s = serde_json::to_string_pretty(&doc)?;
     s.push('\n');

@@ -222,6 +222,26 @@ pub fn path_node_style(base: NodeStyle) -> NodeStyle {
     }
 }
 
+/// Colour of a diff mark: added green, changed orange, removed red.
+pub fn diff_colour(m: crate::graph::DiffMark) -> Rgb {
+    match m {
+        crate::graph::DiffMark::Added => (0x16, 0xa3, 0x4a),
+        crate::graph::DiffMark::Changed => (0xea, 0x58, 0x0c),
+        crate::graph::DiffMark::Removed => (0xdc, 0x26, 0x26),
+    }
+}
+
+/// `base` as drawn in a diff: outlined in the mark's colour; a removed
+/// chain dashed (a ghost).
+pub fn diff_node_style(base: NodeStyle, m: crate::graph::DiffMark) -> NodeStyle {
+    NodeStyle {
+        stroke: diff_colour(m),
+        stroke_width: 3.0,
+        dashed: m == crate::graph::DiffMark::Removed,
+        ..base
+    }
+}
+
 /// The style of a drawn node, highlight included.
 pub fn view_node_style(n: &ViewNode) -> NodeStyle {
     let s = node_style(n.kind, &n.table);

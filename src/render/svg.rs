@@ -93,11 +93,25 @@ fn class(kind: &str, lit_view: bool, on_path: bool) -> String {
     }
 }
 
-fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool) {
-    let s = style::view_node_style(n);
+fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, view: &View) {
+    let mark = view.diff.as_ref().and_then(|d| d.node(i));
+    let row_marks = view
+        .diff
+        .as_ref()
+        .map(|d| d.rows_of(i, n.rows.len()))
+        .unwrap_or_default();
+    let mut s = style::view_node_style(n);
+    if let Some(m) = mark {
+        s = style::diff_node_style(s, m);
+    }
+    let ghost = if mark == Some(crate::graph::DiffMark::Removed) {
+        " opacity=\"0.6\""
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "<g{} id=\"n{i}\"><title>{}</title>",
+        "<g{}{ghost} id=\"n{i}\"><title>{}</title>",
         class("node", lit_view, n.highlight),
         escape(&n.title)
     );
@@ -146,14 +160,32 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool) {
             hex(s.stroke)
         );
         for (ri, r) in n.rows.iter().enumerate() {
+            let row_mark = row_marks.get(ri).copied().flatten();
+            if let Some(m) = row_mark {
+                // A tinted band behind the row; a removed rule struck out.
+                let _ = writeln!(
+                    out,
+                    "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.18\"/>",
+                    f(b.x + 1.0),
+                    f(b.y + row_centre(n, ri) - TEXT_SIZE * 0.75),
+                    f(b.w - 2.0),
+                    f(TEXT_SIZE * 1.5),
+                    hex(style::diff_colour(m))
+                );
+            }
+            let strike = if row_mark == Some(crate::graph::DiffMark::Removed) {
+                " text-decoration=\"line-through\""
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{}>{}</text></g>",
+                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{strike}{}>{}</text></g>",
                 escape(&r.title),
                 f(b.x + PAD),
                 f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
                 f(TEXT_SIZE),
-                hex(INK),
+                hex(row_mark.map_or(INK, style::diff_colour)),
                 // Monospace bold keeps the advance width: the row still fits.
                 if r.highlight {
                     " font-weight=\"bold\""
@@ -404,7 +436,7 @@ pub fn svg(view: &View, layout: &Layout) -> String {
     }
     body.push_str("</g>\n<g class=\"nodes\">\n");
     for (i, (n, b)) in view.nodes.iter().zip(&layout.nodes).enumerate() {
-        node(&mut body, i, n, b, lit_view);
+        node(&mut body, i, n, b, lit_view, view);
     }
     body.push_str("</g>\n<g class=\"labels\">\n");
     for &i in &order {
