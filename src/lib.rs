@@ -21,6 +21,7 @@ pub mod flow;
 pub mod graph;
 pub mod input;
 pub mod layout;
+pub mod matches;
 pub mod model;
 pub mod parse;
 pub mod render;

@@ -56,6 +56,8 @@ struct Summary<'a> {
     rules: usize,
     errors: usize,
     warnings: usize,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
     problems: &'a [iptviz::Problem],
 }
 
@@ -84,6 +86,7 @@ fn summary<'a>(i: &'a Input) -> Summary<'a> {
         rules: rs.rule_count(),
         errors,
         warnings: i.parsed.problems.len() - errors,
+        notes: &rs.notes,
         problems: &i.parsed.problems,
     }
 }
@@ -109,6 +112,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let fmt = match s.format {
             InputFormat::Save => "iptables-save",
             InputFormat::Spec => "iptables -S",
+            InputFormat::Listing => "iptables -L",
         };
         let fam = match s.family {
             iptviz::model::Family::Ipv4 => "IPv4",
@@ -138,6 +142,9 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 "  {:<10} {:>8} {:>8} {:>8} {:>9}",
                 t.name, t.chains, t.builtin_chains, t.user_chains, t.rules
             )?;
+        }
+        for n in &i.parsed.ruleset.notes {
+            writeln!(out, "  note: {n}")?;
         }
         if s.problems.is_empty() {
             writeln!(out, "  no problems found")?;
