@@ -18,7 +18,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::matches::listing::{self as table, Conv, Entry, Form, Kind, Place};
-use crate::model::{Chain, Counters, Family, InputFormat, Rule, Ruleset, SourceText, Str, Table};
+use crate::model::{
+    Chain, Counters, Family, InputFormat, Rule, Ruleset, SourceText, Str, Table, builtin_chains,
+};
 
 use super::lexer::Token;
 use super::{ParseError, ParseOptions, Parsed, Problem, Severity, is_builtin, rule};
@@ -55,10 +57,13 @@ fn marker(line: &str) -> Option<Marker> {
     let words: Vec<&str> = line.split_whitespace().collect();
     // The command comes first, or after a prompt and `sudo`: a rule whose
     // comment mentions iptables is not a command line.
-    let cmd = words
-        .iter()
-        .take(4)
-        .position(|w| w.ends_with("iptables") || w.ends_with("ip6tables"))?;
+    let cmd = words.iter().take(4).position(|w| {
+        let w = w
+            .strip_suffix("-legacy")
+            .or_else(|| w.strip_suffix("-nft"))
+            .unwrap_or(w);
+        w.ends_with("iptables") || w.ends_with("ip6tables")
+    })?;
     let args = &words[cmd + 1..];
     let lists = args.iter().any(|a| {
         *a == "--list"
@@ -81,7 +86,7 @@ fn marker(line: &str) -> Option<Marker> {
     }
     Some(Marker {
         table,
-        ipv6: words[cmd].ends_with("ip6tables"),
+        ipv6: words[cmd].contains("ip6tables"),
     })
 }
 
@@ -1065,7 +1070,18 @@ impl Reader<'_> {
                 .filter(|c| c.policy.is_some())
                 .map(|c| c.name.clone())
                 .collect();
-            let guess = hint(t).unwrap_or_else(|| super::guess_table(&policies));
+            // All built-in chains of one table name it; a part of them (a
+            // paste of `-L PREROUTING`) is told apart by the targets used.
+            let has_all = |want: &[&str]| {
+                want.len() == policies.len() && want.iter().all(|c| policies.iter().any(|p| p == c))
+            };
+            let whole = ["raw", "mangle", "nat", "filter"]
+                .into_iter()
+                .find(|n| has_all(builtin_chains(n)))
+                .or_else(|| has_all(&["PREROUTING", "OUTPUT", "POSTROUTING"]).then_some("nat"));
+            let guess = whole
+                .or_else(|| hint(t))
+                .unwrap_or_else(|| super::guess_table(&policies));
             t.name = guess.into();
             for c in &mut t.chains {
                 c.builtin = is_builtin(guess, &c.name, c.policy.is_some());
@@ -1170,6 +1186,13 @@ mod tests {
             Some(Marker {
                 table: "filter".into(),
                 ipv6: true
+            })
+        );
+        assert_eq!(
+            marker("# /usr/sbin/iptables-legacy -t raw -L -v -n -x"),
+            Some(Marker {
+                table: "raw".into(),
+                ipv6: false
             })
         );
         assert_eq!(marker("# iptables -t nat -S"), None);
