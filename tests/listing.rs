@@ -361,3 +361,27 @@ fn check_accepts_counters_written_with_a_comma() {
         ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_tracer_reports_unmapped_text_as_an_assumption() {
+    let text = "\
+# iptables -L -n -v
+Chain INPUT (policy DROP 0 packets, 0 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+    0     0 ACCEPT     6    --  eth0   *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22 frobnicate 7
+";
+    iptviz()
+        .args([
+            "trace", "-", "--proto", "tcp", "--src", "1.2.3.4", "--dst", "10.0.0.1",
+        ])
+        .args(["--dport", "22", "--local", "10.0.0.1", "--in", "eth0"])
+        .write_stdin(text)
+        .assert()
+        .stdout(predicate::str::contains(
+            "-m unmapped --text \"frobnicate 7\" -j ACCEPT",
+        ))
+        .stdout(predicate::str::contains(
+            "assumption: -m unmapped assumed to match",
+        ))
+        .stdout(predicate::str::contains("verdict ACCEPT"));
+}
