@@ -385,3 +385,66 @@ Chain INPUT (policy DROP 0 packets, 0 bytes)
         ))
         .stdout(predicate::str::contains("verdict ACCEPT"));
 }
+
+mod damaged {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Words a listing is made of, to splice into it.
+    const PIECES: &[&str] = &[
+        " ",
+        "  ",
+        "\n",
+        "!",
+        "/*",
+        "*/",
+        "\"",
+        "Chain ",
+        "(policy ",
+        "ACCEPT",
+        "--",
+        "-f",
+        "0.0.0.0/0",
+        "tcp",
+        "dpt:",
+        "flags:0x",
+        "/",
+        "K",
+        "[goto]",
+        "limit: avg",
+        "é",
+        "\t",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Cut, spliced or garbled pastes never panic, and every problem
+        /// points at a line of the input.
+        #[test]
+        fn damaged_pastes_never_panic(
+            edits in proptest::collection::vec((0usize..4000, 0usize..PIECES.len(), 0usize..30), 1..12)
+        ) {
+            let mut text = FORUM_POST.to_string();
+            for (at, piece, cut) in edits {
+                let mut at = at % (text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let mut end = (at + cut).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.replace_range(at..end, PIECES[piece]);
+            }
+            let lines = text.split('\n').count() as u32;
+            if let Ok(p) = parse_str(&text, &ParseOptions::lenient("fuzz")) {
+                for pr in &p.problems {
+                    prop_assert!(pr.line >= 1 && pr.line <= lines, "{pr:?}");
+                    let _ = pr.render("fuzz");
+                }
+                let _ = iptviz::save::to_save_text(&p.ruleset);
+            }
+        }
+    }
+}
