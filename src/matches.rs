@@ -25,8 +25,8 @@ mod modules;
 mod names;
 mod targets;
 pub mod values;
-// The `iptables -L` forms of each module live in `matches/listing.rs`
-// (`pub mod listing;`), next to this table.
+/// The `iptables -L` forms of each module and target, the table's `-L` column.
+pub mod listing;
 
 pub use values::Value;
 

@@ -51,6 +51,8 @@ pub enum InputFormat {
     Save,
     /// `iptables -S` output: `-P`, `-N`, `-A`.
     Spec,
+    /// `iptables -L` output: `Chain` headers and column tables.
+    Listing,
 }
 
 /// A whole parsed dump: one address family, tables in file order.
@@ -64,6 +66,10 @@ pub struct Ruleset {
     pub header: Vec<String>,
     /// Tables in the order they appear.
     pub tables: Vec<Table>,
+    /// What the input format could not carry, said once each (`iptables
+    /// -L` without `-v` prints no interfaces ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Ruleset {

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod lexer;
+pub mod listing;
 pub mod loops;
 mod parallel;
 pub mod rule;
@@ -265,6 +266,9 @@ pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseEr
             name: opts.source_name.clone(),
         });
     }
+    if listing::looks_like_listing(&text) {
+        return listing::parse(Arc::new(text), opts);
+    }
     let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
     let threads = opts.threads.unwrap_or_else(|| {
@@ -396,7 +400,7 @@ fn marker_table(line: &str) -> Option<Str> {
 }
 
 /// Guesses a table from the built-in chains that `-S` printed policies for.
-fn guess_table(policies: &[Str]) -> &'static str {
+pub(crate) fn guess_table(policies: &[Str]) -> &'static str {
     let has = |n: &str| policies.iter().any(|p| p == n);
     match (
         has("PREROUTING"),

@@ -60,6 +60,8 @@ struct Summary<'a> {
     rules: usize,
     errors: usize,
     warnings: usize,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
     problems: &'a [iptviz::Problem],
     /// Suspicious but legal things in the ruleset (the kernel loads them).
     suspicious: Vec<iptviz::Problem>,
@@ -90,6 +92,7 @@ fn summary<'a>(i: &'a Input) -> Summary<'a> {
         rules: rs.rule_count(),
         errors,
         warnings: i.parsed.problems.len() - errors,
+        notes: &rs.notes,
         problems: &i.parsed.problems,
         suspicious: iptviz::parse::check::lint(rs),
     }
@@ -116,6 +119,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let fmt = match s.format {
             InputFormat::Save => "iptables-save",
             InputFormat::Spec => "iptables -S",
+            InputFormat::Listing => "iptables -L",
         };
         let fam = match s.family {
             iptviz::model::Family::Ipv4 => "IPv4",
@@ -145,6 +149,9 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
                 "  {:<10} {:>8} {:>8} {:>8} {:>9}",
                 t.name, t.chains, t.builtin_chains, t.user_chains, t.rules
             )?;
+        }
+        for n in &i.parsed.ruleset.notes {
+            writeln!(out, "  note: {n}")?;
         }
         if s.problems.is_empty() && s.suspicious.is_empty() {
             writeln!(out, "  no problems found")?;

@@ -12,7 +12,7 @@ use iptviz::parse::{ParseError, ParseOptions, Parsed, parse_owned};
 /// Where the rules come from and how to read them.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Rules file (iptables-save, ip6tables-save or iptables -S output); `-` reads stdin.
+    /// Rules file (iptables-save, ip6tables-save, iptables -S or iptables -L output); `-` reads stdin.
     #[arg(value_name = "FILE", required_unless_present = "live")]
     pub file: Option<String>,
     /// Read this machine's rules by running `iptables-save -c` and `ip6tables-save -c` (read-only, needs root).

@@ -48,6 +48,11 @@ pub fn rule_summary(r: &Rule) -> String {
         parts.push(format!("{}{}", bang(p.negated), p.value));
     }
     for m in r.matches() {
+        if m.module == crate::parse::listing::OPAQUE_MODULE {
+            // Printed text an `iptables -L` paste held that no form explains.
+            parts.push(format!("?{}", m.opt("--text").map_or("", |o| o.arg())));
+            continue;
+        }
         match m.typed() {
             KnownMatch::Tcp { sport, dport, .. } | KnownMatch::Udp { sport, dport } => {
                 push_ports(&mut parts, "dpt", &dport);

@@ -168,6 +168,14 @@ pub fn parse_rule_body(tokens: &[Token<'_>], line: &str, body: &mut Body) -> Res
         }
         let flags = if negated { NEGATED } else { 0 } | if bang_after { BANG_AFTER } else { 0 };
         let name = opt_tok.text.as_ref();
+        if let Some(joined) = joined_counters(name) {
+            // `-c2,3` and `--set-counters=2,3`: getopt lets the value touch the option.
+            let (p, b) = joined
+                .split_once(',')
+                .ok_or_else(|| err(opt_tok.col, "-c needs two numbers (packets,bytes)"))?;
+            body.counters = Some(counter_pair(p, b).map_err(|m| err(opt_tok.col, m))?);
+            continue;
+        }
         if let Some(c) = common(name) {
             let take = |i: &mut usize, what: &str| -> Result<&Token<'_>, RuleError> {
                 match tokens.get(*i) {
@@ -212,17 +220,16 @@ pub fn parse_rule_body(tokens: &[Token<'_>], line: &str, body: &mut Body) -> Res
                     owner = Owner::Target;
                 }
                 Common::Counters => {
-                    let p = take(&mut i, "two numbers (packets bytes)")?;
-                    let b = take(&mut i, "two numbers (packets bytes)")?;
-                    match (p.text.parse(), b.text.parse()) {
-                        (Ok(packets), Ok(bytes)) => {
-                            // No part: counters are printed before `-A`.
-                            body.counters = Some(Counters { packets, bytes });
+                    let p = take(&mut i, "two numbers (packets bytes, or packets,bytes)")?;
+                    // `-c P,B` as iptables-restore also takes it; else `-c P B`.
+                    let (p, b) = match p.text.split_once(',') {
+                        Some((p, b)) => (p.to_string(), b.to_string()),
+                        None => {
+                            let b = take(&mut i, "two numbers (packets bytes, or packets,bytes)")?;
+                            (p.text.to_string(), b.text.to_string())
                         }
-                        _ => {
-                            return Err(err(opt_tok.col, "-c needs two numbers (packets bytes)"));
-                        }
-                    }
+                    };
+                    body.counters = Some(counter_pair(&p, &b).map_err(|m| err(opt_tok.col, m))?);
                 }
             }
             continue;
@@ -278,6 +285,36 @@ pub fn parse_rule_body(tokens: &[Token<'_>], line: &str, body: &mut Body) -> Res
             .map_err(|_| err(opt_tok.col, format!("'{name}' has more than 65535 values")))?;
     }
     Ok(())
+}
+
+/// The value of `-cP,B` or `--set-counters=P,B` written as one word.
+fn joined_counters(word: &str) -> Option<&str> {
+    word.strip_prefix("--set-counters=").or_else(|| {
+        word.strip_prefix("-c")
+            .filter(|v| !v.is_empty() && !v.starts_with('-'))
+    })
+}
+
+/// Reads one counter as iptables-restore does (`sscanf("%llu")`): leading
+/// digits, anything after them ignored, too large a value held at the
+/// maximum.
+fn counter_value(s: &str) -> Option<u64> {
+    let digits = s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    Some(s[..digits].parse().unwrap_or(u64::MAX))
+}
+
+/// The packets and bytes of `-c`.
+fn counter_pair(p: &str, b: &str) -> Result<Counters, String> {
+    let packets = counter_value(p).ok_or_else(|| {
+        format!("-c needs two numbers (packets,bytes): the packet count '{p}' is not a number")
+    })?;
+    let bytes = counter_value(b).ok_or_else(|| {
+        format!("-c needs two numbers (packets,bytes): the byte count '{b}' is not a number")
+    })?;
+    Ok(Counters { packets, bytes })
 }
 
 /// The text of a span while the rule is being built.
@@ -381,6 +418,54 @@ mod tests {
             r.target().unwrap().opt("--log-prefix").unwrap().arg(),
             "x y "
         );
+    }
+
+    /// Issue 10: `-c 2,3` (as iptables-restore takes it) was refused.
+    #[test]
+    fn counters_with_a_comma_are_read() {
+        let forms = [
+            "-c 2,3 -j ACCEPT",
+            "-c 2 3 -j ACCEPT",
+            "--set-counters 2,3 -j ACCEPT",
+            "--set-counters 2 3 -j ACCEPT",
+            "-c2,3 -j ACCEPT",
+            "--set-counters=2,3 -j ACCEPT",
+            "-j ACCEPT -c 2,3",
+        ];
+        for f in forms {
+            let r = rule(f);
+            let c = r.counters.unwrap_or_else(|| panic!("{f}: no counters"));
+            assert_eq!((c.packets, c.bytes), (2, 3), "{f}");
+            // Re-emitted as iptables-save prints counters: before -A.
+            assert_eq!(
+                crate::save::rule_line("INPUT", &r),
+                "[2:3] -A INPUT -j ACCEPT"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_are_read_like_iptables_restore_reads_them() {
+        // sscanf("%llu"): trailing text ignored, too large held at the maximum.
+        let r = rule("-c 2,3x -j ACCEPT");
+        assert_eq!(r.counters.map(|c| (c.packets, c.bytes)), Some((2, 3)));
+        let r = rule("-c 18446744073709551616,1 -j ACCEPT");
+        assert_eq!(r.counters.map(|c| c.packets), Some(u64::MAX));
+    }
+
+    #[test]
+    fn counters_missing_a_number_are_refused_with_the_column() {
+        for (body, col, what) in [
+            ("-j ACCEPT -c 2,", 11, "byte count ''"),
+            ("-j ACCEPT -c ,3", 11, "packet count ''"),
+            ("-j ACCEPT -c 2", 11, "needs two numbers"),
+            ("-j ACCEPT -c x,3", 11, "packet count 'x'"),
+            ("-j ACCEPT -c2", 11, "needs two numbers"),
+        ] {
+            let e = parse_rule(body).unwrap_err();
+            assert_eq!(e.column, col, "{body}: {e:?}");
+            assert!(e.message.contains(what), "{body}: {}", e.message);
+        }
     }
 
     #[test]
