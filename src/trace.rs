@@ -14,10 +14,13 @@
 //! assert_eq!(trace.path().len(), 1);
 //! ```
 
+mod batch;
 mod compile;
 mod draw;
+mod lines;
 mod packet;
 mod path_only;
+pub mod pcap;
 mod report;
 
 use std::cell::OnceCell;
@@ -29,8 +32,13 @@ use serde::Serialize;
 
 use crate::model::{Ruleset, Str, Table};
 
+pub use batch::{
+    Batch, BatchSummary, Decider, DeciderTally, DroppedFlow, Observed, Tally, Traced, VerdictTally,
+    decider, describe,
+};
 pub use compile::Part;
 pub use draw::trace_view;
+pub use lines::{LineError, packet_from_json};
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
 };
@@ -157,7 +165,7 @@ pub struct TraceOptions {
 }
 
 /// A final or per-table verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     /// Let through.

@@ -17,6 +17,8 @@ use iptviz::trace::{
 use iptviz::typed::parse_u32;
 
 use super::common::{InputArgs, open_output};
+
+mod batch;
 use super::render::{LayoutArg, collapse_rules};
 
 /// What `iptviz trace` prints.
@@ -30,6 +32,11 @@ pub enum TraceFormat {
     Svg,
     /// The same graph as Graphviz DOT.
     Dot,
+    /// With --packets or --pcap: one JSON result a packet, one a line.
+    Jsonl,
+    /// With --packets or --pcap: the rules as `iptables-save -c` prints
+    /// them, with the counters this traffic would have produced.
+    Counters,
 }
 
 /// `iptviz trace`
@@ -63,11 +70,11 @@ pub struct TraceArgs {
     #[arg(long, short = 'p', default_value = "tcp")]
     proto: String,
     /// Source address.
-    #[arg(long, short = 's')]
-    src: IpAddr,
+    #[arg(long, short = 's', required_unless_present_any = ["packets", "pcap"])]
+    src: Option<IpAddr>,
     /// Destination address.
-    #[arg(long, short = 'd')]
-    dst: IpAddr,
+    #[arg(long, short = 'd', required_unless_present_any = ["packets", "pcap"])]
+    dst: Option<IpAddr>,
     /// Source port.
     #[arg(long, default_value_t = 40000)]
     sport: u16,
@@ -132,9 +139,26 @@ pub struct TraceArgs {
     /// Let no `statistic --mode random` rule match (default: each one reached matches).
     #[arg(long)]
     skip_random: bool,
-    /// Output: the steps as text or JSON, or the chain graph with the path highlighted as SVG or DOT.
-    #[arg(long, short = 'f', value_enum, default_value = "text")]
-    format: TraceFormat,
+    /// Many packets: a file of JSON objects, one a line, with the field
+    /// names of these flags (`-` reads stdin); one JSON result a line out.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pcap", "src", "dst", "established", "reply"])]
+    packets: Option<String>,
+    /// Replay a capture (pcap or pcapng from tcpdump or Wireshark; `-`
+    /// reads stdin): a summary per verdict and per deciding rule, or with
+    /// -f svg|dot the chain graph with edges as wide as the packets that took them.
+    #[arg(long, value_name = "CAPTURE", conflicts_with_all = ["src", "dst", "established", "reply"])]
+    pcap: Option<String>,
+    /// With --packets or --pcap: how many of the flows dropped most the summary lists.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+    /// With --packets or --pcap: print the summary (text, or JSON with
+    /// --json) instead of one result a line (the default of --packets).
+    #[arg(long)]
+    summary: bool,
+    /// Output: the steps as text or JSON, or the chain graph with the path
+    /// highlighted as SVG or DOT; `jsonl` with --packets or --pcap: one result a line.
+    #[arg(long, short = 'f', value_enum)]
+    format: Option<TraceFormat>,
     /// Print the trace as JSON (same as -f json).
     #[arg(long, conflicts_with = "format")]
     json: bool,
@@ -204,10 +228,13 @@ impl TraceArgs {
     fn packet(&self) -> anyhow::Result<Packet> {
         let proto = protocol_number(&self.proto)
             .with_context(|| format!("--proto: unknown protocol {:?}", self.proto))?;
-        if self.src.is_ipv4() != self.dst.is_ipv4() {
+        let (Some(src), Some(dst)) = (self.src, self.dst) else {
+            bail!("--src and --dst are needed (or --packets FILE, or --pcap CAPTURE)");
+        };
+        if src.is_ipv4() != dst.is_ipv4() {
             bail!("--src and --dst must be of the same address family");
         }
-        let mut p = Packet::new(proto, self.src, self.dst);
+        let mut p = Packet::new(proto, src, dst);
         p.sport = self.sport;
         p.dport = self.dport;
         p.in_iface = self.in_iface.as_deref().map(Into::into);
@@ -347,6 +374,9 @@ fn title(name: &str, t: &Trace) -> String {
 
 /// Runs `iptviz trace`.
 pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
+    if a.packets.is_some() || a.pcap.is_some() {
+        return batch::run(&a);
+    }
     let pkt = a.packet()?;
     let opts = a.options()?;
     let inputs = match a.input.load(false) {
@@ -367,7 +397,14 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
-    let format = if a.json { TraceFormat::Json } else { a.format };
+    let format = if a.json {
+        TraceFormat::Json
+    } else {
+        a.format.unwrap_or(TraceFormat::Text)
+    };
+    if matches!(format, TraceFormat::Jsonl | TraceFormat::Counters) {
+        bail!("-f jsonl and -f counters are about many packets: use them with --packets or --pcap");
+    }
     if a.path_only && !matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
@@ -384,6 +421,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &t.view(rs))?;
             writeln!(out)?;
         }
+        TraceFormat::Jsonl | TraceFormat::Counters => unreachable!("refused above"),
         TraceFormat::Svg | TraceFormat::Dot => {
             let v = if a.path_only {
                 path_only_view(rs, &t, &title(&input.name, &t))

@@ -12,7 +12,7 @@ use crate::model::Str;
 use super::TraceError;
 
 /// Conntrack state of the packet as the `conntrack`/`state` matches see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CtState {
     /// First packet of a connection: the nat table is consulted.
@@ -106,7 +106,7 @@ pub fn protocol_number(s: &str) -> Option<u8> {
         "all" => 0,
         "icmp" => 1,
         "igmp" => 2,
-        "ipencap" | "ipip" => 4,
+        "ipencap" | "ipip" | "ipv4" => 4,
         "tcp" => 6,
         "egp" => 8,
         "udp" => 17,
