@@ -17,6 +17,7 @@
 mod batch;
 mod compile;
 mod draw;
+mod index;
 mod lines;
 mod packet;
 mod path_only;
@@ -364,6 +365,8 @@ impl Trace {
 /// Compiled chains of one table, built on first use.
 struct TableCache {
     chains: Vec<OnceCell<Vec<CRule>>>,
+    /// Shortcuts through long runs of exact-destination rules.
+    index: Vec<OnceCell<Option<index::DstIndex>>>,
 }
 
 /// Traces packets through one ruleset; compiles each chain the first time a
@@ -414,6 +417,7 @@ impl<'r> Tracer<'r> {
             .iter()
             .map(|t| TableCache {
                 chains: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
+                index: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
             })
             .collect();
         Tracer { rs, cache }
@@ -433,6 +437,14 @@ impl<'r> Tracer<'r> {
                 .map(|r| compile_rule(table, r))
                 .collect()
         })
+    }
+
+    /// The destination shortcut of a chain, if it has a long run of rules
+    /// each naming one destination address.
+    fn dst_index(&self, t: usize, c: usize) -> Option<&index::DstIndex> {
+        self.cache[t].index[c]
+            .get_or_init(|| index::DstIndex::build(self.chain(t, c)))
+            .as_ref()
     }
 
     /// Walks `pkt` through the hooks and returns every step and the verdict.
@@ -473,6 +485,16 @@ impl<'r> Tracer<'r> {
             return self.finish(w, v, Route::Forward, hooks);
         }
         let local = if w.redirected || is_local(&w.pkt.dst) {
+            true
+        } else if opts.direction == Some(Direction::In) && !w.dnat_done {
+            // Said to be for this host (a multicast group it joined, an
+            // address not listed): the addresses given do not override it.
+            if !opts.local.is_empty() {
+                w.notes.push(format!(
+                    "--direction in: delivered to this host, though {} is not among its --local addresses",
+                    w.pkt.dst
+                ));
+            }
             true
         } else if !opts.local.is_empty() {
             false
@@ -650,6 +672,17 @@ impl<'r> Tracer<'r> {
                     continue;
                 }
                 return policy(hook, t, start, table, w);
+            }
+            // Rules that missed are not listed: skip those that cannot match.
+            if w.opts.matched_only
+                && rules.len() >= 16
+                && let Some(ix) = self.dst_index(t, chain)
+            {
+                let next = ix.next(idx, w.pkt.dst);
+                if next != idx {
+                    idx = next;
+                    continue;
+                }
             }
             let r = &rules[idx];
             let (matched, miss, notes) = self.test(t, chain, idx, r, w, before_ct);

@@ -268,13 +268,15 @@ impl TraceArgs {
                 local.push(*a);
             }
         }
+        let direction = self
+            .direction
+            .as_deref()
+            .map(str::parse::<Direction>)
+            .transpose()?;
+        self.check_direction(direction, &local)?;
         Ok(TraceOptions {
             local,
-            direction: self
-                .direction
-                .as_deref()
-                .map(str::parse::<Direction>)
-                .transpose()?,
+            direction,
             ipsets: parse_ipsets(&self.ipset)?,
             random: if self.skip_random {
                 RandomChoice::Skip
@@ -286,6 +288,28 @@ impl TraceArgs {
             connection: None,
             iface_addrs,
         })
+    }
+}
+
+impl TraceArgs {
+    /// Refuses a --direction the other flags contradict (one of them
+    /// would otherwise be silently ignored).
+    fn check_direction(&self, d: Option<Direction>, local: &[IpAddr]) -> anyhow::Result<()> {
+        let Some(d) = d else { return Ok(()) };
+        let is_local = |a: &IpAddr| local.contains(a) || a.is_loopback();
+        match d {
+            Direction::Out if self.in_iface.is_some() => bail!(
+                "--direction out is a packet this host sends: it arrives on no interface, drop --in"
+            ),
+            Direction::In if self.out_iface.is_some() => bail!(
+                "--direction in is a packet for this host: it leaves by no interface, drop --out"
+            ),
+            Direction::Forward if self.dst.as_ref().is_some_and(is_local) => bail!(
+                "--direction forward, but the destination {} is one of this host's addresses (--local, --iface-addr, loopback): the kernel delivers it locally",
+                self.dst.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -29,7 +29,6 @@
 //! assert_eq!(batch.summary().packets, 3);
 //! ```
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -97,6 +96,8 @@ struct Conn {
     /// A packet in the reply direction was seen (later original packets
     /// are ESTABLISHED, not NEW).
     seen_reply: bool,
+    /// TCP: started by a SYN (not picked up mid-stream).
+    syn: bool,
 }
 
 /// What the summary keeps of one flow.
@@ -183,11 +184,11 @@ pub struct Totals {
     /// if they come back).
     pub forgotten: u64,
     /// Per verdict.
-    pub verdicts: HashMap<Verdict, Tally>,
+    pub verdicts: FxHashMap<Verdict, Tally>,
     /// Per deciding rule or policy.
-    pub deciders: HashMap<Decider, Tally>,
+    pub deciders: FxHashMap<Decider, Tally>,
     /// Packets per state they were traced in.
-    pub states: HashMap<CtState, u64>,
+    pub states: FxHashMap<CtState, u64>,
     /// Replies recognised.
     pub replies: u64,
 }
@@ -296,7 +297,9 @@ impl<'t, 'r> Batch<'t, 'r> {
                 } else {
                     CtState::Invalid
                 };
-            } else if let Some((k, is_reply, before_nat)) = self.lookup(key, &t) {
+            } else if let Some((k, is_reply, before_nat)) =
+                self.lookup(key, &t).filter(|(_, r, _)| icmp_fits(&pkt, *r))
+            {
                 join = Some(k);
                 reply = is_reply;
                 if let Some(b) = before_nat {
@@ -314,6 +317,8 @@ impl<'t, 'r> Batch<'t, 'r> {
                 // Conntrack picks up a connection from a SYN, or from a
                 // bare ACK mid-stream; anything else starts none.
                 pkt.state = CtState::Invalid;
+            } else if let Some(s) = icmp_lone_state(&pkt) {
+                pkt.state = s;
             }
         }
         opts.direction = self.direction;
@@ -347,6 +352,11 @@ impl<'t, 'r> Batch<'t, 'r> {
             } else {
                 pkt.state = if c.seen_reply {
                     CtState::Established
+                } else if proto == 6 && c.syn && !tcp_before_reply(pkt.tcp_flags) {
+                    // Conntrack's TCP tracking refuses it: no connection,
+                    // no NAT binding.
+                    opts.connection = None;
+                    CtState::Invalid
                 } else {
                     CtState::New
                 };
@@ -417,6 +427,7 @@ impl<'t, 'r> Batch<'t, 'r> {
                     _ => trace.output.out_iface.clone(),
                 },
                 seen_reply: false,
+                syn: trace.input.tcp_flags & tcp_flags::SYN != 0,
             };
             flow.conn = Some(c);
             let rk = Key::of(proto, &conn.reply);
@@ -861,4 +872,46 @@ fn endpoints(proto: u8, t: &Tuple) -> String {
     let ports = matches!(proto, 6 | 17 | 132 | 136);
     let e = |a: IpAddr, p: u16| if ports { end(a, p) } else { a.to_string() };
     format!("{} -> {}", e(t.src, t.sport), e(t.dst, t.dport))
+}
+
+/// ICMP requests that start a connection, and their replies.
+fn icmp_request_reply(p: &Packet) -> Option<(bool, bool)> {
+    Some(match (p.proto, p.icmp.0) {
+        (1, 8 | 13 | 15 | 17) | (58, 128 | 139) => (true, false),
+        (1, 0 | 14 | 16 | 18) | (58, 129 | 140) => (false, true),
+        (1 | 58, _) => (false, false),
+        _ => return None,
+    })
+}
+
+/// Whether an ICMP packet can be in the direction found: a request goes
+/// the original way, its answer the reply way (other protocols: always).
+fn icmp_fits(p: &Packet, reply: bool) -> bool {
+    match icmp_request_reply(p) {
+        Some((request, answer)) => (request && !reply) || (answer && reply),
+        None => true,
+    }
+}
+
+/// The state conntrack gives an ICMP packet of no known connection (not
+/// an error): requests start one; neighbour discovery and listener
+/// messages are not tracked; anything else (an answer to nothing) is
+/// INVALID.
+fn icmp_lone_state(p: &Packet) -> Option<CtState> {
+    let (request, _) = icmp_request_reply(p)?;
+    Some(if request {
+        CtState::New
+    } else if p.proto == 58 && matches!(p.icmp.0, 130..=136 | 143) {
+        CtState::Untracked
+    } else {
+        CtState::Invalid
+    })
+}
+
+/// Whether conntrack accepts a TCP packet in the original direction of a
+/// connection whose first packet was a SYN and that saw no reply yet: a
+/// SYN again or a RST (NEW); an ACK, FIN or SYN-ACK is INVALID.
+fn tcp_before_reply(flags: u8) -> bool {
+    use tcp_flags::*;
+    flags & RST != 0 || (flags & SYN != 0 && flags & ACK == 0)
 }

@@ -59,6 +59,12 @@ impl Net {
         })
     }
 
+    /// The one address it holds (a /32 or /128), as bits and family.
+    pub(crate) fn exact(&self) -> Option<(u128, bool)> {
+        let full: u128 = if self.v6 { u128::MAX } else { u32::MAX as u128 };
+        (self.mask == full).then_some((self.addr, self.v6))
+    }
+
     /// True when `a` is inside.
     pub(crate) fn contains(&self, a: IpAddr) -> bool {
         let (b, v6) = bits(a);
@@ -830,6 +836,22 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             false,
             part,
         )),
+        // Without routes the reverse path is taken as valid: the plain
+        // match passes, `--invert` (drop what fails the check) does not.
+        "rpfilter" => {
+            let invert = m.opt("--invert").is_some();
+            out.push(cond(
+                assume(
+                    !invert,
+                    format!(
+                        "rpfilter: the reverse path is assumed valid{}",
+                        if invert { " (--invert: no match)" } else { "" }
+                    ),
+                ),
+                false,
+                part,
+            ))
+        }
         _ => out.push(cond(
             assume(true, format!("-m {module} assumed to match")),
             false,
