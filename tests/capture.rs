@@ -627,3 +627,35 @@ fn counters_format_gives_the_counters_the_capture_would_have_produced() {
         "{out}"
     );
 }
+
+#[test]
+fn a_full_flow_table_forgets_old_flows_and_says_so() {
+    use iptviz::trace::{Batch, Observed, Packet, TraceOptions, Tracer};
+    let rs = iptviz::parse_str(RULES, &iptviz::ParseOptions::strict("t"))
+        .unwrap()
+        .ruleset;
+    let tracer = Tracer::new(&rs);
+    let mut b = Batch::new(
+        &tracer,
+        TraceOptions {
+            local: vec!["192.0.2.2".parse().unwrap()],
+            ..Default::default()
+        },
+    );
+    b.max_flows = 100;
+    for i in 0..1000u16 {
+        let mut p = Packet::new(
+            6,
+            "198.51.100.7".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+        );
+        p.sport = 10000 + i;
+        p.dport = 22;
+        b.push(Observed::new(p));
+    }
+    let s = b.report(&rs);
+    assert_eq!(s.packets, 1000);
+    assert_eq!(s.flows, 1000);
+    assert!(s.forgotten_flows >= 900, "{}", s.forgotten_flows);
+    assert!(s.text("t").contains("flows were forgotten"));
+}

@@ -47,6 +47,19 @@ pub enum TraceFormat {
       --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
   iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
 
+Many packets: replay a capture, or packets written as JSON lines:
+  tcpdump -i eth0 -w in.pcap
+  iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10
+  iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10 -f svg --output heat.svg
+  iptviz trace rules.txt --pcap in.pcap -f counters | diff - <(iptables-save -c)
+  echo '{\"proto\":\"udp\",\"src\":\"10.0.0.1\",\"dst\":\"10.0.0.2\",\"dport\":53}' |
+      iptviz trace rules.txt --packets -
+The first packet of a flow is NEW, later ones take its connection's state
+and NAT bindings, replies are recognised. The summary counts packets and
+flows per verdict and per deciding rule (the rule or policy that ended each
+walk) and lists the flows dropped most. Packets that cannot be read are
+named by number on stderr (exit status 1); the others are still traced.
+
 With -f svg or -f dot the chain graph is drawn with the packet's path
 highlighted: the chains it went through, the rules it took, and its verdicts;
 everything else is dimmed. An edge drawn for several rules names the one the
