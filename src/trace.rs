@@ -41,7 +41,8 @@ pub use compile::Part;
 pub use draw::trace_view;
 pub use lines::{LineError, packet_from_json};
 pub use packet::{
-    CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
+    CtState, Packet, parse_icmp_type, parse_mac, parse_tcp_flags, protocol_name, protocol_number,
+    tcp_flags,
 };
 pub use path_only::path_only_view;
 pub use report::{StepView, TraceView, render_text};

@@ -240,3 +240,42 @@ fn long_runs_of_exact_destination_rules_are_skipped_to_the_same_path() {
         assert_eq!(a.output, b.output);
     }
 }
+
+#[test]
+fn mac_source_is_matched_from_the_given_mac() {
+    let rules = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m mac --mac-source 02:00:5E:10:00:01 -j ACCEPT
+COMMIT
+";
+    let base = [
+        "-s",
+        "192.0.2.9",
+        "-d",
+        "192.0.2.1",
+        "--local",
+        "192.0.2.1",
+        "--in",
+        "eth0",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        trace(rules, &a)
+    };
+    let (code, out, err) = run(&["--src-mac", "02:00:5e:10:00:01"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ACCEPT, delivered locally") || out.contains("verdict ACCEPT"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["--src-mac", "02:00:5e:10:00:02"]);
+    assert!(out.contains("verdict DROP"), "{out}");
+    let (_, out, _) = run(&[]);
+    assert!(out.contains("source MAC is unknown"), "{out}");
+    let (code, _, err) = run(&["--src-mac", "02:00:5e:10:00"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--src-mac: not a MAC address"), "{err}");
+}

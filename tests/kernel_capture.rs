@@ -37,7 +37,22 @@ const CASES: &[(&str, Family, usize)] = &[
     ("libvirt-duplicated-rules.rules", Family::V4, 50),
     ("ipv6-mailserver.rules", Family::V6, 50),
     ("firewalld-fedora27-ipv6-counters.rules", Family::V6, 50),
+    ("mac", Family::V4, 40),
 ];
+
+/// `-m mac`: the test's frames come from 02:00:00:00:0f:ff (sender.py),
+/// so the first rule matches them and the last never does.
+const MAC_RULES: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i eth0 -m mac --mac-source 02:00:00:00:0F:FF -p tcp -j ACCEPT
+-A INPUT -m mac --mac-source 02:00:00:00:0f:fe -j DROP
+-A INPUT -m mac ! --mac-source 02:00:00:00:0f:ff -j DROP
+-A INPUT -p udp -j ACCEPT
+-A FORWARD -m mac ! --mac-source 02:00:00:00:0f:fe -p udp -j DROP
+COMMIT
+";
 
 fn corpus(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,7 +87,11 @@ fn counters(text: &str) -> BTreeMap<Key, u64> {
 
 /// Runs one case: (packets captured, disagreements).
 fn run_case(name: &str, family: Family, max: usize) -> Result<(usize, Vec<String>), String> {
-    let text = std::fs::read_to_string(corpus(name)).map_err(|e| format!("{name}: {e}"))?;
+    let text = if name == "mac" {
+        MAC_RULES.to_string()
+    } else {
+        std::fs::read_to_string(corpus(name)).map_err(|e| format!("{name}: {e}"))?
+    };
     let rs = parse_str(&text, &ParseOptions::lenient(name))
         .map_err(|e| e.to_string())?
         .ruleset;
@@ -94,6 +113,8 @@ fn run_case(name: &str, family: Family, max: usize) -> Result<(usize, Vec<String
     let dir = std::env::temp_dir().join(format!("iptviz-kcap-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let cap = dir.join("in.pcap");
+    let rules_file = dir.join("rules");
+    std::fs::write(&rules_file, &text).map_err(|e| e.to_string())?;
     let mut dump = Command::new("ip")
         .args([
             "netns",
@@ -152,7 +173,7 @@ fn run_case(name: &str, family: Family, max: usize) -> Result<(usize, Vec<String
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iptviz"));
     cmd.arg("trace")
-        .arg(corpus(name))
+        .arg(&rules_file)
         .arg("--pcap")
         .arg(&cap)
         .args(["-f", "counters", "--in", &lab.ifaces[0], "--out"])

@@ -12,7 +12,8 @@ use iptviz::graph::ViewOptions;
 use iptviz::render::{Format, render};
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
-    parse_icmp_type, parse_tcp_flags, path_only_view, protocol_number, render_text, trace_view,
+    parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, protocol_number, render_text,
+    trace_view,
 };
 use iptviz::typed::parse_u32;
 
@@ -136,6 +137,9 @@ pub struct TraceArgs {
     /// Group id of the sending socket.
     #[arg(long)]
     gid: Option<u32>,
+    /// Source MAC address of the frame the packet arrived in (`-m mac --mac-source`).
+    #[arg(long, value_name = "MAC")]
+    src_mac: Option<String>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
@@ -270,6 +274,10 @@ impl TraceArgs {
         p.ttl = self.ttl;
         p.uid = self.uid;
         p.gid = self.gid;
+        if let Some(m) = &self.src_mac {
+            p.src_mac =
+                Some(parse_mac(m).with_context(|| format!("--src-mac: not a MAC address: {m:?}"))?);
+        }
         Ok(p)
     }
 

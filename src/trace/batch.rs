@@ -209,9 +209,9 @@ pub struct Batch<'t, 'r> {
     totals: Totals,
     /// The direction given for every packet, if any.
     direction: Option<Direction>,
-    /// The most flows kept at once (262,144 by default, a common
-    /// `nf_conntrack_max`); past it the older half is forgotten, so memory
-    /// stays bounded whatever the length of the stream.
+    /// The most flows kept at once (200,000 by default: the table then
+    /// fits 2^18 buckets, about 100 MB); past it the older half is
+    /// forgotten, so memory stays bounded whatever the length of the stream.
     pub max_flows: usize,
     /// How many dropped flows the summary lists.
     pub top: usize,
@@ -259,7 +259,7 @@ impl<'t, 'r> Batch<'t, 'r> {
             kept_flows: Vec::new(),
             flow_deciders: FxHashMap::default(),
             totals: Totals::default(),
-            max_flows: 1 << 18,
+            max_flows: 200_000,
             top: 10,
         }
     }

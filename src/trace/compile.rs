@@ -228,6 +228,8 @@ pub(crate) enum Test {
     SrcRange(Range),
     DstRange(Range),
     Length(PortRange),
+    /// `-m mac --mac-source`.
+    MacSource([u8; 6]),
     /// `-m ttl` / `-m hl`: the TTL or hop limit compared with a value.
     Ttl(Cmp, u8),
     /// An IPv6 extension header (`-m rt`, `hbh`, `dst`, `frag`) or AH: a
@@ -687,6 +689,18 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             false,
             part,
         )),
+        "mac" => {
+            if let Some(o) = m.opt("--mac-source") {
+                match super::packet::parse_mac(o.arg()) {
+                    Some(mac) => push(out, Test::MacSource(mac), o),
+                    None => push(
+                        out,
+                        assume(false, format!("mac: cannot read {}", o.arg())),
+                        o,
+                    ),
+                }
+            }
+        }
         "length" => {
             if let Some(o) = m.opt("--length")
                 && let Some(r) = PortRange::parse(o.arg())
@@ -1061,6 +1075,13 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SrcRange(r) => Known(r.contains(p.src)),
         Test::DstRange(r) => Known(r.contains(p.dst)),
         Test::Length(r) => Known(r.contains(p.length)),
+        Test::MacSource(mac) => match p.src_mac {
+            Some(m) => Known(m == *mac),
+            None => Outcome::Assumed(
+                true,
+                "mac --mac-source: the frame's source MAC is unknown (give --src-mac): assumed to match".into(),
+            ),
+        },
         Test::Ttl(cmp, v) => Known(match cmp {
             Cmp::Eq => p.ttl == *v,
             Cmp::Lt => p.ttl < *v,

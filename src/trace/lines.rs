@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::batch::Observed;
 use super::packet::{CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_number};
+
 use crate::typed::parse_u32;
 
 /// A number given as a JSON number or as a string (`"0x10"`).
@@ -56,6 +57,8 @@ struct Spec {
     ttl: Option<u8>,
     uid: Option<u32>,
     gid: Option<u32>,
+    #[serde(alias = "src_mac")]
+    src_mac: Option<String>,
 }
 
 /// Why a line is not a packet: the message and the 1-based column it
@@ -149,6 +152,12 @@ fn build(spec: Spec) -> Result<Observed, String> {
     }
     p.uid = spec.uid;
     p.gid = spec.gid;
+    if let Some(m) = &spec.src_mac {
+        p.src_mac = Some(
+            super::packet::parse_mac(m)
+                .ok_or_else(|| format!("src-mac: not a MAC address: {m:?}"))?,
+        );
+    }
     Ok(Observed {
         packet: p,
         fixed_state,

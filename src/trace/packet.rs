@@ -223,6 +223,10 @@ pub struct Packet {
     /// Group id of that socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// Source MAC address of the frame it arrived in (`-m mac`); unknown
+    /// when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_mac: Option<[u8; 6]>,
 }
 
 impl Packet {
@@ -256,6 +260,7 @@ impl Packet {
             ttl: 64,
             uid: None,
             gid: None,
+            src_mac: None,
         }
     }
 
@@ -316,4 +321,18 @@ impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.addresses(), self.context())
     }
+}
+
+/// Parses a MAC address written `02:00:5e:10:00:01` (or with `-`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
 }

@@ -296,6 +296,7 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
         }
     };
     let mut outgoing = false;
+    let mut src_mac = None;
     let sliced = match link {
         DataLink::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
             Ok(s) => s,
@@ -311,6 +312,14 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
                 return Err(short("Linux cooked header"));
             }
             outgoing = data[kind_at] == SLL_OUTGOING;
+            let (len_at, addr_at) = if link == DataLink::LINUX_SLL {
+                (5, 6)
+            } else {
+                (11, 12)
+            };
+            if data[len_at] == 6 {
+                src_mac = data[addr_at..addr_at + 6].try_into().ok();
+            }
             let proto = u16::from_be_bytes([data[proto_at], data[proto_at + 1]]);
             LaxSlicedPacket::from_ether_type(EtherType(proto), &data[hlen..])
         }
@@ -371,8 +380,14 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
     if later_fragment {
         return Ok(Decoded::Fragment);
     }
+    if let Some(etherparse::LinkSlice::Ethernet2(e)) = &sliced.link {
+        src_mac = Some(e.source());
+    }
     let mut p = Packet::new(proto, src, dst);
     p.ttl = ttl;
+    if !outgoing {
+        p.src_mac = src_mac;
+    }
     p.length = length;
     let mut quoted = None;
     match &sliced.transport {
