@@ -15,10 +15,14 @@
 //! ```
 
 mod bounds;
+mod batch;
 mod compile;
 mod draw;
+mod index;
+mod lines;
 mod packet;
 mod path_only;
+pub mod pcap;
 mod report;
 
 use std::cell::OnceCell;
@@ -31,10 +35,16 @@ use serde::Serialize;
 use crate::model::{Ruleset, Str, Table};
 
 pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
+pub use batch::{
+    Batch, BatchSummary, Decider, DeciderTally, DroppedFlow, Observed, Tally, Traced, VerdictTally,
+    decider, describe,
+};
 pub use compile::Part;
 pub use draw::trace_view;
+pub use lines::{LineError, packet_from_json};
 pub use packet::{
-    CtState, Packet, parse_icmp_type, parse_tcp_flags, protocol_name, protocol_number, tcp_flags,
+    CtState, Packet, parse_icmp_type, parse_mac, parse_tcp_flags, protocol_name, protocol_number,
+    tcp_flags,
 };
 pub use path_only::path_only_view;
 pub use report::{StepView, TraceView, render_text};
@@ -161,7 +171,7 @@ pub struct TraceOptions {
 }
 
 /// A final or per-table verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     /// Let through.
@@ -364,6 +374,8 @@ impl Trace {
 /// Compiled chains of one table, built on first use.
 struct TableCache {
     chains: Vec<OnceCell<Vec<CRule>>>,
+    /// Shortcuts through long runs of exact-destination rules.
+    index: Vec<OnceCell<Option<index::DstIndex>>>,
 }
 
 /// Traces packets through one ruleset; compiles each chain the first time a
@@ -418,6 +430,7 @@ impl<'r> Tracer<'r> {
             .iter()
             .map(|t| TableCache {
                 chains: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
+                index: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
             })
             .collect();
         Tracer { rs, cache }
@@ -437,6 +450,14 @@ impl<'r> Tracer<'r> {
                 .map(|r| compile_rule(table, r))
                 .collect()
         })
+    }
+
+    /// The destination shortcut of a chain, if it has a long run of rules
+    /// each naming one destination address.
+    fn dst_index(&self, t: usize, c: usize) -> Option<&index::DstIndex> {
+        self.cache[t].index[c]
+            .get_or_init(|| index::DstIndex::build(self.chain(t, c)))
+            .as_ref()
     }
 
     /// Walks `pkt` through the hooks and returns every step and the verdict.
@@ -480,6 +501,16 @@ impl<'r> Tracer<'r> {
             return self.finish(w, v, Route::Forward, hooks);
         }
         let local = if w.redirected || is_local(&w.pkt.dst) {
+            true
+        } else if opts.direction == Some(Direction::In) && !w.dnat_done {
+            // Said to be for this host (a multicast group it joined, an
+            // address not listed): the addresses given do not override it.
+            if !opts.local.is_empty() {
+                w.notes.push(format!(
+                    "--direction in: delivered to this host, though {} is not among its --local addresses",
+                    w.pkt.dst
+                ));
+            }
             true
         } else if !opts.local.is_empty() {
             false
@@ -661,6 +692,17 @@ impl<'r> Tracer<'r> {
                     continue;
                 }
                 return policy(hook, t, start, table, w);
+            }
+            // Rules that missed are not listed: skip those that cannot match.
+            if w.opts.matched_only
+                && rules.len() >= 16
+                && let Some(ix) = self.dst_index(t, chain)
+            {
+                let next = ix.next(idx, w.pkt.dst);
+                if next != idx {
+                    idx = next;
+                    continue;
+                }
             }
             if w.evals >= w.budget {
                 let here = w.evals - evals_before;

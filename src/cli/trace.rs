@@ -12,11 +12,14 @@ use iptviz::graph::ViewOptions;
 use iptviz::render::{Format, render};
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
-    parse_icmp_type, parse_tcp_flags, path_only_view, protocol_number, render_text, trace_view,
+    parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, protocol_number, render_text,
+    trace_view,
 };
 use iptviz::typed::parse_u32;
 
 use super::common::{InputArgs, open_output};
+
+mod batch;
 use super::render::{LayoutArg, collapse_rules};
 
 /// What `iptviz trace` prints.
@@ -30,6 +33,11 @@ pub enum TraceFormat {
     Svg,
     /// The same graph as Graphviz DOT.
     Dot,
+    /// With --packets or --pcap: one JSON result a packet, one a line.
+    Jsonl,
+    /// With --packets or --pcap: the rules as `iptables-save -c` prints
+    /// them, with the counters this traffic would have produced.
+    Counters,
 }
 
 /// `iptviz trace`
@@ -39,6 +47,19 @@ pub enum TraceFormat {
   iptviz trace samples/kube-proxy.rules --proto udp --src 10.244.1.7 --sport 41000 \\
       --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
   iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
+
+Many packets: replay a capture, or packets written as JSON lines:
+  tcpdump -i eth0 -w in.pcap
+  iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10
+  iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10 -f svg --output heat.svg
+  iptviz trace rules.txt --pcap in.pcap -f counters | diff - <(iptables-save -c)
+  echo '{\"proto\":\"udp\",\"src\":\"10.0.0.1\",\"dst\":\"10.0.0.2\",\"dport\":53}' |
+      iptviz trace rules.txt --packets -
+The first packet of a flow is NEW, later ones take its connection's state
+and NAT bindings, replies are recognised. The summary counts packets and
+flows per verdict and per deciding rule (the rule or policy that ended each
+walk) and lists the flows dropped most. Packets that cannot be read are
+named by number on stderr (exit status 1); the others are still traced.
 
 With -f svg or -f dot the chain graph is drawn with the packet's path
 highlighted: the chains it went through, the rules it took, and its verdicts;
@@ -69,11 +90,11 @@ pub struct TraceArgs {
     #[arg(long, short = 'p', default_value = "tcp")]
     proto: String,
     /// Source address.
-    #[arg(long, short = 's')]
-    src: IpAddr,
+    #[arg(long, short = 's', required_unless_present_any = ["packets", "pcap"])]
+    src: Option<IpAddr>,
     /// Destination address.
-    #[arg(long, short = 'd')]
-    dst: IpAddr,
+    #[arg(long, short = 'd', required_unless_present_any = ["packets", "pcap"])]
+    dst: Option<IpAddr>,
     /// Source port.
     #[arg(long, default_value_t = 40000)]
     sport: u16,
@@ -122,6 +143,9 @@ pub struct TraceArgs {
     /// Group id of the sending socket.
     #[arg(long)]
     gid: Option<u32>,
+    /// Source MAC address of the frame the packet arrived in (`-m mac --mac-source`).
+    #[arg(long, value_name = "MAC")]
+    src_mac: Option<String>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
@@ -138,9 +162,26 @@ pub struct TraceArgs {
     /// Let no `statistic --mode random` rule match (default: each one reached matches).
     #[arg(long)]
     skip_random: bool,
-    /// Output: the steps as text or JSON, or the chain graph with the path highlighted as SVG or DOT.
-    #[arg(long, short = 'f', value_enum, default_value = "text")]
-    format: TraceFormat,
+    /// Many packets: a file of JSON objects, one a line, with the field
+    /// names of these flags (`-` reads stdin); one JSON result a line out.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pcap", "src", "dst", "established", "reply"])]
+    packets: Option<String>,
+    /// Replay a capture (pcap or pcapng from tcpdump or Wireshark; `-`
+    /// reads stdin): a summary per verdict and per deciding rule, or with
+    /// -f svg|dot the chain graph with edges as wide as the packets that took them.
+    #[arg(long, value_name = "CAPTURE", conflicts_with_all = ["src", "dst", "established", "reply"])]
+    pcap: Option<String>,
+    /// With --packets or --pcap: how many of the flows dropped most the summary lists.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+    /// With --packets or --pcap: print the summary (text, or JSON with
+    /// --json) instead of one result a line (the default of --packets).
+    #[arg(long)]
+    summary: bool,
+    /// Output: the steps as text or JSON, or the chain graph with the path
+    /// highlighted as SVG or DOT; `jsonl` with --packets or --pcap: one result a line.
+    #[arg(long, short = 'f', value_enum)]
+    format: Option<TraceFormat>,
     /// Print the trace as JSON (same as -f json).
     #[arg(long, conflicts_with = "format")]
     json: bool,
@@ -213,10 +254,13 @@ impl TraceArgs {
     fn packet(&self) -> anyhow::Result<Packet> {
         let proto = protocol_number(&self.proto)
             .with_context(|| format!("--proto: unknown protocol {:?}", self.proto))?;
-        if self.src.is_ipv4() != self.dst.is_ipv4() {
+        let (Some(src), Some(dst)) = (self.src, self.dst) else {
+            bail!("--src and --dst are needed (or --packets FILE, or --pcap CAPTURE)");
+        };
+        if src.is_ipv4() != dst.is_ipv4() {
             bail!("--src and --dst must be of the same address family");
         }
-        let mut p = Packet::new(proto, self.src, self.dst);
+        let mut p = Packet::new(proto, src, dst);
         p.sport = self.sport;
         p.dport = self.dport;
         p.in_iface = self.in_iface.as_deref().map(Into::into);
@@ -239,6 +283,10 @@ impl TraceArgs {
         p.ttl = self.ttl;
         p.uid = self.uid;
         p.gid = self.gid;
+        if let Some(m) = &self.src_mac {
+            p.src_mac =
+                Some(parse_mac(m).with_context(|| format!("--src-mac: not a MAC address: {m:?}"))?);
+        }
         Ok(p)
     }
 
@@ -250,13 +298,15 @@ impl TraceArgs {
                 local.push(*a);
             }
         }
+        let direction = self
+            .direction
+            .as_deref()
+            .map(str::parse::<Direction>)
+            .transpose()?;
+        self.check_direction(direction, &local)?;
         Ok(TraceOptions {
             local,
-            direction: self
-                .direction
-                .as_deref()
-                .map(str::parse::<Direction>)
-                .transpose()?,
+            direction,
             ipsets: parse_ipsets(&self.ipset)?,
             random: if self.skip_random {
                 RandomChoice::Skip
@@ -269,6 +319,28 @@ impl TraceArgs {
             iface_addrs,
             max_steps: Some(self.max_steps),
         })
+    }
+}
+
+impl TraceArgs {
+    /// Refuses a --direction the other flags contradict (one of them
+    /// would otherwise be silently ignored).
+    fn check_direction(&self, d: Option<Direction>, local: &[IpAddr]) -> anyhow::Result<()> {
+        let Some(d) = d else { return Ok(()) };
+        let is_local = |a: &IpAddr| local.contains(a) || a.is_loopback();
+        match d {
+            Direction::Out if self.in_iface.is_some() => bail!(
+                "--direction out is a packet this host sends: it arrives on no interface, drop --in"
+            ),
+            Direction::In if self.out_iface.is_some() => bail!(
+                "--direction in is a packet for this host: it leaves by no interface, drop --out"
+            ),
+            Direction::Forward if self.dst.as_ref().is_some_and(is_local) => bail!(
+                "--direction forward, but the destination {} is one of this host's addresses (--local, --iface-addr, loopback): the kernel delivers it locally",
+                self.dst.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -361,6 +433,9 @@ fn title(name: &str, t: &Trace) -> String {
 
 /// Runs `iptviz trace`.
 pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
+    if a.packets.is_some() || a.pcap.is_some() {
+        return batch::run(&a);
+    }
     let pkt = a.packet()?;
     let opts = a.options()?;
     let inputs = match a.input.load(false) {
@@ -381,7 +456,14 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
-    let format = if a.json { TraceFormat::Json } else { a.format };
+    let format = if a.json {
+        TraceFormat::Json
+    } else {
+        a.format.unwrap_or(TraceFormat::Text)
+    };
+    if matches!(format, TraceFormat::Jsonl | TraceFormat::Counters) {
+        bail!("-f jsonl and -f counters are about many packets: use them with --packets or --pcap");
+    }
     if a.path_only && !matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
@@ -398,6 +480,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &t.view(rs))?;
             writeln!(out)?;
         }
+        TraceFormat::Jsonl | TraceFormat::Counters => unreachable!("refused above"),
         TraceFormat::Svg | TraceFormat::Dot => {
             let v = if a.path_only {
                 path_only_view(rs, &t, &title(&input.name, &t))

@@ -59,6 +59,12 @@ impl Net {
         })
     }
 
+    /// The one address it holds (a /32 or /128), as bits and family.
+    pub(crate) fn exact(&self) -> Option<(u128, bool)> {
+        let full: u128 = if self.v6 { u128::MAX } else { u32::MAX as u128 };
+        (self.mask == full).then_some((self.addr, self.v6))
+    }
+
     /// True when `a` is inside.
     pub(crate) fn contains(&self, a: IpAddr) -> bool {
         let (b, v6) = bits(a);
@@ -222,6 +228,8 @@ pub(crate) enum Test {
     SrcRange(Range),
     DstRange(Range),
     Length(PortRange),
+    /// `-m mac --mac-source`.
+    MacSource([u8; 6]),
     /// `-m ttl` / `-m hl`: the TTL or hop limit compared with a value.
     Ttl(Cmp, u8),
     /// An IPv6 extension header (`-m rt`, `hbh`, `dst`, `frag`) or AH: a
@@ -712,6 +720,18 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             false,
             part,
         )),
+        "mac" => {
+            if let Some(o) = m.opt("--mac-source") {
+                match super::packet::parse_mac(o.arg()) {
+                    Some(mac) => push(out, Test::MacSource(mac), o),
+                    None => push(
+                        out,
+                        assume(false, format!("mac: cannot read {}", o.arg())),
+                        o,
+                    ),
+                }
+            }
+        }
         "length" => {
             if let Some(o) = m.opt("--length")
                 && let Some(r) = PortRange::parse(o.arg())
@@ -862,6 +882,22 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             false,
             part,
         )),
+        // Without routes the reverse path is taken as valid: the plain
+        // match passes, `--invert` (drop what fails the check) does not.
+        "rpfilter" => {
+            let invert = m.opt("--invert").is_some();
+            out.push(cond(
+                assume(
+                    !invert,
+                    format!(
+                        "rpfilter: the reverse path is assumed valid{}",
+                        if invert { " (--invert: no match)" } else { "" }
+                    ),
+                ),
+                false,
+                part,
+            ))
+        }
         _ => out.push(cond(
             assume(true, format!("-m {module} assumed to match")),
             false,
@@ -1071,6 +1107,13 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SrcRange(r) => Known(r.contains(p.src)),
         Test::DstRange(r) => Known(r.contains(p.dst)),
         Test::Length(r) => Known(r.contains(p.length)),
+        Test::MacSource(mac) => match p.src_mac {
+            Some(m) => Known(m == *mac),
+            None => Outcome::Assumed(
+                true,
+                "mac --mac-source: the frame's source MAC is unknown (give --src-mac): assumed to match".into(),
+            ),
+        },
         Test::Ttl(cmp, v) => Known(match cmp {
             Cmp::Eq => p.ttl == *v,
             Cmp::Lt => p.ttl < *v,

@@ -12,7 +12,7 @@ use crate::model::Str;
 use super::TraceError;
 
 /// Conntrack state of the packet as the `conntrack`/`state` matches see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CtState {
     /// First packet of a connection: the nat table is consulted.
@@ -106,7 +106,7 @@ pub fn protocol_number(s: &str) -> Option<u8> {
         "all" => 0,
         "icmp" => 1,
         "igmp" => 2,
-        "ipencap" | "ipip" => 4,
+        "ipencap" | "ipip" | "ipv4" => 4,
         "tcp" => 6,
         "egp" => 8,
         "udp" => 17,
@@ -223,6 +223,10 @@ pub struct Packet {
     /// Group id of that socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// Source MAC address of the frame it arrived in (`-m mac`); unknown
+    /// when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_mac: Option<[u8; 6]>,
 }
 
 impl Packet {
@@ -256,6 +260,7 @@ impl Packet {
             ttl: 64,
             uid: None,
             gid: None,
+            src_mac: None,
         }
     }
 
@@ -316,4 +321,18 @@ impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.addresses(), self.context())
     }
+}
+
+/// Parses a MAC address written `02:00:5e:10:00:01` (or with `-`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
 }

@@ -1,0 +1,503 @@
+//! Packets from a capture file (pcap or pcapng, as `tcpdump -w` and
+//! Wireshark write them), read one at a time so a capture of any size is
+//! replayed in constant memory. The file formats are read by `pcap-file`
+//! and the headers by `etherparse`; what is kept is what netfilter looks
+//! at: addresses, protocol, ports, TCP flags, ICMP type, length, TTL.
+//!
+//! Link types: Ethernet, Linux cooked captures (SLL, from `tcpdump -i
+//! any`, and SLL2), raw IP. Fragments: conntrack reassembles a datagram
+//! before the rules see it, so only its first fragment is traced; the
+//! others are counted and skipped.
+
+use std::io::{Chain, Cursor, Read};
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use pcap_file::DataLink;
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+use super::batch::Observed;
+use super::packet::{Packet, tcp_flags};
+use crate::conntrack::Tuple;
+
+type Src<R> = Chain<Cursor<[u8; 4]>, R>;
+
+enum Format<R: Read> {
+    Pcap(PcapReader<Src<R>>, DataLink),
+    Ng(PcapNgReader<Src<R>>),
+}
+
+/// One interface of a pcapng file: its link type and name.
+#[derive(Debug, Clone)]
+struct Iface {
+    link: DataLink,
+    name: Option<String>,
+}
+
+/// Why the capture could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// Not a pcap or pcapng file.
+    #[error("not a pcap or pcapng capture (it starts with {0})")]
+    NotCapture(String),
+    /// The header could not be read.
+    #[error("cannot read the capture's header: {0}")]
+    Header(String),
+    /// Reading failed.
+    #[error("cannot read the capture: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A packet that could not be traced, by its number in the capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketError {
+    /// 1-based packet number (as Wireshark numbers them).
+    pub number: u64,
+    /// What was wrong.
+    pub message: String,
+    /// Reading cannot go on after it (a truncated or corrupt file).
+    pub fatal: bool,
+}
+
+impl std::fmt::Display for PacketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "packet {}: {}", self.number, self.message)
+    }
+}
+
+/// Counts of packets the reader skipped on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Not IP (ARP, LLDP ...).
+    pub not_ip: u64,
+    /// Later fragments of a datagram (conntrack reassembles them).
+    pub fragments: u64,
+}
+
+/// Reads packets from a capture, one at a time.
+pub struct CaptureReader<R: Read> {
+    format: Format<R>,
+    ifaces: Vec<Iface>,
+    number: u64,
+    done: bool,
+    /// The interface packets are taken to arrive on (`--in`); a pcapng
+    /// file's own interface names are used when it is not given.
+    pub iface: Option<String>,
+    /// Packets skipped on purpose.
+    pub skipped: Skipped,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Opens a capture: pcap (either byte order, micro or nanosecond) or
+    /// pcapng, told apart by the first bytes.
+    pub fn new(mut r: R) -> Result<Self, CaptureError> {
+        let mut magic = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            let n = r.read(&mut magic[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        if got < 4 {
+            return Err(CaptureError::NotCapture(if got == 0 {
+                "nothing: it is empty".into()
+            } else {
+                hex(&magic[..got])
+            }));
+        }
+        let src = Cursor::new(magic).chain(r);
+        let format = match magic {
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                Format::Ng(PcapNgReader::new(src).map_err(|e| CaptureError::Header(e.to_string()))?)
+            }
+            [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d] => {
+                let rd = PcapReader::new(src).map_err(|e| CaptureError::Header(e.to_string()))?;
+                let link = rd.header().datalink;
+                Format::Pcap(rd, link)
+            }
+            _ => return Err(CaptureError::NotCapture(hex(&magic))),
+        };
+        Ok(CaptureReader {
+            format,
+            ifaces: Vec::new(),
+            number: 0,
+            done: false,
+            iface: None,
+            skipped: Skipped::default(),
+        })
+    }
+
+    /// The next packet to trace, or why packet N could not be; `None` at
+    /// the end. Packets skipped on purpose (not IP, later fragments) are
+    /// counted in [`CaptureReader::skipped`] and not returned.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Observed, PacketError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let (link, iface, orig_len, data): (DataLink, Option<String>, u32, Vec<u8>) =
+                match &mut self.format {
+                    Format::Pcap(rd, link) => match rd.next_packet() {
+                        None => return None,
+                        Some(Err(e)) => return Some(Err(self.fatal(e))),
+                        Some(Ok(p)) => (*link, None, p.orig_len, p.data.into_owned()),
+                    },
+                    Format::Ng(rd) => match rd.next_block() {
+                        None => return None,
+                        Some(Err(e)) => return Some(Err(self.fatal(e))),
+                        Some(Ok(Block::InterfaceDescription(idb))) => {
+                            let name = idb.options.iter().find_map(|o| match o {
+                                pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                                _ => None,
+                            });
+                            self.ifaces.push(Iface {
+                                link: idb.linktype,
+                                name,
+                            });
+                            continue;
+                        }
+                        Some(Ok(Block::SectionHeader(_))) => {
+                            // A new section starts its own interface list.
+                            self.ifaces.clear();
+                            continue;
+                        }
+                        Some(Ok(Block::EnhancedPacket(epb))) => {
+                            let Some(i) = self.ifaces.get(epb.interface_id as usize) else {
+                                self.number += 1;
+                                return Some(Err(PacketError {
+                                    number: self.number,
+                                    message: format!(
+                                        "names interface {} that the capture never described",
+                                        epb.interface_id
+                                    ),
+                                    fatal: false,
+                                }));
+                            };
+                            (
+                                i.link,
+                                i.name.clone(),
+                                epb.original_len,
+                                epb.data.into_owned(),
+                            )
+                        }
+                        Some(Ok(Block::SimplePacket(spb))) => {
+                            let Some(i) = self.ifaces.first() else {
+                                self.number += 1;
+                                return Some(Err(PacketError {
+                                    number: self.number,
+                                    message: "comes before any interface is described".into(),
+                                    fatal: false,
+                                }));
+                            };
+                            (
+                                i.link,
+                                i.name.clone(),
+                                spb.original_len,
+                                spb.data.into_owned(),
+                            )
+                        }
+                        Some(Ok(_)) => continue,
+                    },
+                };
+            self.number += 1;
+            let number = self.number;
+            let iface = self.iface.clone().or(iface);
+            match decode(link, &data, orig_len) {
+                Ok(Decoded::Packet(mut obs)) => {
+                    if obs.outgoing {
+                        obs.packet.out_iface = iface.map(Into::into);
+                    } else {
+                        obs.packet.in_iface = iface.map(Into::into);
+                    }
+                    return Some(Ok(obs));
+                }
+                Ok(Decoded::NotIp) => self.skipped.not_ip += 1,
+                Ok(Decoded::Fragment) => self.skipped.fragments += 1,
+                Err(message) => {
+                    return Some(Err(PacketError {
+                        number,
+                        message,
+                        fatal: false,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Packets read so far (traced, skipped or not readable).
+    pub fn packets_read(&self) -> u64 {
+        self.number
+    }
+
+    fn fatal(&mut self, e: pcap_file::PcapError) -> PacketError {
+        use pcap_file::PcapError as E;
+        self.done = true;
+        self.number += 1;
+        let truncated = match &e {
+            E::IncompleteBuffer => true,
+            E::IoError(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+            _ => false,
+        };
+        let message = if truncated {
+            "the capture ends in the middle of this packet (truncated file): the packets before it were traced".to_string()
+        } else {
+            let why = match &e {
+                E::IoError(io) => io.to_string(),
+                other => other.to_string(),
+            };
+            format!("cannot be read ({why}): the packets before it were traced")
+        };
+        PacketError {
+            number: self.number,
+            message,
+            fatal: true,
+        }
+    }
+}
+
+/// What a frame turned out to be.
+enum Decoded {
+    Packet(Observed),
+    NotIp,
+    Fragment,
+}
+
+/// Linux cooked capture packet types.
+const SLL_OUTGOING: u8 = 4;
+
+/// Decodes one frame of link type `link` (`orig_len` its length on the wire).
+fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String> {
+    let cut = data.len() < orig_len as usize;
+    let short = |what: &str| {
+        if cut {
+            format!(
+                "cut to {} of its {orig_len} bytes by the capture's snaplen before the end of its {what}: not traced",
+                data.len()
+            )
+        } else {
+            format!(
+                "too short for its {what} ({} bytes): not traced",
+                data.len()
+            )
+        }
+    };
+    let mut outgoing = false;
+    let mut src_mac = None;
+    let sliced = match link {
+        DataLink::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
+            Ok(s) => s,
+            Err(_) => return Err(short("Ethernet header")),
+        },
+        DataLink::LINUX_SLL | DataLink::LINUX_SLL2 => {
+            let (hlen, proto_at, kind_at) = if link == DataLink::LINUX_SLL {
+                (16, 14, 1)
+            } else {
+                (20, 0, 10)
+            };
+            if data.len() < hlen {
+                return Err(short("Linux cooked header"));
+            }
+            outgoing = data[kind_at] == SLL_OUTGOING;
+            let (len_at, addr_at) = if link == DataLink::LINUX_SLL {
+                (5, 6)
+            } else {
+                (11, 12)
+            };
+            if data[len_at] == 6 {
+                src_mac = data[addr_at..addr_at + 6].try_into().ok();
+            }
+            let proto = u16::from_be_bytes([data[proto_at], data[proto_at + 1]]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[hlen..])
+        }
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => match LaxSlicedPacket::from_ip(data) {
+            Ok(s) => s,
+            Err(_) => return Err(short("IP header")),
+        },
+        other => {
+            return Err(format!(
+                "link type {other:?} is not one iptviz reads (Ethernet, Linux cooked SLL and SLL2, raw IP): not traced"
+            ));
+        }
+    };
+    let Some(net) = &sliced.net else {
+        if sliced.stop_err.is_some() {
+            return Err(short("IP header"));
+        }
+        return Ok(Decoded::NotIp);
+    };
+    let (src, dst, ttl, length, proto, later_fragment, fragmented): (
+        IpAddr,
+        IpAddr,
+        u8,
+        u16,
+        u8,
+        bool,
+        bool,
+    ) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let off = h.fragments_offset().value();
+            (
+                h.source_addr().into(),
+                h.destination_addr().into(),
+                h.ttl(),
+                h.total_len(),
+                v4.payload().ip_number.0,
+                off != 0,
+                off != 0 || h.more_fragments(),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let p = v6.payload();
+            (
+                h.source_addr().into(),
+                h.destination_addr().into(),
+                h.hop_limit(),
+                h.payload_length().saturating_add(40),
+                p.ip_number.0,
+                p.fragmented && v6_later_fragment(v6),
+                p.fragmented,
+            )
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Ok(Decoded::NotIp),
+    };
+    if later_fragment {
+        return Ok(Decoded::Fragment);
+    }
+    if let Some(etherparse::LinkSlice::Ethernet2(e)) = &sliced.link {
+        src_mac = Some(e.source());
+    }
+    let mut p = Packet::new(proto, src, dst);
+    p.ttl = ttl;
+    if !outgoing {
+        p.src_mac = src_mac;
+    }
+    p.length = length;
+    let mut quoted = None;
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            p.sport = t.source_port();
+            p.dport = t.destination_port();
+            use tcp_flags::*;
+            let mut f = 0;
+            for (set, bit) in [
+                (t.fin(), FIN),
+                (t.syn(), SYN),
+                (t.rst(), RST),
+                (t.psh(), PSH),
+                (t.ack(), ACK),
+                (t.urg(), URG),
+                (t.ece(), ECE),
+                (t.cwr(), CWR),
+            ] {
+                if set {
+                    f |= bit;
+                }
+            }
+            p.tcp_flags = f;
+        }
+        Some(TransportSlice::Udp(u)) => {
+            p.sport = u.source_port();
+            p.dport = u.destination_port();
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            p.icmp = (i.type_u8(), i.code_u8());
+            quoted = quoted_tuple(i.payload());
+        }
+        Some(TransportSlice::Icmpv6(i)) => {
+            p.icmp = (i.type_u8(), i.code_u8());
+            quoted = quoted_tuple(i.payload());
+        }
+        _ => {
+            let needs = match proto {
+                6 => Some("TCP header"),
+                17 => Some("UDP header"),
+                1 | 58 => Some("ICMP header"),
+                _ => None,
+            };
+            if let Some(what) = needs
+                && !fragmented
+            {
+                return Err(short(what));
+            }
+        }
+    }
+    let _ = fragmented;
+    Ok(Decoded::Packet(Observed {
+        packet: p,
+        fixed_state: false,
+        outgoing,
+        quoted,
+    }))
+}
+
+/// True for an IPv6 fragment that is not the first one.
+fn v6_later_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
+    v6.extensions().first_header().is_some()
+        && v6
+            .extensions()
+            .clone()
+            .into_iter()
+            .any(|e| matches!(e, etherparse::Ipv6ExtensionSlice::Fragment(f) if f.to_header().fragment_offset.value() != 0))
+}
+
+/// The tuple of the packet an ICMP error quotes (its IP header and the
+/// first bytes after it).
+fn quoted_tuple(payload: &[u8]) -> Option<(u8, Tuple)> {
+    let s = LaxSlicedPacket::from_ip(payload).ok()?;
+    let (src, dst, proto): (IpAddr, IpAddr, u8) = match s.net.as_ref()? {
+        LaxNetSlice::Ipv4(v4) => (
+            v4.header().source_addr().into(),
+            v4.header().destination_addr().into(),
+            v4.payload().ip_number.0,
+        ),
+        LaxNetSlice::Ipv6(v6) => (
+            v6.header().source_addr().into(),
+            v6.header().destination_addr().into(),
+            v6.payload().ip_number.0,
+        ),
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    let (sport, dport) = match &s.transport {
+        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
+        _ => {
+            // TCP quoted with only its first 8 bytes: the ports are there.
+            let ip = s.net.as_ref()?.ip_payload_ref()?.payload;
+            if matches!(proto, 6 | 17 | 132 | 136) && ip.len() >= 4 {
+                (
+                    u16::from_be_bytes([ip[0], ip[1]]),
+                    u16::from_be_bytes([ip[2], ip[3]]),
+                )
+            } else {
+                (0, 0)
+            }
+        }
+    };
+    Some((
+        proto,
+        Tuple {
+            src,
+            dst,
+            sport,
+            dport,
+        },
+    ))
+}
