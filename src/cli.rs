@@ -3,6 +3,8 @@
 mod check;
 mod common;
 mod conntrack;
+mod lint;
+mod reach;
 mod render;
 mod trace;
 
@@ -46,6 +48,14 @@ enum Cmd {
     Trace(Box<trace::TraceArgs>),
     /// Draw the chain graph (or the hook order with --flow) as SVG, DOT or JSON.
     Render(render::RenderArgs),
+    /// Who can reach whom on a TCP port: classes of equivalent addresses
+    /// and the accepted pairs between them (the service matrix).
+    Reach(Box<reach::ReachArgs>),
+    /// Rules no packet can reach or that change nothing: shadowed, empty,
+    /// redundant, unreachable chains.
+    ///
+    /// Exit status: 0 no findings, 1 findings, 2 input could not be read.
+    Lint(lint::LintArgs),
 }
 
 /// Runs a parsed command line.
@@ -56,5 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Conntrack(a) => conntrack::conntrack(a),
         Cmd::Trace(a) => trace::trace(*a),
         Cmd::Render(a) => render::render_cmd(a),
+        Cmd::Reach(a) => reach::reach(*a),
+        Cmd::Lint(a) => lint::lint_cmd(a),
     }
 }

@@ -14,7 +14,7 @@
 //! assert_eq!(trace.path().len(), 1);
 //! ```
 
-mod compile;
+pub(crate) mod compile;
 mod draw;
 mod packet;
 mod path_only;
