@@ -257,10 +257,15 @@ impl Engine {
             if !r.lits.src.contains(src) {
                 continue;
             }
-            let (ka, kd) = if r.lits.unknown {
-                (if va { dst } else { &empty }, if vd { dst } else { &empty })
+            // The rule's match with unknown tests taken as the closure
+            // says, in accepting and in dropping rules; under a `!` (what
+            // RETURN and goto leave behind) the same value goes in, so the
+            // packets that leave are those of the opposite substitution.
+            let (ka, kd, la, ld) = if r.lits.unknown {
+                let pick = |v: bool| if v { dst } else { &empty };
+                (pick(va), pick(vd), pick(!va), pick(!vd))
             } else {
-                (dst, dst)
+                (dst, dst, dst, dst)
             };
             let kind = match r.kind {
                 Kind::Unsure if va => Kind::Accept,
@@ -285,15 +290,15 @@ impl Engine {
                     self.walk(src, c, &na, &nd, live, acc, stack);
                     if matches!(kind, Kind::Goto(_)) {
                         for i in 0..self.words {
-                            ca[i] &= !ka[i];
-                            cd[i] &= !kd[i];
+                            ca[i] &= !la[i];
+                            cd[i] &= !ld[i];
                         }
                     }
                 }
                 Kind::Return => {
                     for i in 0..self.words {
-                        ca[i] &= !ka[i];
-                        cd[i] &= !kd[i];
+                        ca[i] &= !la[i];
+                        cd[i] &= !ld[i];
                     }
                 }
                 Kind::Skip | Kind::Unsure => {}
@@ -785,6 +790,25 @@ mod tests {
         // 10/8, 192.168/16 and the rest are three classes.
         assert_eq!(up.classes.len(), 3);
         assert_eq!(up.classes[0].label, "everything else");
+    }
+
+    #[test]
+    fn unknown_return_is_a_return_only_for_what_the_closure_drops() {
+        // ufw's not-local chain: RETURN when the destination is local,
+        // else DROP; whether it is local is unknown here.
+        let t = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n\
+                 -A FORWARD -j X\n-A FORWARD -j ACCEPT\n\
+                 -A X -m addrtype --dst-type LOCAL -j RETURN\n-A X -j DROP\nCOMMIT\n";
+        let up = matrix(t, ReachOptions::default());
+        assert_eq!(up.edges, vec![(0, 0)]);
+        let low = matrix(
+            t,
+            ReachOptions {
+                closure: Closure::Lower,
+                ..Default::default()
+            },
+        );
+        assert!(low.edges.is_empty());
     }
 
     #[test]

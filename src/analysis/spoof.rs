@@ -61,8 +61,9 @@ impl Walk<'_> {
             }
             let unknown = !set.opaque.is_empty();
             let none: PSet = Vec::new();
-            let ka = if unknown && !va { &none } else { &set.boxes };
-            let kd = if unknown && !vd { &none } else { &set.boxes };
+            let pick = |v: bool| if unknown && !v { &none } else { &set.boxes };
+            // Under the `!` that RETURN and goto leave, the opposite.
+            let (ka, kd, la, ld) = (pick(va), pick(vd), pick(!va), pick(!vd));
             match act {
                 Act::Accept | Act::Queue { .. } | Act::OtherVerdict(_) => {
                     let m = set_intersect(&set_intersect(&self.live, &ca), ka);
@@ -81,10 +82,10 @@ impl Walk<'_> {
                     let (na, nd) = (set_intersect(&ca, ka), set_intersect(&cd, kd));
                     self.chain(*t, na, nd, stack);
                     if matches!(act, Act::Goto(_)) {
-                        self.leave(&mut ca, &mut cd, ka, kd);
+                        self.leave(&mut ca, &mut cd, la, ld);
                     }
                 }
-                Act::Return => self.leave(&mut ca, &mut cd, ka, kd),
+                Act::Return => self.leave(&mut ca, &mut cd, la, ld),
                 _ => {}
             }
             if ca.len() > CAP || cd.len() > CAP {
