@@ -56,6 +56,11 @@ enum Cmd {
     ///
     /// Exit status: 0 no findings, 1 findings, 2 input could not be read.
     Lint(lint::LintArgs),
+    /// Which interfaces drop every packet with a source outside their
+    /// assigned addresses (spoofing protection).
+    ///
+    /// Exit status: 0 all protected, 1 some not, 2 input could not be read.
+    Spoof(Box<reach::SpoofArgs>),
 }
 
 /// Runs a parsed command line.
@@ -68,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Render(a) => render::render_cmd(a),
         Cmd::Reach(a) => reach::reach(*a),
         Cmd::Lint(a) => lint::lint_cmd(a),
+        Cmd::Spoof(a) => reach::spoof(*a),
     }
 }

@@ -1,6 +1,7 @@
 //! Spoofing protection: with an interface assignment, an interface is
-//! protected when every packet arriving on it with a source outside its
-//! assigned addresses is dropped. Computed over every header field with
+//! protected when every first packet (state NEW, as fffuu assumes: later
+//! packets need a connection a first one opened) arriving on it with a
+//! source outside its assigned addresses is dropped. Computed over every header field with
 //! the upper closure (unknown tests accept, never drop), so "protected"
 //! is never said of an interface that is not.
 
@@ -132,6 +133,9 @@ pub fn spoofing(
     for (name, assigned) in &map.ifaces {
         let mut b = PBox::with(v6, dim::IN, iface_range(name, false));
         b.0[dim::SRC] = assigned.complement(max_addr(v6));
+        // First packets only, as fffuu assumes: a later packet needs a
+        // connection a first one opened.
+        b.0[dim::CT] = super::sets::IntervalSet::range(1, 1);
         if chain == "INPUT" {
             b.0[dim::OUT] = iface_range("", false);
         }
@@ -185,6 +189,18 @@ pub fn spoofing(
 /// A packet of the box, in words, and its source.
 fn example(b: &PBox, v6: bool, iface: &str) -> (String, IpAddr) {
     let first = |d: usize| b.0[d].first().unwrap_or(0);
+    let port = |d: usize, like: u128| {
+        let s = &b.0[d];
+        if s.contains(like) {
+            like
+        } else {
+            s.ranges()
+                .iter()
+                .map(|r| r.0.max(1).min(r.1))
+                .next()
+                .unwrap_or(0)
+        }
+    };
     let src = super::reach::representative(&b.0[dim::SRC], v6);
     let dst = super::reach::representative(&b.0[dim::DST], v6);
     let proto = {
@@ -201,9 +217,9 @@ fn example(b: &PBox, v6: bool, iface: &str) -> (String, IpAddr) {
             "{} {}:{} -> {}:{}",
             crate::trace::protocol_name(proto),
             src,
-            first(dim::SPORT),
+            port(dim::SPORT, 40000),
             dst,
-            first(dim::DPORT)
+            port(dim::DPORT, 22)
         );
     }
     s.push_str(&format!(" in {iface}"));
