@@ -350,6 +350,105 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
     }
 }
 
+/// Up to `n` concrete packets from the match space of one rule (its tests
+/// the engine sees through; the others are left to chance), for checking
+/// a finding with the tracer: the first, last and scattered values of
+/// each box. Empty when the rule matches nothing.
+pub fn sample_packets(
+    rs: &Ruleset,
+    table: &str,
+    chain: &str,
+    rule: usize,
+    n: usize,
+) -> Vec<crate::trace::Packet> {
+    use super::boxes::dim;
+    let v6 = rs.family == crate::model::Family::Ipv6;
+    let Some(t) = rs.table(table) else {
+        return Vec::new();
+    };
+    let Some(r) = t.chain(chain).and_then(|c| c.rules.get(rule)) else {
+        return Vec::new();
+    };
+    let set = rule_set(&compile_rule(t, r).conds, v6);
+    let mut out = Vec::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ rule as u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // A value of the set: its first, its last, or one in between.
+    let mut pick = |s: &super::sets::IntervalSet, k: usize| -> Option<u128> {
+        let rs = s.ranges();
+        let (lo, hi) = *rs.get(next() as usize % rs.len().max(1))?;
+        Some(match k % 3 {
+            0 => lo,
+            1 => hi,
+            _ => {
+                lo + ((next() as u128) << 64 | next() as u128) % (hi - lo).saturating_add(1).max(1)
+            }
+        })
+    };
+    let name = |v: u128| -> Option<Option<crate::model::Str>> {
+        let b = v.to_be_bytes();
+        let end = b.iter().position(|c| *c == 0).unwrap_or(16);
+        if b[end..].iter().any(|c| *c != 0) {
+            return None;
+        }
+        let s = std::str::from_utf8(&b[..end]).ok()?;
+        if !s.chars().all(|c| c.is_ascii_graphic()) {
+            return None;
+        }
+        Some((!s.is_empty()).then(|| s.into()))
+    };
+    'samples: for k in 0..n * 4 {
+        if out.len() >= n || set.boxes.is_empty() {
+            break;
+        }
+        let b = &set.boxes[k % set.boxes.len()];
+        let ct = b.0[dim::CT].intersect(&super::sets::IntervalSet::range(0, 4));
+        let mut v = [0u128; dim::N];
+        for (d, slot) in v.iter_mut().enumerate() {
+            let s = if d == dim::CT { &ct } else { &b.0[d] };
+            // Interfaces: the start of a range is a name, its inside not.
+            let val = if d == dim::IN || d == dim::OUT {
+                s.first()
+            } else {
+                pick(s, k + d)
+            };
+            match val {
+                Some(x) => *slot = x,
+                None => continue 'samples,
+            }
+        }
+        let (Some(i), Some(o)) = (name(v[dim::IN]), name(v[dim::OUT])) else {
+            continue;
+        };
+        let addr = |x: u128| super::ifaces::bits_addr(x, v6);
+        let mut p =
+            crate::trace::Packet::new(v[dim::PROTO] as u8, addr(v[dim::SRC]), addr(v[dim::DST]));
+        p.sport = v[dim::SPORT] as u16;
+        p.dport = v[dim::DPORT] as u16;
+        p.in_iface = i;
+        p.out_iface = o;
+        p.state = match v[dim::CT] {
+            0 => crate::trace::CtState::Invalid,
+            1 => crate::trace::CtState::New,
+            2 => crate::trace::CtState::Established,
+            3 => crate::trace::CtState::Related,
+            _ => crate::trace::CtState::Untracked,
+        };
+        p.fragment = v[dim::FRAG] == 1;
+        if p.proto == 6 {
+            p.tcp_flags = v[dim::FLAGS] as u8;
+        }
+        p.icmp = ((v[dim::ICMP] >> 8) as u8, v[dim::ICMP] as u8);
+        out.push(p);
+    }
+    out
+}
+
 fn end_name(e: &End) -> String {
     match e {
         End::Verdict(n) | End::Leave(n) => n.clone(),
