@@ -271,3 +271,70 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reach_command_text_json_drawings_and_bad_ipassmt() {
+    use assert_cmd::Command;
+    let dir = std::env::temp_dir().join(format!("iptviz-reach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("fw.rules");
+    std::fs::write(
+        &rules,
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A FORWARD -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::cargo_bin("iptviz")
+            .unwrap()
+            .arg("reach")
+            .arg(&rules)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--dport", "22"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 classes, 2 accepted pairs"), "{text}");
+    assert!(
+        text.contains("  c0   everything else: 11.0.0.0-255.255.255.255, 0.0.0.0-9.255.255.255"),
+        "{text}"
+    );
+    assert!(text.contains("  c1   10.0.0.0/8"), "{text}");
+    assert!(text.contains("  c1 -> every class"), "{text}");
+    let json = run(&["--dport", "22", "--dport", "80", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v[0]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["edges"].as_array().unwrap().len(), 0);
+    assert_eq!(v[0]["classes"][1]["representative"], "10.0.0.1");
+    let dot = run(&["--dport", "22", "-f", "dot"]);
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    assert!(
+        dot.starts_with("digraph") && dot.contains("c1\\n10.0.0.0/8"),
+        "{dot}"
+    );
+    if common::graphviz_available() {
+        common::assert_dot_accepts(&dot, "reach -f dot");
+    }
+    let svg = run(&["--dport", "22", "-f", "svg"]);
+    let svg = String::from_utf8_lossy(&svg.stdout);
+    assert!(
+        svg.contains("<svg") && svg.contains("everything else"),
+        "{svg}"
+    );
+    let assmt = dir.join("bad.ipassmt");
+    std::fs::write(&assmt, "# interfaces\neth0 = [10.0.0.0/8, 300.1.2.3]\n").unwrap();
+    let bad = run(&["--dport", "22", "--ipassmt", assmt.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(&format!("{}:2:21: error: bad address", assmt.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("eth0 = [10.0.0.0/8, 300.1.2.3]\n                      ^"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -19,6 +19,9 @@ pub struct CheckArgs {
     /// Print the summary and problems as JSON.
     #[arg(long)]
     json: bool,
+    /// Also list `iptviz lint` findings (shadowed, redundant, dead rules).
+    #[arg(long, conflicts_with = "json")]
+    lint: bool,
 }
 
 /// `iptviz save`
@@ -158,6 +161,16 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         for i in &inputs {
             for p in &i.parsed.problems {
                 eprintln!("{}", p.render(&i.name));
+            }
+            if a.lint {
+                let r = iptviz::analysis::lint::lint(&i.parsed.ruleset);
+                any |= !r.findings.is_empty();
+                for f in &r.findings {
+                    println!(
+                        "{}",
+                        super::lint::finding_text(&i.name, &i.parsed.ruleset, f)
+                    );
+                }
             }
         }
     }
