@@ -378,8 +378,22 @@ pub fn sample_packets(
         seed ^= seed << 17;
         seed
     };
-    // A value of the set: its first, its last, or one in between.
-    let mut pick = |s: &super::sets::IntervalSet, k: usize| -> Option<u128> {
+    // Values a real first packet has, tried first when the set allows.
+    let prefer = |d: usize| match d {
+        dim::PROTO => Some(6),
+        dim::FLAGS => Some(crate::trace::tcp_flags::SYN as u128),
+        dim::CT => Some(1),
+        dim::FRAG => Some(0),
+        dim::ICMP => Some(8 << 8),
+        dim::SPORT => Some(40000),
+        _ => None,
+    };
+    // A value of the set: a preferred one, its first, its last, or one in
+    // between.
+    let mut pick = |s: &super::sets::IntervalSet, k: usize, d: usize| -> Option<u128> {
+        if let Some(p) = prefer(d).filter(|p| s.contains(*p) && k % 4 != 3) {
+            return Some(p);
+        }
         let rs = s.ranges();
         let (lo, hi) = *rs.get(next() as usize % rs.len().max(1))?;
         Some(match k % 3 {
@@ -415,7 +429,7 @@ pub fn sample_packets(
             let val = if d == dim::IN || d == dim::OUT {
                 s.first()
             } else {
-                pick(s, k + d)
+                pick(s, k + d, d)
             };
             match val {
                 Some(x) => *slot = x,
