@@ -6,6 +6,8 @@ mod completions;
 mod conntrack;
 mod diff;
 mod fleet;
+mod lint;
+mod reach;
 mod render;
 mod trace;
 
@@ -93,6 +95,19 @@ enum Cmd {
     Completions(completions::CompletionsArgs),
     /// Write man pages: iptviz.1 and one per subcommand.
     Manpages(completions::ManpagesArgs),
+    /// Who can reach whom on a TCP port: classes of equivalent addresses
+    /// and the accepted pairs between them (the service matrix).
+    Reach(Box<reach::ReachArgs>),
+    /// Rules no packet can reach or that change nothing: shadowed, empty,
+    /// redundant, unreachable chains.
+    ///
+    /// Exit status: 0 no findings, 1 findings, 2 input could not be read.
+    Lint(lint::LintArgs),
+    /// Which interfaces drop every packet with a source outside their
+    /// assigned addresses (spoofing protection).
+    ///
+    /// Exit status: 0 all protected, 1 some not, 2 input could not be read.
+    Spoof(Box<reach::SpoofArgs>),
 }
 
 /// Runs a parsed command line.
@@ -107,5 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Fleet(a) => fleet::fleet_cmd(a),
         Cmd::Completions(a) => completions::completions(a),
         Cmd::Manpages(a) => completions::manpages(a),
+        Cmd::Reach(a) => reach::reach(*a),
+        Cmd::Lint(a) => lint::lint_cmd(a),
+        Cmd::Spoof(a) => reach::spoof(*a),
     }
 }

@@ -16,6 +16,7 @@
 //! assert_eq!(rule.target().unwrap().name, "SSH");
 //! ```
 
+pub mod analysis;
 pub mod conntrack;
 pub mod diff;
 pub mod fleet;

@@ -14,9 +14,9 @@
 //! assert_eq!(trace.path().len(), 1);
 //! ```
 
-mod bounds;
 mod batch;
-mod compile;
+mod bounds;
+pub(crate) mod compile;
 mod draw;
 mod index;
 mod lines;

@@ -23,6 +23,9 @@ pub struct CheckArgs {
     /// warnings (rules never reached, chains never jumped to ...).
     #[arg(long)]
     deny_warnings: bool,
+    /// Also list `iptviz lint` findings (shadowed, redundant, dead rules).
+    #[arg(long, conflicts_with = "json")]
+    lint: bool,
 }
 
 /// `iptviz save`
@@ -181,6 +184,16 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             all.sort_by_key(|p| (p.line, p.column));
             for p in all {
                 eprintln!("{}", p.render(&i.name));
+            }
+            if a.lint {
+                let r = iptviz::analysis::lint::lint(&i.parsed.ruleset);
+                any |= !r.findings.is_empty();
+                for f in &r.findings {
+                    println!(
+                        "{}",
+                        super::lint::finding_text(&i.name, &i.parsed.ruleset, f)
+                    );
+                }
             }
         }
     }

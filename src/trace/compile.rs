@@ -70,6 +70,14 @@ impl Net {
         let (b, v6) = bits(a);
         v6 == self.v6 && b & self.mask == self.addr
     }
+
+    /// First and last address and the family (IPv6 when true); `None`
+    /// for a mask that is not a prefix (`0.0.0.255`).
+    pub(crate) fn bounds(&self) -> Option<(u128, u128, bool)> {
+        let full: u128 = if self.v6 { u128::MAX } else { u32::MAX as u128 };
+        let host = !self.mask & full;
+        (host & host.wrapping_add(1) == 0).then_some((self.addr, self.addr | host, self.v6))
+    }
 }
 
 /// An inclusive address range (`-m iprange`).
@@ -91,6 +99,11 @@ impl Range {
         let (b, v6) = bits(a);
         v6 == self.v6 && self.lo <= b && b <= self.hi
     }
+
+    /// First and last address and the family (IPv6 when true).
+    pub(crate) fn bounds(&self) -> (u128, u128, bool) {
+        (self.lo, self.hi, self.v6)
+    }
 }
 
 /// A port list; one range (the common case) needs no allocation.
@@ -105,6 +118,14 @@ impl Ports {
         match self {
             Ports::One(r) => r.contains(p),
             Ports::Many(l) => l.iter().any(|r| r.contains(p)),
+        }
+    }
+
+    /// The ranges listed.
+    pub(crate) fn ranges(&self) -> &[PortRange] {
+        match self {
+            Ports::One(r) => std::slice::from_ref(r),
+            Ports::Many(l) => l,
         }
     }
 }
@@ -129,6 +150,11 @@ impl Iface {
             },
         }
     }
+    /// The name and whether it is a prefix (`eth+`).
+    pub(crate) fn pattern(&self) -> (&str, bool) {
+        (self.name.as_str(), self.prefix)
+    }
+
     fn matches(&self, name: Option<&str>) -> bool {
         let n = name.unwrap_or("");
         if self.prefix {
@@ -176,7 +202,7 @@ pub(crate) mod addr_type {
 }
 
 /// Conntrack states as bits (`--ctstate`), with the virtual SNAT/DNAT states.
-mod ct_bits {
+pub(crate) mod ct_bits {
     pub const INVALID: u8 = 1;
     pub const NEW: u8 = 2;
     pub const ESTABLISHED: u8 = 4;
