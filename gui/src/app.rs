@@ -43,6 +43,8 @@ pub struct Options {
     pub search: Option<String>,
     /// Conntrack file to open in the Conntrack tab.
     pub conntrack: Option<String>,
+    /// Read that file again every this many seconds, as a live table.
+    pub conntrack_live: Option<f64>,
 }
 
 /// A line in the status bar.
@@ -124,7 +126,13 @@ impl IptvizApp {
         if let Some(p) = app.opts.conntrack.clone() {
             app.state.view = View::Conntrack;
             app.ct_form.path = p.clone();
-            if app.opts.bench_frames.is_some() {
+            if let Some(secs) = app.opts.conntrack_live {
+                let ct = &mut app.state.conntrack;
+                ct.live_file = Some(p.clone());
+                ct.interval = std::time::Duration::from_secs_f64(secs);
+                let a = crate::conntrack_state::CtAction::Live;
+                app.pending.push(Action::Conntrack(a));
+            } else if app.opts.bench_frames.is_some() {
                 app.state.conntrack.load_path_now(&p);
             } else {
                 let a = crate::conntrack_state::CtAction::OpenPath(p);

@@ -3,6 +3,10 @@
 //! loaded rules, and the background work (parsing, live polling, filtering
 //! and sorting a million rows).
 //!
+//! Live readings (and recordings made with `iptviz conntrack --watch
+//! --record`) build a history: fill, counter rates and the most pressed NAT
+//! tuples over time, drawn as charts.
+//!
 //! Every method runs without a window. With `sync` set (tests) the work
 //! runs on the calling thread; otherwise it runs on worker threads and
 //! [`ConntrackState::poll`] picks up the results each frame.
@@ -14,9 +18,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
-use iptviz::conntrack::nat::NatRules;
+use iptviz::conntrack::history::{self, Record, Recording, Tick};
+use iptviz::conntrack::nat::{InsertRace, NatRules, insert_race};
+use iptviz::conntrack::pressure::{Pressure, PressureOptions};
 use iptviz::conntrack::{
-    self, ConnTable, Entry, Fill, Filter, HealthItem, NatLink, Parsed, Stats, Summary, filter,
+    self, ConnTable, Entry, Fill, Filter, HealthItem, NatLink, Parsed, Stats, StatsFormat, Summary,
+    filter,
 };
 
 use crate::state::Document;
@@ -25,6 +32,8 @@ use crate::state::Document;
 pub const TOP: usize = 10;
 /// Cached NAT links before the cache is emptied.
 const LINK_CACHE: usize = 20_000;
+/// Readings kept in the history (an hour at one a second).
+pub const HISTORY: usize = 3600;
 
 /// Column the rows are sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,6 +126,8 @@ pub enum Loaded {
     Stats(Stats),
     /// One reading of this machine.
     Live(LiveRead),
+    /// A recording of `iptviz conntrack --watch --record`.
+    Recording(Recording),
 }
 
 /// One reading of this machine's table, counters and fill.
@@ -131,11 +142,37 @@ pub struct LiveRead {
     pub at: Instant,
 }
 
-/// Parses a file or paste: entries or counters, detected by the library.
+/// Parses a file or paste: entries, counters or a recording, detected by
+/// the library.
 pub fn parse_input(name: &str, bytes: &[u8]) -> Result<Loaded, String> {
+    if history::is_recording(bytes) {
+        return Ok(Loaded::Recording(history::read_recording(bytes, name)));
+    }
     match conntrack::parse_bytes(bytes, name).map_err(|e| e.to_string())? {
         Parsed::Entries(t) => Ok(Loaded::Entries(t)),
         Parsed::Stats(s) => Ok(Loaded::Stats(s)),
+    }
+}
+
+/// A stand-in for the live table: the file is read again at every refresh
+/// (benchmarks and demonstrations of a big live table without root).
+pub fn read_live_file(path: &str) -> LiveRead {
+    let table = std::fs::read(path)
+        .map_err(|e| format!("{path}: {e}"))
+        .and_then(|b| match parse_input(path, &b)? {
+            Loaded::Entries(t) => Ok(t),
+            _ => Err(format!("{path}: a table of entries was expected")),
+        });
+    let fill = table.as_ref().ok().map(|t| Fill {
+        count: t.entries.len() as u64,
+        max: 0,
+        buckets: None,
+    });
+    LiveRead {
+        table,
+        stats: Err(format!("{path} has no counters")),
+        fill,
+        at: Instant::now(),
     }
 }
 
@@ -174,10 +211,32 @@ pub struct RowView {
     pub summary: Summary,
     /// Entries showing NAT among them.
     pub nat_rows: Vec<u32>,
+    /// NAT port pressure of the whole table, when asked for.
+    pub pressure: Option<Pressure>,
 }
 
-/// Filters and sorts `table` (the expensive part, run off the UI thread).
-pub fn compute_view(table: &ConnTable, filter: &Filter, sort: Sort) -> RowView {
+/// NAT port pressure as the tab shows it.
+pub fn compute_pressure(table: &ConnTable, rules: Option<&NatRules>) -> Pressure {
+    conntrack::pressure(
+        &table.entries,
+        rules,
+        PressureOptions {
+            top: TOP,
+            clients_per_tuple: 3,
+            limit_per_dest: None,
+        },
+    )
+}
+
+/// Filters and sorts `table` (the expensive part, run off the UI thread);
+/// with `rules` also the NAT port pressure (only when the table or the
+/// rules changed: it does not depend on the filter).
+pub fn compute_view(
+    table: &ConnTable,
+    filter: &Filter,
+    sort: Sort,
+    rules: Option<Option<&NatRules>>,
+) -> RowView {
     let e = &table.entries;
     let mut rows: Vec<u32> = if filter.is_empty() {
         (0..e.len() as u32).collect()
@@ -205,6 +264,7 @@ pub fn compute_view(table: &ConnTable, filter: &Filter, sort: Sort) -> RowView {
         rows,
         summary,
         nat_rows,
+        pressure: rules.map(|r| compute_pressure(table, r)),
     }
 }
 
@@ -316,6 +376,21 @@ pub struct ConntrackState {
     pub computing: bool,
     /// Scroll the table here this frame (benchmark script).
     pub scroll_offset: Option<f32>,
+    /// NAT source-port pressure of the table.
+    pub pressure: Option<Pressure>,
+    /// Readings over time (live, or a recording), oldest first.
+    pub history: Vec<Record>,
+    /// What changed at each reading after the first (`ticks[i]` ends at
+    /// `history[i + 1]`).
+    pub ticks: Vec<Tick>,
+    /// Where the history came from (live, or the recording's name).
+    pub history_source: String,
+    /// A climbing `insert_failed` tied to the UDP-translating rules.
+    pub race: Option<InsertRace>,
+    /// Read this file instead of the kernel at each live refresh.
+    pub live_file: Option<String>,
+    pressure_stale: bool,
+    pressure_pending: bool,
     rules: Option<(usize, Arc<NatRules>)>,
     links: RefCell<HashMap<u32, Option<NatLink>>>,
     prev_stats: Option<(Arc<Stats>, Instant)>,
@@ -352,6 +427,14 @@ impl Default for ConntrackState {
             loading: None,
             computing: false,
             scroll_offset: None,
+            pressure: None,
+            history: Vec::new(),
+            ticks: Vec::new(),
+            history_source: String::new(),
+            race: None,
+            live_file: None,
+            pressure_stale: true,
+            pressure_pending: false,
             rules: None,
             links: RefCell::default(),
             prev_stats: None,
@@ -367,7 +450,7 @@ impl Default for ConntrackState {
 impl ConntrackState {
     /// Whether anything is loaded.
     pub fn is_loaded(&self) -> bool {
-        self.table.is_some() || self.stats.is_some()
+        self.table.is_some() || self.stats.is_some() || !self.history.is_empty()
     }
 
     /// Parses text on this thread and shows it (tests, small pastes).
@@ -483,18 +566,28 @@ impl ConntrackState {
     }
 
     /// Takes the nat rules of the loaded document, when it changed.
-    pub fn sync_rules(&mut self, doc: Option<&Arc<Document>>) {
+    pub fn sync_rules(&mut self, ctx: &egui::Context, doc: Option<&Arc<Document>>) {
         let key = doc.map_or(0, |d| Arc::as_ptr(d) as usize);
         if self.rules.as_ref().map_or(0, |r| r.0) == key {
             return;
         }
         self.rules = doc.map(|d| (key, Arc::new(NatRules::from_ruleset(&d.parsed.ruleset))));
         self.links.borrow_mut().clear();
+        // Ranges and rule names of the NAT tuples come from the rules.
+        self.pressure_stale = true;
+        self.update_race();
+        if self.table.is_some() {
+            if self.sync {
+                self.refresh_view_now();
+            } else {
+                self.refresh_view(ctx);
+            }
+        }
     }
 
     /// Called every frame: takes finished work, starts the next live reading.
     pub fn poll(&mut self, ctx: &egui::Context, doc: Option<&Arc<Document>>) {
-        self.sync_rules(doc);
+        self.sync_rules(ctx, doc);
         for slot in [0, 1] {
             let rx = if slot == 0 {
                 &mut self.load_rx
@@ -537,6 +630,12 @@ impl ConntrackState {
 
     fn read_live_now(&mut self, ctx: &egui::Context) {
         self.last_live = Some(Instant::now());
+        if let Some(path) = self.live_file.clone() {
+            self.spawn_load(ctx, format!("reading {path} again"), move || {
+                Ok(Loaded::Live(read_live_file(&path)))
+            });
+            return;
+        }
         self.spawn_load(ctx, "reading this machine's conntrack table".into(), || {
             Ok(Loaded::Live(read_live()))
         });
@@ -591,6 +690,7 @@ impl ConntrackState {
                     self.source = label;
                 }
             }
+            Ok(Loaded::Recording(r)) => self.set_recording(r),
             Ok(Loaded::Live(r)) => {
                 // The interval counts from the end of a reading, so a slow
                 // read of a huge table does not keep a core busy.
@@ -616,13 +716,89 @@ impl ConntrackState {
                     }
                     Err(e) => self.notice = Some(format!("counters: {e}")),
                 }
+                if self.live {
+                    self.push_reading();
+                }
             }
         }
+    }
+
+    /// Shows a recording: its readings become the history.
+    pub fn set_recording(&mut self, r: Recording) {
+        self.live = false;
+        self.error = r.problem.as_ref().map(|p| p.render(&r.name));
+        if r.records.is_empty() && self.error.is_none() {
+            self.error = Some(format!("{}: no readings in this recording", r.name));
+        }
+        self.ticks = history::ticks(&r.records);
+        self.history = r.records;
+        self.history_source = format!("recording {}", r.name);
+        if self.table.is_none() && self.stats.is_none() {
+            self.source = r.name;
+        }
+    }
+
+    /// Appends the current live reading to the history.
+    fn push_reading(&mut self) {
+        if !self.history_source.starts_with("live") {
+            self.history.clear();
+            self.ticks.clear();
+            self.history_source = "live".into();
+        }
+        let empty = Stats {
+            name: String::new(),
+            format: StatsFormat::ConntrackS,
+            fields: Vec::new(),
+            cpus: Vec::new(),
+            problems: Vec::new(),
+        };
+        let stats = self.stats.as_deref().unwrap_or(&empty);
+        // The tuples are filled in when the pressure of this table is
+        // computed (off the UI thread).
+        let current = (!self.pressure_pending)
+            .then_some(self.pressure.as_ref())
+            .flatten();
+        let mut rec = Record::new(history::now(), stats, self.fill, current);
+        if let Some(last) = self.history.last()
+            && rec.time < last.time
+        {
+            rec.time = last.time;
+        }
+        self.history.push(rec);
+        if let Some(t) = history::tick(&self.history, self.history.len() - 1) {
+            self.ticks.push(t);
+        }
+        if self.history.len() > HISTORY {
+            self.history.remove(0);
+            if !self.ticks.is_empty() {
+                self.ticks.remove(0);
+            }
+        }
+    }
+
+    /// Ties `insert_failed` to the loaded rules (when counters say it rose).
+    fn update_race(&mut self) {
+        let item = self.health.iter().find(|h| h.counter == "insert_failed");
+        let flows = self
+            .pressure
+            .as_ref()
+            .map(|p| {
+                p.tuples
+                    .iter()
+                    .filter(|t| t.proto == "udp")
+                    .map(|t| format!("{} ({} ports)", t.label(), t.ports))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rules = self.rules.as_ref().map(|r| r.1.as_ref());
+        self.race = item.and_then(|h| insert_race(Some(h.total), h.per_second, rules, flows));
     }
 
     fn set_table(&mut self, t: ConnTable) {
         self.table = Some(Arc::new(t));
         self.links.borrow_mut().clear();
+        self.pressure_stale = true;
+        self.pressure_pending = true;
         if self.sync {
             self.refresh_view_now();
         }
@@ -647,6 +823,7 @@ impl ConntrackState {
         };
         self.stats = Some(s);
         self.stats_at = at;
+        self.update_race();
     }
 
     /// Recomputes the rows for the current filter and sort (on a worker
@@ -662,11 +839,16 @@ impl ConntrackState {
         self.generation += 1;
         let generation = self.generation;
         let (filter, sort) = (self.filter.clone(), self.sort);
+        let rules = self
+            .pressure_stale
+            .then(|| self.rules.as_ref().map(|r| r.1.clone()));
+        self.pressure_stale = false;
         let (tx, rx) = channel();
         let ctx = ctx.clone();
         self.computing = true;
         std::thread::spawn(move || {
-            let view = compute_view(&table, &filter, sort);
+            let r = rules.as_ref().map(|r| r.as_deref());
+            let view = compute_view(&table, &filter, sort, r);
             let _ = tx.send(Msg::View { generation, view });
             ctx.request_repaint();
         });
@@ -677,7 +859,10 @@ impl ConntrackState {
     pub fn refresh_view_now(&mut self) {
         if let Some(t) = self.table.clone() {
             self.generation += 1;
-            let v = compute_view(&t, &self.filter, self.sort);
+            let rules = self.rules.as_ref().map(|r| r.1.clone());
+            let r = self.pressure_stale.then_some(rules.as_deref());
+            self.pressure_stale = false;
+            let v = compute_view(&t, &self.filter, self.sort, r);
             self.set_view(v);
         }
     }
@@ -689,6 +874,20 @@ impl ConntrackState {
         let mut summary = v.summary;
         summary.fill = self.fill;
         self.summary = Some(summary);
+        if let Some(p) = v.pressure {
+            self.pressure_pending = false;
+            if self.live
+                && let Some(last) = self.history.last_mut()
+                && last.top.is_empty()
+            {
+                last.top = history::samples(&p);
+                if let Some(t) = self.ticks.last_mut() {
+                    t.top = last.top.clone();
+                }
+            }
+            self.pressure = Some(p);
+            self.update_race();
+        }
     }
 }
 
@@ -779,7 +978,7 @@ this line is broken
         let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
                      -A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 443 -j DNAT --to-destination 10.244.1.5:8443\nCOMMIT\n";
         let doc = Arc::new(Document::from_bytes("rules", rules.as_bytes()).expect("rules"));
-        s.sync_rules(Some(&doc));
+        s.sync_rules(&egui::Context::default(), Some(&doc));
         assert!(s.has_rules());
         let r = s.link(0).and_then(|l| l.dnat_rule).expect("linked rule");
         assert_eq!((r.chain.as_str(), r.index), ("PREROUTING", 1));

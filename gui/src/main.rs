@@ -7,12 +7,14 @@ use iptviz_gui::{IptvizApp, Options};
 
 const USAGE: &str =
     "usage: iptviz-gui [FILE] [--table NAME] [--select CHAIN] [--flow] [--expand-all]
-                  [--conntrack CTFILE]
+                  [--conntrack CTFILE [--conntrack-live SECS]]
                   [--bench-frames N] [--exit-after-frames N] [--smoke-test]
 
 FILE is iptables-save, ip6tables-save or iptables -S output; without it a
 sample is shown. --conntrack opens the Conntrack tab with CTFILE (with
---bench-frames the table is scrolled instead of the graph). --bench-frames pans and zooms N frames and prints frame
+--bench-frames the table is scrolled instead of the graph); --conntrack-live
+SECS reads CTFILE again every SECS seconds as if it were the live table
+(charts over time, NAT pressure: a big live table without root). --bench-frames pans and zooms N frames and prints frame
 times; --smoke-test loads, draws 30 frames and exits.";
 
 fn parse_args() -> Result<Options, String> {
@@ -42,6 +44,14 @@ fn parse_args() -> Result<Options, String> {
                 })
             }
             "--conntrack" => o.conntrack = Some(args.next().ok_or("--conntrack needs a file")?),
+            "--conntrack-live" => {
+                o.conntrack_live = Some(
+                    args.next()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .filter(|s| *s > 0.0 && *s < 86_400.0)
+                        .ok_or("--conntrack-live needs seconds between readings")?,
+                )
+            }
             s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
             _ if o.file.is_none() => o.file = Some(a),
             _ => return Err("only one FILE".into()),

@@ -1,10 +1,14 @@
-//! Conntrack tab: load (file, paste, live), the summary as bar charts, the
+//! Conntrack tab: load (file, paste, live, a recording), the summary as bar
+//! charts, charts over time (entries, insert_failed, drop, early_drop per
+//! second), NAT source-port pressure with the rules that translate, the
 //! counters with their meaning, and the entries as a sortable, filterable
 //! table that only lays out the rows in sight, with the NAT entries and the
 //! rules that made them.
 
-use egui::{Align2, Color32, FontId, Key, RichText, Sense, Ui, vec2};
+use egui::{Align2, Color32, FontId, Key, Pos2, Rect, RichText, Sense, Shape, Stroke, Ui, vec2};
 use egui_extras::{Column, TableBuilder};
+use iptviz::conntrack::history::TupleSample;
+use iptviz::conntrack::pressure::PressureLevel;
 use iptviz::conntrack::{Entry, Flags, Level, NatLink, RuleRef, Severity};
 
 use super::Action;
@@ -72,6 +76,9 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
         status(ui, ct_state);
     });
     paste_box(ui.ctx(), form, &mut actions);
+    if !ct_state.history.is_empty() {
+        egui::Panel::top("ct-history").show(ui, |ui| history_charts(ui, ct_state));
+    }
     if !ct_state.is_loaded() {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.add_space(20.0);
@@ -83,6 +90,10 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
             );
             ui.label(
                 "With rules loaded too (Graph tab), NAT entries name the DNAT/SNAT rule that made them.",
+            );
+            ui.label(
+                "A recording of `iptviz conntrack --watch --record FILE` opens the same way: \
+                 its readings are drawn over time.",
             );
         });
         return actions;
@@ -96,8 +107,10 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
                 .id_salt("ct-side-scroll")
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
+                    nat_ports(ui, state, &mut actions);
                     summary(ui, ct_state, form, &mut actions);
                     health(ui, ct_state);
+                    race(ui, state, &mut actions);
                 });
         });
     if ct_state.table.is_some() {
@@ -114,6 +127,8 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
             egui::ScrollArea::horizontal()
                 .id_salt("ct-entries-x")
                 .show(ui, |ui| entries_table(ui, ct_state, &mut actions));
+        } else if ct_state.stats.is_none() {
+            recorded_tuples(ui, ct_state);
         } else {
             ui.weak("Only counters were loaded: see the panel on the right. Open or paste a table for the entries.");
         }
@@ -347,7 +362,7 @@ fn summary(ui: &mut Ui, s: &ConntrackState, form: &mut Form, actions: &mut Vec<A
         group(sum.nat),
         group(sum.ipv6)
     ));
-    if let Some(f) = s.fill.or(sum.fill) {
+    if let Some(f) = s.fill.or(sum.fill).filter(|f| f.max > 0) {
         let frac = if f.max == 0 {
             0.0
         } else {
@@ -855,5 +870,304 @@ fn nat_rules(ui: &mut Ui, state: &AppState, l: &NatLink, actions: &mut Vec<Actio
     }
     if l.dnat_rule.is_none() && l.snat_rule.is_none() && state.conntrack.has_rules() {
         ui.weak("no nat rule of the loaded rules fits");
+    }
+}
+
+/// `1.5k`-free number text for chart labels: integers as integers.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        group(v.abs() as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A line chart of `pts` (seconds, value) with its title as a real label
+/// (found by tests and screen readers) and the last value.
+fn chart(ui: &mut Ui, title: &str, pts: &[(f64, f64)], colour: Color32, size: egui::Vec2) {
+    ui.vertical(|ui| {
+        ui.set_width(size.x);
+        let last = pts.last().map_or("–".to_string(), |p| num(p.1));
+        ui.label(RichText::new(format!("{title}: {last}")).small().strong());
+        let (rect, resp) = ui.allocate_exact_size(size, Sense::hover());
+        let p = ui.painter_at(rect);
+        let weak = ui.visuals().weak_text_color();
+        p.rect_filled(rect, 3.0, ui.visuals().faint_bg_color);
+        let font = FontId::proportional(10.0);
+        if pts.len() < 2 {
+            p.text(
+                rect.center(),
+                Align2::CENTER_CENTER,
+                "needs two readings",
+                font,
+                weak,
+            );
+            return;
+        }
+        let plot = Rect::from_min_max(rect.min + vec2(4.0, 12.0), rect.max - vec2(4.0, 4.0));
+        let (t0, t1) = (pts[0].0, pts[pts.len() - 1].0);
+        let span = (t1 - t0).max(1e-9);
+        let vmax = pts.iter().map(|x| x.1).fold(0.0f64, f64::max);
+        let vmin = pts.iter().map(|x| x.1).fold(0.0f64, f64::min);
+        let vspan = (vmax - vmin).max(1e-9);
+        // At most about one point per pixel column.
+        let step = (pts.len() as f32 / plot.width().max(1.0)).ceil().max(1.0) as usize;
+        let at = |t: f64, v: f64| {
+            Pos2::new(
+                plot.left() + ((t - t0) / span) as f32 * plot.width(),
+                plot.bottom() - ((v - vmin) / vspan) as f32 * plot.height(),
+            )
+        };
+        let mut line: Vec<Pos2> = pts.iter().step_by(step).map(|x| at(x.0, x.1)).collect();
+        if let Some(l) = pts.last() {
+            line.push(at(l.0, l.1));
+        }
+        p.add(Shape::line(line, Stroke::new(1.5, colour)));
+        p.text(
+            rect.right_top() + vec2(-3.0, 1.0),
+            Align2::RIGHT_TOP,
+            format!("max {}", num(vmax)),
+            font.clone(),
+            weak,
+        );
+        p.text(
+            rect.left_top() + vec2(3.0, 1.0),
+            Align2::LEFT_TOP,
+            format!("{:.0} s", span),
+            font,
+            weak,
+        );
+        resp.on_hover_text(format!(
+            "{title}\n{} readings over {:.0} s\nmax {}, last {}",
+            pts.len(),
+            span,
+            num(vmax),
+            num(pts[pts.len() - 1].1)
+        ));
+    });
+}
+
+/// The counters charted per second, with their colour.
+const CHARTED: [(&str, &str); 3] = [
+    ("insert_failed", "DROP"),
+    ("drop", "REJECT"),
+    ("early_drop", "LOG"),
+];
+
+fn history_charts(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
+    let dark = ui.visuals().dark_mode;
+    let Some(first) = s.history.first() else {
+        return;
+    };
+    let t0 = first.time;
+    ui.horizontal(|ui| {
+        ui.strong("Over time");
+        ui.weak(format!(
+            "{}: {} reading(s)",
+            s.history_source,
+            s.history.len()
+        ));
+        if let Some(t) = s.ticks.last() {
+            let mut text = Vec::new();
+            if let Some(f) = t.fill {
+                if f.max > 0 {
+                    text.push(format!("fill {:.1}% of {}", f.percent(), group(f.max)));
+                }
+                if let Some(b) = f.per_bucket() {
+                    text.push(format!("{b:.2} per bucket"));
+                }
+            }
+            if let Some(g) = t.growth_per_second {
+                text.push(format!("{g:+.1} entries/s"));
+            }
+            if let Some(full) = t.seconds_to_full {
+                text.push(format!("full in about {:.0} s at this rate", full));
+            }
+            ui.label(text.join(" · "));
+        }
+    });
+    let entries: Vec<(f64, f64)> = s
+        .history
+        .iter()
+        .filter_map(|r| r.fill.map(|f| (r.time - t0, f.count as f64)))
+        .collect();
+    let w = ((ui.available_width() - 24.0) / 4.0).max(120.0);
+    let size = vec2(w, 70.0);
+    ui.horizontal(|ui| {
+        chart(
+            ui,
+            "entries",
+            &entries,
+            palette::selected_colour(dark),
+            size,
+        );
+        for (counter, colour) in CHARTED {
+            let known = s
+                .history
+                .iter()
+                .any(|r| r.fields.iter().any(|f| f == counter));
+            let pts: Vec<(f64, f64)> = if known {
+                s.ticks
+                    .iter()
+                    .map(|t| (t.time - t0, t.rate(counter).unwrap_or(0.0)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            chart(
+                ui,
+                &format!("{counter} per second"),
+                &pts,
+                palette::verdict_colour(colour, dark),
+                size,
+            );
+        }
+    });
+}
+
+fn level_colour(l: PressureLevel, dark: bool) -> Option<Color32> {
+    match l {
+        PressureLevel::Ok => None,
+        PressureLevel::Over50 => Some(palette::verdict_colour("LOG", dark)),
+        PressureLevel::Over80 | PressureLevel::Full => Some(palette::verdict_colour("DROP", dark)),
+    }
+}
+
+/// NAT source ports in use per translated address and destination.
+fn nat_ports(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let s = &state.conntrack;
+    let Some(p) = &s.pressure else {
+        return;
+    };
+    if p.tuples_total == 0 {
+        return;
+    }
+    let dark = ui.visuals().dark_mode;
+    ui.heading("NAT source ports");
+    ui.weak(format!(
+        "{} tuples (translated address -> destination): {} full, {} above 80%, {} above 50%",
+        group(p.tuples_total),
+        p.full,
+        p.over_80,
+        p.over_50
+    ));
+    for t in &p.tuples {
+        let text = format!(
+            "{} of {} ports ({:.1}%) {}",
+            group(t.ports),
+            group(t.range_size),
+            t.percent,
+            t.level.mark()
+        );
+        ui.label(RichText::new(t.label()).monospace());
+        ui.indent(("ct-tuple", t.label()), |ui| {
+            let frac = (t.percent / 100.0).clamp(0.0, 1.0) as f32;
+            let mut bar = egui::ProgressBar::new(frac).text(text);
+            if let Some(c) = level_colour(t.level, dark) {
+                bar = bar.fill(c);
+            }
+            ui.add(bar).on_hover_text(format!(
+                "ports {}-{}: {}",
+                t.range.0, t.range.1, t.range_why
+            ));
+            if let Some(r) = &t.rule {
+                rule_link(ui, state, "translated by", r, actions);
+            } else if !s.has_rules() {
+                ui.weak("kernel default range (load the rules to name the rule and its range)");
+            }
+            if !t.clients.is_empty() {
+                let list: Vec<String> = t
+                    .clients
+                    .iter()
+                    .map(|c| format!("{} {}", c.client, c.ports))
+                    .collect();
+                ui.weak(format!("most used by {}", list.join(", ")));
+            }
+        });
+    }
+    ui.add_space(8.0);
+}
+
+/// The most pressed tuples of the last reading of a recording.
+fn recorded_tuples(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
+    let dark = ui.visuals().dark_mode;
+    let Some(last) = s.history.last() else {
+        ui.weak("Nothing loaded.");
+        return;
+    };
+    ui.heading("Most pressed NAT tuples at the last reading");
+    if last.top.is_empty() {
+        ui.weak("This recording holds no NAT tuples (the table was not readable, or nothing was translated).");
+        return;
+    }
+    // The peak of each tuple over the whole recording, beside the last value.
+    let peak = |t: &TupleSample| {
+        s.history
+            .iter()
+            .flat_map(|r| r.top.iter())
+            .filter(|x| x.tuple == t.tuple)
+            .map(|x| x.ports)
+            .max()
+            .unwrap_or(t.ports)
+    };
+    egui::Grid::new("ct-recorded-tuples")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("tuple");
+            ui.strong("ports in use");
+            ui.strong("of range");
+            ui.strong("share");
+            ui.strong("peak");
+            ui.end_row();
+            for t in &last.top {
+                ui.monospace(&t.tuple);
+                ui.label(group(t.ports));
+                ui.label(group(t.range_size));
+                let text = RichText::new(format!("{:.1}% {}", t.percent, t.level.mark()));
+                ui.label(match level_colour(t.level, dark) {
+                    Some(c) => text.color(c),
+                    None => text,
+                });
+                ui.label(group(peak(t)));
+                ui.end_row();
+            }
+        });
+}
+
+/// `insert_failed` next to the rules that translate UDP, with hints.
+fn race(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let Some(r) = &state.conntrack.race else {
+        return;
+    };
+    let dark = ui.visuals().dark_mode;
+    ui.add_space(10.0);
+    ui.heading("insert_failed and the NAT rules");
+    ui.label(
+        RichText::new(format!(
+            "insert_failed {}{}",
+            group(r.insert_failed),
+            r.per_second
+                .map_or(" since boot".to_string(), |x| format!(", {x:.1}/s now"))
+        ))
+        .color(palette::verdict_colour("DROP", dark)),
+    );
+    ui.weak(r.explanation);
+    if r.rules.is_empty() {
+        ui.weak("Load the rules (Graph tab) to see the nat rules that translate UDP.");
+    }
+    for x in &r.rules {
+        ui.horizontal_wrapped(|ui| {
+            rule_link(ui, state, &x.rule.target, &x.rule, actions);
+            if matches!(x.rule.target.as_str(), "SNAT" | "MASQUERADE") && !x.random_fully {
+                ui.weak("without --random-fully");
+            }
+        });
+    }
+    for f in &r.flows {
+        ui.monospace(f);
+    }
+    ui.label(RichText::new("What often helps (hints to check, not certainties):").strong());
+    for h in &r.hints {
+        ui.label(format!("• {h}"));
     }
 }
