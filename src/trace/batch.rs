@@ -404,7 +404,7 @@ impl<'t, 'r> Batch<'t, 'r> {
             self.totals.flows += 1;
         }
         let id = self.totals.flows;
-        let decider = decider(&trace);
+        let decider = decider(&trace, self.tracer.ruleset());
         let flow = self.flows.entry(flow_key).or_insert_with(|| Flow {
             proto,
             id,
@@ -635,9 +635,11 @@ fn dropped_flow(f: &Flow, rs: &Ruleset) -> DroppedFlow {
     }
 }
 
-/// What ended the walk: the last matched rule or policy that gave a
-/// verdict, or routing when none did.
-pub fn decider(t: &Trace) -> Decider {
+/// What ended the walk: for a packet stopped, the rule or policy that
+/// stopped it; for one let through, the last rule or policy of the filter
+/// table that accepted it (of any table when no filter table ran); routing
+/// when no rule decided.
+pub fn decider(t: &Trace, rs: &Ruleset) -> Decider {
     let verdict_step = |s: &&super::Step| {
         s.matched
             && matches!(
@@ -650,7 +652,13 @@ pub fn decider(t: &Trace) -> Decider {
     };
     let step = match t.decided_by {
         Some(i) => t.steps.get(i),
-        None if t.verdict == Verdict::Accept => t.steps.iter().rev().find(verdict_step),
+        None if t.verdict == Verdict::Accept => t
+            .steps
+            .iter()
+            .rev()
+            .filter(verdict_step)
+            .find(|s| rs.tables.get(s.table).is_some_and(|x| x.name == "filter"))
+            .or_else(|| t.steps.iter().rev().find(verdict_step)),
         None => None,
     };
     match step {
