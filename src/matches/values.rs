@@ -970,7 +970,7 @@ mod tests {
 
     fn g(f: Family, proto: Option<u8>) -> Given<'static> {
         Given {
-            opts: Vec::new(),
+            opts: smallvec::SmallVec::new(),
             proto,
             family: f,
         }
