@@ -174,7 +174,9 @@ impl OptSpec {
 /// The options of one match or target as written, by canonical name.
 pub struct Given<'a> {
     /// `(spec, option)` in written order; unknown options are left out.
-    pub opts: Vec<(&'static OptSpec, Opt<'a>)>,
+    /// Kept on the stack for the usual few options: this runs for every
+    /// match of every rule.
+    pub opts: smallvec::SmallVec<[(&'static OptSpec, Opt<'a>); 6]>,
     /// The rule's `-p` protocol number when given without `!`.
     pub proto: Option<u8>,
     /// The ruleset's family.
@@ -663,7 +665,7 @@ fn check_opts<'a>(
 ) {
     let what = &Lazy(flag, name);
     let mut given = Given {
-        opts: Vec::new(),
+        opts: smallvec::SmallVec::new(),
         proto,
         family,
     };

@@ -594,7 +594,7 @@ fn nat_ports(p: &str, g: &Given<'_>, shift: bool) -> Result<(), String> {
         return Err("a port needs -p tcp, -p udp, -p sctp or -p dccp in the rule".into());
     }
     // A service name as a whole (`ftp-data`) before a range (`10-20`).
-    if super::service_port(p).is_some() {
+    if p.bytes().any(|b| b.is_ascii_alphabetic()) && super::service_port(p).is_some() {
         return Ok(());
     }
     let (range, shifted) = match p.split_once('/') {
@@ -970,7 +970,7 @@ mod tests {
 
     fn g(f: Family, proto: Option<u8>) -> Given<'static> {
         Given {
-            opts: Vec::new(),
+            opts: smallvec::SmallVec::new(),
             proto,
             family: f,
         }

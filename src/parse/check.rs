@@ -260,6 +260,23 @@ fn finding_problem(r: &Rule, f: matches::Finding<'_>) -> Problem {
 /// Hooks from which each chain of a table can be reached (built-in chains
 /// from their own hook, user chains through `-j` and `-g`).
 pub(crate) fn reach_hooks(t: &crate::model::Table) -> Vec<u8> {
+    // The chains each chain jumps to, looked up once.
+    let calls: Vec<Vec<u32>> = t
+        .chains
+        .iter()
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| {
+                    let tg = r.target()?;
+                    (tg.kind == TargetKind::Chain)
+                        .then(|| t.chain_position(tg.name))
+                        .flatten()
+                        .map(|j| j as u32)
+                })
+                .collect()
+        })
+        .collect();
     let mut reach: Vec<u8> = t
         .chains
         .iter()
@@ -268,14 +285,9 @@ pub(crate) fn reach_hooks(t: &crate::model::Table) -> Vec<u8> {
     let mut work: Vec<usize> = (0..t.chains.len()).filter(|&i| reach[i] != 0).collect();
     while let Some(i) = work.pop() {
         let from = reach[i];
-        for r in &t.chains[i].rules {
-            let Some(tg) = r.target() else { continue };
-            if tg.kind != TargetKind::Chain {
-                continue;
-            }
-            if let Some(j) = t.chain_position(tg.name)
-                && reach[j] | from != reach[j]
-            {
+        for &j in &calls[i] {
+            let j = j as usize;
+            if reach[j] | from != reach[j] {
                 reach[j] |= from;
                 work.push(j);
             }

@@ -1200,6 +1200,36 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
 mod tests {
     use super::*;
 
+    fn compiled(rule: &str) -> CRule {
+        let r = crate::parse::parse_rule(rule).unwrap();
+        compile_rule(&Table::new("filter", 0), &r)
+    }
+
+    #[test]
+    fn unknown_multiport_option_becomes_an_assumption() {
+        // It used to be dropped without a word, so the rule matched more
+        // than the tracer said.
+        let c = compiled("-p tcp -m multiport --dports 80 --foo 1 -j ACCEPT");
+        assert!(
+            c.conds
+                .iter()
+                .any(|x| matches!(&x.test, Test::Assume { what, .. } if what.contains("--foo")))
+        );
+        assert!(c.conds.iter().any(|x| matches!(x.test, Test::Dport(_))));
+    }
+
+    #[test]
+    fn option_aliases_compile_through_the_match_table() {
+        let c = compiled("-p tcp -m multiport --destination-ports 80,443 -j ACCEPT");
+        assert!(c.conds.iter().any(|x| matches!(x.test, Test::Dport(_))));
+        let c = compiled("-p udp -m udp --destination-port domain -j ACCEPT");
+        assert!(
+            c.conds
+                .iter()
+                .any(|x| matches!(&x.test, Test::Dport(Ports::One(r)) if r.lo == 53))
+        );
+    }
+
     #[test]
     fn nets() {
         let n = Net::parse("10.0.0.0/8").unwrap();
