@@ -143,7 +143,7 @@ impl TraceForm {
 
 /// Rule evaluations a trace makes in the app before it stops: it runs on
 /// the UI thread, which must not freeze (the command line allows a million).
-pub const MAX_STEPS: u64 = 100_000;
+pub const MAX_STEPS: u64 = 10_000;
 
 /// A finished trace and the path it took.
 pub struct TraceResult {
