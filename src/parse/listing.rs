@@ -273,6 +273,14 @@ fn match_word(segs: &[Seg<'_>], text: &str, f: &mut Found) -> bool {
 
 /// Tries a form's listed template at word `at`.
 fn match_form(listed: &str, line: &str, words: &[W<'_>], at: usize) -> Option<Found> {
+    // Most forms fail on their first word: check its leading text first.
+    let first = listed.split(' ').next().unwrap_or("");
+    if first != "{!}" {
+        let lit = &first[..first.find('{').unwrap_or(first.len())];
+        if !words.get(at)?.text.starts_with(lit) {
+            return None;
+        }
+    }
     let pats: Vec<&str> = listed.split(' ').collect();
     let mut f = Found::default();
     let mut i = at;
@@ -614,6 +622,8 @@ struct Reader<'o> {
     /// Tables whose name is a guess from their built-in chains.
     guessed: Vec<usize>,
     pending_marker: Option<Marker>,
+    /// Hook-order index of the last built-in chain of the current table.
+    last_hook: Option<usize>,
     saw_v6: bool,
     body: rule::Body,
     losses: Losses,
@@ -635,6 +645,7 @@ pub fn parse(src: Arc<String>, opts: &ParseOptions) -> Result<Parsed, ParseError
         columns: None,
         guessed: Vec::new(),
         pending_marker: None,
+        last_hook: None,
         saw_v6: false,
         body: rule::Body::default(),
         losses: Losses::default(),
@@ -737,6 +748,7 @@ impl Reader<'_> {
         t.committed = true;
         self.rs.tables.push(t);
         self.cur_table = Some(self.rs.tables.len() - 1);
+        self.last_hook = None;
         self.marked = marked;
         if !marked {
             self.guessed.push(self.rs.tables.len() - 1);
@@ -755,12 +767,12 @@ impl Reader<'_> {
             let order = |n: &str| crate::model::HOOK_CHAINS.iter().position(|h| *h == n);
             let next = match self.cur_table {
                 None => true,
+                Some(_) if !hook => false,
                 Some(ti) => {
                     let t = &self.rs.tables[ti];
-                    let last_hook = t.chains.iter().rev().find_map(|c| order(&c.name));
-                    hook && (t.chain(h.name).is_some()
-                        || last_hook >= order(h.name)
-                        || (!self.marked && t.chains.iter().any(|c| c.policy.is_none())))
+                    t.chain(h.name).is_some()
+                        || self.last_hook >= order(h.name)
+                        || (!self.marked && t.chains.iter().any(|c| c.policy.is_none()))
                 }
             };
             if next {
@@ -770,6 +782,9 @@ impl Reader<'_> {
             }
         }
         let Some(ti) = self.cur_table else { return };
+        if hook {
+            self.last_hook = crate::model::HOOK_CHAINS.iter().position(|c| *c == h.name);
+        }
         let mut counters = None;
         if let Some((p, b)) = h.counters {
             match (count(p), count(b)) {
