@@ -21,12 +21,12 @@ use std::sync::OnceLock;
 
 use crate::model::{Family, Opt, Rule};
 
+/// The `iptables -L` forms of each module and target, the table's `-L` column.
+pub mod listing;
 mod modules;
 mod names;
 mod targets;
 pub mod values;
-/// The `iptables -L` forms of each module and target, the table's `-L` column.
-pub mod listing;
 
 pub use values::Value;
 

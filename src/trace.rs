@@ -34,11 +34,11 @@ use serde::Serialize;
 
 use crate::model::{Ruleset, Str, Table};
 
-pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
 pub use batch::{
     Batch, BatchSummary, Decider, DeciderTally, DroppedFlow, Observed, Tally, Traced, VerdictTally,
     decider, describe,
 };
+pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
 pub use compile::Part;
 pub use draw::trace_view;
 pub use lines::{LineError, packet_from_json};
