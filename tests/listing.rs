@@ -217,7 +217,7 @@ ACCEPT     tcp      2001:db8::1          ::/0                 tcp dpt:22
 #[test]
 fn goto_negations_and_targets_with_options_are_rebuilt() {
     let text = "\
-# iptables -t mangle -L -n
+# iptables -t raw -L -n
 Chain PREROUTING (policy ACCEPT)
 target     prot opt source               destination
 MARK       0    --  0.0.0.0/0            0.0.0.0/0            mark match ! 0x1/0xff MARK and 0xffffff00
@@ -343,7 +343,7 @@ fn check_accepts_counters_written_with_a_comma() {
     let f = dir.join("c.rules");
     std::fs::write(
         &f,
-        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -c 2,3 -j ACCEPT\n-A INPUT --set-counters 5,6 -p tcp --dport 22 -j DROP\nCOMMIT\n",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -c 2,3 -s 10.0.0.0/8 -j ACCEPT\n-A INPUT --set-counters 5,6 -p tcp --dport 22 -j DROP\nCOMMIT\n",
     )
     .unwrap();
     iptviz()
@@ -355,7 +355,9 @@ fn check_accepts_counters_written_with_a_comma() {
         .args(["save", f.to_str().unwrap()])
         .assert()
         .success()
-        .stdout(predicate::str::contains("[2:3] -A INPUT -j ACCEPT\n"))
+        .stdout(predicate::str::contains(
+            "[2:3] -A INPUT -s 10.0.0.0/8 -j ACCEPT\n",
+        ))
         .stdout(predicate::str::contains(
             "[5:6] -A INPUT -p tcp --dport 22 -j DROP\n",
         ));

@@ -242,8 +242,11 @@ fn dot_strings_stay_within_graphviz_limits_and_svg_keeps_the_full_text() {
         for extra in [&[][..], &["--rules", "--collapse", "none"][..]] {
             let mut args = vec!["render", "-", "-f", "dot"];
             args.extend(extra);
+            // The kernel refuses both rules (a comment over 255 characters,
+            // multiport over 15 ports), so `check` reports them and render
+            // exits 1; the drawing is still made, and that is what is tested.
             let (code, dot, err) = run(&args, &text);
-            assert_eq!(code, 0, "{what}: {err}");
+            assert!(code <= 1 && dot.starts_with("digraph"), "{what}: {err}");
             assert!(!dot.contains(&long), "{what}: cut in DOT");
             let longest = dot.split('"').map(str::len).max().unwrap_or(0);
             assert!(longest <= 16_384, "{what}: a string of {longest} bytes");
@@ -252,7 +255,7 @@ fn dot_strings_stay_within_graphviz_limits_and_svg_keeps_the_full_text() {
             }
         }
         let (code, svg, _) = run(&["render", "-", "-f", "svg"], &text);
-        assert_eq!(code, 0);
+        assert!(code <= 1);
         assert!(svg.contains(&long), "{what}: SVG keeps the full text");
         let (_, json, _) = run(&["render", "-", "-f", "json"], &text);
         assert!(json.contains(&long), "{what}: JSON keeps the full text");

@@ -899,4 +899,13 @@ pub(super) static MATCHES: &[Ext] = &[
     )
     .with(&[Required("--u32")]),
     Ext::m("udp", "UDP ports", UDP_OPTS).protos(&[UDP]),
+    // Not a kernel module: what an `iptables -L` paste printed and no form
+    // explains is kept as `-m unmapped --text "..."` (src/parse/listing.rs);
+    // the reader warns about it once, so check leaves it alone.
+    Ext::m(
+        "unmapped",
+        "iptables -L text iptviz could not map, kept word for word",
+        &[],
+    )
+    .free(),
 ];
