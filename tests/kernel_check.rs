@@ -17,52 +17,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use iptviz::model::Family;
 use iptviz::parse::{ParseOptions, parse_bytes};
 
-/// A network namespace that is deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("iptviz-{tag}-{}", std::process::id());
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {name} failed");
-        Netns(name)
-    }
-
-    fn run(&self, cmd: &str, args: &[&str], input: &[u8]) -> (bool, String) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.0, cmd])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            let _ = stdin.write_all(input);
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use common::Netns;
 
 /// Why the kernel here refused a line for reasons outside the line: a
 /// module this kernel lacks, or an object (set, SELinux context, nfacct
@@ -185,7 +144,7 @@ fn run_t_file(ns: &Netns, path: &Path, t: &mut Tally) {
             dump.push_str(&format!("-A {c} {rule}\n"));
         }
         dump.push_str("COMMIT\n");
-        let (ok, msg) = ns.run(restore, &[], dump.as_bytes());
+        let (ok, _, msg) = ns.run(restore, &[], dump.as_bytes());
         let (ours, errs) = flagged(&dump, family);
         let msg1 = msg
             .lines()
@@ -252,7 +211,7 @@ fn check_agrees_with_the_kernel_on_upstream_extension_tests_and_corpus_dumps() {
             Family::Ipv4 => "iptables-restore",
             Family::Ipv6 => "ip6tables-restore",
         };
-        let (ok, msg) = ns.run(restore, &[], &bytes);
+        let (ok, _, msg) = ns.run(restore, &[], &bytes);
         let errs: Vec<String> = parsed
             .problems
             .iter()

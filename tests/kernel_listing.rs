@@ -13,54 +13,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use iptviz::model::{Family, InputFormat, Rule, Ruleset};
 use iptviz::parse::{ParseOptions, parse_bytes, parse_str};
 
-/// A network namespace that is deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("iptviz-{tag}-{}", std::process::id());
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {name} failed");
-        Netns(name)
-    }
-
-    /// Runs `cmd args` in the namespace with `input` on stdin: (ok, stdout, stderr).
-    fn run(&self, cmd: &str, args: &[&str], input: &[u8]) -> (bool, String, String) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.0, cmd])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            let _ = stdin.write_all(input);
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use common::Netns;
 
 /// A rule as a comparable text: common options sorted, matches in order
 /// (each with its options sorted: their order means nothing to the kernel),

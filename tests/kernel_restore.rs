@@ -4,53 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use iptviz::model::Family;
 use iptviz::parse::{ParseOptions, parse_bytes};
 
-/// A network namespace that is deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("iptviz-{tag}-{}", std::process::id());
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {name} failed");
-        Netns(name)
-    }
-
-    /// Runs `cmd args` in the namespace with `input` on stdin.
-    fn run(&self, cmd: &str, args: &[&str], input: &[u8]) -> (bool, String) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.0, cmd])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            let _ = stdin.write_all(input);
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use common::Netns;
 
 #[test]
 fn kernel_accepts_our_re_emitted_dumps() {
@@ -67,7 +24,7 @@ fn kernel_accepts_our_re_emitted_dumps() {
             Family::Ipv4 => "iptables-restore",
             Family::Ipv6 => "ip6tables-restore",
         };
-        let (ok, err) = ns.run(restore, &["--test"], &bytes);
+        let (ok, _, err) = ns.run(restore, &["--test"], &bytes);
         if !ok {
             refused_original.push(format!(
                 "{}: {}",
@@ -77,7 +34,7 @@ fn kernel_accepts_our_re_emitted_dumps() {
             continue;
         }
         let ours = iptviz::save::to_save_text(&parsed.ruleset);
-        let (ok, err) = ns.run(restore, &["--test"], ours.as_bytes());
+        let (ok, _, err) = ns.run(restore, &["--test"], ours.as_bytes());
         if ok {
             accepted += 1;
         } else {

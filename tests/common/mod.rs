@@ -106,3 +106,51 @@ pub fn assert_dot_accepts(text: &str, what: &str) {
         "{what}: dot -Tsvg rejected our DOT: {stderr}"
     );
 }
+
+/// A network namespace made for one test, deleted when dropped.
+pub struct Netns(pub String);
+
+impl Netns {
+    /// Creates `iptviz-TAG-PID`.
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("iptviz-{tag}-{}", std::process::id());
+        let st = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip netns add {name} failed");
+        Netns(name)
+    }
+
+    /// Runs `cmd args` in the namespace with `input` on stdin: (ok, stdout, stderr).
+    pub fn run(&self, cmd: &str, args: &[&str], input: &[u8]) -> (bool, String, String) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, cmd])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            let _ = stdin.write_all(input);
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
