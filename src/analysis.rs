@@ -26,7 +26,7 @@
 //! assert!(m.accepts(ten, other) && m.accepts(ten, ten) && !m.accepts(other, ten));
 //! ```
 
-mod boxes;
+pub(crate) mod boxes;
 pub mod ifaces;
 pub mod lint;
 mod lits;
