@@ -384,14 +384,14 @@ fn cli_counters_flag_reports_counter_changes() {
 }
 
 #[test]
-fn cli_semantic_says_it_is_not_available_and_still_diffs() {
+fn cli_semantic_flag_still_diffs_and_says_no_packet_changes_fate() {
     let dir = tmpdir("sem");
     let a = write(&dir, "a.rules", BASE);
     iptviz()
         .args(["diff", "--semantic", &a, &a])
         .assert()
         .code(0)
-        .stderr(predicates::str::contains("packet-set engine"));
+        .stdout(predicates::str::contains("semantic: no packet changes fate"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
