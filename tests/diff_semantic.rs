@@ -316,7 +316,7 @@ impl Rng {
 
 /// A packet: mostly ordinary values, often near the example packets.
 fn random_packet(r: &mut Rng, near: &[Packet]) -> Packet {
-    let mut p = if !near.is_empty() && r.next() % 2 == 0 {
+    let mut p = if !near.is_empty() && r.next().is_multiple_of(2) {
         near[(r.next() % near.len() as u64) as usize].clone()
     } else {
         let addrs = [
@@ -374,7 +374,7 @@ fn check_edit(name: &str, what: &str, a: &Ruleset, b: &Ruleset, t: &mut Tally, r
     let d = semantic_diff(a, b).unwrap();
     assert!(d.skipped.is_empty(), "{name} {what}: {:?}", d.skipped);
     // The whole walk agrees with the region walk (small dumps).
-    if whole_ok(&name, &a) {
+    if whole_ok(name, a) {
         let w = sem(a, b, true);
         let n = |d: &SemanticDiff| -> Vec<(String, String, usize)> {
             d.paths
