@@ -4,6 +4,10 @@
 //!    that differ in one service (removed from the new one): parse time,
 //!    `diff()` time (best and median of 5), and `iptviz diff OLD NEW` wall
 //!    time end to end; the diff must name exactly that service's rules.
+//!    The semantic diff of the same pair (`semantic_diff()`, best and
+//!    median of 3, and `iptviz diff` end to end with and without it): it
+//!    must name exactly that service's packets (every box is TCP to the
+//!    service's cluster IP and port, and there is one).
 //! 2. `iptviz fleet` over 100 such nodes (`IPTVIZ_BENCH_FLEET_NODES=N` for
 //!    another count) with drift injected in a known set (a stale service on
 //!    3 nodes, a missing chain on 1, an extra DROP on 2): wall time, peak
@@ -19,6 +23,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use iptviz::diff::semantic::semantic_diff;
 use iptviz::diff::{DiffOptions, diff};
 use iptviz::parse::{ParseOptions, parse_str};
 
@@ -119,29 +124,76 @@ fn rule_diff_bench(text: &str, bin: &Path, tmp: &Path) {
         s.rules_added + s.rules_changed + s.rules_moved + s.chains_added + s.chains_renamed,
         if exact { "yes" } else { "NO" }
     );
+    // The semantic diff: the removed service's cluster IP and port.
+    let svc_rule = text
+        .lines()
+        .find(|l| l.starts_with("-A KUBE-SERVICES") && l.contains("\"ns1/svc-1:"))
+        .unwrap();
+    let word_after = |flag: &str| {
+        let w: Vec<&str> = svc_rule.split(' ').collect();
+        let i = w.iter().position(|x| *x == flag).unwrap();
+        w[i + 1].trim_end_matches("/32").to_string()
+    };
+    let (vip, port, proto) = (word_after("-d"), word_after("--dport"), word_after("-p"));
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = semantic_diff(&a.ruleset, &b.ruleset).unwrap();
+        times.push(t.elapsed());
+        last = Some(s);
+    }
+    times.sort();
+    let s = last.unwrap();
+    let boxes: Vec<_> = s.paths.iter().flat_map(|p| p.boxes.iter()).collect();
+    let exact = !boxes.is_empty()
+        && s.skipped.is_empty()
+        && boxes.iter().all(|b| {
+            b.dst.as_deref() == Some(vip.as_str())
+                && b.dport.as_deref() == Some(port.as_str())
+                && b.proto.as_deref() == Some(proto.as_str())
+        });
+    println!(
+        "  semantic_diff(): best {}, median {}; {} boxes in {}; all {proto} to {vip}:{port} (exactly that service): {}",
+        secs(times[0]),
+        secs(times[1]),
+        boxes.len(),
+        s.paths
+            .iter()
+            .map(|p| format!("{} {}", p.table, p.chain))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if exact { "yes" } else { "NO" }
+    );
     let old_path = tmp.join("old.rules");
     let new_path = tmp.join("new.rules");
     std::fs::write(&old_path, text).unwrap();
     std::fs::write(&new_path, &new).unwrap();
-    let mut wall = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let st = Command::new(bin)
-            .arg("diff")
-            .arg(&old_path)
-            .arg(&new_path)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        wall.push(t.elapsed());
-        assert_eq!(st.code(), Some(1), "iptviz diff should find the change");
+    for (what, flag) in [
+        ("rule diff only, --no-semantic", "--no-semantic"),
+        ("with the semantic diff (default)", "--semantic"),
+    ] {
+        let mut wall = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let st = Command::new(bin)
+                .arg("diff")
+                .arg(flag)
+                .arg(&old_path)
+                .arg(&new_path)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            wall.push(t.elapsed());
+            assert_eq!(st.code(), Some(1), "iptviz diff should find the change");
+        }
+        wall.sort();
+        println!(
+            "  `iptviz diff OLD NEW` end to end (read, parse both, diff, print; {what}): best {}, median {}",
+            secs(wall[0]),
+            secs(wall[1])
+        );
     }
-    wall.sort();
-    println!(
-        "  `iptviz diff OLD NEW` end to end (read, parse both, diff, print): best {}, median {}",
-        secs(wall[0]),
-        secs(wall[1])
-    );
 }
 
 /// Inserts `lines` before the COMMIT of `table`.
@@ -303,6 +355,10 @@ fn main() {
     let tmp = std::env::temp_dir().join(format!("iptviz-bench-diff-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     rule_diff_bench(&text, bin, &tmp);
+    if std::env::var("IPTVIZ_BENCH_SKIP_FLEET").is_ok_and(|v| v == "1") {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return;
+    }
     let count = std::env::var("IPTVIZ_BENCH_FLEET_NODES")
         .ok()
         .and_then(|s| s.parse().ok())

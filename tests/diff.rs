@@ -391,7 +391,9 @@ fn cli_semantic_flag_still_diffs_and_says_no_packet_changes_fate() {
         .args(["diff", "--semantic", &a, &a])
         .assert()
         .code(0)
-        .stdout(predicates::str::contains("semantic: no packet changes fate"));
+        .stdout(predicates::str::contains(
+            "semantic: no packet changes fate",
+        ));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
