@@ -276,7 +276,8 @@ pub fn semantic_diff_with(
             let (lo, ln) = match (lo, ln) {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) => {
-                    out.skipped.push(format!("{tname} {cname}: {e}"));
+                    out.skipped
+                        .push(format!("{tname} {cname}: {e}; not compared"));
                     out.same = false;
                     continue;
                 }

@@ -115,9 +115,7 @@ struct Prep {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WalkError {
     /// Too many pieces: the rules cut the packets finer than allowed.
-    #[error(
-        "{table} {chain}: the rules cut the packets into more than {limit} pieces; not compared"
-    )]
+    #[error("the rules cut the packets into more than {limit} pieces")]
     TooMany {
         /// Table.
         table: String,
@@ -126,10 +124,16 @@ pub enum WalkError {
         /// The limit.
         limit: usize,
     },
+    /// Too much work: many pieces met by many rules.
+    #[error("more than {0} tests of pieces against rules")]
+    TooLong(u64),
 }
 
 /// Pieces a chain walk may make before giving up.
-pub(crate) const LIMIT: usize = 2_000_000;
+pub(crate) const LIMIT: usize = 150_000;
+/// Piece-against-rule tests a chain walk may make before giving up (a few
+/// seconds).
+const WORK: u64 = 150_000_000;
 /// Pieces one subtraction may make.
 const CAP: usize = 100_000;
 
@@ -241,6 +245,7 @@ pub(crate) struct Walker<'t> {
     table: &'t Table,
     rules: Vec<Vec<Prep>>,
     made: usize,
+    work: u64,
     mark_keys: Vec<bool>,
 }
 
@@ -277,6 +282,7 @@ impl<'t> Walker<'t> {
             table,
             rules,
             made: 0,
+            work: 0,
             mark_keys: Vec::new(),
         }
     }
@@ -294,6 +300,7 @@ impl<'t> Walker<'t> {
             .map(|n| n.starts_with("Mark(") || n.starts_with("Connmark("))
             .collect();
         self.made = 0;
+        self.work = 0;
         let mut leaves = Vec::new();
         let input = region
             .iter()
@@ -359,6 +366,10 @@ impl<'t> Walker<'t> {
                 continue;
             }
             let before = live.len();
+            self.work += before as u64;
+            if self.work > WORK {
+                return Err(WalkError::TooLong(WORK));
+            }
             let mut rest: Vec<Piece> = Vec::with_capacity(live.len() + 4);
             let mut hit: Vec<Piece> = Vec::new();
             for p in live {
