@@ -165,6 +165,10 @@ fn forwarded(
     Ok(out)
 }
 
+/// A packet to send, whether each side should forward it (`None`: alike
+/// on both), and what it is in words.
+type Planned = (TestPacket, Option<(bool, bool)>, String);
+
 #[derive(Default)]
 struct Tally {
     rulesets: usize,
@@ -202,7 +206,7 @@ fn run_case(name: &str, t: &mut Tally) -> Result<(), String> {
         let d = semantic_diff(&old, &new).map_err(|e| e.to_string())?;
         // (packet, expected old forwarded, expected new forwarded), or
         // None for "the same on both sides".
-        let mut pkts: Vec<(TestPacket, Option<(bool, bool)>, String)> = Vec::new();
+        let mut pkts: Vec<Planned> = Vec::new();
         let boxes: Vec<&FateBox> = d
             .paths
             .iter()
@@ -240,14 +244,14 @@ fn run_case(name: &str, t: &mut Tally) -> Result<(), String> {
             if outside >= 10 {
                 break;
             }
-            let base = if !boxes.is_empty() && rng.next() % 2 == 0 {
+            let base = if !boxes.is_empty() && rng.next().is_multiple_of(2) {
                 boxes[(rng.next() % boxes.len() as u64) as usize]
                     .example
                     .clone()
             } else {
                 let s = addrs[(rng.next() % 5) as usize].parse().unwrap();
                 let dd = addrs[(rng.next() % 5) as usize].parse().unwrap();
-                let mut p = Packet::new(if rng.next() % 3 == 0 { 17 } else { 6 }, s, dd);
+                let mut p = Packet::new(if rng.next().is_multiple_of(3) { 17 } else { 6 }, s, dd);
                 p.sport = 40000;
                 p
             };
