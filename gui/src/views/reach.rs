@@ -13,6 +13,9 @@ use crate::palette;
 use crate::reach_state::{Pick, ReachAction, ReachForm, ReachResult, sample};
 use crate::state::AppState;
 
+/// Zoom at which box labels are drawn; a new matrix is framed no smaller.
+const READABLE: f32 = 0.6;
+
 /// Ranges listed per class in the list before "(+N more)".
 const LIST_RANGES: usize = 2;
 
@@ -66,13 +69,16 @@ fn form_row(
     let rs = &doc.parsed.ruleset;
     let mut run = false;
     ui.horizontal_wrapped(|ui| {
-        egui::ComboBox::from_label("Table")
+        let l = ui.label("Table");
+        egui::ComboBox::from_id_salt("reach-table")
             .selected_text(form.table.as_str())
             .show_ui(ui, |ui| {
                 for t in &rs.tables {
                     ui.selectable_value(&mut form.table, t.name.to_string(), t.name.as_str());
                 }
-            });
+            })
+            .response
+            .labelled_by(l.id);
         let chains: Vec<&str> = rs
             .table(&form.table)
             .map(|t| {
@@ -93,13 +99,16 @@ fn form_row(
                 v
             })
             .unwrap_or_default();
-        egui::ComboBox::from_label("Chain")
+        let l = ui.label("Chain");
+        egui::ComboBox::from_id_salt("reach-chain")
             .selected_text(form.chain.as_str())
             .show_ui(ui, |ui| {
                 for c in chains {
                     ui.selectable_value(&mut form.chain, c.to_string(), c);
                 }
-            });
+            })
+            .response
+            .labelled_by(l.id);
         let l = ui.label("Port");
         let r = ui
             .add(egui::TextEdit::singleline(&mut form.dport).desired_width(50.0))
@@ -130,7 +139,7 @@ fn form_row(
     if let Some(r) = state.reach.current(Some(doc)) {
         let m = &r.matrix;
         ui.label(format!(
-            "{} {}: tcp {} -> {} NEW, {}: {} classes, {} accepted pairs ({} closure; {:.2} s)",
+            "{} {}: tcp {} -> {} NEW, {}: {} classes, {} accepted pairs ({}; {:.2} s)",
             m.table,
             m.chain,
             m.sport,
@@ -139,8 +148,8 @@ fn form_row(
             m.classes.len(),
             m.edges.len(),
             match m.closure {
-                iptviz::analysis::Closure::Upper => "upper: what may be accepted",
-                iptviz::analysis::Closure::Lower => "lower: what surely is",
+                iptviz::analysis::Closure::Upper => "upper closure: what may be accepted",
+                iptviz::analysis::Closure::Lower => "lower closure: what surely is",
             },
             r.took.as_secs_f64()
         ));
@@ -232,6 +241,20 @@ fn side_panel(ui: &mut Ui, state: &AppState, r: &ReachResult, actions: &mut Vec<
             RichText::new(format!("The trace: {v} (steps in the trace panel)"))
                 .color(palette::verdict_colour(&v, dark)),
         );
+        if (v == "ACCEPT") != s.accepted {
+            let why = match m.closure {
+                iptviz::analysis::Closure::Upper => {
+                    "The matrix takes tests it cannot decide (interfaces, marks, MACs, rate \
+                     limits ...) as passing in accepting rules; the trace decides them with \
+                     the packet's fields (set an interface in the trace form to try one)."
+                }
+                iptviz::analysis::Closure::Lower => {
+                    "The lower closure takes tests it cannot decide as failing in accepting \
+                     rules; the trace decides them with the packet's fields."
+                }
+            };
+            ui.add(egui::Label::new(RichText::new(why).weak()).wrap());
+        }
     }
     if ui
         .button("Trace again")
@@ -296,6 +319,16 @@ fn graph(
     let fitted = ui.data(|d| d.get_temp::<usize>(key)) == Some(ptr);
     if !fitted || state.fit_requested {
         cam.fit(scene.bounds, view);
+        // A big matrix would fit below readable text: keep the boxes
+        // readable and show the top (the largest classes), the rest is a
+        // pan (or the minimap) away.
+        if cam.zoom < READABLE {
+            cam.zoom = READABLE;
+            cam.center = egui::pos2(
+                scene.bounds.center().x,
+                scene.bounds.top() + view.height() / 2.0 / READABLE - 20.0,
+            );
+        }
         ui.data_mut(|d| d.insert_temp(key, ptr));
     }
     canvas::pan_and_zoom(ui, &response, cam, view);
