@@ -331,6 +331,26 @@ fn graph(
         }
         ui.data_mut(|d| d.insert_temp(key, ptr));
     }
+    // A class picked in the list (or a pair) is brought into sight once.
+    let seen_key = egui::Id::unique("reach-pick-shown");
+    let pick = state.reach.pick;
+    if ui.data(|d| d.get_temp::<Option<Pick>>(seen_key)) != Some(pick) {
+        ui.data_mut(|d| d.insert_temp(seen_key, pick));
+        let at = match pick {
+            Some(Pick::Class(c)) => scene.nodes.get(c).map(|n| n.rect.center()),
+            Some(Pick::Pair(a, b)) => scene
+                .edges
+                .iter()
+                .find(|e| (e.from as usize, e.to as usize) == (a, b))
+                .and_then(|e| e.points.get(e.points.len() / 2).copied()),
+            None => None,
+        };
+        if let Some(p) = at
+            && !cam.visible(view.shrink(40.0)).contains(p)
+        {
+            cam.center = p;
+        }
+    }
     canvas::pan_and_zoom(ui, &response, cam, view);
     if scene.nodes.is_empty() {
         painter.text(
