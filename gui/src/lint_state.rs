@@ -4,11 +4,12 @@
 //! the rules panel with what covers them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use iptviz::analysis::lint::{Finding, Kind, lint};
+use iptviz::analysis::lint::{Finding, Kind, lint_until};
 
 use crate::state::{ChainRef, Document};
 
@@ -49,9 +50,14 @@ pub struct LintReport {
 impl LintReport {
     /// Lints `doc`'s rules.
     pub fn build(doc: &Document) -> LintReport {
+        Self::build_until(doc, &AtomicBool::new(false)).unwrap_or_default()
+    }
+
+    /// Lints `doc`'s rules unless `cancel` is set first (`None` then).
+    pub fn build_until(doc: &Document, cancel: &AtomicBool) -> Option<LintReport> {
         let start = Instant::now();
         let rs = &doc.parsed.ruleset;
-        let report = lint(rs);
+        let report = lint_until(rs, &|| cancel.load(Ordering::Relaxed))?;
         let mut by_rule = HashMap::new();
         let findings: Vec<LintFinding> = report
             .findings
@@ -90,11 +96,11 @@ impl LintReport {
                 }
             })
             .collect();
-        LintReport {
+        Some(LintReport {
             findings,
             by_rule,
             took: start.elapsed(),
-        }
+        })
     }
 
     /// The finding of a rule, if lint has one.
@@ -105,13 +111,28 @@ impl LintReport {
     }
 }
 
+/// A lint run on a worker thread.
+struct LintJob {
+    of: Weak<Document>,
+    started: Instant,
+    rx: Receiver<LintReport>,
+    /// Set when its answer is no longer wanted: the worker stops early.
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for LintJob {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Lint of the loaded document, run in the background.
 #[derive(Default)]
 pub struct LintState {
     /// The findings of `of`.
     pub report: Option<Arc<LintReport>>,
     of: Option<Weak<Document>>,
-    job: Option<(Weak<Document>, Instant, Receiver<LintReport>)>,
+    job: Option<LintJob>,
     /// Lint on the calling thread (tests).
     pub sync: bool,
     /// The finding clicked last (its rule is marked on the rules panel).
@@ -136,28 +157,33 @@ impl LintState {
 
     /// Whether lint is running, and for how long.
     pub fn busy(&self) -> Option<Duration> {
-        self.job.as_ref().map(|(_, t, _)| t.elapsed())
+        self.job.as_ref().map(|j| j.started.elapsed())
     }
 
     /// Called every frame: starts lint for a new document, takes the
     /// result of a finished run; true when a report arrived.
     pub fn poll(&mut self, doc: Option<&Arc<Document>>, waker: Option<&egui::Context>) -> bool {
         let Some(doc) = doc else { return false };
-        if let Some((w, _, rx)) = &self.job {
-            match rx.try_recv() {
+        if let Some(job) = &self.job {
+            let w = &job.of;
+            match job.rx.try_recv() {
                 Ok(r) => {
                     let w = w.clone();
                     self.job = None;
-                    self.report = Some(Arc::new(r));
-                    self.of = Some(w);
-                    self.picked = None;
-                    return true;
+                    // The answer for a document no longer shown is dropped.
+                    if Weak::ptr_eq(&w, &Arc::downgrade(doc)) {
+                        self.report = Some(Arc::new(r));
+                        self.of = Some(w);
+                        self.picked = None;
+                        return true;
+                    }
                 }
                 Err(TryRecvError::Empty) => {
                     if Weak::ptr_eq(w, &Arc::downgrade(doc)) {
                         return false;
                     }
-                    // A newer document: its own run starts below.
+                    // A newer document: this run is dropped (and told to
+                    // stop) when the new one starts below.
                 }
                 Err(TryRecvError::Disconnected) => {
                     // The worker died (it never should): do not retry each frame.
@@ -181,14 +207,25 @@ impl LintState {
         let (tx, rx) = channel();
         let d = doc.clone();
         let waker = waker.cloned();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = cancel.clone();
         std::thread::spawn(move || {
-            // The receiver is gone when another document replaced this one.
-            let _ = tx.send(LintReport::build(&d));
-            if let Some(ctx) = waker {
-                ctx.request_repaint();
+            // Nothing is sent when cancelled: another document replaced
+            // this one, and the receiver is gone.
+            if let Some(r) = LintReport::build_until(&d, &stop) {
+                let _ = tx.send(r);
+                if let Some(ctx) = waker {
+                    ctx.request_repaint();
+                }
             }
         });
-        self.job = Some((Arc::downgrade(doc), Instant::now(), rx));
+        // Replacing a running job drops it, which cancels it.
+        self.job = Some(LintJob {
+            of: Arc::downgrade(doc),
+            started: Instant::now(),
+            rx,
+            cancel,
+        });
         false
     }
 
@@ -236,6 +273,24 @@ mod tests {
         s.load("again", SHADOW.as_bytes()).expect("loads");
         assert!(l.current(s.doc.as_ref()).is_none());
         assert!(l.poll(s.doc.as_ref(), None));
+    }
+
+    #[test]
+    fn a_new_document_cancels_the_lint_of_the_old_one() {
+        let mut s = AppState::default();
+        s.load("shadow.rules", SHADOW.as_bytes()).expect("loads");
+        let mut l = LintState::default();
+        l.poll(s.doc.as_ref(), None);
+        let first = l.job.as_ref().expect("running").cancel.clone();
+        s.load("again", SHADOW.as_bytes()).expect("loads");
+        l.poll(s.doc.as_ref(), None);
+        assert!(first.load(Ordering::Relaxed), "the old run is told to stop");
+        let job = l.job.as_ref().expect("running for the new document");
+        assert!(!job.cancel.load(Ordering::Relaxed));
+        assert!(Weak::ptr_eq(
+            &job.of,
+            &Arc::downgrade(s.doc.as_ref().unwrap())
+        ));
     }
 
     #[test]
