@@ -83,6 +83,10 @@ pub struct IptvizApp {
     pub ct_form: views::conntrack::Form,
     /// Fields of the trace form.
     pub trace_form: crate::trace_state::TraceForm,
+    /// Fields of the Reach view's form.
+    pub reach_form: crate::reach_state::ReachForm,
+    /// Where the Reach view's graph looks.
+    pub reach_camera: Camera,
     job: Option<Job>,
     export: Option<std::sync::mpsc::Receiver<Result<String, String>>>,
     opts: Options,
@@ -113,6 +117,8 @@ impl IptvizApp {
             last_canvas_rect: None,
             ct_form: Default::default(),
             trace_form: Default::default(),
+            reach_form: Default::default(),
+            reach_camera: Camera::default(),
             job: None,
             export: None,
             frames: 0,
@@ -123,6 +129,8 @@ impl IptvizApp {
             opts,
         };
         app.state.conntrack.sync = app.opts.sync;
+        app.state.reach.sync = app.opts.sync;
+        app.state.lint.sync = app.opts.sync;
         if let Some(p) = app.opts.conntrack.clone() {
             app.state.view = View::Conntrack;
             app.ct_form.path = p.clone();
@@ -328,6 +336,22 @@ impl IptvizApp {
             }
             Action::Conntrack(a) => self.state.conntrack.apply(ctx, a),
             Action::Trace(a) => crate::trace_state::apply(&mut self.state, a),
+            Action::Reach(a) => {
+                crate::reach_state::apply(&mut self.state, &mut self.trace_form, a);
+            }
+            Action::ShowFinding(i) => {
+                let doc = self.state.doc.clone();
+                let at = self
+                    .state
+                    .lint
+                    .current(doc.as_ref())
+                    .and_then(|r| r.findings.get(i))
+                    .and_then(|f| f.at);
+                self.state.lint.picked = Some(i);
+                if let Some(at) = at {
+                    self.state.select(at);
+                }
+            }
         }
     }
 
@@ -469,6 +493,8 @@ impl IptvizApp {
         }
         self.apply_start_options();
         self.state.conntrack.poll(&ctx, self.state.doc.as_ref());
+        self.state.lint.poll(self.state.doc.as_ref(), Some(&ctx));
+        self.state.reach.poll();
         let mut actions = std::mem::take(&mut self.pending);
         actions.extend(self.global_input(&ctx));
 
@@ -496,6 +522,11 @@ impl IptvizApp {
                     ui.label(format!("laying out … {:.1} s", job.elapsed().as_secs_f32()));
                     ctx.request_repaint_after(std::time::Duration::from_millis(100));
                 }
+                if let Some(t) = self.state.lint.busy() {
+                    ui.spinner();
+                    ui.label(format!("lint … {:.1} s", t.as_secs_f32()));
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
                 if let Some(e) = &self.state.scene_error {
                     ui.colored_label(
                         crate::palette::verdict_colour("DROP", ui.visuals().dark_mode),
@@ -504,11 +535,15 @@ impl IptvizApp {
                 }
                 if let Some(doc) = &self.state.doc {
                     let n = doc.parsed.problems.len();
-                    let label = if n == 0 {
+                    let mut label = if n == 0 {
                         "no problems".to_string()
                     } else {
                         format!("{n} problem(s)")
                     };
+                    let lint = self.state.lint.current(Some(doc));
+                    if let Some(k) = lint.map(|r| r.findings.len()).filter(|&k| k > 0) {
+                        label.push_str(&format!(", {k} lint finding(s)"));
+                    }
                     if ui
                         .selectable_label(self.settings.show_problems, label)
                         .on_hover_text("Show or hide the problems panel")
@@ -547,14 +582,21 @@ impl IptvizApp {
                 });
         }
         if !conntrack {
-            egui::Panel::left("chains")
-                .resizable(true)
-                .default_size(260.0)
-                .min_size(200.0)
-                .show(ui, |ui| {
-                    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
-                    actions.extend(views::chains::show(ui, &self.state, &mut self.chain_filter));
-                });
+            // The Reach view needs the width more than the chain list.
+            if self.state.view != View::Reach {
+                egui::Panel::left("chains")
+                    .resizable(true)
+                    .default_size(260.0)
+                    .min_size(200.0)
+                    .show(ui, |ui| {
+                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                        actions.extend(views::chains::show(
+                            ui,
+                            &self.state,
+                            &mut self.chain_filter,
+                        ));
+                    });
+            }
             egui::Panel::right("rules")
                 .resizable(true)
                 .default_size(430.0)
@@ -586,6 +628,16 @@ impl IptvizApp {
                 }
                 View::Conntrack => {
                     actions.extend(views::conntrack::show(ui, &self.state, &mut self.ct_form))
+                }
+                View::Reach => {
+                    self.last_canvas_rect = None;
+                    actions.extend(views::reach::show(
+                        ui,
+                        &self.state,
+                        &mut self.reach_form,
+                        &mut self.reach_camera,
+                        &mut self.last_canvas_rect,
+                    ));
                 }
             }
             if let Some(m) = &self.message

@@ -152,6 +152,8 @@ pub enum View {
     Flow,
     /// The conntrack table, its summary and counters.
     Conntrack,
+    /// Who can reach whom: the service matrix of a chain.
+    Reach,
 }
 
 /// Most search results listed (the highlight covers all of them).
@@ -202,6 +204,10 @@ pub struct AppState {
     pub conntrack: crate::conntrack_state::ConntrackState,
     /// The trace panel.
     pub trace: crate::trace_state::TraceState,
+    /// The Reach view.
+    pub reach: crate::reach_state::ReachState,
+    /// Lint findings of the loaded rules.
+    pub lint: crate::lint_state::LintState,
     /// Last layout error, if the library could not draw the table.
     pub scene_error: Option<String>,
 }
@@ -231,6 +237,8 @@ impl Default for AppState {
             fit_requested: false,
             conntrack: Default::default(),
             trace: Default::default(),
+            reach: Default::default(),
+            lint: Default::default(),
             scene_error: None,
         }
     }

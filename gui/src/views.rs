@@ -7,6 +7,7 @@ pub mod conntrack;
 pub mod dialogs;
 pub mod flow;
 pub mod problems;
+pub mod reach;
 pub mod rules;
 pub mod toolbar;
 pub mod trace;
@@ -63,6 +64,10 @@ pub enum Action {
     Conntrack(crate::conntrack_state::CtAction),
     /// A request of the trace panel.
     Trace(crate::trace_state::TraceAction),
+    /// A request of the Reach view.
+    Reach(crate::reach_state::ReachAction),
+    /// Select the rule of a lint finding (index in the lint report).
+    ShowFinding(usize),
 }
 
 /// The small windows the app can show.

@@ -161,11 +161,14 @@ fn covers(earlier: &Prepared, j: usize, r: &Prepared) -> bool {
 }
 
 /// Earlier rules of `rules[..i]` that together take every packet of
-/// `want`: their indices, or `None`.
-fn covered_by(rules: &[Prepared], i: usize, want: &[PBox]) -> Option<Vec<usize>> {
+/// `want`: their indices, or `None`. `stops` lists, in order, the rules
+/// that end a packet's walk of the chain (only they can cover): a chain of
+/// a million jumps is then no million-squared walk.
+fn covered_by(rules: &[Prepared], stops: &[usize], i: usize, want: &[PBox]) -> Option<Vec<usize>> {
     let mut rest: Vec<PBox> = want.to_vec();
     let mut by = Vec::new();
-    for (j, e) in rules[..i].iter().enumerate() {
+    for &j in stops.iter().take_while(|&&j| j < i) {
+        let e = &rules[j];
         if !covers(e, j, &rules[i]) || !sets_intersect(&rest, &e.set.boxes) {
             continue;
         }
@@ -180,15 +183,32 @@ fn covered_by(rules: &[Prepared], i: usize, want: &[PBox]) -> Option<Vec<usize>>
 
 /// Lints every table.
 pub fn lint(rs: &Ruleset) -> Report {
+    // Never cancelled, so there is always a report.
+    lint_until(rs, &|| false).unwrap_or_default()
+}
+
+/// Lints every table, asking `cancel` now and then (between chains and
+/// every few thousand rules) whether to give up; `None` when it did. For
+/// callers that may no longer want the answer (an app whose user loaded
+/// other rules).
+pub fn lint_until(rs: &Ruleset, cancel: &dyn Fn() -> bool) -> Option<Report> {
     let v6 = rs.family == crate::model::Family::Ipv6;
     let mut out = Report::default();
     for table in &rs.tables {
-        lint_table(table, v6, &mut out.findings);
+        lint_table(table, v6, &mut out.findings, cancel)?;
     }
-    out
+    Some(out)
 }
 
-fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
+/// Rules between two questions to the cancel callback.
+const CANCEL_EVERY: usize = 4096;
+
+fn lint_table(
+    table: &crate::Table,
+    v6: bool,
+    out: &mut Vec<Finding>,
+    cancel: &dyn Fn() -> bool,
+) -> Option<()> {
     let n = table.chains.len();
     // Callers of each chain: (chain, rule).
     let mut callers: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
@@ -229,6 +249,9 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
         action_differs: None,
     };
     for (ci, chain) in table.chains.iter().enumerate() {
+        if ci % CANCEL_EVERY == 0 && cancel() {
+            return None;
+        }
         if !reach[ci] {
             out.push(finding(
                 Kind::UnreachableChain,
@@ -258,6 +281,9 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
             })
             .collect();
         let line = |i: usize| chain.rules[i].line;
+        let stops: Vec<usize> = (0..rules.len())
+            .filter(|&j| matches!(rules[j].end, End::Verdict(_) | End::Leave(_)))
+            .collect();
         let uncond: Vec<bool> = rules
             .iter()
             .map(|r| {
@@ -274,6 +300,9 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
             .map_or(rules.len(), |u| u + 1);
         let mut stop: Option<usize> = None;
         for (i, r) in rules.iter().enumerate() {
+            if i % CANCEL_EVERY == CANCEL_EVERY - 1 && cancel() {
+                return None;
+            }
             if let Some(s) = stop {
                 let mut f = finding(
                     Kind::AfterUnconditional,
@@ -299,7 +328,7 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
                 continue;
             }
             let unconditional = uncond[i];
-            if let Some(by) = covered_by(&rules, i, &r.set.boxes) {
+            if let Some(by) = covered_by(&rules, &stops, i, &r.set.boxes) {
                 let differs = by.iter().any(|&j| rules[j].end != r.end);
                 let mut f = finding(
                     Kind::Shadowed,
@@ -319,7 +348,9 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
                 f.by = by.iter().map(|&j| line(j)).collect();
                 f.action_differs = Some(differs);
                 out.push(f);
-            } else if let Some(f) = dead_in_context(table, &acts, &callers, ci, &rules, i, v6) {
+            } else if let Some(f) =
+                dead_in_context(table, &acts, &callers, ci, (&rules, &stops), i, v6)
+            {
                 out.push(f);
             } else if let Some((by, policy)) = redundant(chain, &rules[..horizon], i) {
                 let mut f = finding(
@@ -348,6 +379,7 @@ fn lint_table(table: &crate::Table, v6: bool, out: &mut Vec<Finding>) {
             }
         }
     }
+    Some(())
 }
 
 /// Up to `n` concrete packets from the match space of one rule (its tests
@@ -481,7 +513,7 @@ fn dead_in_context(
     acts: &[Vec<CRule>],
     callers: &[Vec<(usize, usize)>],
     ci: usize,
-    rules: &[Prepared],
+    (rules, stops): (&[Prepared], &[usize]),
     i: usize,
     v6: bool,
 ) -> Option<Finding> {
@@ -495,7 +527,7 @@ fn dead_in_context(
         if want.is_empty() {
             continue;
         }
-        covered_by(rules, i, &want)?;
+        covered_by(rules, stops, i, &want)?;
     }
     let lines: Vec<u32> = calls
         .iter()
@@ -566,6 +598,20 @@ mod tests {
             .into_iter()
             .map(|f| (f.kind, f.line, f.by))
             .collect()
+    }
+
+    #[test]
+    fn lint_until_gives_up_when_asked() {
+        let rs = crate::parse_str(
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n",
+            &crate::ParseOptions::strict("t"),
+        )
+        .unwrap()
+        .ruleset;
+        assert!(lint_until(&rs, &|| true).is_none());
+        let r = lint_until(&rs, &|| false).expect("not cancelled");
+        assert_eq!(r.findings.len(), lint(&rs).findings.len());
+        assert!(!r.findings.is_empty());
     }
 
     #[test]

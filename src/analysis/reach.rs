@@ -616,7 +616,7 @@ pub fn matrix_view(m: &Matrix, name: &str) -> crate::graph::View {
                 lines.push(r.clone());
             }
             if c.ranges.len() > BOX_RANGES {
-                lines.push(format!("+{} more ranges", c.ranges.len() - BOX_RANGES));
+                lines.push(format!("(+{} more)", c.ranges.len() - BOX_RANGES));
             }
             if m.accepts(i, i) {
                 lines.push("reach each other".into());
@@ -828,5 +828,44 @@ mod tests {
         assert_eq!(low.classes.len(), 2);
         let one = low.class_of("1.2.3.4".parse().unwrap()).unwrap();
         assert!(!low.accepts(one, 1 - one) && low.accepts(1 - one, one));
+    }
+    #[test]
+    fn long_class_labels_are_shortened_with_a_count_and_fit_their_boxes() {
+        // Ten separate /24s treated alike: one class of ten ranges.
+        let mut text = String::from(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n",
+        );
+        for i in 0..10 {
+            text.push_str(&format!(
+                "-A FORWARD -s 10.0.{}.0/24 -p tcp -m tcp --dport 22 -j ACCEPT\n",
+                i * 2
+            ));
+        }
+        text.push_str("COMMIT\n");
+        let m = matrix(&text, ReachOptions::default());
+        let c = m.class_of("10.0.4.9".parse().unwrap()).unwrap();
+        assert_eq!(m.classes[c].ranges.len(), 10);
+        let v = matrix_view(&m, "t");
+        let lines = &v.nodes[c].lines;
+        assert_eq!(lines.len(), 1 + BOX_RANGES + 2, "{lines:?}");
+        assert_eq!(lines[1 + BOX_RANGES], "(+7 more)");
+        assert_eq!(lines[2 + BOX_RANGES], "reach each other");
+        assert!(
+            v.nodes[c].title.contains("10.0.18.0/24"),
+            "all ranges on hover"
+        );
+        // Every line inside its box, as laid out.
+        use crate::render::style::{NAME_SIZE, PAD, TEXT_SIZE, text_width};
+        let l = crate::layout::layout(&v, crate::layout::Choice::Auto);
+        for (n, b) in v.nodes.iter().zip(&l.nodes) {
+            for (i, line) in n.lines.iter().enumerate() {
+                let size = if i == 0 { NAME_SIZE } else { TEXT_SIZE };
+                assert!(
+                    text_width(line, size) + PAD <= b.w,
+                    "{line:?} wider than its box ({} px)",
+                    b.w
+                );
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Bottom panel: what could not be parsed, with the source line of the
-//! chosen problem and a caret under the column.
+//! chosen problem and a caret under the column; and what lint found
+//! (rules that can never match or change nothing), each as FILE:LINE with
+//! the reason, a click selecting the rule.
 
 use egui::{RichText, ScrollArea, Ui};
 use iptviz::parse::Severity;
@@ -14,6 +16,7 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
     let Some(doc) = &state.doc else {
         return actions;
     };
+    lint_findings(ui, state, &mut actions);
     let problems = &doc.parsed.problems;
     let dark = ui.visuals().dark_mode;
     ui.horizontal(|ui| {
@@ -85,4 +88,48 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
         }
     });
     actions
+}
+
+/// Lint findings (or that lint is running), above the parse problems.
+fn lint_findings(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let Some(report) = state.lint.current(state.doc.as_ref()) else {
+        if state.lint.busy().is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.weak("lint is looking for rules that can never match …");
+            });
+        }
+        return;
+    };
+    let n = report.findings.len();
+    ui.horizontal(|ui| {
+        ui.strong(format!("Lint ({n})"));
+        if n == 0 {
+            ui.weak("no shadowed, dead or redundant rules");
+        } else {
+            ui.weak("rules that can never match or change nothing. Click one to select its rule.");
+        }
+    });
+    if n == 0 {
+        return;
+    }
+    let dark = ui.visuals().dark_mode;
+    let row = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    ScrollArea::vertical()
+        .id_salt("lint")
+        .auto_shrink([false, true])
+        .max_height(110.0)
+        .show_rows(ui, row, n, |ui, range| {
+            for i in range {
+                let f = &report.findings[i];
+                let text = RichText::new(&f.text).color(palette::verdict_colour("LOG", dark));
+                let r = ui
+                    .add(egui::Button::selectable(state.lint.picked == Some(i), text).truncate())
+                    .on_hover_text(&f.text);
+                if r.clicked() {
+                    actions.push(Action::ShowFinding(i));
+                }
+            }
+        });
+    ui.separator();
 }

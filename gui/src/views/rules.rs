@@ -68,26 +68,84 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
         return actions;
     }
     let dark = ui.visuals().dark_mode;
+    let lint = state.lint.current(state.doc.as_ref());
+    let at = state.selected;
+    let picked = at.and_then(|at| state.lint.picked_rule(state.doc.as_ref(), at));
     let line = ui.text_style_height(&egui::TextStyle::Body);
     let row = line * 3.0 + 12.0;
-    ScrollArea::vertical()
+    let mut area = ScrollArea::vertical()
         .id_salt("rules")
-        .auto_shrink([false, false])
-        .show_rows(ui, row, chain.rules.len(), |ui, range| {
-            for i in range {
-                let rule = &chain.rules[i];
-                ui.allocate_ui(egui::vec2(ui.available_width(), row), |ui| {
-                    ui.set_min_height(row);
-                    rule_block(ui, i, rule, dark, &mut actions);
-                });
+        .auto_shrink([false, false]);
+    // Scroll to a rule picked in the Problems panel, once.
+    let scroll_key = egui::Id::unique("rules-scrolled-to");
+    if let Some(p) = picked {
+        let key = (at, p, state.lint.picked);
+        let hash = egui::Id::unique(key);
+        if ui.data(|d| d.get_temp::<egui::Id>(scroll_key)) != Some(hash) {
+            ui.data_mut(|d| d.insert_temp(scroll_key, hash));
+            let spacing = ui.spacing().item_spacing.y;
+            area = area.vertical_scroll_offset(((row + spacing) * p as f32 - row).max(0.0));
+        }
+    }
+    area.show_rows(ui, row, chain.rules.len(), |ui, range| {
+        for i in range {
+            let rule = &chain.rules[i];
+            let note = at.and_then(|at| greyed(lint, at, i));
+            let r = ui.allocate_ui(egui::vec2(ui.available_width(), row), |ui| {
+                ui.set_min_height(row);
+                rule_block(ui, i, rule, dark, note, &mut actions);
+            });
+            if picked == Some(i) {
+                ui.painter().rect_stroke(
+                    r.response.rect.expand(2.0),
+                    3.0,
+                    egui::Stroke::new(2.0, palette::selected_colour(dark)),
+                    egui::StrokeKind::Inside,
+                );
             }
-        });
+        }
+    });
     actions
 }
 
-fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<Action>) {
+/// The lint finding that greys rule `rule` of chain `at`: a rule no
+/// packet can match (shadowed, contradictory, dead, after an
+/// unconditional rule).
+pub fn greyed(
+    lint: Option<&crate::lint_state::LintReport>,
+    at: crate::state::ChainRef,
+    rule: usize,
+) -> Option<&crate::lint_state::LintFinding> {
+    lint?.of_rule(at, rule).filter(|f| f.never_matches())
+}
+
+/// The hover text of a greyed rule: what it is and which rules cover it.
+pub fn never_matches_note(f: &crate::lint_state::LintFinding) -> String {
+    let mut s = format!("{}: {}", f.finding.kind.name(), f.finding.reason);
+    if f.finding.action_differs == Some(true) {
+        s.push_str("\nThe covering rule's action differs: this rule's action never happens.");
+    }
+    s
+}
+
+fn rule_block(
+    ui: &mut Ui,
+    i: usize,
+    rule: &Rule,
+    dark: bool,
+    note: Option<&crate::lint_state::LintFinding>,
+    actions: &mut Vec<Action>,
+) {
+    if note.is_some() {
+        // Greyed: every colour of the block fades toward the background.
+        ui.multiply_opacity(0.45);
+    }
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("#{}", i + 1)).strong());
+        if let Some(f) = note {
+            ui.label(RichText::new(f.finding.kind.name()).italics())
+                .on_hover_text(never_matches_note(f));
+        }
         ui.weak(format!("line {}", rule.line));
         if let Some(c) = rule.counters {
             ui.weak(format!("{} pkts / {} B", c.packets, c.bytes));
@@ -135,8 +193,12 @@ fn rule_block(ui: &mut Ui, i: usize, rule: &Rule, dark: bool, actions: &mut Vec<
     // Rows have a fixed height (the list is virtual), so long lines are
     // cut; the whole rule is on hover.
     let summary = summary(rule);
+    let hover = match note {
+        Some(f) => format!("{}\n\n{}", rule.text, never_matches_note(f)),
+        None => rule.text.to_string(),
+    };
     ui.add(egui::Label::new(RichText::new(summary).monospace()).truncate())
-        .on_hover_text(rule.text.to_string());
+        .on_hover_text(hover);
     match rule.comment() {
         Some(c) => ui.add(egui::Label::new(RichText::new(c).italics().weak()).truncate()),
         None => ui.label(""),

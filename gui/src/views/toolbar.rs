@@ -131,6 +131,13 @@ pub fn show(
             actions.push(Action::SetView(View::Conntrack));
         }
         if ui
+            .selectable_label(state.view == View::Reach, "Reach")
+            .on_hover_text("Who can reach whom: classes of addresses a chain treats alike, and the pairs it accepts on a port")
+            .clicked()
+        {
+            actions.push(Action::SetView(View::Reach));
+        }
+        if ui
             .selectable_label(state.trace.open, "Trace")
             .on_hover_text("Where does a packet go? Simulate one through the rules")
             .clicked()
