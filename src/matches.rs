@@ -1120,6 +1120,19 @@ mod tests {
     }
 
     #[test]
+    fn protocol_names_are_read_lower_cased_as_iptables_does() {
+        assert_eq!(protocol_number("TCP"), Some(6));
+        assert_eq!(protocol_number("Udp"), Some(17));
+        assert_eq!(protocol_number("ipv6-icmp"), Some(58));
+        assert_eq!(protocol_number("IPV6-ICMP"), Some(58));
+        assert_eq!(protocol_number("gre"), Some(47));
+        // Only lower-case names of the list match what iptables looks up:
+        // `IP-ENCAP` is an alias whose lower case is no name.
+        assert_eq!(protocol_number("IP-ENCAP"), None);
+        assert_eq!(protocol_number("nosuch"), None);
+    }
+
+    #[test]
     fn families() {
         assert!(errors("-p icmp -m icmp --icmp-type 8", Family::Ipv6)[0].contains("only for"));
         assert!(errors("-p ipv6-icmp -m icmp6 --icmpv6-type 1", Family::Ipv6).is_empty());
