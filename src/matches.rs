@@ -410,27 +410,33 @@ pub fn protocol_number(s: &str) -> Option<u8> {
     if let Ok(n) = s.parse::<u8>() {
         return Some(n);
     }
-    let l = s.to_ascii_lowercase();
-    let own = match l.as_str() {
-        "all" => Some(0),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "udplite" => Some(136),
-        "icmp" => Some(1),
-        "icmpv6" | "ipv6-icmp" => Some(58),
-        "esp" => Some(50),
-        "ah" => Some(51),
-        "sctp" => Some(132),
-        "mh" | "ipv6-mh" => Some(135),
-        "dccp" => Some(33),
-        _ => None,
-    };
-    own.or_else(|| {
-        names::PROTOCOLS
-            .iter()
-            .find(|(n, _)| *n == l)
-            .map(|(_, v)| *v)
-    })
+    // iptables lower-cases the name before it looks it up, so only the
+    // lower-case names match (`IP-ENCAP`, an alias, does not); compared
+    // without lower-casing a copy, since this runs for every rule.
+    const OWN: [(&str, u8); 13] = [
+        ("tcp", 6),
+        ("udp", 17),
+        ("all", 0),
+        ("icmp", 1),
+        ("udplite", 136),
+        ("icmpv6", 58),
+        ("ipv6-icmp", 58),
+        ("esp", 50),
+        ("ah", 51),
+        ("sctp", 132),
+        ("mh", 135),
+        ("ipv6-mh", 135),
+        ("dccp", 33),
+    ];
+    OWN.iter()
+        .chain(names::PROTOCOLS)
+        .find(|(n, _)| {
+            n.len() == s.len()
+                && n.bytes()
+                    .zip(s.bytes())
+                    .all(|(a, b)| a == b.to_ascii_lowercase())
+        })
+        .map(|(_, v)| *v)
 }
 
 /// The port of a service name (`ssh` is 22), as `/etc/services` has it.
@@ -515,7 +521,77 @@ fn rule_proto(rule: &Rule) -> Option<u8> {
 /// `certain` says whether the family is known (a header or an address
 /// said so); when it is not, extensions of either family are taken.
 pub fn check_rule<'a>(rule: &'a Rule, family: Family, certain: bool, out: &mut Vec<Finding<'a>>) {
+    check_rule_limits(rule, family, certain, out, &mut Limits::default());
+}
+
+/// The placement limits of one rule in short, gathered by
+/// [`check_rule_limits`] while it looks the rule's extensions up: enough
+/// to tell whether [`placement`] needs to be asked at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The hooks every limit allows together (see [`hook`]).
+    pub hooks: u8,
+    /// The same with `-i` and `-o`, which count in built-in chains only.
+    pub hooks_builtin: u8,
+    /// Table lists of the extensions limited to some tables.
+    tables: [&'static [&'static str]; 2],
+    /// How many of `tables` are set; more than two are not kept.
+    ntables: u8,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            hooks: hook::ALL,
+            hooks_builtin: hook::ALL,
+            tables: [&[]; 2],
+            ntables: 0,
+        }
+    }
+}
+
+impl Limits {
+    fn ext(&mut self, ext: &Ext) {
+        self.hooks &= ext.hooks;
+        self.hooks_builtin &= ext.hooks;
+        if !ext.tables.is_empty() {
+            if let Some(slot) = self.tables.get_mut(self.ntables as usize) {
+                *slot = ext.tables;
+            }
+            self.ntables = self.ntables.saturating_add(1);
+        }
+    }
+
+    fn hooks(&mut self, hooks: u8) {
+        self.hooks &= hooks;
+        self.hooks_builtin &= hooks;
+    }
+
+    /// Whether a limit may name other tables than `table` (when in doubt,
+    /// yes).
+    pub fn wrong_table(&self, table: &str) -> bool {
+        self.ntables as usize > self.tables.len()
+            || self.tables[..self.ntables as usize]
+                .iter()
+                .any(|ts| !ts.contains(&table))
+    }
+}
+
+/// [`check_rule`], also gathering the rule's placement limits.
+pub fn check_rule_limits<'a>(
+    rule: &'a Rule,
+    family: Family,
+    certain: bool,
+    out: &mut Vec<Finding<'a>>,
+    limits: &mut Limits,
+) {
     let proto = rule_proto(rule);
+    if rule.in_iface().is_some() {
+        limits.hooks_builtin &= hook::PRE | hook::IN | hook::FWD;
+    }
+    if rule.out_iface().is_some() {
+        limits.hooks_builtin &= hook::FWD | hook::OUT | hook::POST;
+    }
     check_common(rule, family, out);
     let find_ext = |kind: Kind, name: &str| {
         lookup(kind, name, family).or_else(|| (!certain).then(|| lookup_any(kind, name)).flatten())
@@ -570,6 +646,16 @@ pub fn check_rule<'a>(rule: &'a Rule, family: Family, certain: bool, out: &mut V
             out.push(find(at, true, msg, hint));
             continue;
         };
+        limits.ext(ext);
+        if m.module == "policy"
+            && let Some(d) = m.opt("--dir")
+        {
+            limits.hooks(if d.arg() == "in" {
+                hook::PRE | hook::IN | hook::FWD
+            } else {
+                hook::FWD | hook::OUT | hook::POST
+            });
+        }
         if ext.free {
             continue;
         }
@@ -585,12 +671,23 @@ pub fn check_rule<'a>(rule: &'a Rule, family: Family, certain: bool, out: &mut V
                 Some(format!("add {} to the rule", protos_text(&ext.protos[..1]))),
             ));
         }
-        check_opts(ext, m.opts.iter(), proto, family, ("-m", m.module), out);
+        check_opts(
+            ext,
+            m.opts.iter(),
+            proto,
+            family,
+            ("-m", m.module),
+            out,
+            limits,
+        );
     }
     if let Some(t) = rule.target()
         && let Some(ext) = find_ext(Kind::Target, t.name)
-        && !ext.free
     {
+        limits.ext(ext);
+        if ext.free {
+            return;
+        }
         if !ext.protos.is_empty() && !proto.is_some_and(|p| ext.protos.contains(&p)) {
             out.push(find(
                 Some(t.name),
@@ -603,7 +700,15 @@ pub fn check_rule<'a>(rule: &'a Rule, family: Family, certain: bool, out: &mut V
                 None,
             ));
         }
-        check_opts(ext, t.opts.iter(), proto, family, ("-j", t.name), out);
+        check_opts(
+            ext,
+            t.opts.iter(),
+            proto,
+            family,
+            ("-j", t.name),
+            out,
+            limits,
+        );
     }
 }
 
@@ -662,6 +767,7 @@ fn check_opts<'a>(
     family: Family,
     (flag, name): (&str, &str),
     out: &mut Vec<Finding<'a>>,
+    limits: &mut Limits,
 ) {
     let what = &Lazy(flag, name);
     let mut given = Given {
@@ -686,6 +792,7 @@ fn check_opts<'a>(
             ));
             continue;
         };
+        limits.hooks(spec.hooks);
         if o.negated && !spec.neg {
             out.push(find(
                 Some(o.name),
@@ -811,69 +918,110 @@ impl std::fmt::Display for Lazy<'_> {
     }
 }
 
+/// What sets a placement limit: `-i`, `-o`, a match, one of its options,
+/// `-m policy --dir D`, a target or one of its options. Written out only
+/// when a message needs it (this runs for every rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What<'a> {
+    /// `-i`
+    InIface,
+    /// `-o`
+    OutIface,
+    /// `-m NAME`
+    Match(&'a str),
+    /// `-m NAME --opt`
+    MatchOpt(&'a str, &'a str),
+    /// `-m policy --dir DIR`
+    PolicyDir(&'a str),
+    /// `-j NAME`
+    Target(&'a str),
+    /// `-j NAME --opt`
+    TargetOpt(&'a str, &'a str),
+}
+
+impl What<'_> {
+    /// The last word, to put the caret under.
+    pub fn word(&self) -> &str {
+        match *self {
+            What::InIface => "-i",
+            What::OutIface => "-o",
+            What::Match(w)
+            | What::MatchOpt(_, w)
+            | What::PolicyDir(w)
+            | What::Target(w)
+            | What::TargetOpt(_, w) => w,
+        }
+    }
+}
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::InIface => f.write_str("-i"),
+            What::OutIface => f.write_str("-o"),
+            What::Match(m) => write!(f, "-m {m}"),
+            What::MatchOpt(m, o) => write!(f, "-m {m} {o}"),
+            What::PolicyDir(d) => write!(f, "-m policy --dir {d}"),
+            What::Target(t) => write!(f, "-j {t}"),
+            What::TargetOpt(t, o) => write!(f, "-j {t} {o}"),
+        }
+    }
+}
+
 /// A limit on where a rule may stand.
-#[derive(Debug, Clone)]
-pub struct Placement {
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
     /// Hooks allowed.
     pub hooks: u8,
     /// Tables allowed; empty for all.
     pub tables: &'static [&'static str],
     /// What sets the limit (`-j DNAT`, `-m owner`, `-i`).
-    pub what: String,
+    pub what: What<'a>,
     /// Checked only in built-in chains: iptables refuses `-i` in OUTPUT
     /// itself, but the kernel takes it in a user chain reached from there.
     pub builtin_only: bool,
 }
 
+/// The limits of one rule, kept on the stack for the usual few.
+pub type Placements<'a> = smallvec::SmallVec<[Placement<'a>; 4]>;
+
 /// The hooks a rule's matches, target and interfaces allow, with what sets
-/// each limit. Used by the whole-ruleset check.
-pub fn placement(rule: &Rule, family: Family, certain: bool) -> Vec<Placement> {
-    let mut out = Vec::new();
-    let push =
-        |out: &mut Vec<Placement>, hooks: u8, tables: &'static [&'static str], what: String| {
-            out.push(Placement {
-                builtin_only: what.starts_with("-i") || what.starts_with("-o"),
-                hooks,
-                tables,
-                what,
-            })
-        };
+/// each limit. Used by the whole-ruleset check, for every rule: it
+/// allocates nothing unless a rule has more than four limits.
+pub fn placement(rule: &Rule, family: Family, certain: bool) -> Placements<'_> {
+    let mut out = Placements::new();
+    let mut push = |hooks: u8, tables: &'static [&'static str], what| {
+        let builtin_only = matches!(what, What::InIface | What::OutIface);
+        out.push(Placement {
+            builtin_only,
+            hooks,
+            tables,
+            what,
+        })
+    };
     let lookup = |kind: Kind, name: &str, family: Family| {
         lookup(kind, name, family).or_else(|| (!certain).then(|| lookup_any(kind, name)).flatten())
     };
     if rule.in_iface().is_some() {
-        push(
-            &mut out,
-            hook::PRE | hook::IN | hook::FWD,
-            &[][..],
-            "-i".to_string(),
-        );
+        push(hook::PRE | hook::IN | hook::FWD, &[][..], What::InIface);
     }
     if rule.out_iface().is_some() {
-        push(
-            &mut out,
-            hook::FWD | hook::OUT | hook::POST,
-            &[][..],
-            "-o".to_string(),
-        );
+        push(hook::FWD | hook::OUT | hook::POST, &[][..], What::OutIface);
     }
     for m in rule.matches() {
         let Some(ext) = lookup(Kind::Match, m.module, family) else {
             continue;
         };
         if ext.hooks != hook::ALL || !ext.tables.is_empty() {
-            push(&mut out, ext.hooks, ext.tables, format!("-m {}", m.module));
+            push(ext.hooks, ext.tables, What::Match(m.module));
         }
-        for o in m.opts.iter() {
-            if let Some(s) = ext.opt(o.name)
-                && s.hooks != hook::ALL
-            {
-                push(
-                    &mut out,
-                    s.hooks,
-                    &[][..],
-                    format!("-m {} {}", m.module, o.name),
-                );
+        if ext.opts.iter().any(|s| s.hooks != hook::ALL) {
+            for o in m.opts.iter() {
+                if let Some(s) = ext.opt(o.name)
+                    && s.hooks != hook::ALL
+                {
+                    push(s.hooks, &[][..], What::MatchOpt(m.module, o.name));
+                }
             }
         }
         if m.module == "policy"
@@ -884,30 +1032,22 @@ pub fn placement(rule: &Rule, family: Family, certain: bool) -> Vec<Placement> {
             } else {
                 hook::FWD | hook::OUT | hook::POST
             };
-            push(
-                &mut out,
-                mask,
-                &[][..],
-                format!("-m policy --dir {}", d.arg()),
-            );
+            push(mask, &[][..], What::PolicyDir(d.arg()));
         }
     }
     if let Some(t) = rule.target()
         && let Some(ext) = lookup(Kind::Target, t.name, family)
     {
         if ext.hooks != hook::ALL || !ext.tables.is_empty() {
-            push(&mut out, ext.hooks, ext.tables, format!("-j {}", t.name));
+            push(ext.hooks, ext.tables, What::Target(t.name));
         }
-        for o in t.opts.iter() {
-            if let Some(s) = ext.opt(o.name)
-                && s.hooks != hook::ALL
-            {
-                push(
-                    &mut out,
-                    s.hooks,
-                    &[][..],
-                    format!("-j {} {}", t.name, o.name),
-                );
+        if ext.opts.iter().any(|s| s.hooks != hook::ALL) {
+            for o in t.opts.iter() {
+                if let Some(s) = ext.opt(o.name)
+                    && s.hooks != hook::ALL
+                {
+                    push(s.hooks, &[][..], What::TargetOpt(t.name, o.name));
+                }
             }
         }
     }
@@ -977,6 +1117,19 @@ mod tests {
         ok("-p tcp -m tcp --sport :");
         ok("-p tcp --dport ssh");
         bad("-p tcp --dport nosuchservice", "service");
+    }
+
+    #[test]
+    fn protocol_names_are_read_lower_cased_as_iptables_does() {
+        assert_eq!(protocol_number("TCP"), Some(6));
+        assert_eq!(protocol_number("Udp"), Some(17));
+        assert_eq!(protocol_number("ipv6-icmp"), Some(58));
+        assert_eq!(protocol_number("IPV6-ICMP"), Some(58));
+        assert_eq!(protocol_number("gre"), Some(47));
+        // Only lower-case names of the list match what iptables looks up:
+        // `IP-ENCAP` is an alias whose lower case is no name.
+        assert_eq!(protocol_number("IP-ENCAP"), None);
+        assert_eq!(protocol_number("nosuch"), None);
     }
 
     #[test]

@@ -992,8 +992,8 @@ impl<'o> Parser_<'o> {
             }
             t.ensure_index();
         }
+        // Also the jump loops, over the jumps the target check found.
         check::resolve_and_check(&mut self.rs, &self.src, self.threads, &mut self.problems);
-        loops::check_loops(&self.rs, &mut self.problems);
         self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,

@@ -203,8 +203,12 @@ impl IptvizApp {
             Ok(doc) => {
                 let errors = doc.error_count();
                 let text = format!(
-                    "{}: {} tables, {} chains, {} rules, {} problem(s); read in {:.2} s",
+                    "{}{}: {} tables, {} chains, {} rules, {} problem(s); read in {:.2} s",
                     doc.name,
+                    match doc.parsed.ruleset.format {
+                        iptviz::model::InputFormat::Listing => " (iptables -L text)",
+                        _ => "",
+                    },
                     doc.parsed.ruleset.tables.len(),
                     doc.parsed.ruleset.chain_count(),
                     doc.parsed.ruleset.rule_count(),
@@ -550,6 +554,18 @@ impl IptvizApp {
                         .clicked()
                     {
                         self.settings.show_problems = !self.settings.show_problems;
+                    }
+                    // What the input format could not carry (`iptables -L`
+                    // prints no interfaces without -v ...), said by the parser.
+                    let notes = &doc.parsed.ruleset.notes;
+                    if !notes.is_empty() {
+                        let all: Vec<String> = notes.iter().map(|n| format!("note: {n}")).collect();
+                        ui.label(format!(
+                            "{} note{} on what the text does not show",
+                            notes.len(),
+                            if notes.len() == 1 { "" } else { "s" }
+                        ))
+                        .on_hover_text(all.join("\n"));
                     }
                 }
                 if let Some(m) = &self.message {

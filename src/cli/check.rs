@@ -197,6 +197,10 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The process ends next: freeing a 100,000-rule model rule by rule
+    // would only add time (a tenth of `check` on a kube-proxy dump).
+    std::mem::forget(sums);
+    std::mem::forget(inputs);
     Ok(if any {
         ExitCode::from(1)
     } else {

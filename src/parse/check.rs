@@ -40,6 +40,10 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: 
     let mut lines = Lines { src, starts: None };
     let family = rs.family;
     let certain = family_certain(rs);
+    // Per table: the chain jumps of every chain, and the rules whose
+    // placement needs a second look once every chain's hooks are known.
+    let mut calls_of: Vec<Calls> = Vec::with_capacity(rs.tables.len());
+    let mut restricted_of: Vec<Vec<Restricted>> = Vec::with_capacity(rs.tables.len());
     for t in &mut rs.tables {
         let known_table = !builtin_chains(&t.name).is_empty();
         for c in &t.chains {
@@ -82,116 +86,199 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: 
         } else {
             1
         };
+        let ctx = Ctx {
+            index,
+            tname: &tname,
+            family,
+            certain,
+        };
+        let mut done = Resolved::default();
         if parts == 1 {
-            resolve(chains, index, &tname, (family, certain), problems);
-            continue;
-        }
-        // Cut the chains into pieces of about the same number of rules.
-        let mut pieces = Vec::new();
-        let mut rest = chains;
-        let share = rules.div_ceil(parts);
-        while !rest.is_empty() {
-            let mut n = 0;
-            let mut acc = 0;
-            while n < rest.len() && (acc < share || n == 0) {
-                acc += rest[n].rules.len();
-                n += 1;
+            resolve(chains, 0, &ctx, &mut done);
+        } else {
+            // Cut the chains into pieces of about the same number of rules.
+            let mut pieces = Vec::new();
+            let mut rest = chains;
+            let mut first = 0;
+            let share = rules.div_ceil(parts);
+            while !rest.is_empty() {
+                let mut n = 0;
+                let mut acc = 0;
+                while n < rest.len() && (acc < share || n == 0) {
+                    acc += rest[n].rules.len();
+                    n += 1;
+                }
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                pieces.push((first, piece));
+                first += n;
+                rest = tail;
             }
-            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n);
-            pieces.push(piece);
-            rest = tail;
-        }
-        let found: Vec<Vec<Problem>> = std::thread::scope(|s| {
-            let handles: Vec<_> = pieces
-                .into_iter()
-                .map(|piece| {
-                    let tname = &tname;
-                    s.spawn(move || {
-                        let mut out = Vec::new();
-                        resolve(piece, index, tname, (family, certain), &mut out);
-                        out
+            let found: Vec<Resolved> = std::thread::scope(|s| {
+                let handles: Vec<_> = pieces
+                    .into_iter()
+                    .map(|(first, piece)| {
+                        let ctx = &ctx;
+                        s.spawn(move || {
+                            let mut out = Resolved::default();
+                            resolve(piece, first, ctx, &mut out);
+                            out
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        problems.extend(found.into_iter().flatten());
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
+            for f in found {
+                done.problems.extend(f.problems);
+                done.calls.extend(f.calls);
+                done.restricted.extend(f.restricted);
+            }
+        }
+        problems.extend(done.problems);
+        calls_of.push(done.calls);
+        restricted_of.push(done.restricted);
     }
-    for t in &rs.tables {
-        check_placement(t, family, certain, problems);
+    for ((t, calls), restricted) in rs.tables.iter().zip(&calls_of).zip(&restricted_of) {
+        check_placement(t, calls, restricted, family, certain, problems);
+    }
+    for (t, calls) in rs.tables.iter().zip(&calls_of) {
+        super::loops::check_table_loops(t, calls, problems);
     }
 }
 
 /// Tables with at least this many rules are resolved on several threads.
 const PARALLEL_RULES: usize = 20_000;
 
-/// Sets the target kind of every rule in `chains` and reports bad targets.
-fn resolve(
-    chains: &mut [Chain],
-    index: &HashMap<Str, usize, rustc_hash::FxBuildHasher>,
-    tname: &str,
-    (family, certain): (Family, bool),
-    problems: &mut Vec<Problem>,
-) {
-    for r in chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-        let mut findings = Vec::new();
-        matches::check_rule(r, family, certain, &mut findings);
-        for f in findings.drain(..) {
-            problems.push(finding_problem(r, f));
-        }
-        let Some(tg) = r.target() else { continue };
-        let kind = if index.contains_key(tg.name) {
-            TargetKind::Chain
-        } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
-            TargetKind::Standard
-        } else if matches::lookup(Kind::Target, tg.name, family).is_some()
-            || (!certain && matches::lookup_any(Kind::Target, tg.name).is_some())
-        {
-            TargetKind::Extension
-        } else {
-            TargetKind::Undefined
-        };
-        r.set_target_kind(kind);
-        let Some(tg) = r.target() else { continue };
-        let fine = matches!(
-            kind,
-            TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
-        ) && !(kind == TargetKind::Chain && builtin_chains(tname).contains(&tg.name))
-            && !(kind != TargetKind::Chain && tg.goto);
-        if fine {
-            continue;
-        }
-        let flag = if tg.goto { "-g" } else { "-j" };
-        let needle = &*format!("{flag} {}", tg.name);
-        match kind {
-            TargetKind::Undefined => problems.push(problem(
-                r.line,
-                &r.text,
-                Some(needle),
-                Severity::Error,
-                undefined_message(tg.name, tg.goto, !tg.opts.is_empty(), tname, family),
-            )),
-            TargetKind::Chain if builtin_chains(tname).contains(&tg.name) => {
-                problems.push(problem(
+/// The chains each chain of a table jumps or goes to: `(rule index,
+/// target chain index)` per chain, as `resolve` found them.
+type Calls = Vec<Vec<(u32, u32)>>;
+
+/// A rule whose placement limits may be broken: checked again once the
+/// hooks of every chain are known.
+#[derive(Debug, Clone, Copy)]
+struct Restricted {
+    chain: u32,
+    rule: u32,
+    /// The hooks every limit that applies allows together.
+    hooks: u8,
+    /// A limit names other tables than this one.
+    wrong_table: bool,
+}
+
+/// What `resolve` found in its chains.
+#[derive(Default)]
+struct Resolved {
+    problems: Vec<Problem>,
+    calls: Calls,
+    restricted: Vec<Restricted>,
+}
+
+/// What `resolve` needs to know about the table.
+struct Ctx<'a> {
+    index: &'a HashMap<Str, usize, rustc_hash::FxBuildHasher>,
+    tname: &'a str,
+    family: Family,
+    certain: bool,
+}
+
+/// Sets the target kind of every rule in `chains` (the table's chains from
+/// index `first` on), reports bad targets, and records each chain's jumps
+/// and the rules with placement limits.
+fn resolve(chains: &mut [Chain], first: usize, ctx: &Ctx<'_>, out: &mut Resolved) {
+    let Ctx {
+        index,
+        tname,
+        family,
+        certain,
+    } = *ctx;
+    let known_table = !builtin_chains(tname).is_empty();
+    let problems = &mut out.problems;
+    for (ci, c) in chains.iter_mut().enumerate() {
+        let ci = (first + ci) as u32;
+        let builtin = c.builtin;
+        let mut calls = Vec::new();
+        for (ri, r) in c.rules.iter_mut().enumerate() {
+            let mut findings = Vec::new();
+            let mut limits = matches::Limits::default();
+            matches::check_rule_limits(r, family, certain, &mut findings, &mut limits);
+            for f in findings {
+                problems.push(finding_problem(r, f));
+            }
+            if known_table {
+                let hooks = if builtin {
+                    limits.hooks_builtin
+                } else {
+                    limits.hooks
+                };
+                let wrong_table = limits.wrong_table(tname);
+                if wrong_table || hooks != hook::ALL {
+                    out.restricted.push(Restricted {
+                        chain: ci,
+                        rule: ri as u32,
+                        hooks,
+                        wrong_table,
+                    });
+                }
+            }
+            let Some(tg) = r.target() else { continue };
+            let to = index.get(tg.name).copied();
+            let kind = if to.is_some() {
+                TargetKind::Chain
+            } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
+                TargetKind::Standard
+            } else if matches::lookup(Kind::Target, tg.name, family).is_some()
+                || (!certain && matches::lookup_any(Kind::Target, tg.name).is_some())
+            {
+                TargetKind::Extension
+            } else {
+                TargetKind::Undefined
+            };
+            r.set_target_kind(kind);
+            if let Some(to) = to {
+                calls.push((ri as u32, to as u32));
+            }
+            let Some(tg) = r.target() else { continue };
+            let fine = matches!(
+                kind,
+                TargetKind::Chain | TargetKind::Standard | TargetKind::Extension
+            ) && !(kind == TargetKind::Chain
+                && builtin_chains(tname).contains(&tg.name))
+                && !(kind != TargetKind::Chain && tg.goto);
+            if fine {
+                continue;
+            }
+            let flag = if tg.goto { "-g" } else { "-j" };
+            let needle = &*format!("{flag} {}", tg.name);
+            match kind {
+                TargetKind::Undefined => problems.push(problem(
                     r.line,
                     &r.text,
                     Some(needle),
                     Severity::Error,
-                    format!("cannot jump to built-in chain {}", tg.name),
-                ))
+                    undefined_message(tg.name, tg.goto, !tg.opts.is_empty(), tname, family),
+                )),
+                TargetKind::Chain if builtin_chains(tname).contains(&tg.name) => {
+                    problems.push(problem(
+                        r.line,
+                        &r.text,
+                        Some(needle),
+                        Severity::Error,
+                        format!("cannot jump to built-in chain {}", tg.name),
+                    ))
+                }
+                TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
+                    r.line,
+                    &r.text,
+                    Some(needle),
+                    Severity::Error,
+                    format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
+                )),
+                _ => {}
             }
-            TargetKind::Standard | TargetKind::Extension if tg.goto => problems.push(problem(
-                r.line,
-                &r.text,
-                Some(needle),
-                Severity::Error,
-                format!("-g needs a user chain; '{}' is a target (use -j)", tg.name),
-            )),
-            _ => {}
         }
+        out.calls.push(calls);
     }
 }
 
@@ -259,24 +346,7 @@ fn finding_problem(r: &Rule, f: matches::Finding<'_>) -> Problem {
 
 /// Hooks from which each chain of a table can be reached (built-in chains
 /// from their own hook, user chains through `-j` and `-g`).
-pub(crate) fn reach_hooks(t: &crate::model::Table) -> Vec<u8> {
-    // The chains each chain jumps to, looked up once.
-    let calls: Vec<Vec<u32>> = t
-        .chains
-        .iter()
-        .map(|c| {
-            c.rules
-                .iter()
-                .filter_map(|r| {
-                    let tg = r.target()?;
-                    (tg.kind == TargetKind::Chain)
-                        .then(|| t.chain_position(tg.name))
-                        .flatten()
-                        .map(|j| j as u32)
-                })
-                .collect()
-        })
-        .collect();
+fn reach_hooks(t: &crate::model::Table, calls: &Calls) -> Vec<u8> {
     let mut reach: Vec<u8> = t
         .chains
         .iter()
@@ -285,7 +355,7 @@ pub(crate) fn reach_hooks(t: &crate::model::Table) -> Vec<u8> {
     let mut work: Vec<usize> = (0..t.chains.len()).filter(|&i| reach[i] != 0).collect();
     while let Some(i) = work.pop() {
         let from = reach[i];
-        for &j in &calls[i] {
+        for &(_, j) in &calls[i] {
             let j = j as usize;
             if reach[j] | from != reach[j] {
                 reach[j] |= from;
@@ -296,9 +366,15 @@ pub(crate) fn reach_hooks(t: &crate::model::Table) -> Vec<u8> {
     reach
 }
 
-/// One hook a chain is reached from that the mask does not allow, with
-/// how: `(hook name, path)`.
-fn path_from(t: &crate::model::Table, reach: &[u8], chain: usize, bad: u8) -> String {
+/// How a chain is reached from a hook the mask does not allow: the chain
+/// names from a built-in chain of a bad hook down to it.
+fn path_from(
+    t: &crate::model::Table,
+    calls: &Calls,
+    reach: &[u8],
+    chain: usize,
+    bad: u8,
+) -> String {
     // Walk back from the chain to a built-in chain of a bad hook.
     let mut at = chain;
     let mut path = vec![t.chains[chain].name.to_string()];
@@ -306,17 +382,11 @@ fn path_from(t: &crate::model::Table, reach: &[u8], chain: usize, bad: u8) -> St
         if t.chains[at].builtin {
             break;
         }
-        let caller = t.chains.iter().enumerate().find(|(i, c)| {
-            reach[*i] & bad != 0
-                && c.rules.iter().any(|r| {
-                    r.target().is_some_and(|tg| {
-                        tg.kind == TargetKind::Chain && tg.name == t.chains[at].name
-                    })
-                })
-        });
+        let caller = (0..t.chains.len())
+            .find(|&i| reach[i] & bad != 0 && calls[i].iter().any(|&(_, to)| to as usize == at));
         match caller {
-            Some((i, c)) => {
-                path.push(c.name.to_string());
+            Some(i) => {
+                path.push(t.chains[i].name.to_string());
                 at = i;
             }
             None => break,
@@ -328,86 +398,95 @@ fn path_from(t: &crate::model::Table, reach: &[u8], chain: usize, bad: u8) -> St
 
 /// Targets, matches and interfaces used in a table or hook where the kernel
 /// refuses them, directly or through the user chains jumped to from there.
+/// Only the rules `resolve` found limits on are looked at again.
 fn check_placement(
     t: &crate::model::Table,
+    calls: &Calls,
+    restricted: &[Restricted],
     family: Family,
     certain: bool,
     problems: &mut Vec<Problem>,
 ) {
-    if builtin_chains(&t.name).is_empty() {
+    if builtin_chains(&t.name).is_empty() || restricted.is_empty() {
         return;
     }
-    let mut reach: Option<Vec<u8>> = None;
-    for (ci, c) in t.chains.iter().enumerate() {
-        for r in &c.rules {
-            let limits = matches::placement(r, family, certain);
-            if limits.is_empty() {
+    let reach = reach_hooks(t, calls);
+    for x in restricted {
+        let ci = x.chain as usize;
+        if !x.wrong_table && reach[ci] & !x.hooks == 0 {
+            continue;
+        }
+        let c = &t.chains[ci];
+        let r = &c.rules[x.rule as usize];
+        for matches::Placement {
+            hooks: mask,
+            tables,
+            what,
+            builtin_only,
+        } in matches::placement(r, family, certain)
+        {
+            if builtin_only && !c.builtin {
                 continue;
             }
-            let reach = reach.get_or_insert_with(|| reach_hooks(t));
-            for matches::Placement {
-                hooks: mask,
-                tables,
-                what,
-                builtin_only,
-            } in limits
-            {
-                if builtin_only && !c.builtin {
-                    continue;
-                }
-                let needle = what.rsplit(' ').next().unwrap_or(&what).to_string();
-                if !tables.is_empty() && !tables.contains(&t.name.as_str()) {
-                    problems.push(problem(
-                        r.line,
-                        &r.text,
-                        Some(&needle),
-                        Severity::Error,
-                        format!(
-                            "{what} is valid only in the {} table{}, not in '{}'",
-                            tables.join(" or "),
-                            if tables.len() > 1 { "s" } else { "" },
-                            t.name
-                        ),
-                    ));
-                    continue;
-                }
-                let bad = reach[ci] & !mask;
-                if bad == 0 {
-                    continue;
-                }
-                let allowed = hook::names(mask).join(", ");
-                let msg = if c.builtin {
-                    format!("{what} is not allowed in {} (only in {allowed})", c.name)
-                } else {
-                    format!(
-                        "{what} is not allowed in chain {}, which is reached from {} ({}); it is allowed only in {allowed}",
-                        c.name,
-                        hook::names(bad).join(", "),
-                        path_from(t, reach, ci, bad)
-                    )
-                };
+            let needle = what.word();
+            if !tables.is_empty() && !tables.contains(&t.name.as_str()) {
                 problems.push(problem(
                     r.line,
                     &r.text,
-                    Some(&needle),
+                    Some(needle),
                     Severity::Error,
-                    msg,
+                    format!(
+                        "{what} is valid only in the {} table{}, not in '{}'",
+                        tables.join(" or "),
+                        if tables.len() > 1 { "s" } else { "" },
+                        t.name
+                    ),
                 ));
+                continue;
             }
+            let bad = reach[ci] & !mask;
+            if bad == 0 {
+                continue;
+            }
+            let allowed = hook::names(mask).join(", ");
+            let msg = if c.builtin {
+                format!("{what} is not allowed in {} (only in {allowed})", c.name)
+            } else {
+                format!(
+                    "{what} is not allowed in chain {}, which is reached from {} ({}); it is allowed only in {allowed}",
+                    c.name,
+                    hook::names(bad).join(", "),
+                    path_from(t, calls, &reach, ci, bad)
+                )
+            };
+            problems.push(problem(r.line, &r.text, Some(needle), Severity::Error, msg));
         }
     }
 }
 
-/// Whether a rule matches every packet: no address, interface, protocol,
-/// fragment or match other than a comment.
-fn unconditional(r: &Rule) -> bool {
-    r.protocol().is_none()
-        && r.source().is_none()
-        && r.destination().is_none()
-        && r.in_iface().is_none()
-        && r.out_iface().is_none()
-        && r.fragment().is_none()
-        && r.matches().all(|m| m.module == "comment")
+/// What [`lint`] needs of a rule, in one pass over its parts: whether it
+/// matches every packet (no address, interface, protocol, fragment or
+/// match other than a comment), and whether it has `-m state` and `-m
+/// conntrack`.
+fn shape(r: &Rule) -> (bool, bool, bool) {
+    use crate::model::PartKind as K;
+    let (mut any, mut state, mut ct) = (true, false, false);
+    for p in r.parts() {
+        match p.kind {
+            K::Protocol | K::Source | K::Destination | K::InIface | K::OutIface | K::Fragment => {
+                any = false
+            }
+            K::Match => {
+                let m = r.word(p.word);
+                any &= m == "comment";
+                state |= m == "state";
+                ct |= m == "conntrack";
+            }
+            K::Target => break,
+            K::Opt | K::Arg => {}
+        }
+    }
+    (any, state, ct)
 }
 
 /// Suspicious but legal things in a whole ruleset, as warnings: rules that
@@ -418,18 +497,66 @@ fn unconditional(r: &Rule) -> bool {
 pub fn lint(rs: &Ruleset) -> Vec<Problem> {
     let mut out = Vec::new();
     for t in &rs.tables {
-        let mut jumped: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        // Chains some rule jumps or goes to, by index.
+        let mut jumped = vec![false; t.chains.len()];
         for c in &t.chains {
-            for r in &c.rules {
-                if let Some(tg) = r.target()
+            // The unconditional rule that ends the chain, and whether the
+            // rules after it were reported (once per chain).
+            let mut ender: Option<&Rule> = None;
+            let mut said = false;
+            for (ri, r) in c.rules.iter().enumerate() {
+                let tg = r.target();
+                if let Some(tg) = tg
                     && tg.kind == TargetKind::Chain
+                    && let Some(i) = t.chain_position(tg.name)
                 {
-                    jumped.insert(tg.name);
+                    jumped[i] = true;
+                }
+                let (any, state, ct) = shape(r);
+                if state && ct {
+                    out.push(problem(
+                        r.line,
+                        &r.text,
+                        Some("conntrack"),
+                        Severity::Warning,
+                        "-m state and -m conntrack on one rule: both test the connection's state; keep one (-m conntrack --ctstate)".into(),
+                    ));
+                }
+                if let Some(e) = ender {
+                    if !said {
+                        let n = c.rules.len() - ri;
+                        let tg = e.target().map(|t| t.name).unwrap_or("");
+                        out.push(Problem::at(
+                            r.line,
+                            &r.text,
+                            0,
+                            Severity::Warning,
+                            format!(
+                                "never reached: the rule on line {} (-{} {tg}) matches every packet before it ({n} rule{} of chain {} after it never run)",
+                                e.line,
+                                if e.target().is_some_and(|t| t.goto) { "g" } else { "j" },
+                                if n == 1 { "" } else { "s" },
+                                c.name
+                            ),
+                        ));
+                        said = true;
+                    }
+                    continue;
+                }
+                if any && let Some(tg) = tg {
+                    let ends = tg.goto
+                        || (tg.kind != TargetKind::Chain
+                            && tg.kind != TargetKind::Undefined
+                            && matches::is_terminating_target(tg.name)
+                            && !(tg.name == "NFQUEUE" && tg.opt("--queue-bypass").is_some()));
+                    if ends {
+                        ender = Some(r);
+                    }
                 }
             }
         }
-        for c in &t.chains {
-            if !c.builtin && c.line != 0 && !jumped.contains(c.name.as_str()) {
+        for (ci, c) in t.chains.iter().enumerate() {
+            if !c.builtin && c.line != 0 && !jumped[ci] {
                 out.push(Problem::at(
                     c.line,
                     "",
@@ -443,56 +570,6 @@ pub fn lint(rs: &Ruleset) -> Vec<Problem> {
                         if c.rules.len() == 1 { "" } else { "s" }
                     ),
                 ));
-            }
-            let mut ender: Option<&Rule> = None;
-            for r in &c.rules {
-                if let Some(e) = ender {
-                    let n = c.rules.len()
-                        - c.rules
-                            .iter()
-                            .position(|x| std::ptr::eq(x, r))
-                            .unwrap_or(c.rules.len());
-                    let tg = e.target().map(|t| t.name).unwrap_or("");
-                    out.push(Problem::at(
-                        r.line,
-                        &r.text,
-                        0,
-                        Severity::Warning,
-                        format!(
-                            "never reached: the rule on line {} (-{} {tg}) matches every packet before it ({n} rule{} of chain {} after it never run)",
-                            e.line,
-                            if e.target().is_some_and(|t| t.goto) { "g" } else { "j" },
-                            if n == 1 { "" } else { "s" },
-                            c.name
-                        ),
-                    ));
-                    break;
-                }
-                if unconditional(r)
-                    && let Some(tg) = r.target()
-                {
-                    let ends = tg.goto
-                        || (tg.kind != TargetKind::Chain
-                            && tg.kind != TargetKind::Undefined
-                            && matches::is_terminating_target(tg.name)
-                            && !(tg.name == "NFQUEUE" && tg.opt("--queue-bypass").is_some()));
-                    if ends {
-                        ender = Some(r);
-                    }
-                }
-            }
-            for r in &c.rules {
-                let state = r.find_match("state");
-                let ct = r.find_match("conntrack");
-                if state.is_some() && ct.is_some() {
-                    out.push(problem(
-                        r.line,
-                        &r.text,
-                        Some("conntrack"),
-                        Severity::Warning,
-                        "-m state and -m conntrack on one rule: both test the connection's state; keep one (-m conntrack --ctstate)".into(),
-                    ));
-                }
             }
         }
     }

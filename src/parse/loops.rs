@@ -30,7 +30,7 @@ pub struct JumpLoop {
 }
 
 /// Chain targets of every rule of every chain: `(rule index, target chain)`.
-fn edges(t: &Table) -> Vec<Vec<(usize, usize)>> {
+fn edges(t: &Table) -> Vec<Vec<(u32, u32)>> {
     t.chains
         .iter()
         .map(|c| {
@@ -43,8 +43,7 @@ fn edges(t: &Table) -> Vec<Vec<(usize, usize)>> {
                         return None;
                     }
                     let to = t.chain_position(tg.name)?;
-                    // A jump to a built-in chain is an error of its own.
-                    (!t.chains[to].builtin).then_some((i, to))
+                    Some((i as u32, to as u32))
                 })
                 .collect()
         })
@@ -55,62 +54,72 @@ fn edges(t: &Table) -> Vec<Vec<(usize, usize)>> {
 pub fn find_loops(rs: &Ruleset) -> Vec<JumpLoop> {
     let mut out = Vec::new();
     for (ti, t) in rs.tables.iter().enumerate() {
-        let adj = edges(t);
-        let n = t.chains.len();
-        // 0 unseen, 1 on the walk's stack, 2 done.
-        let mut state = vec![0u8; n];
-        // Position on the stack of a chain while it is on it.
-        let mut depth = vec![usize::MAX; n];
-        // Which loop group a finished chain belongs to, to report each once.
-        let mut reported = vec![false; n];
-        let builtins = (0..n).filter(|&c| t.chains[c].builtin);
-        let others = (0..n).filter(|&c| !t.chains[c].builtin);
-        for (root, reachable) in builtins
-            .map(|c| (c, true))
-            .chain(others.map(|c| (c, false)))
-        {
-            if state[root] != 0 {
+        loops_in(ti, t, &edges(t), &mut out);
+    }
+    out
+}
+
+/// The jump loops of table `ti`, given the chain jumps of each of its
+/// chains (`(rule index, target chain)`, jumps to built-in chains
+/// included: they are an error of their own and skipped here).
+fn loops_in(ti: usize, t: &Table, adj: &[Vec<(u32, u32)>], out: &mut Vec<JumpLoop>) {
+    let n = t.chains.len();
+    // 0 unseen, 1 on the walk's stack, 2 done.
+    let mut state = vec![0u8; n];
+    // Position on the stack of a chain while it is on it.
+    let mut depth = vec![usize::MAX; n];
+    // Which loop group a finished chain belongs to, to report each once.
+    let mut reported = vec![false; n];
+    let builtins = (0..n).filter(|&c| t.chains[c].builtin);
+    let others = (0..n).filter(|&c| !t.chains[c].builtin);
+    for (root, reachable) in builtins
+        .map(|c| (c, true))
+        .chain(others.map(|c| (c, false)))
+    {
+        if state[root] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        depth[root] = 0;
+        while let Some(top) = stack.len().checked_sub(1) {
+            let (c, next) = stack[top];
+            let Some(&(rule, to)) = adj[c].get(next) else {
+                state[c] = 2;
+                depth[c] = usize::MAX;
+                stack.pop();
+                continue;
+            };
+            stack[top].1 += 1;
+            let (rule, to) = (rule as usize, to as usize);
+            if t.chains[to].builtin {
                 continue;
             }
-            let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
-            state[root] = 1;
-            depth[root] = 0;
-            while let Some(top) = stack.len().checked_sub(1) {
-                let (c, next) = stack[top];
-                let Some(&(rule, to)) = adj[c].get(next) else {
-                    state[c] = 2;
-                    depth[c] = usize::MAX;
-                    stack.pop();
-                    continue;
-                };
-                stack[top].1 += 1;
-                match state[to] {
-                    0 => {
-                        state[to] = 1;
-                        depth[to] = stack.len();
-                        stack.push((to, 0));
-                    }
-                    1 => {
-                        let chains: Vec<usize> = stack[depth[to]..].iter().map(|f| f.0).collect();
-                        if chains.iter().any(|&x| reported[x]) {
-                            continue;
-                        }
-                        for &x in &chains {
-                            reported[x] = true;
-                        }
-                        out.push(JumpLoop {
-                            table: ti,
-                            chains,
-                            closing: (c, rule),
-                            reachable,
-                        });
-                    }
-                    _ => {}
+            match state[to] {
+                0 => {
+                    state[to] = 1;
+                    depth[to] = stack.len();
+                    stack.push((to, 0));
                 }
+                1 => {
+                    let chains: Vec<usize> = stack[depth[to]..].iter().map(|f| f.0).collect();
+                    if chains.iter().any(|&x| reported[x]) {
+                        continue;
+                    }
+                    for &x in &chains {
+                        reported[x] = true;
+                    }
+                    out.push(JumpLoop {
+                        table: ti,
+                        chains,
+                        closing: (c, rule),
+                        reachable,
+                    });
+                }
+                _ => {}
             }
         }
     }
-    out
 }
 
 /// `A -> B -> A`, shortened in the middle when long.
@@ -141,8 +150,22 @@ pub fn loop_names(t: &Table, chains: &[usize]) -> String {
 /// Appends an error for every loop a built-in chain reaches (a warning for
 /// the others), at the jump that closes it.
 pub fn check_loops(rs: &Ruleset, problems: &mut Vec<Problem>) {
-    for l in find_loops(rs) {
-        let t = &rs.tables[l.table];
+    report(rs.tables.as_slice(), find_loops(rs), problems);
+}
+
+/// [`check_loops`] for one table, with its chain jumps as the target
+/// check found them (no second lookup of every target).
+pub(crate) fn check_table_loops(t: &Table, calls: &[Vec<(u32, u32)>], problems: &mut Vec<Problem>) {
+    let mut found = Vec::new();
+    loops_in(0, t, calls, &mut found);
+    report(std::slice::from_ref(t), found, problems);
+}
+
+/// Each loop as a problem at the jump that closes it; `l.table` indexes
+/// `tables`.
+fn report(tables: &[Table], loops: Vec<JumpLoop>, problems: &mut Vec<Problem>) {
+    for l in loops {
+        let t = &tables[l.table];
         let (c, ri) = l.closing;
         let r = &t.chains[c].rules[ri];
         let Some(tg) = r.target() else { continue };

@@ -64,7 +64,9 @@ pub fn show(
         }
         if ui
             .button("Paste")
-            .on_hover_text("Paste iptables-save or iptables -S text (or press Ctrl+V anywhere)")
+            .on_hover_text(
+                "Paste iptables-save, iptables -S or iptables -L text (or press Ctrl+V anywhere)",
+            )
             .clicked()
         {
             actions.push(Action::Open(Dialog::Paste));
