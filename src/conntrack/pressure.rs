@@ -289,14 +289,19 @@ const FROM_THERE: u64 = 2;
 /// One connection holding a port of a tuple, packed into one number so that
 /// sorting the numbers puts each tuple's connections together in port
 /// order: key hash (bits 64-127), port (48-63), how it holds the port
-/// (40-41), the class of its original port (32-33) and the entry (0-31).
-fn pack(hash: u64, port: u16, how: u64, class: usize, entry: usize) -> u128 {
+/// (46-47), the class of its original port (44-45), the translating rule
+/// plus one when known (32-43) and the entry (0-31).
+fn pack(hash: u64, port: u16, how: u64, class: usize, rule: u16, entry: usize) -> u128 {
     (hash as u128) << 64
         | (port as u128) << 48
-        | (how as u128) << 40
-        | (class as u128) << 32
+        | (how as u128) << 46
+        | (class as u128) << 44
+        | ((rule & RULE_BITS) as u128) << 32
         | entry as u32 as u128
 }
+
+/// Room for the rule in a use.
+const RULE_BITS: u16 = 0xfff;
 
 fn hash_of(u: u128) -> u64 {
     (u >> 64) as u64
@@ -307,11 +312,15 @@ fn port_of(u: u128) -> u16 {
 }
 
 fn how_of(u: u128) -> u64 {
-    (u >> 40) as u64 & 3
+    (u >> 46) as u64 & 3
 }
 
 fn class_of(u: u128) -> usize {
-    (u >> 32) as usize & 3
+    (u >> 44) as usize & 3
+}
+
+fn rule_of_use(u: u128) -> u16 {
+    (u >> 32) as u16 & RULE_BITS
 }
 
 fn entry_of(u: u128) -> usize {
@@ -396,15 +405,34 @@ fn pressure_hashed(
     // Entries are numbered in 32 bits; a table of 4 billion entries
     // (600 GB parsed) is not a case to plan for, but must not panic.
     let entries = &entries[..entries.len().min(u32::MAX as usize)];
+    let snat_rules = rules.map(|r| (r, r.snat_indices()));
+    let rule_of = |first: usize| -> Option<usize> {
+        let (r, among) = snat_rules.as_ref()?;
+        r.best_snat_among(&entries[first], among)
+    };
+    // Without a rule that names ports, the range is the kernel's whatever
+    // rule matched: the rule is then looked up for the top tuples only.
+    let ranges_in_rules = snat_rules
+        .as_ref()
+        .is_some_and(|(r, among)| among.iter().any(|&i| r.rules[i].port_range().is_some()));
+    // Else the rule is found while the table is read in order (a lookup per
+    // tuple later would jump around the table), when its number fits.
+    let rule_in_use = ranges_in_rules && rules.is_some_and(|r| r.rules.len() < RULE_BITS as usize);
     let mut uses: Vec<u128> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if has_ports(e.proto) && e.nat().snat && keep(e) {
             let k = Key::reply(e);
+            let rule = if rule_in_use {
+                rule_of(i).map_or(0, |r| r as u16 + 1)
+            } else {
+                0
+            };
             uses.push(pack(
                 hash(&k),
                 e.reply.dport,
                 TRANSLATED,
                 class(e.orig.sport),
+                rule,
                 i,
             ));
         }
@@ -474,13 +502,13 @@ fn pressure_hashed(
             let here = Key::reply(e);
             let h = hash(&here);
             if known(&here, h) {
-                uses.push(pack(h, e.reply.dport, FROM_HERE, 0, i));
+                uses.push(pack(h, e.reply.dport, FROM_HERE, 0, 0, i));
                 continue;
             }
             let there = Key::orig(e);
             let h = hash(&there);
             if known(&there, h) {
-                uses.push(pack(h, e.orig.dport, FROM_THERE, 0, i));
+                uses.push(pack(h, e.orig.dport, FROM_THERE, 0, 0, i));
             }
         }
         if uses.len() > before {
@@ -505,20 +533,15 @@ fn pressure_hashed(
     }
     drop(rep_hash);
 
-    let snat_rules = rules.map(|r| (r, r.snat_indices()));
-    let rule_of = |first: usize| -> Option<usize> {
-        let (r, among) = snat_rules.as_ref()?;
-        r.best_snat_among(&entries[first], among)
-    };
-    // Without a rule that names ports, the range is the kernel's whatever
-    // rule matched: the rule is then looked up for the top tuples only.
-    let ranges_in_rules = snat_rules
-        .as_ref()
-        .is_some_and(|(r, among)| among.iter().any(|&i| r.rules[i].port_range().is_some()));
-    let size_of = |first: usize, classes: [u32; 3]| -> u64 {
-        let (lo, hi) = ranges_in_rules
-            .then(|| rule_of(first))
-            .flatten()
+    let size_of = |first: usize, first_rule: u16, classes: [u32; 3]| -> u64 {
+        let rule = if rule_in_use {
+            first_rule.checked_sub(1).map(usize::from)
+        } else if ranges_in_rules {
+            rule_of(first)
+        } else {
+            None
+        };
+        let (lo, hi) = rule
             .and_then(|i| snat_rules.as_ref()?.0.rules[i].port_range())
             .unwrap_or_else(|| default_range(class_port(classes)).0);
         lo.abs_diff(hi) as u64 + 1
@@ -531,6 +554,7 @@ fn pressure_hashed(
         let (mut ports, mut translated) = (0u64, 0u64);
         let mut classes = [0u32; 3];
         let mut first = u32::MAX;
+        let mut first_rule = 0;
         let mut prev = None;
         for &u in &uses[start..end] {
             let p = port_of(u);
@@ -541,10 +565,13 @@ fn pressure_hashed(
             if how_of(u) == TRANSLATED {
                 translated += 1;
                 classes[class_of(u)] += 1;
-                first = first.min(entry_of(u) as u32);
+                if (entry_of(u) as u32) < first {
+                    first = entry_of(u) as u32;
+                    first_rule = rule_of_use(u);
+                }
             }
         }
-        let size = size_of(first as usize, classes);
+        let size = size_of(first as usize, first_rule, classes);
         let mut worst = percent(ports, size);
         let mut level = PressureLevel::of(ports, size);
         if let Some(l) = opt.limit_per_dest {
@@ -871,6 +898,45 @@ mod tests {
             let ports = pressure_hashed(&entries, |_| true, None, opt, |k| k.dport as u64);
             assert_eq!(good, same, "seed {seed}");
             assert_eq!(good, ports, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn rules_that_name_ports_give_each_tuple_its_range() {
+        let text = "*nat\n:POSTROUTING ACCEPT [0:0]\n\
+            -A POSTROUTING -p udp -j SNAT --to-source 192.0.2.1-192.0.2.2:1000-1039\n\
+            -A POSTROUTING -s 10.0.1.0/24 -p tcp -j MASQUERADE --to-ports 1000-1019\n\
+            -A POSTROUTING -p tcp -j MASQUERADE\nCOMMIT\n";
+        let rs = crate::parse_str(text, &crate::ParseOptions::strict("r")).expect("rules");
+        let rules = NatRules::from_ruleset(&rs.ruleset);
+        let opt = PressureOptions {
+            top: usize::MAX,
+            clients_per_tuple: 3,
+            limit_per_dest: None,
+        };
+        for seed in 1..10 {
+            let entries = random_table(seed * 31, 300);
+            let p = pressure(&entries, Some(&rules), opt);
+            assert_eq!(all(&p), reference(&entries), "seed {seed}");
+            for t in &p.tuples {
+                let want = match t.proto.as_str() {
+                    "udp" => (1000, 1039),
+                    // The first translated entry decides between the two
+                    // MASQUERADE rules.
+                    _ if t.rule.as_ref().is_some_and(|r| r.index == 2) => (1000, 1019),
+                    // The last rule names no ports: the kernel's range for
+                    // the class of the clients' ports.
+                    _ => {
+                        assert_eq!(t.range_from, RangeFrom::KernelDefault);
+                        t.range
+                    }
+                };
+                assert_eq!(t.range, want, "{}", t.label());
+                assert_eq!(t.range_size, want.1 as u64 - want.0 as u64 + 1);
+            }
+            assert!(p.tuples.iter().any(|t| t.range == (1000, 1019)));
+            let same = pressure_hashed(&entries, |_| true, Some(&rules), opt, |_| 42);
+            assert_eq!(p, same, "seed {seed}");
         }
     }
 
