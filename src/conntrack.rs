@@ -41,7 +41,7 @@ pub use entries::parse_entries;
 pub use filter::Filter;
 pub use history::{Record, Recording, Tick, read_recording};
 pub use nat::{NatKind, NatLink, NatRule, RuleRef, link_nat};
-pub use pressure::{Pressure, PressureOptions, TupleUse, pressure};
+pub use pressure::{Pressure, PressureOptions, TupleUse, pressure, pressure_where};
 pub use stats::{HealthItem, Level, Rate, Stats, StatsFormat, health, parse_stats, rates};
 pub use summary::{Fill, Summary, summarize};
 

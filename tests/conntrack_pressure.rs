@@ -200,6 +200,7 @@ fn record(time: f64, count: u64, failed: u64, drop: u64, top: u64) -> Record {
             range_size: 64512,
             percent: (top as f64 * 10000.0 / 64512.0).round() / 100.0,
             level: PressureLevel::Ok,
+            rule: Some("MASQUERADE POSTROUTING #1, line 6".into()),
         }],
     }
 }

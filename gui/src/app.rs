@@ -164,7 +164,11 @@ impl IptvizApp {
         app.pending
             .push(Action::Theme(app.settings.theme.preference()));
         if let Some(n) = app.opts.bench_frames {
-            app.bench = Some(Bench::new(n));
+            let mut b = Bench::new(n);
+            if app.opts.conntrack_live.is_some() {
+                b.wait_for_reading();
+            }
+            app.bench = Some(b);
         }
         app
     }
@@ -698,6 +702,7 @@ impl IptvizApp {
             // On the Conntrack tab the script scrolls the table instead.
             self.state.conntrack.scroll_offset =
                 (self.state.view == View::Conntrack).then_some((self.frames % 400) as f32 * 3000.0);
+            b.readings(self.state.conntrack.readings);
             let bounds = self.state.scene.as_ref().map(|s| s.bounds);
             let done = b.frame(frame_start, &mut self.camera, bounds, ui.max_rect());
             if done {

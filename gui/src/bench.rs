@@ -20,8 +20,19 @@ pub struct Bench {
     phase: u32,
     /// Time spent in our UI code per frame.
     ui_times: Vec<Duration>,
+    /// CPU time the UI thread used per frame (on a busy machine the wall
+    /// time above also counts the time other work held the cores).
+    cpu_times: Vec<Duration>,
+    last_cpu: Option<Duration>,
     fitted: Option<Camera>,
     reported: bool,
+    /// Live readings seen so far, and whether this frame took a new one.
+    readings: u64,
+    took_reading: bool,
+    /// Count nothing before the first live reading arrived.
+    wait_for_reading: bool,
+    /// UI code time of the frames that took a new live reading.
+    reading_ui_times: Vec<Duration>,
 }
 
 impl Bench {
@@ -35,9 +46,28 @@ impl Bench {
             phases: Vec::new(),
             phase: 0,
             ui_times: Vec::new(),
+            cpu_times: Vec::new(),
+            last_cpu: None,
             fitted: None,
             reported: false,
+            readings: 0,
+            took_reading: false,
+            wait_for_reading: false,
+            reading_ui_times: Vec::new(),
         }
+    }
+
+    /// Measures only once a first live reading was shown (a live view of a
+    /// big table: the frames before it draw an empty tab).
+    pub fn wait_for_reading(&mut self) {
+        self.wait_for_reading = true;
+    }
+
+    /// Tells the bench how many live readings the app has taken; a change
+    /// marks this frame as one that took a new reading.
+    pub fn readings(&mut self, n: u64) {
+        self.took_reading = n != self.readings;
+        self.readings = n;
     }
 
     /// Records one frame and moves the camera; true when done.
@@ -49,15 +79,26 @@ impl Bench {
         view: Rect,
     ) -> bool {
         let now = Instant::now();
+        let cpu = thread_cpu();
+        if self.wait_for_reading && self.readings == 0 {
+            return false;
+        }
         // The first frames warm caches (fonts, shaders): not counted.
         if self.seen >= 5 {
+            if let (Some(c), Some(l)) = (cpu, self.last_cpu) {
+                self.cpu_times.push(c.saturating_sub(l));
+            }
             self.ui_times.push(now - start);
+            if self.took_reading {
+                self.reading_ui_times.push(now - start);
+            }
             if let Some(l) = self.last {
                 self.intervals.push(start - l);
                 self.phases.push(self.phase);
             }
         }
         self.last = Some(start);
+        self.last_cpu = cpu;
         self.seen += 1;
         let Some(bounds) = bounds else {
             return self.seen >= self.frames;
@@ -113,6 +154,14 @@ impl Bench {
         );
         println!("  frame interval (whole frame) {}", stats(&self.intervals));
         println!("  ui code per frame            {}", stats(&self.ui_times));
+        println!("  UI thread CPU per frame      {}", stats(&self.cpu_times));
+        if self.readings > 0 {
+            println!(
+                "  live readings taken: {}; ui code on the frames that took one: {}",
+                self.readings,
+                stats(&self.reading_ui_times)
+            );
+        }
         let names = ["overview pan", "1:1 pan", "zoom in/out"];
         for (p, name) in names.iter().enumerate() {
             let v: Vec<Duration> = self
@@ -125,6 +174,13 @@ impl Bench {
             println!("  {name:<28} {}", stats(&v));
         }
     }
+}
+
+/// CPU time of the calling thread (Linux), from the scheduler's account.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn stats(v: &[Duration]) -> String {

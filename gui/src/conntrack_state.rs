@@ -125,7 +125,7 @@ pub enum Loaded {
     /// A file or paste with per-CPU counters.
     Stats(Stats),
     /// One reading of this machine.
-    Live(LiveRead),
+    Live(Box<LiveRead>),
     /// A recording of `iptviz conntrack --watch --record`.
     Recording(Recording),
 }
@@ -140,6 +140,9 @@ pub struct LiveRead {
     pub fill: Option<Fill>,
     /// When it was read.
     pub at: Instant,
+    /// The rows, summary and pressure of the table, computed by the worker
+    /// that read it, for the filter and sort of `generation`.
+    pub view: Option<(u64, RowView)>,
 }
 
 /// Parses a file or paste: entries, counters or a recording, detected by
@@ -173,6 +176,7 @@ pub fn read_live_file(path: &str) -> LiveRead {
         stats: Err(format!("{path} has no counters")),
         fill,
         at: Instant::now(),
+        view: None,
     }
 }
 
@@ -200,6 +204,30 @@ pub fn read_live() -> LiveRead {
         stats,
         fill: conntrack::live::read_fill().ok(),
         at: Instant::now(),
+        view: None,
+    }
+}
+
+/// Lets go of a big value (a million-entry table, its rows) on another
+/// thread: freeing hundreds of megabytes takes the UI thread a frame.
+fn retire<T: Send + 'static>(old: T) {
+    if std::thread::Builder::new()
+        .name("iptviz-drop".into())
+        .spawn(move || drop(old))
+        .is_err()
+    {
+        // No thread to be had: the value was dropped here instead.
+    }
+}
+
+/// Runs background work at a lower priority than the UI thread, so that
+/// parsing a big table every second does not take the frames' time.
+fn background() {
+    #[cfg(target_os = "linux")]
+    {
+        // Best effort: without the permission the work runs as before.
+        let tid = rustix::thread::gettid();
+        let _ = rustix::process::setpriority_process(Some(tid), 5);
     }
 }
 
@@ -312,6 +340,8 @@ pub enum CtAction {
     Sort(SortKey),
     /// Select an entry (index in the table).
     SelectEntry(u32),
+    /// Show the counters and tuples of one reading of the history.
+    ShowReading(usize),
     /// Forget everything loaded.
     Clear,
 }
@@ -324,7 +354,7 @@ enum Msg {
     },
     View {
         generation: u64,
-        view: RowView,
+        view: Box<RowView>,
     },
 }
 
@@ -389,6 +419,10 @@ pub struct ConntrackState {
     pub race: Option<InsertRace>,
     /// Read this file instead of the kernel at each live refresh.
     pub live_file: Option<String>,
+    /// Live readings taken so far (benchmarks tell refresh frames apart).
+    pub readings: u64,
+    /// The reading of a recording whose counters and tuples are shown.
+    pub cursor: Option<usize>,
     pressure_stale: bool,
     pressure_pending: bool,
     rules: Option<(usize, Arc<NatRules>)>,
@@ -433,6 +467,8 @@ impl Default for ConntrackState {
             history_source: String::new(),
             race: None,
             live_file: None,
+            readings: 0,
+            cursor: None,
             pressure_stale: true,
             pressure_pending: false,
             rules: None,
@@ -499,6 +535,7 @@ impl ConntrackState {
             CtAction::Filter(form) => self.set_filter(ctx, form),
             CtAction::Sort(key) => self.sort_by(ctx, key),
             CtAction::SelectEntry(i) => self.selected = Some(i),
+            CtAction::ShowReading(i) => self.show_reading(i),
             CtAction::Clear => {
                 *self = ConntrackState {
                     sync: self.sync,
@@ -601,14 +638,14 @@ impl ConntrackState {
             *rx = None;
             match got {
                 Ok(Msg::Loaded { label, out, took }) => {
-                    self.finish_load(label, out, took);
-                    if self.table.is_some() {
+                    let viewed = self.finish_load(label, out, took);
+                    if self.table.is_some() && !viewed {
                         self.refresh_view(ctx);
                     }
                 }
                 Ok(Msg::View { generation, view }) => {
                     if generation == self.generation {
-                        self.set_view(view);
+                        self.set_view(*view);
                     }
                 }
                 Err(_) => {
@@ -630,15 +667,32 @@ impl ConntrackState {
 
     fn read_live_now(&mut self, ctx: &egui::Context) {
         self.last_live = Some(Instant::now());
+        // The worker that reads the table also filters, sorts, summarises
+        // and computes the pressure: the frame only takes the results.
+        let generation = self.generation;
+        let (filter, sort) = (self.filter.clone(), self.sort);
+        let rules = self.rules.as_ref().map(|r| r.1.clone());
+        let compute = !self.sync;
+        let with_view = move |mut r: LiveRead| {
+            if let Ok(t) = &r.table
+                && compute
+            {
+                let view = compute_view(t, &filter, sort, Some(rules.as_deref()));
+                r.view = Some((generation, view));
+            }
+            Ok(Loaded::Live(Box::new(r)))
+        };
         if let Some(path) = self.live_file.clone() {
             self.spawn_load(ctx, format!("reading {path} again"), move || {
-                Ok(Loaded::Live(read_live_file(&path)))
+                with_view(read_live_file(&path))
             });
             return;
         }
-        self.spawn_load(ctx, "reading this machine's conntrack table".into(), || {
-            Ok(Loaded::Live(read_live()))
-        });
+        self.spawn_load(
+            ctx,
+            "reading this machine's conntrack table".into(),
+            move || with_view(read_live()),
+        );
     }
 
     fn spawn_load(
@@ -657,6 +711,7 @@ impl ConntrackState {
         let ctx = ctx.clone();
         self.loading = Some(label.clone());
         std::thread::spawn(move || {
+            background();
             let start = Instant::now();
             let out = work();
             // The receiver is gone only when the app moved on; nothing to do.
@@ -670,8 +725,11 @@ impl ConntrackState {
         self.load_rx = Some(rx);
     }
 
-    fn finish_load(&mut self, label: String, out: Result<Loaded, String>, took: Duration) {
+    /// Shows what a load produced; true when it came with its rows (a live
+    /// reading for the current filter and sort).
+    fn finish_load(&mut self, label: String, out: Result<Loaded, String>, took: Duration) -> bool {
         self.loading = None;
+        let mut viewed = false;
         match out {
             Err(e) => self.error = Some(e),
             Ok(Loaded::Entries(t)) => {
@@ -695,6 +753,7 @@ impl ConntrackState {
                 // The interval counts from the end of a reading, so a slow
                 // read of a huge table does not keep a core busy.
                 self.last_live = Some(Instant::now());
+                self.readings += 1;
                 self.took = Some(took);
                 self.fill = r.fill;
                 match r.table {
@@ -702,6 +761,14 @@ impl ConntrackState {
                         self.error = None;
                         self.source = format!("live: {}", t.name);
                         self.set_table(t);
+                        if let Some((generation, view)) = r.view
+                            && generation == self.generation
+                            && !self.sync
+                        {
+                            self.pressure_stale = false;
+                            self.set_view(view);
+                            viewed = true;
+                        }
                     }
                     Err(e) => {
                         // Nothing can be read: stop polling, say why.
@@ -721,6 +788,7 @@ impl ConntrackState {
                 }
             }
         }
+        viewed
     }
 
     /// Shows a recording: its readings become the history.
@@ -735,6 +803,43 @@ impl ConntrackState {
         self.history_source = format!("recording {}", r.name);
         if self.table.is_none() && self.stats.is_none() {
             self.source = r.name;
+        }
+        self.cursor = None;
+        if !self.history.is_empty() {
+            self.show_reading(self.history.len() - 1);
+        }
+    }
+
+    /// Shows reading `i` of a recording: its per-CPU counters with rates
+    /// since the reading before, its fill and its NAT tuples.
+    pub fn show_reading(&mut self, i: usize) {
+        if self.live || self.history.is_empty() {
+            return;
+        }
+        let i = i.min(self.history.len() - 1);
+        self.cursor = Some(i);
+        let rec = &self.history[i];
+        let name = format!("{} reading {}", self.history_source, i + 1);
+        let stats = rec.stats(&name);
+        let before = i
+            .checked_sub(1)
+            .map(|j| &self.history[j])
+            .filter(|p| rec.time > p.time)
+            .map(|p| (p.stats(&name), rec.time - p.time));
+        self.health = conntrack::health(&stats, before.as_ref().map(|(p, secs)| (p, *secs)));
+        self.fill = rec.fill;
+        self.stats = Some(Arc::new(stats));
+        self.prev_stats = None;
+        self.stats_at = None;
+        self.update_race();
+    }
+
+    /// The reading of the history whose tuples are shown: the cursor's in
+    /// a recording, else the last.
+    pub fn shown_reading(&self) -> Option<&Record> {
+        match self.cursor {
+            Some(i) if !self.live => self.history.get(i),
+            _ => self.history.last(),
         }
     }
 
@@ -779,23 +884,33 @@ impl ConntrackState {
     /// Ties `insert_failed` to the loaded rules (when counters say it rose).
     fn update_race(&mut self) {
         let item = self.health.iter().find(|h| h.counter == "insert_failed");
-        let flows = self
-            .pressure
-            .as_ref()
-            .map(|p| {
-                p.tuples
-                    .iter()
-                    .filter(|t| t.proto == "udp")
-                    .map(|t| format!("{} ({} ports)", t.label(), t.ports))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let flows = match &self.pressure {
+            Some(p) => p
+                .tuples
+                .iter()
+                .filter(|t| t.proto == "udp")
+                .map(|t| format!("{} ({} ports)", t.label(), t.ports))
+                .collect(),
+            // A recording keeps the tuples of each reading.
+            None => self
+                .shown_reading()
+                .map(|r| {
+                    r.top
+                        .iter()
+                        .filter(|t| t.tuple.starts_with("udp "))
+                        .map(|t| format!("{} ({} ports)", t.tuple, t.ports))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         let rules = self.rules.as_ref().map(|r| r.1.as_ref());
         self.race = item.and_then(|h| insert_race(Some(h.total), h.per_second, rules, flows));
     }
 
     fn set_table(&mut self, t: ConnTable) {
-        self.table = Some(Arc::new(t));
+        if let Some(old) = self.table.replace(Arc::new(t)) {
+            retire(old);
+        }
         self.links.borrow_mut().clear();
         self.pressure_stale = true;
         self.pressure_pending = true;
@@ -847,9 +962,13 @@ impl ConntrackState {
         let ctx = ctx.clone();
         self.computing = true;
         std::thread::spawn(move || {
+            background();
             let r = rules.as_ref().map(|r| r.as_deref());
             let view = compute_view(&table, &filter, sort, r);
-            let _ = tx.send(Msg::View { generation, view });
+            let _ = tx.send(Msg::View {
+                generation,
+                view: Box::new(view),
+            });
             ctx.request_repaint();
         });
         self.view_rx = Some(rx);
@@ -869,8 +988,8 @@ impl ConntrackState {
 
     fn set_view(&mut self, v: RowView) {
         self.computing = false;
-        self.rows = Arc::new(v.rows);
-        self.nat_rows = Arc::new(v.nat_rows);
+        retire(std::mem::replace(&mut self.rows, Arc::new(v.rows)));
+        retire(std::mem::replace(&mut self.nat_rows, Arc::new(v.nat_rows)));
         let mut summary = v.summary;
         summary.fill = self.fill;
         self.summary = Some(summary);

@@ -179,3 +179,69 @@ fn live_readings_build_history_and_name_the_masquerade_rule() {
     h.get_by_label("entries: 9");
     h.get_by_label_contains("most used by 10.244.1.2 5, 10.244.1.3 4");
 }
+
+/// A recording made with the rules given: each tuple names its rule.
+fn recording_with_rules() -> String {
+    recording().replace(
+        "\"level\"",
+        "\"rule\":\"MASQUERADE POSTROUTING #1, line 6\",\"level\"",
+    )
+}
+
+#[test]
+fn recording_replays_counters_tuples_and_rules_reading_by_reading() {
+    let path = tmp("watch-rules.jsonl");
+    std::fs::write(&path, recording_with_rules()).expect("write");
+    let mut h = harness();
+    h.run();
+    // The rules of the node, so that insert_failed is shown beside the nat
+    // rules that translate UDP.
+    let doc = Document::from_bytes("rules", RULES.as_bytes()).expect("rules");
+    h.state_mut().state.set_document(Arc::new(doc));
+    h.run();
+    open(&mut h, &path);
+    let ct = &h.state().state.conntrack;
+    assert!(ct.error.is_none(), "{:?}", ct.error);
+    assert_eq!(ct.cursor, Some(2), "the last reading is shown first");
+    let failed = ct
+        .health
+        .iter()
+        .find(|x| x.counter == "insert_failed")
+        .expect("insert_failed from the recording");
+    assert_eq!((failed.total, failed.per_second), (30, Some(10.0)));
+    assert_eq!(ct.fill.map(|f| f.count), Some(4400));
+    let race = ct.race.as_ref().expect("insert_failed tied to the rules");
+    assert_eq!(race.rules[0].rule.target, "MASQUERADE");
+    assert!(race.flows[0].starts_with("udp 192.168.49.2 -> 8.8.8.8:53"));
+    // Charts, the tuple table with its rule, the counters and the rules.
+    h.get_by_label("insert_failed per second: 10");
+    h.get_by_label("Most pressed NAT tuples at the last reading");
+    h.get_by_label("translated by");
+    h.get_by_label("MASQUERADE POSTROUTING #1, line 6");
+    h.get_by_label("90.0% >80%");
+    h.get_by_label("Counters (health)");
+    h.get_by_label("insert_failed and the NAT rules");
+    h.get_by_label("insert_failed 30, 10.0/s now");
+    h.get_by_label_contains("without --random-fully");
+    // One reading back: its tuples and its rate.
+    h.get_by_label("<").click();
+    h.run();
+    let ct = &h.state().state.conntrack;
+    assert_eq!(ct.cursor, Some(1));
+    let failed = ct
+        .health
+        .iter()
+        .find(|x| x.counter == "insert_failed")
+        .expect("insert_failed");
+    assert_eq!((failed.total, failed.per_second), (10, Some(5.0)));
+    h.get_by_label("Most pressed NAT tuples at reading 2");
+    h.get_by_label("70.0% >50%");
+    h.get_by_label("insert_failed 10, 5.0/s now");
+    // The first reading has no reading before it: totals, no rate.
+    h.get_by_label("<").click();
+    h.run();
+    let ct = &h.state().state.conntrack;
+    assert_eq!(ct.cursor, Some(0));
+    assert!(ct.health.iter().all(|x| x.per_second.is_none()));
+    h.get_by_label("40.0% ");
+}

@@ -353,8 +353,7 @@ pub fn conntrack(a: ConntrackArgs) -> anyhow::Result<ExitCode> {
         let p = if filter.is_empty() {
             conntrack::pressure(&t.entries, nat_rules.as_ref(), opt)
         } else {
-            let chosen: Vec<Entry> = selected().map(|x| *x.1).collect();
-            conntrack::pressure(&chosen, nat_rules.as_ref(), opt)
+            conntrack::pressure_where(&t.entries, |e| filter.matches(e), nat_rules.as_ref(), opt)
         };
         report.pressure = Some(p);
         // Only the shown NAT entries are turned into text: a big table has

@@ -29,6 +29,10 @@ pub struct TupleSample {
     pub percent: f64,
     /// Mark.
     pub level: PressureLevel,
+    /// The rule that translated it (`MASQUERADE POSTROUTING #1, line 5`),
+    /// when the rules were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// Per-CPU counters of one CPU.
@@ -121,6 +125,10 @@ pub fn samples(p: &Pressure) -> Vec<TupleSample> {
             range_size: t.range_size,
             percent: round2(t.worst_percent()),
             level: t.level.max(t.limit_level.unwrap_or(PressureLevel::Ok)),
+            rule: t
+                .rule
+                .as_ref()
+                .map(|r| format!("{} {} #{}, line {}", r.target, r.chain, r.index, r.line)),
         })
         .collect()
 }

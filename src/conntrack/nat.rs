@@ -327,6 +327,29 @@ impl NatRules {
         best.map(|b| b.1)
     }
 
+    /// Indices of the SNAT/MASQUERADE rules, looked up once when many
+    /// entries are matched (a kube-proxy nat table is mostly DNAT rules).
+    pub fn snat_indices(&self) -> Vec<usize> {
+        (0..self.rules.len())
+            .filter(|&i| !self.rules[i].is_dnat())
+            .collect()
+    }
+
+    /// The SNAT-like rule that explains the entry's source translation,
+    /// among `among` (from [`NatRules::snat_indices`]); the same answer as
+    /// [`NatRules::find`] gives.
+    pub fn best_snat_among(&self, e: &Entry, among: &[usize]) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        for &i in among {
+            if let Some(s) = self.rules[i].score(e, false)
+                && best.is_none_or(|(b, _)| s > b)
+            {
+                best = Some((s, i));
+            }
+        }
+        best.map(|b| b.1)
+    }
+
     /// Indices (into `rules`) of the DNAT-like and SNAT-like rules that
     /// explain the entry.
     pub fn find(&self, e: &Entry) -> (Option<usize>, Option<usize>) {

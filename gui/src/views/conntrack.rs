@@ -77,7 +77,7 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
     });
     paste_box(ui.ctx(), form, &mut actions);
     if !ct_state.history.is_empty() {
-        egui::Panel::top("ct-history").show(ui, |ui| history_charts(ui, ct_state));
+        egui::Panel::top("ct-history").show(ui, |ui| history_charts(ui, ct_state, &mut actions));
     }
     if !ct_state.is_loaded() {
         egui::CentralPanel::default().show(ui, |ui| {
@@ -127,7 +127,7 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
             egui::ScrollArea::horizontal()
                 .id_salt("ct-entries-x")
                 .show(ui, |ui| entries_table(ui, ct_state, &mut actions));
-        } else if ct_state.stats.is_none() {
+        } else if !ct_state.history.is_empty() || ct_state.stats.is_none() {
             recorded_tuples(ui, ct_state);
         } else {
             ui.weak("Only counters were loaded: see the panel on the right. Open or paste a table for the entries.");
@@ -954,7 +954,11 @@ const CHARTED: [(&str, &str); 3] = [
     ("early_drop", "LOG"),
 ];
 
-fn history_charts(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
+fn history_charts(
+    ui: &mut Ui,
+    s: &crate::conntrack_state::ConntrackState,
+    actions: &mut Vec<Action>,
+) {
     let dark = ui.visuals().dark_mode;
     let Some(first) = s.history.first() else {
         return;
@@ -986,6 +990,42 @@ fn history_charts(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
             ui.label(text.join(" · "));
         }
     });
+    // A recording is replayed reading by reading: the counters, fill and
+    // tuples beside the charts follow the slider.
+    if let Some(cur) = s.cursor.filter(|_| !s.live && s.history.len() > 1) {
+        ui.horizontal(|ui| {
+            let mut i = cur;
+            let last = s.history.len() - 1;
+            let r = ui.add(
+                egui::Slider::new(&mut i, 0..=last)
+                    .text("reading")
+                    .custom_formatter(|v, _| format!("{}", v as usize + 1))
+                    .custom_parser(|t| t.trim().parse::<f64>().ok().map(|v| v - 1.0)),
+            );
+            if ui
+                .small_button("<")
+                .on_hover_text("The reading before")
+                .clicked()
+            {
+                i = i.saturating_sub(1);
+            }
+            if ui
+                .small_button(">")
+                .on_hover_text("The next reading")
+                .clicked()
+            {
+                i = (i + 1).min(last);
+            }
+            ui.weak(format!(
+                "of {}, at +{:.0} s",
+                s.history.len(),
+                s.history[cur].time - t0
+            ));
+            if i != cur || r.changed() {
+                actions.push(ct(CtAction::ShowReading(i)));
+            }
+        });
+    }
     let entries: Vec<(f64, f64)> = s
         .history
         .iter()
@@ -1091,11 +1131,14 @@ fn nat_ports(ui: &mut Ui, state: &AppState, actions: &mut Vec<Action>) {
 /// The most pressed tuples of the last reading of a recording.
 fn recorded_tuples(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
     let dark = ui.visuals().dark_mode;
-    let Some(last) = s.history.last() else {
+    let Some(last) = s.shown_reading() else {
         ui.weak("Nothing loaded.");
         return;
     };
-    ui.heading("Most pressed NAT tuples at the last reading");
+    match s.cursor.filter(|&c| c + 1 < s.history.len()) {
+        Some(c) => ui.heading(format!("Most pressed NAT tuples at reading {}", c + 1)),
+        None => ui.heading("Most pressed NAT tuples at the last reading"),
+    };
     if last.top.is_empty() {
         ui.weak("This recording holds no NAT tuples (the table was not readable, or nothing was translated).");
         return;
@@ -1118,6 +1161,7 @@ fn recorded_tuples(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
             ui.strong("of range");
             ui.strong("share");
             ui.strong("peak");
+            ui.strong("translated by");
             ui.end_row();
             for t in &last.top {
                 ui.monospace(&t.tuple);
@@ -1129,6 +1173,7 @@ fn recorded_tuples(ui: &mut Ui, s: &crate::conntrack_state::ConntrackState) {
                     None => text,
                 });
                 ui.label(group(peak(t)));
+                ui.label(t.rule.as_deref().unwrap_or("(rules not given)"));
                 ui.end_row();
             }
         });
