@@ -11,14 +11,14 @@ pub mod kube;
 mod summary;
 mod view;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use petgraph::Direction;
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use regex::Regex;
 
-use crate::model::{Chain, Counters, Ruleset, SourceText, Str, TargetKind};
+use crate::model::{Chain, Counters, Rule, Ruleset, Str, TargetKind};
 
 pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
@@ -119,15 +119,23 @@ pub struct Node {
     pub line: u32,
     /// Policy counters of a built-in chain.
     pub counters: Option<Counters>,
-    /// Decoded kube-proxy service (`namespace/name:port`), if any.
-    pub service: Option<String>,
+    /// Decoded kube-proxy service (`namespace/name:port`), if any (kept
+    /// inline: most are under 25 bytes).
+    pub service: Option<Str>,
+    /// Where a chain is in the ruleset the graph was built from, as
+    /// `(table index, chain index)`; `None` for targets.
+    pub at: Option<(u32, u32)>,
+    /// A chain that can end without a verdict ([`falls_through`]); false
+    /// for targets.
+    pub falls_through: bool,
 }
 
 impl Node {
-    /// The node of chain `c` of `table`.
+    /// The node of chain `c` of `table` (not placed in a ruleset: `at` is
+    /// `None`).
     pub fn chain(table: &Str, c: &Chain) -> Node {
         let service = if kube::is_kube_chain(&c.name) {
-            kube::service_label(c.rules.iter())
+            kube::service_label(c.rules.iter()).map(|s| Str::new(&s))
         } else {
             None
         };
@@ -142,6 +150,8 @@ impl Node {
             line: c.line,
             counters: c.counters,
             service,
+            at: None,
+            falls_through: falls_through(c),
         }
     }
 
@@ -171,26 +181,29 @@ pub enum EdgeKind {
 }
 
 /// An edge: the rule (or policy) that makes it.
-#[derive(Debug, Clone)]
+///
+/// A dump of a million rules has a million edges, so an edge holds only
+/// its kind and the rule's index: the rule itself (text, line, counters,
+/// summary) is read from the ruleset through [`ChainGraph::edge_rule`] and
+/// friends when a view needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge {
-    /// Call, goto, policy or return.
+    /// Call, goto or policy (returns are not stored: see
+    /// [`ChainGraph::returns_to`]).
     pub kind: EdgeKind,
-    /// Table of the rule.
-    pub table: Str,
-    /// Chain the rule is in (for returns: the callee).
-    pub chain: Str,
-    /// 0-based index of the rule in its chain (`None` for policy and return).
-    pub rule: Option<usize>,
-    /// 1-based source line (0 when unknown).
-    pub line: u32,
-    /// Short summary of the rule's matches, e.g. `tcp dpt:443 -s 10.0.0.0/8`.
-    pub summary: String,
-    /// The full rule as written.
-    pub text: SourceText,
-    /// Rule counters (or chain policy counters).
-    pub counters: Option<Counters>,
-    /// `-m statistic --probability` of a load-balancing rule.
-    pub probability: Option<f64>,
+    /// Index of the rule in its chain, [`NO_RULE`] for a policy.
+    rule: u32,
+}
+
+/// [`Edge`]'s rule index of a policy edge.
+const NO_RULE: u32 = u32::MAX;
+
+impl Edge {
+    /// 0-based index of the rule in its chain (the source node's chain;
+    /// `None` for a policy).
+    pub fn rule(&self) -> Option<usize> {
+        (self.rule != NO_RULE).then_some(self.rule as usize)
+    }
 }
 
 /// The chain graph of a whole ruleset.
@@ -198,23 +211,34 @@ pub struct Edge {
 pub struct ChainGraph {
     /// The petgraph graph; node and edge order follow the dump.
     pub graph: DiGraph<Node, Edge>,
-    index: HashMap<(Str, Str), NodeIndex, rustc_hash::FxBuildHasher>,
+    /// Node of each (table, name), holding only the node index: the names
+    /// are the nodes' own (half a million chains would otherwise keep a
+    /// second copy of every name).
+    index: hashbrown::HashTable<NodeIndex>,
 }
 
 impl ChainGraph {
     /// Builds the graph of every table of `rs`.
     pub fn build(rs: &Ruleset) -> ChainGraph {
         let mut g = ChainGraph::default();
-        for t in &rs.tables {
-            for c in &t.chains {
-                g.add_node(Node::chain(&t.name, c));
+        // Sized once: growing a million-edge graph by doubling would hold
+        // the old and the new buffer at once.
+        let chains = rs.chain_count();
+        g.graph.reserve_exact_nodes(chains + 16 * rs.tables.len());
+        g.graph.reserve_exact_edges(rs.rule_count() + 2 * chains);
+        g.index.reserve(chains, |_| 0);
+        for (ti, t) in rs.tables.iter().enumerate() {
+            for (ci, c) in t.chains.iter().enumerate() {
+                let mut n = Node::chain(&t.name, c);
+                // Tables and chains are far fewer than 2^32.
+                n.at = Some((ti as u32, ci as u32));
+                g.add_node(n);
             }
             for c in &t.chains {
                 // Cannot fail: the loop above added every chain of `t`.
-                let from = g.index[&(t.name.clone(), c.name.clone())];
-                let mut callees: Vec<NodeIndex> = Vec::new();
-                // A chain may call a million others: no linear search per rule.
-                let mut called: rustc_hash::FxHashSet<NodeIndex> = Default::default();
+                let Some(from) = g.node(&t.name, &c.name) else {
+                    continue;
+                };
                 for (i, r) in c.rules.iter().enumerate() {
                     let Some(target) = r.target() else { continue };
                     let to = match target.kind {
@@ -232,33 +256,14 @@ impl ChainGraph {
                             g.target_node(&t.name, target.name, kind)
                         }
                     };
-                    if target.kind == TargetKind::Chain
-                        && !target.goto
-                        && !called.contains(&to)
-                        && t.chain(target.name).is_some_and(falls_through)
-                    {
-                        called.insert(to);
-                        callees.push(to);
-                    }
-                    g.graph.add_edge(
-                        from,
-                        to,
-                        Edge {
-                            kind: if target.goto {
-                                EdgeKind::Goto
-                            } else {
-                                EdgeKind::Jump
-                            },
-                            table: t.name.clone(),
-                            chain: c.name.clone(),
-                            rule: Some(i),
-                            line: r.line,
-                            summary: summary::rule_summary(r),
-                            text: r.text.clone(),
-                            counters: r.counters,
-                            probability: summary::probability(r),
-                        },
-                    );
+                    let kind = if target.goto {
+                        EdgeKind::Goto
+                    } else {
+                        EdgeKind::Jump
+                    };
+                    // A chain of 4 billion rules cannot be read in.
+                    let rule = u32::try_from(i).unwrap_or(NO_RULE - 1);
+                    g.graph.add_edge(from, to, Edge { kind, rule });
                 }
                 if let Some(p) = &c.policy {
                     let to = g.target_node(&t.name, p, NodeKind::Target(Verdict::of(p)));
@@ -267,32 +272,7 @@ impl ChainGraph {
                         to,
                         Edge {
                             kind: EdgeKind::Policy,
-                            table: t.name.clone(),
-                            chain: c.name.clone(),
-                            rule: None,
-                            line: c.line,
-                            summary: format!("policy {p}"),
-                            text: SourceText::from(format!(":{} {}", c.name, p)),
-                            counters: c.counters,
-                            probability: None,
-                        },
-                    );
-                }
-                for callee in callees {
-                    let name = g.graph[callee].name.clone();
-                    g.graph.add_edge(
-                        callee,
-                        from,
-                        Edge {
-                            kind: EdgeKind::Return,
-                            table: t.name.clone(),
-                            chain: name.clone(),
-                            rule: None,
-                            line: 0,
-                            summary: "return".into(),
-                            text: SourceText::from(format!("{name} returns to {}", c.name)),
-                            counters: None,
-                            probability: None,
+                            rule: NO_RULE,
                         },
                     );
                 }
@@ -301,18 +281,132 @@ impl ChainGraph {
         g
     }
 
+    /// The rule that makes a jump or goto edge, read from `rs` (the
+    /// ruleset the graph was built from).
+    pub fn edge_rule<'a>(&self, rs: &'a Ruleset, e: EdgeIndex) -> Option<&'a Rule> {
+        let w = self.graph.edge_weight(e)?;
+        let (from, _) = self.graph.edge_endpoints(e)?;
+        let (ti, ci) = self.graph[from].at?;
+        rs.tables
+            .get(ti as usize)?
+            .chains
+            .get(ci as usize)?
+            .rules
+            .get(w.rule()?)
+    }
+
+    /// The chains that return to `caller`: user chains it calls with `-j`
+    /// (not `-g`) that can fall off their end, each once, in the order of
+    /// their first call. These return edges are computed when a view
+    /// draws them rather than stored: a kube-proxy dump has as many as it
+    /// has chains.
+    pub fn returns_to(&self, caller: NodeIndex) -> Vec<NodeIndex> {
+        let mut calls: Vec<(EdgeIndex, NodeIndex)> = self
+            .graph
+            .edges_directed(caller, Direction::Outgoing)
+            .filter(|e| e.weight().kind == EdgeKind::Jump && self.graph[e.target()].falls_through)
+            .map(|e| (e.id(), e.target()))
+            .collect();
+        // petgraph lists a node's edges newest first.
+        calls.sort_unstable();
+        let mut seen: rustc_hash::FxHashSet<NodeIndex> = Default::default();
+        calls
+            .into_iter()
+            .filter(|&(_, callee)| seen.insert(callee))
+            .map(|(_, callee)| callee)
+            .collect()
+    }
+
+    /// Short summary of an edge's rule (`tcp dpt:443 -s 10.0.0.0/8`),
+    /// `policy DROP` or `return`.
+    pub fn edge_summary(&self, rs: &Ruleset, e: EdgeIndex) -> String {
+        match self.graph[e].kind {
+            EdgeKind::Jump | EdgeKind::Goto => self
+                .edge_rule(rs, e)
+                .map(summary::rule_summary)
+                .unwrap_or_default(),
+            EdgeKind::Policy => format!("policy {}", self.edge_target_name(e)),
+            EdgeKind::Return => "return".into(),
+        }
+    }
+
+    /// The full text of an edge: the rule as written, the policy as
+    /// declared (`:INPUT DROP`) or `CALLEE returns to CALLER`.
+    pub fn edge_text(&self, rs: &Ruleset, e: EdgeIndex) -> String {
+        let Some((from, to)) = self.graph.edge_endpoints(e) else {
+            return String::new();
+        };
+        match self.graph[e].kind {
+            EdgeKind::Jump | EdgeKind::Goto => self
+                .edge_rule(rs, e)
+                .map(|r| r.text.to_string())
+                .unwrap_or_default(),
+            EdgeKind::Policy => format!(":{} {}", self.graph[from].name, self.graph[to].name),
+            EdgeKind::Return => format!(
+                "{} returns to {}",
+                self.graph[from].name, self.graph[to].name
+            ),
+        }
+    }
+
+    /// 1-based source line of an edge's rule or policy (0 for returns).
+    pub fn edge_line(&self, rs: &Ruleset, e: EdgeIndex) -> u32 {
+        match self.graph[e].kind {
+            EdgeKind::Jump | EdgeKind::Goto => self.edge_rule(rs, e).map_or(0, |r| r.line),
+            EdgeKind::Policy => self
+                .graph
+                .edge_endpoints(e)
+                .map_or(0, |(from, _)| self.graph[from].line),
+            EdgeKind::Return => 0,
+        }
+    }
+
+    /// Counters of an edge's rule, or of its chain's policy.
+    pub fn edge_counters(&self, rs: &Ruleset, e: EdgeIndex) -> Option<Counters> {
+        match self.graph[e].kind {
+            EdgeKind::Jump | EdgeKind::Goto => self.edge_rule(rs, e).and_then(|r| r.counters),
+            EdgeKind::Policy => self
+                .graph
+                .edge_endpoints(e)
+                .and_then(|(from, _)| self.graph[from].counters),
+            EdgeKind::Return => None,
+        }
+    }
+
+    /// `-m statistic --probability` of a load-balancing rule.
+    pub fn edge_probability(&self, rs: &Ruleset, e: EdgeIndex) -> Option<f64> {
+        self.edge_rule(rs, e).and_then(summary::probability)
+    }
+
+    fn edge_target_name(&self, e: EdgeIndex) -> &str {
+        self.graph
+            .edge_endpoints(e)
+            .map_or("", |(_, to)| self.graph[to].name.as_str())
+    }
+
+    fn key_hash(table: &str, name: &str) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        table.hash(&mut h);
+        name.hash(&mut h);
+        h.finish()
+    }
+
     fn add_node(&mut self, n: Node) -> NodeIndex {
-        let key = (n.table.clone(), n.name.clone());
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.node(&n.table, &n.name) {
             return i;
         }
+        let hash = Self::key_hash(&n.table, &n.name);
         let i = self.graph.add_node(n);
-        self.index.insert(key, i);
+        let graph = &self.graph;
+        self.index.insert_unique(hash, i, |&j| {
+            Self::key_hash(&graph[j].table, &graph[j].name)
+        });
         i
     }
 
     fn target_node(&mut self, table: &Str, name: &str, kind: NodeKind) -> NodeIndex {
-        if let Some(&i) = self.index.get(&(table.clone(), Str::from(name))) {
+        if let Some(i) = self.node(table, name) {
             return i;
         }
         self.add_node(Node {
@@ -323,13 +417,18 @@ impl ChainGraph {
             line: 0,
             counters: None,
             service: None,
+            at: None,
+            falls_through: false,
         })
     }
 
     /// The node of a chain or target of a table.
     pub fn node(&self, table: &str, name: &str) -> Option<NodeIndex> {
         self.index
-            .get(&(Str::from(table), Str::from(name)))
+            .find(Self::key_hash(table, name), |&j| {
+                let n = &self.graph[j];
+                n.table == table && n.name == name
+            })
             .copied()
     }
 
@@ -403,8 +502,46 @@ mod tests {
     use crate::parse::{ParseOptions, parse_str};
 
     fn graph(text: &str) -> ChainGraph {
-        let p = parse_str(text, &ParseOptions::lenient("t")).unwrap();
-        ChainGraph::build(&p.ruleset)
+        ChainGraph::build(&g_rs(text))
+    }
+
+    fn g_rs(text: &str) -> Ruleset {
+        parse_str(text, &ParseOptions::lenient("t"))
+            .unwrap()
+            .ruleset
+    }
+
+    #[test]
+    fn an_edge_reads_its_rule_policy_or_return_from_the_ruleset() {
+        let rs = g_rs(
+            "*filter\n:INPUT DROP [3:180]\n:SSH - [0:0]\n\
+             [7:420] -A INPUT -p tcp -m tcp --dport 22 -m statistic --mode random --probability 0.25 -j SSH\n\
+             -A SSH -j LOG\nCOMMIT\n",
+        );
+        let g = ChainGraph::build(&rs);
+        let input = g.node("filter", "INPUT").unwrap();
+        let ssh = g.node("filter", "SSH").unwrap();
+        let drop = g.node("filter", "DROP").unwrap();
+        let jump = g.graph.find_edge(input, ssh).unwrap();
+        assert_eq!(g.graph[jump].rule(), Some(0));
+        assert_eq!(g.edge_line(&rs, jump), 4);
+        assert!(
+            g.edge_text(&rs, jump)
+                .starts_with("[7:420] -A INPUT -p tcp")
+        );
+        assert_eq!(g.edge_counters(&rs, jump).map(|c| c.packets), Some(7));
+        assert_eq!(g.edge_probability(&rs, jump), Some(0.25));
+        let policy = g.graph.find_edge(input, drop).unwrap();
+        assert_eq!(g.edge_summary(&rs, policy), "policy DROP");
+        assert_eq!(g.edge_text(&rs, policy), ":INPUT DROP");
+        assert_eq!(g.edge_line(&rs, policy), 2);
+        assert_eq!(g.edge_counters(&rs, policy).map(|c| c.bytes), Some(180));
+        assert_eq!(g.graph[policy].rule(), None);
+        // Returns are not stored; the caller knows who returns to it.
+        assert!(g.graph.find_edge(ssh, input).is_none());
+        assert_eq!(g.returns_to(input), vec![ssh]);
+        // An edge is two words: a million rules cost megabytes, not hundreds.
+        assert!(std::mem::size_of::<Edge>() <= 8);
     }
 
     const SAMPLE: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:SSH - [0:0]\n:OLD - [0:0]\n\
@@ -418,11 +555,12 @@ mod tests {
         assert!(kinds.contains(&EdgeKind::Goto));
         assert!(kinds.contains(&EdgeKind::Policy));
         // SSH returns to INPUT; OLD was reached by goto, so no return edge.
-        assert_eq!(kinds.iter().filter(|k| **k == EdgeKind::Return).count(), 1);
         let ssh = g.node("filter", "SSH").unwrap();
         let input = g.node("filter", "INPUT").unwrap();
+        assert_eq!(g.returns_to(input), vec![ssh]);
+        assert!(g.returns_to(ssh).is_empty());
         let e = g.graph.find_edge(input, ssh).unwrap();
-        assert_eq!(g.graph[e].summary, "tcp dpt:22");
+        assert_eq!(g.edge_summary(&g_rs(SAMPLE), e), "tcp dpt:22");
     }
 
     #[test]

@@ -42,10 +42,31 @@ pub enum RenderError {
     /// JSON serialisation failed.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The drawing would have more boxes than anyone can read or a layout
+    /// can place in reasonable time.
+    #[error(
+        "the drawing would have {boxes} boxes, more than {MAX_LAID_OUT} are not laid out: \
+         draw part of it (--table, --chain REGEX, --from CHAIN --depth N), keep the default \
+         grouping instead of --collapse none, or write DOT (-f dot) for other tools"
+    )]
+    TooBig {
+        /// Boxes of the view.
+        boxes: usize,
+    },
 }
+
+/// Largest view (in boxes) that SVG and JSON lay out: a million chains
+/// drawn one by one (`--collapse none`) took minutes and gave a 400 MB
+/// picture nobody can read.
+pub const MAX_LAID_OUT: usize = 100_000;
 
 /// Lays out (unless the format is DOT) and renders a view.
 pub fn render(view: &View, format: Format, choice: Choice) -> Result<String, RenderError> {
+    if format != Format::Dot && view.nodes.len() > MAX_LAID_OUT {
+        return Err(RenderError::TooBig {
+            boxes: view.nodes.len(),
+        });
+    }
     Ok(match format {
         Format::Dot => dot::dot(view),
         Format::Svg => svg::svg(view, &layout::layout(view, choice)),

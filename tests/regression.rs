@@ -343,3 +343,68 @@ fn messages_name_the_file_and_say_things_once() {
     assert_eq!(err.matches("directory").count(), 1, "{err}");
     assert!(err.contains(&format!("cannot write {d}")), "{err}");
 }
+
+fn fan_out(n: usize) -> String {
+    let mut text = String::from(HEAD);
+    for i in 0..n {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    for i in 0..n {
+        text.push_str(&format!("-A INPUT -j C{i}\n"));
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+// Issue 14, 10-minute campaign: `render --rules --collapse none` of a
+// million chains ran past the 20 s limit laying out a million boxes (and
+// wrote 400 MB of SVG). Views beyond the layout limit are refused with a
+// message saying how to draw part of them; DOT is still written.
+#[test]
+fn render_of_more_boxes_than_the_layout_limit_is_refused_with_a_way_out() {
+    let n = iptviz::render::MAX_LAID_OUT + 10;
+    let text = fan_out(n);
+    for format in ["svg", "json"] {
+        let (code, out, err) = run(
+            &["render", "-", "--rules", "--collapse", "none", "-f", format],
+            &text,
+        );
+        assert_eq!(code, 2, "{format}: {err}");
+        assert!(out.is_empty(), "{format}: nothing half-drawn");
+        assert!(
+            err.contains(&format!(
+                "boxes, more than {} are not laid out",
+                iptviz::render::MAX_LAID_OUT
+            )) && err.contains("--collapse none")
+                && err.contains("--chain"),
+            "{format}: {err}"
+        );
+    }
+    let (code, dot, err) = run(&["render", "-", "--collapse", "none", "-f", "dot"], &text);
+    assert_eq!(code, 0, "{err}");
+    assert!(dot.contains(&format!("C{}", n - 1)));
+    // The default grouping draws the same dump at once.
+    let (code, svg, err) = run(&["render", "-", "--rules"], &text);
+    assert_eq!(code, 0, "{err}");
+    assert!(svg.contains(&format!("{n} chains")));
+}
+
+// Issue 14, 10-minute campaign: `trace -f svg` through a fan-out of a
+// million chains ran past 20 s: the one edge INPUT -> group, merged from
+// every jump, was labelled with the number of every rule the packet took
+// and its hover text held every one of them. Now a few are named and the
+// rest counted.
+#[test]
+fn trace_drawing_through_a_huge_fan_out_names_a_few_taken_rules_and_counts_the_rest() {
+    let n = 20_000;
+    let (code, svg, err) = trace(&fan_out(n), &["-f", "svg"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        svg.contains(&format!("#1, #2, #3, #4, #5, #6, #7, #8, … {n} taken")),
+        "{}",
+        &svg[..svg.len().min(3000)]
+    );
+    assert!(svg.contains(&format!("packet took {} more of these rules", n - 8)));
+    assert!(!svg.contains("#9,"), "the ninth rule is counted, not named");
+    assert!(svg.len() < 2_000_000, "{} bytes of SVG", svg.len());
+}

@@ -199,7 +199,7 @@ impl IptvizApp {
 
     /// Whether a background job is running.
     pub fn busy(&self) -> bool {
-        self.job.is_some()
+        self.job.is_some() || self.state.trace.running()
     }
 
     fn finish_load(&mut self, out: jobs::Outcome, path: Option<String>) {
@@ -483,6 +483,7 @@ impl IptvizApp {
             self.state.waker = Some(ctx.clone());
         }
         self.state.poll_scene();
+        crate::trace_state::poll(&mut self.state);
         if let Some(job) = &self.job
             && let Some(out) = job.poll()
         {

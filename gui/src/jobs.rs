@@ -1,5 +1,5 @@
 //! Work that runs off the UI thread: reading and parsing input, live
-//! reading, the view and layout of the canvas. The UI polls the job each
+//! reading, the view and layout of the canvas, tracing a packet. The UI polls the job each
 //! frame and shows a spinner meanwhile.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::scene::{Scene, SceneRequest};
 use crate::state::Document;
+use crate::trace_state::{TraceForm, TraceResult};
 
 /// What a finished job gives back.
 pub type Outcome = Result<Arc<Document>, String>;
@@ -108,6 +109,46 @@ impl SceneJob {
     }
 
     /// Time since the job started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// A packet being traced on a worker thread.
+pub struct TraceJob {
+    started: Instant,
+    rx: Receiver<Result<TraceResult, String>>,
+}
+
+impl TraceJob {
+    /// Traces `form`'s packet through `doc` on a new thread; `waker` is
+    /// repainted when done.
+    pub fn spawn(doc: Arc<Document>, form: TraceForm, waker: Option<egui::Context>) -> Self {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let out = crate::trace_state::compute(&doc, &form);
+            // The receiver is gone when the trace was cleared or replaced.
+            let _ = tx.send(out);
+            if let Some(ctx) = waker {
+                ctx.request_repaint();
+            }
+        });
+        TraceJob {
+            started: Instant::now(),
+            rx,
+        }
+    }
+
+    /// The trace, once there is one.
+    pub fn poll(&self) -> Option<Result<TraceResult, String>> {
+        match self.rx.try_recv() {
+            Ok(out) => Some(out),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err("the trace worker stopped".into())),
+        }
+    }
+
+    /// Time since the trace started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

@@ -12,6 +12,7 @@ use iptviz::trace::{
     protocol_number,
 };
 
+use crate::jobs::TraceJob;
 use crate::scene::Scene;
 use crate::state::{AppState, ChainRef, Document, View};
 
@@ -141,9 +142,11 @@ impl TraceForm {
     }
 }
 
-/// Rule evaluations a trace makes in the app before it stops: it runs on
-/// the UI thread, which must not freeze (the command line allows a million).
-pub const MAX_STEPS: u64 = 10_000;
+/// Rule evaluations a trace makes in the app before it stops. The trace
+/// runs on a worker thread, so this bounds memory, not the frame time: a
+/// hundred thousand steps with their text take tens of megabytes (the
+/// command line allows a million, printed as it goes).
+pub const MAX_STEPS: u64 = 100_000;
 
 /// A finished trace and the path it took.
 pub struct TraceResult {
@@ -179,6 +182,40 @@ impl TraceResult {
     }
 }
 
+/// Traces the packet of `form` through `doc`'s rules: the work of the
+/// trace job, or of [`TraceState::run`] when the app runs synchronously.
+pub fn compute(doc: &Arc<Document>, form: &TraceForm) -> Result<TraceResult, String> {
+    let (pkt, opts) = form.packet()?;
+    let start = Instant::now();
+    let rs = &doc.parsed.ruleset;
+    let trace = Tracer::new(rs).trace(&pkt, &opts);
+    let view = trace.view(rs);
+    let took = start.elapsed();
+    let chains = trace.steps.iter().map(|s| (s.table, s.chain)).collect();
+    let jumps = trace
+        .steps
+        .iter()
+        .filter(|s| s.matched)
+        .filter_map(|s| match s.action {
+            StepAction::Jump { chain } | StepAction::Goto { chain } => {
+                Some((s.table, s.chain, chain))
+            }
+            _ => None,
+        })
+        .collect();
+    // A few boxes per table entered: cheap next to the trace itself.
+    let path = Arc::new(Scene::path_only(rs, &trace));
+    Ok(TraceResult {
+        doc: doc.clone(),
+        trace,
+        view,
+        chains,
+        jumps,
+        path,
+        took,
+    })
+}
+
 /// The trace panel.
 #[derive(Default)]
 pub struct TraceState {
@@ -192,49 +229,39 @@ pub struct TraceState {
     pub step: Option<usize>,
     /// The canvas shows the path alone instead of the table with the path on it.
     pub path_only: bool,
+    /// The trace being made on a worker thread.
+    job: Option<TraceJob>,
 }
 
 impl TraceState {
-    /// Traces the packet of `form` through `doc`'s rules.
+    /// Traces the packet of `form` through `doc`'s rules, here and now.
     pub fn run(&mut self, doc: &Arc<Document>, form: &TraceForm) -> Result<(), String> {
-        let (pkt, opts) = match form.packet() {
-            Ok(x) => x,
+        match compute(doc, form) {
+            Ok(r) => {
+                self.finished(r);
+                Ok(())
+            }
             Err(e) => {
                 self.error = Some(e.clone());
-                return Err(e);
+                Err(e)
             }
-        };
-        let start = Instant::now();
-        let rs = &doc.parsed.ruleset;
-        let trace = Tracer::new(rs).trace(&pkt, &opts);
-        let view = trace.view(rs);
-        let took = start.elapsed();
-        let chains = trace.steps.iter().map(|s| (s.table, s.chain)).collect();
-        let jumps = trace
-            .steps
-            .iter()
-            .filter(|s| s.matched)
-            .filter_map(|s| match s.action {
-                StepAction::Jump { chain } | StepAction::Goto { chain } => {
-                    Some((s.table, s.chain, chain))
-                }
-                _ => None,
-            })
-            .collect();
-        // A few boxes per table entered: cheap next to the trace itself.
-        let path = Arc::new(Scene::path_only(rs, &trace));
-        self.result = Some(TraceResult {
-            doc: doc.clone(),
-            trace,
-            view,
-            chains,
-            jumps,
-            path,
-            took,
-        });
+        }
+    }
+
+    fn finished(&mut self, r: TraceResult) {
+        self.result = Some(r);
         self.error = None;
         self.step = None;
-        Ok(())
+    }
+
+    /// Whether a trace runs on the worker thread.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Seconds the running trace has taken so far.
+    pub fn running_for(&self) -> Option<Duration> {
+        self.job.as_ref().map(TraceJob::elapsed)
     }
 
     /// The last trace, if it was made on `doc` (a new document makes it stale).
@@ -282,29 +309,20 @@ pub fn apply(state: &mut AppState, a: TraceAction) {
                 state.trace.error = Some("load rules first".into());
                 return;
             };
-            if state.trace.run(&doc, &form).is_err() {
+            if state.sync {
+                if state.trace.run(&doc, &form).is_ok() {
+                    show_result(state);
+                }
                 return;
             }
-            state.view = View::Graph;
-            if state.trace.path_only {
-                state.fit_requested = true;
+            // A walk may take seconds (a budget of evaluations, a huge
+            // ruleset): the UI thread only starts it and polls.
+            if let Err(e) = form.packet() {
+                state.trace.error = Some(e);
+                return;
             }
-            let here = state.table;
-            let best = state
-                .trace
-                .result
-                .as_ref()
-                .and_then(TraceResult::best_table);
-            let visits_here = state
-                .trace
-                .result
-                .as_ref()
-                .is_some_and(|r| r.chains.iter().any(|&(t, _)| t == here));
-            if let Some(t) = best
-                && (!visits_here || Some(here) != best)
-            {
-                state.set_table(t);
-            }
+            state.trace.error = None;
+            state.trace.job = Some(TraceJob::spawn(doc, *form, state.waker.clone()));
         }
         TraceAction::SelectStep(i) => {
             let at = state
@@ -326,10 +344,52 @@ pub fn apply(state: &mut AppState, a: TraceAction) {
             state.fit_requested = true;
         }
         TraceAction::Clear => {
+            state.trace.job = None;
             state.trace.result = None;
             state.trace.error = None;
             state.trace.step = None;
         }
+    }
+}
+
+/// Takes the trace made on the worker thread, once it is done; true when
+/// one arrived.
+pub fn poll(state: &mut AppState) -> bool {
+    let Some(out) = state.trace.job.as_ref().and_then(TraceJob::poll) else {
+        return false;
+    };
+    state.trace.job = None;
+    match out {
+        Ok(r) => {
+            state.trace.finished(r);
+            show_result(state);
+        }
+        Err(e) => state.trace.error = Some(e),
+    }
+    true
+}
+
+/// Shows a finished trace: the graph, in the table the path is best seen in.
+fn show_result(state: &mut AppState) {
+    state.view = View::Graph;
+    if state.trace.path_only {
+        state.fit_requested = true;
+    }
+    let here = state.table;
+    let best = state
+        .trace
+        .result
+        .as_ref()
+        .and_then(TraceResult::best_table);
+    let visits_here = state
+        .trace
+        .result
+        .as_ref()
+        .is_some_and(|r| r.chains.iter().any(|&(t, _)| t == here));
+    if let Some(t) = best
+        && (!visits_here || Some(here) != best)
+    {
+        state.set_table(t);
     }
 }
 

@@ -1,8 +1,8 @@
 //! Hostile input fed to the desktop app through paste and file open, as
 //! the command line gets it (issue 14): a jump loop, a walk of 2^61 rule
 //! evaluations, binary data, a million chains one chain jumps to. The app
-//! loads in the background, so no frame of the UI thread may take a second,
-//! and nothing may crash.
+//! loads, lays out and traces in the background, so no frame of the UI
+//! thread may take a second (each `step` is timed), and nothing may crash.
 
 use std::time::{Duration, Instant};
 
@@ -74,7 +74,8 @@ fn type_into(h: &mut Harness<'static, IptvizApp>, label: &str, text: &str) {
     frame(h, label);
 }
 
-/// Traces a packet through the trace form, timing the frame that runs it.
+/// Traces a packet through the trace form, timing every frame until the
+/// trace (on its worker thread) is done.
 fn run_trace(h: &mut Harness<'static, IptvizApp>, what: &str) {
     h.get_by_label("Trace").click();
     for _ in 0..3 {
@@ -85,7 +86,49 @@ fn run_trace(h: &mut Harness<'static, IptvizApp>, what: &str) {
     type_into(h, "Destination port", "80");
     h.get_by_label("Run trace").click();
     frame(h, what);
-    frame(h, what);
+    settle(h, what);
+}
+
+/// The app started on `text` written to a file, as `iptviz-gui FILE` and
+/// File > Open read it; the file is removed once loaded.
+fn opened(text: &str, what: &str) -> Harness<'static, IptvizApp> {
+    let path = std::env::temp_dir().join(format!(
+        "iptviz-hostile-{}-{}.rules",
+        std::process::id(),
+        what.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::write(&path, text).expect("write the dump");
+    let mut h = harness(Options {
+        file: Some(path.display().to_string()),
+        ..Default::default()
+    });
+    settle(&mut h, what);
+    std::fs::remove_file(&path).expect("remove the dump");
+    h
+}
+
+const LOOP: &str = ":A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -g A\nCOMMIT\n";
+
+/// 61 chains, each jumping twice to the next: 2^61 - 1 evaluations.
+fn walk_2_pow_61() -> String {
+    let mut text = String::from(HEAD);
+    for i in 0..=60 {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    text.push_str("-A INPUT -j C0\n");
+    for i in 0..60 {
+        text.push_str(&format!("-A C{i} -j C{n}\n-A C{i} -j C{n}\n", n = i + 1));
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+fn stopped_at_the_budget(h: &Harness<'static, IptvizApp>) {
+    let want = format!(
+        "Stopped: stopped after {} rule evaluations in table 'filter'",
+        iptviz_gui::trace_state::MAX_STEPS
+    );
+    h.get_by_label_contains(&want);
 }
 
 fn message(h: &Harness<'static, IptvizApp>) -> String {
@@ -100,9 +143,7 @@ fn message(h: &Harness<'static, IptvizApp>) -> String {
 fn a_pasted_jump_loop_is_listed_and_a_trace_into_it_stops_naming_it() {
     let mut h = harness(Options::default());
     settle(&mut h, "start");
-    let text =
-        format!("{HEAD}:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -g A\nCOMMIT\n");
-    paste(&mut h, text, "jump loop");
+    paste(&mut h, format!("{HEAD}{LOOP}"), "jump loop");
     {
         let app = h.state();
         let doc = app.state.doc.as_ref().expect("loaded");
@@ -120,25 +161,39 @@ fn a_pasted_jump_loop_is_listed_and_a_trace_into_it_stops_naming_it() {
 }
 
 #[test]
+fn an_opened_jump_loop_is_listed_and_a_trace_into_it_stops_naming_it() {
+    let mut h = opened(&format!("{HEAD}{LOOP}"), "jump loop file");
+    {
+        let app = h.state();
+        let doc = app.state.doc.as_ref().expect("loaded");
+        assert!(
+            doc.parsed
+                .problems
+                .iter()
+                .any(|p| p.message.contains("A -> B -> A")),
+            "{:?}",
+            doc.parsed.problems
+        );
+    }
+    run_trace(&mut h, "trace into the opened loop");
+    h.get_by_label_contains("Stopped: stopped at a jump loop in table 'filter': A -> B -> A");
+}
+
+#[test]
 fn a_pasted_walk_of_2_pow_61_evaluations_stops_at_the_budget_and_stays_responsive() {
     let mut h = harness(Options::default());
     settle(&mut h, "start");
-    let mut text = String::from(HEAD);
-    for i in 0..=60 {
-        text.push_str(&format!(":C{i} - [0:0]\n"));
-    }
-    text.push_str("-A INPUT -j C0\n");
-    for i in 0..60 {
-        text.push_str(&format!("-A C{i} -j C{n}\n-A C{i} -j C{n}\n", n = i + 1));
-    }
-    text.push_str("COMMIT\n");
-    paste(&mut h, text, "2^61 walk");
+    paste(&mut h, walk_2_pow_61(), "2^61 walk");
     run_trace(&mut h, "trace of the 2^61 walk");
-    let want = format!(
-        "Stopped: stopped after {} rule evaluations in table 'filter'",
-        iptviz_gui::trace_state::MAX_STEPS
-    );
-    h.get_by_label_contains(&want);
+    stopped_at_the_budget(&h);
+    h.get_by_label_contains("the kernel would evaluate about 2305843009213693951 rules");
+}
+
+#[test]
+fn an_opened_walk_of_2_pow_61_evaluations_stops_at_the_budget_and_stays_responsive() {
+    let mut h = opened(&walk_2_pow_61(), "2^61 walk file");
+    run_trace(&mut h, "trace of the opened 2^61 walk");
+    stopped_at_the_budget(&h);
     h.get_by_label_contains("the kernel would evaluate about 2305843009213693951 rules");
 }
 
@@ -211,6 +266,10 @@ fn a_million_chains_one_chain_jumps_to_load_as_one_group_through_paste_and_file(
     settle(&mut h, "start");
     paste(&mut h, text, "paste of a million chains");
     check(&h, "paste");
+    // A million calls and returns: the trace stops at its budget, on the
+    // worker thread.
+    run_trace(&mut h, "trace through a million chains");
+    stopped_at_the_budget(&h);
     let mut h = harness(Options {
         file: Some(path.display().to_string()),
         ..Default::default()

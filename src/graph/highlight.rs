@@ -39,6 +39,10 @@ fn row(rule: Option<usize>) -> Option<usize> {
     rule.map(|r| r.min(MAX_ROWS))
 }
 
+/// Rules a path took over one merged edge that its label and hover text
+/// name one by one.
+const MAX_NAMED: usize = 8;
+
 /// Where each chain and target of a view is drawn.
 struct Index<'v> {
     view: &'v View,
@@ -189,8 +193,18 @@ impl View {
         let mut label = if found.len() == 1 {
             rule_label(first, rule)
         } else {
-            let numbers: Vec<String> = found.iter().map(|(i, _)| format!("#{}", i + 1)).collect();
-            numbers.join(", ")
+            // A walk through a million-chain fan-out takes a million rules
+            // of one merged edge: name a few, count the rest.
+            let numbers: Vec<String> = found
+                .iter()
+                .take(MAX_NAMED)
+                .map(|(i, _)| format!("#{}", i + 1))
+                .collect();
+            let mut l = numbers.join(", ");
+            if found.len() > MAX_NAMED {
+                l.push_str(&format!(", … {} taken", found.len()));
+            }
+            l
         };
         if others > 0 {
             label.push_str(&format!(" (+{others} more)"));
@@ -201,8 +215,15 @@ impl View {
         edge.label = label;
         let mut title: String = found
             .iter()
+            .take(MAX_NAMED)
             .map(|(_, r)| format!("packet took line {}: {}\n", r.line, &*r.text))
             .collect();
+        if found.len() > MAX_NAMED {
+            title.push_str(&format!(
+                "packet took {} more of these rules\n",
+                found.len() - MAX_NAMED
+            ));
+        }
         title.push_str(&edge.title);
         edge.title = title;
     }

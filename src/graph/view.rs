@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use petgraph::Direction;
-use petgraph::graph::NodeIndex;
+use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use regex::Regex;
 use serde::Serialize;
@@ -362,6 +362,82 @@ struct Merged {
     probability: Option<f64>,
 }
 
+/// An edge of the chain graph as a view meets it: a stored one (call,
+/// goto, policy) or a return, made up after its caller's edges (where the
+/// graph once stored them) when the view draws returns.
+#[derive(Clone, Copy)]
+enum Piece {
+    Stored(EdgeIndex),
+    Return {
+        callee: NodeIndex,
+        caller: NodeIndex,
+    },
+}
+
+/// The graph's edges in order, each caller's returns after its own edges.
+struct Pieces<'g> {
+    g: &'g ChainGraph,
+    edges: petgraph::graph::EdgeReferences<'g, super::Edge>,
+    returns: bool,
+    /// Source of the edges being read.
+    block: Option<NodeIndex>,
+    /// An edge read ahead, given once the returns before it are.
+    held: Option<EdgeIndex>,
+    /// Returns still to give, last first.
+    pending: Vec<NodeIndex>,
+    caller: NodeIndex,
+}
+
+impl Pieces<'_> {
+    fn flush(&mut self, caller: NodeIndex) {
+        self.pending = self.g.returns_to(caller);
+        self.pending.reverse();
+        self.caller = caller;
+    }
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = Piece;
+
+    fn next(&mut self) -> Option<Piece> {
+        loop {
+            if let Some(callee) = self.pending.pop() {
+                return Some(Piece::Return {
+                    callee,
+                    caller: self.caller,
+                });
+            }
+            if let Some(e) = self.held.take() {
+                return Some(Piece::Stored(e));
+            }
+            match self.edges.next() {
+                Some(e) => {
+                    let source = e.source();
+                    if self.returns
+                        && self.block != Some(source)
+                        && let Some(done) = self.block.replace(source)
+                    {
+                        self.flush(done);
+                        self.held = Some(e.id());
+                        continue;
+                    }
+                    self.block = Some(source);
+                    return Some(Piece::Stored(e.id()));
+                }
+                None => {
+                    if self.returns
+                        && let Some(done) = self.block.take()
+                    {
+                        self.flush(done);
+                        continue;
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 fn select(g: &ChainGraph, opts: &ViewOptions) -> Result<HashSet<NodeIndex>, ViewError> {
     let in_tables =
         |i: NodeIndex| opts.tables.is_empty() || opts.tables.iter().any(|t| *t == g.graph[i].table);
@@ -426,24 +502,85 @@ fn select(g: &ChainGraph, opts: &ViewOptions) -> Result<HashSet<NodeIndex>, View
     Ok(keep)
 }
 
+/// A group: (table, collapse rule index, parent).
+type GroupKey = (Str, usize, Option<NodeIndex>);
+
+/// A number per node of the graph, by node index: four bytes a node where
+/// a hash map would take tens (views of half a million chains).
+struct Slots(Vec<u32>);
+
+impl Slots {
+    const NONE: u32 = u32::MAX;
+
+    fn new(nodes: usize) -> Slots {
+        Slots(vec![Self::NONE; nodes])
+    }
+
+    fn get(&self, i: NodeIndex) -> Option<usize> {
+        match self.0.get(i.index()) {
+            Some(&v) if v != Self::NONE => Some(v as usize),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, i: NodeIndex, v: usize) {
+        if let (Some(slot), Ok(v)) = (self.0.get_mut(i.index()), u32::try_from(v)) {
+            *slot = v;
+        }
+    }
+}
+
+/// The group of each collapsed chain.
+struct Grouped {
+    keys: Vec<GroupKey>,
+    ids: HashMap<GroupKey, usize>,
+    of: Slots,
+}
+
+impl Grouped {
+    fn get(&self, i: NodeIndex) -> Option<&GroupKey> {
+        self.of.get(i).and_then(|k| self.keys.get(k))
+    }
+
+    fn contains(&self, i: NodeIndex) -> bool {
+        self.of.get(i).is_some()
+    }
+
+    fn insert(&mut self, i: NodeIndex, key: GroupKey) {
+        let k = match self.ids.get(&key) {
+            Some(&k) => k,
+            None => {
+                self.keys.push(key.clone());
+                self.ids.insert(key, self.keys.len() - 1);
+                self.keys.len() - 1
+            }
+        };
+        self.of.set(i, k);
+    }
+}
+
 /// Group key of each collapsed chain: (table, rule index, parent).
 fn groups(
     g: &ChainGraph,
     keep: &HashSet<NodeIndex>,
     rules: &[CollapseRule],
     expanded: &[String],
-) -> HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> {
+) -> Grouped {
     let open = |id: String| expanded.contains(&id);
-    let mut out: HashMap<NodeIndex, (Str, usize, Option<NodeIndex>)> = HashMap::new();
+    let mut out = Grouped {
+        keys: Vec::new(),
+        ids: HashMap::new(),
+        of: Slots::new(g.graph.node_count()),
+    };
     let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
     order.sort();
-    let candidates = |r: &CollapseRule, out: &HashMap<_, _>| -> Vec<NodeIndex> {
+    let candidates = |r: &CollapseRule, out: &Grouped| -> Vec<NodeIndex> {
         order
             .iter()
             .copied()
             .filter(|&i| {
                 let n = &g.graph[i];
-                n.is_chain() && !n.is_builtin() && !out.contains_key(&i) && r.matches(&n.name)
+                n.is_chain() && !n.is_builtin() && !out.contains(i) && r.matches(&n.name)
             })
             .collect()
     };
@@ -468,7 +605,7 @@ fn groups(
     }
     let mut first_of: HashMap<(Str, usize, Option<NodeIndex>), NodeIndex> = HashMap::new();
     for &i in &order {
-        if let Some(k) = out.get(&i) {
+        if let Some(k) = out.get(i) {
             first_of.entry(k.clone()).or_insert(i);
         }
     }
@@ -486,7 +623,7 @@ fn groups(
                 .min();
             // Endpoints of one grouped service share the group's first member as parent.
             let parent_key = parent.map(|p| {
-                out.get(&p)
+                out.get(p)
                     .and_then(|k| first_of.get(k))
                     .copied()
                     .unwrap_or(p)
@@ -546,7 +683,7 @@ pub(crate) fn chain_look(n: &Node, counters: bool) -> (ViewNodeKind, Vec<String>
         lines.push(format!("policy hits {} pkts", c.packets));
     }
     if let Some(s) = &n.service {
-        lines.push(s.clone());
+        lines.push(s.to_string());
     }
     let title = format!(
         "{} chain {} in table {} (line {}): {}{}",
@@ -605,13 +742,13 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
     let split = opts.split_targets.unwrap_or(kept_chains > AUTO_RETURNS_MAX);
     let mut nodes: Vec<ViewNode> = Vec::new();
-    let mut map: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut map = Slots::new(g.graph.node_count());
     let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
     // Per group node: rules of its members, and their one service (if one).
     let mut group_sums: HashMap<usize, (usize, Option<Option<String>>)> = HashMap::new();
     for i in g.graph.node_indices().filter(|i| keep.contains(i)) {
         let n = &g.graph[i];
-        if let Some(key) = grouped.get(&i) {
+        if let Some(key) = grouped.get(i) {
             let vi = *group_node.entry(key.clone()).or_insert_with(|| {
                 let rule = &opts.collapse[key.1];
                 let parent = key.2.map(|p| g.graph[p].name.to_string());
@@ -634,7 +771,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             let sums = group_sums.entry(vi).or_insert((0, None));
             sums.0 += n.rules;
             match (&sums.1, &n.service) {
-                (None, Some(s)) => sums.1 = Some(Some(s.clone())),
+                (None, Some(s)) => sums.1 = Some(Some(s.to_string())),
                 (Some(Some(a)), Some(b)) if a != b => sums.1 = Some(None),
                 _ => {}
             }
@@ -643,7 +780,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             if let ViewNodeKind::Group(c) = &mut vn.kind {
                 *c += 1;
             }
-            map.insert(i, vi);
+            map.set(i, vi);
             continue;
         }
         if split && !n.is_chain() {
@@ -710,7 +847,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             members: Vec::new(),
             highlight: false,
         });
-        map.insert(i, nodes.len() - 1);
+        map.set(i, nodes.len() - 1);
     }
     // Group labels once the members are known.
     for (vi, vn) in nodes.iter_mut().enumerate() {
@@ -748,19 +885,32 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::new();
     let mut merged: Vec<Merged> = Vec::new();
     let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> = HashMap::new();
-    for e in g.graph.edge_references() {
-        let w = e.weight();
-        if w.kind == EdgeKind::Return && !returns {
-            continue;
-        }
-        let Some(&from) = map.get(&e.source()) else {
+    for piece in (Pieces {
+        g,
+        edges: g.graph.edge_references(),
+        returns,
+        block: None,
+        held: None,
+        pending: Vec::new(),
+        caller: NodeIndex::end(),
+    }) {
+        let (source, target, kind, rule) = match piece {
+            Piece::Stored(id) => {
+                let Some((s, t)) = g.graph.edge_endpoints(id) else {
+                    continue;
+                };
+                (s, t, g.graph[id].kind, g.graph[id].rule())
+            }
+            Piece::Return { callee, caller } => (callee, caller, EdgeKind::Return, None),
+        };
+        let Some(from) = map.get(source) else {
             continue;
         };
-        let to = match map.get(&e.target()) {
-            Some(&to) => to,
-            None if split && keep.contains(&e.target()) => {
-                *split_node.entry((from, e.target())).or_insert_with(|| {
-                    let mut t = target_node(g, e.target());
+        let to = match map.get(target) {
+            Some(to) => to,
+            None if split && keep.contains(&target) => {
+                *split_node.entry((from, target)).or_insert_with(|| {
+                    let mut t = target_node(g, target);
                     t.id = format!("{}@{}", t.id, nodes[from].id);
                     nodes.push(t);
                     nodes.len() - 1
@@ -772,16 +922,16 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             continue;
         }
         let from_row = if opts.rules && !nodes[from].rows.is_empty() {
-            w.rule.map(|r| r.min(MAX_ROWS))
+            rule.map(|r| r.min(MAX_ROWS))
         } else {
             None
         };
-        let key = (from, to, w.kind, from_row);
+        let key = (from, to, kind, from_row);
         let mi = *merge_index.entry(key).or_insert_with(|| {
             merged.push(Merged {
                 from,
                 to,
-                kind: w.kind,
+                kind,
                 from_row,
                 summaries: Vec::new(),
                 titles: Vec::new(),
@@ -793,22 +943,43 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         });
         let m = &mut merged[mi];
         m.rules += 1;
-        if m.summaries.len() < 2 {
-            m.summaries.push(w.summary.clone());
-        }
-        if m.titles.len() < MAX_TITLE_RULES {
-            let loc = if w.line > 0 {
-                format!("line {}: ", w.line)
-            } else {
-                String::new()
-            };
-            m.titles.push(format!("{loc}{}", &*w.text));
-        }
-        m.packets += w.counters.map(|c| c.packets).unwrap_or(0);
-        if m.rules == 1 {
-            m.probability = w.probability;
-        } else {
-            m.probability = None;
+        // What an edge says is read from its rule, and only for the few
+        // rules a merged edge shows.
+        match piece {
+            Piece::Stored(id) => {
+                if m.summaries.len() < 2 {
+                    m.summaries.push(g.edge_summary(rs, id));
+                }
+                if m.titles.len() < MAX_TITLE_RULES {
+                    let line = g.edge_line(rs, id);
+                    let loc = if line > 0 {
+                        format!("line {line}: ")
+                    } else {
+                        String::new()
+                    };
+                    m.titles.push(format!("{loc}{}", g.edge_text(rs, id)));
+                }
+                if opts.counters {
+                    m.packets += g.edge_counters(rs, id).map(|c| c.packets).unwrap_or(0);
+                }
+                m.probability = if m.rules == 1 {
+                    g.edge_probability(rs, id)
+                } else {
+                    None
+                };
+            }
+            Piece::Return { callee, caller } => {
+                if m.summaries.len() < 2 {
+                    m.summaries.push("return".into());
+                }
+                if m.titles.len() < MAX_TITLE_RULES {
+                    m.titles.push(format!(
+                        "{} returns to {}",
+                        g.graph[callee].name, g.graph[caller].name
+                    ));
+                }
+                m.probability = None;
+            }
         }
     }
     let max_packets = merged.iter().map(|m| m.packets).max().unwrap_or(0);

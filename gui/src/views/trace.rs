@@ -97,7 +97,7 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut TraceForm) -> Vec<Action> 
             "this host, e.g. 192.168.1.10",
         );
         choice(ui, "Direction", &mut form.direction, DIRECTIONS);
-        let enabled = state.doc.is_some();
+        let enabled = state.doc.is_some() && !state.trace.running();
         if ui
             .add_enabled(
                 enabled,
@@ -114,6 +114,13 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut TraceForm) -> Vec<Action> 
     }
     if let Some(e) = &state.trace.error {
         ui.colored_label(palette::verdict_colour("DROP", ui.visuals().dark_mode), e);
+    }
+    if let Some(t) = state.trace.running_for() {
+        // The walk runs on a worker thread; the app stays usable.
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("tracing … {:.1} s", t.as_secs_f32()));
+        });
     }
     ui.separator();
     let Some(r) = state.trace.current(state.doc.as_ref()) else {
