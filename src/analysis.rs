@@ -31,6 +31,7 @@ pub mod ifaces;
 pub mod lint;
 mod lits;
 pub mod reach;
+pub mod routes;
 pub mod sets;
 pub mod spoof;
 

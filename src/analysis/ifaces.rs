@@ -248,66 +248,28 @@ impl IfaceMap {
     /// is `0.0.0.0/0`; routes without `dev` (blackhole, unreachable,
     /// prohibit) send nowhere.
     pub fn parse_routes(file: &str, text: &str, v6: bool) -> Result<IfaceMap, IfaceError> {
+        let table = super::routes::RouteTable::parse(file, text, v6)?;
         let mut routes: Vec<(u32, u128, u128, Option<String>)> = Vec::new();
         let mut family: Option<bool> = None;
-        for (ln, line) in text.lines().enumerate() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if words.is_empty() || line.trim_start().starts_with('#') || line.starts_with(' ') {
-                continue;
-            }
-            let mut w = 0;
-            // Route types: only unicast (none written) sends out of a device.
-            let mut sends = true;
-            if matches!(
-                words[0],
-                "unicast"
-                    | "local"
-                    | "broadcast"
-                    | "multicast"
-                    | "throw"
-                    | "unreachable"
-                    | "prohibit"
-                    | "blackhole"
-                    | "nat"
-                    | "anycast"
-            ) {
-                sends = words[0] == "unicast";
-                w = 1;
-            }
-            let Some(dst) = words.get(w) else { continue };
-            let col = line.find(dst).unwrap_or(0) + 1;
-            let (lo, hi, v6r) = if *dst == "default" {
-                (0, max_addr(family.unwrap_or(v6)), family.unwrap_or(v6))
-            } else {
-                parse_item(dst).map_err(|m| IfaceError {
-                    file: file.into(),
-                    line: ln + 1,
-                    col,
-                    msg: format!(
-                        "{m}: expected a route's destination (`default`, an address or a prefix)"
-                    ),
-                    text: line.into(),
-                })?
-            };
+        for r in &table.routes {
+            let v6r = r.dst.addr().is_ipv6();
             if *family.get_or_insert(v6r) != v6r {
                 return Err(IfaceError {
                     file: file.into(),
-                    line: ln + 1,
-                    col,
+                    line: r.line,
+                    col: 1,
                     msg: "IPv4 and IPv6 routes mixed in one file".into(),
-                    text: line.into(),
+                    text: r.text.clone(),
                 });
             }
-            let dev = words
-                .iter()
-                .position(|x| *x == "dev")
-                .and_then(|p| words.get(p + 1))
-                .filter(|_| sends)
-                .map(|d| d.to_string());
-            let len = (hi - lo)
-                .checked_add(1)
-                .map_or(0, |n| 128 - n.trailing_zeros());
-            routes.push((len, lo, hi, dev));
+            let (lo, _) = addr_bits(r.dst.network());
+            let (hi, _) = addr_bits(r.dst.broadcast());
+            // Route types: only unicast (none written) sends out of a device.
+            let dev = r
+                .dev()
+                .filter(|_| r.kind == super::routes::RouteKind::Unicast)
+                .map(str::to_string);
+            routes.push((r.dst.prefix_len() as u32, lo, hi, dev));
         }
         let v6 = family.unwrap_or(v6);
         // Shorter prefixes first, so longer ones paint over them.
