@@ -24,6 +24,7 @@ mod packet;
 mod path_only;
 pub mod pcap;
 mod report;
+pub mod route;
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ pub use packet::{
 };
 pub use path_only::path_only_view;
 pub use report::{StepView, TraceView, render_text};
+pub use route::{Decision, RouteStep, Routing, SYSCTL_KEYS, Sysctls};
 
 use compile::{Act, CRule, Env, MarkOp, NatPorts, Outcome, compile_rule, eval};
 
@@ -168,6 +170,9 @@ pub struct TraceOptions {
     pub iface_addrs: HashMap<String, Vec<IpAddr>>,
     /// Rule evaluations before the walk stops ([`DEFAULT_MAX_STEPS`] when unset).
     pub max_steps: Option<u64>,
+    /// Routes, sysctls and groups joined: when set, a routing step like
+    /// the kernel's decides INPUT, FORWARD or a drop ([`route`]).
+    pub routing: Option<std::sync::Arc<Routing>>,
 }
 
 /// A final or per-table verdict.
@@ -325,6 +330,9 @@ pub struct Trace {
     /// budget of rule evaluations ran out); `verdict` is then meaningless.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// The routing step, when [`TraceOptions::routing`] was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RouteStep>,
 }
 
 /// One edge of the highlighted path: a rule (or policy) that matched.
@@ -420,6 +428,7 @@ struct Walk<'o> {
     evals: u64,
     budget: u64,
     stopped: Option<Stopped>,
+    routing: Option<RouteStep>,
 }
 
 impl<'r> Tracer<'r> {
@@ -482,6 +491,7 @@ impl<'r> Tracer<'r> {
             evals: 0,
             budget: opts.max_steps.unwrap_or(DEFAULT_MAX_STEPS),
             stopped: None,
+            routing: None,
         };
         if let Some(c) = &opts.connection {
             w.join(c);
@@ -490,15 +500,28 @@ impl<'r> Tracer<'r> {
         let outgoing = match opts.direction {
             Some(Direction::Out) => true,
             Some(_) => false,
+            // With routing modelled, a packet given an interface to arrive
+            // on arrives, whatever its source (martians are the point).
+            None if opts.routing.is_some() && pkt.in_iface.is_some() => false,
             None => is_local(&pkt.src),
         };
         let mut hooks = Vec::new();
         if outgoing {
             return self.trace_output(w, hooks);
         }
+        if let Some(why) = opts
+            .routing
+            .as_ref()
+            .and_then(|_| route::v6_receive_drop(pkt))
+        {
+            return self.routing_drop(w, hooks, RouteStep::receive_drop(why), Route::Local);
+        }
         hooks.push(Hook::Prerouting);
         if let Some(v) = self.hook(Hook::Prerouting, &mut w) {
             return self.finish(w, v, Route::Forward, hooks);
+        }
+        if let Some(rt) = &opts.routing {
+            return self.routed_input(w, hooks, rt);
         }
         let local = if w.redirected || is_local(&w.pkt.dst) {
             true
@@ -542,6 +565,54 @@ impl<'r> Tracer<'r> {
         if local {
             return self.deliver(w, hooks);
         }
+        self.forward(w, hooks)
+    }
+
+    /// After PREROUTING, with routing modelled: the kernel's decision.
+    fn routed_input(&self, mut w: Walk<'_>, hooks: Vec<Hook>, rt: &Routing) -> Trace {
+        let step = if w.redirected {
+            RouteStep::redirected()
+        } else {
+            rt.input(&w.pkt, &w.opts.local)
+        };
+        match step.decision {
+            route::Decision::Local | route::Decision::Output => {
+                w.routing = Some(step);
+                self.deliver(w, hooks)
+            }
+            route::Decision::Drop => self.routing_drop(w, hooks, step, Route::Forward),
+            route::Decision::Forward => {
+                if w.pkt.out_iface.is_none() {
+                    w.pkt.out_iface = step.dev.as_deref().map(Into::into);
+                } else if step.dev.is_some() && w.pkt.out_iface.as_deref() != step.dev.as_deref() {
+                    w.notes.push(format!(
+                        "--out {} is not the interface the routes give ({})",
+                        w.pkt.out_iface.as_deref().unwrap_or(""),
+                        step.dev.as_deref().unwrap_or("")
+                    ));
+                }
+                w.routing = Some(step);
+                self.forward(w, hooks)
+            }
+        }
+    }
+
+    /// Ends the walk with a drop by routing (no rule decided it).
+    fn routing_drop(
+        &self,
+        mut w: Walk<'_>,
+        hooks: Vec<Hook>,
+        step: RouteStep,
+        route: Route,
+    ) -> Trace {
+        w.routing = Some(step);
+        let mut t = self.finish(w, Verdict::Drop, route, hooks);
+        t.decided_by = None;
+        t
+    }
+
+    /// FORWARD and POSTROUTING, unless routing refuses to forward.
+    fn forward(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
         if let Some(why) = not_forwarded(&w.pkt) {
             w.notes.push(why.into());
             let mut t = self.finish(w, Verdict::Drop, Route::Forward, hooks);
@@ -574,6 +645,16 @@ impl<'r> Tracer<'r> {
         w.outgoing = true;
         w.pkt.in_iface = None;
         w.route_iface = w.pkt.out_iface.clone();
+        if let Some(rt) = &w.opts.routing {
+            let step = rt.output(&w.pkt, &w.opts.local);
+            if step.decision == route::Decision::Drop {
+                return self.routing_drop(w, hooks, step, Route::Output);
+            }
+            if w.route_iface.is_none() && step.dev.as_deref() != Some(LOOPBACK) {
+                w.route_iface = step.dev.as_deref().map(Into::into);
+            }
+            w.routing = Some(step);
+        }
         self.reroute(&mut w);
         hooks.push(Hook::Output);
         if let Some(v) = self.hook(Hook::Output, &mut w) {
@@ -613,6 +694,12 @@ impl<'r> Tracer<'r> {
     /// else the interface given.
     fn reroute(&self, w: &mut Walk<'_>) {
         let dst = w.pkt.dst;
+        if let Some(rt) = &w.opts.routing
+            && w.input.out_iface.is_none()
+        {
+            w.pkt.out_iface = rt.output(&w.pkt, &w.opts.local).dev.map(Into::into);
+            return;
+        }
         w.pkt.out_iface = if w.opts.local.contains(&dst) || dst.is_loopback() {
             Some(LOOPBACK.into())
         } else {
@@ -636,6 +723,7 @@ impl<'r> Tracer<'r> {
             hooks,
             notes: w.notes,
             stopped: w.stopped,
+            routing: w.routing,
         }
     }
 
@@ -781,6 +869,7 @@ impl<'r> Tracer<'r> {
             reply_dir: w.reply_dir,
             reply: w.opts.connection.as_ref().map(|c| c.reply),
             socket: w.outgoing && !w.looped,
+            routing: w.opts.routing.as_deref(),
         };
         let mut notes = Vec::new();
         let mut overridden: Option<Option<bool>> = None;

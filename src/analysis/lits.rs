@@ -91,6 +91,7 @@ fn unknown_name(t: &Test) -> String {
         Test::Ttl(..) => "ttl/hl",
         Test::SrcType { .. } | Test::DstType { .. } => "addrtype",
         Test::PktType(_) => "pkttype",
+        Test::RpFilter { .. } => "rpfilter",
         Test::CtStatus(_) => "ctstatus",
         Test::OwnerUid(..) | Test::OwnerGid(..) | Test::SocketExists => "owner",
         Test::Src(_) | Test::Dst(_) | Test::CtOrigSrc(_) | Test::CtOrigDst(_) => {
@@ -174,6 +175,7 @@ impl Template<'_> {
             reply_dir: false,
             socket: false,
             reply: None,
+            routing: None,
         };
         let mut out = RuleLits {
             src: IntervalSet::full(max),

@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use iptviz::analysis::routes::RouteTable;
 use iptviz::graph::ViewOptions;
 use iptviz::render::{Format, render};
+use iptviz::trace::Routing;
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
     parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, protocol_number, render_text,
@@ -156,6 +158,24 @@ pub struct TraceArgs {
     /// in, out or forward, when addresses do not tell.
     #[arg(long)]
     direction: Option<String>,
+    /// Routes as `ip route show table all` (and `ip -6 route show table
+    /// all`) print them: a routing step like the kernel's then decides
+    /// between INPUT, FORWARD and a drop (martians, no route, rp_filter)
+    /// and picks the interface a packet leaves by. Without it, this host's
+    /// addresses (--local, --iface-addr) decide.
+    #[arg(long, value_name = "FILE")]
+    routes: Option<PathBuf>,
+    /// A sysctl the routing step uses, as KEY=VALUE (repeatable):
+    /// net.ipv4.ip_forward, net.ipv6.conf.all.forwarding,
+    /// net.ipv4.conf.{all,IFACE}.rp_filter (0/1/2),
+    /// net.ipv4.conf.{all,IFACE}.route_localnet, net.ipv4.conf.{all,IFACE}.accept_local.
+    #[arg(long, value_name = "KEY=VALUE")]
+    sysctl: Vec<String>,
+    /// A multicast group this host has joined (repeatable): a packet to it
+    /// is delivered to INPUT; to a group not joined, dropped. Multicast is
+    /// never forwarded (multicast routing is not modelled).
+    #[arg(long, value_name = "GROUP")]
+    join: Vec<IpAddr>,
     /// ipset contents: NAME=CIDR,CIDR (repeat for several sets).
     #[arg(long, value_name = "NAME=CIDR,...")]
     ipset: Vec<String>,
@@ -303,6 +323,20 @@ impl TraceArgs {
             .as_deref()
             .map(str::parse::<Direction>)
             .transpose()?;
+        let routing = self.routing()?;
+        if let Some(rt) = &routing {
+            for a in rt.local_addrs() {
+                if !local.contains(&a) {
+                    local.push(a);
+                }
+            }
+            if let Some(d @ (Direction::In | Direction::Forward)) = direction {
+                bail!(
+                    "--direction {} and --routes/--sysctl/--join: the routing step decides between INPUT and FORWARD; drop --direction (it may only say `out`)",
+                    if d == Direction::In { "in" } else { "forward" }
+                );
+            }
+        }
         self.check_direction(direction, &local)?;
         Ok(TraceOptions {
             local,
@@ -318,7 +352,40 @@ impl TraceArgs {
             connection: None,
             iface_addrs,
             max_steps: Some(self.max_steps),
+            routing,
         })
+    }
+
+    /// The routing step's inputs, when any of --routes, --sysctl, --join is given.
+    fn routing(&self) -> anyhow::Result<Option<std::sync::Arc<Routing>>> {
+        if self.routes.is_none() && self.sysctl.is_empty() && self.join.is_empty() {
+            return Ok(None);
+        }
+        let mut rt = Routing::default();
+        for s in &self.sysctl {
+            rt.sysctls.set(s)?;
+        }
+        for g in &self.join {
+            if !g.is_multicast() {
+                bail!("--join {g}: not a multicast group");
+            }
+        }
+        rt.joined = self.join.clone();
+        if let Some(path) = &self.routes {
+            let name = path.display().to_string();
+            let text = if name == "-" {
+                if self.packets.as_deref() == Some("-") || self.pcap.as_deref() == Some("-") {
+                    bail!("--routes - and the packets cannot both come from standard input");
+                }
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?
+            };
+            let v6 = self.src.is_some_and(|a| a.is_ipv6());
+            rt.table =
+                Some(RouteTable::parse(&name, &text, v6).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        Ok(Some(std::sync::Arc::new(rt)))
     }
 }
 

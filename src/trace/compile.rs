@@ -216,6 +216,12 @@ pub(crate) mod ct_bits {
 #[derive(Debug, Clone)]
 pub(crate) enum Test {
     Proto(u8),
+    /// `-m rpfilter`: the route back to the source.
+    RpFilter {
+        loose: bool,
+        accept_local: bool,
+        invert: bool,
+    },
     Src(Net),
     Dst(Net),
     InIface(Iface),
@@ -908,22 +914,18 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             false,
             part,
         )),
-        // Without routes the reverse path is taken as valid: the plain
-        // match passes, `--invert` (drop what fails the check) does not.
-        "rpfilter" => {
-            let invert = m.opt("--invert").is_some();
-            out.push(cond(
-                assume(
-                    !invert,
-                    format!(
-                        "rpfilter: the reverse path is assumed valid{}",
-                        if invert { " (--invert: no match)" } else { "" }
-                    ),
-                ),
-                false,
-                part,
-            ))
-        }
+        // Decided from the routes when the trace has them; without, the
+        // reverse path is taken as valid: the plain match passes,
+        // `--invert` (match what fails the check) does not.
+        "rpfilter" => out.push(cond(
+            Test::RpFilter {
+                loose: m.opt("--loose").is_some(),
+                accept_local: m.opt("--accept-local").is_some(),
+                invert: m.opt("--invert").is_some(),
+            },
+            false,
+            part,
+        )),
         _ => out.push(cond(
             assume(true, format!("-m {module} assumed to match")),
             false,
@@ -1009,6 +1011,8 @@ pub(crate) struct Env<'a> {
     pub socket: bool,
     /// The connection's reply tuple, when it is known.
     pub reply: Option<crate::conntrack::Tuple>,
+    /// Routes for `-m rpfilter`, when the trace has them.
+    pub routing: Option<&'a super::route::Routing>,
 }
 
 impl Env<'_> {
@@ -1193,6 +1197,20 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::SocketExists => Known(env.socket),
         Test::Random(prob) => Outcome::Random(*prob),
         Test::Assume { matched, what } => Outcome::Assumed(*matched, what.clone()),
+        Test::RpFilter {
+            loose,
+            accept_local,
+            invert,
+        } => match env.routing.and_then(|r| r.rpfilter(p, *loose, *accept_local)) {
+            Some(ok) => Known(ok != *invert),
+            None => Outcome::Assumed(
+                !*invert,
+                format!(
+                    "rpfilter: the reverse path is assumed valid (no --routes){}",
+                    if *invert { " (--invert: no match)" } else { "" }
+                ),
+            ),
+        },
     }
 }
 

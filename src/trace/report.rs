@@ -61,6 +61,9 @@ pub struct TraceView {
     /// The same, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_message: Option<String>,
+    /// The routing step (with --routes, --sysctl or --join).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<super::RouteStep>,
 }
 
 fn part_text(r: &Rule, part: Part) -> String {
@@ -167,6 +170,7 @@ impl Trace {
             notes: self.notes.clone(),
             stopped: self.stopped.clone(),
             stopped_message: self.stopped.as_ref().map(ToString::to_string),
+            routing: self.routing.clone(),
         }
     }
 }
@@ -207,6 +211,33 @@ pub fn render_text(v: &TraceView) -> String {
         Route::Forward => "forwarded",
         Route::Output => "sent by this host",
     };
+    match &v.routing {
+        Some(r) => {
+            let what = match r.decision {
+                super::Decision::Local => "for this host (INPUT)".to_string(),
+                super::Decision::Forward => format!(
+                    "forward (FORWARD) out of {}",
+                    r.dev.as_deref().unwrap_or("an interface not known")
+                ),
+                super::Decision::Output => format!(
+                    "sent out of {}",
+                    r.dev.as_deref().unwrap_or("an interface not known")
+                ),
+                super::Decision::Drop => "dropped by routing".to_string(),
+            };
+            let _ = writeln!(out, "routing {what}: {}", r.reason);
+            if let Some(route) = &r.route {
+                let _ = writeln!(out, "        route {route}");
+            }
+        }
+        None if v.hooks.first() == Some(&Hook::Prerouting) => {
+            let _ = writeln!(
+                out,
+                "routing not modelled (no --routes): this host's addresses (--local, --iface-addr) or --direction decided; martians, missing routes and rp_filter not checked"
+            );
+        }
+        None => {}
+    }
     let hooks: Vec<&str> = v.hooks.iter().map(|h| h.chain()).collect();
     let _ = writeln!(out, "path    {}", hooks.join(" -> "));
     if let Some(why) = &v.stopped_message {
@@ -214,6 +245,16 @@ pub fn render_text(v: &TraceView) -> String {
     } else if v.verdict == Verdict::Accept {
         let _ = writeln!(out, "verdict ACCEPT: {route}");
         let _ = writeln!(out, "leaves  {}", v.output);
+    } else if let Some(r) = v
+        .routing
+        .as_ref()
+        .filter(|r| r.decision == super::Decision::Drop)
+    {
+        let _ = writeln!(
+            out,
+            "verdict {}: dropped by routing: {}",
+            v.verdict, r.reason
+        );
     } else {
         let at = v.hooks.last().map(|h| h.chain()).unwrap_or("?");
         let _ = writeln!(out, "verdict {} in {at}", v.verdict);
