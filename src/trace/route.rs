@@ -323,8 +323,8 @@ impl Routing {
                 )),
             };
         };
-        let unicast = r.kind == RouteKind::Unicast;
-        if !unicast && !(r.kind == RouteKind::Local && accept_local) {
+        let usable = r.kind == RouteKind::Unicast || (r.kind == RouteKind::Local && accept_local);
+        if !usable {
             return Err(format!(
                 "martian source: the route back to {src} is of type {} ({})",
                 r.kind.name(),
@@ -668,7 +668,8 @@ impl Routing {
         let Some(r) = table.lookup(src) else {
             return Some(false);
         };
-        if r.kind != RouteKind::Unicast && !(r.kind == RouteKind::Local && accept_local) {
+        let usable = r.kind == RouteKind::Unicast || (r.kind == RouteKind::Local && accept_local);
+        if !usable {
             return Some(false);
         }
         Some(loose || r.devs.iter().any(|d| d == dev))

@@ -1,0 +1,590 @@
+//! The kernel as the oracle for the routing step of `iptviz trace`
+//! (`--routes`, `--sysctl`, `--join`).
+//!
+//! Each scenario builds a fresh pair of namespaces: the host (the router
+//! under test, interfaces eth0 10.1.0.1/24 and eth1 10.2.0.1/24) and a
+//! peer holding the other ends of the two veth pairs. The scenario adds
+//! its routes and sysctls to the host and joins its multicast groups; the
+//! host's own `ip route show table all` is what the trace reads, and the
+//! same sysctls and groups are given to it. Then, packet by packet, a UDP
+//! packet is written as an Ethernet frame on the peer's side, and the
+//! packet counter of every rule in `iptables-save -c` must have moved by
+//! exactly as many packets as the trace matched it (rules in PREROUTING,
+//! INPUT, FORWARD and POSTROUTING show whether routing delivered,
+//! forwarded or dropped the packet; `-m rpfilter` rules in raw PREROUTING
+//! show its four flags and `--invert`).
+//!
+//! Covered: martian sources (127/8 off `lo`, multicast, limited
+//! broadcast, 0/8, this host's own address) and destinations (127/8,
+//! 0/8), a class E source (which Linux accepts: a documented case, not a
+//! martian), DHCP discovery (0.0.0.0 to 255.255.255.255), broadcasts,
+//! multicast joined and not, unreachable / blackhole / prohibit routes and
+//! no route, forwarding off, rp_filter strict and loose with asymmetric
+//! routes (and the max of `all` and the interface), route_localnet,
+//! accept_local.
+//!
+//! Not covered here (unit-tested only): IPv6 (no rp_filter sysctl; the
+//! ip6_rcv drops), packets the host sends itself.
+//!
+//! Needs root, `ip`, `iptables-restore`, `iptables-save`, `sysctl` and
+//! `python3`; otherwise says why and passes, unless
+//! `IPTVIZ_REQUIRE_KERNEL_TESTS=1`, when it fails.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+
+use iptviz::analysis::routes::RouteTable;
+use iptviz::parse::{ParseOptions, parse_str};
+use iptviz::trace::{Packet, Routing, Sysctls, TraceOptions, Tracer};
+
+/// Counts and routing checks: every rule filters on UDP so that the ICMP
+/// errors the host sends back (port or host unreachable) move nothing.
+const RULES_COUNTING: &str = "\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp
+-A PREROUTING -p udp -m rpfilter
+-A PREROUTING -p udp -m rpfilter --invert
+-A PREROUTING -p udp -m rpfilter --loose
+-A PREROUTING -p udp -m rpfilter --accept-local
+-A PREROUTING -p udp -m rpfilter --loose --accept-local --invert
+-A PREROUTING -p udp -m rpfilter --validmark
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p udp
+-A INPUT -p udp
+-A FORWARD -p udp
+-A POSTROUTING -p udp
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p udp
+-A FORWARD -p udp
+-A OUTPUT -p udp
+COMMIT
+";
+
+/// Calico's anti-spoofing rule: drop what fails the reverse-path check
+/// on the workload interfaces (here eth1), in raw PREROUTING.
+const RULES_CALICO: &str = "\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:cali-PREROUTING - [0:0]
+-A PREROUTING -j cali-PREROUTING
+-A cali-PREROUTING -p udp -i eth1 -m rpfilter --validmark --invert -j DROP
+-A cali-PREROUTING -p udp -i eth0 -m rpfilter --loose --invert -j DROP
+-A cali-PREROUTING -p udp
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p udp
+-A FORWARD -p udp
+COMMIT
+";
+
+const RULESETS: &[(&str, &str)] = &[("counting", RULES_COUNTING), ("calico", RULES_CALICO)];
+
+/// The host's sysctls before a scenario's own: every value the trace
+/// depends on is set in the kernel and given to the trace.
+const BASE_SYSCTLS: &[&str] = &[
+    "net.ipv4.ip_forward=1",
+    "net.ipv4.conf.all.rp_filter=0",
+    "net.ipv4.conf.eth0.rp_filter=0",
+    "net.ipv4.conf.eth1.rp_filter=0",
+    "net.ipv4.conf.all.route_localnet=0",
+    "net.ipv4.conf.eth0.route_localnet=0",
+    "net.ipv4.conf.eth1.route_localnet=0",
+    "net.ipv4.conf.all.accept_local=0",
+    "net.ipv4.conf.eth0.accept_local=0",
+    "net.ipv4.conf.eth1.accept_local=0",
+];
+
+/// One packet: arriving interface (0 or 1), source, destination.
+type Pkt = (usize, &'static str, &'static str);
+
+struct Scenario {
+    name: &'static str,
+    /// `ip route add ...` arguments run in the host.
+    routes: &'static [&'static str],
+    sysctls: &'static [&'static str],
+    /// Groups joined on eth0.
+    joins: &'static [&'static str],
+    packets: &'static [Pkt],
+}
+
+const ASYMMETRIC: &[&str] = &[
+    "192.0.2.0/24 via 10.2.0.2 dev eth1",
+    "unreachable 198.51.100.0/24",
+    "blackhole 203.0.113.0/24",
+    "prohibit 100.64.0.0/16",
+];
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "martians, lookups and groups (rp_filter off)",
+        routes: ASYMMETRIC,
+        sysctls: &[],
+        joins: &["239.1.1.1"],
+        packets: &[
+            (0, "10.1.0.2", "10.1.0.1"),
+            (0, "10.1.0.2", "10.2.0.1"),
+            (0, "10.1.0.2", "10.2.0.9"),
+            (0, "10.1.0.2", "192.0.2.9"),
+            (1, "192.0.2.7", "10.1.0.1"),
+            (0, "192.0.2.7", "10.1.0.1"),
+            (0, "10.1.0.2", "198.51.100.1"),
+            (0, "10.1.0.2", "203.0.113.1"),
+            (0, "10.1.0.2", "100.64.0.1"),
+            (0, "10.1.0.2", "8.8.8.8"),
+            (0, "127.0.0.5", "10.1.0.1"),
+            (0, "10.1.0.2", "127.0.0.1"),
+            (0, "240.0.0.1", "10.1.0.1"),
+            (0, "224.0.0.9", "10.1.0.1"),
+            (0, "255.255.255.255", "10.1.0.1"),
+            (0, "0.0.0.0", "10.1.0.1"),
+            (0, "10.1.0.2", "0.0.0.9"),
+            (0, "0.0.0.0", "255.255.255.255"),
+            (0, "10.1.0.2", "255.255.255.255"),
+            (0, "10.1.0.2", "10.1.0.255"),
+            (0, "10.1.0.2", "10.2.0.255"),
+            (0, "10.2.0.1", "10.1.0.1"),
+            (0, "10.1.0.2", "239.1.1.1"),
+            (0, "10.1.0.2", "239.2.2.2"),
+            (0, "10.1.0.2", "224.0.0.1"),
+            (0, "198.51.100.5", "10.1.0.1"),
+            (0, "0.0.0.0", "224.0.0.1"),
+            (0, "0.0.0.0", "239.1.1.1"),
+        ],
+    },
+    Scenario {
+        name: "forwarding off",
+        routes: ASYMMETRIC,
+        sysctls: &["net.ipv4.ip_forward=0"],
+        joins: &[],
+        packets: &[
+            (0, "10.1.0.2", "10.2.0.9"),
+            (0, "10.1.0.2", "192.0.2.9"),
+            (0, "10.1.0.2", "10.1.0.1"),
+            (0, "10.1.0.2", "10.2.0.1"),
+            (0, "10.1.0.2", "8.8.8.8"),
+            (0, "10.1.0.2", "203.0.113.1"),
+        ],
+    },
+    Scenario {
+        name: "rp_filter strict on eth0",
+        routes: ASYMMETRIC,
+        sysctls: &["net.ipv4.conf.eth0.rp_filter=1"],
+        joins: &[],
+        packets: &[
+            (0, "192.0.2.7", "10.1.0.1"),
+            (1, "192.0.2.7", "10.2.0.1"),
+            (1, "192.0.2.7", "10.1.0.1"),
+            (0, "8.8.8.8", "10.1.0.1"),
+            (0, "10.1.0.2", "10.1.0.1"),
+            (0, "192.0.2.7", "10.2.0.9"),
+            (0, "10.1.0.2", "192.0.2.9"),
+            (0, "198.51.100.5", "10.1.0.1"),
+            (0, "10.2.0.1", "10.1.0.1"),
+        ],
+    },
+    Scenario {
+        name: "rp_filter loose (all=2), default route by eth1",
+        routes: &[
+            "192.0.2.0/24 via 10.2.0.2 dev eth1",
+            "unreachable 198.51.100.0/24",
+            "default via 10.2.0.2 dev eth1",
+        ],
+        sysctls: &["net.ipv4.conf.all.rp_filter=2"],
+        joins: &[],
+        packets: &[
+            (0, "192.0.2.7", "10.1.0.1"),
+            (0, "8.8.8.8", "10.1.0.1"),
+            (0, "8.8.8.8", "10.2.0.9"),
+            (0, "198.51.100.5", "10.1.0.1"),
+            (0, "10.2.0.1", "10.1.0.1"),
+            (1, "8.8.8.8", "10.1.0.1"),
+        ],
+    },
+    Scenario {
+        name: "rp_filter max(all=1, eth0=0), default route by eth1",
+        routes: &["default via 10.2.0.2 dev eth1"],
+        sysctls: &[
+            "net.ipv4.conf.all.rp_filter=1",
+            "net.ipv4.conf.eth1.rp_filter=2",
+        ],
+        joins: &[],
+        packets: &[
+            (0, "8.8.8.8", "10.1.0.1"),
+            (1, "8.8.8.8", "10.2.0.1"),
+            (0, "10.1.0.2", "10.1.0.1"),
+            (1, "10.1.0.2", "10.2.0.1"),
+            (1, "10.1.0.2", "8.8.4.4"),
+        ],
+    },
+    Scenario {
+        name: "route_localnet on eth0, accept_local",
+        routes: ASYMMETRIC,
+        sysctls: &[
+            "net.ipv4.conf.eth0.route_localnet=1",
+            "net.ipv4.conf.all.accept_local=1",
+        ],
+        joins: &[],
+        packets: &[
+            (0, "127.0.0.5", "10.1.0.1"),
+            (0, "10.1.0.2", "127.0.0.1"),
+            (1, "127.0.0.5", "10.2.0.1"),
+            (0, "10.2.0.1", "10.1.0.1"),
+            (0, "10.1.0.1", "10.1.0.1"),
+        ],
+    },
+];
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ns(name: &str, args: &[&str]) -> String {
+    run(Command::new("ip").args(["netns", "exec", name]).args(args))
+}
+
+/// `tests/kernel/sender.py` in the peer namespace; killed on drop.
+struct Sender {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Sender {
+    fn start(ns: &str) -> Sender {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/sender.py");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-u"])
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 sender starts");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        Sender {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("sender takes a line");
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).expect("sender answers");
+        assert!(answer.starts_with("ok"), "sender: {answer:?} for {line:?}");
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Ethernet destination a packet to `dst` is sent with: the host's
+/// MAC, the broadcast MAC, or the group's multicast MAC.
+fn dst_mac(dst: IpAddr, host_mac: &str, broadcasts: &[&str]) -> String {
+    match dst {
+        IpAddr::V4(a) if a.is_multicast() => {
+            let o = a.octets();
+            format!("01:00:5e:{:02x}:{:02x}:{:02x}", o[1] & 0x7f, o[2], o[3])
+        }
+        IpAddr::V4(a) if a.is_broadcast() || broadcasts.contains(&a.to_string().as_str()) => {
+            "ff:ff:ff:ff:ff:ff".into()
+        }
+        _ => host_mac.into(),
+    }
+}
+
+/// Packet counters of every rule: (table, chain, index) -> packets.
+fn counters(save: &str) -> BTreeMap<(String, String, usize), u64> {
+    let mut out = BTreeMap::new();
+    let mut per_chain: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut table = String::new();
+    for line in save.lines() {
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.trim().to_string();
+        } else if line.starts_with('[')
+            && let Some((count, rule)) = line.split_once("] ")
+        {
+            let packets: u64 = count[1..]
+                .split(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a packet count");
+            let chain = rule
+                .split_whitespace()
+                .nth(1)
+                .expect("-A CHAIN")
+                .to_string();
+            let idx = per_chain.entry((table.clone(), chain.clone())).or_default();
+            out.insert((table.clone(), chain, *idx), packets);
+            *idx += 1;
+        }
+    }
+    out
+}
+
+fn delta(
+    before: &BTreeMap<(String, String, usize), u64>,
+    after: &BTreeMap<(String, String, usize), u64>,
+) -> BTreeMap<(String, String, usize), u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// Host and peer namespaces, deleted on drop.
+struct Lab {
+    host: common::Netns,
+    peer: common::Netns,
+}
+
+fn build_lab(tag: usize, sc: &Scenario) -> Lab {
+    let host = common::Netns::new(&format!("rt{tag}h"));
+    let peer = common::Netns::new(&format!("rt{tag}p"));
+    for (i, p) in ["p0", "p1"].iter().enumerate() {
+        let eth = format!("eth{i}");
+        run(Command::new("ip").args([
+            "link", "add", &eth, "netns", &host.0, "type", "veth", "peer", "name", p, "netns",
+            &peer.0,
+        ]));
+        ns(&peer.0, &["ip", "link", "set", p, "up"]);
+    }
+    ns(
+        &host.0,
+        &["sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0"],
+    );
+    ns(&host.0, &["ip", "link", "set", "lo", "up"]);
+    for (i, addr) in ["10.1.0.1/24", "10.2.0.1/24"].iter().enumerate() {
+        let eth = format!("eth{i}");
+        ns(&host.0, &["ip", "addr", "add", addr, "dev", &eth]);
+        ns(&host.0, &["ip", "link", "set", &eth, "up"]);
+    }
+    for s in BASE_SYSCTLS.iter().chain(sc.sysctls) {
+        ns(&host.0, &["sysctl", "-qw", s]);
+    }
+    for r in sc.routes {
+        let mut args = vec!["ip", "route", "add"];
+        args.extend(r.split_whitespace());
+        ns(&host.0, &args);
+    }
+    for g in sc.joins {
+        ns(
+            &host.0,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{g}/32"),
+                "dev",
+                "eth0",
+                "autojoin",
+            ],
+        );
+    }
+    Lab { host, peer }
+}
+
+#[test]
+fn routing_step_agrees_with_the_kernel() {
+    if !common::kernel_tests_can_run(&[
+        "ip",
+        "iptables-restore",
+        "iptables-save",
+        "sysctl",
+        "python3",
+    ]) {
+        return;
+    }
+    let mut packets = 0usize;
+    let mut runs = 0usize;
+    let mut failures = Vec::new();
+    let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
+    let mut control_wrong = 0usize;
+    for (si, sc) in SCENARIOS.iter().enumerate() {
+        let lab = build_lab(si, sc);
+        // Give the kernel a moment to bring the links up.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let routes_text = ns(&lab.host.0, &["ip", "route", "show", "table", "all"]);
+        let table = RouteTable::parse("ip route show table all", &routes_text, false)
+            .unwrap_or_else(|e| panic!("{e}\n{routes_text}"));
+        let mut sysctls = Sysctls::default();
+        for s in BASE_SYSCTLS.iter().chain(sc.sysctls) {
+            sysctls.set(s).unwrap();
+        }
+        let routing = Routing {
+            table: Some(table),
+            sysctls,
+            joined: sc.joins.iter().map(|g| g.parse().unwrap()).collect(),
+        };
+        let opts = TraceOptions {
+            routing: Some(Arc::new(routing)),
+            ..Default::default()
+        };
+        let macs: Vec<String> = ["eth0", "eth1"]
+            .iter()
+            .map(|e| {
+                ns(
+                    &lab.host.0,
+                    &["cat", &format!("/sys/class/net/{e}/address")],
+                )
+                .trim()
+                .to_string()
+            })
+            .collect();
+        let broadcasts = ["10.1.0.255", "10.2.0.255"];
+        let mut sender = Sender::start(&lab.peer.0);
+        for (name, rules) in RULESETS {
+            let (ok, _, err) = lab.host.run("iptables-restore", &[], rules.as_bytes());
+            assert!(ok, "iptables-restore of {name}: {err}");
+            let rs = parse_str(rules, &ParseOptions::strict(*name))
+                .expect("the ruleset parses")
+                .ruleset;
+            let tracer = Tracer::new(&rs);
+            runs += 1;
+            for (pi, &(iface, src, dst)) in sc.packets.iter().enumerate() {
+                let sport =
+                    20000 + (si * 1000 + pi * 10) as u16 + if *name == "calico" { 1 } else { 0 };
+                let dst_ip: IpAddr = dst.parse().unwrap();
+                let mac = dst_mac(dst_ip, &macs[iface], &broadcasts);
+                let before = counters(&ns(&lab.host.0, &["iptables-save", "-c"]));
+                sender.send(&format!(
+                    "wire p{iface} {mac} 17 {src} {dst} {sport} 9 0 0 0 0 0 64 0"
+                ));
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                let after = counters(&ns(&lab.host.0, &["iptables-save", "-c"]));
+                let kernel = delta(&before, &after);
+                let mut p = Packet::new(17, src.parse().unwrap(), dst_ip);
+                p.sport = sport;
+                p.dport = 9;
+                p.in_iface = Some(format!("eth{iface}").as_str().into());
+                let t = tracer.trace(&p, &opts);
+                let mut ours: BTreeMap<(String, String, usize), u64> = BTreeMap::new();
+                for s in t.steps.iter().filter(|s| s.matched) {
+                    if let Some(r) = s.rule {
+                        let table = &rs.tables[s.table];
+                        *ours
+                            .entry((
+                                table.name.to_string(),
+                                table.chains[s.chain].name.to_string(),
+                                r,
+                            ))
+                            .or_default() += 1;
+                    }
+                }
+                packets += 1;
+                // Every frame must have reached the host's PREROUTING:
+                // otherwise the comparison would prove nothing.
+                assert_eq!(
+                    kernel.get(&("raw".to_string(), "PREROUTING".to_string(), 0)),
+                    Some(&1),
+                    "[{}] {name}: udp {src} -> {dst} in eth{iface} never reached PREROUTING",
+                    sc.name
+                );
+                if let Some(r) = &t.routing {
+                    *decisions.entry(format!("{:?}", r.decision)).or_default() += 1;
+                }
+                // The control: the same packet traced without the routing
+                // step (this host's addresses deciding, as before).
+                let mut plain = TraceOptions {
+                    local: opts
+                        .routing
+                        .as_ref()
+                        .map(|r| r.local_addrs())
+                        .unwrap_or_default(),
+                    ..Default::default()
+                };
+                plain.local.retain(|a| !a.is_multicast());
+                let t0 = tracer.trace(&p, &plain);
+                let mut without: BTreeMap<(String, String, usize), u64> = BTreeMap::new();
+                for s in t0.steps.iter().filter(|s| s.matched) {
+                    if let Some(r) = s.rule {
+                        let table = &rs.tables[s.table];
+                        *without
+                            .entry((
+                                table.name.to_string(),
+                                table.chains[s.chain].name.to_string(),
+                                r,
+                            ))
+                            .or_default() += 1;
+                    }
+                }
+                if without != kernel {
+                    control_wrong += 1;
+                }
+                if ours != kernel {
+                    failures.push(format!(
+                        "[{}] {name}: udp {src} -> {dst} in eth{iface}:\n  kernel {kernel:?}\n  trace  {ours:?}\n  routing {:?}",
+                        sc.name, t.routing
+                    ));
+                }
+            }
+        }
+        drop(sender);
+    }
+    println!(
+        "kernel_route: {packets} packets, {} scenarios x {} rulesets ({runs} runs), {} disagreements",
+        SCENARIOS.len(),
+        RULESETS.len(),
+        failures.len()
+    );
+    println!(
+        "kernel_route: routing decisions {decisions:?}; without the routing step {control_wrong} of {packets} packets would disagree"
+    );
+    for d in ["Local", "Forward", "Drop"] {
+        assert!(
+            decisions.get(d).is_some_and(|n| *n > 0),
+            "no packet was routed {d}"
+        );
+    }
+    assert!(
+        control_wrong > 0,
+        "the packets do not tell the routing step from the old guess"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {packets} packets disagree with the kernel:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
