@@ -536,6 +536,13 @@ impl<'r> Tracer<'r> {
             }
             true
         } else if !opts.local.is_empty() {
+            if opts.direction == Some(Direction::In) {
+                // Not silently: the kernel routes on the new destination.
+                w.notes.push(format!(
+                    "--direction in, but the destination was rewritten to {}, not among this host's --local addresses: forwarded, as the kernel routes on the new destination",
+                    w.pkt.dst
+                ));
+            }
             false
         } else {
             match opts.direction {
@@ -605,6 +612,7 @@ impl<'r> Tracer<'r> {
         step: RouteStep,
         route: Route,
     ) -> Trace {
+        w.notes.push(format!("dropped by routing: {}", step.reason));
         w.routing = Some(step);
         let mut t = self.finish(w, Verdict::Drop, route, hooks);
         t.decided_by = None;

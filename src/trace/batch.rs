@@ -327,6 +327,9 @@ impl<'t, 'r> Batch<'t, 'r> {
         let from_here = obs.outgoing
             || opts.direction == Some(Direction::Out)
             || (opts.direction.is_none()
+                // With routing modelled, what arrives on an interface
+                // arrives, whatever its source (as in `Tracer::trace`).
+                && !(opts.routing.is_some() && pkt.in_iface.is_some())
                 && (opts.local.contains(&pkt.src) || pkt.src.is_loopback()));
         if from_here {
             opts.direction = Some(Direction::Out);

@@ -203,7 +203,12 @@ pub fn render_text(v: &TraceView) -> String {
         }
     }
     let _ = writeln!(out);
-    for n in &v.notes {
+    // A drop by routing is said on the verdict line.
+    for n in v
+        .notes
+        .iter()
+        .filter(|n| !n.starts_with("dropped by routing: "))
+    {
         let _ = writeln!(out, "note    {n}");
     }
     let route = match v.route {
@@ -230,7 +235,11 @@ pub fn render_text(v: &TraceView) -> String {
                 let _ = writeln!(out, "        route {route}");
             }
         }
-        None if v.hooks.first() == Some(&Hook::Prerouting) => {
+        None if v.hooks.first() == Some(&Hook::Prerouting)
+            && v.hooks
+                .iter()
+                .any(|h| matches!(h, Hook::Input | Hook::Forward)) =>
+        {
             let _ = writeln!(
                 out,
                 "routing not modelled (no --routes): this host's addresses (--local, --iface-addr) or --direction decided; martians, missing routes and rp_filter not checked"

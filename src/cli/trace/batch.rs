@@ -49,6 +49,8 @@ struct Line<'a> {
     output: String,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routing: Option<&'a iptviz::trace::RouteStep>,
 }
 
 /// An error line of `-f jsonl`.
@@ -418,6 +420,7 @@ fn write_line(
         input: t.trace.input.addresses(),
         output: t.trace.output.addresses(),
         notes: &t.trace.notes,
+        routing: t.trace.routing.as_ref(),
     };
     serde_json::to_writer(&mut *w, &l)?;
     writeln!(w)?;
