@@ -50,6 +50,15 @@ pub enum TraceFormat {
       --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
   iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
 
+The kernel's routing step (martians, no route, ip_forward, rp_filter,
+multicast groups, -m rpfilter) from the host's routes and sysctls:
+  ip route show table all > routes.txt
+  iptviz trace rules.txt -p udp -s 192.0.2.7 -d 10.1.0.1 -i eth0 --routes routes.txt \\
+      --sysctl net.ipv4.conf.eth0.rp_filter=1 --sysctl net.ipv4.ip_forward=0
+  iptviz trace rules.txt -p udp -s 10.1.0.2 -d 239.1.1.1 -i eth0 --routes r.txt --join 239.1.1.1
+Without --routes this host's addresses (--local, --iface-addr) decide
+between INPUT and FORWARD, and the output says so.
+
 Many packets: replay a capture, or packets written as JSON lines:
   tcpdump -i eth0 -w in.pcap
   iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10
