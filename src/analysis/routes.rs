@@ -248,6 +248,24 @@ impl RouteTable {
         None
     }
 
+    /// Like [`RouteTable::lookup`], but when several routes of the best
+    /// prefix lead out of different devices, the one out of `dev` if there
+    /// is one (IPv6 lookups bound to an interface do this).
+    pub fn lookup_via(&self, dst: IpAddr, dev: &str) -> Option<&RouteEntry> {
+        let best = self.lookup(dst)?;
+        let same = self
+            .routes
+            .iter()
+            .filter(|r| {
+                r.table == best.table
+                    && r.dst.prefix_len() == best.dst.prefix_len()
+                    && r.dst.contains(&dst)
+                    && r.devs.iter().any(|d| d == dev)
+            })
+            .min_by_key(|r| (r.metric, r.line));
+        Some(same.unwrap_or(best))
+    }
+
     /// This host's own addresses: the single-address `local` routes.
     pub fn local_addrs(&self) -> Vec<IpAddr> {
         let mut v: Vec<IpAddr> = self
@@ -386,6 +404,25 @@ multicast ff00::/8 dev eth0 table local proto kernel metric 256 pref medium
             Some(ip("2001:db8:1::2"))
         );
         assert!(t.local_addrs().contains(&ip("::1")));
+    }
+
+    #[test]
+    fn a_lookup_bound_to_a_device_prefers_its_route() {
+        let t = RouteTable::parse(
+            "r6",
+            "fe80::/64 dev eth1 proto kernel metric 256\nfe80::/64 dev eth0 proto kernel metric 256\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(t.lookup(ip("fe80::9")).unwrap().dev(), Some("eth1"));
+        assert_eq!(
+            t.lookup_via(ip("fe80::9"), "eth0").unwrap().dev(),
+            Some("eth0")
+        );
+        assert_eq!(
+            t.lookup_via(ip("fe80::9"), "eth7").unwrap().dev(),
+            Some("eth1")
+        );
     }
 
     #[test]

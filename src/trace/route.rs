@@ -269,8 +269,22 @@ impl Routing {
     /// (`locals`) and loopback are local routes and everything else has
     /// some unicast route of unknown device.
     fn lookup<'a>(&'a self, dst: IpAddr, locals: &[IpAddr]) -> Lookup<'a> {
+        self.lookup_bound(dst, locals, None)
+    }
+
+    /// The lookup, bound to an interface when `bind` is given.
+    fn lookup_bound<'a>(
+        &'a self,
+        dst: IpAddr,
+        locals: &[IpAddr],
+        bind: Option<&str>,
+    ) -> Lookup<'a> {
+        let found = |t: &'a RouteTable| match bind {
+            Some(dev) => t.lookup_via(dst, dev),
+            None => t.lookup(dst),
+        };
         match &self.table {
-            Some(t) => match t.lookup(dst) {
+            Some(t) => match found(t) {
                 Some(r) => Lookup::Route(r),
                 None => Lookup::NoRoute,
             },
@@ -398,7 +412,9 @@ impl Routing {
         } else {
             "net.ipv4.ip_forward"
         };
-        let r = match self.lookup(dst, locals) {
+        // A link-local destination is looked up on the link it came from.
+        let bind = (v6 && is_v6_link_local(dst)).then_some(dev);
+        let r = match self.lookup_bound(dst, locals, bind) {
             Lookup::AssumedLocal => {
                 return self.checked(
                     RouteStep::new(
@@ -478,17 +494,14 @@ impl Routing {
                 ),
             );
         }
-        if v6 && is_v6_link_local(dst) {
-            return RouteStep::drop(
-                Some(r),
-                format!("{dst} is link-local: IPv6 does not forward it"),
-            );
-        }
         let mut s = RouteStep::new(
             Decision::Forward,
             Some(r),
             match r.via {
                 Some(g) => format!("forwarded via {g}"),
+                None if bind.is_some() => format!(
+                    "{dst} is link-local: looked up on {dev}, the link it came from, and forwarded back onto it (through FORWARD, as Linux does)"
+                ),
                 None => "forwarded to a directly connected network".into(),
             },
         );
@@ -665,7 +678,14 @@ impl Routing {
         } else if is_zeronet(src) && (is_lbcast(pkt.dst) || is_local_multicast(pkt.dst)) {
             return Some(true);
         }
-        let Some(r) = table.lookup(src) else {
+        // IPv6 binds the lookup to the interface (always for a link-local
+        // source, and in strict mode): among equal routes, the one out of it.
+        let found = if src.is_ipv6() && (!loose || is_v6_link_local(src)) {
+            table.lookup_via(src, dev)
+        } else {
+            table.lookup(src)
+        };
+        let Some(r) = found else {
             return Some(false);
         };
         let usable = r.kind == RouteKind::Unicast || (r.kind == RouteKind::Local && accept_local);
