@@ -10,7 +10,7 @@
 //! packet is written as an Ethernet frame on the peer's side, and the
 //! packet counter of every rule in `iptables-save -c` must have moved by
 //! exactly as many packets as the trace matched it (rules in PREROUTING,
-//! INPUT, FORWARD and POSTROUTING show whether routing delivered,
+//! INPUT, FORWARD and POSTROUTING, some with `-o`, show whether routing delivered,
 //! forwarded or dropped the packet; `-m rpfilter` rules in raw PREROUTING
 //! show its four flags and `--invert`).
 //!
@@ -31,7 +31,12 @@
 //! FORWARD: a documented case), the unspecified source, groups joined and
 //! not, and `-m rpfilter` (bound to the interface for link-local sources).
 //!
-//! Not covered here (unit-tested only): packets the host sends itself.
+//! Packets the host sends itself (`HOST`: a raw socket bound to the
+//! source, as in `tests/kernel_trace.rs`) check the route lookup before
+//! OUTPUT: the interface chosen (`-o` rules in POSTROUTING and FORWARD
+//! check it for forwarded packets too), and no route, `unreachable`,
+//! `blackhole`, `prohibit`: the socket gets an error and nothing reaches
+//! OUTPUT.
 //!
 //! Needs root, `ip`, `iptables-restore`, `iptables-save`, `sysctl` and
 //! `python3`; otherwise says why and passes, unless
@@ -48,7 +53,7 @@ use std::sync::Arc;
 
 use iptviz::analysis::routes::RouteTable;
 use iptviz::parse::{ParseOptions, parse_str};
-use iptviz::trace::{Packet, Routing, Sysctls, TraceOptions, Tracer};
+use iptviz::trace::{Decision, Hook, Packet, Routing, Sysctls, TraceOptions, Tracer};
 
 /// Counts and routing checks: every rule filters on UDP so that the ICMP
 /// errors the host sends back (port or host unreachable) move nothing.
@@ -74,6 +79,9 @@ COMMIT
 -A INPUT -p udp
 -A FORWARD -p udp
 -A POSTROUTING -p udp
+-A POSTROUTING -p udp -o eth0
+-A POSTROUTING -p udp -o eth1
+-A POSTROUTING -p udp -o lo
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]
@@ -81,6 +89,8 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 -A INPUT -p udp
 -A FORWARD -p udp
+-A FORWARD -p udp -o eth0
+-A FORWARD -p udp -o eth1
 -A OUTPUT -p udp
 COMMIT
 ";
@@ -92,7 +102,7 @@ const RULES_CALICO: &str = "\
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :cali-PREROUTING - [0:0]
--A PREROUTING -j cali-PREROUTING
+-A PREROUTING -p udp -j cali-PREROUTING
 -A cali-PREROUTING -p udp -i eth1 -m rpfilter --validmark --invert -j DROP
 -A cali-PREROUTING -p udp -i eth0 -m rpfilter --loose --invert -j DROP
 -A cali-PREROUTING -p udp
@@ -130,8 +140,11 @@ const BASE_SYSCTLS: &[&str] = &[
     "net.ipv4.conf.eth1.accept_local=0",
 ];
 
-/// One packet: arriving interface (0 or 1), source, destination.
+/// One packet: arriving interface (0 or 1, or [`HOST`]), source, destination.
 type Pkt = (usize, &'static str, &'static str);
+
+/// The packet is sent by the host itself (a raw socket bound to the source).
+const HOST: usize = 9;
 
 struct Scenario {
     name: &'static str,
@@ -185,6 +198,14 @@ const SCENARIOS: &[Scenario] = &[
             (0, "198.51.100.5", "10.1.0.1"),
             (0, "0.0.0.0", "224.0.0.1"),
             (0, "0.0.0.0", "239.1.1.1"),
+            (HOST, "10.1.0.1", "192.0.2.9"),
+            (HOST, "10.1.0.1", "10.2.0.9"),
+            (HOST, "10.2.0.1", "10.1.0.5"),
+            (HOST, "10.1.0.1", "10.2.0.1"),
+            (HOST, "10.1.0.1", "198.51.100.1"),
+            (HOST, "10.1.0.1", "203.0.113.1"),
+            (HOST, "10.1.0.1", "100.64.0.1"),
+            (HOST, "10.1.0.1", "8.8.8.8"),
         ],
     },
     Scenario {
@@ -314,6 +335,9 @@ COMMIT
 -A INPUT -p udp
 -A FORWARD -p udp
 -A POSTROUTING -p udp
+-A POSTROUTING -p udp -o eth0
+-A POSTROUTING -p udp -o eth1
+-A POSTROUTING -p udp -o lo
 COMMIT
 *filter
 :INPUT ACCEPT [0:0]
@@ -321,6 +345,9 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 -A INPUT -p udp
 -A FORWARD -p udp
+-A FORWARD -p udp -o eth0
+-A FORWARD -p udp -o eth1
+-A OUTPUT -p udp
 COMMIT
 ";
 
@@ -357,6 +384,10 @@ const SCENARIOS6: &[Scenario] = &[
             (0, "2001:db8:1::2", "ff05::1:4"),
             (0, "2001:db8:1::2", "fe80::99"),
             (0, "::", "2001:db8:1::1"),
+            (HOST, "2001:db8:1::1", "2001:db8:9::1"),
+            (HOST, "2001:db8:1::1", "2001:db8:2::9"),
+            (HOST, "2001:db8:1::1", "2001:db8:dead::1"),
+            (HOST, "2001:db8:1::1", "2001:db8:77::1"),
         ],
     },
     Scenario {
@@ -423,11 +454,12 @@ impl Sender {
         }
     }
 
-    fn send(&mut self, line: &str) {
+    /// Sends one line; the answer (`ok`, `ok dropped` or `err ...`).
+    fn send(&mut self, line: &str) -> String {
         writeln!(self.stdin, "{line}").expect("sender takes a line");
         let mut answer = String::new();
         self.stdout.read_line(&mut answer).expect("sender answers");
-        assert!(answer.starts_with("ok"), "sender: {answer:?} for {line:?}");
+        answer
     }
 }
 
@@ -613,6 +645,7 @@ fn agree(fam: &Family) {
             joined: sc.joins.iter().map(|g| g.parse().unwrap()).collect(),
         };
         let opts = TraceOptions {
+            local: routing.local_addrs(),
             routing: Some(Arc::new(routing)),
             ..Default::default()
         };
@@ -629,6 +662,7 @@ fn agree(fam: &Family) {
             .collect();
         let broadcasts = fam.broadcasts;
         let mut sender = Sender::start(&lab.peer.0);
+        let mut own = Sender::start(&lab.host.0);
         for (name, rules) in fam.rulesets {
             let (ok, _, err) = lab.host.run(fam.restore, &[], rules.as_bytes());
             assert!(ok, "iptables-restore of {name}: {err}");
@@ -641,19 +675,41 @@ fn agree(fam: &Family) {
                 let sport =
                     20000 + (si * 1000 + pi * 10) as u16 + if *name == "calico" { 1 } else { 0 };
                 let dst_ip: IpAddr = dst.parse().unwrap();
-                let mac = dst_mac(dst_ip, &macs[iface], broadcasts);
+                let mac = dst_mac(dst_ip, &macs[iface.min(1)], broadcasts);
                 let before = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
-                sender.send(&format!(
-                    "wire p{iface} {mac} 17 {src} {dst} {sport} 9 0 0 0 0 0 64 0"
-                ));
-                std::thread::sleep(std::time::Duration::from_millis(30));
-                let after = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
-                let kernel = delta(&before, &after);
                 let mut p = Packet::new(17, src.parse().unwrap(), dst_ip);
                 p.sport = sport;
                 p.dport = 9;
-                p.in_iface = Some(format!("eth{iface}").as_str().into());
+                if iface != HOST {
+                    p.in_iface = Some(format!("eth{iface}").as_str().into());
+                }
                 let t = tracer.trace(&p, &opts);
+                let line = if iface == HOST {
+                    format!("local - - 17 {src} {dst} {sport} 9 0 0 0 0 0 64 0")
+                } else {
+                    format!("wire p{iface} {mac} 17 {src} {dst} {sport} 9 0 0 0 0 0 64 0")
+                };
+                let answer = if iface == HOST {
+                    own.send(&line)
+                } else {
+                    sender.send(&line)
+                };
+                // A socket error is the kernel's "no route"; the trace must
+                // say routing dropped the packet before OUTPUT then.
+                let refused = answer.starts_with("err");
+                let routed_away = iface == HOST
+                    && t.hooks.is_empty()
+                    && t.routing
+                        .as_ref()
+                        .is_some_and(|r| r.decision == Decision::Drop);
+                assert!(
+                    answer.starts_with("ok") || (refused && routed_away),
+                    "sender: {answer:?} for {line:?}; trace routing {:?}",
+                    t.routing
+                );
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                let after = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
+                let kernel = delta(&before, &after);
                 let mut ours: BTreeMap<(String, String, usize), u64> = BTreeMap::new();
                 for s in t.steps.iter().filter(|s| s.matched) {
                     if let Some(r) = s.rule {
@@ -671,7 +727,7 @@ fn agree(fam: &Family) {
                 // Every frame must have reached the host's PREROUTING
                 // (unless the trace says it is dropped on receipt, before
                 // it): otherwise the comparison would prove nothing.
-                let reached = !t.hooks.is_empty();
+                let reached = t.hooks.contains(&Hook::Prerouting);
                 assert_eq!(
                     kernel.get(&("raw".to_string(), "PREROUTING".to_string(), 0)),
                     reached.then_some(&1),
@@ -718,6 +774,7 @@ fn agree(fam: &Family) {
             }
         }
         drop(sender);
+        drop(own);
     }
     println!(
         "kernel_route {}: {packets} packets, {} scenarios x {} rulesets ({runs} runs), {} disagreements",
