@@ -577,6 +577,18 @@ impl<'r> Tracer<'r> {
 
     /// After PREROUTING, with routing modelled: the kernel's decision.
     fn routed_input(&self, mut w: Walk<'_>, hooks: Vec<Hook>, rt: &Routing) -> Trace {
+        if w.pkt.in_iface.is_none() {
+            w.notes.push(
+                "no --in: the interface it arrived on is not known; per-interface sysctls are not applied and the reverse-path checks take it as none of the routes' interfaces"
+                    .into(),
+            );
+        }
+        if rt.table.is_some() && rt.table_for(w.pkt.dst.is_ipv6()).is_none() {
+            w.notes.push(format!(
+                "the --routes file has no {} routes: this host's addresses decide, as without it",
+                if w.pkt.dst.is_ipv6() { "IPv6" } else { "IPv4" }
+            ));
+        }
         let step = if w.redirected {
             RouteStep::redirected()
         } else {

@@ -257,6 +257,14 @@ fn always_joined(a: IpAddr) -> bool {
 }
 
 impl Routing {
+    /// The route list, if it has routes of the family (an IPv4 list says
+    /// nothing about IPv6 packets: they are then traced as without one).
+    pub fn table_for(&self, v6: bool) -> Option<&RouteTable> {
+        self.table
+            .as_ref()
+            .filter(|t| t.family(v6).next().is_some())
+    }
+
     /// This host's addresses from the route list (`local` routes).
     pub fn local_addrs(&self) -> Vec<IpAddr> {
         self.table
@@ -283,7 +291,7 @@ impl Routing {
             Some(dev) => t.lookup_via(dst, dev),
             None => t.lookup(dst),
         };
-        match &self.table {
+        match self.table_for(dst.is_ipv6()) {
             Some(t) => match found(t) {
                 Some(r) => Lookup::Route(r),
                 None => Lookup::NoRoute,
@@ -326,7 +334,7 @@ impl Routing {
             }
             return Ok(());
         }
-        let Some(table) = &self.table else {
+        let Some(table) = self.table_for(src.is_ipv6()) else {
             return Ok(());
         };
         let Some(r) = table.lookup(src) else {
@@ -665,7 +673,7 @@ impl Routing {
     /// route counts; `--validmark` only matters with `ip rule fwmark`,
     /// which is not read). Without a route list: `None`.
     pub fn rpfilter(&self, pkt: &Packet, loose: bool, accept_local: bool) -> Option<bool> {
-        let table = self.table.as_ref()?;
+        let table = self.table_for(pkt.src.is_ipv6())?;
         let dev = pkt.in_iface.as_deref().unwrap_or("");
         if dev == "lo" {
             return Some(true);
@@ -907,6 +915,21 @@ local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1
         assert_eq!(r.rpfilter(&p, true, false), Some(false));
         assert_eq!(r.rpfilter(&p, true, true), Some(true));
         assert_eq!(Routing::default().rpfilter(&p, false, false), None);
+    }
+
+    #[test]
+    fn a_list_without_the_family_is_no_list() {
+        let r = routing(ROUTES, &[]);
+        let mut p = Packet::new(
+            17,
+            "2001:db8::2".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        );
+        p.in_iface = Some("eth0".into());
+        let s = r.input(&p, &["2001:db8::1".parse().unwrap()]);
+        assert_eq!(s.decision, Decision::Local, "{}", s.reason);
+        assert!(s.reason.contains("no --routes"), "{}", s.reason);
+        assert_eq!(r.rpfilter(&p, false, false), None);
     }
 
     #[test]
