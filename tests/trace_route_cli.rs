@@ -127,6 +127,31 @@ fn unknown_sysctl_key_is_an_error_naming_the_accepted_ones() {
 }
 
 #[test]
+fn a_sysctl_given_twice_with_two_values_is_an_error() {
+    let (_d, rules, _) = files();
+    let (code, _, err) = iptviz(
+        &[
+            "trace",
+            &rules,
+            "-s",
+            "10.1.0.2",
+            "-d",
+            "10.1.0.1",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--sysctl",
+            "net/ipv4/ip_forward=0",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("net.ipv4.ip_forward given twice, as 1 and 0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn direction_in_or_forward_with_routes_is_an_error() {
     let (_d, rules, routes) = files();
     for d in ["in", "forward"] {

@@ -371,8 +371,18 @@ impl TraceArgs {
             return Ok(None);
         }
         let mut rt = Routing::default();
+        let mut seen: HashMap<String, String> = HashMap::new();
         for s in &self.sysctl {
             rt.sysctls.set(s)?;
+            // `set` accepted it, so it has a `=`.
+            let (k, v) = s.split_once('=').unwrap_or((s, ""));
+            let k = k.trim().replace('/', ".");
+            let v = v.trim().to_string();
+            if let Some(old) = seen.insert(k.clone(), v.clone())
+                && old != v
+            {
+                bail!("--sysctl {k} given twice, as {old} and {v}: say which");
+            }
         }
         for g in &self.join {
             if !g.is_multicast() {

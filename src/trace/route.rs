@@ -6,6 +6,14 @@
 //! multicast groups joined. Also the `-m rpfilter` match, which asks the
 //! same tables.
 //!
+//! Source 0.0.0.0/8 is a martian except where DHCP and IGMP need it:
+//! 0.0.0.0 to 255.255.255.255 (a DHCP discovery) is a broadcast for this
+//! host, and a packet from 0.0.0.0/8 to a joined group is taken when the
+//! group is in 224.0.0.0/24 or the packet is IGMP. Linux accepts class E
+//! sources (240.0.0.0/4) like any other; IPv6 forwards a link-local
+//! destination back onto the link it came from (both checked against the
+//! kernel in `tests/kernel_route.rs`).
+//!
 //! What is not modelled: `ip rule` (policy routing; only the local, main
 //! and default tables are looked in), multicast routing (a multicast
 //! packet is delivered or dropped, never forwarded), per-interface
