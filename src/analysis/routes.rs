@@ -3,7 +3,9 @@
 //! metric: `iptviz reach --routes` flattens them into interface maps,
 //! `iptviz trace --routes` looks packets up in them as the kernel would.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -103,8 +105,41 @@ impl RouteEntry {
 /// Every route of a file, in file order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RouteTable {
-    /// The routes.
+    /// The routes (lookups index them on first use: changes made after
+    /// that are not seen).
     pub routes: Vec<RouteEntry>,
+    /// Built on the first lookup: a full BGP table has ~10^6 routes, and a
+    /// capture replay looks up every packet.
+    #[serde(skip)]
+    index: OnceLock<Index>,
+}
+
+/// The tables the default policy rules look in, in their order.
+const LOOKUP_TABLES: [&str; 3] = ["local", "main", "default"];
+
+/// Routes by (table rank, IPv6, prefix length, network), and per table
+/// rank and family the prefix lengths present, longest first.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    by_prefix: HashMap<(u8, bool, u8, u128), Vec<usize>>,
+    lengths: [[Vec<u8>; 2]; 3],
+    locals: Vec<IpAddr>,
+}
+
+fn bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The first `len` bits of `a` (its network at that prefix length).
+fn network(a: IpAddr, len: u8) -> u128 {
+    let width = if a.is_ipv6() { 128 } else { 32 };
+    if len == 0 {
+        return 0;
+    }
+    bits(a) >> (width - len as u32)
 }
 
 fn family_default(v6: bool) -> IpNet {
@@ -216,7 +251,71 @@ impl RouteTable {
                 text: line.trim().to_string(),
             });
         }
-        Ok(RouteTable { routes })
+        Ok(RouteTable {
+            routes,
+            index: OnceLock::new(),
+        })
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut ix = Index::default();
+            for (i, r) in self.routes.iter().enumerate() {
+                let Some(rank) = LOOKUP_TABLES.iter().position(|t| *t == r.table) else {
+                    continue;
+                };
+                let v6 = r.dst.addr().is_ipv6();
+                let len = r.dst.prefix_len();
+                ix.by_prefix
+                    .entry((rank as u8, v6, len, network(r.dst.addr(), len)))
+                    .or_default()
+                    .push(i);
+                let lens = &mut ix.lengths[rank][v6 as usize];
+                if !lens.contains(&len) {
+                    lens.push(len);
+                }
+            }
+            for fam in ix.lengths.iter_mut() {
+                for lens in fam.iter_mut() {
+                    lens.sort_unstable_by(|a, b| b.cmp(a));
+                }
+            }
+            for r in &self.routes {
+                let a = r.dst.addr();
+                if r.kind == RouteKind::Local
+                    && r.dst.prefix_len() == r.dst.max_prefix_len()
+                    && !ix.locals.contains(&a)
+                {
+                    ix.locals.push(a);
+                }
+            }
+            ix
+        })
+    }
+
+    /// The routes of the best prefix for `dst` in the first of the lookup
+    /// tables that has one (skipping a table whose best is `throw`).
+    fn best(&self, dst: IpAddr) -> Option<&[usize]> {
+        let ix = self.index();
+        let v6 = dst.is_ipv6();
+        for rank in 0..LOOKUP_TABLES.len() {
+            for &len in &ix.lengths[rank][v6 as usize] {
+                let Some(found) = ix.by_prefix.get(&(rank as u8, v6, len, network(dst, len)))
+                else {
+                    continue;
+                };
+                let first = found
+                    .iter()
+                    .min_by_key(|&&i| (self.routes[i].metric, self.routes[i].line));
+                match first {
+                    // `throw` ends the lookup in this table: the next is tried.
+                    Some(&i) if self.routes[i].kind == RouteKind::Throw => break,
+                    Some(_) => return Some(found),
+                    None => {}
+                }
+            }
+        }
+        None
     }
 
     /// The routes of one family.
@@ -232,50 +331,35 @@ impl RouteTable {
     /// Routes of other tables are only reachable through `ip rule`, which
     /// is not read.
     pub fn lookup(&self, dst: IpAddr) -> Option<&RouteEntry> {
-        for table in ["local", "main", "default"] {
-            let best = self
-                .routes
-                .iter()
-                .filter(|r| r.table == table && r.dst.contains(&dst))
-                .min_by_key(|r| (std::cmp::Reverse(r.dst.prefix_len()), r.metric, r.line));
-            match best {
-                // `throw` ends the lookup in this table: the next is tried.
-                Some(r) if r.kind == RouteKind::Throw => continue,
-                Some(r) => return Some(r),
-                None => {}
-            }
-        }
-        None
+        self.best(dst)?
+            .iter()
+            .map(|&i| &self.routes[i])
+            .min_by_key(|r| (r.metric, r.line))
     }
 
     /// Like [`RouteTable::lookup`], but when several routes of the best
     /// prefix lead out of different devices, the one out of `dev` if there
     /// is one (IPv6 lookups bound to an interface do this).
     pub fn lookup_via(&self, dst: IpAddr, dev: &str) -> Option<&RouteEntry> {
-        let best = self.lookup(dst)?;
-        let same = self
-            .routes
-            .iter()
-            .filter(|r| {
-                r.table == best.table
-                    && r.dst.prefix_len() == best.dst.prefix_len()
-                    && r.dst.contains(&dst)
-                    && r.devs.iter().any(|d| d == dev)
-            })
-            .min_by_key(|r| (r.metric, r.line));
-        Some(same.unwrap_or(best))
+        let found = self.best(dst)?;
+        let pick = |f: &dyn Fn(&RouteEntry) -> bool| {
+            found
+                .iter()
+                .map(|&i| &self.routes[i])
+                .filter(|r| f(r))
+                .min_by_key(|r| (r.metric, r.line))
+        };
+        pick(&|r| r.devs.iter().any(|d| d == dev)).or_else(|| pick(&|_| true))
     }
 
     /// This host's own addresses: the single-address `local` routes.
     pub fn local_addrs(&self) -> Vec<IpAddr> {
-        let mut v: Vec<IpAddr> = self
-            .routes
-            .iter()
-            .filter(|r| r.kind == RouteKind::Local && r.dst.prefix_len() == r.dst.max_prefix_len())
-            .map(|r| r.dst.addr())
-            .collect();
-        v.dedup();
-        v
+        self.index().locals.clone()
+    }
+
+    /// The same, without a copy.
+    pub fn local_addr_list(&self) -> &[IpAddr] {
+        &self.index().locals
     }
 
     /// Whether any route comes from the local table (`table all` output).
