@@ -547,3 +547,24 @@ COMMIT
         "{out}"
     );
 }
+
+#[test]
+fn the_reply_of_a_routed_packet_comes_back_on_the_interface_routing_chose() {
+    let (_d, rules, routes) = files();
+    let (code, out, err) = iptviz(
+        &[
+            "trace", &rules, "-p", "udp", "-s", "10.1.0.7", "-d", "10.2.0.9", "-i", "eth0",
+            "--routes", &routes, "--reply",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("routing forward (FORWARD) out of eth0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("leaves  udp 10.2.0.9:0 -> 10.1.0.7:40000 in eth1 out eth0 ESTABLISHED"),
+        "{out}"
+    );
+}

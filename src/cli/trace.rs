@@ -393,8 +393,13 @@ impl TraceArgs {
         if let Some(path) = &self.routes {
             let name = path.display().to_string();
             let text = if name == "-" {
-                if self.packets.as_deref() == Some("-") || self.pcap.as_deref() == Some("-") {
-                    bail!("--routes - and the packets cannot both come from standard input");
+                if self.packets.as_deref() == Some("-")
+                    || self.pcap.as_deref() == Some("-")
+                    || self.input.file.as_deref() == Some("-")
+                {
+                    bail!(
+                        "--routes - and the rules or packets cannot both come from standard input"
+                    );
                 }
                 std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
             } else {
@@ -471,8 +476,9 @@ fn follow_up(
         p.gid = None;
         // The reply goes back the way the first packet came.
         (p.in_iface, p.out_iface, opts.direction) = match t0.route {
+            // The routing step may have chosen the way out (--routes).
             Route::Forward => (
-                first.out_iface.clone(),
+                first.out_iface.clone().or(t0.output.out_iface.clone()),
                 first.in_iface.clone(),
                 Some(Direction::Forward),
             ),
