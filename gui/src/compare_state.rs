@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use iptviz::diff::semantic::{FateBox, SemanticDiff, semantic_diff};
+use iptviz::diff::semantic::{FateBox, SemanticDiff, SemanticOptions, semantic_diff_until};
 use iptviz::diff::{ChainDiff, ChangeKind, DiffOptions, RuleDiff, RuleRef, Status, diff};
 use iptviz::graph::DiffMark;
 use iptviz::trace::{Packet, protocol_name};
@@ -300,7 +300,8 @@ pub fn marks(d: &RuleDiff, new: &iptviz::Ruleset) -> Vec<HashMap<usize, DiffMark
 }
 
 /// Compares `old` with `new` (the slow part: run on a worker thread);
-/// `None` when `cancel` was set before the semantic diff.
+/// `None` when `cancel` was set (it is looked at after the rule diff and
+/// before each chain the semantic diff walks).
 pub fn compute(
     old: &Arc<Document>,
     new: &Arc<Document>,
@@ -312,10 +313,13 @@ pub fn compute(
     if cancel.load(Ordering::Relaxed) {
         return None;
     }
-    let semantic = (!d.is_same()).then(|| semantic_diff(o, n).map_err(|e| e.to_string()));
-    if cancel.load(Ordering::Relaxed) {
-        return None;
-    }
+    let semantic = if d.is_same() {
+        None
+    } else {
+        let stop = || cancel.load(Ordering::Relaxed);
+        let s = semantic_diff_until(o, n, &SemanticOptions::default(), &stop)?;
+        Some(s.map_err(|e| e.to_string()))
+    };
     let fates = match &semantic {
         Some(Ok(s)) => s
             .paths
