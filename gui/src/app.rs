@@ -650,10 +650,14 @@ impl IptvizApp {
                 });
         }
         if self.state.compare.open && !conntrack {
+            // With the trace panel open too, keep half the height for the
+            // graph and the panels beside it.
+            let room = (ui.available_height() * 0.5).max(140.0);
             egui::Panel::bottom("compare")
                 .resizable(true)
                 .default_size(330.0)
                 .min_size(120.0)
+                .max_size(room)
                 .show(ui, |ui| {
                     actions.extend(views::compare::show(ui, &self.state));
                 });
