@@ -261,3 +261,49 @@ fn an_unreadable_file_is_an_error_in_the_status_bar() {
     assert_eq!(h.state().state.doc.as_ref().unwrap().name, SAMPLE);
     h.get_by_label_contains("Choose the ruleset to compare with");
 }
+
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_open_view_is_compared_and_sides_swap() {
+    let mut h = harness();
+    h.get_by_label("Compare…").click();
+    h.run();
+    h.key_press(egui::Key::Escape);
+    h.run();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(BEFORE.into())));
+    h.run();
+    h.run();
+    assert_eq!(h.state().state.doc.as_ref().unwrap().name, SAMPLE);
+    assert_eq!(h.state().state.compare.other.as_ref().unwrap().name, BEFORE);
+    h.get_by_label_contains("- was #4 old line 13: -A INPUT -p tcp -m tcp --dport 8443");
+    // Swapped, the older copy is shown and its extra rule is an addition.
+    h.get_by_label("Swap sides").click();
+    h.run();
+    h.run();
+    assert_eq!(h.state().state.doc.as_ref().unwrap().name, BEFORE);
+    assert_eq!(h.state().state.compare.other.as_ref().unwrap().name, SAMPLE);
+    h.get_by_label_contains("+ #4 line 13: -A INPUT -p tcp -m tcp --dport 8443");
+    h.get_by_label_contains("policy DROP -> ACCEPT");
+    // With the view closed, a dropped file is loaded as the rules again.
+    h.get_by_label("Close").click();
+    h.run();
+    assert!(!h.state().state.compare.open);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(SAMPLE.into())));
+    h.run();
+    assert_eq!(h.state().state.doc.as_ref().unwrap().name, SAMPLE);
+}
