@@ -739,10 +739,18 @@ impl IptvizApp {
         });
         self.state.fit_requested = false;
         if let Some(p) = self.state.focus.take() {
-            // Move only when the chain is out of sight or too small to read.
+            // Move only when the chain is out of sight (or under the
+            // legend) or too small to read.
+            let legend = ctx
+                .data(|d| d.get_temp::<Option<egui::Rect>>(canvas::legend_rect_id()))
+                .flatten();
             let seen = self
                 .last_canvas_rect
-                .map(|r| self.camera.visible(r.shrink(60.0)).contains(p))
+                .map(|r| {
+                    self.camera.visible(r.shrink(60.0)).contains(p)
+                        && !legend
+                            .is_some_and(|l| l.expand(30.0).contains(self.camera.to_screen(r, p)))
+                })
                 .unwrap_or(false);
             if !seen || self.camera.zoom < 0.6 {
                 self.camera.center = p;

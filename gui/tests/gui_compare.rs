@@ -88,6 +88,32 @@ fn differences_are_listed_and_clicking_one_selects_its_rule() {
     h.get_by_label_contains(added);
     h.get_by_label_contains("1 rule(s) added, 1 removed, 1 policy change(s)");
 
+    // Put DOCKER-USER under the legend in the canvas's corner, as a fit
+    // of a small window can.
+    let legend_of = |h: &Harness<'static, IptvizApp>| {
+        h.ctx
+            .data(|d| d.get_temp::<Option<egui::Rect>>(iptviz_gui::views::canvas::legend_rect_id()))
+            .flatten()
+            .expect("a legend is drawn")
+    };
+    let legend = legend_of(&h);
+    let where_is = |h: &Harness<'static, IptvizApp>| {
+        let app = h.state();
+        let scene = app.state.scene.clone().expect("scene");
+        let t = &app.state.doc.as_ref().unwrap().parsed.ruleset.tables[app.state.table];
+        let n = scene
+            .node_for_chain(t.chain_position("DOCKER-USER").unwrap())
+            .expect("DOCKER-USER drawn");
+        let c = scene.nodes[n].rect.center();
+        let view = app.last_canvas_rect.expect("canvas drawn");
+        (c, view, app.camera)
+    };
+    let (world, view, cam) = where_is(&h);
+    h.state_mut().camera.center = world - (legend.center() - view.center()) / cam.zoom;
+    h.run();
+    let (world, view, cam) = where_is(&h);
+    assert!(legend.contains(cam.to_screen(view, world)));
+
     // Clicking the added rule selects it: DOCKER-USER, rule #1.
     h.get_by_label_contains(added).click();
     h.run();
@@ -107,6 +133,14 @@ fn differences_are_listed_and_clicking_one_selects_its_rule() {
         .clone();
     assert_eq!((focus.rule, focus.removed), (Some(0), None));
     h.get_by_label("filter / DOCKER-USER");
+    // The camera brought the chain into sight, clear of the legend.
+    h.run();
+    let (world, view, cam) = where_is(&h);
+    let screen = cam.to_screen(view, world);
+    assert!(
+        !legend_of(&h).contains(screen) && view.contains(screen),
+        "DOCKER-USER at {screen:?}, legend {legend:?}, canvas {view:?}"
+    );
 
     // The removed rule selects its chain and shows its old text there.
     h.get_by_label_contains("- was #4 old line 13").click();

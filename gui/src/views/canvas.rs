@@ -93,6 +93,8 @@ impl Camera {
 /// Draws the canvas for the current table and returns what was asked.
 pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     let mut actions = Vec::new();
+    ui.ctx()
+        .data_mut(|d| d.insert_temp::<Option<Rect>>(legend_rect_id(), None));
     let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let dark = ui.visuals().dark_mode;
     let painter = ui.painter_at(view);
@@ -231,6 +233,12 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     minimap(ui, scene, cam, view, dark);
     zoom_label(&painter, view, cam, ui, state.laying_out());
     actions
+}
+
+/// Where the legend was drawn last (screen), kept in egui's memory: a
+/// chain under it is out of sight.
+pub fn legend_rect_id() -> egui::Id {
+    egui::Id::unique("iptviz-canvas-legend")
 }
 
 /// The legend entries of the Compare view's marks: chains outlined as
@@ -814,6 +822,8 @@ pub(crate) fn legend_entries(
         vec2(width, row * entries.len() as f32 + 8.0),
     );
     painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
+    ui.ctx()
+        .data_mut(|d| d.insert_temp(legend_rect_id(), Some(bg)));
     let cam = Camera {
         center: Pos2::ZERO,
         zoom: 1.0,
