@@ -587,7 +587,8 @@ impl CompareState {
             self.job = None;
             self.cancelled = false;
         }
-        if self.cancelled {
+        // Hidden, nothing new is compared (it is when shown again).
+        if self.cancelled || !self.open {
             return msg;
         }
         if self.sync {
@@ -840,6 +841,41 @@ mod tests {
     }
 
     #[test]
+    fn chains_added_and_removed_are_headed_and_marked() {
+        let new = OLD.replace(
+            ":OUTPUT ACCEPT [0:0]\n",
+            ":OUTPUT ACCEPT [0:0]\n:WEB - [0:0]\n-A WEB -p tcp -m tcp --dport 80 -j ACCEPT\n",
+        );
+        let old = OLD.replace(
+            ":OUTPUT ACCEPT [0:0]\n",
+            ":OUTPUT ACCEPT [0:0]\n:GONE - [0:0]\n",
+        );
+        let (o, n) = docs(&old, &new);
+        let r = compute(&o, &n, &AtomicBool::new(false)).expect("computed");
+        let texts: Vec<&str> = r.rows.iter().map(|d| d.text.as_str()).collect();
+        assert!(
+            texts.contains(&"filter WEB: chain added, 1 rule"),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(&"filter GONE: chain removed, 0 rules"),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(&"+ #1 line 6: -A WEB -p tcp -m tcp --dport 80 -j ACCEPT"),
+            "{texts:#?}"
+        );
+        let web = n.parsed.ruleset.tables[0].chain_position("WEB").unwrap();
+        assert_eq!(r.marks[0].get(&web), Some(&DiffMark::Added));
+        assert_eq!(
+            r.marks[0].len(),
+            1,
+            "the removed chain is not in NEW's graph"
+        );
+        assert!(r.summary().contains("1 chain(s) added, 1 chain(s) removed"));
+    }
+
+    #[test]
     fn a_cancelled_comparison_gives_nothing() {
         let (o, n) = docs(OLD, OLD);
         assert!(compute(&o, &n, &AtomicBool::new(true)).is_none());
@@ -854,6 +890,9 @@ mod tests {
         s.load("new.rules", OLD.as_bytes()).expect("loads");
         let (o, _) = docs(OLD, OLD);
         s.compare.set_other(o);
+        s.compare.poll(s.doc.as_ref(), None);
+        assert!(s.compare.busy().is_none(), "nothing compared while hidden");
+        s.compare.open = true;
         s.compare.poll(s.doc.as_ref(), None);
         let first = s.compare.job.as_ref().expect("running").cancel.clone();
         s.load("again", OLD.as_bytes()).expect("loads");
