@@ -208,6 +208,8 @@ pub struct AppState {
     pub reach: crate::reach_state::ReachState,
     /// Lint findings of the loaded rules.
     pub lint: crate::lint_state::LintState,
+    /// The Compare view: another ruleset beside the loaded one.
+    pub compare: crate::compare_state::CompareState,
     /// Last layout error, if the library could not draw the table.
     pub scene_error: Option<String>,
 }
@@ -239,6 +241,7 @@ impl Default for AppState {
             trace: Default::default(),
             reach: Default::default(),
             lint: Default::default(),
+            compare: Default::default(),
             scene_error: None,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod canvas;
 pub mod chains;
+pub mod compare;
 pub mod conntrack;
 pub mod dialogs;
 pub mod flow;
@@ -68,6 +69,8 @@ pub enum Action {
     Reach(crate::reach_state::ReachAction),
     /// Select the rule of a lint finding (index in the lint report).
     ShowFinding(usize),
+    /// A request of the Compare view.
+    Compare(crate::compare_state::CompareAction),
 }
 
 /// The small windows the app can show.
@@ -79,4 +82,6 @@ pub enum Dialog {
     Paste,
     /// Export path.
     Export,
+    /// Path of the ruleset to compare the loaded one with.
+    Compare,
 }
