@@ -45,6 +45,8 @@ pub struct Options {
     pub conntrack: Option<String>,
     /// Read that file again every this many seconds, as a live table.
     pub conntrack_live: Option<f64>,
+    /// A capture to replay through the rules once they are loaded.
+    pub capture: Option<String>,
 }
 
 /// A line in the status bar.
@@ -271,6 +273,26 @@ impl IptvizApp {
                 self.state.search(&q);
             }
             Action::ShowProblem(i) => self.state.problem = Some(i),
+            Action::OpenPath(p) if crate::capture_state::is_capture_file(&p) => {
+                // A capture is replayed through the rules already loaded.
+                self.dialogs.open = None;
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Path(p),
+                    ),
+                );
+            }
+            Action::LoadText { name, text } if crate::capture_state::is_capture(&text) => {
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Bytes(name, text),
+                    ),
+                );
+            }
             Action::OpenPath(p) => {
                 let path = p.clone();
                 self.start(ctx, format!("reading {p}"), Some(p), move || {
@@ -346,6 +368,9 @@ impl IptvizApp {
             Action::Trace(a) => crate::trace_state::apply(&mut self.state, a),
             Action::Reach(a) => {
                 crate::reach_state::apply(&mut self.state, &mut self.trace_form, a);
+            }
+            Action::Capture(a) => {
+                crate::capture_state::apply(&mut self.state, &mut self.trace_form, a);
             }
             Action::ShowFinding(i) => {
                 let doc = self.state.doc.clone();
@@ -473,6 +498,11 @@ impl IptvizApp {
         if self.opts.flow {
             self.state.view = View::Flow;
         }
+        if let Some(p) = self.opts.capture.clone() {
+            use crate::capture_state::{CaptureAction, CaptureSource};
+            let open = CaptureAction::Open(CaptureSource::Path(p));
+            crate::capture_state::apply(&mut self.state, &mut self.trace_form, open);
+        }
     }
 
     /// Draws one frame (the whole window) into `ui`.
@@ -484,6 +514,7 @@ impl IptvizApp {
         }
         self.state.poll_scene();
         crate::trace_state::poll(&mut self.state);
+        crate::capture_state::poll(&mut self.state);
         if let Some(job) = &self.job
             && let Some(out) = job.poll()
         {
@@ -593,6 +624,15 @@ impl IptvizApp {
                 });
         }
         let conntrack = self.state.view == View::Conntrack;
+        if self.state.capture.open && !conntrack {
+            egui::Panel::bottom("capture")
+                .resizable(true)
+                .default_size(220.0)
+                .min_size(120.0)
+                .show(ui, |ui| {
+                    actions.extend(views::capture::show(ui, &self.state));
+                });
+        }
         if self.state.trace.open && !conntrack {
             egui::Panel::bottom("trace")
                 .resizable(true)

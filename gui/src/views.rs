@@ -2,6 +2,7 @@
 //! [`Action`]s the user asked for; the app applies them.
 
 pub mod canvas;
+pub mod capture;
 pub mod chains;
 pub mod conntrack;
 pub mod dialogs;
@@ -68,6 +69,8 @@ pub enum Action {
     Reach(crate::reach_state::ReachAction),
     /// Select the rule of a lint finding (index in the lint report).
     ShowFinding(usize),
+    /// A request of the capture panel.
+    Capture(crate::capture_state::CaptureAction),
 }
 
 /// The small windows the app can show.
