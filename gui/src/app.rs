@@ -48,6 +48,8 @@ pub struct Options {
     pub conntrack_live: Option<f64>,
     /// Compare the loaded rules with this file (the old side).
     pub compare: Option<String>,
+    /// A capture to replay through the rules once they are loaded.
+    pub capture: Option<String>,
 }
 
 /// A line in the status bar.
@@ -294,6 +296,26 @@ impl IptvizApp {
                 self.state.search(&q);
             }
             Action::ShowProblem(i) => self.state.problem = Some(i),
+            Action::OpenPath(p) if crate::capture_state::is_capture_file(&p) => {
+                // A capture is replayed through the rules already loaded.
+                self.dialogs.open = None;
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Path(p),
+                    ),
+                );
+            }
+            Action::LoadText { name, text } if crate::capture_state::is_capture(&text) => {
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Bytes(name, text),
+                    ),
+                );
+            }
             Action::OpenPath(p) => {
                 let path = p.clone();
                 self.start(ctx, format!("reading {p}"), Some(p), move || {
@@ -377,6 +399,9 @@ impl IptvizApp {
                 let m = crate::compare_state::apply(&mut self.state, &mut self.trace_form, ctx, a);
                 self.compare_message(m);
             }
+            Action::Capture(a) => {
+                crate::capture_state::apply(&mut self.state, &mut self.trace_form, a);
+            }
             Action::ShowFinding(i) => {
                 let doc = self.state.doc.clone();
                 let at = self
@@ -402,9 +427,14 @@ impl IptvizApp {
         // With the Compare view open, rules dropped or pasted are the
         // other side of the comparison.
         let comparing = self.state.compare.open && !conntrack;
+        // A capture dropped then is still replayed through the rules.
         let to_compare = |a: Action| match a {
-            Action::OpenPath(p) if comparing => Action::Compare(CompareAction::OpenPath(p)),
-            Action::LoadText { name, text } if comparing => {
+            Action::OpenPath(p) if comparing && !crate::capture_state::is_capture_file(&p) => {
+                Action::Compare(CompareAction::OpenPath(p))
+            }
+            Action::LoadText { name, text }
+                if comparing && !crate::capture_state::is_capture(&text) =>
+            {
                 Action::Compare(CompareAction::LoadText { name, text })
             }
             a => a,
@@ -513,6 +543,11 @@ impl IptvizApp {
         if self.opts.flow {
             self.state.view = View::Flow;
         }
+        if let Some(p) = self.opts.capture.clone() {
+            use crate::capture_state::{CaptureAction, CaptureSource};
+            let open = CaptureAction::Open(CaptureSource::Path(p));
+            crate::capture_state::apply(&mut self.state, &mut self.trace_form, open);
+        }
     }
 
     /// Draws one frame (the whole window) into `ui`.
@@ -524,6 +559,7 @@ impl IptvizApp {
         }
         self.state.poll_scene();
         crate::trace_state::poll(&mut self.state);
+        crate::capture_state::poll(&mut self.state);
         if let Some(job) = &self.job
             && let Some(out) = job.poll()
         {
@@ -640,6 +676,15 @@ impl IptvizApp {
                 });
         }
         let conntrack = self.state.view == View::Conntrack;
+        if self.state.capture.open && !conntrack {
+            egui::Panel::bottom("capture")
+                .resizable(true)
+                .default_size(220.0)
+                .min_size(120.0)
+                .show(ui, |ui| {
+                    actions.extend(views::capture::show(ui, &self.state));
+                });
+        }
         if self.state.trace.open && !conntrack {
             egui::Panel::bottom("trace")
                 .resizable(true)

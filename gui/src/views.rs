@@ -2,6 +2,7 @@
 //! [`Action`]s the user asked for; the app applies them.
 
 pub mod canvas;
+pub mod capture;
 pub mod chains;
 pub mod compare;
 pub mod conntrack;
@@ -71,6 +72,8 @@ pub enum Action {
     ShowFinding(usize),
     /// A request of the Compare view.
     Compare(crate::compare_state::CompareAction),
+    /// A request of the capture panel.
+    Capture(crate::capture_state::CaptureAction),
 }
 
 /// The small windows the app can show.

@@ -35,7 +35,7 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                 .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
                 .default_width(480.0)
                 .show(ctx, |ui| {
-                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
+                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file, or of a pcap/pcapng capture to replay through the loaded rules (or drop a file on the window):");
                     let r = ui
                         .add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY))
                         .labelled_by(label.id);
