@@ -217,7 +217,8 @@ impl<R: Read> CaptureReader<R> {
             let number = self.number;
             let iface = self.iface.clone().or(iface);
             match decode(link, &data, orig_len) {
-                Ok(Decoded::Packet(mut obs)) => {
+                Ok(Decoded::Packet(obs)) => {
+                    let mut obs = *obs;
                     if obs.outgoing {
                         obs.packet.out_iface = iface.map(Into::into);
                     } else {
@@ -271,7 +272,7 @@ impl<R: Read> CaptureReader<R> {
 
 /// What a frame turned out to be.
 enum Decoded {
-    Packet(Observed),
+    Packet(Box<Observed>),
     NotIp,
     Fragment,
 }
@@ -439,12 +440,12 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
         }
     }
     let _ = fragmented;
-    Ok(Decoded::Packet(Observed {
+    Ok(Decoded::Packet(Box::new(Observed {
         packet: p,
         fixed_state: false,
         outgoing,
         quoted,
-    }))
+    })))
 }
 
 /// True for an IPv6 fragment that is not the first one.
