@@ -146,6 +146,14 @@ pub struct TraceArgs {
     /// Source MAC address of the frame the packet arrived in (`-m mac --mac-source`).
     #[arg(long, value_name = "MAC")]
     src_mac: Option<String>,
+    #[command(flatten)]
+    details: DetailArgs,
+    /// Settle a rule the packet cannot decide (statistic, limit, recent,
+    /// connlimit, hashlimit, quota, an ipset without contents ...): RULE
+    /// as CHAIN#N, TABLE:CHAIN#N (N from 1, as the trace numbers rules) or
+    /// line:N (its line in the rules file); repeatable.
+    #[arg(long, value_name = "RULE=match|nomatch")]
+    assume: Vec<String>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
@@ -206,6 +214,82 @@ pub struct TraceArgs {
     /// Write here instead of standard output.
     #[arg(long, value_name = "OUT")]
     output: Option<PathBuf>,
+}
+
+/// The packet's TOS, fragment, TCP options and IPv6 extension headers.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Packet details")]
+struct DetailArgs {
+    /// The TOS byte (IPv4) or traffic class (IPv6), e.g. 0x10 (`-m tos`, `-m ecn`).
+    #[arg(long, value_name = "BYTE")]
+    tos: Option<String>,
+    /// The DSCP, 0-63 or a class (AF41, EF, CS1 ...): the upper six bits of the TOS byte (`-m dscp`).
+    #[arg(long, value_name = "DSCP")]
+    dscp: Option<String>,
+    /// Which fragment of its datagram the packet is: first, more (a middle one) or last
+    /// (`-f`, `-m frag`); after the first, no ports.
+    #[arg(long, value_name = "first|more|last")]
+    fragment: Option<String>,
+    /// A TCP option the segment carries, by kind (2, or mss, wscale, sack-permitted,
+    /// sack, timestamp); repeatable or a comma list (`-m tcp --tcp-option`).
+    #[arg(long = "tcp-option", value_name = "KIND,...")]
+    tcp_option: Vec<String>,
+    /// The value of the segment's MSS option (`-m tcpmss`, `-j TCPMSS`).
+    #[arg(long, value_name = "N")]
+    mss: Option<u16>,
+    /// IPv6 extension headers in order, from hop, dst, route, frag, auth, esp,
+    /// none (prot is implied) (`-m ipv6header`, `-m hbh`, `-m dst`, `-m rt`, `-m frag`).
+    #[arg(long = "ipv6-header", value_name = "LIST")]
+    ipv6_header: Option<String>,
+}
+
+impl DetailArgs {
+    fn given(&self) -> bool {
+        self.tos.is_some()
+            || self.dscp.is_some()
+            || self.fragment.is_some()
+            || !self.tcp_option.is_empty()
+            || self.mss.is_some()
+            || self.ipv6_header.is_some()
+    }
+
+    fn details(&self) -> iptviz::trace::Details {
+        iptviz::trace::Details {
+            tos: self.tos.clone(),
+            dscp: self.dscp.clone(),
+            fragment: self.fragment.clone(),
+            tcp_options: self.tcp_option.clone(),
+            mss: self.mss,
+            ipv6_headers: self.ipv6_header.clone(),
+        }
+    }
+}
+
+/// The `--assume` settlements, read against the rules; each must name a rule.
+pub(super) fn assumptions(
+    list: &[String],
+    rulesets: &[&iptviz::model::Ruleset],
+) -> anyhow::Result<HashMap<iptviz::trace::RuleRef, bool>> {
+    let mut out = HashMap::new();
+    for spec in list {
+        let mut first_err = None;
+        let mut found = false;
+        for rs in rulesets {
+            match iptviz::trace::parse_assumption(rs, spec) {
+                Ok((r, v)) => {
+                    out.insert(r, v);
+                    found = true;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if !found && let Some(e) = first_err {
+            return Err(e.into());
+        }
+    }
+    Ok(out)
 }
 
 fn parse_ipsets(list: &[String]) -> anyhow::Result<HashMap<String, Vec<ipnet::IpNet>>> {
@@ -287,6 +371,10 @@ impl TraceArgs {
             p.src_mac =
                 Some(parse_mac(m).with_context(|| format!("--src-mac: not a MAC address: {m:?}"))?);
         }
+        self.details
+            .details()
+            .apply(&mut p, "--")
+            .map_err(anyhow::Error::msg)?;
         Ok(p)
     }
 
@@ -456,6 +544,8 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
+    let mut opts = opts;
+    opts.overrides = assumptions(&a.assume, &[rs])?;
     let format = if a.json {
         TraceFormat::Json
     } else {

@@ -118,6 +118,11 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
             "--path-only, --rules and --matched-only draw or list one packet's walk: not with --packets or --pcap"
         );
     }
+    if a.details.given() {
+        bail!(
+            "--tos, --dscp, --fragment, --tcp-option, --mss and --ipv6-header describe one packet: with --packets give them as fields of each line (\"tos\", \"dscp\", \"fragment\", \"tcp-option\", \"mss\", \"ipv6-header\"); a capture carries them"
+        );
+    }
     let out = match (a.json, a.format) {
         (true, _) | (_, Some(TraceFormat::Json)) => Out::Json,
         (_, Some(TraceFormat::Jsonl)) => Out::Lines,
@@ -146,6 +151,9 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let mut opts = opts;
+    let rulesets: Vec<&Ruleset> = inputs.iter().map(|i| &i.parsed.ruleset).collect();
+    opts.overrides = super::assumptions(&a.assume, &rulesets)?;
     let tracers: Vec<Tracer<'_>> = inputs
         .iter()
         .map(|i| Tracer::new(&i.parsed.ruleset))
