@@ -781,6 +781,12 @@ impl<'r> Tracer<'r> {
             w.evals += 1;
             let r = &rules[idx];
             let (matched, miss, notes) = self.test(t, chain, idx, r, w, before_ct);
+            if !matched && notes.last().is_some_and(|n| n.starts_with(fields::HOTDROP)) {
+                let mut s = step(hook, t, chain, Some(idx), false, miss, Action::None);
+                s.notes = notes;
+                w.steps.push(s);
+                return Verdict::Drop;
+            }
             if !matched {
                 if !w.opts.matched_only {
                     let mut s = step(hook, t, chain, Some(idx), false, miss, Action::None);
@@ -856,6 +862,10 @@ impl<'r> Tracer<'r> {
         for c in &r.conds {
             let v = match eval(&c.test, pkt, &env) {
                 Outcome::Known(v) => v != c.negated,
+                Outcome::Hotdrop(why) => {
+                    notes.push(format!("{}{why}", fields::HOTDROP));
+                    return (false, Some(c.part), notes);
+                }
                 Outcome::Assumed(v, what) => {
                     let forced = self.override_for(t, chain, idx, w, &mut overridden);
                     let v = forced.unwrap_or(v != c.negated);

@@ -581,7 +581,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
     // does not carry: they fail on it whatever their `!`.
     if matches!(
         module,
-        "tcp" | "udp" | "udplite" | "sctp" | "dccp" | "multiport" | "icmp" | "icmp6" | "icmpv6"
+        "udplite" | "sctp" | "dccp" | "multiport" | "icmp" | "icmp6" | "icmpv6"
     ) {
         out.push(cond(
             Test::Field(super::fields::FieldTest::NotLaterFragment),
@@ -595,7 +595,11 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             for o in m.opts.iter() {
                 match canonical(ext, o) {
                     "--tcp-option" => match o.arg().parse::<u8>() {
-                        Ok(k) => push(out, Test::Field(super::fields::FieldTest::TcpOption(k)), o),
+                        Ok(k) => {
+                            use super::fields::FieldTest;
+                            out.push(cond(Test::Field(FieldTest::NotLaterFragment), false, part));
+                            push(out, Test::Field(FieldTest::TcpOption(k)), o)
+                        }
                         Err(_) => push(
                             out,
                             assume(true, format!("tcp --tcp-option {}: not a number", o.arg())),
@@ -1057,6 +1061,8 @@ pub(crate) enum Outcome {
     Known(bool),
     Assumed(bool, String),
     Random(f64),
+    /// The match drops the packet on the spot (the kernel's "hotdrop").
+    Hotdrop(String),
 }
 
 fn in_ports(list: &Ports, p: u16) -> bool {
@@ -1073,6 +1079,11 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::InIface(i) => Known(i.matches(p.in_iface.as_deref())),
         Test::OutIface(i) => Known(i.matches(p.out_iface.as_deref())),
         Test::Fragment => Known(p.fragment),
+        Test::Sport(_) | Test::Dport(_) | Test::AnyPort(_) | Test::TcpFlags { .. }
+            if p.fragment =>
+        {
+            super::fields::later_fragment_header()
+        }
         Test::Sport(l) => Known(p.has_ports() && in_ports(l, p.sport)),
         Test::Dport(l) => Known(p.has_ports() && in_ports(l, p.dport)),
         Test::AnyPort(l) => Known(p.has_ports() && (in_ports(l, p.sport) || in_ports(l, p.dport))),
