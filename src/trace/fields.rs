@@ -756,7 +756,7 @@ fn carries_data(p: &Packet) -> bool {
 /// puts fragments back together before any table of PREROUTING and
 /// OUTPUT sees them. Conntrack starts in a network namespace when a rule
 /// or table needs it (the nat table, a conntrack match or target).
-pub(crate) fn conntrack_user(rs: &Ruleset) -> Option<String> {
+pub fn conntrack_user(rs: &Ruleset) -> Option<String> {
     const MATCHES: &[&str] = &[
         "conntrack",
         "state",

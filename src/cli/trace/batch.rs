@@ -274,6 +274,10 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
         let mut cap = CaptureReader::new(BufReader::with_capacity(1 << 16, open(path)?))
             .with_context(|| name.to_string())?;
         cap.iface = a.in_iface.clone();
+        // Without conntrack every fragment meets the rules on its own.
+        cap.keep_fragments = rulesets
+            .iter()
+            .all(|rs| iptviz::trace::fields::conntrack_user(rs).is_none());
         while let Some(item) = cap.next() {
             match item {
                 Ok(mut obs) => {
