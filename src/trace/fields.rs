@@ -280,7 +280,7 @@ fn header_name(h: u8) -> String {
 
 /// The details set, as words for the packet's one-line description:
 /// `tos 0x28 fragment first mss 1460 tcp-options 2,4 ipv6-headers hop,frag`.
-pub(crate) fn describe(p: &Packet) -> Vec<String> {
+pub fn describe(p: &Packet) -> Vec<String> {
     let mut out = Vec::new();
     if p.tos != 0 {
         out.push(format!("tos {:#04x}", p.tos));

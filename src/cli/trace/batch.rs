@@ -107,6 +107,17 @@ fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<
     }
 }
 
+/// Protocol, addresses and ports, then the details set (TOS, fragment,
+/// MSS, TCP options, IPv6 headers).
+fn with_details(p: &iptviz::trace::Packet) -> String {
+    let mut out = p.addresses();
+    for w in iptviz::trace::fields::describe(p) {
+        out.push(' ');
+        out.push_str(&w);
+    }
+    out
+}
+
 /// Runs `iptviz trace` over many packets.
 pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
     let from_stdin = a.packets.as_deref() == Some("-") || a.pcap.as_deref() == Some("-");
@@ -427,8 +438,8 @@ fn write_line(
         route: t.trace.route,
         decided_by,
         rule_line,
-        input: t.trace.input.addresses(),
-        output: t.trace.output.addresses(),
+        input: with_details(&t.trace.input),
+        output: with_details(&t.trace.output),
         notes: &t.trace.notes,
     };
     serde_json::to_writer(&mut *w, &l)?;
