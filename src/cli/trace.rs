@@ -48,6 +48,14 @@ pub enum TraceFormat {
       --dst 10.96.0.10 --dport 53 --local 192.168.49.2 -f svg --output dns.svg
   iptviz trace rules.txt -s 10.0.0.2 -d 10.0.1.5 --dport 443 -f dot | dot -Tpng -o path.png
 
+Packet details: the TOS byte or DSCP, which fragment, TCP options and MSS,
+IPv6 extension headers (also as fields of --packets lines; a capture
+carries them); --assume settles a rule the packet cannot decide:
+  iptviz trace rules.txt -s 192.0.2.1 -d 192.0.2.2 --dport 80 --tos 0x10 --mss 1460 \\
+      --tcp-option sack-permitted,timestamp --assume mangle:PREROUTING#3=nomatch
+  iptviz trace rules6.txt -s fd00::1 -d fd00::2 -p udp --dport 53 \\
+      --ipv6-header hop,dst --fragment first --assume line:42=match
+
 Many packets: replay a capture, or packets written as JSON lines:
   tcpdump -i eth0 -w in.pcap
   iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10
