@@ -402,6 +402,23 @@ pub(crate) fn later_fragment_header() -> Outcome {
     )
 }
 
+impl FieldTest {
+    /// What it reads, for the analyses that cannot see it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            FieldTest::Tos { .. } => "tos",
+            FieldTest::Dscp(_) => "dscp",
+            FieldTest::EcnIp(_) | FieldTest::EcnTcp(_) => "ecn",
+            FieldTest::NotLaterFragment => "fragment",
+            FieldTest::TcpOption(_) => "tcp option",
+            FieldTest::Mss { .. } => "tcpmss",
+            FieldTest::Headers { .. } => "ipv6header",
+            FieldTest::Has { .. } => "ipv6 extension header",
+            FieldTest::Frag { .. } => "frag",
+        }
+    }
+}
+
 fn known(v: bool) -> Outcome {
     Outcome::Known(v)
 }
