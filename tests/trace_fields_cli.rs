@@ -138,6 +138,17 @@ fn assumptions_show_as_given_or_defaulted() {
         out.contains("assumption: limit: assumed under the rate (given: no match by --assume)"),
         "{out}"
     );
+    // An assumption about a rule the packet decides changes nothing, and
+    // says so.
+    let (ok, plain, _) = one(&[]);
+    assert!(ok);
+    let (ok, same, err) = one(&["--assume", "PREROUTING#3=nomatch"]);
+    assert!(ok, "{err}");
+    assert_eq!(same, plain);
+    assert!(
+        err.contains("--assume mangle:PREROUTING#3: the packet decides this rule by itself"),
+        "{err}"
+    );
     // By line, and by chain alone when one table has it.
     let (_, by_line, _) = one(&["--assume", "line:16=nomatch"]);
     assert_eq!(by_line, out);

@@ -515,6 +515,35 @@ fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
     }
 }
 
+/// The assumptions given for rules the walk reached and decided without
+/// them (they name a rule whose tests the packet settles).
+fn unused_assumptions<'a>(
+    rs: &iptviz::model::Ruleset,
+    t: &Trace,
+    given: &'a HashMap<iptviz::trace::RuleRef, bool>,
+) -> Vec<&'a iptviz::trace::RuleRef> {
+    let mut out: Vec<&iptviz::trace::RuleRef> = given
+        .keys()
+        .filter(|r| {
+            let steps: Vec<_> = t
+                .steps
+                .iter()
+                .filter(|s| {
+                    s.rule == Some(r.rule)
+                        && rs.tables[s.table].name == r.table
+                        && rs.tables[s.table].chains[s.chain].name == r.chain
+                })
+                .collect();
+            !steps.is_empty()
+                && !steps
+                    .iter()
+                    .any(|s| s.notes.iter().any(|n| n.contains("by --assume")))
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.table, &a.chain, a.rule).cmp(&(&b.table, &b.chain, b.rule)));
+    out
+}
+
 /// `rules.txt: tcp 10.0.0.1:40000 -> 10.0.0.2:22 NEW: ACCEPT, delivered locally`
 fn title(name: &str, t: &Trace) -> String {
     let outcome = match (t.verdict, t.route) {
@@ -566,11 +595,20 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
     let tracer = Tracer::new(rs);
+    let given = opts.overrides.clone();
     let t = if a.established || a.reply {
         follow_up(&tracer, &pkt, opts, a.reply)?
     } else {
         tracer.trace(&pkt, &opts)
     };
+    for r in unused_assumptions(rs, &t, &given) {
+        eprintln!(
+            "iptviz: --assume {}:{}#{}: the packet decides this rule by itself; the assumption changed nothing",
+            r.table,
+            r.chain,
+            r.rule + 1
+        );
+    }
     let mut out = open_output(a.output.as_ref())?;
     match format {
         TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,
