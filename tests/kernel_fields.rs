@@ -74,6 +74,9 @@ const V4_RULES: &str = "*mangle
 -A PREROUTING -m dscp --dscp-class AF41
 -A PREROUTING -m tos --tos 0x01/0x03 -j TOS --set-tos 0x04/0x0f
 -A PREROUTING -m tos --tos 0x04/0x0f
+-A PREROUTING -m tos --tos 0x04/0x0f -j TOS --or-tos 0x40
+-A PREROUTING -m tos --tos 0x40/0x40 -j TOS --and-tos 0x0f
+-A PREROUTING -m tos --tos 0x04/0xff
 COMMIT
 *filter
 :INPUT DROP [0:0]
@@ -605,16 +608,21 @@ fn compared(k: &Key) -> bool {
 /// number of packets (fragments counted one by one), the rules the kernel
 /// matched at least once and how many rules there are, and the
 /// disagreements.
-fn run_case(tag: &str, v6: bool, rules: &str) -> (usize, usize, usize, Vec<String>) {
-    let rs: Ruleset = parse_str(rules, &ParseOptions::strict(tag))
-        .expect("our ruleset parses")
-        .ruleset;
-    let mut lab = lab(tag, v6, rules);
+fn run_case(tag: &str, v6: bool, written: &str) -> (usize, usize, usize, Vec<String>) {
+    let mut lab = lab(tag, v6, written);
     let save = if v6 {
         "ip6tables-save -c"
     } else {
         "iptables-save -c"
     };
+    // The rules as the kernel's tools print them back (`--header
+    // ipv6-frag`, `--dscp 0x22`, `--set-tos 0x00/0xf0` ...) are what is
+    // traced and replayed, as a user's dump would be.
+    let rules = sh(&lab.host.0, save);
+    let rules = rules.as_str();
+    let rs: Ruleset = parse_str(rules, &ParseOptions::strict(tag))
+        .expect("iptables-save output parses")
+        .ruleset;
     let snapshot = |lab: &Lab| counters(&sh(&lab.host.0, save));
     let mut before = snapshot(&lab);
     for (t, c, i) in before.keys() {
