@@ -92,6 +92,7 @@ fn unknown_name(t: &Test) -> String {
         Test::SrcType { .. } | Test::DstType { .. } => "addrtype",
         Test::PktType(_) => "pkttype",
         Test::CtStatus(_) => "ctstatus",
+        Test::Field(f) => f.name(),
         Test::OwnerUid(..) | Test::OwnerGid(..) | Test::SocketExists => "owner",
         Test::Src(_) | Test::Dst(_) | Test::CtOrigSrc(_) | Test::CtOrigDst(_) => {
             "address with a non-prefix mask"
@@ -150,10 +151,13 @@ impl Template<'_> {
             | Test::CtOrigSrcPort(_)
             | Test::CtReplSrcPort(_)
             | Test::CtReplDstPort(_)
-            | Test::Header(_) => match eval(t, &self.pkt, env) {
-                Outcome::Known(b) => Lit::Const(b),
-                _ => Lit::Unknown(unknown_name(t)),
-            },
+            | Test::Header(_)
+            | Test::Field(crate::trace::fields::FieldTest::NotLaterFragment) => {
+                match eval(t, &self.pkt, env) {
+                    Outcome::Known(b) => Lit::Const(b),
+                    _ => Lit::Unknown(unknown_name(t)),
+                }
+            }
             _ => Lit::Unknown(unknown_name(t)),
         }
     }
