@@ -289,6 +289,7 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
             frames: Vec::new(),
             flow: None,
             diff: None,
+            legend: None,
         };
         let l = layout_one(&sub, choice);
         out.engine = l.engine;

@@ -14,10 +14,12 @@
 //! assert_eq!(trace.path().len(), 1);
 //! ```
 
+mod assume;
 mod batch;
 mod bounds;
 pub(crate) mod compile;
 mod draw;
+pub mod fields;
 mod index;
 mod lines;
 mod packet;
@@ -35,6 +37,7 @@ use serde::Serialize;
 
 use crate::model::{Ruleset, Str, Table};
 
+pub use assume::{find_rule, parse_assumption};
 pub use batch::{
     Batch, BatchSummary, Decider, DeciderTally, DroppedFlow, Observed, Tally, Traced, VerdictTally,
     decider, describe,
@@ -42,6 +45,7 @@ pub use batch::{
 pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
 pub use compile::Part;
 pub use draw::trace_view;
+pub use fields::{Details, FragmentKind};
 pub use lines::{LineError, packet_from_json};
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_mac, parse_tcp_flags, protocol_name, protocol_number,
@@ -260,6 +264,13 @@ pub enum Action {
     },
     /// Conntrack disabled for this packet (`CT --notrack`, `NOTRACK`).
     Notrack,
+    /// DSCP, TOS or TCPMSS changed the packet; the walk goes on.
+    Rewrite {
+        /// Target name.
+        target: String,
+        /// What changed, e.g. `tos 0x00 -> 0x28`.
+        change: String,
+    },
     /// A NAT target rewrote the packet (and accepted it in the nat table).
     Nat {
         /// DNAT, SNAT, MASQUERADE, REDIRECT.
@@ -392,6 +403,8 @@ struct TableCache {
 pub struct Tracer<'r> {
     rs: &'r Ruleset,
     cache: Vec<TableCache>,
+    /// Why conntrack runs for these rules (it then reassembles fragments).
+    conntrack: OnceCell<Option<String>>,
 }
 
 /// The loopback interface.
@@ -442,7 +455,11 @@ impl<'r> Tracer<'r> {
                 index: (0..t.chains.len()).map(|_| OnceCell::new()).collect(),
             })
             .collect();
-        Tracer { rs, cache }
+        Tracer {
+            rs,
+            cache,
+            conntrack: OnceCell::new(),
+        }
     }
 
     /// The ruleset traced.
@@ -506,6 +523,14 @@ impl<'r> Tracer<'r> {
             None => is_local(&pkt.src),
         };
         let mut hooks = Vec::new();
+        if self.defrag_for_conntrack(&mut w) == fields::Reassembly::Held {
+            let route = if outgoing {
+                Route::Output
+            } else {
+                Route::Local
+            };
+            return self.finish(w, Verdict::Accept, route, hooks);
+        }
         if outgoing {
             return self.trace_output(w, hooks);
         }
@@ -652,6 +677,9 @@ impl<'r> Tracer<'r> {
     /// INPUT and delivery to a local socket.
     fn deliver(&self, mut w: Walk<'_>, mut hooks: Vec<Hook>) -> Trace {
         w.pkt.out_iface = None;
+        if self.defrag_for_input(&mut w) == fields::Reassembly::Held {
+            return self.finish(w, Verdict::Accept, Route::Local, hooks);
+        }
         hooks.push(Hook::Input);
         let v = self.hook(Hook::Input, &mut w);
         self.finish(w, v.unwrap_or(Verdict::Accept), Route::Local, hooks)
@@ -698,6 +726,47 @@ impl<'r> Tracer<'r> {
             return self.finish(w, v, Route::Local, hooks);
         }
         self.deliver(w, hooks)
+    }
+
+    /// Conntrack puts fragments back together before the first table of
+    /// PREROUTING or OUTPUT, when these rules make it run.
+    fn defrag_for_conntrack(&self, w: &mut Walk<'_>) -> fields::Reassembly {
+        let why = self
+            .conntrack
+            .get_or_init(|| fields::conntrack_user(self.rs));
+        let Some(why) = why else {
+            return fields::Reassembly::Whole;
+        };
+        let r = fields::reassemble(&mut w.pkt);
+        match r {
+            fields::Reassembly::Whole => {}
+            fields::Reassembly::Datagram => w.notes.push(format!(
+                "conntrack runs for these rules ({why}): it reassembles the datagram before PREROUTING, and the rules see it whole"
+            )),
+            fields::Reassembly::Held => w.notes.push(format!(
+                "conntrack runs for these rules ({why}): this fragment is held until its datagram is complete, and no rule sees it; the trace of the first fragment stands for the datagram"
+            )),
+        }
+        r
+    }
+
+    /// IPv4 reassembles a datagram for this host before INPUT (IPv6 only
+    /// after INPUT, so there the fragments meet the rules one by one).
+    fn defrag_for_input(&self, w: &mut Walk<'_>) -> fields::Reassembly {
+        if w.pkt.dst.is_ipv6() {
+            return fields::Reassembly::Whole;
+        }
+        let r = fields::reassemble(&mut w.pkt);
+        match r {
+            fields::Reassembly::Whole => {}
+            fields::Reassembly::Datagram => w.notes.push(
+                "IPv4 reassembles a datagram for this host before INPUT: INPUT sees it whole".into(),
+            ),
+            fields::Reassembly::Held => w.notes.push(
+                "IPv4 holds this fragment until its datagram is complete, before INPUT: no INPUT rule sees it; the trace of the first fragment stands for the datagram".into(),
+            ),
+        }
+        r
     }
 
     /// Route::Local while a locally generated packet leaves by `lo`.
@@ -820,6 +889,12 @@ impl<'r> Tracer<'r> {
             w.evals += 1;
             let r = &rules[idx];
             let (matched, miss, notes) = self.test(t, chain, idx, r, w, before_ct);
+            if !matched && notes.last().is_some_and(|n| n.starts_with(fields::HOTDROP)) {
+                let mut s = step(hook, t, chain, Some(idx), false, miss, Action::None);
+                s.notes = notes;
+                w.steps.push(s);
+                return Verdict::Drop;
+            }
             if !matched {
                 if !w.opts.matched_only {
                     let mut s = step(hook, t, chain, Some(idx), false, miss, Action::None);
@@ -896,11 +971,15 @@ impl<'r> Tracer<'r> {
         for c in &r.conds {
             let v = match eval(&c.test, pkt, &env) {
                 Outcome::Known(v) => v != c.negated,
+                Outcome::Hotdrop(why) => {
+                    notes.push(format!("{}{why}", fields::HOTDROP));
+                    return (false, Some(c.part), notes);
+                }
                 Outcome::Assumed(v, what) => {
                     let forced = self.override_for(t, chain, idx, w, &mut overridden);
                     let v = forced.unwrap_or(v != c.negated);
                     notes.push(match forced {
-                        Some(f) => format!("{what} (overridden: {})", yes_no(f)),
+                        Some(f) => format!("{what} (given: {} by --assume)", yes_no(f)),
                         None => what,
                     });
                     v
@@ -913,9 +992,14 @@ impl<'r> Tracer<'r> {
                     });
                     let p = if c.negated { 1.0 - p } else { p };
                     notes.push(format!(
-                        "statistic random: matches with probability {:.5}; {} in this trace",
+                        "statistic random: matches with probability {:.5}; {} in this trace{}",
                         p,
-                        if v { "taken" } else { "not taken" }
+                        if v { "taken" } else { "not taken" },
+                        if forced.is_some() {
+                            " (given by --assume)"
+                        } else {
+                            ""
+                        }
                     ));
                     v
                 }
@@ -1138,6 +1222,10 @@ fn apply(act: &Act, hook: Hook, w: &mut Walk<'_>) -> Action {
             target: n.clone(),
             verdict: Verdict::Accept,
         },
+        Act::Field(op) => {
+            let (target, change) = fields::apply(*op, p);
+            Action::Rewrite { target, change }
+        }
         Act::Notrack => {
             if p.state == CtState::New {
                 p.state = CtState::Untracked;

@@ -323,6 +323,15 @@ fn reach_command_text_json_drawings_and_bad_ipassmt() {
         svg.contains("<svg") && svg.contains("everything else"),
         "{svg}"
     );
+    // The matrix has no chains or jumps: its legend names its own boxes.
+    assert!(
+        svg.contains(">address class</text>") && svg.contains(">accepted (dport 22)</text>"),
+        "reach legend: {svg}"
+    );
+    assert!(
+        !svg.contains(">user chain</text>") && !svg.contains(">-j call</text>"),
+        "reach svg legend spoke of chains and jumps: {svg}"
+    );
     let assmt = dir.join("bad.ipassmt");
     std::fs::write(&assmt, "# interfaces\neth0 = [10.0.0.0/8, 300.1.2.3]\n").unwrap();
     let bad = run(&["--dport", "22", "--ipassmt", assmt.to_str().unwrap()]);

@@ -7,6 +7,7 @@ use std::time::Instant;
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
 use crate::bench::Bench;
+use crate::compare_state::CompareAction;
 use crate::jobs::{self, Job};
 use crate::settings::{Settings, ThemeChoice};
 use crate::state::{AppState, Document, View};
@@ -45,6 +46,10 @@ pub struct Options {
     pub conntrack: Option<String>,
     /// Read that file again every this many seconds, as a live table.
     pub conntrack_live: Option<f64>,
+    /// Compare the loaded rules with this file (the old side).
+    pub compare: Option<String>,
+    /// A capture to replay through the rules once they are loaded.
+    pub capture: Option<String>,
 }
 
 /// A line in the status bar.
@@ -131,6 +136,7 @@ impl IptvizApp {
         app.state.conntrack.sync = app.opts.sync;
         app.state.reach.sync = app.opts.sync;
         app.state.lint.sync = app.opts.sync;
+        app.state.compare.sync = app.opts.sync;
         if let Some(p) = app.opts.conntrack.clone() {
             app.state.view = View::Conntrack;
             app.ct_form.path = p.clone();
@@ -157,6 +163,10 @@ impl IptvizApp {
             }
             Some(path) => app.pending.push(Action::OpenPath(path)),
             None => app.load_sample(),
+        }
+        if let Some(p) = app.opts.compare.clone() {
+            app.pending
+                .push(Action::Compare(CompareAction::OpenPath(p)));
         }
         if let Some(t) = app.opts.theme {
             app.settings.theme = t;
@@ -195,6 +205,21 @@ impl IptvizApp {
             text: text.into(),
             error: true,
         });
+    }
+
+    /// Shows what the Compare view said in the status bar; a ruleset read
+    /// for it closes its dialog.
+    fn compare_message(&mut self, m: Option<Result<String, String>>) {
+        match m {
+            Some(Ok(text)) => {
+                if self.dialogs.open == Some(Dialog::Compare) {
+                    self.dialogs.open = None;
+                }
+                self.info(text);
+            }
+            Some(Err(e)) => self.error(e),
+            None => {}
+        }
     }
 
     /// Whether a background job is running.
@@ -271,6 +296,26 @@ impl IptvizApp {
                 self.state.search(&q);
             }
             Action::ShowProblem(i) => self.state.problem = Some(i),
+            Action::OpenPath(p) if crate::capture_state::is_capture_file(&p) => {
+                // A capture is replayed through the rules already loaded.
+                self.dialogs.open = None;
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Path(p),
+                    ),
+                );
+            }
+            Action::LoadText { name, text } if crate::capture_state::is_capture(&text) => {
+                crate::capture_state::apply(
+                    &mut self.state,
+                    &mut self.trace_form,
+                    crate::capture_state::CaptureAction::Open(
+                        crate::capture_state::CaptureSource::Bytes(name, text),
+                    ),
+                );
+            }
             Action::OpenPath(p) => {
                 let path = p.clone();
                 self.start(ctx, format!("reading {p}"), Some(p), move || {
@@ -347,6 +392,16 @@ impl IptvizApp {
             Action::Reach(a) => {
                 crate::reach_state::apply(&mut self.state, &mut self.trace_form, a);
             }
+            Action::Compare(a) => {
+                if a == CompareAction::Choose {
+                    self.dialogs.open = Some(Dialog::Compare);
+                }
+                let m = crate::compare_state::apply(&mut self.state, &mut self.trace_form, ctx, a);
+                self.compare_message(m);
+            }
+            Action::Capture(a) => {
+                crate::capture_state::apply(&mut self.state, &mut self.trace_form, a);
+            }
             Action::ShowFinding(i) => {
                 let doc = self.state.doc.clone();
                 let at = self
@@ -369,6 +424,21 @@ impl IptvizApp {
         let typing = ctx.memory(|m| m.focused().is_some());
         let mut dropped = ctx.input(|i| i.raw.dropped_files.clone());
         let conntrack = self.state.view == View::Conntrack;
+        // With the Compare view open, rules dropped or pasted are the
+        // other side of the comparison.
+        let comparing = self.state.compare.open && !conntrack;
+        // A capture dropped then is still replayed through the rules.
+        let to_compare = |a: Action| match a {
+            Action::OpenPath(p) if comparing && !crate::capture_state::is_capture_file(&p) => {
+                Action::Compare(CompareAction::OpenPath(p))
+            }
+            Action::LoadText { name, text }
+                if comparing && !crate::capture_state::is_capture(&text) =>
+            {
+                Action::Compare(CompareAction::LoadText { name, text })
+            }
+            a => a,
+        };
         if conntrack {
             // Text dropped or pasted on the Conntrack tab is conntrack text.
             actions.extend(views::conntrack::global_input(ctx, &dropped, typing));
@@ -378,14 +448,14 @@ impl IptvizApp {
             let path = f.path().display().to_string();
             if f.path().as_os_str().is_empty() {
                 match f.bytes() {
-                    Ok(b) => actions.push(Action::LoadText {
+                    Ok(b) => actions.push(to_compare(Action::LoadText {
                         name: "dropped file".into(),
                         text: b,
-                    }),
+                    })),
                     Err(e) => self.error(format!("dropped file: {e}")),
                 }
             } else {
-                actions.push(Action::OpenPath(path));
+                actions.push(to_compare(Action::OpenPath(path)));
             }
         }
         let cmd = |k| KeyboardShortcut::new(Modifiers::COMMAND, k);
@@ -423,10 +493,10 @@ impl IptvizApp {
                         && self.dialogs.open != Some(Dialog::Paste)
                         && !conntrack
                     {
-                        actions.push(Action::LoadText {
+                        actions.push(to_compare(Action::LoadText {
                             name: "pasted text".into(),
                             text: text.clone().into_bytes(),
-                        });
+                        }));
                     }
                 }
             }
@@ -473,6 +543,11 @@ impl IptvizApp {
         if self.opts.flow {
             self.state.view = View::Flow;
         }
+        if let Some(p) = self.opts.capture.clone() {
+            use crate::capture_state::{CaptureAction, CaptureSource};
+            let open = CaptureAction::Open(CaptureSource::Path(p));
+            crate::capture_state::apply(&mut self.state, &mut self.trace_form, open);
+        }
     }
 
     /// Draws one frame (the whole window) into `ui`.
@@ -484,6 +559,7 @@ impl IptvizApp {
         }
         self.state.poll_scene();
         crate::trace_state::poll(&mut self.state);
+        crate::capture_state::poll(&mut self.state);
         if let Some(job) = &self.job
             && let Some(out) = job.poll()
         {
@@ -504,6 +580,8 @@ impl IptvizApp {
         self.state.conntrack.poll(&ctx, self.state.doc.as_ref());
         self.state.lint.poll(self.state.doc.as_ref(), Some(&ctx));
         self.state.reach.poll();
+        let m = self.state.compare.poll(self.state.doc.as_ref(), Some(&ctx));
+        self.compare_message(m);
         let mut actions = std::mem::take(&mut self.pending);
         actions.extend(self.global_input(&ctx));
 
@@ -534,6 +612,11 @@ impl IptvizApp {
                 if let Some(t) = self.state.lint.busy() {
                     ui.spinner();
                     ui.label(format!("lint … {:.1} s", t.as_secs_f32()));
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                if let Some(t) = self.state.compare.busy() {
+                    ui.spinner();
+                    ui.label(format!("comparing … {:.1} s", t.as_secs_f32()));
                     ctx.request_repaint_after(std::time::Duration::from_millis(100));
                 }
                 if let Some(e) = &self.state.scene_error {
@@ -593,6 +676,15 @@ impl IptvizApp {
                 });
         }
         let conntrack = self.state.view == View::Conntrack;
+        if self.state.capture.open && !conntrack {
+            egui::Panel::bottom("capture")
+                .resizable(true)
+                .default_size(220.0)
+                .min_size(120.0)
+                .show(ui, |ui| {
+                    actions.extend(views::capture::show(ui, &self.state));
+                });
+        }
         if self.state.trace.open && !conntrack {
             egui::Panel::bottom("trace")
                 .resizable(true)
@@ -600,6 +692,19 @@ impl IptvizApp {
                 .min_size(160.0)
                 .show(ui, |ui| {
                     actions.extend(views::trace::show(ui, &self.state, &mut self.trace_form));
+                });
+        }
+        if self.state.compare.open && !conntrack {
+            // With the trace panel open too, keep half the height for the
+            // graph and the panels beside it.
+            let room = (ui.available_height() * 0.5).max(140.0);
+            egui::Panel::bottom("compare")
+                .resizable(true)
+                .default_size(330.0)
+                .min_size(120.0)
+                .max_size(room)
+                .show(ui, |ui| {
+                    actions.extend(views::compare::show(ui, &self.state));
                 });
         }
         if !conntrack {
@@ -679,10 +784,18 @@ impl IptvizApp {
         });
         self.state.fit_requested = false;
         if let Some(p) = self.state.focus.take() {
-            // Move only when the chain is out of sight or too small to read.
+            // Move only when the chain is out of sight (or under the
+            // legend) or too small to read.
+            let legend = ctx
+                .data(|d| d.get_temp::<Option<egui::Rect>>(canvas::legend_rect_id()))
+                .flatten();
             let seen = self
                 .last_canvas_rect
-                .map(|r| self.camera.visible(r.shrink(60.0)).contains(p))
+                .map(|r| {
+                    self.camera.visible(r.shrink(60.0)).contains(p)
+                        && !legend
+                            .is_some_and(|l| l.expand(30.0).contains(self.camera.to_screen(r, p)))
+                })
                 .unwrap_or(false);
             if !seen || self.camera.zoom < 0.6 {
                 self.camera.center = p;

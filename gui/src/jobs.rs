@@ -80,12 +80,19 @@ pub struct SceneJob {
 }
 
 impl SceneJob {
-    /// Builds the scene on a new thread; `waker` is repainted when done.
-    pub fn spawn(doc: Arc<Document>, request: SceneRequest, waker: Option<egui::Context>) -> Self {
+    /// Builds the scene on a new thread, with `heat`'s counters instead of
+    /// the rules' own when given; `waker` is repainted when done.
+    pub fn spawn(
+        doc: Arc<Document>,
+        heat: Option<Arc<iptviz::Ruleset>>,
+        request: SceneRequest,
+        waker: Option<egui::Context>,
+    ) -> Self {
         let (tx, rx) = channel();
         let req = request.clone();
         std::thread::spawn(move || {
-            let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &req);
+            let rs = heat.as_deref().unwrap_or(&doc.parsed.ruleset);
+            let out = Scene::build(rs, &doc.chain_graph, &req);
             // The receiver is gone when a newer request replaced this one.
             let _ = tx.send(out);
             if let Some(ctx) = waker {

@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod bench;
+pub mod capture_state;
+pub mod compare_state;
 pub mod conntrack_state;
 pub mod export;
 pub mod graph;

@@ -7,15 +7,19 @@ use iptviz_gui::{IptvizApp, Options};
 
 const USAGE: &str =
     "usage: iptviz-gui [FILE] [--table NAME] [--select CHAIN] [--flow] [--expand-all]
-                  [--conntrack CTFILE [--conntrack-live SECS]]
-                  [--bench-frames N] [--exit-after-frames N] [--smoke-test]
+                  [--conntrack CTFILE [--conntrack-live SECS]] [--compare OLD]
+                  [--pcap CAPTURE] [--bench-frames N] [--exit-after-frames N] [--smoke-test]
 
 FILE is iptables-save, ip6tables-save or iptables -S output; without it a
 sample is shown. --conntrack opens the Conntrack tab with CTFILE (with
 --bench-frames the table is scrolled instead of the graph); --conntrack-live
 SECS reads CTFILE again every SECS seconds as if it were the live table
-(charts over time, NAT pressure: a big live table without root). --bench-frames pans and zooms N frames and prints frame
-times; --smoke-test loads, draws 30 frames and exits.";
+(charts over time, NAT pressure: a big live table without root). --compare
+OLD opens the Compare view: FILE (the new side) against OLD. --pcap
+replays a pcap or pcapng capture through the rules once they are loaded
+(the capture panel, and edges as wide as its packets). --bench-frames pans
+and zooms N frames and prints frame times; --smoke-test loads, draws 30
+frames and exits.";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options::default();
@@ -43,6 +47,8 @@ fn parse_args() -> Result<Options, String> {
                     _ => return Err("--theme needs light, dark or system".into()),
                 })
             }
+            "--compare" => o.compare = Some(args.next().ok_or("--compare needs a file")?),
+            "--pcap" => o.capture = Some(args.next().ok_or("--pcap needs a capture file")?),
             "--conntrack" => o.conntrack = Some(args.next().ok_or("--conntrack needs a file")?),
             "--conntrack-live" => {
                 o.conntrack_live = Some(

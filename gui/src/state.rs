@@ -208,8 +208,15 @@ pub struct AppState {
     pub reach: crate::reach_state::ReachState,
     /// Lint findings of the loaded rules.
     pub lint: crate::lint_state::LintState,
+    /// The Compare view: another ruleset beside the loaded one.
+    pub compare: crate::compare_state::CompareState,
     /// Last layout error, if the library could not draw the table.
     pub scene_error: Option<String>,
+    /// A capture replayed through the rules (the capture panel).
+    pub capture: crate::capture_state::CaptureState,
+    /// The rules with a capture's counters, drawn instead of the loaded
+    /// rules' own counters (edges as wide as the packets that took them).
+    pub heat: Option<Arc<iptviz::Ruleset>>,
 }
 
 impl Default for AppState {
@@ -239,7 +246,10 @@ impl Default for AppState {
             trace: Default::default(),
             reach: Default::default(),
             lint: Default::default(),
+            compare: Default::default(),
             scene_error: None,
+            capture: Default::default(),
+            heat: None,
         }
     }
 }
@@ -264,6 +274,8 @@ impl AppState {
             .or_else(|| tables.iter().position(|t| t.rule_count() > 0))
             .unwrap_or(0);
         self.doc = Some(doc);
+        // A capture's counters belong to the rules it was replayed through.
+        self.heat = None;
         self.selected = None;
         self.back.clear();
         self.forward.clear();
@@ -274,6 +286,20 @@ impl AppState {
         self.rebuild_scene();
         let q = std::mem::take(&mut self.query);
         self.search(&q);
+    }
+
+    /// Draws the graph with these counters (a capture's), or with the
+    /// loaded rules' own when `None`.
+    pub fn set_heat(&mut self, heat: Option<Arc<iptviz::Ruleset>>) {
+        let same = match (&self.heat, &heat) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same {
+            self.heat = heat;
+            self.rebuild_scene();
+        }
     }
 
     /// Shows another table.
@@ -567,12 +593,18 @@ impl AppState {
         }
         let request = self.scene_request();
         if self.sync {
-            let out = Scene::build(&doc.parsed.ruleset, &doc.chain_graph, &request);
+            let rs = self.heat.as_deref().unwrap_or(&doc.parsed.ruleset);
+            let out = Scene::build(rs, &doc.chain_graph, &request);
             self.scene_ready(out);
         } else {
             // A job still running for an older request is dropped: its
             // thread finishes and its result goes nowhere.
-            self.scene_job = Some(SceneJob::spawn(doc, request, self.waker.clone()));
+            self.scene_job = Some(SceneJob::spawn(
+                doc,
+                self.heat.clone(),
+                request,
+                self.waker.clone(),
+            ));
         }
     }
 

@@ -2,7 +2,9 @@
 //! [`Action`]s the user asked for; the app applies them.
 
 pub mod canvas;
+pub mod capture;
 pub mod chains;
+pub mod compare;
 pub mod conntrack;
 pub mod dialogs;
 pub mod flow;
@@ -68,6 +70,10 @@ pub enum Action {
     Reach(crate::reach_state::ReachAction),
     /// Select the rule of a lint finding (index in the lint report).
     ShowFinding(usize),
+    /// A request of the Compare view.
+    Compare(crate::compare_state::CompareAction),
+    /// A request of the capture panel.
+    Capture(crate::capture_state::CaptureAction),
 }
 
 /// The small windows the app can show.
@@ -79,4 +85,6 @@ pub enum Dialog {
     Paste,
     /// Export path.
     Export,
+    /// Path of the ruleset to compare the loaded one with.
+    Compare,
 }

@@ -215,6 +215,9 @@ pub(crate) fn meaning(c: &Cond, v6: bool) -> Meaning {
             one(dim::OUT, iface_range(n, p))
         }
         Test::Fragment => one(dim::FRAG, IntervalSet::range(1, 1)),
+        Test::Field(crate::trace::fields::FieldTest::NotLaterFragment) => {
+            one(dim::FRAG, IntervalSet::range(0, 0))
+        }
         Test::Sport(p) => two(has_ports(), dim::SPORT, ports_set(p)),
         Test::Dport(p) => two(has_ports(), dim::DPORT, ports_set(p)),
         Test::AnyPort(p) => {

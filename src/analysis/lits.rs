@@ -93,6 +93,7 @@ fn unknown_name(t: &Test) -> String {
         Test::PktType(_) => "pkttype",
         Test::RpFilter { .. } => "rpfilter",
         Test::CtStatus(_) => "ctstatus",
+        Test::Field(f) => f.name(),
         Test::OwnerUid(..) | Test::OwnerGid(..) | Test::SocketExists => "owner",
         Test::Src(_) | Test::Dst(_) | Test::CtOrigSrc(_) | Test::CtOrigDst(_) => {
             "address with a non-prefix mask"
@@ -151,10 +152,13 @@ impl Template<'_> {
             | Test::CtOrigSrcPort(_)
             | Test::CtReplSrcPort(_)
             | Test::CtReplDstPort(_)
-            | Test::Header(_) => match eval(t, &self.pkt, env) {
-                Outcome::Known(b) => Lit::Const(b),
-                _ => Lit::Unknown(unknown_name(t)),
-            },
+            | Test::Header(_)
+            | Test::Field(crate::trace::fields::FieldTest::NotLaterFragment) => {
+                match eval(t, &self.pkt, env) {
+                    Outcome::Known(b) => Lit::Const(b),
+                    _ => Lit::Unknown(unknown_name(t)),
+                }
+            }
             _ => Lit::Unknown(unknown_name(t)),
         }
     }

@@ -673,8 +673,30 @@ pub fn matrix_view(m: &Matrix, name: &str) -> crate::graph::View {
         ),
         nodes,
         edges,
+        legend: Some(matrix_legend(m.dport, m.table.as_str())),
         ..Default::default()
     }
+}
+
+/// What the matrix drawing's boxes and arrows mean: address classes, the
+/// class of every address no rule singles out, and accepted packets.
+fn matrix_legend(dport: u16, table: &str) -> Vec<crate::render::style::LegendEntry> {
+    use crate::graph::{EdgeKind, ViewNodeKind};
+    use crate::render::style::{LegendEntry, LegendItem, edge_style, node_style};
+    vec![
+        LegendEntry {
+            label: "address class".into(),
+            item: LegendItem::Node(node_style(ViewNodeKind::User, table)),
+        },
+        LegendEntry {
+            label: "everything else".into(),
+            item: LegendItem::Node(node_style(ViewNodeKind::Builtin, table)),
+        },
+        LegendEntry {
+            label: format!("accepted (dport {dport})"),
+            item: LegendItem::Edge(edge_style(EdgeKind::Jump, ViewNodeKind::User)),
+        },
+    ]
 }
 
 fn fam(v6: bool) -> &'static str {

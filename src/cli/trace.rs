@@ -59,6 +59,14 @@ multicast groups, -m rpfilter) from the host's routes and sysctls:
 Without --routes this host's addresses (--local, --iface-addr) decide
 between INPUT and FORWARD, and the output says so.
 
+Packet details: the TOS byte or DSCP, which fragment, TCP options and MSS,
+IPv6 extension headers (also as fields of --packets lines; a capture
+carries them); --assume settles a rule the packet cannot decide:
+  iptviz trace rules.txt -s 192.0.2.1 -d 192.0.2.2 --dport 80 --tos 0x10 --mss 1460 \\
+      --tcp-option sack-permitted,timestamp --assume mangle:PREROUTING#3=nomatch
+  iptviz trace rules6.txt -s fd00::1 -d fd00::2 -p udp --dport 53 \\
+      --ipv6-header hop,dst --fragment first --assume line:42=match
+
 Many packets: replay a capture, or packets written as JSON lines:
   tcpdump -i eth0 -w in.pcap
   iptviz trace rules.txt --pcap in.pcap --in eth0 --local 192.168.1.10
@@ -157,6 +165,14 @@ pub struct TraceArgs {
     /// Source MAC address of the frame the packet arrived in (`-m mac --mac-source`).
     #[arg(long, value_name = "MAC")]
     src_mac: Option<String>,
+    #[command(flatten)]
+    details: DetailArgs,
+    /// Settle a rule the packet cannot decide (statistic, limit, recent,
+    /// connlimit, hashlimit, quota, an ipset without contents ...): RULE
+    /// as CHAIN#N, TABLE:CHAIN#N (N from 1, as the trace numbers rules) or
+    /// line:N (its line in the rules file); repeatable.
+    #[arg(long, value_name = "RULE=match|nomatch")]
+    assume: Vec<String>,
     /// This host's addresses, comma separated (decides INPUT vs FORWARD).
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
     local: Vec<IpAddr>,
@@ -235,6 +251,82 @@ pub struct TraceArgs {
     /// Write here instead of standard output.
     #[arg(long, value_name = "OUT")]
     output: Option<PathBuf>,
+}
+
+/// The packet's TOS, fragment, TCP options and IPv6 extension headers.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Packet details")]
+struct DetailArgs {
+    /// The TOS byte (IPv4) or traffic class (IPv6), e.g. 0x10 (`-m tos`, `-m ecn`).
+    #[arg(long, value_name = "BYTE")]
+    tos: Option<String>,
+    /// The DSCP, 0-63 or a class (AF41, EF, CS1 ...): the upper six bits of the TOS byte (`-m dscp`).
+    #[arg(long, value_name = "DSCP")]
+    dscp: Option<String>,
+    /// Which fragment of its datagram the packet is: first, more (a middle one) or last
+    /// (`-f`, `-m frag`); after the first, no ports.
+    #[arg(long, value_name = "first|more|last")]
+    fragment: Option<String>,
+    /// A TCP option the segment carries, by kind (2, or mss, wscale, sack-permitted,
+    /// sack, timestamp); repeatable or a comma list (`-m tcp --tcp-option`).
+    #[arg(long = "tcp-option", value_name = "KIND,...")]
+    tcp_option: Vec<String>,
+    /// The value of the segment's MSS option (`-m tcpmss`, `-j TCPMSS`).
+    #[arg(long, value_name = "N")]
+    mss: Option<u16>,
+    /// IPv6 extension headers in order, from hop, dst, route, frag, auth, esp,
+    /// none (prot is implied) (`-m ipv6header`, `-m hbh`, `-m dst`, `-m rt`, `-m frag`).
+    #[arg(long = "ipv6-header", value_name = "LIST")]
+    ipv6_header: Option<String>,
+}
+
+impl DetailArgs {
+    fn given(&self) -> bool {
+        self.tos.is_some()
+            || self.dscp.is_some()
+            || self.fragment.is_some()
+            || !self.tcp_option.is_empty()
+            || self.mss.is_some()
+            || self.ipv6_header.is_some()
+    }
+
+    fn details(&self) -> iptviz::trace::Details {
+        iptviz::trace::Details {
+            tos: self.tos.clone(),
+            dscp: self.dscp.clone(),
+            fragment: self.fragment.clone(),
+            tcp_options: self.tcp_option.clone(),
+            mss: self.mss,
+            ipv6_headers: self.ipv6_header.clone(),
+        }
+    }
+}
+
+/// The `--assume` settlements, read against the rules; each must name a rule.
+pub(super) fn assumptions(
+    list: &[String],
+    rulesets: &[&iptviz::model::Ruleset],
+) -> anyhow::Result<HashMap<iptviz::trace::RuleRef, bool>> {
+    let mut out = HashMap::new();
+    for spec in list {
+        let mut first_err = None;
+        let mut found = false;
+        for rs in rulesets {
+            match iptviz::trace::parse_assumption(rs, spec) {
+                Ok((r, v)) => {
+                    out.insert(r, v);
+                    found = true;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if !found && let Some(e) = first_err {
+            return Err(e.into());
+        }
+    }
+    Ok(out)
 }
 
 fn parse_ipsets(list: &[String]) -> anyhow::Result<HashMap<String, Vec<ipnet::IpNet>>> {
@@ -316,6 +408,10 @@ impl TraceArgs {
             p.src_mac =
                 Some(parse_mac(m).with_context(|| format!("--src-mac: not a MAC address: {m:?}"))?);
         }
+        self.details
+            .details()
+            .apply(&mut p, "--")
+            .map_err(anyhow::Error::msg)?;
         Ok(p)
     }
 
@@ -511,6 +607,35 @@ fn endpoint(a: IpAddr, port: u16, ports: bool) -> String {
     }
 }
 
+/// The assumptions given for rules the walk reached and decided without
+/// them (they name a rule whose tests the packet settles).
+fn unused_assumptions<'a>(
+    rs: &iptviz::model::Ruleset,
+    t: &Trace,
+    given: &'a HashMap<iptviz::trace::RuleRef, bool>,
+) -> Vec<&'a iptviz::trace::RuleRef> {
+    let mut out: Vec<&iptviz::trace::RuleRef> = given
+        .keys()
+        .filter(|r| {
+            let steps: Vec<_> = t
+                .steps
+                .iter()
+                .filter(|s| {
+                    s.rule == Some(r.rule)
+                        && rs.tables[s.table].name == r.table
+                        && rs.tables[s.table].chains[s.chain].name == r.chain
+                })
+                .collect();
+            !steps.is_empty()
+                && !steps
+                    .iter()
+                    .any(|s| s.notes.iter().any(|n| n.contains("by --assume")))
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.table, &a.chain, a.rule).cmp(&(&b.table, &b.chain, b.rule)));
+    out
+}
+
 /// `rules.txt: tcp 10.0.0.1:40000 -> 10.0.0.2:22 NEW: ACCEPT, delivered locally`
 fn title(name: &str, t: &Trace) -> String {
     let outcome = match (t.verdict, t.route) {
@@ -548,6 +673,8 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rs = &input.parsed.ruleset;
+    let mut opts = opts;
+    opts.overrides = assumptions(&a.assume, &[rs])?;
     let format = if a.json {
         TraceFormat::Json
     } else {
@@ -560,11 +687,20 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
     let tracer = Tracer::new(rs);
+    let given = opts.overrides.clone();
     let t = if a.established || a.reply {
         follow_up(&tracer, &pkt, opts, a.reply)?
     } else {
         tracer.trace(&pkt, &opts)
     };
+    for r in unused_assumptions(rs, &t, &given) {
+        eprintln!(
+            "iptviz: --assume {}:{}#{}: the packet decides this rule by itself; the assumption changed nothing",
+            r.table,
+            r.chain,
+            r.rule + 1
+        );
+    }
     let mut out = open_output(a.output.as_ref())?;
     match format {
         TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,

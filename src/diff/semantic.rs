@@ -186,9 +186,33 @@ pub fn semantic_diff_with(
     new: &Ruleset,
     o: &SemanticOptions,
 ) -> Result<SemanticDiff, SemanticUnavailable> {
+    let go_on = || false;
+    semantic_diff_until(old, new, o, &go_on).expect("never stopped: the stop test always says no")
+}
+
+/// [`semantic_diff_with`] that gives up (`None`) once `stop` says so; it
+/// is asked before each chain is walked (a GUI whose input changed).
+pub fn semantic_diff_until(
+    old: &Ruleset,
+    new: &Ruleset,
+    o: &SemanticOptions,
+    stop: &dyn Fn() -> bool,
+) -> Option<Result<SemanticDiff, SemanticUnavailable>> {
     if old.family != new.family {
-        return Err(SemanticUnavailable::Family);
+        return Some(Err(SemanticUnavailable::Family));
     }
+    if stop() {
+        return None;
+    }
+    semantic_diff_inner(old, new, o, stop).map(Ok)
+}
+
+fn semantic_diff_inner(
+    old: &Ruleset,
+    new: &Ruleset,
+    o: &SemanticOptions,
+    stop: &dyn Fn() -> bool,
+) -> Option<SemanticDiff> {
     let v6 = old.family == Family::Ipv6;
     let regions = if o.whole {
         None
@@ -242,6 +266,9 @@ pub fn semantic_diff_with(
             out.compared.push(format!("{tname} {cname}"));
             if region.is_empty() {
                 continue;
+            }
+            if stop() {
+                return None;
             }
             // Packets sent by this host come in on no interface; those
             // for it leave by none.
@@ -332,7 +359,7 @@ pub fn semantic_diff_with(
             });
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 fn fate(t: Option<&Table>, start: &str, l: &Leaf) -> Fate {
@@ -796,3 +823,38 @@ pub fn write_text(w: &mut dyn Write, d: &SemanticDiff) -> io::Result<()> {
 
 /// Boxes printed per chain in text.
 const TEXT_BOXES: usize = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(t: &str) -> Ruleset {
+        crate::parse_str(t, &crate::ParseOptions::strict("t"))
+            .unwrap()
+            .ruleset
+    }
+
+    #[test]
+    fn a_stop_asked_for_gives_no_answer() {
+        let a = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n";
+        let (old, new) = (rs(a), rs(&a.replace("22", "23")));
+        let o = SemanticOptions::default();
+        assert!(semantic_diff_until(&old, &new, &o, &|| true).is_none());
+        // Stopped at the second chain walked: still nothing.
+        let asked = std::cell::Cell::new(0);
+        let second = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 1
+        };
+        let two = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                   -A INPUT -p tcp -m tcp --dport 22 -j DROP\n-A OUTPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n";
+        let (old2, new2) = (rs(two), rs(&two.replace("22", "23")));
+        assert!(semantic_diff_until(&old2, &new2, &o, &second).is_none());
+        assert!(asked.get() >= 2);
+        let d = semantic_diff_until(&old, &new, &o, &|| false)
+            .expect("not stopped")
+            .expect("same family");
+        assert_eq!(d.paths.len(), 1);
+        assert_eq!(d.paths[0].boxes.len(), 2);
+    }
+}

@@ -90,34 +90,37 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn counted(out: &mut Vec<String>, n: usize, what: &str) {
-    if n > 0 {
-        out.push(format!("{n} {what}"));
+fn counted(out: &mut Vec<String>, n: usize, (one, many): (&str, &str)) {
+    match n {
+        0 => {}
+        1 => out.push(format!("1 {one}")),
+        _ => out.push(format!("{n} {many}")),
     }
 }
 
 /// One line: what differs, counted.
 pub fn summary_line(s: &Summary) -> String {
     let mut parts = Vec::new();
-    counted(&mut parts, s.tables_added, "tables added");
-    counted(&mut parts, s.tables_removed, "tables removed");
-    counted(&mut parts, s.chains_added, "chains added");
-    counted(&mut parts, s.chains_removed, "chains removed");
-    counted(&mut parts, s.chains_renamed, "chains renamed");
-    counted(&mut parts, s.policies_changed, "policies changed");
-    counted(&mut parts, s.rules_added, "rules added");
-    counted(&mut parts, s.rules_removed, "rules removed");
-    counted(&mut parts, s.rules_changed, "rules changed");
-    counted(&mut parts, s.rules_moved, "rules moved");
-    counted(&mut parts, s.counters_changed, "counters changed");
-    for p in &mut parts {
-        if p.starts_with("1 ") {
-            // "1 rules added" -> "1 rule added"
-            if let Some(i) = p.find("s ") {
-                p.remove(i);
-            }
-        }
-    }
+    let c = &mut parts;
+    counted(c, s.tables_added, ("table added", "tables added"));
+    counted(c, s.tables_removed, ("table removed", "tables removed"));
+    counted(c, s.chains_added, ("chain added", "chains added"));
+    counted(c, s.chains_removed, ("chain removed", "chains removed"));
+    counted(c, s.chains_renamed, ("chain renamed", "chains renamed"));
+    counted(
+        c,
+        s.policies_changed,
+        ("policy changed", "policies changed"),
+    );
+    counted(c, s.rules_added, ("rule added", "rules added"));
+    counted(c, s.rules_removed, ("rule removed", "rules removed"));
+    counted(c, s.rules_changed, ("rule changed", "rules changed"));
+    counted(c, s.rules_moved, ("rule moved", "rules moved"));
+    counted(
+        c,
+        s.counters_changed,
+        ("counter changed", "counters changed"),
+    );
     parts.join(", ")
 }
 
@@ -163,4 +166,23 @@ pub fn write_text(w: &mut dyn Write, d: &RuleDiff) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_policy_changed_is_not_one_policie_changed() {
+        let s = Summary {
+            policies_changed: 1,
+            rules_added: 2,
+            chains_renamed: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary_line(&s),
+            "1 chain renamed, 1 policy changed, 2 rules added"
+        );
+    }
 }

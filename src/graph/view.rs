@@ -309,6 +309,11 @@ pub struct View {
     /// changed, per node and rule row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<DiffMarks>,
+    /// A legend of its own, for views whose boxes and arrows are not
+    /// chains and jumps (the reach matrix); `None` derives it from the
+    /// node and edge kinds.
+    #[serde(skip)]
+    pub legend: Option<Vec<crate::render::style::LegendEntry>>,
 }
 
 /// How a node or a rule row of a diff drawing changed.
@@ -1042,6 +1047,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         frames: Vec::new(),
         flow: None,
         diff: None,
+        legend: None,
     })
 }
 

@@ -404,6 +404,9 @@ pub fn legend(tables: &[&str]) -> Vec<LegendEntry> {
 /// The legend entries that matter for `view`: its tables, and only the
 /// node and edge kinds it contains.
 pub fn legend_for(view: &View) -> Vec<LegendEntry> {
+    if let Some(own) = &view.legend {
+        return own.clone();
+    }
     let tables = crate::layout::table_order(view);
     let has = |f: &dyn Fn(ViewNodeKind) -> bool| view.nodes.iter().any(|n| f(n.kind));
     let verdicts: Vec<Verdict> = view

@@ -299,6 +299,10 @@ impl<'t, 'r> Batch<'t, 'r> {
                 } else {
                     CtState::Invalid
                 };
+            } else if proto == 59 && pkt.src.is_ipv6() {
+                // "No next header": conntrack finds no protocol to track
+                // (tests/kernel_fields.rs).
+                pkt.state = CtState::Invalid;
             } else if let Some((k, is_reply, before_nat)) =
                 self.lookup(key, &t).filter(|(_, r, _)| icmp_fits(&pkt, *r))
             {

@@ -279,6 +279,8 @@ pub(crate) enum Test {
     OwnerUid(u32, u32),
     OwnerGid(u32, u32),
     SocketExists,
+    /// TOS, fragments, TCP options, IPv6 headers (see `fields`).
+    Field(super::fields::FieldTest),
     /// Depends on state we do not have; the text says what we assume.
     Assume {
         matched: bool,
@@ -364,8 +366,10 @@ pub(crate) enum Act {
     },
     /// Another terminating extension (TPROXY, SYNPROXY ...): accepted here.
     OtherVerdict(String),
-    /// A non-terminating extension (LOG, NFLOG, TCPMSS ...): continue.
+    /// A non-terminating extension (LOG, NFLOG ...): continue.
     Continue(String),
+    /// DSCP, TOS, TCPMSS: change the packet and continue.
+    Field(super::fields::FieldOp),
 }
 
 /// A rule ready to test.
@@ -479,6 +483,10 @@ fn compile_target(table: &Table, t: &Target) -> Act {
                     None => Act::Continue(t.name.to_string()),
                 },
                 "NOTRACK" => Act::Notrack,
+                "DSCP" | "TOS" | "TCPMSS" => match super::fields::compile_target(t) {
+                    Some(op) => Act::Field(op),
+                    None => Act::Continue(t.name.to_string()),
+                },
                 "CT" if t.opt("--notrack").is_some() => Act::Notrack,
                 "DNAT" => {
                     let (addr, port) = val("--to-destination").map(nat_to).unwrap_or_default();
@@ -572,11 +580,38 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
             }
         }
     }
+    if super::fields::compile_match(m, part, out) {
+        return;
+    }
+    // These read the transport header, which a fragment after the first
+    // does not carry: they fail on it whatever their `!`.
+    if matches!(
+        module,
+        "udplite" | "sctp" | "dccp" | "multiport" | "icmp" | "icmp6" | "icmpv6"
+    ) {
+        out.push(cond(
+            Test::Field(super::fields::FieldTest::NotLaterFragment),
+            false,
+            part,
+        ));
+    }
     match module {
         "comment" => {}
         "tcp" | "udp" | "udplite" | "sctp" | "dccp" => {
             for o in m.opts.iter() {
                 match canonical(ext, o) {
+                    "--tcp-option" => match o.arg().parse::<u8>() {
+                        Ok(k) => {
+                            use super::fields::FieldTest;
+                            out.push(cond(Test::Field(FieldTest::NotLaterFragment), false, part));
+                            push(out, Test::Field(FieldTest::TcpOption(k)), o)
+                        }
+                        Err(_) => push(
+                            out,
+                            assume(true, format!("tcp --tcp-option {}: not a number", o.arg())),
+                            o,
+                        ),
+                    },
                     "--sport" => push(out, Test::Sport(ports(o)), o),
                     "--dport" => push(out, Test::Dport(ports(o)), o),
                     "--tcp-flags" => {
@@ -741,17 +776,7 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
         }
         // The match fails when the header is missing, whatever its options
         // (a `!` before an option negates the field test, not the header).
-        "rt" | "hbh" | "dst" | "frag" | "ah" => out.push(cond(
-            Test::Header(match module {
-                "rt" => "routing",
-                "hbh" => "hop-by-hop options",
-                "dst" => "destination options",
-                "frag" => "fragment",
-                _ => "authentication",
-            }),
-            false,
-            part,
-        )),
+        "ah" => out.push(cond(Test::Header("authentication"), false, part)),
         "mac" => {
             if let Some(o) = m.opt("--mac-source") {
                 match super::packet::parse_mac(o.arg()) {
@@ -906,14 +931,6 @@ fn compile_match(m: &Match, part: Part, out: &mut Vec<Cond>) {
                 part,
             ));
         }
-        "tcpmss" => out.push(cond(
-            assume(
-                false,
-                "tcpmss: packet assumed to carry no MSS option".into(),
-            ),
-            false,
-            part,
-        )),
         // Decided from the routes when the trace has them; without, the
         // reverse path is taken as valid: the plain match passes,
         // `--invert` (match what fails the check) does not.
@@ -1048,6 +1065,8 @@ pub(crate) enum Outcome {
     Known(bool),
     Assumed(bool, String),
     Random(f64),
+    /// The match drops the packet on the spot (the kernel's "hotdrop").
+    Hotdrop(String),
 }
 
 fn in_ports(list: &Ports, p: u16) -> bool {
@@ -1064,6 +1083,11 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::InIface(i) => Known(i.matches(p.in_iface.as_deref())),
         Test::OutIface(i) => Known(i.matches(p.out_iface.as_deref())),
         Test::Fragment => Known(p.fragment),
+        Test::Sport(_) | Test::Dport(_) | Test::AnyPort(_) | Test::TcpFlags { .. }
+            if p.fragment =>
+        {
+            super::fields::later_fragment_header()
+        }
         Test::Sport(l) => Known(p.has_ports() && in_ports(l, p.sport)),
         Test::Dport(l) => Known(p.has_ports() && in_ports(l, p.dport)),
         Test::AnyPort(l) => Known(p.has_ports() && (in_ports(l, p.sport) || in_ports(l, p.dport))),
@@ -1195,6 +1219,7 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
             }
         }
         Test::SocketExists => Known(env.socket),
+        Test::Field(f) => super::fields::eval(f, p),
         Test::Random(prob) => Outcome::Random(*prob),
         Test::Assume { matched, what } => Outcome::Assumed(*matched, what.clone()),
         Test::RpFilter {

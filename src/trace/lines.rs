@@ -59,6 +59,27 @@ struct Spec {
     gid: Option<u32>,
     #[serde(alias = "src_mac")]
     src_mac: Option<String>,
+    tos: Option<serde_json::Value>,
+    dscp: Option<serde_json::Value>,
+    fragment: Option<String>,
+    #[serde(alias = "tcp_option", alias = "tcp-options", alias = "tcp_options")]
+    tcp_option: Option<serde_json::Value>,
+    mss: Option<u16>,
+    #[serde(alias = "ipv6_header", alias = "ipv6-headers", alias = "ipv6_headers")]
+    ipv6_header: Option<serde_json::Value>,
+}
+
+/// A field given as a string, a number, or a list of them: as the text
+/// a flag would take (a comma list).
+fn words(v: &Option<serde_json::Value>) -> Option<String> {
+    let one = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    v.as_ref().map(|v| match v {
+        serde_json::Value::Array(items) => items.iter().map(one).collect::<Vec<_>>().join(","),
+        other => one(other),
+    })
 }
 
 /// Why a line is not a packet: the message and the 1-based column it
@@ -158,6 +179,15 @@ fn build(spec: Spec) -> Result<Observed, String> {
                 .ok_or_else(|| format!("src-mac: not a MAC address: {m:?}"))?,
         );
     }
+    super::fields::Details {
+        tos: words(&spec.tos),
+        dscp: words(&spec.dscp),
+        fragment: spec.fragment.clone(),
+        tcp_options: words(&spec.tcp_option).into_iter().collect(),
+        mss: spec.mss,
+        ipv6_headers: words(&spec.ipv6_header),
+    }
+    .apply(&mut p, "")?;
     Ok(Observed {
         packet: p,
         fixed_state,

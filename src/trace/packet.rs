@@ -227,6 +227,26 @@ pub struct Packet {
     /// when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_mac: Option<[u8; 6]>,
+    /// The TOS byte (IPv4) or traffic class (IPv6): DSCP in the upper six
+    /// bits, ECN in the lower two.
+    #[serde(skip_serializing_if = "super::fields::is_zero")]
+    pub tos: u8,
+    /// More fragments of its datagram follow (IPv4 MF, IPv6 M flag); with
+    /// `fragment` it tells a first, middle or last fragment.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_fragments: bool,
+    /// Kinds of the TCP options the segment carries (2 MSS, 3 window
+    /// scale, 4 SACK permitted, 8 timestamps ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp_options: Vec<u8>,
+    /// The value of the TCP MSS option, when the segment has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mss: Option<u16>,
+    /// IPv6 extension headers in order, by next-header number (0
+    /// hop-by-hop, 60 destination options, 43 routing, 44 fragment, 51
+    /// AH, 50 ESP, 59 no next header).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_headers: Vec<u8>,
 }
 
 impl Packet {
@@ -261,6 +281,11 @@ impl Packet {
             uid: None,
             gid: None,
             src_mac: None,
+            tos: 0,
+            more_fragments: false,
+            tcp_options: Vec::new(),
+            mss: None,
+            ipv6_headers: Vec::new(),
         }
     }
 
@@ -313,6 +338,7 @@ impl Packet {
         if self.ctmark != 0 {
             out.push(format!("ctmark {:#x}", self.ctmark));
         }
+        out.extend(super::fields::describe(self));
         out.join(" ")
     }
 }

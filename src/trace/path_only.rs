@@ -266,6 +266,9 @@ impl Story {
                             Some(format!("ctmark {ct_from:#x} → {ct_to:#x}, mark {mark:#x}")),
                         ),
                         Action::Notrack => (verdict_kind(&target_name), Some("untracked".into())),
+                        Action::Rewrite { change, .. } => {
+                            (verdict_kind(&target_name), Some(change.clone()))
+                        }
                         Action::Extension { verdict, .. } => (
                             verdict_kind(&target_name),
                             Some(format!("{verdict} in this table")),

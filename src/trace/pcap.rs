@@ -2,12 +2,16 @@
 //! Wireshark write them), read one at a time so a capture of any size is
 //! replayed in constant memory. The file formats are read by `pcap-file`
 //! and the headers by `etherparse`; what is kept is what netfilter looks
-//! at: addresses, protocol, ports, TCP flags, ICMP type, length, TTL.
+//! at: addresses, protocol, ports, TCP flags, ICMP type, length, TTL,
+//! the TOS byte, the fragment offset and more-fragments flag, TCP options
+//! and the MSS, IPv6 extension headers.
 //!
 //! Link types: Ethernet, Linux cooked captures (SLL, from `tcpdump -i
-//! any`, and SLL2), raw IP. Fragments: conntrack reassembles a datagram
-//! before the rules see it, so only its first fragment is traced; the
-//! others are counted and skipped.
+//! any`, and SLL2), raw IP. Fragments: when conntrack runs it reassembles
+//! a datagram before the rules see it, so only its first fragment is
+//! traced and the others are counted and skipped; with
+//! [`CaptureReader::keep_fragments`] (no rule makes conntrack run) every
+//! fragment is traced, the later ones without ports.
 
 use std::io::{Chain, Cursor, Read};
 use std::net::IpAddr;
@@ -86,6 +90,10 @@ pub struct CaptureReader<R: Read> {
     pub iface: Option<String>,
     /// Packets skipped on purpose.
     pub skipped: Skipped,
+    /// Trace fragments after the first too (with no ports), as the rules
+    /// meet them when conntrack does not run; by default they are
+    /// skipped, as when it does (it reassembles the datagram first).
+    pub keep_fragments: bool,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -137,6 +145,7 @@ impl<R: Read> CaptureReader<R> {
             done: false,
             iface: None,
             skipped: Skipped::default(),
+            keep_fragments: false,
         })
     }
 
@@ -216,8 +225,9 @@ impl<R: Read> CaptureReader<R> {
             self.number += 1;
             let number = self.number;
             let iface = self.iface.clone().or(iface);
-            match decode(link, &data, orig_len) {
-                Ok(Decoded::Packet(mut obs)) => {
+            match decode(link, &data, orig_len, self.keep_fragments) {
+                Ok(Decoded::Packet(obs)) => {
+                    let mut obs = *obs;
                     if obs.outgoing {
                         obs.packet.out_iface = iface.map(Into::into);
                     } else {
@@ -271,7 +281,7 @@ impl<R: Read> CaptureReader<R> {
 
 /// What a frame turned out to be.
 enum Decoded {
-    Packet(Observed),
+    Packet(Box<Observed>),
     NotIp,
     Fragment,
 }
@@ -280,7 +290,12 @@ enum Decoded {
 const SLL_OUTGOING: u8 = 4;
 
 /// Decodes one frame of link type `link` (`orig_len` its length on the wire).
-fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String> {
+fn decode(
+    link: DataLink,
+    data: &[u8],
+    orig_len: u32,
+    keep_fragments: bool,
+) -> Result<Decoded, String> {
     let cut = data.len() < orig_len as usize;
     let short = |what: &str| {
         if cut {
@@ -339,7 +354,8 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
         }
         return Ok(Decoded::NotIp);
     };
-    let (src, dst, ttl, length, proto, later_fragment, fragmented): (
+    let mut ext = Vec::new();
+    let (src, dst, ttl, length, proto, later_fragment, fragmented, more, tos): (
         IpAddr,
         IpAddr,
         u8,
@@ -347,6 +363,8 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
         u8,
         bool,
         bool,
+        bool,
+        u8,
     ) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
@@ -359,25 +377,44 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
                 v4.payload().ip_number.0,
                 off != 0,
                 off != 0 || h.more_fragments(),
+                h.more_fragments(),
+                (h.dcp().value() << 2) | h.ecn().value(),
             )
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
             let p = v6.payload();
+            let (mut more, mut offset, mut frag) = (false, 0, false);
+            for e in v6.extensions().clone() {
+                use etherparse::Ipv6ExtensionSlice as X;
+                ext.push(match e {
+                    X::HopByHop(_) => 0,
+                    X::Routing(_) => 43,
+                    X::Fragment(f) => {
+                        (offset, more) = v6_fragment(&f);
+                        frag = true;
+                        44
+                    }
+                    X::DestinationOptions(_) => 60,
+                    X::Authentication(_) => 51,
+                });
+            }
             (
                 h.source_addr().into(),
                 h.destination_addr().into(),
                 h.hop_limit(),
                 h.payload_length().saturating_add(40),
                 p.ip_number.0,
-                p.fragmented && v6_later_fragment(v6),
-                p.fragmented,
+                frag && offset != 0,
+                frag && (offset != 0 || more),
+                more,
+                h.traffic_class(),
             )
         }
         #[allow(unreachable_patterns)]
         _ => return Ok(Decoded::NotIp),
     };
-    if later_fragment {
+    if later_fragment && !keep_fragments {
         return Ok(Decoded::Fragment);
     }
     if let Some(etherparse::LinkSlice::Ethernet2(e)) = &sliced.link {
@@ -385,6 +422,25 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
     }
     let mut p = Packet::new(proto, src, dst);
     p.ttl = ttl;
+    p.tos = tos;
+    p.ipv6_headers = ext;
+    p.fragment = later_fragment;
+    p.more_fragments = more;
+    if later_fragment {
+        // No transport header in it: ports, flags and options stay empty.
+        p.tcp_flags = 0;
+        p.icmp = (0, 0);
+        p.length = length;
+        if !outgoing {
+            p.src_mac = src_mac;
+        }
+        return Ok(Decoded::Packet(Box::new(Observed {
+            packet: p,
+            fixed_state: false,
+            outgoing,
+            quoted: None,
+        })));
+    }
     if !outgoing {
         p.src_mac = src_mac;
     }
@@ -394,6 +450,7 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
         Some(TransportSlice::Tcp(t)) => {
             p.sport = t.source_port();
             p.dport = t.destination_port();
+            (p.tcp_options, p.mss) = tcp_options(t.options());
             use tcp_flags::*;
             let mut f = 0;
             for (set, bit) in [
@@ -438,23 +495,89 @@ fn decode(link: DataLink, data: &[u8], orig_len: u32) -> Result<Decoded, String>
             }
         }
     }
-    let _ = fragmented;
-    Ok(Decoded::Packet(Observed {
+    // etherparse leaves the transport header of a first fragment unread:
+    // it is there in full, read it from the IP payload.
+    if fragmented && sliced.transport.is_none() {
+        first_fragment_transport(net, &mut p);
+    }
+    Ok(Decoded::Packet(Box::new(Observed {
         packet: p,
         fixed_state: false,
         outgoing,
         quoted,
-    }))
+    })))
 }
 
-/// True for an IPv6 fragment that is not the first one.
-fn v6_later_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
-    v6.extensions().first_header().is_some()
-        && v6
-            .extensions()
-            .clone()
-            .into_iter()
-            .any(|e| matches!(e, etherparse::Ipv6ExtensionSlice::Fragment(f) if f.to_header().fragment_offset.value() != 0))
+/// The option kinds of a TCP header's option bytes, and the MSS value.
+fn tcp_options(raw: &[u8]) -> (Vec<u8>, Option<u16>) {
+    let (mut kinds, mut mss) = (Vec::new(), None);
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = raw.get(i + 1).copied().unwrap_or(0) as usize;
+                if len < 2 {
+                    break;
+                }
+                if kind == 2 && len == 4 && i + 4 <= raw.len() {
+                    mss = Some(u16::from_be_bytes([raw[i + 2], raw[i + 3]]));
+                }
+                kinds.push(kind);
+                i += len;
+            }
+        }
+    }
+    kinds.sort_unstable();
+    kinds.dedup();
+    (kinds, mss)
+}
+
+/// Ports, TCP flags and options of a first fragment, from its payload.
+fn first_fragment_transport(net: &LaxNetSlice<'_>, p: &mut Packet) {
+    let Some(payload) = net.ip_payload_ref().map(|x| x.payload) else {
+        return;
+    };
+    match p.proto {
+        6 => {
+            if let Ok(t) = etherparse::TcpHeaderSlice::from_slice(payload) {
+                p.sport = t.source_port();
+                p.dport = t.destination_port();
+                use tcp_flags::*;
+                p.tcp_flags = [
+                    (t.fin(), FIN),
+                    (t.syn(), SYN),
+                    (t.rst(), RST),
+                    (t.psh(), PSH),
+                    (t.ack(), ACK),
+                    (t.urg(), URG),
+                    (t.ece(), ECE),
+                    (t.cwr(), CWR),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |a, (_, b)| a | b);
+                (p.tcp_options, p.mss) = tcp_options(t.options());
+            }
+        }
+        17 | 136 => {
+            if let Ok(u) = etherparse::UdpHeaderSlice::from_slice(payload) {
+                p.sport = u.source_port();
+                p.dport = u.destination_port();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Offset (in 8-byte units) and M flag of an IPv6 fragment header, read
+/// from its bytes as RFC 8200 lays them out: 13 bits of offset, 2
+/// reserved, M last. (etherparse 0.19 reads them from other bits.)
+fn v6_fragment(f: &etherparse::Ipv6FragmentHeaderSlice<'_>) -> (u16, bool) {
+    let b = f.slice();
+    let v = u16::from_be_bytes([b[2], b[3]]);
+    (v >> 3, v & 1 == 1)
 }
 
 /// The tuple of the packet an ICMP error quotes (its IP header and the

@@ -119,6 +119,7 @@ fn action_text(rs: &Ruleset, table: usize, a: &Action) -> String {
             mark,
         } => format!("CONNMARK ctmark {ct_from:#x} -> {ct_to:#x}, mark {mark:#x}, continue"),
         Action::Notrack => "NOTRACK, continue untracked".into(),
+        Action::Rewrite { target, change } => format!("{target}: {change}, continue"),
         Action::Nat { target, change } => format!("{target}: {change}"),
         Action::Undefined { name } => format!("jump to undefined {name} (ignored)"),
     }

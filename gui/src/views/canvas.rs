@@ -12,6 +12,7 @@ use egui::{
     Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Shape, Stroke, StrokeKind, Ui, Vec2,
     pos2, vec2,
 };
+use iptviz::graph::DiffMark;
 use iptviz::render::style;
 
 use super::Action;
@@ -92,6 +93,8 @@ impl Camera {
 /// Draws the canvas for the current table and returns what was asked.
 pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     let mut actions = Vec::new();
+    ui.ctx()
+        .data_mut(|d| d.insert_temp::<Option<Rect>>(legend_rect_id(), None));
     let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let dark = ui.visuals().dark_mode;
     let painter = ui.painter_at(view);
@@ -215,10 +218,63 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         }
     }
 
-    legend(ui, &painter, scene, view, dark);
+    if path_only.is_none()
+        && state
+            .compare
+            .marks(state.doc.as_ref(), state.table)
+            .is_some()
+    {
+        let mut entries = scene.legend.clone();
+        entries.extend(compare_legend());
+        legend_entries(ui, &painter, &entries, view, dark);
+    } else {
+        legend(ui, &painter, scene, view, dark);
+    }
     minimap(ui, scene, cam, view, dark);
     zoom_label(&painter, view, cam, ui, state.laying_out());
     actions
+}
+
+/// Where the legend was drawn last (screen), kept in egui's memory: a
+/// chain under it is out of sight.
+pub fn legend_rect_id() -> egui::Id {
+    egui::Id::unique("iptviz-canvas-legend")
+}
+
+/// The legend entries of the Compare view's marks: chains outlined as
+/// `iptviz render --diff` outlines them.
+pub fn compare_legend() -> Vec<style::LegendEntry> {
+    let user = style::node_style(iptviz::graph::ViewNodeKind::User, "filter");
+    [
+        ("chain added (compare)", DiffMark::Added),
+        ("rules or policy changed (compare)", DiffMark::Changed),
+    ]
+    .into_iter()
+    .map(|(label, m)| style::LegendEntry {
+        label: label.into(),
+        item: style::LegendItem::Node(style::diff_node_style(user, m)),
+    })
+    .collect()
+}
+
+/// The Compare view's mark of box `i` of the scene: its chain's, or for a
+/// folded group, changed when any member is marked.
+pub fn compare_mark(
+    scene: &Scene,
+    marks: &std::collections::HashMap<usize, DiffMark>,
+    i: usize,
+) -> Option<DiffMark> {
+    match scene.nodes.get(i)?.kind {
+        NodeKind::Chain(ci) => marks.get(&(ci as usize)).copied(),
+        NodeKind::Group(g) => scene
+            .groups
+            .get(g as usize)?
+            .members
+            .iter()
+            .any(|m| marks.contains_key(&(*m as usize)))
+            .then_some(DiffMark::Changed),
+        NodeKind::Target => None,
+    }
 }
 
 /// Drag pans, wheel and pinch zoom around the pointer.
@@ -589,6 +645,7 @@ impl Paint<'_> {
             return;
         }
         let text = z >= TEXT_ZOOM;
+        let marks = state.compare.marks(state.doc.as_ref(), state.table);
         let mut labels: Vec<usize> = Vec::new();
         for i in scene.visible_nodes(visible) {
             let n = &scene.nodes[i];
@@ -600,7 +657,13 @@ impl Paint<'_> {
                     palette::hit_colour(),
                 ));
             }
-            self.node_shape(&mut shapes, n, r);
+            match marks.and_then(|m| compare_mark(scene, m, i)) {
+                Some(m) => {
+                    let look = style::diff_node_style(n.look, m);
+                    self.node_shape_with(&mut shapes, &look, r);
+                }
+                None => self.node_shape(&mut shapes, n, r),
+            }
             let mark = if Some(i) == selected {
                 Some(Stroke::new(2.5, palette::selected_colour(self.dark)))
             } else if Some(i) == hovered {
@@ -632,8 +695,12 @@ impl Paint<'_> {
     /// The library's shape for a box: square built-ins, rounded user
     /// chains, stacked groups, pill targets.
     fn node_shape(&self, out: &mut Vec<Shape>, n: &SceneNode, r: Rect) {
+        self.node_shape_with(out, &n.look, r);
+    }
+
+    /// [`Paint::node_shape`] with another look (a Compare mark).
+    fn node_shape_with(&self, out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect) {
         let z = self.cam.zoom;
-        let look = &n.look;
         let fill = palette::fill(look.fill, self.dark);
         let stroke = Stroke::new(
             (look.stroke_width as f32 * z).max(1.0),
@@ -727,24 +794,36 @@ impl Paint<'_> {
 /// The library's legend for this scene ([`style::legend_for`]), in a
 /// corner of the canvas.
 pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
-    if scene.legend.is_empty() || view.height() < 300.0 {
+    legend_entries(ui, painter, &scene.legend, view, dark);
+}
+
+/// A legend of `entries` in a corner of the canvas.
+pub(crate) fn legend_entries(
+    ui: &Ui,
+    painter: &egui::Painter,
+    entries: &[style::LegendEntry],
+    view: Rect,
+    dark: bool,
+) {
+    if entries.is_empty() || view.height() < 300.0 {
         return;
     }
     let font = FontId::monospace(style::TEXT_SIZE as f32);
     let colour = ui.visuals().text_color();
     let row = 18.0;
     let (x, mut y) = (view.left() + 10.0, view.top() + 10.0);
-    let width = scene
-        .legend
+    let width = entries
         .iter()
         .map(|e| style::text_width(&e.label, style::TEXT_SIZE) as f32)
         .fold(0.0, f32::max)
         + 46.0;
     let bg = Rect::from_min_size(
         pos2(x - 6.0, y - 6.0),
-        vec2(width, row * scene.legend.len() as f32 + 8.0),
+        vec2(width, row * entries.len() as f32 + 8.0),
     );
     painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
+    ui.ctx()
+        .data_mut(|d| d.insert_temp(legend_rect_id(), Some(bg)));
     let cam = Camera {
         center: Pos2::ZERO,
         zoom: 1.0,
@@ -757,7 +836,7 @@ pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect
         background: Color32::TRANSPARENT,
     };
     let mut shapes = Vec::new();
-    for e in &scene.legend {
+    for e in entries {
         match &e.item {
             style::LegendItem::Node(look) => {
                 let n = SceneNode {

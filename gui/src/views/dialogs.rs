@@ -1,8 +1,10 @@
-//! Small windows: open a path, paste rules, export the view.
+//! Small windows: open a path, paste rules, export the view, choose the
+//! ruleset to compare with.
 
 use egui::{Context, TextEdit};
 
 use super::{Action, Dialog};
+use crate::compare_state::CompareAction;
 
 /// Text typed into the dialogs, kept between openings.
 #[derive(Default)]
@@ -15,6 +17,8 @@ pub struct Dialogs {
     pub paste: String,
     /// Export: the output path.
     pub export: String,
+    /// Compare: the path of the other ruleset.
+    pub compare: String,
 }
 
 /// Draws the open dialog, if any.
@@ -31,7 +35,7 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                 .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
                 .default_width(480.0)
                 .show(ctx, |ui| {
-                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file (or drop a file on the window):");
+                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file, or of a pcap/pcapng capture to replay through the loaded rules (or drop a file on the window):");
                     let r = ui
                         .add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY))
                         .labelled_by(label.id);
@@ -45,6 +49,34 @@ pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
                         for p in recent {
                             if ui.link(p).clicked() {
                                 actions.push(Action::OpenPath(p.clone()));
+                            }
+                        }
+                    }
+                });
+        }
+        Dialog::Compare => {
+            egui::Window::new("Compare with another ruleset")
+                .open(&mut keep)
+                .collapsible(false)
+                .pivot(egui::Align2::CENTER_TOP)
+                .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
+                .default_width(480.0)
+                .show(ctx, |ui| {
+                    let label = ui.label("Path of the ruleset to compare with (the old side; the loaded rules are the new side). Or drop a file on the window, or paste with Ctrl+V:");
+                    let r = ui
+                        .add(TextEdit::singleline(&mut d.compare).hint_text("/path/to/old-rules.txt").desired_width(f32::INFINITY))
+                        .labelled_by(label.id);
+                    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    let open = |p: String| Action::Compare(CompareAction::OpenPath(p));
+                    if (ui.button("Compare with the loaded rules").clicked() || enter) && !d.compare.trim().is_empty() {
+                        actions.push(open(d.compare.trim().to_string()));
+                    }
+                    if !recent.is_empty() {
+                        ui.separator();
+                        ui.label("Recent:");
+                        for p in recent {
+                            if ui.link(p).clicked() {
+                                actions.push(open(p.clone()));
                             }
                         }
                     }

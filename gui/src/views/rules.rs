@@ -63,6 +63,12 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
         actions.push(Action::CopyRules);
     }
     ui.separator();
+    let compared = state
+        .selected
+        .and_then(|at| state.compare.focus_in(state.doc.as_ref(), at));
+    if let Some(old) = compared.and_then(|f| f.removed.as_ref()) {
+        removed_note(ui, state, old);
+    }
     if chain.rules.is_empty() {
         ui.weak("No rules: packets fall through to the policy (built-in) or return to the caller.");
         return actions;
@@ -70,7 +76,10 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
     let dark = ui.visuals().dark_mode;
     let lint = state.lint.current(state.doc.as_ref());
     let at = state.selected;
-    let picked = at.and_then(|at| state.lint.picked_rule(state.doc.as_ref(), at));
+    // A difference picked in the Compare view, else a lint finding.
+    let picked = compared
+        .and_then(|f| f.rule)
+        .or_else(|| at.and_then(|at| state.lint.picked_rule(state.doc.as_ref(), at)));
     let line = ui.text_style_height(&egui::TextStyle::Body);
     let row = line * 3.0 + 12.0;
     let mut area = ScrollArea::vertical()
@@ -79,7 +88,7 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
     // Scroll to a rule picked in the Problems panel, once.
     let scroll_key = egui::Id::unique("rules-scrolled-to");
     if let Some(p) = picked {
-        let key = (at, p, state.lint.picked);
+        let key = (at, p, state.lint.picked, state.compare.picks);
         let hash = egui::Id::unique(key);
         if ui.data(|d| d.get_temp::<egui::Id>(scroll_key)) != Some(hash) {
             ui.data_mut(|d| d.insert_temp(scroll_key, hash));
@@ -106,6 +115,34 @@ pub fn show(ui: &mut Ui, state: &AppState) -> Vec<Action> {
         }
     });
     actions
+}
+
+/// A rule the other side of the comparison has and this chain no longer
+/// has: its old text, where it stood, and in which file.
+fn removed_note(ui: &mut Ui, state: &AppState, old: &iptviz::diff::RuleRef) {
+    let colour = crate::views::compare::mark_colour(
+        iptviz::graph::DiffMark::Removed,
+        ui.visuals().dark_mode,
+    );
+    let from = state
+        .compare
+        .other
+        .as_ref()
+        .map_or("the other file", |d| d.name.as_str());
+    egui::Frame::group(ui.style())
+        .stroke(egui::Stroke::new(1.5, colour))
+        .show(ui, |ui| {
+            ui.label(
+                RichText::new(format!(
+                    "Removed from this chain (was #{}, line {} of {from}):",
+                    old.index, old.line
+                ))
+                .color(colour)
+                .strong(),
+            );
+            ui.add(egui::Label::new(RichText::new(&old.text).monospace()).wrap());
+        });
+    ui.add_space(4.0);
 }
 
 /// The lint finding that greys rule `rule` of chain `at`: a rule no

@@ -78,6 +78,13 @@ pub fn show(
         {
             actions.push(Action::LoadLive);
         }
+        if ui
+            .selectable_label(state.compare.open, "Compare…")
+            .on_hover_text("Compare the loaded rules with another ruleset: rules added, removed, changed, and which packets change fate")
+            .clicked()
+        {
+            actions.push(Action::Compare(crate::compare_state::CompareAction::Choose));
+        }
         // Live reading gives IPv4 and IPv6 rules: switch between them.
         if let Some(doc) = &state.doc
             && doc.siblings.dumps.len() > 1

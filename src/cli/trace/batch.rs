@@ -109,6 +109,17 @@ fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<
     }
 }
 
+/// Protocol, addresses and ports, then the details set (TOS, fragment,
+/// MSS, TCP options, IPv6 headers).
+fn with_details(p: &iptviz::trace::Packet) -> String {
+    let mut out = p.addresses();
+    for w in iptviz::trace::fields::describe(p) {
+        out.push(' ');
+        out.push_str(&w);
+    }
+    out
+}
+
 /// Runs `iptviz trace` over many packets.
 pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
     let from_stdin = a.packets.as_deref() == Some("-") || a.pcap.as_deref() == Some("-");
@@ -118,6 +129,11 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
     if a.path_only || a.rules || a.matched_only {
         bail!(
             "--path-only, --rules and --matched-only draw or list one packet's walk: not with --packets or --pcap"
+        );
+    }
+    if a.details.given() {
+        bail!(
+            "--tos, --dscp, --fragment, --tcp-option, --mss and --ipv6-header describe one packet: with --packets give them as fields of each line (\"tos\", \"dscp\", \"fragment\", \"tcp-option\", \"mss\", \"ipv6-header\"); a capture carries them"
         );
     }
     let out = match (a.json, a.format) {
@@ -148,6 +164,9 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let mut opts = opts;
+    let rulesets: Vec<&Ruleset> = inputs.iter().map(|i| &i.parsed.ruleset).collect();
+    opts.overrides = super::assumptions(&a.assume, &rulesets)?;
     let tracers: Vec<Tracer<'_>> = inputs
         .iter()
         .map(|i| Tracer::new(&i.parsed.ruleset))
@@ -268,6 +287,10 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
         let mut cap = CaptureReader::new(BufReader::with_capacity(1 << 16, open(path)?))
             .with_context(|| name.to_string())?;
         cap.iface = a.in_iface.clone();
+        // Without conntrack every fragment meets the rules on its own.
+        cap.keep_fragments = rulesets
+            .iter()
+            .all(|rs| iptviz::trace::fields::conntrack_user(rs).is_none());
         while let Some(item) = cap.next() {
             match item {
                 Ok(mut obs) => {
@@ -417,8 +440,8 @@ fn write_line(
         route: t.trace.route,
         decided_by,
         rule_line,
-        input: t.trace.input.addresses(),
-        output: t.trace.output.addresses(),
+        input: with_details(&t.trace.input),
+        output: with_details(&t.trace.output),
         notes: &t.trace.notes,
         routing: t.trace.routing.as_ref(),
     };
