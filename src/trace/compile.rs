@@ -1044,18 +1044,35 @@ impl Env<'_> {
         })
     }
 
+    /// The type of an address as `-m addrtype` (and `-m pkttype`, from
+    /// the destination) sees it. A multicast address is MULTICAST even
+    /// when this host holds it as an address of its own (a group joined
+    /// with `ip addr add ... autojoin` is listed as a `local` route): the
+    /// kernel tests for multicast before it looks at the routes. With a
+    /// route list, an address the local table lists as `broadcast` (a
+    /// subnet's broadcast address) is BROADCAST.
     pub(crate) fn addr_type(&self, a: IpAddr) -> u16 {
         use addr_type::*;
+        match a {
+            IpAddr::V4(v4) if v4.is_broadcast() => return BROADCAST,
+            IpAddr::V4(v4) if v4.is_multicast() => return MULTICAST,
+            IpAddr::V6(v6) if v6.is_multicast() => return MULTICAST,
+            _ => {}
+        }
         if self.local.contains(&a) || a.is_loopback() {
             return LOCAL;
         }
-        match a {
-            IpAddr::V4(v4) if v4.is_broadcast() => BROADCAST,
-            IpAddr::V4(v4) if v4.is_multicast() => MULTICAST,
-            IpAddr::V6(v6) if v6.is_multicast() => MULTICAST,
-            a if a.is_unspecified() => UNSPEC,
-            _ => UNICAST,
+        let listed_broadcast = self
+            .routing
+            .and_then(|r| r.table_for(a.is_ipv6()))
+            .and_then(|t| t.lookup(a))
+            .is_some_and(|r| {
+                r.table == "local" && r.kind == crate::analysis::routes::RouteKind::Broadcast
+            });
+        if listed_broadcast {
+            return BROADCAST;
         }
+        if a.is_unspecified() { UNSPEC } else { UNICAST }
     }
 }
 

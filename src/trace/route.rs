@@ -954,4 +954,60 @@ local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1
         p.dst = "10.2.0.1".parse().unwrap();
         assert_eq!(r.output(&p, &[]).dev.as_deref(), Some("lo"));
     }
+
+    /// The filter INPUT rules of `rules` that a UDP packet from 10.1.0.2
+    /// to `dst`, in on eth0, matched (1-based), traced with [`ROUTES`]
+    /// (plus the group 239.1.1.1 held as an address, as `ip addr add
+    /// 239.1.1.1/32 dev eth0 autojoin` lists it).
+    fn input_hits(rules: &str, dst: &str) -> Vec<usize> {
+        use crate::parse::{ParseOptions, parse_str};
+        let text = format!("*filter\n:INPUT ACCEPT [0:0]\n{rules}COMMIT\n");
+        let rs = parse_str(&text, &ParseOptions::strict("t"))
+            .unwrap()
+            .ruleset;
+        let routes = format!(
+            "{ROUTES}local 239.1.1.1 dev eth0 table local proto kernel scope host src 239.1.1.1\n"
+        );
+        let mut r = routing(&routes, &[]);
+        r.table = Some(RouteTable::parse("r", &routes, false).unwrap());
+        let opts = super::super::TraceOptions {
+            local: r.local_addrs(),
+            routing: Some(std::sync::Arc::new(r)),
+            ..Default::default()
+        };
+        let t = super::super::Tracer::new(&rs).trace(&pkt("10.1.0.2", dst, "eth0"), &opts);
+        t.steps
+            .iter()
+            .filter(|s| s.matched)
+            .filter_map(|s| s.rule.map(|i| i + 1))
+            .collect()
+    }
+
+    const ADDRTYPE: &str = "\
+-A INPUT -m addrtype --dst-type LOCAL
+-A INPUT -m addrtype --dst-type MULTICAST
+-A INPUT -m addrtype --dst-type BROADCAST
+-A INPUT -m addrtype --dst-type UNICAST
+-A INPUT -m pkttype --pkt-type broadcast
+-A INPUT -m pkttype --pkt-type multicast
+-A INPUT -m pkttype --pkt-type unicast
+";
+
+    #[test]
+    fn addrtype_of_a_joined_group_held_as_an_address_is_multicast_not_local() {
+        // Measured in tests/kernel_route.rs (docker's `--dst-type LOCAL`
+        // in nat PREROUTING, ufw's `ufw-not-local`): the kernel says
+        // MULTICAST; the trace said LOCAL because the group is a `local`
+        // route of this host.
+        assert_eq!(input_hits(ADDRTYPE, "239.1.1.1"), vec![2, 6]);
+    }
+
+    #[test]
+    fn addrtype_of_a_subnet_broadcast_comes_from_the_local_table() {
+        // Measured in tests/kernel_route.rs (shorewall's Broadcast chain,
+        // ufw-not-local): 10.1.0.255 is BROADCAST; the trace said UNICAST.
+        assert_eq!(input_hits(ADDRTYPE, "10.1.0.255"), vec![3, 5]);
+        // The host's own address is unchanged.
+        assert_eq!(input_hits(ADDRTYPE, "10.1.0.1"), vec![1, 7]);
+    }
 }
