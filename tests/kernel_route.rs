@@ -38,6 +38,17 @@
 //! `blackhole`, `prohibit`: the socket gets an error and nothing reaches
 //! OUTPUT.
 //!
+//! Every scenario also runs against real rulesets ([`CORPUS4`],
+//! [`CORPUS6`]: the shared corpus and `samples/`), swapped in the same
+//! namespaces with `iptables-restore`: the interfaces they name are
+//! renamed to eth0 and eth1, counting rules are put on top of their
+//! chains (so that where routing sent the packet always shows), and the
+//! trace reads the kernel's own `iptables-save` of the result. Every rule
+//! of the ruleset is compared, not only the counting ones; rules whose
+//! outcome hangs on state the trace cannot see (`limit`, `recent`, ...)
+//! get the kernel's outcome as an override. The test prints packets per
+//! ruleset and fails below a minimum of packets and rulesets.
+//!
 //! Needs root, `ip`, `iptables-restore`, `iptables-save`, `sysctl` and
 //! `python3`; otherwise says why and passes, unless
 //! `IPTVIZ_REQUIRE_KERNEL_TESTS=1`, when it fails.
@@ -53,7 +64,7 @@ use std::sync::Arc;
 
 use iptviz::analysis::routes::RouteTable;
 use iptviz::parse::{ParseOptions, parse_str};
-use iptviz::trace::{Decision, Hook, Packet, Routing, Sysctls, TraceOptions, Tracer};
+use iptviz::trace::{Decision, Hook, Packet, Routing, RuleRef, Sysctls, TraceOptions, Tracer};
 
 /// Counts and routing checks: every rule filters on UDP so that the ICMP
 /// errors the host sends back (port or host unreachable) move nothing.
@@ -124,6 +135,154 @@ COMMIT
 ";
 
 const RULESETS: &[(&str, &str)] = &[("counting", RULES_COUNTING), ("calico", RULES_CALICO)];
+
+/// Real IPv4 rulesets (the shared corpus, and `samples/` when prefixed so)
+/// that every IPv4 scenario also runs against. Each must load into this
+/// kernel: one that does not fails the test rather than being left out.
+const CORPUS4: &[&str] = &[
+    "docker-2016-isolated-network.rules",
+    "docker-tailscale-free5gc-nft.rules",
+    "ferm-dmz-router.rules",
+    "firewalld-restore-completed.rules",
+    "fwbuilder-generated.rules",
+    "home-user-complex.rules",
+    "in-bad-schmiedeberg-router.rules",
+    "libvirt-duplicated-rules.rules",
+    "medium-company-mainfw-security.rules",
+    "myiptables-security-table.rules",
+    "openlab-hackerspace-policyrouting.rules",
+    "qubes-firewallvm.rules",
+    "serverfault-765855-raw-mangle.rules",
+    "shorewall-akachan-2014.rules",
+    "ufw-server1-2015.rules",
+    "upstream-ipt-save-filter-2003.rules",
+    "upstream-nft-only-save.rules",
+    "upstream-wireless-ct-helper.rules",
+    "samples/router-nat.rules",
+    "samples/kube-proxy.rules",
+];
+
+/// Real IPv6 rulesets, as [`CORPUS4`].
+const CORPUS6: &[&str] = &[
+    "firewalld-fedora27-ipv6-counters.rules",
+    "ipv6-mailserver.rules",
+    "synology-ds414-2016-ipv6.rules",
+    "myiptables-security-table.rules",
+    "samples/server-ipv6.rules",
+];
+
+/// Rules put at the top of a corpus ruleset's chains once it is loaded
+/// (`iptables -I CHAIN 1`, so the last listed ends up first), so that
+/// routing decisions show in counters whatever the ruleset does after.
+/// The first rule of raw OUTPUT drops everything but UDP that the host
+/// sends itself: its ICMP errors, REJECT answers, neighbour and group
+/// reports would otherwise move the ruleset's OUTPUT rules at times no
+/// packet of the test explains. That one rule is left out of the
+/// comparison (`GUARD`).
+const COUNTING_INSERTS: &[(&str, &str, &str)] = &[
+    ("raw", "PREROUTING", "-p udp -m rpfilter --loose"),
+    ("raw", "PREROUTING", "-p udp -m rpfilter --invert"),
+    ("raw", "PREROUTING", "-p udp -m rpfilter"),
+    ("raw", "PREROUTING", "-p udp"),
+    ("raw", "OUTPUT", "! -p udp -j DROP"),
+    ("mangle", "INPUT", "-p udp"),
+    ("mangle", "FORWARD", "-p udp"),
+    ("mangle", "POSTROUTING", "-p udp -o lo"),
+    ("mangle", "POSTROUTING", "-p udp -o eth1"),
+    ("mangle", "POSTROUTING", "-p udp -o eth0"),
+];
+
+type Key = (String, String, usize);
+
+/// The guard rule of [`COUNTING_INSERTS`], not compared.
+fn guard() -> Key {
+    ("raw".to_string(), "OUTPUT".to_string(), 0)
+}
+
+fn corpus_text(name: &str) -> String {
+    let path = match name.strip_prefix("samples/") {
+        Some(f) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples")
+            .join(f),
+        None => common::corpus_dir().join("iptables").join(name),
+    };
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Renames the interfaces a ruleset names (`-i`, `-o`) to the lab's
+/// eth0 and eth1, in order of first use, so that its interface rules meet
+/// the test's packets. Names already eth0/eth1, `lo` and wildcards stay;
+/// names beyond the two free slots stay too (they match nothing here, in
+/// the kernel as in the trace).
+fn adapt_interfaces(text: &str) -> String {
+    let is_iface_opt = |t: &str| matches!(t, "-i" | "-o" | "--in-interface" | "--out-interface");
+    let mut used: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let toks: Vec<&str> = line.split_whitespace().collect();
+        for w in toks.windows(2) {
+            if is_iface_opt(w[0]) && !used.iter().any(|u| u == w[1]) {
+                used.push(w[1].to_string());
+            }
+        }
+    }
+    let mut free: Vec<&str> = ["eth0", "eth1"]
+        .into_iter()
+        .filter(|e| !used.iter().any(|u| u == e))
+        .collect();
+    free.reverse();
+    let mut map: BTreeMap<String, &str> = BTreeMap::new();
+    for u in &used {
+        if u == "lo" || u == "eth0" || u == "eth1" || u.ends_with('+') || u == "!" {
+            continue;
+        }
+        if let Some(e) = free.pop() {
+            map.insert(u.clone(), e);
+        }
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let toks: Vec<&str> = line.split(' ').collect();
+        let mut prev = "";
+        let mut new = Vec::with_capacity(toks.len());
+        for t in toks {
+            let t2 = if is_iface_opt(prev) {
+                map.get(t.trim_end_matches('\r')).copied().unwrap_or(t)
+            } else {
+                t
+            };
+            new.push(t2);
+            if !t.is_empty() {
+                prev = t;
+            }
+        }
+        out += &new.join(" ");
+        out.push('\n');
+    }
+    out
+}
+
+/// Rules whose outcome depends on state the trace cannot know (a random
+/// coin, token buckets, `recent` lists, connection counts): the kernel's
+/// outcome is given to the trace as an override, as in
+/// `tests/kernel_trace.rs`, so that the rest of the walk is still checked.
+fn stateful_rules(rs: &iptviz::model::Ruleset) -> Vec<Key> {
+    let mut v = Vec::new();
+    for t in &rs.tables {
+        for c in &t.chains {
+            for (i, r) in c.rules.iter().enumerate() {
+                if r.matches().any(|m| {
+                    matches!(
+                        m.module,
+                        "statistic" | "limit" | "hashlimit" | "recent" | "connlimit"
+                    )
+                }) {
+                    v.push((t.name.to_string(), c.name.to_string(), i));
+                }
+            }
+        }
+    }
+    v
+}
 
 /// The host's sysctls before a scenario's own: every value the trace
 /// depends on is set in the kernel and given to the trace.
@@ -302,6 +461,8 @@ struct Family {
     restore: &'static str,
     save: &'static str,
     rulesets: &'static [(&'static str, &'static str)],
+    /// Corpus rulesets run as well (see [`CORPUS4`]).
+    corpus: &'static [&'static str],
     scenarios: &'static [Scenario],
 }
 
@@ -313,6 +474,7 @@ const V4: Family = Family {
     restore: "iptables-restore",
     save: "iptables-save",
     rulesets: RULESETS,
+    corpus: CORPUS4,
     scenarios: SCENARIOS,
 };
 
@@ -411,6 +573,7 @@ const V6: Family = Family {
     restore: "ip6tables-restore",
     save: "ip6tables-save",
     rulesets: &[("counting6", RULES6)],
+    corpus: CORPUS6,
     scenarios: SCENARIOS6,
 };
 
@@ -541,6 +704,18 @@ struct Lab {
 fn build_lab(tag: &str, sc: &Scenario, fam: &Family) -> Lab {
     let host = common::Netns::new(&format!("rt{tag}h"));
     let peer = common::Netns::new(&format!("rt{tag}p"));
+    // The peer never speaks IPv6 on its own (its router solicitations and
+    // listener reports would reach the host's PREROUTING and INPUT rules
+    // between the test's packets); its raw frames still go out.
+    ns(
+        &peer.0,
+        &[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    );
     for (i, p) in ["p0", "p1"].iter().enumerate() {
         let eth = format!("eth{i}");
         run(Command::new("ip").args([
@@ -589,6 +764,61 @@ fn build_lab(tag: &str, sc: &Scenario, fam: &Family) -> Lab {
     Lab { host, peer }
 }
 
+/// Every table empty, every policy ACCEPT.
+const EMPTY_TABLES: &str = "\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*security
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+";
+
+/// Loads a corpus ruleset into the host, its interfaces renamed, with the
+/// counting rules on top; returns the kernel's `iptables-save` of it,
+/// which is what the trace reads (so rule indices line up by construction).
+fn load_corpus(lab: &Lab, fam: &Family, name: &str) -> String {
+    let text = adapt_interfaces(&corpus_text(name));
+    // Tables the ruleset does not name would keep the last one's rules.
+    let (ok, _, err) = lab.host.run(fam.restore, &[], EMPTY_TABLES.as_bytes());
+    assert!(ok, "emptying the tables before {name}: {err}");
+    let (ok, _, err) = lab.host.run(fam.restore, &[], text.as_bytes());
+    assert!(
+        ok,
+        "{name} no longer loads into this kernel ({}): {err}",
+        fam.restore
+    );
+    let tool = fam.restore.trim_end_matches("-restore");
+    let script: String = COUNTING_INSERTS
+        .iter()
+        .map(|(t, c, r)| format!("{tool} -w -t {t} -I {c} 1 {r}\n"))
+        .collect();
+    let (ok, _, err) = lab.host.run("sh", &["-e", "-c", &script], b"");
+    assert!(ok, "{name}: counting rules: {err}");
+    ns(&lab.host.0, &[fam.save])
+}
+
 #[test]
 fn routing_step_agrees_with_the_kernel() {
     if !common::kernel_tests_can_run(&[
@@ -620,6 +850,8 @@ fn ipv6_routing_step_agrees_with_the_kernel() {
 fn agree(fam: &Family) {
     let mut packets = 0usize;
     let mut runs = 0usize;
+    let mut next_sport: u16 = 20000;
+    let mut per_ruleset: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
     let mut control_wrong = 0usize;
@@ -663,27 +895,61 @@ fn agree(fam: &Family) {
         let broadcasts = fam.broadcasts;
         let mut sender = Sender::start(&lab.peer.0);
         let mut own = Sender::start(&lab.host.0);
-        for (name, rules) in fam.rulesets {
-            let (ok, _, err) = lab.host.run(fam.restore, &[], rules.as_bytes());
-            assert!(ok, "iptables-restore of {name}: {err}");
-            let rs = parse_str(rules, &ParseOptions::strict(*name))
-                .expect("the ruleset parses")
+        let all: Vec<(&str, Option<&str>)> = fam
+            .rulesets
+            .iter()
+            .map(|(n, r)| (*n, Some(*r)))
+            .chain(fam.corpus.iter().map(|n| (*n, None)))
+            .collect();
+        for (name, inline) in all {
+            let text = match inline {
+                Some(rules) => {
+                    let (ok, _, err) = lab.host.run(fam.restore, &[], rules.as_bytes());
+                    assert!(ok, "iptables-restore of {name}: {err}");
+                    rules.to_string()
+                }
+                None => load_corpus(&lab, fam, name),
+            };
+            let rs = parse_str(&text, &ParseOptions::lenient(name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
                 .ruleset;
             let tracer = Tracer::new(&rs);
+            let stateful = stateful_rules(&rs);
             runs += 1;
-            for (pi, &(iface, src, dst)) in sc.packets.iter().enumerate() {
-                let sport =
-                    20000 + (si * 1000 + pi * 10) as u16 + if *name == "calico" { 1 } else { 0 };
+            *per_ruleset.entry(name.to_string()).or_default() += 0;
+            let mut before = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
+            // The kernel's counters map onto our rule indices.
+            for (t, c, i) in before.keys() {
+                assert!(
+                    rs.table(t)
+                        .and_then(|tb| tb.chain(c))
+                        .is_some_and(|ch| *i < ch.rules.len()),
+                    "{name}: the kernel has {t} {c} #{i} that our parse lacks"
+                );
+            }
+            assert_eq!(
+                before.len(),
+                rs.tables
+                    .iter()
+                    .flat_map(|t| &t.chains)
+                    .map(|c| c.rules.len())
+                    .sum::<usize>(),
+                "{name}: the kernel and our parse count different rules"
+            );
+            for &(iface, src, dst) in sc.packets.iter() {
+                next_sport += 1;
+                let sport = next_sport;
                 let dst_ip: IpAddr = dst.parse().unwrap();
                 let mac = dst_mac(dst_ip, &macs[iface.min(1)], broadcasts);
-                let before = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
                 let mut p = Packet::new(17, src.parse().unwrap(), dst_ip);
                 p.sport = sport;
                 p.dport = 9;
                 if iface != HOST {
                     p.in_iface = Some(format!("eth{iface}").as_str().into());
+                } else {
+                    p.uid = Some(0);
+                    p.gid = Some(0);
                 }
-                let t = tracer.trace(&p, &opts);
                 let line = if iface == HOST {
                     format!("local - - 17 {src} {dst} {sport} 9 0 0 0 0 0 64 0")
                 } else {
@@ -694,8 +960,29 @@ fn agree(fam: &Family) {
                 } else {
                     sender.send(&line)
                 };
+                std::thread::sleep(std::time::Duration::from_millis(15));
+                let after = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
+                let mut kernel = delta(&before, &after);
+                before = after;
+                if inline.is_none() {
+                    kernel.remove(&guard());
+                }
+                let mut popts = opts.clone();
+                for (tb, c, i) in &stateful {
+                    popts.overrides.insert(
+                        RuleRef {
+                            table: tb.clone(),
+                            chain: c.clone(),
+                            rule: *i,
+                        },
+                        kernel.contains_key(&(tb.clone(), c.clone(), *i)),
+                    );
+                }
+                let t = tracer.trace(&p, &popts);
                 // A socket error is the kernel's "no route"; the trace must
-                // say routing dropped the packet before OUTPUT then.
+                // say routing dropped the packet before OUTPUT then. A
+                // locally sent packet the ruleset drops answers
+                // "ok dropped".
                 let refused = answer.starts_with("err");
                 let routed_away = iface == HOST
                     && t.hooks.is_empty()
@@ -707,10 +994,7 @@ fn agree(fam: &Family) {
                     "sender: {answer:?} for {line:?}; trace routing {:?}",
                     t.routing
                 );
-                std::thread::sleep(std::time::Duration::from_millis(30));
-                let after = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
-                let kernel = delta(&before, &after);
-                let mut ours: BTreeMap<(String, String, usize), u64> = BTreeMap::new();
+                let mut ours: BTreeMap<Key, u64> = BTreeMap::new();
                 for s in t.steps.iter().filter(|s| s.matched) {
                     if let Some(r) = s.rule {
                         let table = &rs.tables[s.table];
@@ -724,6 +1008,7 @@ fn agree(fam: &Family) {
                     }
                 }
                 packets += 1;
+                *per_ruleset.entry(name.to_string()).or_default() += 1;
                 // Every frame must have reached the host's PREROUTING
                 // (unless the trace says it is dropped on receipt, before
                 // it): otherwise the comparison would prove nothing.
@@ -740,16 +1025,17 @@ fn agree(fam: &Family) {
                 // The control: the same packet traced without the routing
                 // step (this host's addresses deciding, as before).
                 let mut plain = TraceOptions {
-                    local: opts
+                    local: popts
                         .routing
                         .as_ref()
                         .map(|r| r.local_addrs())
                         .unwrap_or_default(),
+                    overrides: popts.overrides.clone(),
                     ..Default::default()
                 };
                 plain.local.retain(|a| !a.is_multicast());
                 let t0 = tracer.trace(&p, &plain);
-                let mut without: BTreeMap<(String, String, usize), u64> = BTreeMap::new();
+                let mut without: BTreeMap<Key, u64> = BTreeMap::new();
                 for s in t0.steps.iter().filter(|s| s.matched) {
                     if let Some(r) = s.rule {
                         let table = &rs.tables[s.table];
@@ -766,9 +1052,19 @@ fn agree(fam: &Family) {
                     control_wrong += 1;
                 }
                 if ours != kernel {
+                    let only = |a: &BTreeMap<Key, u64>, b: &BTreeMap<Key, u64>| {
+                        a.iter()
+                            .filter(|(k, v)| b.get(*k) != Some(*v))
+                            .map(|((t, c, i), v)| format!("{t}:{c}:{}x{v}", i + 1))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    };
                     failures.push(format!(
-                        "[{}] {name}: udp {src} -> {dst} in eth{iface}:\n  kernel {kernel:?}\n  trace  {ours:?}\n  routing {:?}",
-                        sc.name, t.routing
+                        "[{}] {name}: udp {src} -> {dst} in eth{iface}:\n  only kernel {}\n  only trace  {}\n  routing {:?}",
+                        sc.name,
+                        only(&kernel, &ours),
+                        only(&ours, &kernel),
+                        t.routing
                     ));
                 }
             }
@@ -776,11 +1072,15 @@ fn agree(fam: &Family) {
         drop(sender);
         drop(own);
     }
+    let label = if fam.v6 { "IPv6" } else { "IPv4" };
+    println!("kernel_route {label}: packets per ruleset (all scenarios)");
+    for (name, n) in &per_ruleset {
+        println!("  {n:5}  {name}");
+    }
     println!(
-        "kernel_route {}: {packets} packets, {} scenarios x {} rulesets ({runs} runs), {} disagreements",
-        if fam.v6 { "IPv6" } else { "IPv4" },
+        "kernel_route {label}: {packets} packets, {} scenarios x {} rulesets ({runs} runs), {} disagreements",
         fam.scenarios.len(),
-        fam.rulesets.len(),
+        per_ruleset.len(),
         failures.len()
     );
     println!(
@@ -793,6 +1093,13 @@ fn agree(fam: &Family) {
             "no packet was routed {d}"
         );
     }
+    // The coverage promised in the README: shrinking it fails here.
+    let (min_packets, min_rulesets) = if fam.v6 { (150, 6) } else { (1400, 20) };
+    assert!(
+        packets >= min_packets && per_ruleset.len() >= min_rulesets,
+        "{label}: only {packets} packets over {} rulesets (at least {min_packets} over {min_rulesets} expected)",
+        per_ruleset.len()
+    );
     assert!(
         control_wrong > 0,
         "the packets do not tell the routing step from the old guess"
