@@ -1044,17 +1044,64 @@ impl Env<'_> {
         })
     }
 
+    /// Whether `-m addrtype` with the type list `types` matches `a`. In
+    /// IPv4 the address has one type, which must be in the list. In IPv6
+    /// the kernel tests flags, not one type: UNICAST, MULTICAST and UNSPEC
+    /// are properties of the address (so this host's own address is both
+    /// LOCAL and UNICAST), LOCAL, ANYCAST and UNREACHABLE come from the
+    /// route lookup (BROADCAST, BLACKHOLE and PROHIBIT the kernel refuses
+    /// for IPv6; THROW, NAT and XRESOLVE it does not test at all).
+    pub(crate) fn addr_type_matches(&self, a: IpAddr, types: u16) -> bool {
+        use addr_type::*;
+        let IpAddr::V6(v6) = a else {
+            return self.addr_type(a) & types != 0;
+        };
+        let multicast = v6.is_multicast();
+        let unspec = v6.is_unspecified();
+        if types & MULTICAST != 0 && !multicast {
+            return false;
+        }
+        if types & UNICAST != 0 && (multicast || unspec) {
+            return false;
+        }
+        if types & UNSPEC != 0 && !unspec {
+            return false;
+        }
+        if types & (LOCAL | ANYCAST | UNREACHABLE) == 0 {
+            return true;
+        }
+        let mut found = 0;
+        if self.local.contains(&a) || a.is_loopback() {
+            found |= LOCAL;
+        }
+        if let Some(t) = self.routing.and_then(|r| r.table_for(true)) {
+            use crate::analysis::routes::RouteKind;
+            match t.lookup(a).map(|r| r.kind) {
+                None
+                | Some(RouteKind::Unreachable | RouteKind::Blackhole | RouteKind::Prohibit) => {
+                    found |= UNREACHABLE
+                }
+                Some(RouteKind::Local) => found |= LOCAL,
+                Some(RouteKind::Anycast) => found |= ANYCAST,
+                _ => {}
+            }
+        }
+        types & found != 0
+    }
+
     /// The type of an address as `-m addrtype` (and `-m pkttype`, from
     /// the destination) sees it. A multicast address is MULTICAST even
     /// when this host holds it as an address of its own (a group joined
     /// with `ip addr add ... autojoin` is listed as a `local` route): the
     /// kernel tests for multicast before it looks at the routes. With a
     /// route list, an address the local table lists as `broadcast` (a
-    /// subnet's broadcast address) is BROADCAST.
+    /// subnet's broadcast address) is BROADCAST. UNSPEC is IPv6's `::`.
     pub(crate) fn addr_type(&self, a: IpAddr) -> u16 {
         use addr_type::*;
         match a {
-            IpAddr::V4(v4) if v4.is_broadcast() => return BROADCAST,
+            // As the kernel's inet_addr_type: 0.0.0.0 is BROADCAST, never
+            // UNSPEC, in IPv4 (measured; the rest of 0/8 is UNICAST).
+            IpAddr::V4(v4) if v4.is_broadcast() || v4.is_unspecified() => return BROADCAST,
             IpAddr::V4(v4) if v4.is_multicast() => return MULTICAST,
             IpAddr::V6(v6) if v6.is_multicast() => return MULTICAST,
             _ => {}
@@ -1157,7 +1204,7 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
         Test::Mark(m) => Known(p.mark & m.mask == m.value),
         Test::Connmark(m) => Known(p.ctmark & m.mask == m.value),
         Test::SrcType { types, limit_in } => {
-            let v = env.addr_type(p.src) & types != 0;
+            let v = env.addr_type_matches(p.src, *types);
             if *limit_in {
                 Outcome::Assumed(v, "addrtype --limit-iface-in: as for the whole host".into())
             } else {
@@ -1165,7 +1212,7 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
             }
         }
         Test::DstType { types, limit_out } => {
-            let v = env.addr_type(p.dst) & types != 0;
+            let v = env.addr_type_matches(p.dst, *types);
             if *limit_out {
                 Outcome::Assumed(
                     v,
@@ -1203,7 +1250,11 @@ pub(crate) fn eval(t: &Test, p: &Packet, env: &Env<'_>) -> Outcome {
             }
         }
         Test::PktType(t) => {
+            // The link-layer type follows the destination address; 0.0.0.0
+            // (BROADCAST to addrtype) comes with a unicast frame.
+            let zeronet = matches!(p.dst, IpAddr::V4(v4) if v4.is_unspecified());
             let have = match env.addr_type(p.dst) {
+                _ if zeronet => addr_type::UNICAST,
                 addr_type::BROADCAST => addr_type::BROADCAST,
                 addr_type::MULTICAST => addr_type::MULTICAST,
                 _ => addr_type::UNICAST,

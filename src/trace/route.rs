@@ -960,6 +960,10 @@ local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1
     /// (plus the group 239.1.1.1 held as an address, as `ip addr add
     /// 239.1.1.1/32 dev eth0 autojoin` lists it).
     fn input_hits(rules: &str, dst: &str) -> Vec<usize> {
+        input_hits_from(rules, "10.1.0.2", dst)
+    }
+
+    fn input_hits_from(rules: &str, src: &str, dst: &str) -> Vec<usize> {
         use crate::parse::{ParseOptions, parse_str};
         let text = format!("*filter\n:INPUT ACCEPT [0:0]\n{rules}COMMIT\n");
         let rs = parse_str(&text, &ParseOptions::strict("t"))
@@ -975,7 +979,7 @@ local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1
             routing: Some(std::sync::Arc::new(r)),
             ..Default::default()
         };
-        let t = super::super::Tracer::new(&rs).trace(&pkt("10.1.0.2", dst, "eth0"), &opts);
+        let t = super::super::Tracer::new(&rs).trace(&pkt(src, dst, "eth0"), &opts);
         t.steps
             .iter()
             .filter(|s| s.matched)
@@ -1009,5 +1013,52 @@ local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1
         assert_eq!(input_hits(ADDRTYPE, "10.1.0.255"), vec![3, 5]);
         // The host's own address is unchanged.
         assert_eq!(input_hits(ADDRTYPE, "10.1.0.1"), vec![1, 7]);
+    }
+
+    #[test]
+    fn addrtype_of_ipv4_0_0_0_0_is_broadcast_not_unspec() {
+        // Measured in tests/kernel_route.rs: DHCP discovery from 0.0.0.0
+        // matched `--src-type BROADCAST` in the kernel, `--src-type
+        // UNSPEC` in the trace.
+        let rules = "\
+-A INPUT -m addrtype --src-type UNSPEC
+-A INPUT -m addrtype --src-type BROADCAST
+-A INPUT -m pkttype --pkt-type broadcast
+";
+        assert_eq!(
+            input_hits_from(rules, "0.0.0.0", "255.255.255.255"),
+            vec![2, 3]
+        );
+    }
+
+    #[test]
+    fn ipv6_addrtype_of_an_own_address_is_local_and_unicast() {
+        // Measured in tests/kernel_route.rs: for IPv6 the kernel tests
+        // flags (this host's unicast address matches LOCAL and UNICAST);
+        // the trace gave one type.
+        use crate::parse::{ParseOptions, parse_str};
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n\
+-A INPUT -m addrtype --dst-type LOCAL\n\
+-A INPUT -m addrtype --dst-type UNICAST\n\
+-A INPUT -m addrtype --dst-type MULTICAST\n\
+-A INPUT -m addrtype --src-type UNSPEC\n\
+-A INPUT -m addrtype --src-type UNICAST\n\
+COMMIT\n";
+        let rs = parse_str(text, &ParseOptions::strict("t")).unwrap().ruleset;
+        let opts = super::super::TraceOptions {
+            local: vec!["2001:db8:1::1".parse().unwrap()],
+            ..Default::default()
+        };
+        let hits = |src: &str| -> Vec<usize> {
+            super::super::Tracer::new(&rs)
+                .trace(&pkt(src, "2001:db8:1::1", "eth0"), &opts)
+                .steps
+                .iter()
+                .filter(|s| s.matched)
+                .filter_map(|s| s.rule.map(|i| i + 1))
+                .collect()
+        };
+        assert_eq!(hits("2001:db8:1::2"), vec![1, 2, 5]);
+        assert_eq!(hits("::"), vec![1, 2, 4]);
     }
 }
