@@ -87,6 +87,17 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -p udp
+-A PREROUTING -p udp -m addrtype --src-type UNSPEC
+-A PREROUTING -p udp -m addrtype --src-type BROADCAST
+-A PREROUTING -p udp -m addrtype --src-type MULTICAST
+-A PREROUTING -p udp -m addrtype --src-type LOCAL
+-A PREROUTING -p udp -m addrtype --dst-type UNSPEC
+-A PREROUTING -p udp -m addrtype --dst-type BROADCAST
+-A PREROUTING -p udp -m addrtype --dst-type MULTICAST
+-A PREROUTING -p udp -m addrtype --dst-type LOCAL
+-A PREROUTING -p udp -m addrtype --dst-type UNICAST
+-A PREROUTING -p udp -m pkttype --pkt-type broadcast
+-A PREROUTING -p udp -m pkttype --pkt-type multicast
 -A INPUT -p udp
 -A FORWARD -p udp
 -A POSTROUTING -p udp
@@ -494,6 +505,14 @@ COMMIT
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p udp -m addrtype --src-type UNSPEC
+-A PREROUTING -p udp -m addrtype --src-type MULTICAST
+-A PREROUTING -p udp -m addrtype --src-type LOCAL
+-A PREROUTING -p udp -m addrtype --dst-type UNSPEC
+-A PREROUTING -p udp -m addrtype --dst-type MULTICAST
+-A PREROUTING -p udp -m addrtype --dst-type LOCAL
+-A PREROUTING -p udp -m addrtype --dst-type UNICAST
+-A PREROUTING -p udp -m pkttype --pkt-type multicast
 -A INPUT -p udp
 -A FORWARD -p udp
 -A POSTROUTING -p udp
