@@ -870,7 +870,8 @@ fn agree(fam: &Family) {
     let mut packets = 0usize;
     let mut runs = 0usize;
     let mut next_sport: u16 = 20000;
-    let mut per_ruleset: BTreeMap<String, usize> = BTreeMap::new();
+    // Per ruleset: (packets, disagreements).
+    let mut per_ruleset: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
     let mut control_wrong = 0usize;
@@ -935,7 +936,7 @@ fn agree(fam: &Family) {
             let tracer = Tracer::new(&rs);
             let stateful = stateful_rules(&rs);
             runs += 1;
-            *per_ruleset.entry(name.to_string()).or_default() += 0;
+            per_ruleset.entry(name.to_string()).or_default();
             let mut before = counters(&ns(&lab.host.0, &[fam.save, "-c"]));
             // The kernel's counters map onto our rule indices.
             for (t, c, i) in before.keys() {
@@ -1027,7 +1028,7 @@ fn agree(fam: &Family) {
                     }
                 }
                 packets += 1;
-                *per_ruleset.entry(name.to_string()).or_default() += 1;
+                per_ruleset.entry(name.to_string()).or_default().0 += 1;
                 // Every frame must have reached the host's PREROUTING
                 // (unless the trace says it is dropped on receipt, before
                 // it): otherwise the comparison would prove nothing.
@@ -1071,6 +1072,7 @@ fn agree(fam: &Family) {
                     control_wrong += 1;
                 }
                 if ours != kernel {
+                    per_ruleset.entry(name.to_string()).or_default().1 += 1;
                     let only = |a: &BTreeMap<Key, u64>, b: &BTreeMap<Key, u64>| {
                         a.iter()
                             .filter(|(k, v)| b.get(*k) != Some(*v))
@@ -1092,9 +1094,9 @@ fn agree(fam: &Family) {
         drop(own);
     }
     let label = if fam.v6 { "IPv6" } else { "IPv4" };
-    println!("kernel_route {label}: packets per ruleset (all scenarios)");
-    for (name, n) in &per_ruleset {
-        println!("  {n:5}  {name}");
+    println!("kernel_route {label}: packets  disagreements  ruleset (all scenarios)");
+    for (name, (n, d)) in &per_ruleset {
+        println!("  {n:7}  {d:13}  {name}");
     }
     println!(
         "kernel_route {label}: {packets} packets, {} scenarios x {} rulesets ({runs} runs), {} disagreements",
