@@ -22,7 +22,7 @@ use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 use super::batch::Observed;
-use super::packet::{Packet, tcp_flags};
+use super::packet::Packet;
 use crate::conntrack::Tuple;
 
 type Src<R> = Chain<Cursor<[u8; 4]>, R>;
@@ -451,23 +451,7 @@ fn decode(
             p.sport = t.source_port();
             p.dport = t.destination_port();
             (p.tcp_options, p.mss) = tcp_options(t.options());
-            use tcp_flags::*;
-            let mut f = 0;
-            for (set, bit) in [
-                (t.fin(), FIN),
-                (t.syn(), SYN),
-                (t.rst(), RST),
-                (t.psh(), PSH),
-                (t.ack(), ACK),
-                (t.urg(), URG),
-                (t.ece(), ECE),
-                (t.cwr(), CWR),
-            ] {
-                if set {
-                    f |= bit;
-                }
-            }
-            p.tcp_flags = f;
+            p.tcp_flags = tcp_flags_of(t.header_slice());
         }
         Some(TransportSlice::Udp(u)) => {
             p.sport = u.source_port();
@@ -534,6 +518,12 @@ fn tcp_options(raw: &[u8]) -> (Vec<u8>, Option<u16>) {
     (kinds, mss)
 }
 
+/// The flags byte of a TCP header (byte 13): [`super::packet::tcp_flags`] gives each
+/// flag the bit it has there, FIN lowest, CWR highest.
+fn tcp_flags_of(header: &[u8]) -> u8 {
+    header.get(13).copied().unwrap_or(0)
+}
+
 /// Ports, TCP flags and options of a first fragment, from its payload.
 fn first_fragment_transport(net: &LaxNetSlice<'_>, p: &mut Packet) {
     let Some(payload) = net.ip_payload_ref().map(|x| x.payload) else {
@@ -544,20 +534,7 @@ fn first_fragment_transport(net: &LaxNetSlice<'_>, p: &mut Packet) {
             if let Ok(t) = etherparse::TcpHeaderSlice::from_slice(payload) {
                 p.sport = t.source_port();
                 p.dport = t.destination_port();
-                use tcp_flags::*;
-                p.tcp_flags = [
-                    (t.fin(), FIN),
-                    (t.syn(), SYN),
-                    (t.rst(), RST),
-                    (t.psh(), PSH),
-                    (t.ack(), ACK),
-                    (t.urg(), URG),
-                    (t.ece(), ECE),
-                    (t.cwr(), CWR),
-                ]
-                .iter()
-                .filter(|(on, _)| *on)
-                .fold(0, |a, (_, b)| a | b);
+                p.tcp_flags = tcp_flags_of(t.slice());
                 (p.tcp_options, p.mss) = tcp_options(t.options());
             }
         }
