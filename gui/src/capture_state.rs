@@ -13,27 +13,14 @@ use std::time::{Duration, Instant};
 
 use iptviz::model::{Family, Ruleset};
 use iptviz::trace::pcap::CaptureReader;
-use iptviz::trace::{Batch, BatchSummary, Decider, DroppedFlow, Tally, TraceOptions, Tracer};
+use iptviz::trace::{Batch, BatchSummary, Decider, DroppedFlow, TraceOptions, Tracer};
 
 use crate::state::{AppState, ChainRef, Document};
 
+pub use iptviz::trace::pcap::is_capture;
+
 /// Packet errors kept to show (the count covers all of them).
 const MAX_ERRORS: usize = 50;
-
-/// Whether `head` (the first bytes of a file) starts a pcap or pcapng
-/// capture rather than rules.
-pub fn is_capture(head: &[u8]) -> bool {
-    matches!(
-        head.get(..4),
-        Some(
-            [0x0a, 0x0d, 0x0d, 0x0a]
-                | [0xd4, 0xc3, 0xb2, 0xa1]
-                | [0xa1, 0xb2, 0xc3, 0xd4]
-                | [0x4d, 0x3c, 0xb2, 0xa1]
-                | [0xa1, 0xb2, 0x3c, 0x4d]
-        )
-    )
-}
 
 /// Whether the file at `path` is a capture (false when it cannot be read:
 /// the rules loader then says why).
@@ -44,23 +31,6 @@ pub fn is_capture_file(path: &str) -> bool {
         .is_ok_and(|()| is_capture(&head))
 }
 
-/// One rule or policy that ended packets' walks.
-#[derive(Debug, Clone)]
-pub struct DeciderRow {
-    /// The rule or policy.
-    pub decider: Decider,
-    /// `filter FORWARD#3` or `filter INPUT policy DROP`.
-    pub text: String,
-    /// Its line in the rules.
-    pub line: Option<u32>,
-    /// Its chain, to select.
-    pub at: Option<ChainRef>,
-    /// Its target or policy.
-    pub verdict: Option<String>,
-    /// Packets and flows it decided.
-    pub tally: Tally,
-}
-
 /// A finished replay.
 pub struct CaptureReport {
     doc: Weak<Document>,
@@ -68,8 +38,6 @@ pub struct CaptureReport {
     pub name: String,
     /// The summary, as the command line prints it.
     pub summary: BatchSummary,
-    /// Deciding rules and policies, most packets first.
-    pub deciders: Vec<DeciderRow>,
     /// The rules with the counters this traffic would have produced.
     pub counted: Arc<Ruleset>,
     /// Packets that could not be read (first [`MAX_ERRORS`]).
@@ -155,43 +123,10 @@ pub fn replay(
         }
     }
     let summary = batch.report(rs);
-    let mut deciders: Vec<(Decider, Tally)> = batch
-        .summary()
-        .deciders
-        .iter()
-        .map(|(d, t)| (*d, *t))
-        .collect();
-    deciders.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
-    let deciders = deciders
-        .into_iter()
-        .map(|(decider, tally)| {
-            let (text, line) = iptviz::trace::describe(decider, rs);
-            let (at, verdict) = match decider {
-                Decider::Rule(table, chain, rule) => {
-                    let c = rs.tables.get(table).and_then(|t| t.chains.get(chain));
-                    let verdict = c.and_then(|c| match rule {
-                        None => c.policy.as_deref().map(str::to_string),
-                        Some(i) => c.rules.get(i)?.target().map(|t| t.name.to_string()),
-                    });
-                    (Some(ChainRef { table, chain }), verdict)
-                }
-                Decider::Routing => (None, None),
-            };
-            DeciderRow {
-                decider,
-                text,
-                line,
-                at,
-                verdict,
-                tally,
-            }
-        })
-        .collect();
     Ok(CaptureReport {
         doc: Arc::downgrade(doc),
         name: name.to_string(),
         summary,
-        deciders,
         counted: Arc::new(batch.counted(rs)),
         errors,
         error_count,
@@ -285,7 +220,8 @@ pub enum CaptureAction {
 }
 
 /// Applies a capture request; `form` is the trace panel's form (its local
-/// addresses and direction also steer the replay; a flow to trace fills it).
+/// addresses and direction also steer the replay: one it cannot read is
+/// reported; a flow to trace fills it).
 pub fn apply(state: &mut AppState, form: &mut crate::trace_state::TraceForm, a: CaptureAction) {
     match a {
         CaptureAction::Open(src) => {
@@ -294,8 +230,16 @@ pub fn apply(state: &mut AppState, form: &mut crate::trace_state::TraceForm, a: 
                 state.capture.open = true;
                 return;
             };
-            let opts = replay_options(form);
             state.capture.open = true;
+            // The trace form's local addresses and direction steer the
+            // replay as they steer a trace.
+            let opts = match form.options() {
+                Ok(o) => o,
+                Err(e) => {
+                    state.capture.error = Some(format!("trace form: {e}"));
+                    return;
+                }
+            };
             state.capture.error = None;
             let name = src.name().to_string();
             let progress = Arc::new(AtomicU64::new(0));
@@ -344,12 +288,13 @@ pub fn apply(state: &mut AppState, form: &mut crate::trace_state::TraceForm, a: 
             refresh_heat(state);
         }
         CaptureAction::SelectDecider(i) => {
-            let at = state
+            let decider = state
                 .capture
                 .current(state.doc.as_ref())
-                .and_then(|r| r.deciders.get(i))
-                .and_then(|d| d.at);
-            if let Some(at) = at {
+                .and_then(|r| r.summary.deciders.get(i))
+                .map(|d| d.decider);
+            if let Some(Decider::Rule(table, chain, _)) = decider {
+                let at = ChainRef { table, chain };
                 state.view = crate::state::View::Graph;
                 state.select(at);
             }
@@ -379,26 +324,6 @@ pub fn apply(state: &mut AppState, form: &mut crate::trace_state::TraceForm, a: 
             state.capture = CaptureState::default();
             state.set_heat(None);
         }
-    }
-}
-
-/// The replay's options from the trace form: this host's addresses and the
-/// direction, when given; otherwise the defaults of `iptviz trace --pcap`.
-fn replay_options(form: &crate::trace_state::TraceForm) -> TraceOptions {
-    let local = form
-        .local
-        .split([',', ' '])
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let direction = match form.direction.trim() {
-        "" | "auto" => None,
-        d => d.parse().ok(),
-    };
-    TraceOptions {
-        local,
-        direction,
-        max_steps: Some(crate::trace_state::MAX_STEPS),
-        ..Default::default()
     }
 }
 

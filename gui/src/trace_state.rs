@@ -119,6 +119,12 @@ impl TraceForm {
             p.mark = iptviz::typed::parse_u32(mark)
                 .ok_or_else(|| format!("mark: `{mark}` is not a number (decimal or 0x hex)"))?;
         }
+        Ok((p, self.options()?))
+    }
+
+    /// The options every packet of the form shares: this host's addresses,
+    /// the direction, the app's step budget.
+    pub fn options(&self) -> Result<TraceOptions, String> {
         let local = self
             .local
             .split([',', ' '])
@@ -132,13 +138,12 @@ impl TraceForm {
                     .map_err(|_| format!("direction: `{d}` is not in, out or forward"))?,
             ),
         };
-        let opts = TraceOptions {
+        Ok(TraceOptions {
             local,
             direction,
             max_steps: Some(MAX_STEPS),
             ..Default::default()
-        };
-        Ok((p, opts))
+        })
     }
 }
 

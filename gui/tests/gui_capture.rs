@@ -303,3 +303,19 @@ fn a_capture_dropped_on_the_bundled_sample_is_replayed_through_it() {
         .expect("replayed");
     assert_eq!(r.summary.packets, 6);
 }
+
+#[test]
+fn an_unreadable_local_address_in_the_trace_form_is_reported_not_dropped() {
+    let f = Files::new("form");
+    let mut h = harness(f.rules());
+    h.state_mut().trace_form.local = "192.0.2.2, not-an-address".into();
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(f.pcap())));
+    h.run();
+    h.run();
+    let cap = &h.state().state.capture;
+    assert!(cap.report.is_none(), "replayed with a half-read form");
+    let e = cap.error.as_deref().unwrap_or_default();
+    assert!(e.starts_with("trace form: local addresses"), "{e}");
+}

@@ -598,6 +598,7 @@ impl<'t, 'r> Batch<'t, 'r> {
             .map(|(d, tally)| {
                 let (rule, line) = describe(d, rs);
                 DeciderTally {
+                    decider: d,
                     rule,
                     line,
                     verdict: verdict_of(d, rs),
@@ -732,6 +733,9 @@ pub struct VerdictTally {
 /// Packets and flows one rule or policy decided.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeciderTally {
+    /// The rule or policy (indices into the ruleset).
+    #[serde(skip)]
+    pub decider: Decider,
     /// `TABLE CHAIN#N` (1-based), `TABLE CHAIN policy P`, or routing.
     pub rule: String,
     /// The rule's line in the input.

@@ -96,6 +96,26 @@ pub struct CaptureReader<R: Read> {
     pub keep_fragments: bool,
 }
 
+/// The first bytes of a pcapng file (its section header block).
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The first bytes of a pcap file: either byte order, micro- or
+/// nanosecond timestamps.
+const PCAP_MAGICS: [[u8; 4]; 4] = [
+    [0xd4, 0xc3, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0xc3, 0xd4],
+    [0x4d, 0x3c, 0xb2, 0xa1],
+    [0xa1, 0xb2, 0x3c, 0x4d],
+];
+
+/// Whether `head`, the first bytes of a file, start a pcap or pcapng
+/// capture (what [`CaptureReader::new`] accepts).
+pub fn is_capture(head: &[u8]) -> bool {
+    head.get(..4)
+        .and_then(|m| <[u8; 4]>::try_from(m).ok())
+        .is_some_and(|m| m == PCAPNG_MAGIC || PCAP_MAGICS.contains(&m))
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter()
         .map(|x| format!("{x:02x}"))
@@ -125,13 +145,10 @@ impl<R: Read> CaptureReader<R> {
         }
         let src = Cursor::new(magic).chain(r);
         let format = match magic {
-            [0x0a, 0x0d, 0x0d, 0x0a] => {
+            PCAPNG_MAGIC => {
                 Format::Ng(PcapNgReader::new(src).map_err(|e| CaptureError::Header(e.to_string()))?)
             }
-            [0xd4, 0xc3, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0xc3, 0xd4]
-            | [0x4d, 0x3c, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0x3c, 0x4d] => {
+            m if PCAP_MAGICS.contains(&m) => {
                 let rd = PcapReader::new(src).map_err(|e| CaptureError::Header(e.to_string()))?;
                 let link = rd.header().datalink;
                 Format::Pcap(rd, link)

@@ -154,11 +154,11 @@ fn deciders(ui: &mut Ui, r: &CaptureReport, dark: bool, actions: &mut Vec<Action
         .id_salt("capture-deciders")
         .max_height(ui.available_height())
         .show(ui, |ui| {
-            for (i, d) in r.deciders.iter().enumerate() {
+            for (i, d) in r.summary.deciders.iter().enumerate() {
                 let verdict = d.verdict.as_deref().unwrap_or("?");
                 let text = RichText::new(format!(
                     "{}  {}  {} pkts, {} flows",
-                    d.text, verdict, d.tally.packets, d.tally.flows
+                    d.rule, verdict, d.tally.packets, d.tally.flows
                 ))
                 .color(palette::verdict_colour(verdict, dark));
                 let resp = ui.selectable_label(false, text);
