@@ -21,67 +21,89 @@ pub struct Dialogs {
     pub compare: String,
 }
 
+/// The words of a window that asks for a path.
+struct PathWindow {
+    title: &'static str,
+    prompt: &'static str,
+    hint: &'static str,
+    button: &'static str,
+}
+
+/// A window with a path field, its button, and the recent files as links;
+/// `open` makes the action for a path chosen.
+fn path_window(
+    ctx: &Context,
+    keep: &mut bool,
+    w: PathWindow,
+    path: &mut String,
+    recent: &[String],
+    open: impl Fn(String) -> Action,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    egui::Window::new(w.title)
+        .open(keep)
+        .collapsible(false)
+        .pivot(egui::Align2::CENTER_TOP)
+        .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
+        .default_width(480.0)
+        .show(ctx, |ui| {
+            let label = ui.label(w.prompt);
+            let r = ui
+                .add(
+                    TextEdit::singleline(path)
+                        .hint_text(w.hint)
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(label.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button(w.button).clicked() || enter) && !path.trim().is_empty() {
+                actions.push(open(path.trim().to_string()));
+            }
+            if !recent.is_empty() {
+                ui.separator();
+                ui.label("Recent:");
+                for p in recent {
+                    if ui.link(p).clicked() {
+                        actions.push(open(p.clone()));
+                    }
+                }
+            }
+        });
+    actions
+}
+
 /// Draws the open dialog, if any.
 pub fn show(ctx: &Context, d: &mut Dialogs, recent: &[String]) -> Vec<Action> {
     let mut actions = Vec::new();
     let Some(which) = d.open else { return actions };
     let mut keep = true;
     match which {
-        Dialog::Open => {
-            egui::Window::new("Open rules file")
-                .open(&mut keep)
-                .collapsible(false)
-                .pivot(egui::Align2::CENTER_TOP)
-                .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
-                .default_width(480.0)
-                .show(ctx, |ui| {
-                    let label = ui.label("Path of an iptables-save, ip6tables-save or iptables -S file, or of a pcap/pcapng capture to replay through the loaded rules (or drop a file on the window):");
-                    let r = ui
-                        .add(TextEdit::singleline(&mut d.path).hint_text("/path/to/rules.txt").desired_width(f32::INFINITY))
-                        .labelled_by(label.id);
-                    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    if (ui.button("Open").clicked() || enter) && !d.path.trim().is_empty() {
-                        actions.push(Action::OpenPath(d.path.trim().to_string()));
-                    }
-                    if !recent.is_empty() {
-                        ui.separator();
-                        ui.label("Recent:");
-                        for p in recent {
-                            if ui.link(p).clicked() {
-                                actions.push(Action::OpenPath(p.clone()));
-                            }
-                        }
-                    }
-                });
-        }
-        Dialog::Compare => {
-            egui::Window::new("Compare with another ruleset")
-                .open(&mut keep)
-                .collapsible(false)
-                .pivot(egui::Align2::CENTER_TOP)
-                .default_pos(ctx.content_rect().center_top() + egui::vec2(0.0, 80.0))
-                .default_width(480.0)
-                .show(ctx, |ui| {
-                    let label = ui.label("Path of the ruleset to compare with (the old side; the loaded rules are the new side). Or drop a file on the window, or paste with Ctrl+V:");
-                    let r = ui
-                        .add(TextEdit::singleline(&mut d.compare).hint_text("/path/to/old-rules.txt").desired_width(f32::INFINITY))
-                        .labelled_by(label.id);
-                    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    let open = |p: String| Action::Compare(CompareAction::OpenPath(p));
-                    if (ui.button("Compare with the loaded rules").clicked() || enter) && !d.compare.trim().is_empty() {
-                        actions.push(open(d.compare.trim().to_string()));
-                    }
-                    if !recent.is_empty() {
-                        ui.separator();
-                        ui.label("Recent:");
-                        for p in recent {
-                            if ui.link(p).clicked() {
-                                actions.push(open(p.clone()));
-                            }
-                        }
-                    }
-                });
-        }
+        Dialog::Open => actions.extend(path_window(
+            ctx,
+            &mut keep,
+            PathWindow {
+                title: "Open rules file",
+                prompt: "Path of an iptables-save, ip6tables-save or iptables -S file, or of a pcap/pcapng capture to replay through the loaded rules (or drop a file on the window):",
+                hint: "/path/to/rules.txt",
+                button: "Open",
+            },
+            &mut d.path,
+            recent,
+            Action::OpenPath,
+        )),
+        Dialog::Compare => actions.extend(path_window(
+            ctx,
+            &mut keep,
+            PathWindow {
+                title: "Compare with another ruleset",
+                prompt: "Path of the ruleset to compare with (the old side; the loaded rules are the new side). Or drop a file on the window, or paste with Ctrl+V:",
+                hint: "/path/to/old-rules.txt",
+                button: "Compare with the loaded rules",
+            },
+            &mut d.compare,
+            recent,
+            |p| Action::Compare(CompareAction::OpenPath(p)),
+        )),
         Dialog::Paste => {
             egui::Window::new("Paste rules")
                 .open(&mut keep)
