@@ -355,7 +355,13 @@ impl IptvizApp {
                     (Some(doc), Some(table)) => {
                         self.info(format!("exporting {table} to {path} …"));
                         let req = self.state.scene_request();
-                        self.export = Some(crate::export::spawn(ctx, doc, req, path));
+                        self.export = Some(crate::export::spawn(
+                            ctx,
+                            doc,
+                            self.state.heat.clone(),
+                            req,
+                            path,
+                        ));
                         self.dialogs.open = None;
                     }
                     _ => self.error("nothing to export"),

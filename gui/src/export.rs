@@ -31,7 +31,17 @@ pub fn format_for(path: &str) -> Result<Format, String> {
 /// Renders the view `req` asks for (a table, with the groups opened on the
 /// canvas) to text in `format`.
 pub fn render_view(doc: &Document, req: &SceneRequest, format: Format) -> Result<String, String> {
-    let rs = &doc.parsed.ruleset;
+    render_rules(doc, &doc.parsed.ruleset, req, format)
+}
+
+/// The same with `rs` drawn instead of the document's rules: the same
+/// rules with other counters (a capture's, as the canvas shows them).
+pub fn render_rules(
+    doc: &Document,
+    rs: &iptviz::Ruleset,
+    req: &SceneRequest,
+    format: Format,
+) -> Result<String, String> {
     let table = rs
         .tables
         .get(req.table)
@@ -41,11 +51,12 @@ pub fn render_view(doc: &Document, req: &SceneRequest, format: Format) -> Result
     render(&v, format, Choice::Auto).map_err(|e| e.to_string())
 }
 
-/// Renders and writes on a worker thread; the receiver gets the status
-/// line to show.
+/// Renders and writes on a worker thread, with `heat`'s counters when the
+/// canvas shows them; the receiver gets the status line to show.
 pub fn spawn(
     ctx: &egui::Context,
     doc: Arc<Document>,
+    heat: Option<Arc<iptviz::Ruleset>>,
     req: SceneRequest,
     path: String,
 ) -> Receiver<Result<String, String>> {
@@ -53,7 +64,10 @@ pub fn spawn(
     let ctx = ctx.clone();
     std::thread::spawn(move || {
         let out = format_for(&path)
-            .and_then(|f| render_view(&doc, &req, f))
+            .and_then(|f| {
+                let rs = heat.as_deref().unwrap_or(&doc.parsed.ruleset);
+                render_rules(&doc, rs, &req, f)
+            })
             .and_then(|text| {
                 std::fs::write(&path, text)
                     .map(|_| format!("wrote {path}"))

@@ -319,3 +319,40 @@ fn an_unreadable_local_address_in_the_trace_form_is_reported_not_dropped() {
     let e = cap.error.as_deref().unwrap_or_default();
     assert!(e.starts_with("trace form: local addresses"), "{e}");
 }
+
+/// Exports the shown table to `path` as the app does (on its worker) and
+/// gives the file's text.
+fn export(h: &mut Harness<'static, IptvizApp>, path: &Path) -> String {
+    let ctx = h.ctx.clone();
+    let action = iptviz_gui::views::Action::Export(path.display().to_string());
+    h.state_mut().message = None;
+    h.state_mut().apply(&ctx, action);
+    for _ in 0..200 {
+        h.run();
+        let wrote = format!("wrote {}", path.display());
+        if h.state().message.as_ref().is_some_and(|m| m.text == wrote) {
+            return std::fs::read_to_string(path).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("export did not finish: {:?}", h.state().message);
+}
+
+#[test]
+fn export_with_capture_counters_on_draws_the_capture_counters_as_the_canvas_does() {
+    let f = Files::new("export");
+    let mut h = harness(f.rules());
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(f.pcap())));
+    h.run();
+    h.run();
+    assert!(h.state().state.heat.is_some());
+    let with = export(&mut h, &f.dir.join("heat.dot"));
+    // INPUT#3 dropped the three telnet SYNs of the capture.
+    assert!(with.contains("3 pkts"), "{with}");
+    h.get_by_label("Capture counters on the graph").click();
+    h.run();
+    let without = export(&mut h, &f.dir.join("plain.dot"));
+    assert!(!without.contains("3 pkts"), "{without}");
+}
