@@ -191,48 +191,33 @@ pub fn read_bounded(
             .map_or(SNIFF_BYTES, |l| l as usize + 1)
             .min(limit as usize + 1),
     );
-    // The first bytes alone decide whether this is text.
-    let mut sniffed = false;
-    let mut buf = vec![0u8; SNIFF_BYTES];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
-        };
-        if bytes.len() as u64 + n as u64 > limit {
-            return Err(InputError::TooLarge {
-                name: name.into(),
-                limit,
-                endless: known_len.is_none(),
-            });
-        }
-        if bytes.len() + n > bytes.capacity() {
-            // Grow by doubling, but never past the limit.
-            let want = (bytes.capacity() * 2)
-                .min(limit as usize + 1)
-                .max(bytes.len() + n);
-            bytes.reserve_exact(want - bytes.len());
-        }
-        bytes.extend_from_slice(&buf[..n]);
-        if !sniffed && bytes.len() >= SNIFF_BYTES {
-            sniffed = true;
-            if let Some((why, offset)) = sniff_binary(&bytes) {
-                return Err(InputError::Binary {
-                    name: name.into(),
-                    why,
-                    offset,
-                });
-            }
-        }
+    // The first bytes alone decide whether this is text: read them, and
+    // look at them before reading on.
+    let too_large = || InputError::TooLarge {
+        name: name.into(),
+        limit,
+        endless: known_len.is_none(),
+    };
+    (&mut r)
+        .take((SNIFF_BYTES as u64).min(limit + 1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
     }
-    if !sniffed && let Some((why, offset)) = sniff_binary(&bytes) {
+    if let Some((why, offset)) = sniff_binary(&bytes) {
         return Err(InputError::Binary {
             name: name.into(),
             why,
             offset,
         });
+    }
+    // The rest straight into the buffer (no copy through a smaller one),
+    // at most one byte past the limit.
+    let room = (limit + 1).saturating_sub(bytes.len() as u64);
+    (&mut r).take(room).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
     }
     Ok(bytes)
 }
