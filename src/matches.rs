@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use crate::model::{Family, Opt, Rule};
+use crate::model::{Family, Negatable, Opt, Rule};
 
 /// The `iptables -L` forms of each module and target, the table's `-L` column.
 pub mod listing;
@@ -350,32 +350,68 @@ pub fn all() -> impl Iterator<Item = &'static Ext> {
     modules::MATCHES.iter().chain(targets::TARGETS.iter())
 }
 
-type Index = rustc_hash::FxHashMap<(&'static str, Kind), Vec<&'static Ext>>;
+/// Every extension by name and kind, in buckets by the name's length and
+/// first byte: a lookup compares a few names instead of hashing one. Most
+/// names a rule gives as a target are user chains (`KUBE-SVC-...`), longer
+/// than any extension's, and find no bucket at all.
+struct Index {
+    buckets: Vec<Vec<(&'static str, Kind, &'static [&'static Ext])>>,
+    longest: usize,
+}
+
+impl Index {
+    fn bucket(name: &str) -> Option<usize> {
+        let first = *name.as_bytes().first()?;
+        Some(name.len() * 256 + usize::from(first))
+    }
+
+    fn get(&self, name: &str, kind: Kind) -> Option<&'static [&'static Ext]> {
+        if name.len() > self.longest {
+            return None;
+        }
+        let bucket = self.buckets.get(Index::bucket(name)?)?;
+        bucket
+            .iter()
+            .find(|(n, k, _)| *k == kind && *n == name)
+            .map(|&(_, _, v)| v)
+    }
+}
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut m: Index = Index::default();
+        let mut by_name: Vec<(&'static str, Kind, Vec<&'static Ext>)> = Vec::new();
         for e in all() {
             for n in std::iter::once(&e.name).chain(e.aliases) {
-                m.entry((n, e.kind)).or_default().push(e);
+                match by_name.iter_mut().find(|(m, k, _)| m == n && *k == e.kind) {
+                    Some(entry) => entry.2.push(e),
+                    None => by_name.push((n, e.kind, vec![e])),
+                }
             }
         }
-        m
+        let longest = by_name.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+        let mut buckets = vec![Vec::new(); (longest + 1) * 256];
+        for (n, k, v) in by_name {
+            if let Some(b) = Index::bucket(n) {
+                // Built once per process and kept to its end.
+                buckets[b].push((n, k, &*Vec::leak(v)));
+            }
+        }
+        Index { buckets, longest }
     })
 }
 
 /// The entry for a match module or target name in a family (`None` when
 /// iptables ships no such extension for it).
 pub fn lookup(kind: Kind, name: &str, family: Family) -> Option<&'static Ext> {
-    let v = index().get(&(name, kind))?;
+    let v = index().get(name, kind)?;
     v.iter().find(|e| e.fam.has(family)).copied()
 }
 
 /// The entry under any family: for reading options when the family of the
 /// rule does not matter.
 pub fn lookup_any(kind: Kind, name: &str) -> Option<&'static Ext> {
-    index().get(&(name, kind)).and_then(|v| v.first().copied())
+    index().get(name, kind).and_then(|v| v.first().copied())
 }
 
 /// A match module's entry, either family.
@@ -506,14 +542,6 @@ fn find<'a>(
 }
 
 /// The rule's `-p` when given without `!`, as a number.
-fn rule_proto(rule: &Rule) -> Option<u8> {
-    let p = rule.protocol()?;
-    if p.negated {
-        return None;
-    }
-    protocol_number(p.value)
-}
-
 /// Checks one rule against the table: modules, options, values, protocols,
 /// families and option rules. Table and hook placement is checked for the
 /// whole ruleset by `crate::parse::check`.
@@ -585,14 +613,19 @@ pub fn check_rule_limits<'a>(
     out: &mut Vec<Finding<'a>>,
     limits: &mut Limits,
 ) {
-    let proto = rule_proto(rule);
-    if rule.in_iface().is_some() {
+    let common = Common::of(rule);
+    let proto = common
+        .protocol
+        .as_ref()
+        .filter(|p| !p.negated)
+        .and_then(|p| protocol_number(p.value));
+    if common.in_iface.is_some() {
         limits.hooks_builtin &= hook::PRE | hook::IN | hook::FWD;
     }
-    if rule.out_iface().is_some() {
+    if common.out_iface.is_some() {
         limits.hooks_builtin &= hook::FWD | hook::OUT | hook::POST;
     }
-    check_common(rule, family, out);
+    check_common(&common, family, out);
     let find_ext = |kind: Kind, name: &str| {
         lookup(kind, name, family).or_else(|| (!certain).then(|| lookup_any(kind, name)).flatten())
     };
@@ -719,9 +752,58 @@ fn fam_cmd(f: Family) -> &'static str {
     }
 }
 
+/// The first `-p`, `-s`, `-d`, `-i` and `-o` of a rule and its first
+/// option outside any match, found in one walk over its parts (the rule's
+/// own views walk them once each).
+struct Common<'a> {
+    protocol: Option<Negatable<&'a str>>,
+    source: Option<Negatable<&'a str>>,
+    destination: Option<Negatable<&'a str>>,
+    in_iface: Option<Negatable<&'a str>>,
+    out_iface: Option<Negatable<&'a str>>,
+    extra: Option<Opt<'a>>,
+}
+
+impl<'a> Common<'a> {
+    fn of(rule: &'a Rule) -> Common<'a> {
+        use crate::model::PartKind as K;
+        let mut c = Common {
+            protocol: None,
+            source: None,
+            destination: None,
+            in_iface: None,
+            out_iface: None,
+            extra: None,
+        };
+        let mut owned = false;
+        for (i, p) in rule.parts().iter().enumerate() {
+            let slot = match p.kind {
+                K::Protocol => &mut c.protocol,
+                K::Source => &mut c.source,
+                K::Destination => &mut c.destination,
+                K::InIface => &mut c.in_iface,
+                K::OutIface => &mut c.out_iface,
+                K::Match | K::Target => {
+                    owned = true;
+                    continue;
+                }
+                K::Opt if !owned && c.extra.is_none() => {
+                    c.extra = rule.opt_at(i);
+                    continue;
+                }
+                K::Opt | K::Arg | K::Fragment => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(p.negatable(rule));
+            }
+        }
+        c
+    }
+}
+
 /// `-p`, `-s`, `-d`, `-i`, `-o`, and options outside any match.
-fn check_common<'a>(rule: &'a Rule, family: Family, out: &mut Vec<Finding<'a>>) {
-    if let Some(p) = rule.protocol() {
+fn check_common<'a>(rule: &Common<'a>, family: Family, out: &mut Vec<Finding<'a>>) {
+    if let Some(p) = &rule.protocol {
         match protocol_number(p.value) {
             None => out.push(find(
                 Some(p.value),
@@ -738,19 +820,19 @@ fn check_common<'a>(rule: &'a Rule, family: Family, out: &mut Vec<Finding<'a>>) 
             _ => {}
         }
     }
-    for a in [rule.source(), rule.destination()].into_iter().flatten() {
+    for a in [&rule.source, &rule.destination].into_iter().flatten() {
         for one in a.value.split(',') {
             if let Err(msg) = values::check_host(one, family) {
                 out.push(find(Some(a.value), true, msg, None));
             }
         }
     }
-    for i in [rule.in_iface(), rule.out_iface()].into_iter().flatten() {
+    for i in [&rule.in_iface, &rule.out_iface].into_iter().flatten() {
         if let Err(msg) = values::check_iface(i.value) {
             out.push(find(Some(i.value), true, msg, None));
         }
     }
-    if let Some(o) = rule.extra().first() {
+    if let Some(o) = rule.extra {
         out.push(find(
             Some(o.name),
             true,

@@ -313,8 +313,27 @@ fn parse_addr(s: &str, family: Family) -> Result<IpAddr, String> {
     Ok(a)
 }
 
+/// `a.b.c.d` or `a.b.c.d/len` with a plain length of at most 32.
+fn plain_v4_prefix(s: &str) -> bool {
+    let (a, len) = match memchr::memchr(b'/', s.as_bytes()) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    dotted_quad(a).is_some()
+        && len.is_none_or(|l| {
+            matches!(l.len(), 1 | 2)
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && l.parse::<u8>().is_ok_and(|n| n <= 32)
+        })
+}
+
 /// `addr[/len|/mask]` or a host name, as `-s` and `-d` take it.
 pub fn check_host(s: &str, family: Family) -> Result<(), String> {
+    // Most hosts of a dump are `10.0.0.1` or `10.0.0.0/8`: take those
+    // without the general reading below (which accepts them too).
+    if family == Family::Ipv4 && plain_v4_prefix(s) {
+        return Ok(());
+    }
     let (a, m) = match s.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
@@ -667,6 +686,19 @@ pub(crate) fn nat_to(args: &[&str], g: &Given<'_>) -> Verdict {
         Ok(a) => a,
         Err(v) => return v,
     };
+    // The common `10.0.0.1:8080` (kube-proxy writes one per endpoint)
+    // without the general reading below, which accepts it too.
+    if g.family == Family::Ipv4
+        && g.proto.is_some_and(|x| NAT_PORT_PROTOS.contains(&x))
+        && let Some((x, p)) = a.split_once(':')
+        && dotted_quad(x).is_some()
+        && !p.is_empty()
+        && p.len() <= 5
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.parse::<u16>().is_ok()
+    {
+        return Fine;
+    }
     let (addrs, port) = if let Some(rest) = a.strip_prefix('[') {
         match rest.split_once(']') {
             Some((addrs, after)) => match after {
