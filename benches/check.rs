@@ -7,8 +7,9 @@
 //!
 //! Prints best and median of 9 runs of:
 //! - in process: parsing with every check (`parse_owned`: the table's
-//!   option checks, targets, placement in tables and hooks, jump loops)
-//!   and the suspicious-rule pass (`parse::check::lint`);
+//!   option checks, targets, placement in tables and hooks, jump loops and
+//!   the suspicious rules `check` prints, found in the same walk), and the
+//!   standalone suspicious-rule pass (`parse::check::lint`) for scale;
 //! - the `iptviz check FILE` command, a fresh process each time.
 //!
 //! With `IPTVIZ_BASE_BIN=PATH` (an `iptviz` built from an older commit) the
@@ -81,6 +82,7 @@ fn main() {
             "the kube dump is clean: {:?}",
             parsed.problems.first()
         );
+        assert_eq!(warnings, parsed.suspicious);
         std::hint::black_box(warnings);
     }
     let (pb, pm) = best_median(parse);
@@ -92,7 +94,7 @@ fn main() {
         ms(pm)
     );
     println!(
-        "  suspicious (lint)   best {:>7.1} ms  median {:>7.1} ms",
+        "  lint again, alone   best {:>7.1} ms  median {:>7.1} ms",
         ms(lb),
         ms(lm)
     );

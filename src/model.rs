@@ -770,6 +770,9 @@ pub struct Rule {
     /// module names.
     side: Box<str>,
     target_kind: TargetKind,
+    /// 1 + the index of the chain the target names, as the parser found
+    /// it in the rule's table (0: not a chain, or not looked up).
+    target_chain: u32,
 }
 
 impl Rule {
@@ -788,6 +791,7 @@ impl Rule {
             parts,
             side,
             target_kind: TargetKind::default(),
+            target_chain: 0,
         }
     }
 
@@ -805,6 +809,19 @@ impl Rule {
 
     pub(crate) fn set_target_kind(&mut self, kind: TargetKind) {
         self.target_kind = kind;
+    }
+
+    /// Records the index of the chain the target names in its table.
+    pub(crate) fn set_target_chain(&mut self, chain: Option<usize>) {
+        self.target_chain = chain.map_or(0, |c| u32::try_from(c + 1).unwrap_or(0));
+    }
+
+    /// The index of the chain the target names in `table`, without a
+    /// lookup when the parser's answer still holds.
+    pub(crate) fn target_chain_in(&self, table: &Table, name: &str) -> Option<usize> {
+        let hint = (self.target_chain as usize).checked_sub(1);
+        hint.filter(|&i| table.chains.get(i).is_some_and(|c| c.name == name))
+            .or_else(|| table.chain_position(name))
     }
 
     /// The text of one word.

@@ -193,6 +193,10 @@ pub struct Parsed {
     pub ruleset: Ruleset,
     /// Errors and warnings in line order.
     pub problems: Vec<Problem>,
+    /// Suspicious but legal rules and chains, in line order: what
+    /// [`check::lint`] says of the ruleset as parsed (found in the same
+    /// walk as the problems).
+    pub suspicious: Vec<Problem>,
 }
 
 impl Parsed {
@@ -993,11 +997,19 @@ impl<'o> Parser_<'o> {
             t.ensure_index();
         }
         // Also the jump loops, over the jumps the target check found.
-        check::resolve_and_check(&mut self.rs, &self.src, self.threads, &mut self.problems);
+        let mut suspicious = Vec::new();
+        check::resolve_and_check(
+            &mut self.rs,
+            &self.src,
+            self.threads,
+            &mut self.problems,
+            &mut suspicious,
+        );
         self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,
+            suspicious,
         }
     }
 }

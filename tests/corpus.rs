@@ -152,3 +152,25 @@ fn problems_are_errors_or_warnings_in_line_order() {
     assert_eq!(lines, vec![3, 4, 4]);
     assert!(p.problems.iter().all(|p| p.severity == Severity::Error));
 }
+
+/// `check` takes the suspicious-rule warnings from the parse, which finds
+/// them in the walk that resolves targets (one pass over the rules fewer);
+/// they must be what the standalone `lint` says of the same model, on
+/// every dump (`tests/parallel.rs` holds the threaded parse to the same).
+#[test]
+fn suspicious_rules_found_while_parsing_are_what_lint_finds() {
+    let mut with_findings = 0;
+    for path in common::corpus_files("iptables", "rules") {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.display().to_string();
+        let parsed = parse_bytes(&bytes, &ParseOptions::lenient(&name)).unwrap();
+        let lint = iptviz::parse::check::lint(&parsed.ruleset);
+        assert_eq!(parsed.suspicious, lint, "{name}");
+        with_findings += usize::from(!lint.is_empty());
+    }
+    // The comparison means something only if some dumps have findings.
+    assert!(
+        with_findings > 10,
+        "only {with_findings} parses with findings"
+    );
+}

@@ -32,7 +32,11 @@ fn summary(p: &Parsed) -> (String, String, Vec<String>) {
     (
         to_save_text(&p.ruleset),
         serde_json::to_string(&p.ruleset).unwrap(),
-        p.problems.iter().map(|x| x.render("in")).collect(),
+        p.problems
+            .iter()
+            .chain(&p.suspicious)
+            .map(|x| x.render("in"))
+            .collect(),
     )
 }
 

@@ -67,7 +67,7 @@ struct Summary<'a> {
     notes: &'a [String],
     problems: &'a [iptviz::Problem],
     /// Suspicious but legal things in the ruleset (the kernel loads them).
-    suspicious: Vec<iptviz::Problem>,
+    suspicious: &'a [iptviz::Problem],
 }
 
 fn summary<'a>(i: &'a Input) -> Summary<'a> {
@@ -97,7 +97,7 @@ fn summary<'a>(i: &'a Input) -> Summary<'a> {
         warnings: i.parsed.problems.len() - errors,
         notes: &rs.notes,
         problems: &i.parsed.problems,
-        suspicious: iptviz::parse::check::lint(rs),
+        suspicious: &i.parsed.suspicious,
     }
 }
 
@@ -180,7 +180,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     if !a.json {
         for (i, s) in inputs.iter().zip(&sums) {
             let mut all: Vec<&iptviz::Problem> =
-                i.parsed.problems.iter().chain(&s.suspicious).collect();
+                i.parsed.problems.iter().chain(s.suspicious).collect();
             all.sort_by_key(|p| (p.line, p.column));
             for p in all {
                 eprintln!("{}", p.render(&i.name));

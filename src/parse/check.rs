@@ -36,7 +36,16 @@ fn problem(line: u32, text: &str, needle: Option<&str>, sev: Severity, msg: Stri
 }
 
 /// Resolves every target against its table's chains and appends problems.
-pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: &mut Vec<Problem>) {
+///
+/// [`lint`]'s warnings are found in the same walk and appended to
+/// `suspicious`, in line order.
+pub fn resolve_and_check(
+    rs: &mut Ruleset,
+    src: &str,
+    threads: usize,
+    problems: &mut Vec<Problem>,
+    suspicious: &mut Vec<Problem>,
+) {
     let mut lines = Lines { src, starts: None };
     let family = rs.family;
     let certain = family_certain(rs);
@@ -134,9 +143,11 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: 
                 done.problems.extend(f.problems);
                 done.calls.extend(f.calls);
                 done.restricted.extend(f.restricted);
+                done.suspicious.extend(f.suspicious);
             }
         }
         problems.extend(done.problems);
+        suspicious.extend(done.suspicious);
         calls_of.push(done.calls);
         restricted_of.push(done.restricted);
     }
@@ -145,7 +156,15 @@ pub fn resolve_and_check(rs: &mut Ruleset, src: &str, threads: usize, problems: 
     }
     for (t, calls) in rs.tables.iter().zip(&calls_of) {
         super::loops::check_table_loops(t, calls, problems);
+        let mut jumped = vec![false; t.chains.len()];
+        for &(_, to) in calls.iter().flatten() {
+            if let Some(j) = jumped.get_mut(to as usize) {
+                *j = true;
+            }
+        }
+        lint_unjumped(t, &jumped, suspicious);
     }
+    suspicious.sort_by_key(|p| (p.line, p.column));
 }
 
 /// Tables with at least this many rules are resolved on several threads.
@@ -171,6 +190,8 @@ struct Restricted {
 #[derive(Default)]
 struct Resolved {
     problems: Vec<Problem>,
+    /// [`lint_chain`]'s warnings.
+    suspicious: Vec<Problem>,
     calls: Calls,
     restricted: Vec<Restricted>,
 }
@@ -236,6 +257,7 @@ fn resolve(chains: &mut [Chain], first: usize, ctx: &Ctx<'_>, out: &mut Resolved
                 TargetKind::Undefined
             };
             r.set_target_kind(kind);
+            r.set_target_chain(to);
             if let Some(to) = to {
                 calls.push((ri as u32, to as u32));
             }
@@ -279,6 +301,7 @@ fn resolve(chains: &mut [Chain], first: usize, ctx: &Ctx<'_>, out: &mut Resolved
             }
         }
         out.calls.push(calls);
+        lint_chain(c, &mut out.suspicious);
     }
 }
 
@@ -500,79 +523,94 @@ pub fn lint(rs: &Ruleset) -> Vec<Problem> {
         // Chains some rule jumps or goes to, by index.
         let mut jumped = vec![false; t.chains.len()];
         for c in &t.chains {
-            // The unconditional rule that ends the chain, and whether the
-            // rules after it were reported (once per chain).
-            let mut ender: Option<&Rule> = None;
-            let mut said = false;
-            for (ri, r) in c.rules.iter().enumerate() {
-                let tg = r.target();
-                if let Some(tg) = tg
+            for r in &c.rules {
+                if let Some(tg) = r.target()
                     && tg.kind == TargetKind::Chain
-                    && let Some(i) = t.chain_position(tg.name)
+                    && let Some(i) = r.target_chain_in(t, tg.name)
                 {
                     jumped[i] = true;
                 }
-                let (any, state, ct) = shape(r);
-                if state && ct {
-                    out.push(problem(
-                        r.line,
-                        &r.text,
-                        Some("conntrack"),
-                        Severity::Warning,
-                        "-m state and -m conntrack on one rule: both test the connection's state; keep one (-m conntrack --ctstate)".into(),
-                    ));
-                }
-                if let Some(e) = ender {
-                    if !said {
-                        let n = c.rules.len() - ri;
-                        let tg = e.target().map(|t| t.name).unwrap_or("");
-                        out.push(Problem::at(
-                            r.line,
-                            &r.text,
-                            0,
-                            Severity::Warning,
-                            format!(
-                                "never reached: the rule on line {} (-{} {tg}) matches every packet before it ({n} rule{} of chain {} after it never run)",
-                                e.line,
-                                if e.target().is_some_and(|t| t.goto) { "g" } else { "j" },
-                                if n == 1 { "" } else { "s" },
-                                c.name
-                            ),
-                        ));
-                        said = true;
-                    }
-                    continue;
-                }
-                if any && let Some(tg) = tg {
-                    let ends = tg.goto
-                        || (tg.kind != TargetKind::Chain
-                            && tg.kind != TargetKind::Undefined
-                            && matches::is_terminating_target(tg.name)
-                            && !(tg.name == "NFQUEUE" && tg.opt("--queue-bypass").is_some()));
-                    if ends {
-                        ender = Some(r);
-                    }
-                }
             }
+            lint_chain(c, &mut out);
         }
-        for (ci, c) in t.chains.iter().enumerate() {
-            if !c.builtin && c.line != 0 && !jumped[ci] {
-                out.push(Problem::at(
-                    c.line,
-                    "",
-                    0,
-                    Severity::Warning,
-                    format!(
-                        "chain {} in table '{}' is never jumped to: its {} rule{} never run",
-                        c.name,
-                        t.name,
-                        c.rules.len(),
-                        if c.rules.len() == 1 { "" } else { "s" }
-                    ),
-                ));
-            }
-        }
+        lint_unjumped(t, &jumped, &mut out);
     }
     out.sort_by_key(|p| (p.line, p.column));
     out
+}
+
+/// [`lint`]'s findings inside one chain whose targets are resolved: rules
+/// after an unconditional one that ends the walk, and `-m state` with
+/// `-m conntrack`.
+fn lint_chain(c: &Chain, out: &mut Vec<Problem>) {
+    // The unconditional rule that ends the chain, and whether the rules
+    // after it were reported (once per chain).
+    let mut ender: Option<&Rule> = None;
+    let mut said = false;
+    for (ri, r) in c.rules.iter().enumerate() {
+        let tg = r.target();
+        let (any, state, ct) = shape(r);
+        if state && ct {
+            out.push(problem(
+                r.line,
+                &r.text,
+                Some("conntrack"),
+                Severity::Warning,
+                "-m state and -m conntrack on one rule: both test the connection's state; keep one (-m conntrack --ctstate)".into(),
+            ));
+        }
+        if let Some(e) = ender {
+            if !said {
+                let n = c.rules.len() - ri;
+                let tg = e.target().map(|t| t.name).unwrap_or("");
+                out.push(Problem::at(
+                    r.line,
+                    &r.text,
+                    0,
+                    Severity::Warning,
+                    format!(
+                        "never reached: the rule on line {} (-{} {tg}) matches every packet before it ({n} rule{} of chain {} after it never run)",
+                        e.line,
+                        if e.target().is_some_and(|t| t.goto) { "g" } else { "j" },
+                        if n == 1 { "" } else { "s" },
+                        c.name
+                    ),
+                ));
+                said = true;
+            }
+            continue;
+        }
+        if any && let Some(tg) = tg {
+            let ends = tg.goto
+                || (tg.kind != TargetKind::Chain
+                    && tg.kind != TargetKind::Undefined
+                    && matches::is_terminating_target(tg.name)
+                    && !(tg.name == "NFQUEUE" && tg.opt("--queue-bypass").is_some()));
+            if ends {
+                ender = Some(r);
+            }
+        }
+    }
+}
+
+/// [`lint`]'s user chains of `t` that no rule jumps or goes to
+/// (`jumped` by chain index).
+fn lint_unjumped(t: &crate::model::Table, jumped: &[bool], out: &mut Vec<Problem>) {
+    for (ci, c) in t.chains.iter().enumerate() {
+        if !c.builtin && c.line != 0 && !jumped[ci] {
+            out.push(Problem::at(
+                c.line,
+                "",
+                0,
+                Severity::Warning,
+                format!(
+                    "chain {} in table '{}' is never jumped to: its {} rule{} never run",
+                    c.name,
+                    t.name,
+                    c.rules.len(),
+                    if c.rules.len() == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
 }

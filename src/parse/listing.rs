@@ -1116,11 +1116,19 @@ impl Reader<'_> {
             t.ensure_index();
         }
         self.notes();
-        super::check::resolve_and_check(&mut self.rs, &self.src, 1, &mut self.problems);
+        let mut suspicious = Vec::new();
+        super::check::resolve_and_check(
+            &mut self.rs,
+            &self.src,
+            1,
+            &mut self.problems,
+            &mut suspicious,
+        );
         self.problems.sort_by_key(|p| (p.line, p.column));
         Parsed {
             ruleset: self.rs,
             problems: self.problems,
+            suspicious,
         }
     }
 
