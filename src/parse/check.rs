@@ -105,11 +105,14 @@ pub fn resolve_and_check(
         if parts == 1 {
             resolve(chains, 0, &ctx, &mut done);
         } else {
-            // Cut the chains into pieces of about the same number of rules.
+            // Cut the chains into pieces of about the same number of rules,
+            // several per thread: rules differ in cost (a DNAT rule has
+            // more to check than a jump), so threads take the next piece
+            // when done with one instead of each owning a fixed half.
             let mut pieces = Vec::new();
             let mut rest = chains;
             let mut first = 0;
-            let share = rules.div_ceil(parts);
+            let share = rules.div_ceil(parts * PIECES_PER_THREAD).max(1);
             while !rest.is_empty() {
                 let mut n = 0;
                 let mut acc = 0;
@@ -118,27 +121,38 @@ pub fn resolve_and_check(
                     n += 1;
                 }
                 let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                pieces.push((first, piece));
+                pieces.push(std::sync::Mutex::new(Some((first, piece))));
                 first += n;
                 rest = tail;
             }
-            let found: Vec<Resolved> = std::thread::scope(|s| {
-                let handles: Vec<_> = pieces
-                    .into_iter()
-                    .map(|(first, piece)| {
-                        let ctx = &ctx;
-                        s.spawn(move || {
-                            let mut out = Resolved::default();
-                            resolve(piece, first, ctx, &mut out);
-                            out
+            let results: Vec<std::sync::Mutex<Option<Resolved>>> =
+                pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..parts)
+                    .map(|_| {
+                        s.spawn(|| {
+                            loop {
+                                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(slot) = pieces.get(k) else { break };
+                                let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                                let Some((first, piece)) = taken else {
+                                    continue;
+                                };
+                                let mut out = Resolved::default();
+                                resolve(piece, first, &ctx, &mut out);
+                                *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+                            }
                         })
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
+                for h in handles {
+                    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                }
             });
+            let found = results
+                .into_iter()
+                .filter_map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()));
             for f in found {
                 done.problems.extend(f.problems);
                 done.calls.extend(f.calls);
@@ -169,6 +183,9 @@ pub fn resolve_and_check(
 
 /// Tables with at least this many rules are resolved on several threads.
 const PARALLEL_RULES: usize = 20_000;
+
+/// Pieces of a table per resolving thread (see `resolve_and_check`).
+const PIECES_PER_THREAD: usize = 16;
 
 /// The chains each chain of a table jumps or goes to: `(rule index,
 /// target chain index)` per chain, as `resolve` found them.
