@@ -8,7 +8,6 @@
 //! demand by [`Match::typed`] and [`Target::typed`]. That keeps a
 //! 100,000-rule dump small in memory.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -110,7 +109,69 @@ pub struct Table {
     /// Chains in declaration order (built-ins first in real dumps).
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<Str, usize, rustc_hash::FxBuildHasher>,
+    index: ChainIndex,
+}
+
+/// Chain positions by name, for a table of tens of thousands of chains:
+/// the names are kept once more in one string (not one allocation each),
+/// and the hash table holds 4-byte positions, so that a lookup touches
+/// little memory. It answers by itself, so it can be read while the
+/// chains are being changed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChainIndex {
+    slots: hashbrown::HashTable<u32>,
+    names: String,
+    /// End of each chain's name in `names`, by position.
+    ends: Vec<u32>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
+impl ChainIndex {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn name(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.names[start..self.ends[i] as usize]
+    }
+
+    /// The position of the chain called `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<usize> {
+        self.slots
+            .find(name_hash(name), |&i| self.name(i) == name)
+            .map(|&i| i as usize)
+    }
+
+    /// Adds `name` at the next position: `Ok(it)`, or `Err(the position
+    /// it has)` when it is there already.
+    fn insert(&mut self, name: &str) -> Result<usize, usize> {
+        let at = self.ends.len();
+        let (names, ends) = (&self.names, &self.ends);
+        let name_of = |i: u32| {
+            let i = i as usize;
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &names[start..ends[i] as usize]
+        };
+        match self.slots.entry(
+            name_hash(name),
+            |&i| name_of(i) == name,
+            |&i| name_hash(name_of(i)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => Err(*e.get() as usize),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(at as u32);
+                self.names.push_str(name);
+                self.ends.push(self.names.len() as u32);
+                Ok(at)
+            }
+        }
+    }
 }
 
 impl Table {
@@ -131,7 +192,7 @@ impl Table {
     /// Index of the named chain in [`Table::chains`].
     pub fn chain_position(&self, name: &str) -> Option<usize> {
         if self.index.len() == self.chains.len() {
-            self.index.get(name).copied()
+            self.index.get(name)
         } else {
             self.chains.iter().position(|c| c.name == name)
         }
@@ -139,22 +200,19 @@ impl Table {
 
     /// Rebuilds the name index after `chains` was changed by hand.
     pub fn reindex(&mut self) {
-        self.index = self
-            .chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
+        self.index = ChainIndex::default();
+        for c in &self.chains {
+            if self.index.insert(&c.name).is_err() {
+                // Two chains of one name (a model built by hand): the
+                // index stays out of step and lookups walk the chains.
+                break;
+            }
+        }
     }
 
     /// The chains, mutable, next to the name index (rebuilt first when it
     /// is out of step).
-    pub(crate) fn chains_and_index(
-        &mut self,
-    ) -> (
-        &mut [Chain],
-        &HashMap<Str, usize, rustc_hash::FxBuildHasher>,
-    ) {
+    pub(crate) fn chains_and_index(&mut self) -> (&mut [Chain], &ChainIndex) {
         self.ensure_index();
         (&mut self.chains, &self.index)
     }
@@ -168,8 +226,10 @@ impl Table {
 
     /// Adds a chain and keeps the index in step.
     pub fn push_chain(&mut self, chain: Chain) {
-        if self.index.len() == self.chains.len() {
-            self.index.insert(chain.name.clone(), self.chains.len());
+        if self.index.len() == self.chains.len() && self.index.insert(&chain.name).is_err() {
+            // A second chain of that name: lookups walk the chains from
+            // now on (they find the first, as the index did).
+            self.index = ChainIndex::default();
         }
         self.chains.push(chain);
     }
@@ -177,13 +237,20 @@ impl Table {
     /// Adds a chain unless one of that name exists: `Ok(new index)`, or
     /// `Err((index of the existing chain, the chain given))`. One lookup.
     pub(crate) fn insert_chain(&mut self, chain: Chain) -> Result<usize, (usize, Chain)> {
-        use std::collections::hash_map::Entry;
         self.ensure_index();
-        let at = self.chains.len();
-        match self.index.entry(chain.name.clone()) {
-            Entry::Occupied(e) => Err((*e.get(), chain)),
-            Entry::Vacant(e) => {
-                e.insert(at);
+        if self.index.len() != self.chains.len() {
+            // Out of step (two chains of one name, pushed by hand).
+            return match self.chain_position(&chain.name) {
+                Some(i) => Err((i, chain)),
+                None => {
+                    self.chains.push(chain);
+                    Ok(self.chains.len() - 1)
+                }
+            };
+        }
+        match self.index.insert(&chain.name) {
+            Err(i) => Err((i, chain)),
+            Ok(at) => {
                 self.chains.push(chain);
                 Ok(at)
             }

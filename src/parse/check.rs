@@ -1,10 +1,8 @@
 //! After parsing: decide what each target names, and report what
 //! `iptables-restore` (or the kernel) would refuse.
 
-use std::collections::HashMap;
-
 use crate::matches::{self, Kind, hook};
-use crate::model::{Chain, Family, Rule, Ruleset, Str, TargetKind, builtin_chains};
+use crate::model::{Chain, Family, Rule, Ruleset, TargetKind, builtin_chains};
 
 use super::{Problem, Severity};
 
@@ -215,7 +213,7 @@ struct Resolved {
 
 /// What `resolve` needs to know about the table.
 struct Ctx<'a> {
-    index: &'a HashMap<Str, usize, rustc_hash::FxBuildHasher>,
+    index: &'a crate::model::ChainIndex,
     tname: &'a str,
     family: Family,
     certain: bool,
@@ -261,7 +259,7 @@ fn resolve(chains: &mut [Chain], first: usize, ctx: &Ctx<'_>, out: &mut Resolved
                 }
             }
             let Some(tg) = r.target() else { continue };
-            let to = index.get(tg.name).copied();
+            let to = index.get(tg.name);
             let kind = if to.is_some() {
                 TargetKind::Chain
             } else if matches!(tg.name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE") {
