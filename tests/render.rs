@@ -476,3 +476,93 @@ fn edge_labels_stay_off_boxes() {
         piled.join("\n")
     );
 }
+
+/// Boxes an edge's drawn line enters (box shrunk by 1 px) other than its
+/// own two ends: the line sampled every half pixel, curves flattened.
+fn edges_through_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (e, p) in v.edges.iter().zip(&l.edges) {
+        let mut line: Vec<(f64, f64)> = Vec::new();
+        if p.curved {
+            for q in p.points.windows(4).step_by(3) {
+                for k in 0..=32 {
+                    let t = k as f64 / 32.0;
+                    let u = 1.0 - t;
+                    let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                    line.push((
+                        a * q[0].x + b * q[1].x + cc * q[2].x + d * q[3].x,
+                        a * q[0].y + b * q[1].y + cc * q[2].y + d * q[3].y,
+                    ));
+                }
+            }
+        } else {
+            line.extend(p.points.iter().map(|q| (q.x, q.y)));
+        }
+        for (i, b) in l.nodes.iter().enumerate() {
+            if i == e.from || i == e.to {
+                continue;
+            }
+            let (x0, y0, x1, y1) = (b.x + 1.0, b.y + 1.0, b.x + b.w - 1.0, b.y + b.h - 1.0);
+            let inside = line.windows(2).any(|s| {
+                let len = ((s[1].0 - s[0].0).powi(2) + (s[1].1 - s[0].1).powi(2)).sqrt();
+                let n = (len / 0.5).ceil().max(1.0) as usize;
+                (0..=n).any(|k| {
+                    let t = k as f64 / n as f64;
+                    let (x, y) = (
+                        s[0].0 + (s[1].0 - s[0].0) * t,
+                        s[0].1 + (s[1].1 - s[0].1) * t,
+                    );
+                    x > x0 && x < x1 && y > y0 && y < y1
+                })
+            });
+            if inside {
+                out.push(format!(
+                    "{what}: edge {} -> {} runs through {}",
+                    v.nodes[e.from].id, v.nodes[e.to].id, v.nodes[i].id
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The engine `auto` picks draws no edge through a box that is not one of
+/// its ends, in any view of any corpus dump (layout-rs, which `auto` used
+/// to pick for small graphs, cut through boxes in a third of them), and
+/// lays out each table's views with the layered engine.
+#[test]
+fn auto_layout_runs_no_edge_through_another_box() {
+    let mut bad: Vec<String> = Vec::new();
+    let mut edges = 0;
+    for path in corpus_files().into_iter().chain(sample_files()) {
+        let name = path.display().to_string();
+        let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
+            continue;
+        };
+        let rs = &parsed.ruleset;
+        let g = ChainGraph::build(rs);
+        let mut tables: Vec<Vec<String>> = vec![Vec::new()];
+        tables.extend(rs.tables.iter().map(|t| vec![t.name.to_string()]));
+        for (mode, rules) in [("default", false), ("--rules", true)] {
+            for t in &tables {
+                let opts = ViewOptions {
+                    tables: t.clone(),
+                    rules,
+                    ..Default::default()
+                };
+                let Ok(v) = view(rs, &g, &opts) else { continue };
+                let l = layout(&v, Choice::Auto);
+                assert_ne!(l.engine, iptviz::layout::Engine::LayoutRs, "{name}");
+                edges += v.edges.len();
+                bad.extend(edges_through_boxes(&v, &l, &format!("{name} {mode} {t:?}")));
+            }
+        }
+    }
+    assert!(edges > 1000, "only {edges} edges checked");
+    assert!(
+        bad.is_empty(),
+        "{} edges through other boxes:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::{
     EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size,
-    normalise, row_centre,
+    normalise, row_centre, shift_edge, sub_view,
 };
 use crate::graph::View;
 use crate::render::style::{TEXT_SIZE, text_width};
@@ -19,6 +19,8 @@ const DUMMY_W: f64 = 10.0;
 /// Vertical gap between layers, with and without edge labels.
 const RANK_GAP_LABELS: f64 = 64.0;
 const RANK_GAP: f64 = 40.0;
+/// Space between an edge label and its line.
+const LABEL_GAP: f64 = 3.0;
 /// Barycentre sweeps (down, up, down, ...).
 const SWEEPS: usize = 6;
 /// Coordinate balancing rounds.
@@ -257,8 +259,121 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordere
     }
 }
 
-/// Lays out a view; never fails.
+/// Lays out a view; never fails. Each connected part of the graph (a
+/// built-in chain with everything it calls, a chain nothing calls) is laid
+/// out on its own, so that no part's callees mix with another's, and the
+/// parts are packed in rows to keep the picture near a screen's shape.
 pub(super) fn layout(view: &View) -> Layout {
+    let parts = components(view);
+    if parts.len() < 2 {
+        return layout_part(view);
+    }
+    let mut out = Layout {
+        nodes: vec![NodeBox::default(); view.nodes.len()],
+        edges: vec![EdgePath::default(); view.edges.len()],
+        engine: Engine::Layered,
+        ..Default::default()
+    };
+    let laid: Vec<(Layout, Vec<usize>)> = parts
+        .iter()
+        .map(|idx| {
+            let (sub, eidx) = sub_view(view, idx);
+            (layout_part(&sub), eidx)
+        })
+        .collect();
+    let sizes: Vec<(f64, f64)> = laid.iter().map(|(l, _)| (l.width, l.height)).collect();
+    let at = pack(&sizes);
+    for ((idx, (l, eidx)), (dx, dy)) in parts.iter().zip(laid).zip(at) {
+        for (k, &i) in idx.iter().enumerate() {
+            let b = l.nodes[k];
+            out.nodes[i] = NodeBox {
+                x: b.x + dx,
+                y: b.y + dy,
+                ..b
+            };
+        }
+        for (k, mut p) in l.edges.into_iter().enumerate() {
+            shift_edge(&mut p, dx, dy);
+            out.edges[eidx[k]] = p;
+        }
+    }
+    normalise(&mut out, view, 16.0);
+    out
+}
+
+/// Node indices of each weakly connected part of the view's graph, parts in
+/// the order of their first node, nodes in view order.
+fn components(view: &View) -> Vec<Vec<usize>> {
+    let n = view.nodes.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    for e in &view.edges {
+        let (a, b) = (find(&mut parent, e.from), find(&mut parent, e.to));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut slot = vec![usize::MAX; n];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for v in 0..n {
+        let r = find(&mut parent, v);
+        if slot[r] == usize::MAX {
+            slot[r] = out.len();
+            out.push(Vec::new());
+        }
+        out[slot[r]].push(v);
+    }
+    out
+}
+
+/// The picture shape packing aims at (width / height).
+const SCREEN: f64 = 4.0 / 3.0;
+
+/// Top-left corners for parts of the given sizes, placed in their order
+/// left to right in rows. The row
+/// width is chosen among a range so that the whole comes nearest a screen's
+/// shape without wasting much room.
+fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let widest = sizes.iter().map(|s| s.0).fold(0.0, f64::max);
+    let total: f64 = sizes.iter().map(|s| s.0).sum();
+    let area: f64 = sizes.iter().map(|s| s.0 * s.1).sum();
+    let shelf = |limit: f64| {
+        let mut at = Vec::with_capacity(sizes.len());
+        let (mut x, mut y, mut row_h, mut w) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for &(sw, sh) in sizes {
+            if x > 0.0 && x + sw > limit {
+                y += row_h;
+                x = 0.0;
+                row_h = 0.0;
+            }
+            at.push((x, y));
+            x += sw;
+            w = w.max(x);
+            row_h = row_h.max(sh);
+        }
+        (at, w, y + row_h)
+    };
+    let score = |w: f64, h: f64| (w / h / SCREEN).ln().abs() + (w * h / area).ln();
+    let mut best = shelf(total);
+    let mut limit = widest;
+    while limit < total {
+        let cand = shelf(limit);
+        if score(cand.1, cand.2) < score(best.1, best.2) {
+            best = cand;
+        }
+        limit *= 1.15;
+    }
+    best.0
+}
+
+/// Lays out one connected part.
+fn layout_part(view: &View) -> Layout {
     let n = view.nodes.len();
     let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
     let dir: Vec<(usize, usize)> = view
@@ -413,6 +528,13 @@ pub(super) fn layout(view: &View) -> Layout {
                 }
                 None => pts.push(Point::new(start_x[ei], bu.y + bu.h)),
             }
+            // A box lower than its layer's tallest: straight down to the
+            // layer's bottom first, so the slant runs below every box.
+            let floor = top[rank[u]] + height[rank[u]];
+            let last = pts[pts.len() - 1];
+            if last.y < floor {
+                pts.push(Point::new(last.x, floor));
+            }
             for &d in &c[1..c.len() - 1] {
                 pts.push(Point::new(x[d], top[rank[d]]));
                 pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
@@ -445,13 +567,25 @@ pub(super) fn layout(view: &View) -> Layout {
             let h = TEXT_SIZE + 4.0;
             let first = fan_index[ei] % 3;
             let tries = [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6, 0.22, 0.78];
-            let at = |t: f64| Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            // Beside the line, never on it: the label's corner sits by the
+            // point on the line, the label above it on the side the line
+            // does not head to (up-right of a line going down-right), so
+            // the line passes clear of it.
+            let (dx, dy) = (b.x - a.x, b.y - a.y);
+            let right = (dx >= 0.0) == (dy >= 0.0);
+            let ox = (w / 2.0 + LABEL_GAP) * if right { 1.0 } else { -1.0 };
+            let oy = -(h / 2.0 + LABEL_GAP);
+            let at = |t: f64| Point::new(a.x + dx * t + ox, a.y + dy * t + oy);
             let rect = |c: Point| (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0);
-            let pick = std::iter::once(tries[first])
-                .chain(tries.iter().copied())
+            // On the line only where nothing beside it is free.
+            let on = |t: f64| Point::new(a.x + dx * t, a.y + dy * t);
+            let order = std::iter::once(tries[first]).chain(tries.iter().copied());
+            let pick = order
+                .clone()
                 .map(at)
+                .chain(order.map(on))
                 .find(|&c| !grid.hits(rect(c)))
-                .unwrap_or_else(|| at(tries[first]));
+                .unwrap_or_else(|| on(tries[first]));
             grid.insert(rect(pick));
             Some(pick)
         } else {
@@ -513,5 +647,25 @@ mod tests {
         place(&[0, 1, 2], &[5.0, 5.0, 5.0], &[10.0; 3], &[2.0; 3], &mut x);
         assert!(x[1] - x[0] >= 12.0 - 1e-9 && x[2] - x[1] >= 12.0 - 1e-9);
         assert!((x[1] - 5.0).abs() < 1e-9);
+    }
+
+    /// Five built-in chains, each with only its policy, used to be drawn as
+    /// one strip eight times wider than high; packed, the parts keep near a
+    /// screen's shape and never overlap.
+    #[test]
+    fn unlinked_parts_pack_into_rows_near_a_screen_shape() {
+        let sizes = vec![(250.0, 150.0); 5];
+        let at = pack(&sizes);
+        let w = at.iter().map(|p| p.0 + 250.0).fold(0.0, f64::max);
+        let h = at.iter().map(|p| p.1 + 150.0).fold(0.0, f64::max);
+        assert!(w / h <= 3.0 && h / w <= 3.0, "{w} x {h}");
+        for (i, a) in at.iter().enumerate() {
+            for b in &at[i + 1..] {
+                let apart = (a.0 - b.0).abs() >= 250.0 || (a.1 - b.1).abs() >= 150.0;
+                assert!(apart, "{a:?} and {b:?} overlap");
+            }
+        }
+        // One part stays where it is.
+        assert_eq!(pack(&[(100.0, 10.0)]), [(0.0, 0.0)]);
     }
 }
