@@ -498,11 +498,18 @@ fn edges_through_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
         } else {
             line.extend(p.points.iter().map(|q| (q.x, q.y)));
         }
+        let (lx0, ly0, lx1, ly1) = line.iter().fold(
+            (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
+            |(a, b, c, d), &(x, y)| (a.min(x), b.min(y), c.max(x), d.max(y)),
+        );
         for (i, b) in l.nodes.iter().enumerate() {
             if i == e.from || i == e.to {
                 continue;
             }
             let (x0, y0, x1, y1) = (b.x + 1.0, b.y + 1.0, b.x + b.w - 1.0, b.y + b.h - 1.0);
+            if x1 <= lx0 || x0 >= lx1 || y1 <= ly0 || y0 >= ly1 {
+                continue;
+            }
             let inside = line.windows(2).any(|s| {
                 let len = ((s[1].0 - s[0].0).powi(2) + (s[1].1 - s[0].1).powi(2)).sqrt();
                 let n = (len / 0.5).ceil().max(1.0) as usize;
@@ -564,5 +571,57 @@ fn auto_layout_runs_no_edge_through_another_box() {
         "{} edges through other boxes:\n{}",
         bad.len(),
         bad.join("\n")
+    );
+}
+
+/// A chain calling 3,500 others that all call one hub (kube-proxy's
+/// KUBE-SERVICES and KUBE-MARK-MASQ, uncollapsed) used to be drawn as one
+/// strip hundreds of times wider than high; it is now cut into slices
+/// stacked top to bottom, at most 4:1, with no box on another, no edge
+/// through a box, and the hub's shared trunk drawn once rather than once
+/// per caller.
+#[test]
+fn wide_fan_out_is_sliced_into_a_near_screen_shape() {
+    let k = 3500;
+    let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:HUB - [0:0]\n");
+    for i in 0..k {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    for i in 0..k {
+        text.push_str(&format!(
+            "-A PREROUTING -d 10.0.{}.{}/32 -j C{i}\n-A C{i} -j HUB\n-A C{i} -p tcp -j DNAT --to-destination 10.1.0.1:80\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    text.push_str("-A HUB -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n");
+    let parsed = parse_str(&text, &ParseOptions::lenient("fan")).expect("parsable");
+    let g = ChainGraph::build(&parsed.ruleset);
+    let opts = ViewOptions {
+        collapse: Vec::new(),
+        ..Default::default()
+    };
+    let v = view(&parsed.ruleset, &g, &opts).expect("view");
+    assert!(v.nodes.len() > 2 * k, "{} nodes", v.nodes.len());
+    let l = layout(&v, Choice::Auto);
+    let aspect = l.width / l.height;
+    assert!(
+        (0.25..=4.0).contains(&aspect),
+        "{} x {}: aspect {aspect}",
+        l.width,
+        l.height
+    );
+    assert_no_overlap(&l.nodes, "fan-out");
+    let points: usize = l.edges.iter().map(|e| e.points.len()).sum();
+    assert!(
+        points < 12 * v.edges.len(),
+        "{points} points for {} edges",
+        v.edges.len()
+    );
+    let through = edges_through_boxes(&v, &l, "fan-out");
+    assert!(
+        through.is_empty(),
+        "{}",
+        through[..through.len().min(5)].join("\n")
     );
 }

@@ -125,6 +125,120 @@ fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<
     Some(out)
 }
 
+/// Callers above this many make a chain a hub: it goes below all of them
+/// rather than pulling them into its slice.
+const HUB_CALLERS: usize = 8;
+
+/// For graphs too big for [`wrap_wide`]: cuts a drawing much wider than
+/// high into vertical slices (by each node's place across its layer in the
+/// crossing-reduced order) and stacks the slices top to bottom, every edge
+/// still pointing down. A chain goes in the first slice of what it calls
+/// (hubs called from many places aside), then below every caller; the few
+/// edges between slices run down shared trunks. `None` when the drawing
+/// is not too wide or too small to need it.
+fn slice_wide(
+    base: &[usize],
+    o: &Ordered,
+    dir: &[(usize, usize)],
+    sizes: &[(f64, f64)],
+) -> Option<Vec<usize>> {
+    let n = base.len();
+    if n <= WRAP_MAX_NODES {
+        return None;
+    }
+    // Each node's left edge across its layer when packed, and the layers'
+    // widths and heights.
+    let mut at = vec![0.0f64; n];
+    let mut widths = vec![0.0f64; o.layers.len()];
+    let mut height = 0.0;
+    for (r, l) in o.layers.iter().enumerate() {
+        let mut cur = 0.0;
+        let mut tall: f64 = 0.0;
+        for &v in l {
+            if v < n {
+                at[v] = cur + o.w[v] / 2.0;
+                tall = tall.max(sizes[v].1);
+            }
+            cur += o.w[v] + o.gap[v];
+        }
+        widths[r] = cur;
+        height += tall + RANK_GAP;
+    }
+    let wide = widths.iter().copied().fold(0.0, f64::max);
+    let k0 = (wide / (height * SCREEN)).sqrt().ceil() as usize;
+    if k0 < 2 {
+        return None;
+    }
+    let (mut succ, mut pred) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    for &(u, v) in dir {
+        if u != v {
+            succ[u].push(v);
+            pred[v].push(u);
+        }
+    }
+    let mut by_rank: Vec<usize> = (0..n).collect();
+    by_rank.sort_by_key(|&v| std::cmp::Reverse(base[v]));
+    let layers = o.layers.len();
+    let cut = |k: usize| {
+        let mut slice: Vec<usize> = (0..n)
+            .map(|v| {
+                let f = at[v] / widths[base[v]].max(1.0);
+                ((f * k as f64) as usize).min(k - 1)
+            })
+            .collect();
+        for &v in &by_rank {
+            let first = succ[v]
+                .iter()
+                .filter(|&&s| pred[s].len() <= HUB_CALLERS)
+                .map(|&s| slice[s])
+                .min();
+            if let Some(f) = first {
+                slice[v] = f;
+            }
+        }
+        for &v in by_rank.iter().rev() {
+            if let Some(m) = pred[v].iter().map(|&p| slice[p]).max() {
+                // What calls nothing goes right with its (last) caller.
+                slice[v] = if succ[v].is_empty() {
+                    m
+                } else {
+                    slice[v].max(m)
+                };
+            }
+        }
+        let mut key: Vec<usize> = (0..n).map(|v| slice[v] * layers + base[v]).collect();
+        // Drop the layers no node uses.
+        let mut used: Vec<usize> = key.clone();
+        used.sort_unstable();
+        used.dedup();
+        for k in &mut key {
+            *k = used.binary_search(k).unwrap_or(0);
+        }
+        // The shape this gives, boxes only.
+        let mut row_w = vec![0.0f64; used.len()];
+        let mut row_h = vec![0.0f64; used.len()];
+        for v in 0..n {
+            row_w[key[v]] += sizes[v].0 + GAP;
+            row_h[key[v]] = row_h[key[v]].max(sizes[v].1);
+        }
+        let w = row_w.iter().copied().fold(0.0, f64::max);
+        let h: f64 = row_h.iter().map(|h| h + RANK_GAP).sum();
+        (key, w / h.max(1.0))
+    };
+    // More slices until the picture is no wider than a screen's shape.
+    let mut best = cut(k0);
+    let mut k = k0;
+    while best.1 > SCREEN && k < 4 * k0 {
+        k += (k / 4).max(1);
+        let next = cut(k);
+        if (next.1 / SCREEN).ln().abs() >= (best.1 / SCREEN).ln().abs() {
+            break;
+        }
+        best = next;
+    }
+    Some(best.0)
+}
+
 fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
     let (mut s, mut c) = (0.0, 0usize);
     for x in it {
@@ -174,25 +288,62 @@ struct Ordered {
     up: Vec<Vec<usize>>,
     down: Vec<Vec<usize>>,
     pos: Vec<f64>,
+    /// Per layout node: 0, or a shared dummy on the trunk of its edges'
+    /// source (1) or target (2).
+    trunk: Vec<u8>,
 }
 
 /// Dummy nodes on long edges, then barycentre sweeps against crossings.
-fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordered {
+/// With `share`, the long edges of one node share their dummies (one per
+/// layer they pass): those of the end with more edges (a trunk down from
+/// a chain calling hundreds, or into a chain called from hundreds), drawn
+/// as one line until they part.
+fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bool) -> Ordered {
     let n = sizes.len();
     let mut rank = base.to_vec();
     let mut w: Vec<f64> = sizes.iter().map(|s| s.0).collect();
     let mut gap: Vec<f64> = vec![GAP; n];
+    let (mut outdeg, mut indeg) = (vec![0usize; n], vec![0usize; n]);
+    if share {
+        for &(u, v) in dir {
+            outdeg[u] += 1;
+            indeg[v] += 1;
+        }
+    }
+    // (node, whether it is the edges' source, layer) -> dummy
+    let mut shared: rustc_hash::FxHashMap<(usize, bool, usize), usize> = Default::default();
+    let mut trunk: Vec<u8> = vec![0; n];
 
     // Chains of layout nodes per edge: [from, dummies..., to] along `dir`.
     let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dir.len());
     for &(u, v) in dir {
         let mut c = vec![u];
         if base[v] > base[u] + 1 {
+            let key = if outdeg[u] >= indeg[v] {
+                (u, true)
+            } else {
+                (v, false)
+            };
             for r in base[u] + 1..base[v] {
-                rank.push(r);
-                w.push(DUMMY_W);
-                gap.push(0.0);
-                c.push(rank.len() - 1);
+                let mut fresh = || {
+                    rank.push(r);
+                    w.push(DUMMY_W);
+                    gap.push(0.0);
+                    trunk.push(if !share {
+                        0
+                    } else if key.1 {
+                        1
+                    } else {
+                        2
+                    });
+                    rank.len() - 1
+                };
+                let d = if share {
+                    *shared.entry((key.0, key.1, r)).or_insert_with(fresh)
+                } else {
+                    fresh()
+                };
+                c.push(d);
             }
         }
         c.push(v);
@@ -206,9 +357,10 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordere
     }
     let mut up: Vec<Vec<usize>> = vec![Vec::new(); total];
     let mut down: Vec<Vec<usize>> = vec![Vec::new(); total];
+    let mut seen: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
     for c in &chains {
         for s in c.windows(2) {
-            if rank[s[0]] + 1 == rank[s[1]] {
+            if rank[s[0]] + 1 == rank[s[1]] && (!share || seen.insert((s[0], s[1]))) {
                 down[s[0]].push(s[1]);
                 up[s[1]].push(s[0]);
             }
@@ -256,6 +408,7 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordere
         up,
         down,
         pos,
+        trunk,
     }
 }
 
@@ -388,11 +541,13 @@ fn layout_part(view: &View) -> Layout {
         })
         .collect();
     let base = ranks(n, &dir);
-    let mut ordered = order(&base, &dir, &sizes);
+    let mut ordered = order(&base, &dir, &sizes, false);
     // Wrapping wide layers uses the crossing-reduced order, so that rows
     // hold neighbours; then everything is ordered again.
     if let Some(wrapped) = wrap_wide(&base, &ordered.pos, &dir) {
-        ordered = order(&wrapped, &dir, &sizes);
+        ordered = order(&wrapped, &dir, &sizes, false);
+    } else if let Some(sliced) = slice_wide(&base, &ordered, &dir, &sizes) {
+        ordered = order(&sliced, &dir, &sizes, true);
     }
     let Ordered {
         rank,
@@ -402,6 +557,7 @@ fn layout_part(view: &View) -> Layout {
         layers,
         up,
         down,
+        trunk,
         ..
     } = ordered;
     let total = rank.len();
@@ -508,6 +664,7 @@ fn layout_part(view: &View) -> Layout {
         }
     }
     let mut edges = Vec::with_capacity(chains.len());
+    let mut drawn = vec![false; total];
     for (ei, c) in chains.iter().enumerate() {
         let ve = &view.edges[ei];
         let (u, v) = (c[0], c[c.len() - 1]);
@@ -535,11 +692,32 @@ fn layout_part(view: &View) -> Layout {
             if last.y < floor {
                 pts.push(Point::new(last.x, floor));
             }
-            for &d in &c[1..c.len() - 1] {
+            // A trunk shared with edges drawn before is drawn once: an
+            // edge down a source's trunk starts where the drawn part ends,
+            // one into a target's trunk ends where it meets the drawn part.
+            let mut mid = &c[1..c.len() - 1];
+            if let Some(&d) = mid.first()
+                && trunk[d] == 1
+                && let Some(i) = mid.iter().rposition(|&d| drawn[d])
+            {
+                let d = mid[i];
+                pts.clear();
+                pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
+                mid = &mid[i + 1..];
+            }
+            let meet = mid
+                .iter()
+                .position(|&d| trunk[d] == 2 && drawn[d])
+                .unwrap_or(mid.len());
+            for &d in &mid[..meet] {
                 pts.push(Point::new(x[d], top[rank[d]]));
                 pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
+                drawn[d] = trunk[d] != 0;
             }
-            pts.push(Point::new(end_x[ei], bv.y));
+            match mid.get(meet) {
+                Some(&d) => pts.push(Point::new(x[d], top[rank[d]])),
+                None => pts.push(Point::new(end_x[ei], bv.y)),
+            }
         } else {
             // Against the ranks (a broken cycle) or within one: straight
             // from border to border.
