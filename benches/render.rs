@@ -1,6 +1,7 @@
 //! Rendering at kube-proxy scale: the default (collapsed) view and the full
 //! chain graph of a 10,000-service dump to SVG, against `dot -Tsvg` on our
-//! DOT of the same full graph.
+//! DOT of the same full graph. For each view it also prints the picture's
+//! shape (aspect) and how many boxes overlap (none should).
 //!
 //! Input: see `common/input.rs` (`IPTVIZ_BENCH_RULES=FILE`, or made with
 //! `../shared/tools/kube-scale.py --services 10000` from the corpus).
@@ -16,6 +17,27 @@ use iptviz::render::{dot::dot, svg::svg};
 
 #[path = "common/input.rs"]
 mod input;
+
+/// Pairs of boxes that share area (sorted by left edge, each box against
+/// those starting before it ends).
+fn overlaps(boxes: &[iptviz::layout::NodeBox]) -> usize {
+    let mut idx: Vec<usize> = (0..boxes.len()).collect();
+    idx.sort_by(|&a, &b| boxes[a].x.total_cmp(&boxes[b].x));
+    let mut count = 0;
+    for (k, &i) in idx.iter().enumerate() {
+        let a = &boxes[i];
+        for &j in &idx[k + 1..] {
+            let b = &boxes[j];
+            if b.x >= a.x + a.w {
+                break;
+            }
+            if b.y < a.y + a.h && a.y < b.y + b.h {
+                count += 1;
+            }
+        }
+    }
+    count
+}
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
@@ -61,6 +83,14 @@ fn main() {
                 ..Default::default()
             },
         ),
+        (
+            "full nat (--collapse none --table nat)",
+            ViewOptions {
+                collapse: Vec::new(),
+                tables: vec!["nat".into()],
+                ..Default::default()
+            },
+        ),
     ] {
         let t0 = Instant::now();
         let v = match view(rs, &g, &opts) {
@@ -86,7 +116,14 @@ fn main() {
             s.len() as f64 / 1e6,
             secs(total)
         );
-        if opts.collapse.is_empty() {
+        println!(
+            "  picture {:.0} x {:.0} px, aspect {:.2}:1, {} box overlaps",
+            l.width,
+            l.height,
+            l.width / l.height.max(1.0),
+            overlaps(&l.nodes)
+        );
+        if opts.collapse.is_empty() && opts.tables.is_empty() {
             full_svg_time = total;
             full_dot = dot(&v);
         }

@@ -1,8 +1,10 @@
 //! Positions of boxes and paths of edges, independent of the output format:
 //! the SVG writer and the GUI canvas draw the same [`Layout`].
 //!
-//! Two engines: layout-rs for small graphs (nicer curves, but about n^3)
-//! and our own layered layout for everything else (linear-ish).
+//! Two engines: our own layered layout (linear-ish; the automatic choice,
+//! since it routes edges clear of other boxes and keeps each built-in
+//! chain's callees together) and layout-rs (curves, but about n^3, and its
+//! edges can cut through boxes), kept for `--layout layout-rs`.
 
 mod hooks;
 mod layered;
@@ -15,7 +17,7 @@ use serde::Serialize;
 use crate::graph::{EdgeKind, View, ViewNode, ViewNodeKind};
 use crate::render::style::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, page_width, text_width};
 
-/// Graphs up to this many nodes plus edges go to layout-rs in `auto` mode.
+/// Up to about this many nodes plus edges layout-rs is quick (it is about n^3).
 pub const LAYOUT_RS_MAX: usize = 120;
 /// Above this many edges, edge labels are left out (hover keeps them).
 pub const MAX_LABELLED_EDGES: usize = 2500;
@@ -81,10 +83,10 @@ pub enum Engine {
     Flow,
 }
 
-/// Engine choice: automatic by size, or forced.
+/// Engine choice: automatic, or forced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Choice {
-    /// layout-rs for small graphs, layered otherwise.
+    /// The layered layout, whatever the size.
     #[default]
     Auto,
     /// Always layered.
@@ -264,33 +266,7 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
         if idx.is_empty() {
             continue;
         }
-        let mut map = vec![usize::MAX; view.nodes.len()];
-        for (k, &i) in idx.iter().enumerate() {
-            map[i] = k;
-        }
-        let eidx: Vec<usize> = (0..view.edges.len())
-            .filter(|&e| {
-                map[view.edges[e].from] != usize::MAX && map[view.edges[e].to] != usize::MAX
-            })
-            .collect();
-        let sub = View {
-            title: String::new(),
-            nodes: idx.iter().map(|&i| view.nodes[i].clone()).collect(),
-            edges: eidx
-                .iter()
-                .map(|&e| {
-                    let mut ve = view.edges[e].clone();
-                    ve.from = map[ve.from];
-                    ve.to = map[ve.to];
-                    ve
-                })
-                .collect(),
-            rules: view.rules,
-            frames: Vec::new(),
-            flow: None,
-            diff: None,
-            legend: None,
-        };
+        let (sub, eidx) = sub_view(view, idx);
         let l = layout_one(&sub, choice);
         out.engine = l.engine;
         let framed = !band.label.is_empty();
@@ -349,6 +325,37 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
         }
     }
     out
+}
+
+/// The part of `view` made of the nodes `idx` (in that order) and the edges
+/// between them, with the indices of those edges in `view`.
+pub(crate) fn sub_view(view: &View, idx: &[usize]) -> (View, Vec<usize>) {
+    let mut map = vec![usize::MAX; view.nodes.len()];
+    for (k, &i) in idx.iter().enumerate() {
+        map[i] = k;
+    }
+    let eidx: Vec<usize> = (0..view.edges.len())
+        .filter(|&e| map[view.edges[e].from] != usize::MAX && map[view.edges[e].to] != usize::MAX)
+        .collect();
+    let sub = View {
+        title: String::new(),
+        nodes: idx.iter().map(|&i| view.nodes[i].clone()).collect(),
+        edges: eidx
+            .iter()
+            .map(|&e| {
+                let mut ve = view.edges[e].clone();
+                ve.from = map[ve.from];
+                ve.to = map[ve.to];
+                ve
+            })
+            .collect(),
+        rules: view.rules,
+        frames: Vec::new(),
+        flow: None,
+        diff: None,
+        legend: None,
+    };
+    (sub, eidx)
 }
 
 /// Draws the edges between bands: a curve from the bottom of the upper box
@@ -431,11 +438,9 @@ pub fn table_order(view: &View) -> Vec<&str> {
 }
 
 fn layout_one(view: &View, choice: Choice) -> Layout {
-    let small = view.nodes.len() + view.edges.len() <= LAYOUT_RS_MAX;
     let use_rs = match choice {
-        Choice::Auto => small,
         Choice::LayoutRs => true,
-        Choice::Layered => false,
+        Choice::Auto | Choice::Layered => false,
     };
     if use_rs && let Some(l) = layoutrs::layout(view) {
         return l;
@@ -603,26 +608,29 @@ impl Grid {
 /// own line.
 const LABEL_GAPS: [f64; 3] = [2.0, 7.0, 12.0];
 
-/// Where an edge's label may go, best first: centred on a point of its
-/// line, or beside one (left, right, above, below or corner to corner, a
+/// Where an edge's label may go, best first: beside a point of its line
+/// (left, right, above, below or corner to corner, a
 /// gap from [`LABEL_GAPS`] off it), the nearer gap first and then the spot
-/// nearest `home`, the label's first place.
+/// nearest `home`, the label's first place; centred on the line last.
 fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
     let r = label_rect(label, home);
     let (hw, hh) = ((r.2 - r.0) / 2.0, (r.3 - r.1) / 2.0);
-    // (which gap, offset from the point on the line)
-    let mut offsets = vec![(0, 0.0, 0.0)];
+    // (which gap, offset from the point on the line); on the line itself,
+    // where the label hides it, only when nothing beside it is free.
+    let mut offsets = vec![(LABEL_GAPS.len(), 0.0, 0.0)];
     for (k, gap) in LABEL_GAPS.iter().enumerate() {
         let (dx, dy) = (hw + gap, hh + gap);
+        // Corner to corner, the gap is the diagonal.
+        let (cx, cy) = (hw + gap * 0.7, hh + gap * 0.7);
         for (ox, oy) in [
             (-dx, 0.0),
             (dx, 0.0),
             (0.0, -dy),
             (0.0, dy),
-            (-dx, -dy),
-            (dx, -dy),
-            (-dx, dy),
-            (dx, dy),
+            (-cx, -cy),
+            (cx, -cy),
+            (-cx, cy),
+            (cx, cy),
         ] {
             offsets.push((k, ox, oy));
         }
@@ -716,7 +724,7 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
 }
 
 /// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
-fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
+pub(crate) fn shift_edge(e: &mut EdgePath, dx: f64, dy: f64) {
     for p in e.points.iter_mut().chain(e.label.as_mut()) {
         p.x = round(p.x + dx);
         p.y = round(p.y + dy);

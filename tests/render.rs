@@ -476,3 +476,152 @@ fn edge_labels_stay_off_boxes() {
         piled.join("\n")
     );
 }
+
+/// Boxes an edge's drawn line enters (box shrunk by 1 px) other than its
+/// own two ends: the line sampled every half pixel, curves flattened.
+fn edges_through_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (e, p) in v.edges.iter().zip(&l.edges) {
+        let mut line: Vec<(f64, f64)> = Vec::new();
+        if p.curved {
+            for q in p.points.windows(4).step_by(3) {
+                for k in 0..=32 {
+                    let t = k as f64 / 32.0;
+                    let u = 1.0 - t;
+                    let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+                    line.push((
+                        a * q[0].x + b * q[1].x + cc * q[2].x + d * q[3].x,
+                        a * q[0].y + b * q[1].y + cc * q[2].y + d * q[3].y,
+                    ));
+                }
+            }
+        } else {
+            line.extend(p.points.iter().map(|q| (q.x, q.y)));
+        }
+        let (lx0, ly0, lx1, ly1) = line.iter().fold(
+            (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
+            |(a, b, c, d), &(x, y)| (a.min(x), b.min(y), c.max(x), d.max(y)),
+        );
+        for (i, b) in l.nodes.iter().enumerate() {
+            if i == e.from || i == e.to {
+                continue;
+            }
+            let (x0, y0, x1, y1) = (b.x + 1.0, b.y + 1.0, b.x + b.w - 1.0, b.y + b.h - 1.0);
+            if x1 <= lx0 || x0 >= lx1 || y1 <= ly0 || y0 >= ly1 {
+                continue;
+            }
+            let inside = line.windows(2).any(|s| {
+                let len = ((s[1].0 - s[0].0).powi(2) + (s[1].1 - s[0].1).powi(2)).sqrt();
+                let n = (len / 0.5).ceil().max(1.0) as usize;
+                (0..=n).any(|k| {
+                    let t = k as f64 / n as f64;
+                    let (x, y) = (
+                        s[0].0 + (s[1].0 - s[0].0) * t,
+                        s[0].1 + (s[1].1 - s[0].1) * t,
+                    );
+                    x > x0 && x < x1 && y > y0 && y < y1
+                })
+            });
+            if inside {
+                out.push(format!(
+                    "{what}: edge {} -> {} runs through {}",
+                    v.nodes[e.from].id, v.nodes[e.to].id, v.nodes[i].id
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The engine `auto` picks draws no edge through a box that is not one of
+/// its ends, in any view of any corpus dump (layout-rs, which `auto` used
+/// to pick for small graphs, cut through boxes in a third of them), and
+/// lays out each table's views with the layered engine.
+#[test]
+fn auto_layout_runs_no_edge_through_another_box() {
+    let mut bad: Vec<String> = Vec::new();
+    let mut edges = 0;
+    for path in corpus_files().into_iter().chain(sample_files()) {
+        let name = path.display().to_string();
+        let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
+            continue;
+        };
+        let rs = &parsed.ruleset;
+        let g = ChainGraph::build(rs);
+        let mut tables: Vec<Vec<String>> = vec![Vec::new()];
+        tables.extend(rs.tables.iter().map(|t| vec![t.name.to_string()]));
+        for (mode, rules) in [("default", false), ("--rules", true)] {
+            for t in &tables {
+                let opts = ViewOptions {
+                    tables: t.clone(),
+                    rules,
+                    ..Default::default()
+                };
+                let Ok(v) = view(rs, &g, &opts) else { continue };
+                let l = layout(&v, Choice::Auto);
+                assert_ne!(l.engine, iptviz::layout::Engine::LayoutRs, "{name}");
+                edges += v.edges.len();
+                bad.extend(edges_through_boxes(&v, &l, &format!("{name} {mode} {t:?}")));
+            }
+        }
+    }
+    assert!(edges > 1000, "only {edges} edges checked");
+    assert!(
+        bad.is_empty(),
+        "{} edges through other boxes:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// A chain calling 3,500 others that all call one hub (kube-proxy's
+/// KUBE-SERVICES and KUBE-MARK-MASQ, uncollapsed) used to be drawn as one
+/// strip hundreds of times wider than high; it is now cut into slices
+/// stacked top to bottom, at most 4:1, with no box on another, no edge
+/// through a box, and the hub's shared trunk drawn once rather than once
+/// per caller.
+#[test]
+fn wide_fan_out_is_sliced_into_a_near_screen_shape() {
+    let k = 3500;
+    let mut text = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:HUB - [0:0]\n");
+    for i in 0..k {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    for i in 0..k {
+        text.push_str(&format!(
+            "-A PREROUTING -d 10.0.{}.{}/32 -j C{i}\n-A C{i} -j HUB\n-A C{i} -p tcp -j DNAT --to-destination 10.1.0.1:80\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    text.push_str("-A HUB -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n");
+    let parsed = parse_str(&text, &ParseOptions::lenient("fan")).expect("parsable");
+    let g = ChainGraph::build(&parsed.ruleset);
+    let opts = ViewOptions {
+        collapse: Vec::new(),
+        ..Default::default()
+    };
+    let v = view(&parsed.ruleset, &g, &opts).expect("view");
+    assert!(v.nodes.len() > 2 * k, "{} nodes", v.nodes.len());
+    let l = layout(&v, Choice::Auto);
+    let aspect = l.width / l.height;
+    assert!(
+        (0.25..=4.0).contains(&aspect),
+        "{} x {}: aspect {aspect}",
+        l.width,
+        l.height
+    );
+    assert_no_overlap(&l.nodes, "fan-out");
+    let points: usize = l.edges.iter().map(|e| e.points.len()).sum();
+    assert!(
+        points < 12 * v.edges.len(),
+        "{points} points for {} edges",
+        v.edges.len()
+    );
+    let through = edges_through_boxes(&v, &l, "fan-out");
+    assert!(
+        through.is_empty(),
+        "{}",
+        through[..through.len().min(5)].join("\n")
+    );
+}

@@ -49,7 +49,7 @@ pub enum TargetsArg {
 /// Layout engine.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayoutArg {
-    /// layout-rs for small graphs, the fast layered layout otherwise.
+    /// The layered layout (it keeps edges clear of other boxes).
     Auto,
     /// The fast layered layout (any size).
     Layered,

@@ -710,6 +710,29 @@ pub(crate) fn chain_look(n: &Node, counters: bool) -> (ViewNodeKind, Vec<String>
     (kind, lines, title)
 }
 
+/// For each of the first `count` view nodes, the lowest view node linked to
+/// it through calls between view nodes (its caller group).
+fn caller_groups(g: &ChainGraph, map: &Slots, count: usize) -> Vec<usize> {
+    let mut parent: Vec<usize> = (0..count).collect();
+    fn find(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    for e in g.graph.edge_references() {
+        if let (Some(a), Some(b)) = (map.get(e.source()), map.get(e.target()))
+            && a < count
+            && b < count
+        {
+            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    (0..count).map(|v| find(&mut parent, v)).collect()
+}
+
 /// The drawn node of a target (or undefined name).
 fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
     let n = &g.graph[i];
@@ -746,6 +769,10 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let grouped = groups(g, &keep, &opts.collapse, &opts.expanded);
     let kept_chains = keep.iter().filter(|&&i| g.graph[i].is_chain()).count();
     let split = opts.split_targets.unwrap_or(kept_chains > AUTO_RETURNS_MAX);
+    // Left to the view, small views share a target node among the chains
+    // of one caller group (chains linked by calls) rather than the whole
+    // table: a verdict then never pulls edges from one group to another.
+    let per_group = opts.split_targets.is_none() && !split;
     let mut nodes: Vec<ViewNode> = Vec::new();
     let mut map = Slots::new(g.graph.node_count());
     let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
@@ -788,7 +815,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             map.set(i, vi);
             continue;
         }
-        if split && !n.is_chain() {
+        if (split || per_group) && !n.is_chain() {
             continue;
         }
         let (kind, lines, title) = match &n.kind {
@@ -888,6 +915,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         .count();
     let returns = opts.returns.unwrap_or(chains <= AUTO_RETURNS_MAX);
     let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::new();
+    let group_of = if per_group {
+        caller_groups(g, &map, nodes.len())
+    } else {
+        (0..nodes.len()).collect()
+    };
     let mut merged: Vec<Merged> = Vec::new();
     let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> = HashMap::new();
     for piece in (Pieces {
@@ -913,10 +945,16 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         };
         let to = match map.get(target) {
             Some(to) => to,
-            None if split && keep.contains(&target) => {
-                *split_node.entry((from, target)).or_insert_with(|| {
+            None if (split || per_group) && keep.contains(&target) => {
+                let owner = group_of.get(from).copied().unwrap_or(from);
+                let fresh = per_group && !split_node.keys().any(|k| k.1 == target);
+                *split_node.entry((owner, target)).or_insert_with(|| {
                     let mut t = target_node(g, target);
-                    t.id = format!("{}@{}", t.id, nodes[from].id);
+                    // A group's copy of a shared target keeps the plain id
+                    // when it is the first.
+                    if !fresh {
+                        t.id = format!("{}@{}", t.id, nodes[owner].id);
+                    }
                     nodes.push(t);
                     nodes.len() - 1
                 })
@@ -1212,5 +1250,57 @@ mod tests {
             .map(|e| e.from_row)
             .collect();
         assert_eq!(rows, [Some(0), Some(1)]);
+    }
+
+    /// Shared verdicts used to be one node per table, pulling an edge from
+    /// every built-in chain of a small view into one box; now each caller
+    /// group (chains linked by calls) has its own copy, and only `shared`
+    /// asks for one per table.
+    #[test]
+    fn small_views_share_a_target_within_a_caller_group_only() {
+        let text = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            :SSH - [0:0]\n-A INPUT -p tcp --dport 22 -j SSH\n-A INPUT -j ACCEPT\n\
+            -A SSH -j ACCEPT\n-A FORWARD -j ACCEPT\nCOMMIT\n";
+        let v = build(text, &ViewOptions::default());
+        let accept: Vec<&str> = v
+            .nodes
+            .iter()
+            .filter(|n| n.lines[0] == "ACCEPT")
+            .map(|n| n.id.as_str())
+            .collect();
+        // INPUT and SSH share one; FORWARD and OUTPUT have their own.
+        assert_eq!(
+            accept,
+            [
+                "filter/ACCEPT",
+                "filter/ACCEPT@filter/FORWARD",
+                "filter/ACCEPT@filter/OUTPUT"
+            ]
+        );
+        let into = |id: &str| {
+            let t = v.nodes.iter().position(|n| n.id == id).unwrap();
+            let mut from: Vec<&str> = v
+                .edges
+                .iter()
+                .filter(|e| e.to == t)
+                .map(|e| v.nodes[e.from].id.as_str())
+                .collect();
+            from.sort();
+            from
+        };
+        assert_eq!(into("filter/ACCEPT"), ["filter/INPUT", "filter/SSH"]);
+        let shared = build(
+            text,
+            &ViewOptions {
+                split_targets: Some(false),
+                ..Default::default()
+            },
+        );
+        let n = shared
+            .nodes
+            .iter()
+            .filter(|n| n.lines[0] == "ACCEPT")
+            .count();
+        assert_eq!(n, 1);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::{
     EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size,
-    normalise, row_centre,
+    normalise, row_centre, shift_edge, sub_view,
 };
 use crate::graph::View;
 use crate::render::style::{TEXT_SIZE, text_width};
@@ -19,6 +19,8 @@ const DUMMY_W: f64 = 10.0;
 /// Vertical gap between layers, with and without edge labels.
 const RANK_GAP_LABELS: f64 = 64.0;
 const RANK_GAP: f64 = 40.0;
+/// Space between an edge label and its line.
+const LABEL_GAP: f64 = 3.0;
 /// Barycentre sweeps (down, up, down, ...).
 const SWEEPS: usize = 6;
 /// Coordinate balancing rounds.
@@ -123,6 +125,120 @@ fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<
     Some(out)
 }
 
+/// Callers above this many make a chain a hub: it goes below all of them
+/// rather than pulling them into its slice.
+const HUB_CALLERS: usize = 8;
+
+/// For graphs too big for [`wrap_wide`]: cuts a drawing much wider than
+/// high into vertical slices (by each node's place across its layer in the
+/// crossing-reduced order) and stacks the slices top to bottom, every edge
+/// still pointing down. A chain goes in the first slice of what it calls
+/// (hubs called from many places aside), then below every caller; the few
+/// edges between slices run down shared trunks. `None` when the drawing
+/// is not too wide or too small to need it.
+fn slice_wide(
+    base: &[usize],
+    o: &Ordered,
+    dir: &[(usize, usize)],
+    sizes: &[(f64, f64)],
+) -> Option<Vec<usize>> {
+    let n = base.len();
+    if n <= WRAP_MAX_NODES {
+        return None;
+    }
+    // Each node's left edge across its layer when packed, and the layers'
+    // widths and heights.
+    let mut at = vec![0.0f64; n];
+    let mut widths = vec![0.0f64; o.layers.len()];
+    let mut height = 0.0;
+    for (r, l) in o.layers.iter().enumerate() {
+        let mut cur = 0.0;
+        let mut tall: f64 = 0.0;
+        for &v in l {
+            if v < n {
+                at[v] = cur + o.w[v] / 2.0;
+                tall = tall.max(sizes[v].1);
+            }
+            cur += o.w[v] + o.gap[v];
+        }
+        widths[r] = cur;
+        height += tall + RANK_GAP;
+    }
+    let wide = widths.iter().copied().fold(0.0, f64::max);
+    let k0 = (wide / (height * SCREEN)).sqrt().ceil() as usize;
+    if k0 < 2 {
+        return None;
+    }
+    let (mut succ, mut pred) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    for &(u, v) in dir {
+        if u != v {
+            succ[u].push(v);
+            pred[v].push(u);
+        }
+    }
+    let mut by_rank: Vec<usize> = (0..n).collect();
+    by_rank.sort_by_key(|&v| std::cmp::Reverse(base[v]));
+    let layers = o.layers.len();
+    let cut = |k: usize| {
+        let mut slice: Vec<usize> = (0..n)
+            .map(|v| {
+                let f = at[v] / widths[base[v]].max(1.0);
+                ((f * k as f64) as usize).min(k - 1)
+            })
+            .collect();
+        for &v in &by_rank {
+            let first = succ[v]
+                .iter()
+                .filter(|&&s| pred[s].len() <= HUB_CALLERS)
+                .map(|&s| slice[s])
+                .min();
+            if let Some(f) = first {
+                slice[v] = f;
+            }
+        }
+        for &v in by_rank.iter().rev() {
+            if let Some(m) = pred[v].iter().map(|&p| slice[p]).max() {
+                // What calls nothing goes right with its (last) caller.
+                slice[v] = if succ[v].is_empty() {
+                    m
+                } else {
+                    slice[v].max(m)
+                };
+            }
+        }
+        let mut key: Vec<usize> = (0..n).map(|v| slice[v] * layers + base[v]).collect();
+        // Drop the layers no node uses.
+        let mut used: Vec<usize> = key.clone();
+        used.sort_unstable();
+        used.dedup();
+        for k in &mut key {
+            *k = used.binary_search(k).unwrap_or(0);
+        }
+        // The shape this gives, boxes only.
+        let mut row_w = vec![0.0f64; used.len()];
+        let mut row_h = vec![0.0f64; used.len()];
+        for v in 0..n {
+            row_w[key[v]] += sizes[v].0 + GAP;
+            row_h[key[v]] = row_h[key[v]].max(sizes[v].1);
+        }
+        let w = row_w.iter().copied().fold(0.0, f64::max);
+        let h: f64 = row_h.iter().map(|h| h + RANK_GAP).sum();
+        (key, w / h.max(1.0))
+    };
+    // More slices until the picture is no wider than a screen's shape.
+    let mut best = cut(k0);
+    let mut k = k0;
+    while best.1 > SCREEN && k < 4 * k0 {
+        k += (k / 4).max(1);
+        let next = cut(k);
+        if (next.1 / SCREEN).ln().abs() >= (best.1 / SCREEN).ln().abs() {
+            break;
+        }
+        best = next;
+    }
+    Some(best.0)
+}
+
 fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
     let (mut s, mut c) = (0.0, 0usize);
     for x in it {
@@ -172,25 +288,62 @@ struct Ordered {
     up: Vec<Vec<usize>>,
     down: Vec<Vec<usize>>,
     pos: Vec<f64>,
+    /// Per layout node: 0, or a shared dummy on the trunk of its edges'
+    /// source (1) or target (2).
+    trunk: Vec<u8>,
 }
 
 /// Dummy nodes on long edges, then barycentre sweeps against crossings.
-fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordered {
+/// With `share`, the long edges of one node share their dummies (one per
+/// layer they pass): those of the end with more edges (a trunk down from
+/// a chain calling hundreds, or into a chain called from hundreds), drawn
+/// as one line until they part.
+fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bool) -> Ordered {
     let n = sizes.len();
     let mut rank = base.to_vec();
     let mut w: Vec<f64> = sizes.iter().map(|s| s.0).collect();
     let mut gap: Vec<f64> = vec![GAP; n];
+    let (mut outdeg, mut indeg) = (vec![0usize; n], vec![0usize; n]);
+    if share {
+        for &(u, v) in dir {
+            outdeg[u] += 1;
+            indeg[v] += 1;
+        }
+    }
+    // (node, whether it is the edges' source, layer) -> dummy
+    let mut shared: rustc_hash::FxHashMap<(usize, bool, usize), usize> = Default::default();
+    let mut trunk: Vec<u8> = vec![0; n];
 
     // Chains of layout nodes per edge: [from, dummies..., to] along `dir`.
     let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dir.len());
     for &(u, v) in dir {
         let mut c = vec![u];
         if base[v] > base[u] + 1 {
+            let key = if outdeg[u] >= indeg[v] {
+                (u, true)
+            } else {
+                (v, false)
+            };
             for r in base[u] + 1..base[v] {
-                rank.push(r);
-                w.push(DUMMY_W);
-                gap.push(0.0);
-                c.push(rank.len() - 1);
+                let mut fresh = || {
+                    rank.push(r);
+                    w.push(DUMMY_W);
+                    gap.push(0.0);
+                    trunk.push(if !share {
+                        0
+                    } else if key.1 {
+                        1
+                    } else {
+                        2
+                    });
+                    rank.len() - 1
+                };
+                let d = if share {
+                    *shared.entry((key.0, key.1, r)).or_insert_with(fresh)
+                } else {
+                    fresh()
+                };
+                c.push(d);
             }
         }
         c.push(v);
@@ -204,9 +357,10 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordere
     }
     let mut up: Vec<Vec<usize>> = vec![Vec::new(); total];
     let mut down: Vec<Vec<usize>> = vec![Vec::new(); total];
+    let mut seen: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
     for c in &chains {
         for s in c.windows(2) {
-            if rank[s[0]] + 1 == rank[s[1]] {
+            if rank[s[0]] + 1 == rank[s[1]] && (!share || seen.insert((s[0], s[1]))) {
                 down[s[0]].push(s[1]);
                 up[s[1]].push(s[0]);
             }
@@ -254,11 +408,125 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)]) -> Ordere
         up,
         down,
         pos,
+        trunk,
     }
 }
 
-/// Lays out a view; never fails.
+/// Lays out a view; never fails. Each connected part of the graph (a
+/// built-in chain with everything it calls, a chain nothing calls) is laid
+/// out on its own, so that no part's callees mix with another's, and the
+/// parts are packed in rows to keep the picture near a screen's shape.
 pub(super) fn layout(view: &View) -> Layout {
+    let parts = components(view);
+    if parts.len() < 2 {
+        return layout_part(view);
+    }
+    let mut out = Layout {
+        nodes: vec![NodeBox::default(); view.nodes.len()],
+        edges: vec![EdgePath::default(); view.edges.len()],
+        engine: Engine::Layered,
+        ..Default::default()
+    };
+    let laid: Vec<(Layout, Vec<usize>)> = parts
+        .iter()
+        .map(|idx| {
+            let (sub, eidx) = sub_view(view, idx);
+            (layout_part(&sub), eidx)
+        })
+        .collect();
+    let sizes: Vec<(f64, f64)> = laid.iter().map(|(l, _)| (l.width, l.height)).collect();
+    let at = pack(&sizes);
+    for ((idx, (l, eidx)), (dx, dy)) in parts.iter().zip(laid).zip(at) {
+        for (k, &i) in idx.iter().enumerate() {
+            let b = l.nodes[k];
+            out.nodes[i] = NodeBox {
+                x: b.x + dx,
+                y: b.y + dy,
+                ..b
+            };
+        }
+        for (k, mut p) in l.edges.into_iter().enumerate() {
+            shift_edge(&mut p, dx, dy);
+            out.edges[eidx[k]] = p;
+        }
+    }
+    normalise(&mut out, view, 16.0);
+    out
+}
+
+/// Node indices of each weakly connected part of the view's graph, parts in
+/// the order of their first node, nodes in view order.
+fn components(view: &View) -> Vec<Vec<usize>> {
+    let n = view.nodes.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    for e in &view.edges {
+        let (a, b) = (find(&mut parent, e.from), find(&mut parent, e.to));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut slot = vec![usize::MAX; n];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for v in 0..n {
+        let r = find(&mut parent, v);
+        if slot[r] == usize::MAX {
+            slot[r] = out.len();
+            out.push(Vec::new());
+        }
+        out[slot[r]].push(v);
+    }
+    out
+}
+
+/// The picture shape packing aims at (width / height).
+const SCREEN: f64 = 4.0 / 3.0;
+
+/// Top-left corners for parts of the given sizes, placed in their order
+/// left to right in rows. The row
+/// width is chosen among a range so that the whole comes nearest a screen's
+/// shape without wasting much room.
+fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let widest = sizes.iter().map(|s| s.0).fold(0.0, f64::max);
+    let total: f64 = sizes.iter().map(|s| s.0).sum();
+    let area: f64 = sizes.iter().map(|s| s.0 * s.1).sum();
+    let shelf = |limit: f64| {
+        let mut at = Vec::with_capacity(sizes.len());
+        let (mut x, mut y, mut row_h, mut w) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for &(sw, sh) in sizes {
+            if x > 0.0 && x + sw > limit {
+                y += row_h;
+                x = 0.0;
+                row_h = 0.0;
+            }
+            at.push((x, y));
+            x += sw;
+            w = w.max(x);
+            row_h = row_h.max(sh);
+        }
+        (at, w, y + row_h)
+    };
+    let score = |w: f64, h: f64| (w / h / SCREEN).ln().abs() + (w * h / area).ln();
+    let mut best = shelf(total);
+    let mut limit = widest;
+    while limit < total {
+        let cand = shelf(limit);
+        if score(cand.1, cand.2) < score(best.1, best.2) {
+            best = cand;
+        }
+        limit *= 1.15;
+    }
+    best.0
+}
+
+/// Lays out one connected part.
+fn layout_part(view: &View) -> Layout {
     let n = view.nodes.len();
     let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
     let dir: Vec<(usize, usize)> = view
@@ -273,11 +541,13 @@ pub(super) fn layout(view: &View) -> Layout {
         })
         .collect();
     let base = ranks(n, &dir);
-    let mut ordered = order(&base, &dir, &sizes);
+    let mut ordered = order(&base, &dir, &sizes, false);
     // Wrapping wide layers uses the crossing-reduced order, so that rows
     // hold neighbours; then everything is ordered again.
     if let Some(wrapped) = wrap_wide(&base, &ordered.pos, &dir) {
-        ordered = order(&wrapped, &dir, &sizes);
+        ordered = order(&wrapped, &dir, &sizes, false);
+    } else if let Some(sliced) = slice_wide(&base, &ordered, &dir, &sizes) {
+        ordered = order(&sliced, &dir, &sizes, true);
     }
     let Ordered {
         rank,
@@ -287,6 +557,7 @@ pub(super) fn layout(view: &View) -> Layout {
         layers,
         up,
         down,
+        trunk,
         ..
     } = ordered;
     let total = rank.len();
@@ -393,6 +664,7 @@ pub(super) fn layout(view: &View) -> Layout {
         }
     }
     let mut edges = Vec::with_capacity(chains.len());
+    let mut drawn = vec![false; total];
     for (ei, c) in chains.iter().enumerate() {
         let ve = &view.edges[ei];
         let (u, v) = (c[0], c[c.len() - 1]);
@@ -413,11 +685,39 @@ pub(super) fn layout(view: &View) -> Layout {
                 }
                 None => pts.push(Point::new(start_x[ei], bu.y + bu.h)),
             }
-            for &d in &c[1..c.len() - 1] {
+            // A box lower than its layer's tallest: straight down to the
+            // layer's bottom first, so the slant runs below every box.
+            let floor = top[rank[u]] + height[rank[u]];
+            let last = pts[pts.len() - 1];
+            if last.y < floor {
+                pts.push(Point::new(last.x, floor));
+            }
+            // A trunk shared with edges drawn before is drawn once: an
+            // edge down a source's trunk starts where the drawn part ends,
+            // one into a target's trunk ends where it meets the drawn part.
+            let mut mid = &c[1..c.len() - 1];
+            if let Some(&d) = mid.first()
+                && trunk[d] == 1
+                && let Some(i) = mid.iter().rposition(|&d| drawn[d])
+            {
+                let d = mid[i];
+                pts.clear();
+                pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
+                mid = &mid[i + 1..];
+            }
+            let meet = mid
+                .iter()
+                .position(|&d| trunk[d] == 2 && drawn[d])
+                .unwrap_or(mid.len());
+            for &d in &mid[..meet] {
                 pts.push(Point::new(x[d], top[rank[d]]));
                 pts.push(Point::new(x[d], top[rank[d]] + height[rank[d]]));
+                drawn[d] = trunk[d] != 0;
             }
-            pts.push(Point::new(end_x[ei], bv.y));
+            match mid.get(meet) {
+                Some(&d) => pts.push(Point::new(x[d], top[rank[d]])),
+                None => pts.push(Point::new(end_x[ei], bv.y)),
+            }
         } else {
             // Against the ranks (a broken cycle) or within one: straight
             // from border to border.
@@ -445,13 +745,25 @@ pub(super) fn layout(view: &View) -> Layout {
             let h = TEXT_SIZE + 4.0;
             let first = fan_index[ei] % 3;
             let tries = [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6, 0.22, 0.78];
-            let at = |t: f64| Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            // Beside the line, never on it: the label's corner sits by the
+            // point on the line, the label above it on the side the line
+            // does not head to (up-right of a line going down-right), so
+            // the line passes clear of it.
+            let (dx, dy) = (b.x - a.x, b.y - a.y);
+            let right = (dx >= 0.0) == (dy >= 0.0);
+            let ox = (w / 2.0 + LABEL_GAP) * if right { 1.0 } else { -1.0 };
+            let oy = -(h / 2.0 + LABEL_GAP);
+            let at = |t: f64| Point::new(a.x + dx * t + ox, a.y + dy * t + oy);
             let rect = |c: Point| (c.x - w / 2.0, c.y - h / 2.0, c.x + w / 2.0, c.y + h / 2.0);
-            let pick = std::iter::once(tries[first])
-                .chain(tries.iter().copied())
+            // On the line only where nothing beside it is free.
+            let on = |t: f64| Point::new(a.x + dx * t, a.y + dy * t);
+            let order = std::iter::once(tries[first]).chain(tries.iter().copied());
+            let pick = order
+                .clone()
                 .map(at)
+                .chain(order.map(on))
                 .find(|&c| !grid.hits(rect(c)))
-                .unwrap_or_else(|| at(tries[first]));
+                .unwrap_or_else(|| on(tries[first]));
             grid.insert(rect(pick));
             Some(pick)
         } else {
@@ -513,5 +825,25 @@ mod tests {
         place(&[0, 1, 2], &[5.0, 5.0, 5.0], &[10.0; 3], &[2.0; 3], &mut x);
         assert!(x[1] - x[0] >= 12.0 - 1e-9 && x[2] - x[1] >= 12.0 - 1e-9);
         assert!((x[1] - 5.0).abs() < 1e-9);
+    }
+
+    /// Five built-in chains, each with only its policy, used to be drawn as
+    /// one strip eight times wider than high; packed, the parts keep near a
+    /// screen's shape and never overlap.
+    #[test]
+    fn unlinked_parts_pack_into_rows_near_a_screen_shape() {
+        let sizes = vec![(250.0, 150.0); 5];
+        let at = pack(&sizes);
+        let w = at.iter().map(|p| p.0 + 250.0).fold(0.0, f64::max);
+        let h = at.iter().map(|p| p.1 + 150.0).fold(0.0, f64::max);
+        assert!(w / h <= 3.0 && h / w <= 3.0, "{w} x {h}");
+        for (i, a) in at.iter().enumerate() {
+            for b in &at[i + 1..] {
+                let apart = (a.0 - b.0).abs() >= 250.0 || (a.1 - b.1).abs() >= 150.0;
+                assert!(apart, "{a:?} and {b:?} overlap");
+            }
+        }
+        // One part stays where it is.
+        assert_eq!(pack(&[(100.0, 10.0)]), [(0.0, 0.0)]);
     }
 }

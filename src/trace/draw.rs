@@ -172,14 +172,15 @@ mod tests {
         // entered; nat INPUT comes after filter INPUT, which dropped it.
         assert!(!v.nodes.iter().any(|n| n.id == "filter/OTHER"));
         assert!(!v.nodes.iter().any(|n| n.id == "nat/INPUT"));
+        // Chains first, then the targets (one per caller group).
         assert_eq!(
             ids(&v),
             [
                 "nat/PREROUTING",
-                "nat/ACCEPT",
                 "filter/INPUT",
                 "filter/CHECK",
                 "filter/SSH",
+                "nat/ACCEPT",
                 "filter/DROP",
                 "filter/RETURN",
             ]
