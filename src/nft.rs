@@ -2,7 +2,10 @@
 //! one model ([`model`]), kept in [`crate::model::Ruleset::nft`] beside the
 //! iptables tables.
 
+pub mod display;
+pub mod lex;
 pub mod model;
+pub mod parse;
 
 pub use model::{
     BaseChain, Chain, ChainType, CtDir, Define, Expr, Family, Flowtable, Hook, Include, Match, Nat,
