@@ -111,3 +111,66 @@ fn drop_xt_rules(a: &mut iptviz::nft::NftRuleset, b: &mut iptviz::nft::NftRulese
     }
     n
 }
+
+/// A bad statement is reported at its line and column with a caret, and
+/// the rules after it are still read (through the CLI, from stdin).
+#[test]
+fn check_reports_bad_nft_text_at_its_place_and_reads_the_rest() {
+    let text = "table inet t {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 22 acept\n\t\tudp dport 53 accept\n\t\tjump nowhere\n\t}\n}\n";
+    let out = assert_cmd::Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(["check", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("nft text, inet, 1 tables, 1 chains, 2 rules"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("<stdin>:4:16: error: unknown statement or expression `acept`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  tcp dport 22 acept\n"), "{stderr}");
+    assert!(
+        stderr.contains("<stdin>:6:3: error: jump to chain `nowhere`"),
+        "{stderr}"
+    );
+}
+
+/// nft text, nft JSON and iptables-save text are told apart by content.
+#[test]
+fn formats_are_detected_from_the_content() {
+    use iptviz::model::InputFormat;
+    let dir = common::corpus_dir().join("nftables");
+    for (file, want) in [
+        ("fw4-ipsets.nft", InputFormat::Nft),
+        ("kube-proxy-nftables-ipv6.nft", InputFormat::Nft),
+        ("debian12-nftables-conf.nft", InputFormat::Nft),
+        ("fw4-ipsets.json", InputFormat::NftJson),
+    ] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let p = iptviz::parse_bytes(&bytes, &iptviz::ParseOptions::lenient(file)).unwrap();
+        assert_eq!(p.ruleset.format, want, "{file}");
+        assert!(!p.ruleset.nft.tables.is_empty(), "{file}");
+        assert!(p.ruleset.tables.is_empty(), "{file}");
+    }
+    let ipt = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n";
+    let p = iptviz::parse_str(ipt, &iptviz::ParseOptions::strict("x")).unwrap();
+    assert_eq!(p.ruleset.format, InputFormat::Save);
+    assert!(p.ruleset.nft.is_empty());
+}
+
+/// Strict mode (what `save` uses) stops at the first nft error.
+#[test]
+fn strict_nft_parse_fails_on_the_first_error() {
+    let e = iptviz::parse_str(
+        "table ip t {\n chain c {\n  ip saddr 1.2.3.4 bogus\n }\n}\n",
+        &iptviz::ParseOptions::strict("f.nft"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("f.nft:3:20: error:"), "{e}");
+}

@@ -140,9 +140,9 @@ impl Display for Verdict {
             Verdict::Goto(c) => write!(f, "goto {}", chain_name(c)),
             Verdict::JumpAnon(c) | Verdict::GotoAnon(c) => {
                 f.write_str(if self.is_goto() { "goto {" } else { "jump {" })?;
-                for (i, r) in c.rules.iter().enumerate() {
-                    f.write_str(if i == 0 { " " } else { "; " })?;
-                    write!(f, "{r}")?;
+                // nft wants each rule ended, the last one too.
+                for r in &c.rules {
+                    write!(f, " {r};")?;
                 }
                 f.write_str(" }")
             }
@@ -320,13 +320,11 @@ fn write_table(o: &mut String, t: &Table) -> fmt::Result {
         writeln!(o, "\tflags {}", join(t.flags.iter(), ","))?;
     }
     for obj in &t.objects {
-        writeln!(
-            o,
-            "\t{} {} {{ {} }}",
-            obj.kind,
-            chain_name(&obj.name),
-            obj.body
-        )?;
+        writeln!(o, "\t{} {} {{", obj.kind, chain_name(&obj.name))?;
+        for stmt in obj.body.split("; ").filter(|x| !x.is_empty()) {
+            writeln!(o, "\t\t{stmt}")?;
+        }
+        o.push_str("\t}\n");
     }
     for s in &t.sets {
         write_set(o, s)?;

@@ -3,7 +3,7 @@
 //!
 //! Newlines are tokens (they end statements outside braces); `#` comments
 //! and `\` line continuations are dropped. A word runs to the next space
-//! or one of `{ } ; , "`; so IPv6 addresses, `1.2.3.4:80` and `@set` stay
+//! or one of `{ } ; , " ( )`; so IPv6 addresses, `1.2.3.4:80` and `@set` stay
 //! one word, and a lone `:` (map elements) is a word of its own.
 
 use nom::branch::alt;
@@ -62,7 +62,7 @@ impl<'a> Token<'a> {
 }
 
 fn is_word_char(c: char) -> bool {
-    !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | ',' | '"' | '#')
+    !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | ',' | '"' | '#' | '(' | ')')
 }
 
 fn blank(i: &str) -> IResult<&str, &str> {
@@ -97,7 +97,12 @@ fn punct(i: &str) -> IResult<&str, Tok<'_>> {
 }
 
 fn word(i: &str) -> IResult<&str, Tok<'_>> {
-    map(take_while1(is_word_char), Tok::Word).parse(i)
+    alt((
+        map(take_while1(is_word_char), Tok::Word),
+        // Parentheses group expressions: each is a word of its own.
+        map(recognize(alt((char('('), char(')')))), Tok::Word),
+    ))
+    .parse(i)
 }
 
 fn unterminated_quote(i: &str) -> IResult<&str, &str> {

@@ -5,7 +5,8 @@
 //! Dropped or unified: source lines, columns, display text and kernel
 //! handles; how a priority was written (its number stays); anonymous chain
 //! names; `==` against an implicit match; hexadecimal against decimal
-//! numbers; one-element anonymous sets against the element; set `typeof`
+//! numbers; one-element anonymous sets against the element; the order of
+//! set and map elements (nft orders interface sets by index); set `typeof`
 //! against the data types it stands for; set options other than type,
 //! flags, elements and comment; stateful object bodies; table and chain
 //! comments and a base chain's devices (nft 1.0.6 leaves them out of its
@@ -46,6 +47,7 @@ pub fn normalised(rs: &NftRuleset) -> NftRuleset {
             for e in &mut s.elements {
                 expr(e);
             }
+            s.elements.sort_by_cached_key(|x| x.to_string());
         }
         for c in &mut t.chains {
             chain(c);
@@ -159,9 +161,11 @@ fn expr(e: &mut Expr) {
             expr(&mut one);
             *e = one;
         }
-        Expr::Set(v) | Expr::List(v) | Expr::Map(v) | Expr::Concat(v) => {
-            v.iter_mut().for_each(expr)
+        Expr::Set(v) | Expr::Map(v) => {
+            v.iter_mut().for_each(expr);
+            v.sort_by_cached_key(|x| x.to_string());
         }
+        Expr::List(v) | Expr::Concat(v) => v.iter_mut().for_each(expr),
         Expr::Lookup { key, map } => {
             expr(key);
             expr(map);

@@ -650,11 +650,15 @@ impl<'a> P<'a> {
         let name = self.expect_word("an object name")?;
         let body = if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
             let a = self.toks[self.pos].end;
-            let start = self.pos;
             self.skip_block();
             let b = self.toks[self.pos - 1].at;
-            let _ = start;
-            self.squeeze(a, b)
+            // One statement per line or `;`, kept apart by `; `.
+            self.src[a..b]
+                .split(['\n', ';'])
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
         } else {
             String::new()
         };
@@ -1611,6 +1615,14 @@ impl<'a> P<'a> {
             _ => return Err((at, "expected an expression".into())),
         }
         let w = t.word().unwrap_or_default();
+        if w == "(" {
+            self.pos += 1;
+            let inner = self.expr(fam, mode.for_operand())?;
+            if !self.eat_word(")") {
+                return Err((self.here(), "expected `)`".into()));
+            }
+            return Ok(flags_of_or(inner));
+        }
         if let Some(name) = w.strip_prefix('@') {
             self.pos += 1;
             return Ok(Expr::SetRef(name.into()));
@@ -1746,6 +1758,28 @@ impl<'a> P<'a> {
 
 fn t_at(toks: &[Token<'_>], i: usize) -> usize {
     toks.get(i).map_or(0, |t| t.at)
+}
+
+/// `(a | b | c)` of plain values is the flag list `a,b,c`.
+fn flags_of_or(e: Expr) -> Expr {
+    fn collect(e: Expr, out: &mut Vec<Expr>) -> Result<(), Expr> {
+        match e {
+            Expr::Binop { op, left, right } if op == "|" => {
+                collect(*left, out)?;
+                collect(*right, out)
+            }
+            v @ Expr::Value(_) => {
+                out.push(v);
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+    let mut items = Vec::new();
+    match collect(e.clone(), &mut items) {
+        Ok(()) if items.len() > 1 => Expr::List(items),
+        _ => e,
+    }
 }
 
 /// How a word is read in an expression.
@@ -1904,6 +1938,14 @@ mod tests {
         assert_eq!(r.stmts[2], Stmt::Verdict(Verdict::Accept));
         assert_eq!(r.comment.as_deref(), Some("x"));
         assert_eq!(r.line, 3);
+    }
+
+    #[test]
+    fn parenthesised_flags_read_as_the_listed_mask() {
+        let a = one_rule("tcp flags & (fin | syn | rst | ack) != syn drop");
+        let b = one_rule("tcp flags != syn / fin,syn,rst,ack drop");
+        assert_eq!(a.stmts, b.stmts);
+        assert_eq!(b.stmts[0].to_string(), "tcp flags != syn / fin,syn,rst,ack");
     }
 
     #[test]
