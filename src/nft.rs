@@ -9,6 +9,7 @@ pub mod lex;
 pub mod model;
 pub mod normal;
 pub mod parse;
+pub mod project;
 
 pub use model::{
     BaseChain, Chain, ChainType, CtDir, Define, Expr, Family, Flowtable, Hook, Include, Match, Nat,

@@ -174,3 +174,68 @@ fn strict_nft_parse_fails_on_the_first_error() {
     .unwrap_err();
     assert!(e.to_string().starts_with("f.nft:3:20: error:"), "{e}");
 }
+
+/// Every corpus ruleset draws to SVG and DOT (graphviz accepts the DOT):
+/// base chains are entry points labelled with hook and priority, jumps,
+/// gotos and verdict-map verdicts are edges.
+#[test]
+fn every_corpus_ruleset_renders_to_svg_and_dot() {
+    let dot_ok = common::graphviz_available();
+    let mut files = common::corpus_files("nftables", "nft");
+    files.extend(common::corpus_files("nftables", "json"));
+    for p in files {
+        for fmt in ["svg", "dot"] {
+            let out = assert_cmd::Command::cargo_bin("iptviz")
+                .unwrap()
+                .args(["render", "-f", fmt])
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{} {fmt}: {}",
+                name(&p),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout).unwrap();
+            if fmt == "svg" {
+                assert!(
+                    text.starts_with("<svg") || text.starts_with("<?xml"),
+                    "{}",
+                    name(&p)
+                );
+            } else if dot_ok {
+                common::assert_dot_accepts(&text, &name(&p));
+            }
+        }
+    }
+}
+
+/// The drawing of fw4 shows its base chains with hook and priority, the
+/// policy, and a goto drawn apart from a jump.
+#[test]
+fn drawing_labels_base_chains_and_marks_gotos() {
+    let dir = common::corpus_dir().join("nftables");
+    let text = read(&dir.join("fw4-ipsets.listed.nft"));
+    let p = iptviz::parse_str(&text, &iptviz::ParseOptions::lenient("fw4")).unwrap();
+    let rs = iptviz::nft::project::with_drawn_tables(p.ruleset);
+    let t = rs.table("inet fw4").expect("drawn table");
+    let input = t
+        .chain("input [hook input priority filter]")
+        .expect("base chain");
+    assert!(input.builtin);
+    assert_eq!(input.policy.as_deref(), Some("DROP"));
+    // `ct state vmap { established : accept, related : accept }` gives two edges.
+    assert_eq!(input.rules.len(), 3);
+    let text = "table ip t {\n chain a {\n  type filter hook input priority 0;\n  tcp dport 22 goto b\n  jump b\n }\n chain b {\n  accept\n }\n}\n";
+    let p = iptviz::parse_str(text, &iptviz::ParseOptions::strict("t")).unwrap();
+    let rs = iptviz::nft::project::with_drawn_tables(p.ruleset);
+    let a = rs
+        .table("ip t")
+        .unwrap()
+        .chain("a [hook input priority 0]")
+        .unwrap();
+    assert!(a.rules[0].target().unwrap().goto);
+    assert!(!a.rules[1].target().unwrap().goto);
+    assert_eq!(a.rules[0].line, 4);
+}
