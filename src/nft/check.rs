@@ -31,12 +31,17 @@ pub fn problems(rs: &NftRuleset, src: Option<&str>) -> Vec<Problem> {
         });
     };
     for t in &rs.tables {
+        let chains: HashMap<&str, bool> = t
+            .chains
+            .iter()
+            .map(|c| (c.name.as_str(), c.base.is_some()))
+            .collect();
         for c in &t.chains {
             for_each_rule(c, &mut |rule| {
                 let where_ = format!("table {} {}, chain {}", t.family, t.name, c.name);
                 for v in t.rule_verdicts(rule) {
                     if let Some(target) = v.chain()
-                        && t.chain(target).is_none()
+                        && !chains.contains_key(target)
                     {
                         push(
                             rule,
@@ -48,7 +53,7 @@ pub fn problems(rs: &NftRuleset, src: Option<&str>) -> Vec<Problem> {
                         );
                     }
                     if let Some(target) = v.chain()
-                        && t.chain(target).is_some_and(|x| x.base.is_some())
+                        && chains.get(target) == Some(&true)
                     {
                         push(
                             rule,

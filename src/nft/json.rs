@@ -154,14 +154,8 @@ fn read_item(
             }
             let _ = fam;
             let t = table_of(rs, o)?;
-            match t.chains.iter_mut().find(|x| x.name == name) {
-                Some(x) => {
-                    x.base = c.base;
-                    x.handle = c.handle;
-                    x.comment = c.comment;
-                }
-                None => t.chains.push(c),
-            }
+            // nft lists each chain once, before its rules.
+            t.chains.push(c);
             Ok(())
         }
         "rule" => {
@@ -182,12 +176,16 @@ fn read_item(
             }
             rule.text = display_text(&rule);
             let t = table_of(rs, o)?;
-            let ci = match t.chains.iter().position(|c| c.name == chain) {
-                Some(i) => i,
-                None => {
-                    t.chains.push(Chain::new(chain, 0));
-                    t.chains.len() - 1
-                }
+            // nft lists a chain's rules together: the last chain is the usual one.
+            let ci = match t.chains.last().filter(|c| c.name == chain) {
+                Some(_) => t.chains.len() - 1,
+                None => match t.chains.iter().rposition(|c| c.name == chain) {
+                    Some(i) => i,
+                    None => {
+                        t.chains.push(Chain::new(chain, 0));
+                        t.chains.len() - 1
+                    }
+                },
             };
             t.chains[ci].rules.push(rule);
             Ok(())

@@ -27,6 +27,7 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         problems: Vec::new(),
         line_starts: line_starts(src),
         anon: 0,
+        chain_at: HashMap::new(),
     };
     for e in lex_errors {
         p.problem_at(e.at, Severity::Error, e.message);
@@ -116,6 +117,9 @@ struct P<'a> {
     problems: Vec<Problem>,
     line_starts: Vec<usize>,
     anon: usize,
+    /// `(table index, chain name)` -> chain index, so that large rulesets
+    /// read in linear time.
+    chain_at: HashMap<(usize, Str), usize>,
 }
 
 impl<'a> P<'a> {
@@ -435,6 +439,7 @@ impl<'a> P<'a> {
                             self.rs.flush_ruleset = true;
                         } else {
                             self.rs.tables.clear();
+                            self.chain_at.clear();
                         }
                         let _ = self.peek_word().and_then(Family::from_name).map(|_| {
                             self.pos += 1;
@@ -482,6 +487,7 @@ impl<'a> P<'a> {
                     self.rs
                         .tables
                         .retain(|t| !(t.family == fam && t.name == name));
+                    self.chain_at.clear();
                     return Ok(());
                 }
                 self.problem_at(
@@ -552,16 +558,28 @@ impl<'a> P<'a> {
     }
 
     fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
+        let key = (ti, Str::from(name));
+        if let Some(&i) = self.chain_at.get(&key)
+            && self.rs.tables[ti]
+                .chains
+                .get(i)
+                .is_some_and(|c| c.name == name)
+        {
+            return i;
+        }
         if let Some(i) = self.rs.tables[ti]
             .chains
             .iter()
             .position(|c| c.name == name)
         {
+            self.chain_at.insert(key, i);
             return i;
         }
         let line = self.line_of(at);
         self.rs.tables[ti].chains.push(Chain::new(name, line));
-        self.rs.tables[ti].chains.len() - 1
+        let i = self.rs.tables[ti].chains.len() - 1;
+        self.chain_at.insert(key, i);
+        i
     }
 
     fn table_cmd(&mut self, at: usize, _declare: bool) -> Res<()> {
@@ -1071,7 +1089,17 @@ impl<'a> P<'a> {
             self.pos += 2;
         }
         let ti = self.table_index(fam, table, at);
-        if !self.rs.tables[ti].chains.iter().any(|c| c.name == chain) {
+        let known = self
+            .chain_at
+            .get(&(ti, Str::from(chain)))
+            .is_some_and(|&i| {
+                self.rs.tables[ti]
+                    .chains
+                    .get(i)
+                    .is_some_and(|c| c.name == chain)
+            })
+            || self.rs.tables[ti].chains.iter().any(|c| c.name == chain);
+        if !known {
             self.problem_at(
                 at,
                 Severity::Error,

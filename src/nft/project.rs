@@ -75,7 +75,8 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
     };
     // Names, policies and entry points come from the nft model.
     for (ti, t) in nft.tables.iter().enumerate() {
-        let Some(dt) = rs.tables.iter_mut().find(|x| x.name == format!("nft{ti}")) else {
+        let want = format!("nft{ti}");
+        let Some(dt) = rs.tables.iter_mut().find(|x| x.name == want) else {
             continue;
         };
         dt.name = table_label(t).into();
@@ -86,10 +87,19 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
                 }
             }
         }
+        let at: HashMap<String, usize> = dt
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.to_string(), i))
+            .collect();
         for c in &t.chains {
-            let Some(b) = &c.base else { continue };
-            let safe_name = safe(&c.name);
-            if let Some(dc) = dt.chains.iter_mut().find(|x| x.name == safe_name) {
+            let Some(&i) = at.get(&safe(&c.name)) else {
+                continue;
+            };
+            let dc = &mut dt.chains[i];
+            dc.line = c.line;
+            if let Some(b) = &c.base {
                 dc.builtin = true;
                 dc.policy = Some(
                     match b.policy {
@@ -99,14 +109,6 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
                     .into(),
                 );
                 dc.name = base_chain_label(c).into();
-                dc.line = c.line;
-            }
-        }
-        for c in &t.chains {
-            if c.base.is_none()
-                && let Some(dc) = dt.chains.iter_mut().find(|x| x.name == safe(&c.name))
-            {
-                dc.line = c.line;
             }
         }
         dt.reindex();
