@@ -6,6 +6,8 @@
 //! is kept as [`Stmt::Other`] / [`Expr::Other`] with its JSON, or reported,
 //! and the rest is still read.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::model::Str;
@@ -55,14 +57,14 @@ pub fn parse_json(text: &str) -> (NftRuleset, Vec<Problem>) {
         ));
         return (rs, problems);
     };
-    let mut anon = 0usize;
+    let mut cx = Ctx::default();
     for (i, item) in items.iter().enumerate() {
         let Some(obj) = item.as_object() else {
             problems.push(problem(format!("nftables[{i}]: expected an object")));
             continue;
         };
         for (kind, body) in obj {
-            if let Err(msg) = read_item(&mut rs, kind, body, &mut anon) {
+            if let Err(msg) = read_item(&mut rs, kind, body, &mut cx) {
                 problems.push(problem(format!("nftables[{i}] ({kind}): {msg}")));
             }
         }
@@ -75,6 +77,11 @@ fn s<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 }
 
 fn table_of<'a>(rs: &'a mut NftRuleset, o: &Map<String, Value>) -> Result<&'a mut Table, String> {
+    let i = table_pos(rs, o)?;
+    Ok(&mut rs.tables[i])
+}
+
+fn table_pos(rs: &mut NftRuleset, o: &Map<String, Value>) -> Result<usize, String> {
     let fam = s(o, "family").ok_or("no family")?;
     let fam = Family::from_name(fam).ok_or_else(|| format!("unknown family {fam}"))?;
     let name = s(o, "table").ok_or("no table")?;
@@ -89,7 +96,7 @@ fn table_of<'a>(rs: &'a mut NftRuleset, o: &Map<String, Value>) -> Result<&'a mu
             rs.tables.len() - 1
         }
     };
-    Ok(&mut rs.tables[i])
+    Ok(i)
 }
 
 fn strings(v: Option<&Value>) -> Vec<Str> {
@@ -108,12 +115,19 @@ fn type_parts(v: Option<&Value>) -> Vec<Str> {
         .collect()
 }
 
-fn read_item(
-    rs: &mut NftRuleset,
-    kind: &str,
-    body: &Value,
-    anon: &mut usize,
-) -> Result<(), String> {
+/// What the reader keeps between items.
+#[derive(Default)]
+struct Ctx {
+    /// Anonymous chains named so far.
+    anon: usize,
+    /// `(table index, chain name)` -> chain index.
+    index: HashMap<(usize, Str), usize>,
+    /// The chain the previous rule went to.
+    last: usize,
+}
+
+fn read_item(rs: &mut NftRuleset, kind: &str, body: &Value, cx: &mut Ctx) -> Result<(), String> {
+    let anon = &mut cx.anon;
     let o = body.as_object();
     match kind {
         "metainfo" => Ok(()),
@@ -153,8 +167,10 @@ fn read_item(
                 });
             }
             let _ = fam;
-            let t = table_of(rs, o)?;
             // nft lists each chain once, before its rules.
+            let ti = table_pos(rs, o)?;
+            let t = &mut rs.tables[ti];
+            cx.index.insert((ti, c.name.clone()), t.chains.len());
             t.chains.push(c);
             Ok(())
         }
@@ -175,18 +191,25 @@ fn read_item(
                 read_stmt(e, fam, &mut rule, anon);
             }
             rule.text = display_text(&rule);
-            let t = table_of(rs, o)?;
-            // nft lists a chain's rules together: the last chain is the usual one.
-            let ci = match t.chains.last().filter(|c| c.name == chain) {
-                Some(_) => t.chains.len() - 1,
-                None => match t.chains.iter().rposition(|c| c.name == chain) {
-                    Some(i) => i,
-                    None => {
-                        t.chains.push(Chain::new(chain, 0));
-                        t.chains.len() - 1
-                    }
+            let ti = table_pos(rs, o)?;
+            let t = &mut rs.tables[ti];
+            let (index, last) = (&cx.index, &mut cx.last);
+            // nft lists a chain's rules together: the chain of the rule
+            // before is the usual one, else the index finds it.
+            let ci = match t.chains.get(*last).filter(|c| c.name == chain) {
+                Some(_) => *last,
+                None => match index.get(&(ti, Str::from(chain))) {
+                    Some(&i) if t.chains.get(i).is_some_and(|c| c.name == chain) => i,
+                    _ => match t.chains.iter().position(|c| c.name == chain) {
+                        Some(i) => i,
+                        None => {
+                            t.chains.push(Chain::new(chain, 0));
+                            t.chains.len() - 1
+                        }
+                    },
                 },
             };
+            *last = ci;
             t.chains[ci].rules.push(rule);
             Ok(())
         }
