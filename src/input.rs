@@ -1,6 +1,7 @@
 //! Where rules come from: a file, standard input, or the running system.
 //!
-//! Live reading runs `iptables-save -c` and `ip6tables-save -c` directly
+//! Live reading runs `iptables-save -c`, `ip6tables-save -c` and (where
+//! nft is installed) `nft -j list ruleset` directly
 //! (no shell) and only reads.
 
 use std::io::Read;
@@ -293,7 +294,37 @@ fn run_save(cmd: &str) -> Result<Option<Loaded>, String> {
     }))
 }
 
-/// Runs `iptables-save -c` and `ip6tables-save -c`.
+/// Runs `nft -j list ruleset` (read-only) when nft is installed; `None`
+/// when it is not, or when the ruleset holds no table.
+fn run_nft_json() -> Result<Option<Loaded>, String> {
+    let out = match Command::new("nft").args(["-j", "list", "ruleset"]).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("could not run nft: {e}")),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lower = stderr.to_lowercase();
+        if lower.contains("permission denied") || lower.contains("operation not permitted") {
+            return Err(format!(
+                "nft -j list ruleset: permission denied; {NO_ROOT_HELP}"
+            ));
+        }
+        return Err(format!(
+            "nft -j list ruleset failed ({}): {}",
+            out.status,
+            stderr.trim()
+        ));
+    }
+    let has_table = memchr::memmem::find(&out.stdout, b"\"table\"").is_some();
+    Ok(has_table.then(|| Loaded {
+        name: "live: nft -j list ruleset".into(),
+        bytes: out.stdout,
+    }))
+}
+
+/// Runs `iptables-save -c` and `ip6tables-save -c`, and `nft -j list
+/// ruleset` where nft is installed.
 pub fn read_live() -> Result<Vec<Loaded>, InputError> {
     let mut found = Vec::new();
     for cmd in ["iptables-save", "ip6tables-save"] {
@@ -303,6 +334,9 @@ pub fn read_live() -> Result<Vec<Loaded>, InputError> {
                 found.push(l);
             }
         }
+    }
+    if let Some(l) = run_nft_json().map_err(InputError::Live)? {
+        found.push(l);
     }
     if found.is_empty() {
         return Err(InputError::Live(

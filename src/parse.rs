@@ -273,6 +273,9 @@ pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseEr
     if listing::looks_like_listing(&text) {
         return listing::parse(Arc::new(text), opts);
     }
+    if crate::nft::json::looks_like_nft_json(&text) || crate::nft::parse::looks_like_nft(&text) {
+        return crate::nft::parse_nft(&text, opts);
+    }
     let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
     let threads = opts.threads.unwrap_or_else(|| {

@@ -236,6 +236,8 @@ impl IptvizApp {
                     doc.name,
                     match doc.parsed.ruleset.format {
                         iptviz::model::InputFormat::Listing => " (iptables -L text)",
+                        iptviz::model::InputFormat::Nft => " (nft text)",
+                        iptviz::model::InputFormat::NftJson => " (nft JSON)",
                         _ => "",
                     },
                     doc.parsed.ruleset.tables.len(),

@@ -76,7 +76,7 @@ impl Document {
             }
             .to_string());
         }
-        let parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
+        let mut parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
             let e = e.to_string();
             // The library's message usually names the input already.
             if e.starts_with(name) {
@@ -85,6 +85,9 @@ impl Document {
                 format!("{name}: {e}")
             }
         })?;
+        // nft tables are shown through their drawing tables.
+        parsed.ruleset =
+            iptviz::nft::project::with_drawn_tables(std::mem::take(&mut parsed.ruleset));
         let graphs = parsed
             .ruleset
             .tables

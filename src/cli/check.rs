@@ -47,6 +47,9 @@ pub struct SaveArgs {
 #[derive(Serialize)]
 struct TableSummary<'a> {
     name: &'a str,
+    /// The nft family of a native nft table (`None` for iptables tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<iptviz::nft::Family>,
     chains: usize,
     builtin_chains: usize,
     user_chains: usize,
@@ -84,15 +87,27 @@ fn summary<'a>(i: &'a Input) -> Summary<'a> {
                 let b = t.chains.iter().filter(|c| c.builtin).count();
                 TableSummary {
                     name: &t.name,
+                    family: None,
                     chains: t.chains.len(),
                     builtin_chains: b,
                     user_chains: t.chains.len() - b,
                     rules: t.rule_count(),
                 }
             })
+            .chain(rs.nft.tables.iter().map(|t| {
+                let b = t.base_chains().count();
+                TableSummary {
+                    name: &t.name,
+                    family: Some(t.family),
+                    chains: t.chains.len(),
+                    builtin_chains: b,
+                    user_chains: t.chains.len() - b,
+                    rules: t.rule_count(),
+                }
+            }))
             .collect(),
-        chains: rs.chain_count(),
-        rules: rs.rule_count(),
+        chains: rs.chain_count() + rs.nft.chain_count(),
+        rules: rs.rule_count() + rs.nft.rule_count(),
         errors,
         warnings: i.parsed.problems.len() - errors,
         notes: &rs.notes,
@@ -123,10 +138,26 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             InputFormat::Save => "iptables-save",
             InputFormat::Spec => "iptables -S",
             InputFormat::Listing => "iptables -L",
+            InputFormat::Nft => "nft",
+            InputFormat::NftJson => "nft -j",
         };
-        let fam = match s.family {
-            iptviz::model::Family::Ipv4 => "IPv4",
-            iptviz::model::Family::Ipv6 => "IPv6",
+        let nft_fams: Vec<&str> = {
+            let mut v: Vec<&str> = i
+                .parsed
+                .ruleset
+                .nft
+                .tables
+                .iter()
+                .map(|t| t.family.as_str())
+                .collect();
+            v.dedup();
+            v
+        };
+        let fams = nft_fams.join("+");
+        let fam = match (s.format, s.family) {
+            (InputFormat::Nft | InputFormat::NftJson, _) => fams.as_str(),
+            (_, iptviz::model::Family::Ipv4) => "IPv4",
+            (_, iptviz::model::Family::Ipv6) => "IPv6",
         };
         writeln!(
             out,
@@ -147,10 +178,14 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             "table", "chains", "builtin", "user", "rules"
         )?;
         for t in &s.tables {
+            let shown = match t.family {
+                Some(f) => format!("{f} {}", t.name),
+                None => t.name.to_string(),
+            };
             writeln!(
                 out,
                 "  {:<10} {:>8} {:>8} {:>8} {:>9}",
-                t.name, t.chains, t.builtin_chains, t.user_chains, t.rules
+                shown, t.chains, t.builtin_chains, t.user_chains, t.rules
             )?;
         }
         for n in &i.parsed.ruleset.notes {

@@ -168,10 +168,15 @@ fn sibling(first: &std::path::Path, n: usize, rs: &iptviz::model::Ruleset) -> Pa
 
 /// Runs `render`.
 pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
-    let inputs = match a.input.load(false) {
+    let mut inputs = match a.input.load(false) {
         Ok(i) => i,
         Err(e) => return Ok(e.report()),
     };
+    // nft tables are drawn through their drawing tables.
+    for i in &mut inputs {
+        let rs = std::mem::take(&mut i.parsed.ruleset);
+        i.parsed.ruleset = iptviz::nft::project::with_drawn_tables(rs);
+    }
     let mut code = ExitCode::SUCCESS;
     let collapse = collapse_rules(&a.collapse)?;
     let chain = a

@@ -1,0 +1,251 @@
+//! nft parse and draw benchmark: a kube-proxy-nftables-style ruleset of
+//! 10,000 services (about 100,000 rules), made here in both forms (nft
+//! text and `nft -j` JSON), against our iptables parser on the kube-proxy
+//! iptables dump grown to 10,000 services (`common/input.rs`).
+//!
+//! Prints: text parse time per rule (nft and iptables, one thread), JSON
+//! parse throughput in MB/s, and graph+view+layout+SVG time of the
+//! default view of the nft ruleset.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use iptviz::graph::{ChainGraph, ViewOptions, view};
+use iptviz::layout::{Choice, layout};
+use iptviz::parse::{ParseOptions, parse_owned, parse_str};
+use iptviz::render::svg::svg;
+use serde_json::{Value, json};
+
+#[path = "common/input.rs"]
+mod input;
+
+const SERVICES: usize = 10_000;
+const ENDPOINTS: usize = 3;
+
+fn ep_addr(s: usize, e: usize) -> String {
+    format!("10.{}.{}.{}", 64 + s / 250 % 64, s % 250, e + 1)
+}
+
+fn svc_addr(s: usize) -> String {
+    format!(
+        "172.{}.{}.{}",
+        16 + s / 62500 % 16,
+        s / 250 % 250,
+        s % 250 + 1
+    )
+}
+
+/// The ruleset as nft text (block form, as `nft list ruleset` prints it).
+fn text() -> String {
+    let mut t = String::with_capacity(24 << 20);
+    t.push_str("table ip kube-proxy {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\t\telements = { ");
+    for s in 0..SERVICES {
+        if s > 0 {
+            t.push_str(",\n\t\t\t     ");
+        }
+        let _ = write!(t, "{} . tcp . 80 : goto service-{s}", svc_addr(s));
+    }
+    t.push_str(" }\n\t}\n\n");
+    t.push_str("\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump services\n\t}\n\n");
+    t.push_str(
+        "\tchain services {\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t}\n\n",
+    );
+    t.push_str("\tchain mark-for-masquerade {\n\t\tmeta mark set meta mark | 0x00004000\n\t}\n\n");
+    for s in 0..SERVICES {
+        let _ = writeln!(t, "\tchain service-{s} {{");
+        let _ = writeln!(
+            t,
+            "\t\tip daddr {} tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+            svc_addr(s)
+        );
+        let _ = writeln!(
+            t,
+            "\t\tnumgen random mod {ENDPOINTS} vmap {{ 0 : goto endpoint-{s}-0, 1 : goto endpoint-{s}-1, 2 : goto endpoint-{s}-2 }}"
+        );
+        t.push_str("\t}\n\n");
+        for e in 0..ENDPOINTS {
+            let _ = writeln!(t, "\tchain endpoint-{s}-{e} {{");
+            let _ = writeln!(t, "\t\tip saddr {} jump mark-for-masquerade", ep_addr(s, e));
+            let _ = writeln!(
+                t,
+                "\t\tmeta l4proto tcp counter packets 0 bytes 0 dnat to {}:8080 comment \"ns{s}/svc{s}:http\"",
+                ep_addr(s, e)
+            );
+            t.push_str("\t}\n\n");
+        }
+    }
+    t.push_str("}\n");
+    t
+}
+
+fn m(left: Value, op: &str, right: Value) -> Value {
+    json!({"match": {"op": op, "left": left, "right": right}})
+}
+
+fn payload(p: &str, f: &str) -> Value {
+    json!({"payload": {"protocol": p, "field": f}})
+}
+
+/// The same ruleset as `nft -j list ruleset` prints it.
+fn json_doc() -> String {
+    let mut items = vec![
+        json!({"metainfo": {"version": "1.0.6", "json_schema_version": 1}}),
+        json!({"table": {"family": "ip", "name": "kube-proxy", "handle": 1}}),
+    ];
+    let chain =
+        |name: String| json!({"chain": {"family": "ip", "table": "kube-proxy", "name": name}});
+    let rule = |chain: String, expr: Vec<Value>| json!({"rule": {"family": "ip", "table": "kube-proxy", "chain": chain, "expr": expr}});
+    let elems: Vec<Value> = (0..SERVICES)
+        .map(|s| {
+            json!([{"concat": [svc_addr(s), "tcp", 80]}, {"goto": {"target": format!("service-{s}")}}])
+        })
+        .collect();
+    items.push(
+        json!({"map": {"family": "ip", "name": "service-ips", "table": "kube-proxy",
+        "type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "verdict", "elem": elems}}),
+    );
+    items.push(
+        json!({"chain": {"family": "ip", "table": "kube-proxy", "name": "nat-prerouting",
+        "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}),
+    );
+    items.push(chain("services".into()));
+    items.push(chain("mark-for-masquerade".into()));
+    for s in 0..SERVICES {
+        items.push(chain(format!("service-{s}")));
+        for e in 0..ENDPOINTS {
+            items.push(chain(format!("endpoint-{s}-{e}")));
+        }
+    }
+    items.push(rule(
+        "nat-prerouting".into(),
+        vec![json!({"jump": {"target": "services"}})],
+    ));
+    items.push(rule(
+        "services".into(),
+        vec![json!({"vmap": {"key": {"concat": [payload("ip", "daddr"), {"meta": {"key": "l4proto"}}, payload("th", "dport")]}, "data": "@service-ips"}})],
+    ));
+    items.push(rule(
+        "mark-for-masquerade".into(),
+        vec![json!({"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"|": [{"meta": {"key": "mark"}}, 16384]}}})],
+    ));
+    for s in 0..SERVICES {
+        items.push(rule(
+            format!("service-{s}"),
+            vec![
+                m(payload("ip", "daddr"), "==", json!(svc_addr(s))),
+                m(payload("tcp", "dport"), "==", json!(80)),
+                m(
+                    payload("ip", "saddr"),
+                    "!=",
+                    json!({"prefix": {"addr": "10.0.0.0", "len": 8}}),
+                ),
+                json!({"jump": {"target": "mark-for-masquerade"}}),
+            ],
+        ));
+        let vm: Vec<Value> = (0..ENDPOINTS)
+            .map(|e| json!([e, {"goto": {"target": format!("endpoint-{s}-{e}")}}]))
+            .collect();
+        items.push(rule(
+            format!("service-{s}"),
+            vec![json!({"vmap": {"key": {"numgen": {"mode": "random", "mod": ENDPOINTS, "offset": 0}}, "data": {"set": vm}}})],
+        ));
+        for e in 0..ENDPOINTS {
+            let c = format!("endpoint-{s}-{e}");
+            items.push(rule(
+                c.clone(),
+                vec![
+                    m(payload("ip", "saddr"), "==", json!(ep_addr(s, e))),
+                    json!({"jump": {"target": "mark-for-masquerade"}}),
+                ],
+            ));
+            let mut r = rule(
+                c,
+                vec![
+                    m(json!({"meta": {"key": "l4proto"}}), "==", json!("tcp")),
+                    json!({"counter": {"packets": 0, "bytes": 0}}),
+                    json!({"dnat": {"addr": ep_addr(s, e), "port": 8080}}),
+                ],
+            );
+            r["rule"]["comment"] = json!(format!("ns{s}/svc{s}:http"));
+            items.push(r);
+        }
+    }
+    serde_json::to_string(&json!({"nftables": items})).expect("serialises")
+}
+
+fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed());
+        last = Some(r);
+    }
+    (best, last.expect("at least one run"))
+}
+
+fn main() {
+    let text = text();
+    let (t_text, (rs, problems)) = best(5, || iptviz::nft::parse::parse_text(&text));
+    assert!(
+        problems.is_empty(),
+        "{:?}",
+        &problems[..problems.len().min(3)]
+    );
+    let nft_rules = rs.rule_count();
+    let nft_ns = t_text.as_nanos() as f64 / nft_rules as f64;
+    println!(
+        "nft text: {nft_rules} rules, {:.1} MB, best of 5 {:.3} s = {nft_ns:.0} ns/rule",
+        text.len() as f64 / 1e6,
+        t_text.as_secs_f64()
+    );
+
+    let (bytes, name) = input::kube_dump();
+    let opts = ParseOptions {
+        threads: Some(1),
+        ..ParseOptions::lenient("bench")
+    };
+    let (t_ipt, parsed) = best(5, || parse_owned(bytes.clone(), &opts).expect("parses"));
+    let ipt_rules = parsed.ruleset.rule_count();
+    let ipt_ns = t_ipt.as_nanos() as f64 / ipt_rules as f64;
+    println!(
+        "iptables text ({name}, one thread): {ipt_rules} rules, best of 5 {:.3} s = {ipt_ns:.0} ns/rule",
+        t_ipt.as_secs_f64()
+    );
+    println!("nft/iptables time per rule: {:.2}", nft_ns / ipt_ns);
+
+    let doc = json_doc();
+    let (t_json, (from_json, jp)) = best(5, || iptviz::nft::json::parse_json(&doc));
+    assert!(jp.is_empty(), "{:?}", &jp[..jp.len().min(3)]);
+    assert_eq!(
+        from_json.rule_count(),
+        nft_rules,
+        "JSON and text hold the same rules"
+    );
+    println!(
+        "nft JSON: {:.1} MB, best of 5 {:.3} s = {:.0} MB/s",
+        doc.len() as f64 / 1e6,
+        t_json.as_secs_f64(),
+        doc.len() as f64 / 1e6 / t_json.as_secs_f64()
+    );
+
+    let parsed = parse_str(&text, &ParseOptions::lenient("nft")).expect("parses");
+    let t0 = Instant::now();
+    let drawn = iptviz::nft::project::with_drawn_tables(parsed.ruleset);
+    let t1 = Instant::now();
+    let g = ChainGraph::build(&drawn);
+    let v = view(&drawn, &g, &ViewOptions::default()).expect("default view");
+    let l = layout(&v, Choice::Auto);
+    let s = svg(&v, &l);
+    let t2 = Instant::now();
+    println!(
+        "render default view: {} nodes, {} edges, {:.1} MB SVG; drawing tables {:.3} s, graph+view+layout+svg {:.3} s, total {:.3} s",
+        v.nodes.len(),
+        v.edges.len(),
+        s.len() as f64 / 1e6,
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        (t2 - t0).as_secs_f64()
+    );
+}

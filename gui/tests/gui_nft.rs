@@ -1,0 +1,82 @@
+//! nft rulesets in the desktop app (issue 16): a corpus nft file opened
+//! from the path field shows its chains, base chains named with their
+//! hook and priority.
+
+use std::path::PathBuf;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use iptviz::model::InputFormat;
+use iptviz_gui::{IptvizApp, Options, settings::Settings};
+
+fn harness() -> Harness<'static, IptvizApp> {
+    let app = IptvizApp::new(
+        Settings::default(),
+        Options {
+            sync: true,
+            ..Default::default()
+        },
+    );
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+}
+
+fn corpus(file: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/nftables")
+        .join(file);
+    assert!(p.is_file(), "corpus file missing: {}", p.display());
+    p
+}
+
+#[test]
+fn a_pasted_nft_ruleset_shows_its_base_chains() {
+    let mut h = harness();
+    h.run();
+    let text = std::fs::read_to_string(corpus("fw4-ipsets.listed.nft")).unwrap();
+    h.event(egui::Event::Paste(text));
+    h.run();
+    {
+        let doc = h.state().state.doc.as_ref().expect("pasted text loaded");
+        assert_eq!(doc.parsed.ruleset.format, InputFormat::Nft);
+        assert_eq!(doc.parsed.error_count(), 0, "{:?}", doc.parsed.problems);
+        let t = doc
+            .parsed
+            .ruleset
+            .table("inet fw4")
+            .expect("the fw4 table is drawn");
+        assert!(t.chain("input [hook input priority filter]").is_some());
+        assert!(t.chain("handle_reject").is_some());
+    }
+    h.get_by_label_contains("(nft text)");
+    h.get_by_label("Search").click();
+    h.run();
+    h.get_by_label("Search").type_text("handle_reject");
+    h.run();
+    h.get_by_label("inet fw4 handle_reject").click();
+    h.run();
+    h.get_by_label("inet fw4 / handle_reject");
+}
+
+#[test]
+fn nft_json_opens_too() {
+    let mut h = harness();
+    h.run();
+    let text = std::fs::read_to_string(corpus("kube-proxy-nftables-ipv6.json")).unwrap();
+    h.event(egui::Event::Paste(text));
+    h.run();
+    let doc = h.state().state.doc.as_ref().expect("pasted JSON loaded");
+    assert_eq!(doc.parsed.ruleset.format, InputFormat::NftJson);
+    assert_eq!(doc.parsed.error_count(), 0, "{:?}", doc.parsed.problems);
+    let t = doc
+        .parsed
+        .ruleset
+        .table("ip6 kube-proxy")
+        .expect("drawn table");
+    assert!(
+        t.chain("nat-prerouting [hook prerouting priority -100]")
+            .is_some()
+    );
+}

@@ -1,0 +1,255 @@
+//! The nft tables drawn with the chain graph: each nft table becomes a
+//! drawing table (`inet fw4`) whose chains and edges the graph, view,
+//! renderers and desktop app already know how to draw.
+//!
+//! This is a view of the nft model for drawing only: base chains are
+//! entry points named with their hook and priority (`input [hook input
+//! priority filter]`), `jump` is an edge, `goto` an edge drawn as a goto,
+//! every verdict of a verdict map (anonymous or named) an edge of its own,
+//! anonymous `jump { }` chains are chains named `{anon N}`; each drawn
+//! rule carries the nft rule's text as its comment. Saving, checking and
+//! tracing read the nft model itself, never this projection.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::model::Ruleset;
+use crate::parse::{ParseOptions, parse_str};
+
+use super::model::*;
+
+/// The name a base chain is drawn with.
+pub fn base_chain_label(c: &Chain) -> String {
+    match &c.base {
+        Some(b) => format!(
+            "{} [hook {} priority {}]",
+            c.name, b.hook, b.priority.written
+        ),
+        None => c.name.to_string(),
+    }
+}
+
+/// The drawing table's name for an nft table.
+pub fn table_label(t: &Table) -> String {
+    format!("{} {}", t.family, t.name)
+}
+
+/// `rs` with its nft tables added as drawing tables after the iptables
+/// ones (unchanged when there are none).
+pub fn with_drawn_tables(mut rs: Ruleset) -> Ruleset {
+    if rs.nft.is_empty() {
+        return rs;
+    }
+    let drawn = drawn_tables(&rs.nft);
+    rs.tables.extend(drawn.tables);
+    rs
+}
+
+/// The nft tables as a ruleset of drawing tables.
+pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
+    let mut text = String::new();
+    // Per drawing table and chain, the nft source line of each drawn rule.
+    let mut lines: Vec<HashMap<String, Vec<u32>>> = Vec::new();
+    for (ti, t) in nft.tables.iter().enumerate() {
+        let tname = format!("nft{ti}");
+        let _ = writeln!(text, "*{tname}");
+        let mut chains: Vec<(String, &Chain)> = Vec::new();
+        let mut anon = 0usize;
+        for c in &t.chains {
+            collect_chains(c, safe(&c.name), &mut chains, &mut anon);
+        }
+        for (n, _) in &chains {
+            let _ = writeln!(text, ":{n} - [0:0]");
+        }
+        let mut anon = 0usize;
+        let mut l = HashMap::new();
+        for c in &t.chains {
+            write_rules(&mut text, t, c, &safe(&c.name), &mut anon, &mut l);
+        }
+        lines.push(l);
+        text.push_str("COMMIT\n");
+    }
+    let mut rs = match parse_str(&text, &ParseOptions::lenient("nft")) {
+        Ok(p) => p.ruleset,
+        Err(_) => Ruleset::default(),
+    };
+    // Names, policies and entry points come from the nft model.
+    for (ti, t) in nft.tables.iter().enumerate() {
+        let want = format!("nft{ti}");
+        let Some(dt) = rs.tables.iter_mut().find(|x| x.name == want) else {
+            continue;
+        };
+        dt.name = table_label(t).into();
+        for dc in &mut dt.chains {
+            if let Some(ls) = lines[ti].get(dc.name.as_str()) {
+                for (r, l) in dc.rules.iter_mut().zip(ls) {
+                    r.line = *l;
+                }
+            }
+        }
+        let at: HashMap<String, usize> = dt
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.to_string(), i))
+            .collect();
+        for c in &t.chains {
+            let Some(&i) = at.get(&safe(&c.name)) else {
+                continue;
+            };
+            let dc = &mut dt.chains[i];
+            dc.line = c.line;
+            if let Some(b) = &c.base {
+                dc.builtin = true;
+                dc.policy = Some(
+                    match b.policy {
+                        Some(Policy::Drop) => "DROP",
+                        _ => "ACCEPT",
+                    }
+                    .into(),
+                );
+                dc.name = base_chain_label(c).into();
+            }
+        }
+        dt.reindex();
+    }
+    rs
+}
+
+/// A chain name as one word of iptables-save text.
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect()
+}
+
+/// Chains in the order [`write_rules`] names anonymous ones: a chain,
+/// then its rules' anonymous chains, each followed by its own.
+fn collect_chains<'a>(
+    c: &'a Chain,
+    name: String,
+    out: &mut Vec<(String, &'a Chain)>,
+    anon: &mut usize,
+) {
+    out.push((name, c));
+    let mut direct = Vec::new();
+    for r in &c.rules {
+        for a in r.anonymous_chains() {
+            *anon += 1;
+            direct.push((a, format!("{{anon_{anon}}}")));
+        }
+    }
+    for (a, n) in direct {
+        collect_nested(a, n, out, anon);
+    }
+}
+
+fn collect_nested<'a>(
+    c: &'a Chain,
+    name: String,
+    out: &mut Vec<(String, &'a Chain)>,
+    anon: &mut usize,
+) {
+    collect_chains(c, name, out, anon);
+}
+
+fn quote_comment(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .take(250)
+        .collect();
+    format!("\"{t}\"")
+}
+
+fn write_rules(
+    out: &mut String,
+    t: &Table,
+    c: &Chain,
+    cname: &str,
+    anon: &mut usize,
+    lines: &mut HashMap<String, Vec<u32>>,
+) {
+    let ls = lines.entry(cname.to_string()).or_default();
+    let mut nested: Vec<(&Chain, String)> = Vec::new();
+    for r in &c.rules {
+        let shown = if r.text.is_empty() {
+            r.to_string()
+        } else {
+            r.text.clone()
+        };
+        let head = format!("-A {cname} -m comment --comment {}", quote_comment(&shown));
+        let mut targets: Vec<String> = Vec::new();
+        for s in &r.stmts {
+            match s {
+                Stmt::Verdict(v) => targets.push(verdict_target(v, anon, &mut nested)),
+                Stmt::Vmap { map, .. } => {
+                    let elems: Vec<&Expr> = match map {
+                        Expr::Map(v) => v.iter().collect(),
+                        Expr::SetRef(n) => {
+                            t.set(n).map_or(Vec::new(), |s| s.elements.iter().collect())
+                        }
+                        _ => Vec::new(),
+                    };
+                    for e in elems {
+                        if let Expr::MapElem(_, v) = e
+                            && let Expr::Verdict(v) = &**v
+                        {
+                            targets.push(verdict_target(v, anon, &mut nested));
+                        }
+                    }
+                }
+                Stmt::Reject { .. } => targets.push("-j REJECT".into()),
+                Stmt::Nat(n) => targets.push(
+                    match n.kind {
+                        NatKind::Dnat => "-j DNAT --to-destination 0.0.0.0",
+                        NatKind::Snat => "-j SNAT --to-source 0.0.0.0",
+                        NatKind::Masquerade => "-j MASQUERADE",
+                        NatKind::Redirect => "-j REDIRECT",
+                    }
+                    .into(),
+                ),
+                _ => {}
+            }
+        }
+        targets.retain(|x| !x.is_empty());
+        if targets.is_empty() {
+            let _ = writeln!(out, "{head}");
+            ls.push(r.line);
+        }
+        for tg in targets {
+            let _ = writeln!(out, "{head} {tg}");
+            ls.push(r.line);
+        }
+    }
+    for (a, name) in nested {
+        write_rules(out, t, a, &name, anon, lines);
+    }
+}
+
+fn verdict_target<'a>(
+    v: &'a Verdict,
+    anon: &mut usize,
+    nested: &mut Vec<(&'a Chain, String)>,
+) -> String {
+    match v {
+        Verdict::Accept => "-j ACCEPT".into(),
+        Verdict::Drop => "-j DROP".into(),
+        Verdict::Return => "-j RETURN".into(),
+        Verdict::Continue => String::new(),
+        Verdict::Queue(_) => "-j NFQUEUE".into(),
+        Verdict::Jump(c) => format!("-j {}", safe(c)),
+        Verdict::Goto(c) => format!("-g {}", safe(c)),
+        Verdict::JumpAnon(c) | Verdict::GotoAnon(c) => {
+            *anon += 1;
+            let name = format!("{{anon_{anon}}}");
+            nested.push((c, name.clone()));
+            format!("{} {name}", if v.is_goto() { "-g" } else { "-j" })
+        }
+    }
+}
