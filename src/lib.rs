@@ -26,6 +26,7 @@ pub mod input;
 pub mod layout;
 pub mod matches;
 pub mod model;
+pub mod nft;
 pub mod parse;
 pub mod render;
 pub mod save;

@@ -53,6 +53,10 @@ pub enum InputFormat {
     Spec,
     /// `iptables -L` output: `Chain` headers and column tables.
     Listing,
+    /// `nft list ruleset` text.
+    Nft,
+    /// `nft -j list ruleset` JSON.
+    NftJson,
 }
 
 /// A whole parsed dump: one address family, tables in file order.
@@ -70,6 +74,10 @@ pub struct Ruleset {
     /// -L` without `-v` prints no interfaces ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Native nftables tables read from `nft list ruleset` text or JSON
+    /// (empty for iptables input).
+    #[serde(skip_serializing_if = "crate::nft::NftRuleset::is_empty")]
+    pub nft: crate::nft::NftRuleset,
 }
 
 impl Ruleset {

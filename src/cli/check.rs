@@ -123,6 +123,8 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             InputFormat::Save => "iptables-save",
             InputFormat::Spec => "iptables -S",
             InputFormat::Listing => "iptables -L",
+            InputFormat::Nft => "nft",
+            InputFormat::NftJson => "nft -j",
         };
         let fam = match s.family {
             iptviz::model::Family::Ipv4 => "IPv4",

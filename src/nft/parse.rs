@@ -1,0 +1,1914 @@
+//! `nft list ruleset` text and `nft -f` scripts into an [`NftRuleset`].
+//!
+//! Reads both the block form (`table inet x { chain y { ... } }`, as
+//! written by hand and as nft prints it back) and the command form (`add
+//! table`, `add chain`, `add rule`, `add element`, `insert rule`, `flush
+//! ...`, as kube-proxy writes it). `define`s are expanded where `$NAME` is
+//! used; `include` lines are reported and not followed. A statement that
+//! cannot be read becomes a problem with its line and column, and reading
+//! goes on with the next one.
+
+use std::collections::HashMap;
+
+use crate::model::Str;
+use crate::parse::{Problem, Severity};
+
+use super::lex::{Tok, Token, tokenize};
+use super::model::*;
+
+/// Reads nft text; returns the model and every problem found.
+pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
+    let (toks, lex_errors) = tokenize(src);
+    let mut p = P {
+        src,
+        toks: Vec::new(),
+        pos: 0,
+        rs: NftRuleset::default(),
+        problems: Vec::new(),
+        line_starts: line_starts(src),
+        anon: 0,
+    };
+    for e in lex_errors {
+        p.problem_at(e.at, Severity::Error, e.message);
+    }
+    p.toks = p.expand_defines(toks);
+    p.top();
+    p.problems.sort_by_key(|x| (x.line, x.column));
+    (p.rs, p.problems)
+}
+
+/// True when the text looks like nft rather than iptables: its first
+/// statement word is one nft starts a ruleset with.
+pub fn looks_like_nft(text: &str) -> bool {
+    for line in text.lines().take(200) {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let first = t.split_whitespace().next().unwrap_or("");
+        return match first {
+            "table" | "define" | "include" | "flush" | "delete" | "destroy" | "create"
+            | "insert" | "replace" | "redefine" | "undefine" => true,
+            "add" => {
+                let second = t.split_whitespace().nth(1).unwrap_or("");
+                matches!(
+                    second,
+                    "table"
+                        | "chain"
+                        | "rule"
+                        | "set"
+                        | "map"
+                        | "element"
+                        | "flowtable"
+                        | "counter"
+                        | "quota"
+                )
+            }
+            _ => false,
+        };
+    }
+    false
+}
+
+fn line_starts(src: &str) -> Vec<usize> {
+    let mut v = vec![0];
+    v.extend(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1));
+    v
+}
+
+/// Keys nft accepts without `meta` in front.
+pub(crate) const BARE_META: &[&str] = &[
+    "iif",
+    "oif",
+    "iifname",
+    "oifname",
+    "iiftype",
+    "oiftype",
+    "iifgroup",
+    "oifgroup",
+    "mark",
+    "skuid",
+    "skgid",
+    "rtclassid",
+    "ibrname",
+    "obrname",
+    "ibriport",
+    "obriport",
+    "pkttype",
+    "cpu",
+    "cgroup",
+];
+
+/// Protocol words that start a payload expression (`ip saddr`, `tcp dport` ...).
+const PAYLOAD: &[&str] = &[
+    "ether", "vlan", "arp", "ip", "ip6", "icmp", "icmpv6", "igmp", "tcp", "udp", "udplite", "sctp",
+    "dccp", "th", "ah", "esp", "comp", "gre", "rt", "rt0", "rt2", "srh", "hbh", "frag", "dst",
+    "mh", "auth",
+];
+
+type Res<T> = Result<T, (usize, String)>;
+
+struct P<'a> {
+    src: &'a str,
+    toks: Vec<Token<'a>>,
+    pos: usize,
+    rs: NftRuleset,
+    problems: Vec<Problem>,
+    line_starts: Vec<usize>,
+    anon: usize,
+}
+
+impl<'a> P<'a> {
+    // ---- positions and problems ----
+
+    fn line_col(&self, at: usize) -> (u32, u32, usize) {
+        let li = self.line_starts.partition_point(|&s| s <= at) - 1;
+        let start = self.line_starts[li];
+        let col = self.src[start..at.min(self.src.len())].chars().count() as u32 + 1;
+        (li as u32 + 1, col, start)
+    }
+
+    fn problem_at(&mut self, at: usize, severity: Severity, message: String) {
+        let (line, column, start) = self.line_col(at);
+        let end = self.src[start..]
+            .find('\n')
+            .map_or(self.src.len(), |e| start + e);
+        let text = self.src[start..end].trim_end_matches('\r');
+        self.problems.push(Problem {
+            line,
+            column,
+            severity,
+            message,
+            source: text.chars().take(300).collect(),
+        });
+    }
+
+    fn line_of(&self, at: usize) -> u32 {
+        self.line_col(at).0
+    }
+
+    // ---- token access ----
+
+    fn peek(&self) -> Option<&Token<'a>> {
+        self.toks.get(self.pos)
+    }
+
+    fn peek_at(&self, n: usize) -> Option<&Token<'a>> {
+        self.toks.get(self.pos + n)
+    }
+
+    fn peek_word(&self) -> Option<&'a str> {
+        self.peek().and_then(Token::word)
+    }
+
+    fn here(&self) -> usize {
+        self.peek()
+            .or_else(|| self.toks.last())
+            .map_or(self.src.len(), |t| {
+                if self.pos < self.toks.len() {
+                    t.at
+                } else {
+                    t.end
+                }
+            })
+    }
+
+    fn at_end_of_stmt(&self) -> bool {
+        matches!(
+            self.peek().map(|t| &t.tok),
+            None | Some(Tok::Newline | Tok::Semi | Tok::Close)
+        )
+    }
+
+    fn eat(&mut self, tok: &Tok<'_>) -> bool {
+        if self.peek().map(|t| &t.tok) == Some(tok) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_word(&mut self, w: &str) -> bool {
+        if self.peek_word() == Some(w) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_word(&mut self, what: &str) -> Res<&'a str> {
+        match self.peek() {
+            Some(t) if t.text().is_some() => {
+                let w = t.text().unwrap_or_default();
+                self.pos += 1;
+                Ok(w)
+            }
+            _ => Err((self.here(), format!("expected {what}"))),
+        }
+    }
+
+    fn expect(&mut self, tok: Tok<'static>, what: &str) -> Res<()> {
+        if self.eat(&tok) {
+            Ok(())
+        } else {
+            Err((self.here(), format!("expected {what}")))
+        }
+    }
+
+    fn skip_blank(&mut self) {
+        while matches!(self.peek().map(|t| &t.tok), Some(Tok::Newline | Tok::Semi)) {
+            self.pos += 1;
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while matches!(self.peek().map(|t| &t.tok), Some(Tok::Newline)) {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips to the end of the statement: past balanced braces, up to a
+    /// newline or `;` (consumed) or an unbalanced `}` (left).
+    fn recover(&mut self) {
+        let mut depth = 0usize;
+        while let Some(t) = self.peek().copied() {
+            match t.tok {
+                Tok::Open => depth += 1,
+                Tok::Close if depth == 0 => return,
+                Tok::Close => depth -= 1,
+                Tok::Newline | Tok::Semi if depth == 0 => {
+                    self.pos += 1;
+                    return;
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Skips a `{ ... }` block whose `{` is next.
+    fn skip_block(&mut self) {
+        let mut depth = 0usize;
+        while let Some(t) = self.peek().copied() {
+            self.pos += 1;
+            match t.tok {
+                Tok::Open => depth += 1,
+                Tok::Close => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The source text from byte `a` to byte `b`, blanks squeezed.
+    fn squeeze(&self, a: usize, b: usize) -> String {
+        let mut out = String::with_capacity(b.saturating_sub(a));
+        for w in self.src[a..b].split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+        out
+    }
+
+    // ---- defines ----
+
+    fn expand_defines(&mut self, toks: Vec<Token<'a>>) -> Vec<Token<'a>> {
+        let mut defs: HashMap<&'a str, Vec<Token<'a>>> = HashMap::new();
+        let mut out: Vec<Token<'a>> = Vec::with_capacity(toks.len());
+        let mut i = 0;
+        let mut stmt_start = true;
+        while i < toks.len() {
+            let t = &toks[i];
+            let kw = t.word();
+            if stmt_start && matches!(kw, Some("define" | "redefine" | "undefine")) {
+                let at = t.at;
+                let name = toks.get(i + 1).and_then(Token::word);
+                let Some(name) = name else {
+                    self.problem_at(at, Severity::Error, "expected a name after define".into());
+                    i += 1;
+                    continue;
+                };
+                if kw == Some("undefine") {
+                    defs.remove(name);
+                    i += 2;
+                    continue;
+                }
+                let mut j = i + 2;
+                if toks.get(j).and_then(Token::word) != Some("=") {
+                    self.problem_at(
+                        toks.get(j).map_or(at, |t| t.at),
+                        Severity::Error,
+                        format!("expected `=` after `define {name}`"),
+                    );
+                    while j < toks.len() && toks[j].tok != Tok::Newline {
+                        j += 1;
+                    }
+                    i = j;
+                    continue;
+                }
+                j += 1;
+                let vstart = j;
+                let mut depth = 0usize;
+                while j < toks.len() {
+                    match toks[j].tok {
+                        Tok::Open => depth += 1,
+                        Tok::Close => depth = depth.saturating_sub(1),
+                        Tok::Newline | Tok::Semi if depth == 0 => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                let value_text = match (toks.get(vstart), toks.get(j.max(1) - 1)) {
+                    (Some(a), Some(b)) if j > vstart => self.squeeze(a.at, b.end),
+                    _ => String::new(),
+                };
+                let mut value = Vec::new();
+                for v in &toks[vstart..j] {
+                    self.expand_one(v, &defs, &mut value);
+                }
+                defs.insert(name, value);
+                self.rs.defines.push(Define {
+                    name: name.into(),
+                    value: value_text,
+                    line: self.line_of(at),
+                });
+                i = j;
+                continue;
+            }
+            stmt_start = matches!(t.tok, Tok::Newline | Tok::Semi | Tok::Open | Tok::Close);
+            self.expand_one(t, &defs, &mut out);
+            i += 1;
+        }
+        out
+    }
+
+    fn expand_one(
+        &mut self,
+        t: &Token<'a>,
+        defs: &HashMap<&'a str, Vec<Token<'a>>>,
+        out: &mut Vec<Token<'a>>,
+    ) {
+        if let Some(w) = t.word()
+            && let Some(name) = w.strip_prefix('$')
+        {
+            match defs.get(name) {
+                Some(v) => out.extend(v.iter().map(|x| Token {
+                    tok: x.tok,
+                    at: t.at,
+                    end: t.end,
+                })),
+                None => {
+                    self.problem_at(t.at, Severity::Error, format!("`${name}` is not defined"));
+                    out.push(*t);
+                }
+            }
+        } else {
+            out.push(*t);
+        }
+    }
+
+    // ---- top level ----
+
+    fn top(&mut self) {
+        loop {
+            self.skip_blank();
+            let Some(t) = self.peek() else { break };
+            let at = t.at;
+            if t.tok == Tok::Close {
+                self.problem_at(at, Severity::Error, "unmatched `}`".into());
+                self.pos += 1;
+                continue;
+            }
+            if let Err((at, msg)) = self.command() {
+                self.problem_at(at, Severity::Error, msg);
+                self.recover();
+            }
+        }
+    }
+
+    fn command(&mut self) -> Res<()> {
+        let at = self.here();
+        let Some(w) = self.peek_word() else {
+            return Err((
+                at,
+                "expected `table`, `add`, `flush`, `define` or `include`".into(),
+            ));
+        };
+        self.pos += 1;
+        match w {
+            "table" => self.table_cmd(at, true),
+            "add" | "create" | "insert" => {
+                let what = self.expect_word("table, chain, rule, set, map or element")?;
+                match what {
+                    "table" => self.table_cmd(at, true),
+                    "chain" => self.chain_cmd(at),
+                    "rule" => self.rule_cmd(w == "insert"),
+                    "set" | "map" => self.set_cmd(at, what == "map"),
+                    "element" => self.element_cmd(),
+                    "flowtable" => self.flowtable_cmd(at),
+                    "counter" | "quota" | "limit" | "secmark" | "synproxy" | "ct" => {
+                        let kind = if what == "ct" {
+                            format!("ct {}", self.expect_word("helper, timeout or expectation")?)
+                        } else {
+                            what.to_string()
+                        };
+                        let (fam, table) = self.table_ref()?;
+                        let ti = self.table_index(fam, table, at);
+                        self.object(ti, kind, at)
+                    }
+                    other => Err((at, format!("cannot read `{w} {other}`"))),
+                }
+            }
+            "flush" => {
+                let what = self.expect_word("ruleset, table, chain, set or map")?;
+                match what {
+                    "ruleset" => {
+                        if self.rs.tables.is_empty() {
+                            self.rs.flush_ruleset = true;
+                        } else {
+                            self.rs.tables.clear();
+                        }
+                        let _ = self.peek_word().and_then(Family::from_name).map(|_| {
+                            self.pos += 1;
+                        });
+                        Ok(())
+                    }
+                    "table" => {
+                        let (fam, name) = self.table_ref()?;
+                        let ti = self.table_index(fam, name, at);
+                        let t = &mut self.rs.tables[ti];
+                        for c in &mut t.chains {
+                            c.rules.clear();
+                        }
+                        for s in &mut t.sets {
+                            s.elements.clear();
+                        }
+                        t.flushed = true;
+                        Ok(())
+                    }
+                    "chain" => {
+                        let (fam, table) = self.table_ref()?;
+                        let name = self.expect_word("a chain name")?;
+                        let ti = self.table_index(fam, table, at);
+                        let ci = self.chain_index(ti, name, at);
+                        self.rs.tables[ti].chains[ci].rules.clear();
+                        Ok(())
+                    }
+                    "set" | "map" => {
+                        let (fam, table) = self.table_ref()?;
+                        let name = self.expect_word("a set name")?;
+                        let ti = self.table_index(fam, table, at);
+                        if let Some(s) = self.rs.tables[ti].sets.iter_mut().find(|s| s.name == name)
+                        {
+                            s.elements.clear();
+                        }
+                        Ok(())
+                    }
+                    other => Err((at, format!("cannot read `flush {other}`"))),
+                }
+            }
+            "delete" | "destroy" => {
+                let what = self.expect_word("what to delete")?;
+                if what == "table" {
+                    let (fam, name) = self.table_ref()?;
+                    self.rs
+                        .tables
+                        .retain(|t| !(t.family == fam && t.name == name));
+                    return Ok(());
+                }
+                self.problem_at(
+                    at,
+                    Severity::Warning,
+                    format!("`{w} {what}` is not applied to the model"),
+                );
+                self.recover();
+                Ok(())
+            }
+            "include" => self.include(at),
+            "list" | "monitor" | "describe" | "reset" | "export" | "import" | "rename"
+            | "replace" => {
+                self.problem_at(
+                    at,
+                    Severity::Warning,
+                    format!("`{w}` command ignored: it does not change the ruleset read here"),
+                );
+                self.recover();
+                Ok(())
+            }
+            other => Err((
+                at,
+                format!("expected `table`, `add`, `flush`, `define` or `include`, found `{other}`"),
+            )),
+        }
+    }
+
+    /// `include "PATH"` (the word `include` already read).
+    fn include(&mut self, at: usize) -> Res<()> {
+        let path = self.expect_word("a quoted path")?;
+        self.rs.includes.push(Include {
+            path: path.into(),
+            line: self.line_of(at),
+        });
+        self.problem_at(
+            at,
+            Severity::Warning,
+            format!("include \"{path}\" is not followed: its rules are not in this view"),
+        );
+        Ok(())
+    }
+
+    /// `[FAMILY] NAME`
+    fn table_ref(&mut self) -> Res<(Family, &'a str)> {
+        let first = self.expect_word("a table name")?;
+        if let Some(f) = Family::from_name(first)
+            && self.peek().and_then(Token::text).is_some()
+        {
+            let name = self.expect_word("a table name")?;
+            return Ok((f, name));
+        }
+        Ok((Family::Ip, first))
+    }
+
+    fn table_index(&mut self, fam: Family, name: &str, at: usize) -> usize {
+        if let Some(i) = self
+            .rs
+            .tables
+            .iter()
+            .position(|t| t.family == fam && t.name == name)
+        {
+            return i;
+        }
+        let line = self.line_of(at);
+        self.rs.tables.push(Table::new(fam, name, line));
+        self.rs.tables.len() - 1
+    }
+
+    fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
+        if let Some(i) = self.rs.tables[ti]
+            .chains
+            .iter()
+            .position(|c| c.name == name)
+        {
+            return i;
+        }
+        let line = self.line_of(at);
+        self.rs.tables[ti].chains.push(Chain::new(name, line));
+        self.rs.tables[ti].chains.len() - 1
+    }
+
+    fn table_cmd(&mut self, at: usize, _declare: bool) -> Res<()> {
+        let (fam, name) = self.table_ref()?;
+        let ti = self.table_index(fam, name, at);
+        if self.eat(&Tok::Open) {
+            self.table_body(ti)?;
+        }
+        Ok(())
+    }
+
+    fn table_body(&mut self, ti: usize) -> Res<()> {
+        loop {
+            self.skip_blank();
+            let Some(t) = self.peek() else {
+                return Err((self.src.len(), "missing `}` at the end of the table".into()));
+            };
+            if t.tok == Tok::Close {
+                self.pos += 1;
+                return Ok(());
+            }
+            let at = t.at;
+            if let Err((at, msg)) = self.table_item(ti, at) {
+                self.problem_at(at, Severity::Error, msg);
+                self.recover();
+            }
+        }
+    }
+
+    fn table_item(&mut self, ti: usize, at: usize) -> Res<()> {
+        let w = self.expect_word("chain, set, map, flowtable, flags or comment")?;
+        match w {
+            "chain" => {
+                let name = self.expect_word("a chain name")?;
+                let ci = self.chain_index(ti, name, at);
+                self.expect(Tok::Open, "`{` after the chain name")?;
+                self.chain_body(ti, ci)
+            }
+            "set" | "map" => {
+                let name = self.expect_word("a set name")?;
+                self.set_decl(ti, name, w == "map", at)
+            }
+            "flowtable" => {
+                let name = self.expect_word("a flowtable name")?;
+                self.flowtable(ti, name, at)
+            }
+            "include" => self.include(at),
+            "flags" => {
+                let flags = self.word_list();
+                self.rs.tables[ti].flags.extend(flags);
+                Ok(())
+            }
+            "comment" => {
+                let c = self.expect_word("a quoted comment")?;
+                self.rs.tables[ti].comment = Some(c.into());
+                Ok(())
+            }
+            "counter" | "quota" | "limit" | "secmark" | "synproxy" => {
+                self.object(ti, w.to_string(), at)
+            }
+            "ct" => {
+                let kind = self.expect_word("helper, timeout or expectation")?;
+                self.object(ti, format!("ct {kind}"), at)
+            }
+            other => Err((
+                at,
+                format!("expected chain, set, map, flowtable, flags or comment, found `{other}`"),
+            )),
+        }
+    }
+
+    /// `A,B,C` or `A, B`
+    fn word_list(&mut self) -> Vec<Str> {
+        let mut out = Vec::new();
+        while let Some(w) = self.peek().and_then(Token::text) {
+            self.pos += 1;
+            out.push(Str::from(w));
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        out
+    }
+
+    fn object(&mut self, ti: usize, kind: String, at: usize) -> Res<()> {
+        let name = self.expect_word("an object name")?;
+        let body = if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
+            let a = self.toks[self.pos].end;
+            let start = self.pos;
+            self.skip_block();
+            let b = self.toks[self.pos - 1].at;
+            let _ = start;
+            self.squeeze(a, b)
+        } else {
+            String::new()
+        };
+        let line = self.line_of(at);
+        self.rs.tables[ti].objects.push(Object {
+            kind,
+            name: name.into(),
+            line,
+            body,
+        });
+        Ok(())
+    }
+
+    fn chain_cmd(&mut self, at: usize) -> Res<()> {
+        let (fam, table) = self.table_ref()?;
+        let name = self.expect_word("a chain name")?;
+        let ti = self.table_index(fam, table, at);
+        let ci = self.chain_index(ti, name, at);
+        if self.eat(&Tok::Open) {
+            self.chain_body(ti, ci)?;
+        }
+        Ok(())
+    }
+
+    fn chain_body(&mut self, ti: usize, ci: usize) -> Res<()> {
+        let fam = self.rs.tables[ti].family;
+        let mut rules = std::mem::take(&mut self.rs.tables[ti].chains[ci].rules);
+        let mut chain = std::mem::take(&mut self.rs.tables[ti].chains[ci]);
+        let r = self.chain_items(fam, &mut chain, &mut rules);
+        chain.rules = rules;
+        self.rs.tables[ti].chains[ci] = chain;
+        r
+    }
+
+    fn chain_items(&mut self, fam: Family, chain: &mut Chain, rules: &mut Vec<Rule>) -> Res<()> {
+        loop {
+            self.skip_blank();
+            let Some(t) = self.peek() else {
+                return Err((self.src.len(), "missing `}` at the end of the chain".into()));
+            };
+            if t.tok == Tok::Close {
+                self.pos += 1;
+                return Ok(());
+            }
+            let at = t.at;
+            let r = match t.word() {
+                Some("type") => self.base_chain(fam, chain),
+                Some("policy") => {
+                    self.pos += 1;
+                    let p = self.expect_word("accept or drop")?;
+                    let pol = match p {
+                        "accept" => Policy::Accept,
+                        "drop" => Policy::Drop,
+                        o => return Err((at, format!("policy must be accept or drop, not `{o}`"))),
+                    };
+                    match &mut chain.base {
+                        Some(b) => b.policy = Some(pol),
+                        None => {
+                            return Err((
+                                at,
+                                "a policy needs a base chain (`type ... hook ...`)".into(),
+                            ));
+                        }
+                    }
+                    Ok(())
+                }
+                Some("comment")
+                    if self
+                        .peek_at(1)
+                        .is_some_and(|t| matches!(t.tok, Tok::Quoted(_)))
+                        && self.peek_at(2).is_none_or(|t| {
+                            matches!(t.tok, Tok::Newline | Tok::Semi | Tok::Close)
+                        }) =>
+                {
+                    self.pos += 1;
+                    chain.comment = Some(self.expect_word("a comment")?.into());
+                    Ok(())
+                }
+                Some("include") => {
+                    self.pos += 1;
+                    self.include(at)
+                }
+                Some("devices") | Some("device") => {
+                    self.pos += 1;
+                    let devs = self.devices()?;
+                    if let Some(b) = &mut chain.base {
+                        b.devices.extend(devs);
+                    }
+                    Ok(())
+                }
+                _ => match self.rule(fam) {
+                    Ok(r) => {
+                        rules.push(r);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err((at, msg)) = r {
+                self.problem_at(at, Severity::Error, msg);
+                self.recover();
+            }
+        }
+    }
+
+    fn devices(&mut self) -> Res<Vec<Str>> {
+        self.eat_word("=");
+        if self.eat(&Tok::Open) {
+            let mut out = Vec::new();
+            loop {
+                self.skip_newlines();
+                if self.eat(&Tok::Close) {
+                    return Ok(out);
+                }
+                out.push(self.expect_word("a device name")?.into());
+                self.skip_newlines();
+                self.eat(&Tok::Comma);
+            }
+        }
+        Ok(vec![self.expect_word("a device name")?.into()])
+    }
+
+    fn base_chain(&mut self, fam: Family, chain: &mut Chain) -> Res<()> {
+        self.pos += 1; // type
+        let kind = ChainType::from_name(self.expect_word("filter, nat or route")?);
+        if !self.eat_word("hook") {
+            return Err((self.here(), "expected `hook` after the chain type".into()));
+        }
+        let hook = Hook::from_name(self.expect_word("a hook name")?);
+        let mut devices = Vec::new();
+        if matches!(self.peek_word(), Some("device" | "devices")) {
+            self.pos += 1;
+            devices = self.devices()?;
+        }
+        if !self.eat_word("priority") {
+            return Err((self.here(), "expected `priority` after the hook".into()));
+        }
+        let priority = self.priority(fam)?;
+        let policy = chain.base.as_ref().and_then(|b| b.policy);
+        chain.base = Some(BaseChain {
+            kind,
+            hook,
+            priority,
+            policy,
+            devices,
+        });
+        Ok(())
+    }
+
+    /// `NUMBER`, `NAME`, `NAME + N`, `NAME - N` (also without blanks).
+    fn priority(&mut self, fam: Family) -> Res<Priority> {
+        let at = self.here();
+        let mut words = Vec::new();
+        while let Some(w) = self.peek_word() {
+            words.push(w);
+            self.pos += 1;
+        }
+        let written = words.join(" ");
+        let value = priority_value(fam, &written).ok_or((
+            at,
+            format!("cannot read priority `{written}` for family {fam}"),
+        ))?;
+        Ok(Priority { value, written })
+    }
+
+    fn flowtable_cmd(&mut self, at: usize) -> Res<()> {
+        let (fam, table) = self.table_ref()?;
+        let name = self.expect_word("a flowtable name")?;
+        let ti = self.table_index(fam, table, at);
+        self.flowtable(ti, name, at)
+    }
+
+    fn flowtable(&mut self, ti: usize, name: &str, at: usize) -> Res<()> {
+        let fam = self.rs.tables[ti].family;
+        self.expect(Tok::Open, "`{` after the flowtable name")?;
+        let mut hook = Hook::Ingress;
+        let mut priority = Priority::number(0);
+        let mut devices = Vec::new();
+        loop {
+            self.skip_blank();
+            if self.eat(&Tok::Close) {
+                break;
+            }
+            let w = self.expect_word("hook, priority, devices or `}`")?;
+            match w {
+                "hook" => {
+                    hook = Hook::from_name(self.expect_word("a hook")?);
+                    if self.eat_word("priority") {
+                        priority = self.priority(fam)?;
+                    }
+                }
+                "priority" => priority = self.priority(fam)?,
+                "devices" | "device" => devices = self.devices()?,
+                _ => self.recover(),
+            }
+        }
+        let line = self.line_of(at);
+        self.rs.tables[ti].flowtables.push(Flowtable {
+            name: name.into(),
+            line,
+            hook,
+            priority,
+            devices,
+        });
+        Ok(())
+    }
+
+    // ---- sets ----
+
+    fn set_cmd(&mut self, at: usize, is_map: bool) -> Res<()> {
+        let (fam, table) = self.table_ref()?;
+        let name = self.expect_word("a set name")?;
+        let ti = self.table_index(fam, table, at);
+        self.set_decl(ti, name, is_map, at)
+    }
+
+    fn set_decl(&mut self, ti: usize, name: &str, is_map: bool, at: usize) -> Res<()> {
+        let fam = self.rs.tables[ti].family;
+        let line = self.line_of(at);
+        let mut set = match self.rs.tables[ti].sets.iter().position(|s| s.name == name) {
+            Some(i) => self.rs.tables[ti].sets.remove(i),
+            None => Set {
+                name: name.into(),
+                line,
+                is_map,
+                ..Default::default()
+            },
+        };
+        let r = self.set_body(fam, &mut set);
+        self.rs.tables[ti].sets.push(set);
+        r
+    }
+
+    fn set_body(&mut self, fam: Family, set: &mut Set) -> Res<()> {
+        self.expect(Tok::Open, "`{` after the set name")?;
+        loop {
+            self.skip_blank();
+            if self.eat(&Tok::Close) {
+                return Ok(());
+            }
+            let at = self.here();
+            let r = self.set_item(fam, set);
+            if let Err((at2, msg)) = r {
+                self.problem_at(at2.max(at), Severity::Error, msg);
+                self.recover();
+            }
+            if self.peek().is_none() {
+                return Err((self.src.len(), "missing `}` at the end of the set".into()));
+            }
+        }
+    }
+
+    fn set_item(&mut self, fam: Family, set: &mut Set) -> Res<()> {
+        let a = self.here();
+        let w = self.expect_word("type, typeof, flags, elements or comment")?;
+        match w {
+            "type" => {
+                let (k, v) = self.type_spec();
+                set.key_type = k;
+                set.data_type = v;
+                set.key_typeof = false;
+                Ok(())
+            }
+            "typeof" => {
+                let key = self.expr(fam, Mode::Selector)?;
+                set.key_type = concat_parts(&key);
+                set.key_typeof = true;
+                if self.eat_word(":") {
+                    let v = self.expr(fam, Mode::Selector)?;
+                    set.data_type = concat_parts(&v);
+                }
+                Ok(())
+            }
+            "flags" => {
+                set.flags = self.word_list();
+                Ok(())
+            }
+            "elements" => {
+                self.eat_word("=");
+                self.expect(Tok::Open, "`{` after elements =")?;
+                let elems = self.set_elements(fam)?;
+                set.elements.extend(elems);
+                Ok(())
+            }
+            "comment" => {
+                set.comment = Some(self.expect_word("a comment")?.into());
+                Ok(())
+            }
+            _ => {
+                while !self.at_end_of_stmt() {
+                    if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
+                        self.skip_block();
+                    } else {
+                        self.pos += 1;
+                    }
+                }
+                let b = self.toks[self.pos - 1].end;
+                set.other.push(self.squeeze(a, b));
+                Ok(())
+            }
+        }
+    }
+
+    /// `A . B [: C . D]` (also `: verdict`, `: interval ...`).
+    fn type_spec(&mut self) -> (Vec<Str>, Vec<Str>) {
+        let mut key = Vec::new();
+        let mut val = Vec::new();
+        let mut in_val = false;
+        while let Some(w) = self.peek_word() {
+            self.pos += 1;
+            match w {
+                "." => {}
+                ":" => in_val = true,
+                _ if in_val => val.push(w.into()),
+                _ => key.push(w.into()),
+            }
+        }
+        (key, val)
+    }
+
+    fn element_cmd(&mut self) -> Res<()> {
+        let at = self.here();
+        let (fam, table) = self.table_ref()?;
+        let name = self.expect_word("a set name")?;
+        let ti = self.table_index(fam, table, at);
+        self.expect(Tok::Open, "`{` before the elements")?;
+        let elems = self.set_elements(fam)?;
+        match self.rs.tables[ti].sets.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.elements.extend(elems);
+                Ok(())
+            }
+            None => Err((at, format!("no set or map `{name}` in table {fam} {table}"))),
+        }
+    }
+
+    /// Elements up to the closing `}` (consumed).
+    fn set_elements(&mut self, fam: Family) -> Res<Vec<Expr>> {
+        let mut out = Vec::new();
+        loop {
+            self.skip_newlines();
+            if self.eat(&Tok::Close) {
+                return Ok(out);
+            }
+            let e = self.element(fam)?;
+            out.push(e);
+            self.skip_newlines();
+            if self.eat(&Tok::Comma) {
+                continue;
+            }
+            self.skip_newlines();
+            if self.eat(&Tok::Close) {
+                return Ok(out);
+            }
+            return Err((self.here(), "expected `,` or `}` in the set".into()));
+        }
+    }
+
+    fn element(&mut self, fam: Family) -> Res<Expr> {
+        let key = self.expr_in_set(fam)?;
+        let key = self.elem_options(key);
+        if self.eat_word(":") {
+            let v = if let Some(v) = self.try_verdict(fam)? {
+                Expr::Verdict(Box::new(v))
+            } else {
+                self.expr_in_set(fam)?
+            };
+            return Ok(Expr::MapElem(Box::new(key), Box::new(v)));
+        }
+        Ok(key)
+    }
+
+    fn elem_options(&mut self, key: Expr) -> Expr {
+        let a = self.here();
+        let mut end = None;
+        while let Some(w) = self.peek_word() {
+            if !matches!(
+                w,
+                "timeout" | "expires" | "comment" | "counter" | "packets" | "bytes"
+            ) {
+                break;
+            }
+            self.pos += 1;
+            if w == "counter" {
+                end = Some(self.toks[self.pos - 1].end);
+                continue;
+            }
+            if self.peek().and_then(Token::text).is_some() {
+                self.pos += 1;
+            }
+            end = Some(self.toks[self.pos - 1].end);
+        }
+        match end {
+            Some(b) => Expr::Elem {
+                value: Box::new(key),
+                options: self.squeeze(a, b),
+            },
+            None => key,
+        }
+    }
+
+    // ---- rules ----
+
+    fn rule_cmd(&mut self, insert: bool) -> Res<()> {
+        let at = self.here();
+        let (fam, table) = self.table_ref()?;
+        let chain = self.expect_word("a chain name")?;
+        // `position N` / `handle N` / `index N` before the statements.
+        if matches!(self.peek_word(), Some("position" | "handle" | "index")) {
+            self.pos += 2;
+        }
+        let ti = self.table_index(fam, table, at);
+        if !self.rs.tables[ti].chains.iter().any(|c| c.name == chain) {
+            self.problem_at(
+                at,
+                Severity::Error,
+                format!("chain `{chain}` is not declared in table {fam} {table}"),
+            );
+        }
+        let ci = self.chain_index(ti, chain, at);
+        let r = self.rule(fam)?;
+        let rules = &mut self.rs.tables[ti].chains[ci].rules;
+        if insert {
+            rules.insert(0, r);
+        } else {
+            rules.push(r);
+        }
+        Ok(())
+    }
+
+    /// One rule: statements up to a newline, `;` or `}`.
+    fn rule(&mut self, fam: Family) -> Res<Rule> {
+        let start = self.here();
+        let (line, col, _) = self.line_col(start);
+        let mut rule = Rule {
+            line,
+            col,
+            ..Default::default()
+        };
+        let mut text_end = start;
+        while !self.at_end_of_stmt() {
+            if self.eat_word("comment") {
+                rule.comment = Some(self.expect_word("a quoted comment")?.into());
+                continue;
+            }
+            let s = self.stmt(fam)?;
+            text_end = self.toks[self.pos - 1].end;
+            rule.stmts.push(s);
+        }
+        if rule.stmts.is_empty() && rule.comment.is_none() {
+            return Err((start, "expected a statement".into()));
+        }
+        rule.text = self.squeeze(start, text_end.max(start));
+        Ok(rule)
+    }
+
+    fn try_verdict(&mut self, fam: Family) -> Res<Option<Verdict>> {
+        let Some(w) = self.peek_word() else {
+            return Ok(None);
+        };
+        let v = match w {
+            "accept" => Verdict::Accept,
+            "drop" => Verdict::Drop,
+            "continue" => Verdict::Continue,
+            "return" => Verdict::Return,
+            "jump" | "goto" => {
+                self.pos += 1;
+                if self.eat(&Tok::Open) {
+                    self.anon += 1;
+                    let mut c =
+                        Chain::new(format!("{{anon {}}}", self.anon), self.line_of(self.here()));
+                    let mut rules = Vec::new();
+                    self.chain_items(fam, &mut c, &mut rules)?;
+                    c.rules = rules;
+                    return Ok(Some(if w == "jump" {
+                        Verdict::JumpAnon(Box::new(c))
+                    } else {
+                        Verdict::GotoAnon(Box::new(c))
+                    }));
+                }
+                let target = self.expect_word("a chain name")?;
+                return Ok(Some(if w == "jump" {
+                    Verdict::Jump(target.into())
+                } else {
+                    Verdict::Goto(target.into())
+                }));
+            }
+            "queue" => {
+                self.pos += 1;
+                let a = self.here();
+                let mut b = None;
+                while let Some(w) = self.peek_word() {
+                    if !(matches!(w, "num" | "to" | "flags" | "bypass" | "fanout")
+                        || w.starts_with(|c: char| c.is_ascii_digit()))
+                    {
+                        break;
+                    }
+                    self.pos += 1;
+                    while self.eat(&Tok::Comma) {
+                        self.pos += 1;
+                    }
+                    b = Some(self.toks[self.pos - 1].end);
+                }
+                return Ok(Some(Verdict::Queue(
+                    b.map_or(String::new(), |b| self.squeeze(a, b)),
+                )));
+            }
+            _ => return Ok(None),
+        };
+        self.pos += 1;
+        Ok(Some(v))
+    }
+
+    fn stmt(&mut self, fam: Family) -> Res<Stmt> {
+        let at = self.here();
+        if let Some(v) = self.try_verdict(fam)? {
+            return Ok(Stmt::Verdict(v));
+        }
+        let Some(w) = self.peek().and_then(Token::text) else {
+            return Err((at, "expected a statement".into()));
+        };
+        match w {
+            "counter" => {
+                self.pos += 1;
+                let mut packets = None;
+                let mut bytes = None;
+                let mut name = None;
+                loop {
+                    match self.peek_word() {
+                        Some("packets") => {
+                            self.pos += 1;
+                            packets = Some(self.number()?);
+                        }
+                        Some("bytes") => {
+                            self.pos += 1;
+                            bytes = Some(self.number()?);
+                        }
+                        Some("name") => {
+                            self.pos += 1;
+                            name = Some(self.expect_word("a counter name")?.into());
+                        }
+                        _ => break,
+                    }
+                }
+                Ok(Stmt::Counter {
+                    packets,
+                    bytes,
+                    name,
+                })
+            }
+            "log" => {
+                self.pos += 1;
+                let (mut prefix, mut level, mut group, mut other) = (None, None, None, Vec::new());
+                loop {
+                    match self.peek_word() {
+                        Some("prefix") => {
+                            self.pos += 1;
+                            prefix = Some(self.expect_word("a prefix")?.to_string());
+                        }
+                        Some("level") => {
+                            self.pos += 1;
+                            level = Some(self.expect_word("a level")?.into());
+                        }
+                        Some("group") => {
+                            self.pos += 1;
+                            group = Some(self.number()? as u32);
+                        }
+                        Some(k @ ("snaplen" | "queue-threshold")) => {
+                            self.pos += 1;
+                            let n = self.expect_word("a number")?;
+                            other.push(format!("{k} {n}"));
+                        }
+                        Some("flags") => {
+                            self.pos += 1;
+                            let mut f = Vec::new();
+                            while let Some(w) = self.peek_word() {
+                                if !matches!(
+                                    w,
+                                    "tcp"
+                                        | "ip"
+                                        | "sequence"
+                                        | "options"
+                                        | "skuid"
+                                        | "ether"
+                                        | "all"
+                                ) {
+                                    break;
+                                }
+                                self.pos += 1;
+                                f.push(w);
+                                if self.eat(&Tok::Comma) {
+                                    f.push(",");
+                                }
+                            }
+                            other.push(format!("flags {}", f.join(" ").replace(" , ", ",")));
+                        }
+                        _ => break,
+                    }
+                }
+                Ok(Stmt::Log {
+                    prefix,
+                    level,
+                    group,
+                    other,
+                })
+            }
+            "reject" => {
+                self.pos += 1;
+                let mut with = None;
+                if self.eat_word("with") {
+                    let a = self.here();
+                    let k = self.expect_word("icmp, icmpv6, icmpx or tcp")?;
+                    if k == "tcp" {
+                        self.eat_word("reset");
+                    } else {
+                        self.eat_word("type");
+                        self.expect_word("a reject type")?;
+                    }
+                    let b = self.toks[self.pos - 1].end;
+                    with = Some(self.squeeze(a, b).replace(" type ", " "));
+                }
+                Ok(Stmt::Reject { with })
+            }
+            "limit" => {
+                self.pos += 1;
+                let a = self.here();
+                while let Some(w) = self.peek_word() {
+                    if !(matches!(
+                        w,
+                        "rate"
+                            | "over"
+                            | "until"
+                            | "burst"
+                            | "packets"
+                            | "bytes"
+                            | "kbytes"
+                            | "mbytes"
+                    ) || w.starts_with(|c: char| c.is_ascii_digit()))
+                    {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                let b = self.toks[self.pos - 1].end;
+                Ok(Stmt::Limit {
+                    text: self.squeeze(a, b.max(a)),
+                })
+            }
+            "notrack" => {
+                self.pos += 1;
+                Ok(Stmt::Notrack)
+            }
+            "dnat" | "snat" | "masquerade" | "redirect" => {
+                self.pos += 1;
+                self.nat(fam, w)
+            }
+            "xt" | "add" | "update" | "delete" | "meter" | "dup" | "fwd" | "tproxy"
+            | "synproxy" | "flow" | "quota" | "objref" => self.other_stmt(at),
+            _ => self.match_or_set(fam, at),
+        }
+    }
+
+    fn number(&mut self) -> Res<u64> {
+        let at = self.here();
+        let w = self.expect_word("a number")?;
+        w.parse()
+            .map_err(|_| (at, format!("expected a number, found `{w}`")))
+    }
+
+    /// A statement kept as text up to the next verdict or `comment`.
+    fn other_stmt(&mut self, at: usize) -> Res<Stmt> {
+        self.pos += 1;
+        while !self.at_end_of_stmt() {
+            if matches!(
+                self.peek_word(),
+                Some(
+                    "accept"
+                        | "drop"
+                        | "return"
+                        | "jump"
+                        | "goto"
+                        | "continue"
+                        | "comment"
+                        | "counter"
+                )
+            ) {
+                break;
+            }
+            if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
+                self.skip_block();
+            } else {
+                self.pos += 1;
+            }
+        }
+        let b = self.toks[self.pos - 1].end;
+        Ok(Stmt::Other(self.squeeze(at, b)))
+    }
+
+    fn nat(&mut self, fam: Family, kw: &str) -> Res<Stmt> {
+        let kind = match kw {
+            "dnat" => NatKind::Dnat,
+            "snat" => NatKind::Snat,
+            "masquerade" => NatKind::Masquerade,
+            _ => NatKind::Redirect,
+        };
+        let mut nat = Nat {
+            kind,
+            family: None,
+            addr: None,
+            port: None,
+            flags: Vec::new(),
+            other: None,
+        };
+        if matches!(kind, NatKind::Dnat | NatKind::Snat)
+            && let Some(f @ ("ip" | "ip6")) = self.peek_word()
+            && matches!(
+                self.peek_at(1).and_then(Token::word),
+                Some("to" | "prefix" | "addr")
+            )
+        {
+            nat.family = Family::from_name(f);
+            self.pos += 1;
+        }
+        let to = self.eat_word("to")
+            || (matches!(kind, NatKind::Dnat | NatKind::Snat)
+                && self.peek_word().is_some_and(|w| {
+                    !matches!(
+                        w,
+                        "random" | "persistent" | "fully-random" | "comment" | "counter"
+                    )
+                }));
+        if to {
+            let at = self.here();
+            if let Some(w) = self.peek_word()
+                && let Some(port) = w.strip_prefix(':')
+            {
+                self.pos += 1;
+                nat.port = Some(value_expr(port));
+            } else {
+                let e = self.expr(fam, Mode::Mixed)?;
+                match e {
+                    Expr::Value(v) => {
+                        let (a, p) = split_addr_port(&v);
+                        nat.addr = Some(value_expr(a));
+                        nat.port = p.map(value_expr);
+                    }
+                    Expr::Range(lo, hi) => {
+                        // `1.2.3.4-1.2.3.9:80-90` reads as one range word.
+                        nat.addr = Some(Expr::Range(lo, hi));
+                    }
+                    other => nat.addr = Some(other),
+                }
+                if let Some(w) = self.peek_word()
+                    && let Some(port) = w.strip_prefix(':')
+                {
+                    self.pos += 1;
+                    nat.port = Some(value_expr(port));
+                }
+                let _ = at;
+            }
+        }
+        loop {
+            match self.peek_word() {
+                Some(f @ ("random" | "persistent" | "fully-random")) => {
+                    self.pos += 1;
+                    nat.flags.push(f.into());
+                    self.eat(&Tok::Comma);
+                }
+                Some(f @ ("prefix" | "interval")) => {
+                    self.pos += 1;
+                    nat.other = Some(f.to_string());
+                }
+                _ => break,
+            }
+        }
+        Ok(Stmt::Nat(nat))
+    }
+
+    fn match_or_set(&mut self, fam: Family, at: usize) -> Res<Stmt> {
+        let left = self.expr(fam, Mode::Selector)?;
+        if matches!(left, Expr::Value(_)) {
+            return Err((
+                at,
+                format!("unknown statement or expression `{}`", self.src_word(at)),
+            ));
+        }
+        if self.eat_word("set") {
+            let value = self.expr(fam, Mode::Mixed)?;
+            return Ok(Stmt::Mangle { key: left, value });
+        }
+        if self.eat_word("vmap") {
+            let map = self.expr_set_or_ref(fam)?;
+            return Ok(Stmt::Vmap { key: left, map });
+        }
+        let op = match self.peek_word() {
+            Some("==" | "eq") => RelOp::Eq,
+            Some("!=" | "ne") => RelOp::Ne,
+            Some("<" | "lt") => RelOp::Lt,
+            Some(">" | "gt") => RelOp::Gt,
+            Some("<=" | "le") => RelOp::Le,
+            Some(">=" | "ge") => RelOp::Ge,
+            _ => RelOp::Implicit,
+        };
+        if op != RelOp::Implicit {
+            self.pos += 1;
+        }
+        if self.at_end_of_stmt() {
+            return Err((self.here(), "expected a value to compare with".into()));
+        }
+        let right = self.expr(fam, Mode::Value)?;
+        Ok(Stmt::Match(Match { left, op, right }))
+    }
+
+    fn src_word(&self, at: usize) -> &'a str {
+        let rest = &self.src[at..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == ';')
+            .unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    fn expr_set_or_ref(&mut self, fam: Family) -> Res<Expr> {
+        let at = self.here();
+        if self.eat(&Tok::Open) {
+            return self.anon_set(fam);
+        }
+        if let Some(w) = self.peek_word()
+            && let Some(name) = w.strip_prefix('@')
+        {
+            self.pos += 1;
+            return Ok(Expr::SetRef(name.into()));
+        }
+        Err((at, "expected `{` or `@name`".into()))
+    }
+
+    fn anon_set(&mut self, fam: Family) -> Res<Expr> {
+        let elems = self.set_elements(fam)?;
+        if elems.iter().any(|e| matches!(e, Expr::MapElem(..))) {
+            Ok(Expr::Map(elems))
+        } else {
+            Ok(Expr::Set(elems))
+        }
+    }
+
+    fn expr_in_set(&mut self, fam: Family) -> Res<Expr> {
+        let mut parts = vec![self.primary(fam, Mode::Value)?];
+        while self.eat_word(".") {
+            parts.push(self.primary(fam, Mode::Value)?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap_or(Expr::Other(String::new()))
+        } else {
+            Expr::Concat(parts)
+        })
+    }
+
+    /// An expression: primaries joined by `.`, then binary operators,
+    /// `map` lookups and (outside braces, for values) `,` flag lists.
+    fn expr(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
+        let mut e = self.concat(fam, mode)?;
+        while let Some(w) = self.peek_word() {
+            let op = match w {
+                "&" | "and" => "&",
+                "|" | "or" => "|",
+                "^" | "xor" => "^",
+                "<<" | "lshift" => "<<",
+                ">>" | "rshift" => ">>",
+                "/" => "/",
+                "map" => {
+                    self.pos += 1;
+                    let map = self.expr_set_or_ref(fam)?;
+                    e = Expr::Lookup {
+                        key: Box::new(e),
+                        map: Box::new(map),
+                    };
+                    continue;
+                }
+                _ => break,
+            };
+            self.pos += 1;
+            let rmode = if op == "/" {
+                Mode::Value
+            } else {
+                mode.for_operand()
+            };
+            let right = self.concat(fam, rmode)?;
+            e = Expr::Binop {
+                op: op.into(),
+                left: Box::new(e),
+                right: Box::new(right),
+            };
+        }
+        Ok(e)
+    }
+
+    fn concat(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
+        let mut parts = vec![self.listed(fam, mode)?];
+        while self.eat_word(".") {
+            parts.push(self.listed(fam, mode)?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap_or(Expr::Other(String::new()))
+        } else {
+            Expr::Concat(parts)
+        })
+    }
+
+    /// A primary, or `A,B,C` for values.
+    fn listed(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
+        let first = self.primary(fam, mode)?;
+        if mode == Mode::Selector || self.peek().map(|t| &t.tok) != Some(&Tok::Comma) {
+            return Ok(first);
+        }
+        let mut items = vec![first];
+        while self.eat(&Tok::Comma) {
+            items.push(self.primary(fam, Mode::Value)?);
+        }
+        Ok(Expr::List(items))
+    }
+
+    fn primary(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
+        let at = self.here();
+        let Some(t) = self.peek().cloned() else {
+            return Err((at, "expected an expression".into()));
+        };
+        match t.tok {
+            Tok::Open => {
+                self.pos += 1;
+                return self.anon_set(fam);
+            }
+            Tok::Quoted(s) => {
+                self.pos += 1;
+                return Ok(Expr::Value(s.into()));
+            }
+            Tok::Word(_) => {}
+            _ => return Err((at, "expected an expression".into())),
+        }
+        let w = t.word().unwrap_or_default();
+        if let Some(name) = w.strip_prefix('@') {
+            self.pos += 1;
+            return Ok(Expr::SetRef(name.into()));
+        }
+        if mode == Mode::Value {
+            self.pos += 1;
+            return Ok(value_expr(w));
+        }
+        if let Some(e) = self.selector(fam, w)? {
+            return Ok(e);
+        }
+        if mode == Mode::Selector && !looks_like_value(w) {
+            return Err((at, format!("unknown statement or expression `{w}`")));
+        }
+        self.pos += 1;
+        Ok(value_expr(w))
+    }
+
+    /// `meta K`, bare meta keys, `ct ...`, `fib ...`, payloads, `numgen`.
+    fn selector(&mut self, fam: Family, w: &'a str) -> Res<Option<Expr>> {
+        let next = self.peek_at(1).and_then(Token::word);
+        let e = match w {
+            "meta" => {
+                self.pos += 1;
+                Expr::Meta(self.expect_word("a meta key")?.into())
+            }
+            _ if BARE_META.contains(&w) => {
+                self.pos += 1;
+                Expr::Meta(w.into())
+            }
+            "ct" => {
+                self.pos += 1;
+                let mut dir = None;
+                let mut family = None;
+                match self.peek_word() {
+                    Some("original") => {
+                        dir = Some(CtDir::Original);
+                        self.pos += 1;
+                    }
+                    Some("reply") => {
+                        dir = Some(CtDir::Reply);
+                        self.pos += 1;
+                    }
+                    _ => {}
+                }
+                if let Some(f @ ("ip" | "ip6")) = self.peek_word() {
+                    family = Family::from_name(f);
+                    self.pos += 1;
+                }
+                let key = self.expect_word("a ct key")?;
+                Expr::Ct {
+                    key: key.into(),
+                    dir,
+                    family,
+                }
+            }
+            "fib" => {
+                self.pos += 1;
+                let mut flags = vec![Str::from(self.expect_word("a fib flag")?)];
+                while self.eat_word(".") {
+                    flags.push(self.expect_word("a fib flag")?.into());
+                }
+                let result = self.expect_word("oif, oifname or type")?;
+                Expr::Fib {
+                    flags,
+                    result: result.into(),
+                }
+            }
+            "numgen" => {
+                self.pos += 1;
+                let mode = self.expect_word("inc or random")?;
+                let mut text = format!("numgen {mode}");
+                if self.eat_word("mod") {
+                    text.push_str(&format!(" mod {}", self.expect_word("a number")?));
+                }
+                if self.eat_word("offset") {
+                    let o = self.expect_word("a number")?;
+                    if o != "0" {
+                        text.push_str(&format!(" offset {o}"));
+                    }
+                }
+                Expr::Hash(text)
+            }
+            "jhash" | "symhash" => {
+                let a = t_at(&self.toks, self.pos);
+                self.pos += 1;
+                while let Some(x) = self.peek_word() {
+                    if matches!(x, "accept" | "drop" | "map" | "vmap" | "==" | "!=") {
+                        break;
+                    }
+                    self.pos += 1;
+                    if x == "mod" || x == "seed" || x == "offset" {
+                        self.pos += 1;
+                        if !matches!(self.peek_word(), Some("seed" | "offset")) {
+                            break;
+                        }
+                    }
+                }
+                let b = self.toks[self.pos - 1].end;
+                Expr::Hash(self.squeeze(a, b))
+            }
+            "rt" if matches!(next, Some("mtu" | "nexthop" | "classid" | "ipsec")) => {
+                self.pos += 2;
+                Expr::Other(format!("rt {}", next.unwrap_or_default()))
+            }
+            "tcp" | "ip" if next == Some("option") => {
+                let a = t_at(&self.toks, self.pos);
+                self.pos += 3;
+                if let Some(f) = self.peek_word()
+                    && !matches!(f, "set" | "==" | "!=")
+                    && !looks_like_value(f)
+                {
+                    self.pos += 1;
+                }
+                let b = self.toks[self.pos - 1].end;
+                Expr::Other(self.squeeze(a, b))
+            }
+            _ if PAYLOAD.contains(&w)
+                && next.is_some_and(|n| !looks_like_value(n) || n == "type") =>
+            {
+                self.pos += 2;
+                Expr::Payload {
+                    proto: w.into(),
+                    field: next.unwrap_or_default().into(),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let _ = fam;
+        Ok(Some(e))
+    }
+}
+
+fn t_at(toks: &[Token<'_>], i: usize) -> usize {
+    toks.get(i).map_or(0, |t| t.at)
+}
+
+/// How a word is read in an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Left of a match: keywords start selectors; a value is an error.
+    Selector,
+    /// Right of `set` or `to`: selectors where keywords say so, else values.
+    Mixed,
+    /// Right of a match, set elements: every word is a value.
+    Value,
+}
+
+impl Mode {
+    fn for_operand(self) -> Mode {
+        match self {
+            Mode::Selector => Mode::Mixed,
+            m => m,
+        }
+    }
+}
+
+/// The parts of a concatenation as text (`ip saddr`, `tcp dport`), for
+/// `typeof` declarations.
+fn concat_parts(e: &Expr) -> Vec<Str> {
+    match e {
+        Expr::Concat(v) => v.iter().map(|x| Str::from(x.to_string())).collect(),
+        other => vec![Str::from(other.to_string())],
+    }
+}
+
+/// Does a word read as a literal rather than a keyword (a number, an
+/// address, a range or prefix of those)?
+pub(crate) fn looks_like_value(w: &str) -> bool {
+    let b = w.as_bytes();
+    !b.is_empty() && (b[0].is_ascii_digit() || w.contains(':') || b[0] == b'-' || b[0] == b'$')
+}
+
+/// Reads a literal word: a prefix `A/N`, a range `A-B` of numbers or
+/// addresses, or a plain value.
+pub(crate) fn value_expr(w: &str) -> Expr {
+    if let Some((a, n)) = w.rsplit_once('/')
+        && let Ok(len) = n.parse::<u8>()
+        && a.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Expr::Prefix {
+            addr: a.into(),
+            len,
+        };
+    }
+    if let Some((a, b)) = split_range(w) {
+        return Expr::Range(
+            Box::new(Expr::Value(a.into())),
+            Box::new(Expr::Value(b.into())),
+        );
+    }
+    Expr::Value(w.into())
+}
+
+fn numeric_or_addr(s: &str) -> bool {
+    !s.is_empty()
+        && (s.parse::<u64>().is_ok()
+            || s.strip_prefix("0x")
+                .is_some_and(|h| u64::from_str_radix(h, 16).is_ok())
+            || s.parse::<std::net::IpAddr>().is_ok())
+}
+
+fn split_range(w: &str) -> Option<(&str, &str)> {
+    for (i, c) in w.char_indices() {
+        if c == '-' && i > 0 {
+            let (a, b) = (&w[..i], &w[i + 1..]);
+            if numeric_or_addr(a) && numeric_or_addr(b) {
+                return Some((a, b));
+            }
+        }
+    }
+    None
+}
+
+/// `1.2.3.4:80` -> (`1.2.3.4`, `80`); `[fe80::1]:80` -> (`fe80::1`, `80`);
+/// a bare IPv6 address stays whole.
+fn split_addr_port(v: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = v.strip_prefix('[')
+        && let Some((a, p)) = rest.split_once(']')
+    {
+        return (a, p.strip_prefix(':').filter(|p| !p.is_empty()));
+    }
+    if v.matches(':').count() == 1
+        && let Some((a, p)) = v.split_once(':')
+    {
+        return (a, Some(p));
+    }
+    (v, None)
+}
+
+/// The value of a priority as written (`-150`, `filter`, `dstnat + 10`,
+/// `filter-1`).
+pub fn priority_value(fam: Family, written: &str) -> Option<i32> {
+    let s: String = written.split_whitespace().collect();
+    if let Ok(n) = s.parse::<i32>() {
+        return Some(n);
+    }
+    let split = s.find(['+', '-']).unwrap_or(s.len());
+    let (name, rest) = s.split_at(split);
+    let base = named_priority(fam, name)?;
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let off: i32 = rest[1..].parse().ok()?;
+    Some(if rest.starts_with('-') {
+        base - off
+    } else {
+        base + off
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_rule(body: &str) -> Rule {
+        let text = format!("table inet t {{\n chain c {{\n  {body}\n }}\n}}\n");
+        let (rs, problems) = parse_text(&text);
+        assert!(problems.is_empty(), "{problems:?}");
+        rs.tables[0].chains[0].rules[0].clone()
+    }
+
+    #[test]
+    fn priorities_named_with_offsets() {
+        assert_eq!(priority_value(Family::Inet, "filter - 1"), Some(-1));
+        assert_eq!(priority_value(Family::Ip, "dstnat"), Some(-100));
+        assert_eq!(priority_value(Family::Ip, "srcnat + 10"), Some(110));
+        assert_eq!(priority_value(Family::Bridge, "filter"), Some(-200));
+        assert_eq!(priority_value(Family::Ip6, "-300"), Some(-300));
+        assert_eq!(priority_value(Family::Netdev, "raw"), None);
+    }
+
+    #[test]
+    fn match_with_set_and_verdict() {
+        let r = one_rule("tcp dport { 22, 80 } ct state established,related accept comment \"x\"");
+        assert_eq!(r.stmts.len(), 3);
+        assert_eq!(
+            r.stmts[0],
+            Stmt::Match(Match {
+                left: Expr::Payload {
+                    proto: "tcp".into(),
+                    field: "dport".into()
+                },
+                op: RelOp::Implicit,
+                right: Expr::Set(vec![Expr::Value("22".into()), Expr::Value("80".into())]),
+            })
+        );
+        assert!(
+            matches!(&r.stmts[1], Stmt::Match(Match { right: Expr::List(v), .. }) if v.len() == 2)
+        );
+        assert_eq!(r.stmts[2], Stmt::Verdict(Verdict::Accept));
+        assert_eq!(r.comment.as_deref(), Some("x"));
+        assert_eq!(r.line, 3);
+    }
+
+    #[test]
+    fn nat_address_and_port_forms() {
+        let r = one_rule("meta l4proto tcp dnat ip to [fd00::1]:80");
+        let Stmt::Nat(n) = &r.stmts[1] else { panic!() };
+        assert_eq!(n.addr, Some(Expr::Value("fd00::1".into())));
+        assert_eq!(n.port, Some(Expr::Value("80".into())));
+        let r = one_rule("redirect to :8080");
+        let Stmt::Nat(n) = &r.stmts[0] else { panic!() };
+        assert_eq!(n.port, Some(Expr::Value("8080".into())));
+    }
+
+    #[test]
+    fn defines_expand_and_errors_keep_reading() {
+        let text = "define lan = { 10.0.0.0/8, 192.168.0.0/16 }\ntable ip t {\n chain c {\n  ip saddr $lan accept\n  bogus thing\n  drop\n }\n}\n";
+        let (rs, problems) = parse_text(text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].line, problems[0].column), (5, 3));
+        let rules = &rs.tables[0].chains[0].rules;
+        assert_eq!(rules.len(), 2);
+        assert!(
+            matches!(&rules[0].stmts[0], Stmt::Match(Match { right: Expr::Set(v), .. }) if v.len() == 2)
+        );
+    }
+}
