@@ -815,9 +815,14 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
         t.name != "iptviz_oracle"
             && !(matches!(t.family.name(), "ip" | "ip6") && ipt_tables.contains(&t.name))
     });
+    // The same rules read from the loaded text (what `iptviz trace FILE.nft`
+    // reads) must give the same walk.
+    let (model, _) = iptviz::nft::parse::parse_text(&text);
+    let from_text = NftRules::from_model(&model).map_err(|e| e.to_string())?;
     let empty = Ruleset::default();
     let rs = ipt.as_ref().unwrap_or(&empty);
     let tracer = Tracer::with_nft(rs, &nft);
+    let text_tracer = Tracer::with_nft(rs, &from_text);
     let stateful = stateful_rules(&listing);
     let random = listing_text.contains("\"numgen\"");
     let monitor = Monitor::start(&lab.host)?;
@@ -961,13 +966,21 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
                 };
                 let same = ours == seen && od == kd && ol == kr;
                 if best.is_none() || same {
-                    best = Some((tr, ours, od, ol, kd, kr, same));
+                    best = Some((tr, ours, od, ol, kd, kr, same, choice));
                 }
                 if same {
                     break;
                 }
             }
-            let (tr, ours, od, ol, kd, kr, same) = best.expect("traced once");
+            let (tr, ours, od, ol, kd, kr, same, choice) = best.expect("traced once");
+            opts.random = choice;
+            let by_text = matched_rules(&text_tracer.trace(&pkt, &opts), rs, &from_text, fam);
+            if by_text != ours {
+                report.disagreements.push(format!(
+                    "{} {family:?} {kind} {pkt}: the rules read from the text walk otherwise than those of the kernel's listing\n    listing: {ours:?}\n    text:    {by_text:?}",
+                    case.name
+                ));
+            }
             report.packets += 1;
             report.outcomes[if kd > 0 {
                 0

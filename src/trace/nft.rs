@@ -20,7 +20,8 @@ use serde_json::Value;
 use super::compile::{Act, NatPorts};
 use super::report::{StepView, TraceView};
 use super::{
-    Action, CtState, Hook, Part, Step, Trace, Tracer, Verdict, Walk, apply, apply_binding, step,
+    Action, CtState, Hook, Part, RuleRef, Step, Trace, Tracer, Verdict, Walk, apply, apply_binding,
+    step,
 };
 use crate::model::Ruleset;
 
@@ -213,7 +214,13 @@ impl NftRules {
                     NftFamily::Other => {}
                 }
             }
-            let rule = compile_rule(&rs.tables[t], r["handle"].as_u64().unwrap_or(0), &exprs);
+            let mut rule = compile_rule(&rs.tables[t], r["handle"].as_u64().unwrap_or(0), &exprs);
+            // The text as written, when the rules come from the model.
+            if let Some(text) = r.get("text").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                rule.text = text.to_string();
+            }
             rs.tables[t].chains[c].rules.push(rule);
         }
         Ok(rs)
@@ -702,7 +709,7 @@ fn lit(kind: Kind, s: &str) -> Pat {
         },
         Kind::IfName => Pat::Val(V::Str(s.into())),
         Kind::FibOif => match s {
-            "0" | "false" => Pat::Val(V::Int(0)),
+            "0" | "false" | "missing" => Pat::Val(V::Int(0)),
             _ => Pat::Val(V::Int(1)),
         },
         _ => match num(kind, s) {
@@ -922,11 +929,14 @@ fn expr_text(e: &Value) -> String {
                     s
                 }
                 "mangle" => format!("{} set {}", val_text(&a["key"]), val_text(&a["value"])),
-                "limit" => format!(
-                    "limit rate {}/{}",
-                    a["rate"],
-                    a["per"].as_str().unwrap_or("second")
-                ),
+                "limit" => match a.get("text").and_then(Value::as_str) {
+                    Some(t) => format!("limit {t}"),
+                    None => format!(
+                        "limit rate {}/{}",
+                        a["rate"],
+                        a["per"].as_str().unwrap_or("second")
+                    ),
+                },
                 "xt" => format!("xt {} {}", a["type"].as_str().unwrap_or(""), a["name"]),
                 _ => k.clone(),
             }
@@ -1154,33 +1164,7 @@ impl Ctx<'_, '_> {
                     return V::Unknown(why.to_string());
                 }
                 match lookup(map, &k) {
-                    Some(Some(d)) => match d {
-                        Value::String(s) => match s.parse::<IpAddr>() {
-                            Ok(a) => V::Addr(a),
-                            Err(_) => V::Str(s.clone()),
-                        },
-                        Value::Number(n) => V::Int(n.as_u64().unwrap_or(0) as u128),
-                        Value::Object(o) if o.contains_key("concat") => V::Cat(
-                            o["concat"]
-                                .as_array()
-                                .map(|x| {
-                                    x.iter()
-                                        .map(|e| match e {
-                                            Value::String(s) => match s.parse::<IpAddr>() {
-                                                Ok(a) => V::Addr(a),
-                                                Err(_) => V::Str(s.clone()),
-                                            },
-                                            Value::Number(n) => {
-                                                V::Int(n.as_u64().unwrap_or(0) as u128)
-                                            }
-                                            e => V::Str(e.to_string()),
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                        ),
-                        d => V::Unknown(format!("map value {d} not followed")),
-                    },
+                    Some(Some(d)) => data_value(d),
                     _ => V::Absent,
                 }
             }
@@ -1271,6 +1255,30 @@ impl Ctx<'_, '_> {
             }
             _ => V::Unknown(format!("fib {result} is not known to the trace")),
         }
+    }
+}
+
+/// A map's data as a value: a number, an address, a concatenation.
+fn data_value(d: &Value) -> V {
+    match d {
+        Value::Number(n) => V::Int(n.as_u64().unwrap_or(0) as u128),
+        Value::String(s) => {
+            if let Ok(a) = s.parse::<IpAddr>() {
+                V::Addr(a)
+            } else if let Some(n) = num(Kind::Int, s) {
+                V::Int(n)
+            } else {
+                V::Str(s.clone())
+            }
+        }
+        Value::Object(o) if o.contains_key("concat") => V::Cat(
+            o["concat"]
+                .as_array()
+                .map(|x| x.iter().map(data_value).collect())
+                .unwrap_or_default(),
+        ),
+        Value::Object(o) if o.contains_key("elem") => data_value(&o["elem"]["val"]),
+        d => V::Unknown(format!("map value {d} not followed")),
     }
 }
 
@@ -1697,7 +1705,7 @@ impl<'r> Tracer<'r> {
                         break;
                     }
                     Step1::Assumed(v, why) => {
-                        let key = super::RuleRef {
+                        let key = RuleRef {
                             table: format!("{} {}", table.family.name(), table.name),
                             chain: table.chains[chain].name.clone(),
                             rule: idx,
@@ -1961,5 +1969,243 @@ impl Trace {
         let mut v = self.view_steps(|s| s.view_nft(rs, nft));
         v.input = self.input.clone();
         v
+    }
+}
+
+// ---------------------------------------------------------------------
+// From the model read from `nft list ruleset` text
+
+mod from_model {
+    use serde_json::{Value, json};
+
+    use crate::nft::{Chain, Expr, NftRuleset, RelOp, Stmt, Verdict};
+
+    /// The model as `nft -j` would list it, so that one compiler serves
+    /// both; anonymous chains become chains of their own (`PARENT/anonN`).
+    pub(super) fn to_json(m: &NftRuleset) -> Value {
+        let mut items = Vec::new();
+        for t in &m.tables {
+            let family = t.family.as_str();
+            let table = t.name.to_string();
+            items.push(json!({"table": {"family": family, "name": table}}));
+            for s in &t.sets {
+                let elem: Vec<Value> = s.elements.iter().map(expr).collect();
+                let key = if s.is_map { "map" } else { "set" };
+                items.push(json!({key: {"family": family, "table": table, "name": s.name.to_string(), "elem": elem}}));
+            }
+            let mut rules = Vec::new();
+            let mut anon = 0usize;
+            for c in &t.chains {
+                chain(
+                    family, &table, c, &c.name, &mut items, &mut rules, &mut anon,
+                );
+            }
+            items.extend(rules);
+        }
+        json!({ "nftables": items })
+    }
+
+    fn chain(
+        family: &str,
+        table: &str,
+        c: &Chain,
+        name: &str,
+        items: &mut Vec<Value>,
+        rules: &mut Vec<Value>,
+        anon: &mut usize,
+    ) {
+        let mut head = json!({"family": family, "table": table, "name": name});
+        if let Some(b) = &c.base {
+            head["type"] = json!(b.kind.as_str());
+            head["hook"] = json!(b.hook.as_str());
+            head["prio"] = json!(b.priority.value);
+            head["policy"] = json!(b.policy.map_or("accept", |p| p.as_str()));
+        }
+        items.push(json!({ "chain": head }));
+        for r in &c.rules {
+            let mut exprs = Vec::new();
+            for s in &r.stmts {
+                exprs.push(match s {
+                    Stmt::Verdict(v @ (Verdict::JumpAnon(inner) | Verdict::GotoAnon(inner))) => {
+                        *anon += 1;
+                        let sub = format!("{name}/anon{anon}");
+                        chain(family, table, inner, &sub, items, rules, anon);
+                        let k = if v.is_goto() { "goto" } else { "jump" };
+                        json!({ k: {"target": sub} })
+                    }
+                    s => stmt(s),
+                });
+            }
+            let mut rule = json!({"family": family, "table": table, "chain": name, "expr": exprs, "text": r.text});
+            if let Some(h) = r.handle {
+                rule["handle"] = json!(h);
+            }
+            rules.push(json!({ "rule": rule }));
+        }
+    }
+
+    fn verdict(v: &Verdict) -> Value {
+        match v {
+            Verdict::Accept => json!({"accept": null}),
+            Verdict::Drop => json!({"drop": null}),
+            Verdict::Continue => json!({"continue": null}),
+            Verdict::Return => json!({"return": null}),
+            Verdict::Jump(c) => json!({"jump": {"target": c.to_string()}}),
+            Verdict::Goto(c) => json!({"goto": {"target": c.to_string()}}),
+            Verdict::JumpAnon(_) | Verdict::GotoAnon(_) => json!("anonymous chain"),
+            Verdict::Queue(_) => json!({"queue": {}}),
+        }
+    }
+
+    fn stmt(s: &Stmt) -> Value {
+        match s {
+            Stmt::Match(m) => {
+                let op = match m.op {
+                    RelOp::Implicit => "in",
+                    o => o.as_str(),
+                };
+                json!({"match": {"op": op, "left": expr(&m.left), "right": expr(&m.right)}})
+            }
+            Stmt::Verdict(v) => verdict(v),
+            Stmt::Vmap { key, map } => json!({"vmap": {"key": expr(key), "data": expr(map)}}),
+            Stmt::Counter { .. } => json!({"counter": null}),
+            Stmt::Log { prefix, .. } => match prefix {
+                Some(p) => json!({"log": {"prefix": p}}),
+                None => json!({"log": {}}),
+            },
+            Stmt::Reject { with } => match with {
+                Some(w) => json!({"reject": {"type": "", "expr": w}}),
+                None => json!({"reject": null}),
+            },
+            Stmt::Limit { text } => json!({"limit": {"text": text}}),
+            Stmt::Nat(n) => {
+                let mut o = serde_json::Map::new();
+                if let Some(f) = n.family {
+                    o.insert("family".into(), json!(f.as_str()));
+                }
+                if let Some(a) = &n.addr {
+                    o.insert("addr".into(), expr(a));
+                }
+                if let Some(p) = &n.port {
+                    o.insert("port".into(), expr(p));
+                }
+                json!({ n.kind.as_str(): Value::Object(o) })
+            }
+            Stmt::Mangle { key, value } => {
+                json!({"mangle": {"key": expr(key), "value": expr(value)}})
+            }
+            Stmt::Notrack => json!({"notrack": null}),
+            Stmt::Other(t) => json!(t),
+        }
+    }
+
+    fn expr(e: &Expr) -> Value {
+        match e {
+            Expr::Payload { proto, field } => {
+                json!({"payload": {"protocol": proto.to_string(), "field": field.to_string()}})
+            }
+            Expr::Meta(k) => json!({"meta": {"key": k.to_string()}}),
+            Expr::Ct { key, dir, family } => {
+                let mut o = json!({"key": key.to_string()});
+                if let Some(d) = dir {
+                    o["dir"] = json!(match d {
+                        crate::nft::CtDir::Original => "original",
+                        crate::nft::CtDir::Reply => "reply",
+                    });
+                }
+                if let Some(f) = family {
+                    o["family"] = json!(f.as_str());
+                }
+                json!({ "ct": o })
+            }
+            Expr::Fib { flags, result } => json!({"fib": {
+                "result": result.to_string(),
+                "flags": flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            }}),
+            Expr::Value(v) => json!(v.to_string()),
+            Expr::Prefix { addr, len } => json!({"prefix": {"addr": addr.to_string(), "len": len}}),
+            Expr::Range(a, b) => json!({"range": [expr(a), expr(b)]}),
+            Expr::List(v) => Value::Array(v.iter().map(expr).collect()),
+            Expr::Set(v) | Expr::Map(v) => json!({"set": v.iter().map(expr).collect::<Vec<_>>()}),
+            Expr::MapElem(k, v) => json!([expr(k), expr(v)]),
+            Expr::Concat(v) => json!({"concat": v.iter().map(expr).collect::<Vec<_>>()}),
+            Expr::SetRef(n) => json!(format!("@{n}")),
+            Expr::Lookup { key, map } => json!({"map": {"key": expr(key), "data": expr(map)}}),
+            Expr::Verdict(v) => verdict(v),
+            Expr::Binop { op, left, right } => json!({ op.to_string(): [expr(left), expr(right)] }),
+            Expr::Hash(text) => {
+                // `numgen random mod N [offset M]`
+                let w: Vec<&str> = text.split_whitespace().collect();
+                let after = |k: &str| {
+                    w.windows(2)
+                        .find(|p| p[0] == k)
+                        .and_then(|p| p[1].parse::<u64>().ok())
+                };
+                match (w.first(), w.get(1)) {
+                    (Some(&"numgen"), Some(mode)) => json!({"numgen": {
+                        "mode": mode,
+                        "mod": after("mod").unwrap_or(1),
+                        "offset": after("offset").unwrap_or(0),
+                    }}),
+                    _ => json!({ "hash": text }),
+                }
+            }
+            Expr::Elem { value, .. } => json!({"elem": {"val": expr(value)}}),
+            Expr::Other(t) => json!({ "other": t }),
+        }
+    }
+}
+
+impl NftRules {
+    /// Compiles the nft tables read from `nft list ruleset` text (or JSON)
+    /// into [`crate::model::Ruleset::nft`]; the rules keep their text.
+    pub fn from_model(m: &crate::nft::NftRuleset) -> Result<NftRules, NftJsonError> {
+        NftRules::from_json(&from_model::to_json(m).to_string())
+    }
+}
+
+impl NftRules {
+    /// The rule `--assume` names: `CHAIN#N`, `TABLE:CHAIN#N` or
+    /// `FAMILY TABLE:CHAIN#N` (N counted from 1).
+    pub fn find_rule(&self, what: &str) -> Result<RuleRef, String> {
+        let Some((chain_part, n)) = what.rsplit_once('#') else {
+            return Err(format!(
+                "{what:?} names no rule: write CHAIN#N, TABLE:CHAIN#N or FAMILY TABLE:CHAIN#N"
+            ));
+        };
+        let number: usize = n
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("#{n}: rules are numbered from 1"))?;
+        let (table, chain) = match chain_part.split_once(':') {
+            Some((t, c)) => (Some(t.trim()), c),
+            None => (None, chain_part),
+        };
+        let holders: Vec<(&NTable, &NChain)> = self
+            .tables
+            .iter()
+            .filter(|t| {
+                table.is_none_or(|n| n == t.name || n == format!("{} {}", t.family.name(), t.name))
+            })
+            .filter_map(|t| t.chains.iter().find(|c| c.name == chain).map(|c| (t, c)))
+            .collect();
+        let (t, c) = match holders.as_slice() {
+            [] => return Err(format!("no chain {chain} in the nft tables")),
+            [one] => *one,
+            _ => {
+                return Err(format!(
+                    "chain {chain} is in more than one table: write FAMILY TABLE:{chain}#{number}"
+                ));
+            }
+        };
+        if number > c.rules.len() {
+            return Err(format!("{chain} has {} rules", c.rules.len()));
+        }
+        Ok(RuleRef {
+            table: format!("{} {}", t.family.name(), t.name),
+            chain: c.name.clone(),
+            rule: number - 1,
+        })
     }
 }
