@@ -52,7 +52,8 @@ use iptviz::model::Ruleset;
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
-    Action, CtState, Direction, Packet, RandomChoice, Route, RuleRef, TraceOptions, Tracer, Verdict,
+    Action, Connection, CtState, Direction, Packet, RandomChoice, Route, RuleRef, TraceOptions,
+    Tracer, Verdict,
 };
 
 use lab::{Family, Lab, ns_sh};
@@ -166,6 +167,14 @@ const CASES: &[Case] = &[
         families: BOTH,
         arriving: 15,
         local: 5,
+        iptables: None,
+    },
+    Case {
+        name: "nat-maps",
+        file: "nft-upstream-nat-maps.nft",
+        families: BOTH,
+        arriving: 25,
+        local: 10,
         iptables: None,
     },
     Case {
@@ -676,6 +685,30 @@ fn lone_packet_state(p: &TestPacket) -> CtState {
 // ---------------------------------------------------------------------
 // One case
 
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+/// Accepted TCP SYNs per case followed by the rest of their handshake.
+const MAX_HANDSHAKES: usize = 8;
+
+/// The kernel's conntrack entry of the connection `p` started, if any.
+fn kernel_connection(lab: &Lab, p: &TestPacket) -> Result<Option<Connection>, String> {
+    let text = lab.conntrack()?;
+    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
+        Ok(iptviz::conntrack::Parsed::Entries(t)) => t.entries,
+        _ => Vec::new(),
+    };
+    Ok(entries
+        .iter()
+        .find(|e| {
+            e.proto == p.proto
+                && e.orig.src == p.src
+                && e.orig.dst == p.dst
+                && e.orig.sport == p.sport
+                && e.orig.dport == p.dport
+        })
+        .map(Connection::from_entry))
+}
+
 /// The rules and policies the trace matched, named as the kernel names them.
 fn matched_rules(
     tr: &iptviz::trace::Trace,
@@ -714,6 +747,9 @@ fn matched_rules(
 #[derive(Default)]
 struct Report {
     packets: usize,
+    /// Packets by kind: arriving, sent by the host, later packets of a
+    /// TCP handshake.
+    kinds: BTreeMap<String, usize>,
     agree: usize,
     rules_hit: BTreeSet<Key>,
     outcomes: [usize; 3],
@@ -869,7 +905,161 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
     let mut report = Report::default();
     lab.enable_local_output()?;
     let _ = monitor.take();
-    let (mut delivered0, mut received0) = lab.delivery()?;
+    let mut handshakes = 0;
+    // Conntrack runs only when some rule needs it (else no handshake).
+    let tracked = ipt.is_some()
+        || if family == Family::V6 {
+            nft.conntrack.1
+        } else {
+            nft.conntrack.0
+        };
+    let mut delivery = lab.delivery()?;
+    let mut check = |lab: &mut Lab,
+                     report: &mut Report,
+                     kind: &str,
+                     p: &TestPacket,
+                     (flags, seq, ack): (u8, u32, u32),
+                     local: bool,
+                     state: CtState,
+                     conn: Option<Connection>|
+     -> Result<(u64, u64), String> {
+        let delivery = &mut delivery;
+        if local {
+            lab.send_local(p.src, &p.fields(flags, seq, ack))?;
+        } else {
+            lab.send_wire(p.in_if, &p.fields(flags, seq, ack))?;
+        }
+        let events = monitor.take();
+        let (d, r) = lab.delivery()?;
+        let (kd, kr) = (d - delivery.0, r - delivery.1);
+        *delivery = (d, r);
+        let (seen, replied) = kernel_hits(&events, &handles, p.src);
+        // The trace of the same packet.
+        let mut pkt = Packet::new(p.proto, p.src, p.dst);
+        pkt.sport = p.sport;
+        pkt.dport = p.dport;
+        pkt.icmp = p.icmp;
+        pkt.ttl = p.ttl;
+        pkt.tcp_flags = flags;
+        pkt.state = state;
+        if local {
+            pkt.uid = Some(0);
+            pkt.gid = Some(0);
+        } else {
+            pkt.in_iface = Some(lab.ifaces[p.in_if].as_str().into());
+        }
+        pkt.out_iface = Some(lab.ifaces[p.out_if].as_str().into());
+        let mut opts = TraceOptions {
+            local: lab.locals.clone(),
+            direction: local.then_some(Direction::Out),
+            iface_addrs: lab
+                .ifaces
+                .iter()
+                .enumerate()
+                .map(|(k, name)| (name.clone(), vec![family.link(k).0]))
+                .chain([("lo".to_string(), lab.loopback_addresses())])
+                .collect(),
+            connection: conn,
+            ..Default::default()
+        };
+        for (f, t, c, i) in &stateful {
+            opts.overrides.insert(
+                RuleRef {
+                    table: format!("{f} {t}"),
+                    chain: c.clone(),
+                    rule: *i,
+                },
+                seen.contains_key(&(f.clone(), t.clone(), c.clone(), *i)),
+            );
+        }
+        let fam = if family == Family::V6 { "ip6" } else { "ip" };
+        // `numgen random`: the kernel's draw is not known; the trace
+        // takes the first value, or the last (both are checked).
+        let mut tries = vec![RandomChoice::Take];
+        if random {
+            tries.push(RandomChoice::Skip);
+        }
+        let mut best = None;
+        for choice in tries {
+            opts.random = choice;
+            let tr = tracer.trace(&pkt, &opts);
+            let ours = matched_rules(&tr, rs, &nft, fam);
+            let accepted = tr.verdict == Verdict::Accept;
+            let od = u64::from(accepted && tr.route == Route::Local);
+            let ol = u64::from(accepted && matches!(tr.route, Route::Forward | Route::Output));
+            // The host's answer to a REJECT is its own packet, counted
+            // where it goes; the rejected packet is neither delivered
+            // nor let out.
+            let (kd, kr) = if replied && tr.verdict == Verdict::Reject {
+                (0, 0)
+            } else {
+                (kd, kr)
+            };
+            let same = ours == seen && od == kd && ol == kr;
+            if best.is_none() || same {
+                best = Some((tr, ours, od, ol, kd, kr, same, choice));
+            }
+            if same {
+                break;
+            }
+        }
+        let (tr, ours, od, ol, kd, kr, same, choice) = best.expect("traced once");
+        opts.random = choice;
+        let by_text = matched_rules(&text_tracer.trace(&pkt, &opts), rs, &from_text, fam);
+        if by_text != ours {
+            report.disagreements.push(format!(
+                "{} {family:?} {kind} {pkt}: the rules read from the text walk otherwise than those of the kernel's listing\n    listing: {ours:?}\n    text:    {by_text:?}",
+                case.name
+            ));
+        }
+        report.packets += 1;
+        *report.kinds.entry(kind.to_string()).or_default() += 1;
+        report.outcomes[if kd > 0 {
+            0
+        } else if kr > 0 {
+            1
+        } else {
+            2
+        }] += 1;
+        if same {
+            report.agree += 1;
+            report
+                .rules_hit
+                .extend(ours.into_keys().filter(|k| k.3 != POLICY));
+        } else {
+            let show = |m: &BTreeMap<Key, u64>| {
+                m.iter()
+                    .map(|((f, t, c, i), n)| {
+                        let at = if *i == POLICY {
+                            "policy".to_string()
+                        } else {
+                            format!("#{}", i + 1)
+                        };
+                        let times = if *n > 1 {
+                            format!("x{n}")
+                        } else {
+                            String::new()
+                        };
+                        format!("{f} {t} {c}{at}{times}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let view = tr.view_nft(rs, &nft);
+            report.disagreements.push(format!(
+                "{} {family:?} {kind} {pkt}\n    kernel: [{}] delivered={kd} left={kr}\n    trace:  [{}] delivered={od} left={ol}\n{}",
+                case.name,
+                show(&seen),
+                show(&ours),
+                iptviz::trace::render_text(&view)
+                    .lines()
+                    .map(|l| format!("      | {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
+        Ok((kd, kr))
+    };
     for (kind, n) in [("arriving", case.arriving), ("local", case.local)] {
         let local = kind == "local";
         let mut made = 0;
@@ -893,138 +1083,73 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
             made += 1;
             lab.flush_conntrack()?;
             lab.route_via(p.out_if)?;
-            let flags = if p.proto == 6 { 0x02 } else { 0 };
-            if local {
-                lab.send_local(p.src, &p.fields(flags, 1000, 0))?;
-            } else {
-                lab.send_wire(p.in_if, &p.fields(flags, 1000, 0))?;
-            }
-            let events = monitor.take();
-            let (d, r) = lab.delivery()?;
-            let (kd, kr) = (d - delivered0, r - received0);
-            (delivered0, received0) = (d, r);
-            let (seen, replied) = kernel_hits(&events, &handles, p.src);
-            // The trace of the same packet.
-            let mut pkt = Packet::new(p.proto, p.src, p.dst);
-            pkt.sport = p.sport;
-            pkt.dport = p.dport;
-            pkt.icmp = p.icmp;
-            pkt.ttl = p.ttl;
-            pkt.tcp_flags = flags;
-            if local {
-                pkt.uid = Some(0);
-                pkt.gid = Some(0);
-            } else {
-                pkt.in_iface = Some(lab.ifaces[p.in_if].as_str().into());
-            }
-            pkt.out_iface = Some(lab.ifaces[p.out_if].as_str().into());
-            pkt.state = lone_packet_state(&p);
-            let mut opts = TraceOptions {
-                local: lab.locals.clone(),
-                direction: local.then_some(Direction::Out),
-                iface_addrs: lab
-                    .ifaces
-                    .iter()
-                    .enumerate()
-                    .map(|(k, name)| (name.clone(), vec![family.link(k).0]))
-                    .chain([("lo".to_string(), lab.loopback_addresses())])
-                    .collect(),
-                ..Default::default()
-            };
-            for (f, t, c, i) in &stateful {
-                opts.overrides.insert(
-                    RuleRef {
-                        table: format!("{f} {t}"),
-                        chain: c.clone(),
-                        rule: *i,
-                    },
-                    seen.contains_key(&(f.clone(), t.clone(), c.clone(), *i)),
-                );
-            }
-            let fam = if family == Family::V6 { "ip6" } else { "ip" };
-            // `numgen random`: the kernel's draw is not known; the trace
-            // takes the first value, or the last (both are checked).
-            let mut tries = vec![RandomChoice::Take];
-            if random {
-                tries.push(RandomChoice::Skip);
-            }
-            let mut best = None;
-            for choice in tries {
-                opts.random = choice;
-                let tr = tracer.trace(&pkt, &opts);
-                let ours = matched_rules(&tr, rs, &nft, fam);
-                let accepted = tr.verdict == Verdict::Accept;
-                let od = u64::from(accepted && tr.route == Route::Local);
-                let ol = u64::from(accepted && matches!(tr.route, Route::Forward | Route::Output));
-                // The host's answer to a REJECT is its own packet, counted
-                // where it goes; the rejected packet is neither delivered
-                // nor let out.
-                let (kd, kr) = if replied && tr.verdict == Verdict::Reject {
-                    (0, 0)
-                } else {
-                    (kd, kr)
+            let flags = if p.proto == 6 { SYN } else { 0 };
+            let state = lone_packet_state(&p);
+            let (kd, kr) = check(
+                &mut lab,
+                &mut report,
+                kind,
+                &p,
+                (flags, 1000, 0),
+                local,
+                state,
+                None,
+            )?;
+            // The rest of a TCP handshake the kernel let through:
+            // ESTABLISHED packets, with the connection's NAT bindings.
+            if tracked
+                && !local
+                && p.proto == 6
+                && handshakes < MAX_HANDSHAKES
+                && (kd > 0 || kr > 0)
+            {
+                let Some(conn) = kernel_connection(&lab, &p)? else {
+                    report.disagreements.push(format!(
+                        "{} {family:?}: the kernel let {} -> {}:{} through but has no connection for it",
+                        case.name, p.src, p.dst, p.dport
+                    ));
+                    continue;
                 };
-                let same = ours == seen && od == kd && ol == kr;
-                if best.is_none() || same {
-                    best = Some((tr, ours, od, ol, kd, kr, same, choice));
-                }
-                if same {
-                    break;
-                }
-            }
-            let (tr, ours, od, ol, kd, kr, same, choice) = best.expect("traced once");
-            opts.random = choice;
-            let by_text = matched_rules(&text_tracer.trace(&pkt, &opts), rs, &from_text, fam);
-            if by_text != ours {
-                report.disagreements.push(format!(
-                    "{} {family:?} {kind} {pkt}: the rules read from the text walk otherwise than those of the kernel's listing\n    listing: {ours:?}\n    text:    {by_text:?}",
-                    case.name
-                ));
-            }
-            report.packets += 1;
-            report.outcomes[if kd > 0 {
-                0
-            } else if kr > 0 {
-                1
-            } else {
-                2
-            }] += 1;
-            if same {
-                report.agree += 1;
-                report
-                    .rules_hit
-                    .extend(ours.into_keys().filter(|k| k.3 != POLICY));
-            } else {
-                let show = |m: &BTreeMap<Key, u64>| {
-                    m.iter()
-                        .map(|((f, t, c, i), n)| {
-                            let at = if *i == POLICY {
-                                "policy".to_string()
-                            } else {
-                                format!("#{}", i + 1)
-                            };
-                            let times = if *n > 1 {
-                                format!("x{n}")
-                            } else {
-                                String::new()
-                            };
-                            format!("{f} {t} {c}{at}{times}")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                handshakes += 1;
+                let forwarded = kr > 0;
+                let back = TestPacket {
+                    src: conn.reply.src,
+                    dst: conn.reply.dst,
+                    sport: conn.reply.sport,
+                    dport: conn.reply.dport,
+                    in_if: p.out_if,
+                    out_if: p.in_if,
+                    ..p.clone()
                 };
-                let view = tr.view_nft(rs, &nft);
-                report.disagreements.push(format!(
-                    "{} {family:?} {kind} {pkt}\n    kernel: [{}] delivered={kd} left={kr}\n    trace:  [{}] delivered={od} left={ol}\n{}",
-                    case.name,
-                    show(&seen),
-                    show(&ours),
-                    iptviz::trace::render_text(&view)
-                        .lines()
-                        .map(|l| format!("      | {l}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ));
+                lab.route_via(p.in_if)?;
+                let (bd, bl) = check(
+                    &mut lab,
+                    &mut report,
+                    "established",
+                    &back,
+                    (SYN | ACK, 5000, 1001),
+                    !forwarded,
+                    CtState::Established,
+                    Some(conn),
+                )?;
+                if !forwarded {
+                    lab.clear_source()?;
+                }
+                // A SYN-ACK the host stopped leaves no connection for the ACK.
+                if bd == 0 && bl == 0 {
+                    continue;
+                }
+                lab.route_via(p.out_if)?;
+                check(
+                    &mut lab,
+                    &mut report,
+                    "established",
+                    &p,
+                    (ACK, 1001, 5001),
+                    false,
+                    CtState::Established,
+                    Some(conn),
+                )?;
             }
         }
     }
@@ -1034,9 +1159,14 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
 #[test]
 fn nft_trace_agrees_with_kernel() {
     let required = std::env::var("IPTVIZ_REQUIRE_KERNEL_TESTS").is_ok_and(|v| v == "1");
-    if let Some(why) =
-        lab::missing_prerequisite(&["ip", "nft", "stdbuf", "iptables-restore", "python3"])
-    {
+    if let Some(why) = lab::missing_prerequisite(&[
+        "ip",
+        "nft",
+        "stdbuf",
+        "iptables-restore",
+        "conntrack",
+        "python3",
+    ]) {
         if required {
             panic!("nft kernel oracle required but cannot run: {why}");
         }
@@ -1075,6 +1205,7 @@ fn nft_trace_agrees_with_kernel() {
         }
     });
     let (mut packets, mut agree) = (0, 0);
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut rulesets = BTreeSet::new();
     for ((case, family), r) in jobs.iter().zip(results.into_inner().unwrap()) {
@@ -1091,6 +1222,9 @@ fn nft_trace_agrees_with_kernel() {
                     r.outcomes[2]
                 );
                 packets += r.packets;
+                for (k, n) in &r.kinds {
+                    *kinds.entry(k.clone()).or_default() += n;
+                }
                 agree += r.agree;
                 if r.packets > 0 {
                     rulesets.insert(case.name);
@@ -1106,6 +1240,7 @@ fn nft_trace_agrees_with_kernel() {
         rulesets.len(),
         started.elapsed().as_secs_f64()
     );
+    eprintln!("nft kernel oracle: packets by kind: {kinds:?}");
     for p in &problems {
         eprintln!("DISAGREE {p}");
     }
@@ -1115,6 +1250,12 @@ fn nft_trace_agrees_with_kernel() {
         problems.len()
     );
     if only.is_none() {
+        for k in ["arriving", "local", "established"] {
+            assert!(
+                kinds.get(k).is_some_and(|n| *n > 0),
+                "no {k} packet was checked"
+            );
+        }
         assert!(packets >= 600, "only {packets} packets were checked");
         assert!(
             rulesets.len() >= 10,

@@ -314,6 +314,9 @@ enum Src {
     Lit(Pat),
     /// `numgen random mod N offset O`.
     Random(u32, u32),
+    /// An IPv6 extension header (`exthdr`, `rt`, `frag` ...) by its
+    /// next-header number, or a TCP option by its kind.
+    Header(bool, u8, String),
     Unknown(String),
 }
 
@@ -413,7 +416,7 @@ fn kind_of(src: &Src) -> Kind {
             _ => Kind::FibOif,
         },
         Src::And(s, _) | Src::Or(s, _) => kind_of(s),
-        Src::Random(..) => Kind::Int,
+        Src::Random(..) | Src::Header(..) => Kind::Int,
         Src::Map(..) | Src::Lit(_) | Src::Cat(_) | Src::Unknown(_) => Kind::Unknown,
     }
 }
@@ -433,6 +436,15 @@ fn src_of(v: &Value, t: &NTable) -> Src {
         return Src::Unknown(v.to_string());
     };
     match k.as_str() {
+        "payload"
+            if matches!(
+                a["protocol"].as_str(),
+                Some("rt" | "rt0" | "rt2" | "srh" | "hbh" | "frag" | "dst" | "mh")
+            ) =>
+        {
+            let name = a["protocol"].as_str().unwrap_or("");
+            src_of(&serde_json::json!({"exthdr": {"name": name}}), t)
+        }
         "payload" if a.get("field").is_some() => Src::Payload(
             a["protocol"].as_str().unwrap_or("").into(),
             a["field"].as_str().unwrap_or("").into(),
@@ -474,6 +486,32 @@ fn src_of(v: &Value, t: &NTable) -> Src {
                 .map(|x| x.iter().map(|e| src_of(e, t)).collect())
                 .unwrap_or_default(),
         ),
+        "exthdr" => {
+            let name = a["name"].as_str().unwrap_or("");
+            let n = match name {
+                "hbh" => 0,
+                "rt" | "rt0" | "rt2" | "srh" => 43,
+                "frag" => 44,
+                "dst" => 60,
+                "mh" => 135,
+                _ => return Src::Unknown(format!("exthdr {name}")),
+            };
+            Src::Header(true, n, format!("exthdr {name}"))
+        }
+        "tcp option" => {
+            let name = a["name"].as_str().unwrap_or("");
+            let n = match name {
+                "eol" => 0,
+                "nop" | "noop" => 1,
+                "maxseg" | "mss" => 2,
+                "window" => 3,
+                "sack-perm" | "sack-permitted" => 4,
+                "sack" | "sack0" | "sack1" | "sack2" | "sack3" => 5,
+                "timestamp" => 8,
+                _ => return Src::Unknown(format!("tcp option {name}")),
+            };
+            Src::Header(false, n, format!("tcp option {name}"))
+        }
         "numgen" if a["mode"].as_str() == Some("random") => Src::Random(
             a["mod"].as_u64().unwrap_or(1) as u32,
             a["offset"].as_u64().unwrap_or(0) as u32,
@@ -1155,6 +1193,7 @@ impl Ctx<'_, '_> {
                 }
                 V::Cat(out)
             }
+            Src::Map(_, map) if matches!(&**map, Pat::Set(e) if e.is_empty()) => V::Absent,
             Src::Map(key, map) => {
                 let k = self.value(key);
                 if matches!(k, V::Absent | V::Unknown(_)) {
@@ -1175,6 +1214,24 @@ impl Ctx<'_, '_> {
                         super::RandomChoice::Skip => m.saturating_sub(1),
                     }) as u128,
             ),
+            // A header the packet does not carry: the expression finds
+            // nothing and the rule does not match.
+            Src::Header(true, n, what) => {
+                if !self.v6 || !p.ipv6_headers.contains(n) {
+                    V::Absent
+                } else {
+                    V::Unknown(format!("{what}: its fields are not known to the trace"))
+                }
+            }
+            Src::Header(false, n, what) => {
+                if p.proto != 6 || !tcp_option_present(&p.tcp_options, *n, p.mss.is_some()) {
+                    V::Absent
+                } else if *n == 2 && what.ends_with("maxseg") {
+                    V::Unknown(format!("{what}: which field is not known"))
+                } else {
+                    V::Unknown(format!("{what}: its fields are not known to the trace"))
+                }
+            }
             Src::Lit(Pat::Val(v)) => v.clone(),
             Src::Lit(_) => V::Unknown("a literal the trace cannot use".into()),
             Src::Unknown(what) => V::Unknown(format!("{what} is not evaluated")),
@@ -1256,6 +1313,11 @@ impl Ctx<'_, '_> {
             _ => V::Unknown(format!("fib {result} is not known to the trace")),
         }
     }
+}
+
+/// Whether a TCP option of `kind` is in the packet.
+fn tcp_option_present(options: &[u8], kind: u8, mss: bool) -> bool {
+    options.contains(&kind) || (kind == 2 && mss)
 }
 
 /// A map's data as a value: a number, an address, a concatenation.
