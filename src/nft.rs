@@ -3,8 +3,10 @@
 //! iptables tables.
 
 pub mod display;
+pub mod json;
 pub mod lex;
 pub mod model;
+pub mod normal;
 pub mod parse;
 
 pub use model::{

@@ -172,6 +172,17 @@ impl Display for Stmt {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Stmt::Match(m) => {
+                // A flag mask reads back as `tcp flags syn / syn,rst`.
+                if let Expr::Binop { op, left, right } = &m.left
+                    && op == "&"
+                    && matches!(**right, Expr::List(_))
+                {
+                    write!(f, "{left}")?;
+                    if m.op != RelOp::Implicit {
+                        write!(f, " {}", m.op.as_str())?;
+                    }
+                    return write!(f, " {} / {right}", m.right);
+                }
                 write!(f, "{}", m.left)?;
                 if m.op != RelOp::Implicit {
                     write!(f, " {}", m.op.as_str())?;

@@ -1465,6 +1465,24 @@ impl<'a> P<'a> {
             return Err((self.here(), "expected a value to compare with".into()));
         }
         let right = self.expr(fam, Mode::Value)?;
+        // `tcp flags syn / syn,rst` is `(tcp flags & (syn|rst)) == syn`.
+        if let Expr::Binop {
+            op: slash,
+            left: value,
+            right: mask,
+        } = &right
+            && slash == "/"
+        {
+            return Ok(Stmt::Match(Match {
+                left: Expr::Binop {
+                    op: "&".into(),
+                    left: Box::new(left),
+                    right: mask.clone(),
+                },
+                op,
+                right: (**value).clone(),
+            }));
+        }
         Ok(Stmt::Match(Match { left, op, right }))
     }
 
