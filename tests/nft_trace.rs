@@ -208,9 +208,13 @@ fn corpus_text_and_json_walk_alike() {
         let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
         let a = rules(&text);
         let b = NftRules::from_json(&json).expect("nft -j output compiles");
+        // The model read from the JSON, as `iptviz trace FILE.json` reads it.
+        let c = NftRules::from_model(&iptviz::nft::json::parse_json(&json).0).expect("compiles");
         assert_eq!(a.rule_count(), b.rule_count(), "{name}");
+        assert_eq!(c.rule_count(), b.rule_count(), "{name}");
         let empty = Ruleset::default();
         let (ta, tb) = (Tracer::with_nft(&empty, &a), Tracer::with_nft(&empty, &b));
+        let tc = Tracer::with_nft(&empty, &c);
         let packets = [
             ("192.0.2.1", "192.0.2.2", 22, "eth0", None),
             ("192.0.2.1", "198.51.100.9", 80, "docker0", None),
@@ -228,7 +232,11 @@ fn corpus_text_and_json_walk_alike() {
             let mut opts = local(&["192.0.2.2", "2001:db8::2"]);
             opts.direction = dir;
             let p = tcp(s, d, port, iif);
-            let (x, y) = (ta.trace(&p, &opts), tb.trace(&p, &opts));
+            let (x, y, z) = (
+                ta.trace(&p, &opts),
+                tb.trace(&p, &opts),
+                tc.trace(&p, &opts),
+            );
             let steps = |t: &iptviz::trace::Trace, n: &NftRules| -> Vec<String> {
                 t.steps
                     .iter()
@@ -246,6 +254,7 @@ fn corpus_text_and_json_walk_alike() {
                     .collect()
             };
             assert_eq!(steps(&x, &a), steps(&y, &b), "{name}: {p}");
+            assert_eq!(steps(&z, &c), steps(&y, &b), "{name}: {p} (JSON model)");
             assert_eq!(x.verdict, y.verdict, "{name}: {p}");
             compared += 1;
         }
