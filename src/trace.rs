@@ -22,6 +22,7 @@ mod draw;
 pub mod fields;
 mod index;
 mod lines;
+pub mod nft;
 mod packet;
 mod path_only;
 pub mod pcap;
@@ -405,6 +406,8 @@ pub struct Tracer<'r> {
     cache: Vec<TableCache>,
     /// Why conntrack runs for these rules (it then reassembles fragments).
     conntrack: OnceCell<Option<String>>,
+    /// nft tables walked beside the iptables ones ([`Tracer::with_nft`]).
+    nft: Option<&'r nft::NftRules>,
 }
 
 /// The loopback interface.
@@ -459,6 +462,7 @@ impl<'r> Tracer<'r> {
             rs,
             cache,
             conntrack: OnceCell::new(),
+            nft: None,
         }
     }
 
@@ -818,6 +822,9 @@ impl<'r> Tracer<'r> {
 
     /// Runs every table of a hook; `Some(verdict)` when the packet stops.
     fn hook(&self, hook: Hook, w: &mut Walk<'_>) -> Option<Verdict> {
+        if let Some(nft) = self.nft {
+            return self.hook_nft(hook, w, nft);
+        }
         for tname in hook_tables(hook) {
             let dst = w.pkt.dst;
             let walk = if tname != "nat" {

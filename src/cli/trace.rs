@@ -12,6 +12,7 @@ use iptviz::analysis::routes::RouteTable;
 use iptviz::graph::ViewOptions;
 use iptviz::render::{Format, render};
 use iptviz::trace::Routing;
+use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
     parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, protocol_number, render_text,
@@ -303,6 +304,35 @@ impl DetailArgs {
 }
 
 /// The `--assume` settlements, read against the rules; each must name a rule.
+/// `--assume` for a host with nft tables: the iptables rules first, then
+/// the nft ones (`FAMILY TABLE:CHAIN#N`).
+fn nft_assumptions(
+    list: &[String],
+    rs: &iptviz::model::Ruleset,
+    nft: &NftRules,
+) -> anyhow::Result<HashMap<iptviz::trace::RuleRef, bool>> {
+    let mut out = HashMap::new();
+    for spec in list {
+        if let Ok((r, v)) = iptviz::trace::parse_assumption(rs, spec) {
+            out.insert(r, v);
+            continue;
+        }
+        let Some((rule, value)) = spec.rsplit_once('=') else {
+            bail!("--assume {spec}: expected RULE=match or RULE=nomatch");
+        };
+        let v = match value.to_ascii_lowercase().as_str() {
+            "match" | "matches" | "yes" | "true" => true,
+            "nomatch" | "no-match" | "no" | "false" => false,
+            _ => bail!("--assume {spec}: {value:?} is neither match nor nomatch"),
+        };
+        let r = nft
+            .find_rule(rule.trim())
+            .map_err(|e| anyhow::anyhow!("--assume {spec}: {e}"))?;
+        out.insert(r, v);
+    }
+    Ok(out)
+}
+
 pub(super) fn assumptions(
     list: &[String],
     rulesets: &[&iptviz::model::Ruleset],
@@ -674,7 +704,16 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     }
     let rs = &input.parsed.ruleset;
     let mut opts = opts;
-    opts.overrides = assumptions(&a.assume, &[rs])?;
+    // nft tables (from `nft list ruleset`) are walked beside the iptables ones.
+    let nft = if rs.nft.is_empty() {
+        None
+    } else {
+        Some(NftRules::from_model(&rs.nft).context("reading the nft rules for the trace")?)
+    };
+    opts.overrides = match &nft {
+        None => assumptions(&a.assume, &[rs])?,
+        Some(n) => nft_assumptions(&a.assume, rs, n)?,
+    };
     let format = if a.json {
         TraceFormat::Json
     } else {
@@ -686,14 +725,20 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     if a.path_only && !matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
         bail!("--path-only is a drawing: use it with -f svg or -f dot");
     }
-    let tracer = Tracer::new(rs);
+    let tracer = match &nft {
+        Some(n) => Tracer::with_nft(rs, n),
+        None => Tracer::new(rs),
+    };
     let given = opts.overrides.clone();
     let t = if a.established || a.reply {
         follow_up(&tracer, &pkt, opts, a.reply)?
     } else {
         tracer.trace(&pkt, &opts)
     };
-    for r in unused_assumptions(rs, &t, &given) {
+    for r in unused_assumptions(rs, &t, &given)
+        .into_iter()
+        .filter(|_| nft.is_none())
+    {
         eprintln!(
             "iptviz: --assume {}:{}#{}: the packet decides this rule by itself; the assumption changed nothing",
             r.table,
@@ -702,10 +747,17 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = open_output(a.output.as_ref())?;
+    let view = |t: &Trace| match &nft {
+        Some(n) => t.view_nft(rs, n),
+        None => t.view(rs),
+    };
+    if nft.is_some() && matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
+        bail!("a trace through nft rules is shown as text or --json (drawing it is not done yet)");
+    }
     match format {
-        TraceFormat::Text => out.write_all(render_text(&t.view(rs)).as_bytes())?,
+        TraceFormat::Text => out.write_all(render_text(&view(&t)).as_bytes())?,
         TraceFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &t.view(rs))?;
+            serde_json::to_writer_pretty(&mut out, &view(&t))?;
             writeln!(out)?;
         }
         TraceFormat::Jsonl | TraceFormat::Counters => unreachable!("refused above"),

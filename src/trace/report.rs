@@ -94,7 +94,7 @@ fn part_text(r: &Rule, part: Part) -> String {
     out.trim_start().to_string()
 }
 
-fn action_text(rs: &Ruleset, table: usize, a: &Action) -> String {
+pub(super) fn action_text(rs: &Ruleset, table: usize, a: &Action) -> String {
     let chain_name = |c: usize| {
         rs.tables[table]
             .chains
@@ -161,13 +161,18 @@ impl Step {
 impl Trace {
     /// Resolves every step against the ruleset the trace ran on.
     pub fn view(&self, rs: &Ruleset) -> TraceView {
+        self.view_steps(|s| s.view(rs))
+    }
+
+    /// The view, with each step resolved by `f`.
+    pub(super) fn view_steps(&self, f: impl Fn(&Step) -> StepView) -> TraceView {
         TraceView {
             input: self.input.clone(),
             output: self.output.clone(),
             verdict: self.verdict,
             route: self.route,
             hooks: self.hooks.clone(),
-            steps: self.steps.iter().map(|s| s.view(rs)).collect(),
+            steps: self.steps.iter().map(f).collect(),
             notes: self.notes.clone(),
             stopped: self.stopped.clone(),
             stopped_message: self.stopped.as_ref().map(ToString::to_string),

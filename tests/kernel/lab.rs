@@ -270,6 +270,60 @@ impl Lab {
         ifaces: Vec<String>,
         extra: &[IpAddr],
     ) -> Result<Lab, String> {
+        let mut lab = Lab::bare(family, ifaces, extra)?;
+        let host = lab.host.clone();
+        let mut ipsets = HashMap::new();
+        for r in rs
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .flat_map(|c| &c.rules)
+        {
+            for m in r.matches().filter(|m| m.module == "set") {
+                if let Some(o) = m.opt("--match-set")
+                    && !ipsets.contains_key(o.arg())
+                {
+                    let inet = if family == Family::V6 {
+                        " family inet6"
+                    } else {
+                        ""
+                    };
+                    ns_sh(&host, &format!("ipset create {} hash:net{inet}", o.arg()))?;
+                    ipsets.insert(o.arg().to_string(), Vec::new());
+                }
+            }
+        }
+        lab.ipsets = ipsets;
+        lab.restore(text)?;
+        lab.baseline()?;
+        // Same rules, same order: the kernel's counters map onto our indices.
+        for (t, c, i) in lab.before.keys() {
+            let ok = rs
+                .table(t)
+                .and_then(|tb| tb.chain(c))
+                .is_some_and(|ch| *i == POLICY || *i < ch.rules.len());
+            if !ok {
+                return Err(format!("kernel has {t} {c} #{i} that our parse lacks"));
+            }
+        }
+        Ok(lab)
+    }
+
+    /// Loads iptables rules with `iptables-restore` (or its IPv6 twin).
+    pub fn restore(&self, text: &str) -> Result<(), String> {
+        let tmp = std::env::temp_dir().join(format!("{}.rules", self.host));
+        std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+        let loaded = ns_sh(
+            &self.host,
+            &format!("{} < {}", self.family.restore(), tmp.display()),
+        );
+        let _ = std::fs::remove_file(&tmp);
+        loaded.map(|_| ())
+    }
+
+    /// The namespaces, links, addresses and routes, and the sender, with no
+    /// rules loaded.
+    pub fn bare(family: Family, ifaces: Vec<String>, extra: &[IpAddr]) -> Result<Lab, String> {
         let id = format!(
             "ivz{}-{}",
             std::process::id(),
@@ -325,7 +379,7 @@ impl Lab {
             locals.push(addr);
             let nodad = if family == Family::V6 { " nodad" } else { "" };
             setup += &format!(
-                "ip link set {name} address 02:00:00:00:00:{k:02x} up\n\
+                "ip link set dev {name} address 02:00:00:00:00:{k:02x} up\n\
                  {ip} addr add {addr}/{p} dev {name}{nodad}\n\
                  {ip} neigh replace {next} lladdr 02:00:00:00:01:{k:02x} dev {name} nud permanent\n\
                  {ip} rule add iif {name} lookup 100\n",
@@ -346,40 +400,14 @@ impl Lab {
             // Let the listener reports of the links coming up pass.
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let mut ipsets = HashMap::new();
-        for r in rs
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .flat_map(|c| &c.rules)
-        {
-            for m in r.matches().filter(|m| m.module == "set") {
-                if let Some(o) = m.opt("--match-set")
-                    && !ipsets.contains_key(o.arg())
-                {
-                    let inet = if family == Family::V6 {
-                        " family inet6"
-                    } else {
-                        ""
-                    };
-                    ns_sh(&host, &format!("ipset create {} hash:net{inet}", o.arg()))?;
-                    ipsets.insert(o.arg().to_string(), Vec::new());
-                }
-            }
-        }
-        let tmp = std::env::temp_dir().join(format!("{id}.rules"));
-        std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
-        let loaded = ns_sh(&host, &format!("{} < {}", family.restore(), tmp.display()));
-        let _ = std::fs::remove_file(&tmp);
-        loaded?;
         let wire = Sender::start(&peer)?;
-        let mut lab = Lab {
+        let lab = Lab {
             family,
             host,
             peer,
             ifaces,
             locals,
-            ipsets,
+            ipsets: HashMap::new(),
             wire,
             local: None,
             before: HashMap::new(),
@@ -389,18 +417,16 @@ impl Lab {
             local_src: None,
             _namespaces: namespaces,
         };
-        lab.baseline()?;
-        // Same rules, same order: the kernel's counters map onto our indices.
-        for (t, c, i) in lab.before.keys() {
-            let ok = rs
-                .table(t)
-                .and_then(|tb| tb.chain(c))
-                .is_some_and(|ch| *i == POLICY || *i < ch.rules.len());
-            if !ok {
-                return Err(format!("kernel has {t} {c} #{i} that our parse lacks"));
-            }
-        }
         Ok(lab)
+    }
+
+    /// (host delivered, peer received) right now.
+    #[allow(dead_code)] // used by kernel_nft_trace only
+    pub fn delivery(&self) -> Result<(u64, u64), String> {
+        let (file, received, delivered) = self.family.snmp();
+        let h = ns_sh(&self.host, &format!("cat {file}"))?;
+        let peer = ns_sh(&self.peer, &format!("cat {file}"))?;
+        Ok((snmp_value(&h, delivered), snmp_value(&peer, received)))
     }
 
     /// (counters, host delivered, peer received) right now.
