@@ -49,5 +49,11 @@ pub fn parse_nft(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> 
         nft,
         ..Default::default()
     };
-    Ok(Parsed { ruleset, problems })
+    // The suspicious-rule warnings are about iptables tables (none here).
+    let suspicious = crate::parse::check::lint(&ruleset);
+    Ok(Parsed {
+        ruleset,
+        problems,
+        suspicious,
+    })
 }
