@@ -239,3 +239,45 @@ fn drawing_labels_base_chains_and_marks_gotos() {
     assert!(!a.rules[1].target().unwrap().goto);
     assert_eq!(a.rules[0].line, 4);
 }
+
+/// NAT edges of a drawn nft table named the address 0.0.0.0 for every
+/// `dnat`/`snat` (a stand-in the drawing made up); they name the
+/// statement's own address and port, and nothing when that is a map.
+#[test]
+fn nat_edges_name_the_statement_address_not_a_stand_in() {
+    let text = "table inet t {\n map m {\n  type inet_service : ipv4_addr\n  elements = { 80 : 10.0.0.9 }\n }\n chain pre {\n  type nat hook prerouting priority dstnat;\n  tcp dport 22 dnat ip to 192.168.26.100:22\n  tcp dport 80 dnat ip to tcp dport map @m\n }\n chain post {\n  type nat hook postrouting priority srcnat;\n  ip saddr 10.0.0.0/8 snat ip to 203.0.113.7\n }\n}\n";
+    let p = iptviz::parse_str(text, &iptviz::ParseOptions::strict("t")).unwrap();
+    let rs = iptviz::nft::project::with_drawn_tables(p.ruleset);
+    let t = rs.table("inet t").unwrap();
+    let pre = t.chain("pre [hook prerouting priority dstnat]").unwrap();
+    let to = |r: &iptviz::Rule| {
+        r.target()
+            .and_then(|t| t.opt("--to-destination").map(|o| o.arg().to_string()))
+    };
+    assert_eq!(to(&pre.rules[0]).as_deref(), Some("192.168.26.100:22"));
+    assert_eq!(pre.rules[1].target().unwrap().name, "DNAT");
+    assert_eq!(to(&pre.rules[1]), None, "a map lookup names no address");
+    let post = t.chain("post [hook postrouting priority srcnat]").unwrap();
+    let src = post.rules[0].target().unwrap();
+    assert_eq!(src.opt("--to-source").unwrap().arg(), "203.0.113.7");
+    // The fw4 port forwards, drawn.
+    let fw4 = common::corpus_dir().join("nftables/fw4-redirect-dnat.nft");
+    let out = assert_cmd::Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(["render", "-f", "svg"])
+        .arg(&fw4)
+        .output()
+        .unwrap();
+    let svg = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        svg.contains("192.168.26.100:22"),
+        "the forward's address is drawn"
+    );
+    for stand_in in [
+        "to:0.0.0.0",
+        "--to-destination 0.0.0.0",
+        "--to-source 0.0.0.0",
+    ] {
+        assert!(!svg.contains(stand_in), "a made-up address is drawn");
+    }
+}

@@ -205,15 +205,7 @@ fn write_rules(
                     }
                 }
                 Stmt::Reject { .. } => targets.push("-j REJECT".into()),
-                Stmt::Nat(n) => targets.push(
-                    match n.kind {
-                        NatKind::Dnat => "-j DNAT --to-destination 0.0.0.0",
-                        NatKind::Snat => "-j SNAT --to-source 0.0.0.0",
-                        NatKind::Masquerade => "-j MASQUERADE",
-                        NatKind::Redirect => "-j REDIRECT",
-                    }
-                    .into(),
-                ),
+                Stmt::Nat(n) => targets.push(nat_target(n)),
                 _ => {}
             }
         }
@@ -229,6 +221,47 @@ fn write_rules(
     }
     for (a, name) in nested {
         write_rules(out, t, a, &name, anon, lines);
+    }
+}
+
+/// The iptables target an nft NAT statement is drawn as, naming its
+/// address and port when they are plain values (`dnat to 10.0.0.1:22`); a
+/// map lookup or an expression is not named (an address made up for it
+/// would be read on the edge as the real one).
+fn nat_target(n: &Nat) -> String {
+    fn value(e: &Option<Expr>) -> Option<&str> {
+        match e {
+            Some(Expr::Value(v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+    let (addr, port) = (value(&n.addr), value(&n.port));
+    let plain = (n.addr.is_none() || addr.is_some()) && (n.port.is_none() || port.is_some());
+    let to = match (addr, port) {
+        (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+        (Some(a), Some(p)) => format!("{a}:{p}"),
+        (Some(a), None) => a.to_string(),
+        (None, Some(p)) => format!(":{p}"),
+        (None, None) => String::new(),
+    };
+    match n.kind {
+        NatKind::Dnat | NatKind::Snat => {
+            let (target, opt) = if n.kind == NatKind::Dnat {
+                ("DNAT", "--to-destination")
+            } else {
+                ("SNAT", "--to-source")
+            };
+            if plain && !to.is_empty() {
+                format!("-j {target} {opt} {to}")
+            } else {
+                format!("-j {target}")
+            }
+        }
+        NatKind::Masquerade => "-j MASQUERADE".into(),
+        NatKind::Redirect => match port {
+            Some(p) if plain => format!("-j REDIRECT --to-ports {p}"),
+            _ => "-j REDIRECT".into(),
+        },
     }
 }
 
