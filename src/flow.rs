@@ -55,6 +55,13 @@ pub enum StageKind {
     Conntrack,
     /// Conntrack confirm: the entry enters the table (POSTROUTING, INPUT).
     Confirm,
+    /// A base chain of an nft table (positions in `Ruleset::nft`).
+    Nft {
+        /// Index of the table in `nft.tables`.
+        table: u32,
+        /// Index of the chain in the table's chains.
+        chain: u32,
+    },
 }
 
 /// A step at a hook with its kernel priority (lower runs first).
@@ -130,14 +137,66 @@ fn steps(hook: Hook) -> &'static [(i32, StageKind)] {
 }
 
 /// The steps at a hook for the tables present in `rs` (conntrack steps kept).
+///
+/// The base chains of nft tables of the ip, ip6 and inet families on this
+/// hook are placed among them by priority. Where the kernel does not
+/// simply follow the number, the picture follows the kernel: nat chains
+/// run at the NAT core's slot (-100 on PREROUTING and OUTPUT, 100 on INPUT
+/// and POSTROUTING; by their own priority among themselves), and at equal
+/// priority the hook registered last runs first (nft chains after the
+/// iptables tables, the later chain of a listing first).
 pub fn present_stages(rs: &Ruleset, hook: Hook) -> Vec<Stage> {
-    hook_stages(hook)
+    use crate::nft::model::{ChainType, Family as NftFamily, Hook as NftHook};
+    // (where it runs, its own priority, iptables or nft, -position, stage)
+    let mut keyed: Vec<(i32, i32, u8, i64, Stage)> = hook_stages(hook)
         .into_iter()
         .filter(|s| match s.kind {
             StageKind::Table(t) => rs.table(t).is_some(),
             _ => true,
         })
-        .collect()
+        .map(|s| (s.priority, s.priority, 1, 0, s))
+        .collect();
+    let nft_hook = match hook {
+        Hook::Prerouting => NftHook::Prerouting,
+        Hook::Input => NftHook::Input,
+        Hook::Forward => NftHook::Forward,
+        Hook::Output => NftHook::Output,
+        Hook::Postrouting => NftHook::Postrouting,
+    };
+    let nat_slot = match hook {
+        Hook::Prerouting | Hook::Output => -100,
+        _ => 100,
+    };
+    let mut position = 0i64;
+    for (ti, t) in rs.nft.tables.iter().enumerate() {
+        if !matches!(t.family, NftFamily::Ip | NftFamily::Ip6 | NftFamily::Inet) {
+            continue;
+        }
+        for (ci, c) in t.chains.iter().enumerate() {
+            let Some(b) = &c.base else { continue };
+            position += 1;
+            if b.hook != nft_hook {
+                continue;
+            }
+            let (Ok(table), Ok(chain)) = (u32::try_from(ti), u32::try_from(ci)) else {
+                continue;
+            };
+            let own = b.priority.value;
+            let runs = if b.kind == ChainType::Nat {
+                nat_slot
+            } else {
+                own
+            };
+            let stage = Stage {
+                hook,
+                priority: own,
+                kind: StageKind::Nft { table, chain },
+            };
+            keyed.push((runs, own, 0, -position, stage));
+        }
+    }
+    keyed.sort_by_key(|&(runs, own, class, pos, _)| (runs, own, class, pos));
+    keyed.into_iter().map(|(.., s)| s).collect()
 }
 
 /// A path a packet can take through the host.
@@ -226,6 +285,34 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                         ""
                     }
                 ),
+                members: Vec::new(),
+                highlight: false,
+            }
+        }
+        StageKind::Nft { table, chain } => {
+            let t = &rs.nft.tables[table as usize];
+            let c = &t.chains[chain as usize];
+            let tname = crate::nft::project::table_label(t);
+            let label = crate::nft::project::base_chain_label(c);
+            let n = c.rules.len();
+            let mut lines = vec![
+                tname.clone(),
+                format!("{} · priority {}", c.name, s.priority),
+                format!("{n} rule{}", if n == 1 { "" } else { "s" }),
+            ];
+            if let Some(b) = &c.base {
+                lines.push(format!(
+                    "policy {}",
+                    b.policy.map_or("accept", |p| p.as_str())
+                ));
+            }
+            ViewNode {
+                id: format!("{tname}/{label}"),
+                kind: ViewNodeKind::Builtin,
+                table: tname.as_str().into(),
+                lines,
+                rows: Vec::new(),
+                title: format!("nft table {tname}, chain {label}"),
                 members: Vec::new(),
                 highlight: false,
             }
@@ -416,6 +503,53 @@ pub fn flow_view(rs: &Ruleset, counters: bool, title: &str) -> View {
 mod tests {
     use super::*;
     use crate::parse::{ParseOptions, parse_str};
+
+    /// nft base chains are drawn at their hooks among the iptables
+    /// tables: by priority, nat chains at the NAT core's slot, and at equal
+    /// priority the later registration first.
+    #[test]
+    fn nft_base_chains_take_their_place_among_the_iptables_tables() {
+        let ipt = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n";
+        let nft = "table inet t {\n chain early { type filter hook prerouting priority -250; }\n chain dnat { type nat hook prerouting priority -50; }\n chain tie { type filter hook prerouting priority -100; }\n chain fwd { type filter hook forward priority 0; }\n}\ntable arp a {\n chain in { type filter hook input priority 0; }\n}\n";
+        let mut rs = parse_str(ipt, &ParseOptions::strict("ipt"))
+            .unwrap()
+            .ruleset;
+        rs.nft = parse_str(nft, &ParseOptions::strict("nft"))
+            .unwrap()
+            .ruleset
+            .nft;
+        let names = |hook| -> Vec<String> {
+            present_stages(&rs, hook)
+                .iter()
+                .map(|s| match s.kind {
+                    StageKind::Table(t) => t.to_string(),
+                    StageKind::Nft { table, chain } => rs.nft.tables[table as usize].chains
+                        [chain as usize]
+                        .name
+                        .to_string(),
+                    StageKind::Conntrack => "conntrack".into(),
+                    StageKind::Confirm => "confirm".into(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(Hook::Prerouting),
+            ["raw", "early", "conntrack", "tie", "nat", "dnat"]
+        );
+        assert_eq!(names(Hook::Forward), ["fwd"]);
+        // The arp family has no place in the IP picture.
+        assert_eq!(names(Hook::Input), ["nat", "confirm"]);
+        let v = flow_view(&rs, false, "t");
+        let plan = v.flow.as_ref().unwrap();
+        let fwd = &plan.hooks[2];
+        assert_eq!(fwd.0, Hook::Forward);
+        assert_eq!(v.nodes[fwd.1[0]].lines[0], "inet t");
+        assert!(
+            v.edges
+                .iter()
+                .all(|e| e.label != "forwarded (no FORWARD chain)")
+        );
+    }
 
     #[test]
     fn order_follows_priorities_and_present_tables() {
