@@ -416,6 +416,53 @@ const LOOPBACK: &str = "lo";
 /// A frame of the call stack: chain and the rule to resume at.
 type Frame = (usize, usize);
 
+/// Where a walk through a table's chains goes after a matched rule's
+/// action (the iptables and the nft walks alike).
+enum Next {
+    /// On to the rule at `(chain, index)`.
+    At(usize, usize),
+    /// A return from the chain the walk started in: its policy decides.
+    Policy,
+    /// The jump or goto to `to` would close a loop through `chains`.
+    Loop { chains: Vec<usize>, to: usize },
+    /// The table's walk ends with this verdict.
+    Ends(Verdict),
+}
+
+/// Follows `action` of the rule at `at`: a jump pushes the rule after it,
+/// a goto does not, a return pops (each kept in step with `path`, which
+/// refuses a loop); a verdict, an extension's verdict or a NAT binding
+/// (accepted) ends the table; anything else goes on to the next rule.
+fn follow(
+    action: &Action,
+    (chain, idx): Frame,
+    stack: &mut Vec<Frame>,
+    path: &mut bounds::CallPath,
+) -> Next {
+    match *action {
+        Action::Jump { chain: to } | Action::Goto { chain: to } => {
+            let jump = matches!(action, Action::Jump { .. });
+            if let Err(chains) = path.enter(to, jump) {
+                return Next::Loop { chains, to };
+            }
+            if jump {
+                stack.push((chain, idx + 1));
+            }
+            Next::At(to, 0)
+        }
+        Action::Return => match stack.pop() {
+            Some((c, i)) => {
+                path.back();
+                Next::At(c, i)
+            }
+            None => Next::Policy,
+        },
+        Action::Verdict { verdict } | Action::Extension { verdict, .. } => Next::Ends(verdict),
+        Action::Nat { .. } => Next::Ends(Verdict::Accept),
+        _ => Next::At(chain, idx + 1),
+    }
+}
+
 /// Mutable state of one walk.
 struct Walk<'o> {
     input: Packet,
@@ -915,28 +962,14 @@ impl<'r> Tracer<'r> {
             let mut s = step(hook, t, chain, Some(idx), true, None, action.clone());
             s.notes = notes;
             w.steps.push(s);
-            match action {
-                Action::Jump { chain: c } | Action::Goto { chain: c } => {
-                    let jump = matches!(action, Action::Jump { .. });
-                    if let Err(chains) = path.enter(c, jump) {
-                        w.stopped = Some(self.loop_stop(t, &chains, idx));
-                        return Verdict::Drop;
-                    }
-                    if jump {
-                        stack.push((chain, idx + 1));
-                    }
-                    (chain, idx) = (c, 0);
+            match follow(&action, (chain, idx), &mut stack, &mut path) {
+                Next::At(c, i) => (chain, idx) = (c, i),
+                Next::Policy => return policy(hook, t, start, table, w),
+                Next::Loop { chains, .. } => {
+                    w.stopped = Some(self.loop_stop(t, &chains, idx));
+                    return Verdict::Drop;
                 }
-                Action::Return => match stack.pop() {
-                    Some((c, i)) => {
-                        path.back();
-                        (chain, idx) = (c, i);
-                    }
-                    None => return policy(hook, t, start, table, w),
-                },
-                Action::Verdict { verdict } | Action::Extension { verdict, .. } => return verdict,
-                Action::Nat { .. } => return Verdict::Accept,
-                _ => idx += 1,
+                Next::Ends(v) => return v,
             }
         }
     }

@@ -1821,37 +1821,23 @@ impl<'r> Tracer<'r> {
             let mut s = step(hook, ti, chain, Some(idx), true, None, action.clone());
             s.notes = notes;
             w.steps.push(s);
-            match action {
-                Action::Jump { chain: c } | Action::Goto { chain: c } => {
-                    let jump = matches!(action, Action::Jump { .. });
-                    if let Err(chains) = path.enter(c, jump) {
-                        let mut names: Vec<&str> = chains
-                            .iter()
-                            .map(|&c| table.chains[c].name.as_str())
-                            .collect();
-                        names.push(table.chains[c].name.as_str());
-                        w.stopped = Some(super::Stopped::Loop {
-                            table: format!("{} {}", table.family.name(), table.name),
-                            chains: names.join(" -> "),
-                            line: 0,
-                        });
-                        return Verdict::Drop;
-                    }
-                    if jump {
-                        stack.push((chain, idx + 1));
-                    }
-                    (chain, idx) = (c, 0);
+            match super::follow(&action, (chain, idx), &mut stack, &mut path) {
+                super::Next::At(c, i) => (chain, idx) = (c, i),
+                super::Next::Policy => return nft_policy(hook, ti, start, table, w),
+                super::Next::Loop { chains, to } => {
+                    let names: Vec<&str> = chains
+                        .iter()
+                        .chain([&to])
+                        .map(|&c| table.chains[c].name.as_str())
+                        .collect();
+                    w.stopped = Some(super::Stopped::Loop {
+                        table: format!("{} {}", table.family.name(), table.name),
+                        chains: names.join(" -> "),
+                        line: 0,
+                    });
+                    return Verdict::Drop;
                 }
-                Action::Return => match stack.pop() {
-                    Some((c, i)) => {
-                        path.back();
-                        (chain, idx) = (c, i);
-                    }
-                    None => return nft_policy(hook, ti, start, table, w),
-                },
-                Action::Verdict { verdict } | Action::Extension { verdict, .. } => return verdict,
-                Action::Nat { .. } => return Verdict::Accept,
-                _ => idx += 1,
+                super::Next::Ends(v) => return v,
             }
         }
     }
