@@ -690,25 +690,6 @@ const ACK: u8 = 0x10;
 /// Accepted TCP SYNs per case followed by the rest of their handshake.
 const MAX_HANDSHAKES: usize = 8;
 
-/// The kernel's conntrack entry of the connection `p` started, if any.
-fn kernel_connection(lab: &Lab, p: &TestPacket) -> Result<Option<Connection>, String> {
-    let text = lab.conntrack()?;
-    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
-        Ok(iptviz::conntrack::Parsed::Entries(t)) => t.entries,
-        _ => Vec::new(),
-    };
-    Ok(entries
-        .iter()
-        .find(|e| {
-            e.proto == p.proto
-                && e.orig.src == p.src
-                && e.orig.dst == p.dst
-                && e.orig.sport == p.sport
-                && e.orig.dport == p.dport
-        })
-        .map(Connection::from_entry))
-}
-
 /// The rules and policies the trace matched, named as the kernel names them.
 fn matched_rules(
     tr: &iptviz::trace::Trace,
@@ -1103,7 +1084,7 @@ fn run_family(case: &Case, family: Family, seed: u64) -> Result<Report, String> 
                 && handshakes < MAX_HANDSHAKES
                 && (kd > 0 || kr > 0)
             {
-                let Some(conn) = kernel_connection(&lab, &p)? else {
+                let Some(conn) = p.kernel_connection(&lab)? else {
                     report.disagreements.push(format!(
                         "{} {family:?}: the kernel let {} -> {}:{} through but has no connection for it",
                         case.name, p.src, p.dst, p.dport

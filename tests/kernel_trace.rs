@@ -36,12 +36,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use iptviz::conntrack::Parsed;
 use iptviz::model::Ruleset;
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::trace::{
-    Action, Connection, CtState, Direction, Packet, Route, RuleRef, Trace, TraceOptions, Tracer,
-    Verdict,
+    Action, CtState, Direction, Packet, Route, RuleRef, Trace, TraceOptions, Tracer, Verdict,
 };
 
 use lab::{Family, Key, Lab, POLICY, Seen};
@@ -398,25 +396,6 @@ fn options(lab: &Lab, direction: Option<Direction>) -> TraceOptions {
     }
 }
 
-/// The kernel's conntrack entry of the connection `p` started, if any.
-fn kernel_connection(lab: &Lab, p: &TestPacket) -> Result<Option<Connection>, String> {
-    let text = lab.conntrack()?;
-    let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
-        Ok(Parsed::Entries(t)) => t.entries,
-        _ => Vec::new(),
-    };
-    Ok(entries
-        .iter()
-        .find(|e| {
-            e.proto == p.proto
-                && e.orig.src == p.src
-                && e.orig.dst == p.dst
-                && e.orig.sport == p.sport
-                && e.orig.dport == p.dport
-        })
-        .map(Connection::from_entry))
-}
-
 /// For a first TCP or UDP packet the kernel let through after a NAT
 /// target: the connection the trace says it leaves must be the kernel's.
 fn check_binding(
@@ -433,7 +412,7 @@ fn check_binding(
     if !nat || !matches!(p.proto, 6 | 17) || !(seen.delivered > 0 || seen.left > 0) {
         return Ok(());
     }
-    let Some(kernel) = kernel_connection(lab, p)? else {
+    let Some(kernel) = p.kernel_connection(lab)? else {
         report.disagreements.push(format!(
             "{}: the kernel let {} -> {}:{} through a NAT rule but has no connection for it",
             ctx.name, p.src, p.dst, p.dport
@@ -481,7 +460,7 @@ fn handshake(
     forwarded: bool,
     report: &mut CaseReport,
 ) -> Result<(), String> {
-    let Some(conn) = kernel_connection(lab, p)? else {
+    let Some(conn) = p.kernel_connection(lab)? else {
         report.disagreements.push(format!(
             "{}: the kernel accepted {} -> {}:{} but has no connection for it",
             ctx.name, p.src, p.dst, p.dport

@@ -29,6 +29,30 @@ pub struct TestPacket {
 }
 
 impl TestPacket {
+    /// The kernel's conntrack entry of the connection this packet started
+    /// in `lab`, if any.
+    #[allow(dead_code)] // kernel_trace and kernel_nft_trace
+    pub fn kernel_connection(
+        &self,
+        lab: &super::lab::Lab,
+    ) -> Result<Option<iptviz::trace::Connection>, String> {
+        let text = lab.conntrack()?;
+        let entries = match iptviz::conntrack::parse_bytes(text.as_bytes(), "conntrack -L") {
+            Ok(iptviz::conntrack::Parsed::Entries(t)) => t.entries,
+            _ => Vec::new(),
+        };
+        Ok(entries
+            .iter()
+            .find(|e| {
+                e.proto == self.proto
+                    && e.orig.src == self.src
+                    && e.orig.dst == self.dst
+                    && e.orig.sport == self.sport
+                    && e.orig.dport == self.dport
+            })
+            .map(iptviz::trace::Connection::from_entry))
+    }
+
     /// The sender's fields from PROTO on (see tests/kernel/sender.py).
     pub fn fields(&self, flags: u8, seq: u32, ack: u32) -> String {
         format!(
