@@ -34,6 +34,14 @@ pub fn table_label(t: &Table) -> String {
     format!("{} {}", t.family, t.name)
 }
 
+/// Whether the table called `name` in `rs` is the drawing of one of its
+/// nft tables (added by [`with_drawn_tables`]), not an iptables table:
+/// its rules are pictures of nft rules, for drawing only (iptables lint or
+/// reach of them would judge the picture).
+pub fn is_drawn_table(rs: &Ruleset, name: &str) -> bool {
+    rs.nft.tables.iter().any(|t| table_label(t) == name)
+}
+
 /// `rs` with its nft tables added as drawing tables after the iptables
 /// ones (unchanged when there are none).
 pub fn with_drawn_tables(mut rs: Ruleset) -> Ruleset {
