@@ -13,7 +13,7 @@
 //! The semantic diff (which packets change fate) is a separate step, see
 //! [`semantic`].
 
-mod nft;
+pub(crate) mod nft;
 pub mod semantic;
 mod text;
 mod view;

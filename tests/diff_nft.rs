@@ -163,3 +163,43 @@ fn the_semantic_diff_names_the_nft_tables_it_does_not_cover() {
     );
     assert!(!out.contains("no packet changes fate"), "{out}");
 }
+
+#[test]
+fn fleet_groups_nft_hosts_by_their_nft_rules() {
+    let dir = common::corpus_dir().join("nftables");
+    let out = Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(["fleet", "--json"])
+        .arg(dir.join("firewalld-debian12-default.nft"))
+        .arg(dir.join("firewalld-debian12-default.listed.nft"))
+        .arg(dir.join("fail2ban-nftables-multiport.nft"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let text = v.to_string();
+    assert!(
+        text.contains("\"rules\":92"),
+        "firewalld's rules counted: {text}"
+    );
+    let groups = v["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "firewalld twice, fail2ban apart: {text}");
+}
+
+#[test]
+fn lint_says_it_leaves_nft_tables_out() {
+    let dir = common::corpus_dir().join("nftables");
+    let out = Command::cargo_bin("iptviz")
+        .unwrap()
+        .args(["lint", "--json"])
+        .arg(dir.join("firewalld-debian12-default.nft"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 nftables table not analysed (inet firewalld)"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["nft_tables_not_analysed"][0], "inet firewalld");
+}

@@ -57,6 +57,33 @@ fn side<'a>(rs: &'a NftRuleset, n: &'a NftRuleset, t: &Table) -> Option<Side<'a>
     })
 }
 
+/// Every item of the nft tables as compared, in order: `(table, chain or
+/// @set, text)`, with a base chain's or set's head first (`:` + head, or
+/// `:regular`). Counter values are left out. For fingerprints of whole
+/// rulesets (fleet).
+pub(crate) fn items_of(rs: &NftRuleset, mut f: impl FnMut(&str, &str, &str)) {
+    if rs.is_empty() {
+        return;
+    }
+    let n = normalised(rs);
+    for (t, nt) in rs.tables.iter().zip(&n.tables) {
+        let tname = format!("{} {}", t.family.as_str(), t.name);
+        for it in items(
+            Side {
+                shown: t,
+                normal: nt,
+            },
+            false,
+        ) {
+            let head = format!(":{}", it.head.as_deref().unwrap_or("regular"));
+            f(&tname, &it.name, &head);
+            for l in &it.lines {
+                f(&tname, &it.name, &l.key);
+            }
+        }
+    }
+}
+
 /// A table as written and its normalised copy.
 #[derive(Clone, Copy)]
 struct Side<'a> {
