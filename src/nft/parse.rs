@@ -285,6 +285,15 @@ impl<'a> P<'a> {
     // ---- defines ----
 
     fn expand_defines(&mut self, toks: Vec<Token<'a>>) -> Vec<Token<'a>> {
+        // Most rulesets have no defines: their tokens are kept as they are.
+        let uses_defines = toks.iter().any(|t| {
+            t.word().is_some_and(|w| {
+                w.starts_with('$') || matches!(w, "define" | "redefine" | "undefine")
+            })
+        });
+        if !uses_defines {
+            return toks;
+        }
         let mut defs: HashMap<&'a str, Vec<Token<'a>>> = HashMap::default();
         let mut out: Vec<Token<'a>> = Vec::with_capacity(toks.len());
         let mut i = 0;
