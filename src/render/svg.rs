@@ -44,7 +44,7 @@ impl std::fmt::Display for OneDecimal {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = self.0;
         let a = v.abs();
-        if !(a < 4_294_967_296.0) {
+        if !a.is_finite() || a >= 4_294_967_296.0 {
             return write!(out, "{v:.1}");
         }
         // `a * 10` is `p + e` exactly (the product's rounding error is
