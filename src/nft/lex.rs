@@ -1,17 +1,10 @@
-//! Words of nft text: the small nom combinators that cut a ruleset into
-//! tokens with their byte offsets.
+//! Words of nft text: the lexer that cuts a ruleset into tokens with their
+//! byte offsets.
 //!
 //! Newlines are tokens (they end statements outside braces); `#` comments
 //! and `\` line continuations are dropped. A word runs to the next space
 //! or one of `{ } ; , " ( )`; so IPv6 addresses, `1.2.3.4:80` and `@set` stay
 //! one word, and a lone `:` (map elements) is a word of its own.
-
-use nom::branch::alt;
-use nom::bytes::complete::{is_not, take_while, take_while1};
-use nom::character::complete::char;
-use nom::combinator::{map, recognize};
-use nom::sequence::{delimited, preceded};
-use nom::{IResult, Parser};
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,54 +54,6 @@ impl<'a> Token<'a> {
     }
 }
 
-fn is_word_char(c: char) -> bool {
-    !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | ',' | '"' | '#' | '(' | ')')
-}
-
-fn blank(i: &str) -> IResult<&str, &str> {
-    take_while(|c: char| c == ' ' || c == '\t' || c == '\r')(i)
-}
-
-fn comment(i: &str) -> IResult<&str, &str> {
-    recognize(preceded(char('#'), take_while(|c| c != '\n'))).parse(i)
-}
-
-fn continuation(i: &str) -> IResult<&str, &str> {
-    recognize((char('\\'), blank, char('\n'))).parse(i)
-}
-
-fn quoted(i: &str) -> IResult<&str, Tok<'_>> {
-    map(
-        delimited(char('"'), take_while(|c| c != '"' && c != '\n'), char('"')),
-        Tok::Quoted,
-    )
-    .parse(i)
-}
-
-fn punct(i: &str) -> IResult<&str, Tok<'_>> {
-    alt((
-        map(char('{'), |_| Tok::Open),
-        map(char('}'), |_| Tok::Close),
-        map(char(';'), |_| Tok::Semi),
-        map(char(','), |_| Tok::Comma),
-        map(char('\n'), |_| Tok::Newline),
-    ))
-    .parse(i)
-}
-
-fn word(i: &str) -> IResult<&str, Tok<'_>> {
-    alt((
-        map(take_while1(is_word_char), Tok::Word),
-        // Parentheses group expressions: each is a word of its own.
-        map(recognize(alt((char('('), char(')')))), Tok::Word),
-    ))
-    .parse(i)
-}
-
-fn unterminated_quote(i: &str) -> IResult<&str, &str> {
-    recognize(preceded(char('"'), is_not("\n"))).parse(i)
-}
-
 /// A place the lexer could not read (an unterminated quote).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LexError {
@@ -118,49 +63,119 @@ pub struct LexError {
     pub message: String,
 }
 
+/// Whether `c` ends a word.
+fn ends_word(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '{' | '}' | ';' | ',' | '"' | '#' | '(' | ')')
+}
+
+/// Where the word starting at byte `i` of `src` ends (`i` when the
+/// character there cannot be in a word).
+fn word_end(src: &str, mut i: usize) -> usize {
+    let b = src.as_bytes();
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii() {
+            if ends_word(c as char) {
+                break;
+            }
+            i += 1;
+        } else {
+            // Any non-ASCII character but Unicode white space is a word's.
+            match src[i..].chars().next() {
+                Some(ch) if !ch.is_whitespace() => i += ch.len_utf8(),
+                _ => break,
+            }
+        }
+    }
+    i
+}
+
+/// The length of a `\` line continuation (blanks allowed before the
+/// newline) at the start of `b`.
+fn continuation(b: &[u8]) -> Option<usize> {
+    let blanks = b[1..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t' | b'\r'))
+        .count();
+    (b.get(1 + blanks) == Some(&b'\n')).then_some(blanks + 2)
+}
+
 /// Cuts `src` into tokens; problems are returned beside them and the
 /// rest is still read.
+///
+/// One pass over the bytes: a ruleset of 100,000 rules is millions of
+/// tokens, and this is the first thing every read of nft text does.
 pub fn tokenize(src: &str) -> (Vec<Token<'_>>, Vec<LexError>) {
+    let b = src.as_bytes();
     let mut out = Vec::with_capacity(src.len() / 5);
     let mut errors = Vec::new();
-    let mut rest = src;
-    loop {
-        if let Ok((r, _)) = blank(rest) {
-            rest = r;
-        }
-        if rest.is_empty() {
-            break;
-        }
-        let at = src.len() - rest.len();
-        if let Ok((r, _)) = comment(rest) {
-            rest = r;
-            continue;
-        }
-        if let Ok((r, _)) = continuation(rest) {
-            rest = r;
-            continue;
-        }
-        if let Ok((r, tok)) = alt((punct, quoted, word)).parse(rest) {
-            out.push(Token {
-                tok,
-                at,
-                end: src.len() - r.len(),
-            });
-            rest = r;
-            continue;
-        }
-        // Only an unterminated quote (or a lone backslash) gets here.
-        let skip = match unterminated_quote(rest) {
-            Ok((r, _)) => {
-                errors.push(LexError {
-                    at,
-                    message: "unterminated quoted string".into(),
-                });
-                rest.len() - r.len()
+    let mut i = 0;
+    while i < b.len() {
+        let at = i;
+        let tok = match b[i] {
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
             }
-            Err(_) => rest.chars().next().map_or(1, char::len_utf8),
+            // A comment runs to the end of the line (the newline stays).
+            b'#' => {
+                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                continue;
+            }
+            b'\\' if let Some(n) = continuation(&b[i..]) => {
+                i += n;
+                continue;
+            }
+            b'{' => Tok::Open,
+            b'}' => Tok::Close,
+            b';' => Tok::Semi,
+            b',' => Tok::Comma,
+            b'\n' => Tok::Newline,
+            // Parentheses group expressions: each is a word of its own.
+            b'(' | b')' => Tok::Word(&src[i..i + 1]),
+            b'"' => {
+                let rest = &b[i + 1..];
+                match memchr::memchr2(b'"', b'\n', rest) {
+                    Some(n) if rest[n] == b'"' => {
+                        i += n + 2;
+                        out.push(Token {
+                            tok: Tok::Quoted(&src[at + 1..at + 1 + n]),
+                            at,
+                            end: i,
+                        });
+                    }
+                    // A quote alone before the end of the line is passed
+                    // over; one with text after it is reported.
+                    Some(0) => i += 1,
+                    None if rest.is_empty() => i += 1,
+                    stop => {
+                        errors.push(LexError {
+                            at,
+                            message: "unterminated quoted string".into(),
+                        });
+                        i += 1 + stop.unwrap_or(rest.len());
+                    }
+                }
+                continue;
+            }
+            _ => {
+                let end = word_end(src, i);
+                if end == i {
+                    // White space other than blanks.
+                    i += src[i..].chars().next().map_or(1, char::len_utf8);
+                    continue;
+                }
+                i = end;
+                out.push(Token {
+                    tok: Tok::Word(&src[at..end]),
+                    at,
+                    end,
+                });
+                continue;
+            }
         };
-        rest = &rest[skip..];
+        i += 1;
+        out.push(Token { tok, at, end: i });
     }
     (out, errors)
 }
@@ -213,5 +228,43 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].at, 2);
         assert_eq!(t.last().unwrap().tok, Tok::Word("y"));
+    }
+
+    /// The byte-level lexer keeps the rules of the word-by-word one it
+    /// replaced: odd white space, lone quotes, backslashes and UTF-8.
+    #[test]
+    fn edge_cases_read_as_before() {
+        assert_eq!(
+            toks("a#c\nb"),
+            vec![Tok::Word("a"), Tok::Newline, Tok::Word("b")]
+        );
+        let (t, e) = tokenize("x \"\ny \"");
+        assert!(e.is_empty(), "a quote alone at a line's end is passed over");
+        assert_eq!(
+            t.iter().map(|t| t.tok).collect::<Vec<_>>(),
+            vec![Tok::Word("x"), Tok::Newline, Tok::Word("y")]
+        );
+        assert_eq!(
+            toks("a\x0bb\u{a0}c"),
+            vec![Tok::Word("a"), Tok::Word("b"), Tok::Word("c")]
+        );
+        assert_eq!(
+            toks("\\x a \\ \t\n b"),
+            vec![Tok::Word("\\x"), Tok::Word("a"), Tok::Word("b")]
+        );
+        assert_eq!(
+            toks("f(x) é:80 \"\""),
+            vec![
+                Tok::Word("f"),
+                Tok::Word("("),
+                Tok::Word("x"),
+                Tok::Word(")"),
+                Tok::Word("é:80"),
+                Tok::Quoted("")
+            ]
+        );
+        let (t, _) = tokenize("x \"ab\" y");
+        assert_eq!((t[1].at, t[1].end), (2, 6));
+        assert_eq!((t[2].at, t[2].end), (7, 8));
     }
 }

@@ -8,7 +8,7 @@
 //! cannot be read becomes a problem with its line and column, and reading
 //! goes on with the next one.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::Str;
 use crate::parse::{Problem, Severity};
@@ -27,7 +27,7 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         problems: Vec::new(),
         line_starts: line_starts(src),
         anon: 0,
-        chain_at: HashMap::new(),
+        chain_at: HashMap::default(),
     };
     for e in lex_errors {
         p.problem_at(e.at, Severity::Error, e.message);
@@ -285,7 +285,16 @@ impl<'a> P<'a> {
     // ---- defines ----
 
     fn expand_defines(&mut self, toks: Vec<Token<'a>>) -> Vec<Token<'a>> {
-        let mut defs: HashMap<&'a str, Vec<Token<'a>>> = HashMap::new();
+        // Most rulesets have no defines: their tokens are kept as they are.
+        let uses_defines = toks.iter().any(|t| {
+            t.word().is_some_and(|w| {
+                w.starts_with('$') || matches!(w, "define" | "redefine" | "undefine")
+            })
+        });
+        if !uses_defines {
+            return toks;
+        }
+        let mut defs: HashMap<&'a str, Vec<Token<'a>>> = HashMap::default();
         let mut out: Vec<Token<'a>> = Vec::with_capacity(toks.len());
         let mut i = 0;
         let mut stmt_start = true;
@@ -487,7 +496,7 @@ impl<'a> P<'a> {
                     self.rs
                         .tables
                         .retain(|t| !(t.family == fam && t.name == name));
-                    self.chain_at.clear();
+                    self.reindex_chains();
                     return Ok(());
                 }
                 self.problem_at(
@@ -557,29 +566,34 @@ impl<'a> P<'a> {
         self.rs.tables.len() - 1
     }
 
+    /// The chain's index in table `ti`, made (empty, declared at `at`)
+    /// when the table has no such chain yet. `chain_at` knows every chain
+    /// of every table, so this is one hash lookup.
     fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
-        let key = (ti, Str::from(name));
-        if let Some(&i) = self.chain_at.get(&key)
-            && self.rs.tables[ti]
-                .chains
-                .get(i)
-                .is_some_and(|c| c.name == name)
-        {
-            return i;
-        }
-        if let Some(i) = self.rs.tables[ti]
-            .chains
-            .iter()
-            .position(|c| c.name == name)
-        {
-            self.chain_at.insert(key, i);
+        if let Some(i) = self.known_chain(ti, name) {
             return i;
         }
         let line = self.line_of(at);
         self.rs.tables[ti].chains.push(Chain::new(name, line));
         let i = self.rs.tables[ti].chains.len() - 1;
-        self.chain_at.insert(key, i);
+        self.chain_at.insert((ti, Str::from(name)), i);
         i
+    }
+
+    /// The index of an existing chain of table `ti`.
+    fn known_chain(&self, ti: usize, name: &str) -> Option<usize> {
+        self.chain_at.get(&(ti, Str::from(name))).copied()
+    }
+
+    /// Builds `chain_at` again after tables were removed (their indices
+    /// moved).
+    fn reindex_chains(&mut self) {
+        self.chain_at.clear();
+        for (ti, t) in self.rs.tables.iter().enumerate() {
+            for (ci, c) in t.chains.iter().enumerate() {
+                self.chain_at.insert((ti, c.name.clone()), ci);
+            }
+        }
     }
 
     fn table_cmd(&mut self, at: usize, _declare: bool) -> Res<()> {
@@ -1089,16 +1103,7 @@ impl<'a> P<'a> {
             self.pos += 2;
         }
         let ti = self.table_index(fam, table, at);
-        let known = self
-            .chain_at
-            .get(&(ti, Str::from(chain)))
-            .is_some_and(|&i| {
-                self.rs.tables[ti]
-                    .chains
-                    .get(i)
-                    .is_some_and(|c| c.name == chain)
-            })
-            || self.rs.tables[ti].chains.iter().any(|c| c.name == chain);
+        let known = self.known_chain(ti, chain).is_some();
         if !known {
             self.problem_at(
                 at,

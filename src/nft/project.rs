@@ -102,7 +102,7 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
             .map(|(i, c)| (c.name.to_string(), i))
             .collect();
         for c in &t.chains {
-            let Some(&i) = at.get(&safe(&c.name)) else {
+            let Some(&i) = at.get(&*safe_cow(&c.name)) else {
                 continue;
             };
             let dc = &mut dt.chains[i];
@@ -126,9 +126,19 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
 
 /// A chain name as one word of iptables-save text.
 fn safe(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_whitespace() { '_' } else { c })
-        .collect()
+    safe_cow(name).into_owned()
+}
+
+/// [`safe`] without a copy when the name is one word already.
+fn safe_cow(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains(char::is_whitespace) {
+        name.chars()
+            .map(|c| if c.is_whitespace() { '_' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        name.into()
+    }
 }
 
 /// Chains in the order [`write_rules`] names anonymous ones: a chain,
@@ -161,18 +171,20 @@ fn collect_nested<'a>(
     collect_chains(c, name, out, anon);
 }
 
-fn quote_comment(s: &str) -> String {
-    let t: String = s
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .take(250)
-        .collect();
-    format!("\"{t}\"")
+/// Appends `s` to `out` as a quoted comment iptables reads back.
+fn quote_comment(out: &mut String, s: &str) {
+    out.push('"');
+    out.extend(
+        s.chars()
+            .map(|c| match c {
+                '"' => '\'',
+                '\\' => '/',
+                c if c.is_control() => ' ',
+                c => c,
+            })
+            .take(250),
+    );
+    out.push('"');
 }
 
 fn write_rules(
@@ -185,14 +197,20 @@ fn write_rules(
 ) {
     let ls = lines.entry(cname.to_string()).or_default();
     let mut nested: Vec<(&Chain, String)> = Vec::new();
+    let mut head = String::new();
+    let mut targets: Vec<String> = Vec::new();
     for r in &c.rules {
         let shown = if r.text.is_empty() {
-            r.to_string()
+            r.to_string().into()
         } else {
-            r.text.clone()
+            std::borrow::Cow::Borrowed(r.text.as_str())
         };
-        let head = format!("-A {cname} -m comment --comment {}", quote_comment(&shown));
-        let mut targets: Vec<String> = Vec::new();
+        head.clear();
+        head.push_str("-A ");
+        head.push_str(cname);
+        head.push_str(" -m comment --comment ");
+        quote_comment(&mut head, &shown);
+        targets.clear();
         for s in &r.stmts {
             match s {
                 Stmt::Verdict(v) => targets.push(verdict_target(v, anon, &mut nested)),
@@ -219,11 +237,15 @@ fn write_rules(
         }
         targets.retain(|x| !x.is_empty());
         if targets.is_empty() {
-            let _ = writeln!(out, "{head}");
+            out.push_str(&head);
+            out.push('\n');
             ls.push(r.line);
         }
-        for tg in targets {
-            let _ = writeln!(out, "{head} {tg}");
+        for tg in &targets {
+            out.push_str(&head);
+            out.push(' ');
+            out.push_str(tg);
+            out.push('\n');
             ls.push(r.line);
         }
     }
@@ -284,8 +306,8 @@ fn verdict_target<'a>(
         Verdict::Return => "-j RETURN".into(),
         Verdict::Continue => String::new(),
         Verdict::Queue(_) => "-j NFQUEUE".into(),
-        Verdict::Jump(c) => format!("-j {}", safe(c)),
-        Verdict::Goto(c) => format!("-g {}", safe(c)),
+        Verdict::Jump(c) => format!("-j {}", safe_cow(c)),
+        Verdict::Goto(c) => format!("-g {}", safe_cow(c)),
         Verdict::JumpAnon(c) | Verdict::GotoAnon(c) => {
             *anon += 1;
             let name = format!("{{anon_{anon}}}");

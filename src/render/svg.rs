@@ -29,8 +29,42 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn f(v: f64) -> String {
-    format!("{v:.1}")
+/// A coordinate or length printed with one decimal, as `{:.1}` prints it.
+fn f(v: f64) -> OneDecimal {
+    OneDecimal(v)
+}
+
+/// `{:.1}` without its exact decimal expansion (the slow path of float
+/// formatting that a half-tenth coordinate such as `12.25` takes): the
+/// same digits, rounded half to even on the exact value, for the numbers
+/// a drawing has. Drawings print hundreds of thousands of them.
+struct OneDecimal(f64);
+
+impl std::fmt::Display for OneDecimal {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        let a = v.abs();
+        if !a.is_finite() || a >= 4_294_967_296.0 {
+            return write!(out, "{v:.1}");
+        }
+        // `a * 10` is `p + e` exactly (the product's rounding error is
+        // `e`, from the fused multiply-add), so the tenths round on the
+        // exact value: by `p`'s fraction, or by `e` when it is exactly a half.
+        let p = a * 10.0;
+        let e = a.mul_add(10.0, -p);
+        let k0 = p.floor();
+        let frac = p - k0;
+        let up = if frac != 0.5 {
+            frac > 0.5
+        } else if e != 0.0 {
+            e > 0.0
+        } else {
+            k0 % 2.0 != 0.0
+        };
+        let k = k0 as u64 + u64::from(up);
+        let sign = if v.is_sign_negative() { "-" } else { "" };
+        write!(out, "{sign}{}.{}", k / 10, k % 10)
+    }
 }
 
 fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
@@ -464,5 +498,39 @@ mod tests {
         let p = [Point::new(0.0, 0.0), Point::new(1.0, 2.0)];
         assert_eq!(path_d(&p, false), "M 0.0 0.0 L 1.0 2.0");
         assert!(head(&p).is_some());
+    }
+
+    /// Coordinates print as `{:.1}` does, ties and all.
+    #[test]
+    fn one_decimal_matches_std_formatting() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.25,
+            0.35,
+            -0.25,
+            -0.04,
+            0.05,
+            12.25,
+            1e9 + 0.75,
+            5e9,
+            f64::NAN,
+        ];
+        for i in -20_000i64..20_000 {
+            values.extend([
+                i as f64 / 4.0,
+                i as f64 / 20.0,
+                i as f64 * 7.2 + 0.05,
+                i as f64 / 3.0,
+            ]);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push((x >> 11) as f64 / (1u64 << 40) as f64 * 1000.0);
+        }
+        for v in values {
+            assert_eq!(f(v).to_string(), format!("{v:.1}"), "{v:?}");
+        }
     }
 }
