@@ -155,3 +155,30 @@ fn the_trace_view_walks_an_nft_ruleset() {
         "the nft rule taken is named on its edge"
     );
 }
+
+/// The Reach view computed matrices of the drawings of nft tables (an
+/// answer about the picture, not the rules); it says plainly that it
+/// covers iptables tables only.
+#[test]
+fn reach_says_it_covers_iptables_tables_only() {
+    let mut h = harness();
+    h.run();
+    let text = std::fs::read_to_string(corpus("fw4-ipsets.listed.nft")).unwrap();
+    h.event(egui::Event::Paste(text));
+    h.run();
+    h.get_by_label("Reach").click();
+    h.run();
+    // The default table (filter) is not there: no iptables table at all.
+    h.get_by_label("Compute").click();
+    h.run();
+    h.get_by_label_contains("reach analysis covers iptables tables only");
+    assert!(h.state().state.reach.result.is_none());
+    // The nft table picked by name: the same answer, no matrix.
+    h.state_mut().reach_form.table = "inet fw4".into();
+    h.state_mut().reach_form.chain = "input [hook input priority filter]".into();
+    h.run();
+    h.get_by_label("Compute").click();
+    h.run();
+    h.get_by_label_contains("`inet fw4` is an nft table");
+    assert!(h.state().state.reach.result.is_none());
+}
