@@ -22,7 +22,8 @@ use crate::model::{Chain, Counters, Rule, Ruleset, Str, TargetKind};
 
 pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
-pub use summary::{rule_label, rule_summary};
+pub(crate) use summary::shorten;
+pub use summary::{PlainNames, RuleNaming, rule_label, rule_summary};
 pub(crate) use view::chain_look;
 pub use view::{
     AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, View, ViewEdge, ViewError, ViewFrame,

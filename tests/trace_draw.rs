@@ -565,3 +565,104 @@ fn path_only_needs_a_drawing() {
     assert!(example.contains("-f svg"), "{example}");
     assert!(help.contains("one frame per hook and table"), "{help}");
 }
+
+/// A packet forwarded to a kube-proxy (nftables mode) service: the
+/// service map, a random endpoint's DNAT, masquerade on the way out.
+fn nft_kube_args(extra: &[&'static str]) -> Vec<String> {
+    let file = common::corpus_dir().join("nftables/kube-proxy-nftables-ipv6.listed.nft");
+    let mut v: Vec<String> = vec!["trace".into(), file.display().to_string()];
+    v.extend(
+        [
+            "-s",
+            "fd00::5",
+            "-d",
+            "fd00:172:30::41",
+            "--dport",
+            "80",
+            "--local",
+            "fd00::1",
+        ]
+        .map(String::from),
+    );
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// `user chain NAME in table T (line N): ...` -> (T, NAME), a base chain
+/// named without its `[hook ... priority ...]`.
+fn nft_node(title: &str) -> Option<(String, String)> {
+    let (_, rest) = title.split_once("chain ")?;
+    let (name, rest) = rest.split_once(" in table ")?;
+    let table = rest.split(" (line").next()?;
+    let name = name.split(" [hook ").next()?;
+    Some((table.to_string(), name.to_string()))
+}
+
+#[test]
+fn nft_trace_svg_lights_exactly_the_chains_walked() {
+    let (_, chains) = walk(&nft_kube_args(&[]));
+    let want: BTreeSet<(String, String)> = chains.into_iter().map(|(_, t, c)| (t, c)).collect();
+    assert!(want.len() > 8, "{want:?}");
+    let svg = run_owned(&nft_kube_args(&["-f", "svg"]));
+    let l = lit(&svg);
+    let got: BTreeSet<(String, String)> = l
+        .nodes
+        .iter()
+        .filter(|t| t.contains("chain "))
+        .filter_map(|t| nft_node(t))
+        .collect();
+    assert_eq!(got, want);
+    // The other endpoint of the service is drawn, and dimmed.
+    assert!(svg.contains("endpoint-2CRNCTTE"));
+    assert!(l.dimmed > 0 && l.legend_has_path);
+    // The rules taken are named by their nft text, numbered in their chain.
+    for want in [
+        "packet took line 139: ip6 daddr . meta l4proto . th dport vmap @service-ips",
+        "packet took line 55: meta l4proto tcp dnat to [fd00:10:180::1]:80",
+    ] {
+        assert!(
+            l.edges.iter().any(|e| e.starts_with(want)),
+            "no lit edge {want:?} in {:?}",
+            l.edges
+        );
+    }
+    assert!(svg.contains(">#1 ip6 daddr . meta l4proto . th dport vmap @service-ips</text>"));
+}
+
+#[test]
+fn nft_trace_path_only_follows_the_walk() {
+    let args = nft_kube_args(&[]);
+    let (frames, chains) = walk(&args);
+    let mut a = args.clone();
+    a.extend(["-f", "svg", "--path-only"].map(String::from));
+    let d = drawn(&run_owned(&a));
+    // Two base chains of the table at PREROUTING: a frame each.
+    assert_eq!(d.frames.len(), frames.len() + 1, "{:?}", d.frames);
+    let mut merged = d.frames.clone();
+    merged.dedup();
+    assert_eq!(merged, frames);
+    let got: BTreeSet<(String, String)> = d.titles.iter().filter_map(|t| nft_node(t)).collect();
+    let want: BTreeSet<(String, String)> = chains.into_iter().map(|(_, t, c)| (t, c)).collect();
+    assert_eq!(got, want);
+    assert_eq!(d.dimmed, 0);
+    assert!(
+        d.titles
+            .last()
+            .is_some_and(|t| t.starts_with("verdict ACCEPT"))
+    );
+}
+
+#[test]
+fn nft_trace_drawings_are_deterministic_and_dot_is_accepted() {
+    for mode in [&[][..], &["--path-only"][..], &["--rules"][..]] {
+        for f in ["svg", "dot"] {
+            let mut a = nft_kube_args(&["-f", f]);
+            a.extend(mode.iter().map(|s| s.to_string()));
+            let first = run_owned(&a);
+            assert_eq!(first, run_owned(&a), "{f} {mode:?} differs between runs");
+            if f == "dot" && graphviz_available() {
+                assert_dot_accepts(&first, "nft trace");
+            }
+        }
+    }
+}

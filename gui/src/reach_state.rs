@@ -54,6 +54,22 @@ fn port(what: &str, s: &str) -> Result<u16, String> {
 impl ReachForm {
     /// The library's options for `doc`, or what is wrong with a field.
     pub fn options(&self, doc: &Document) -> Result<ReachOptions, String> {
+        // The app draws nft tables through pictures of their rules in
+        // iptables terms; a matrix of those would answer for the picture.
+        let rs = &doc.parsed.ruleset;
+        let table = self.table.trim();
+        if iptviz::nft::project::is_drawn_table(rs, table) {
+            return Err(format!(
+                "reach analysis covers iptables tables only: `{table}` is an nft table \
+                 (trace packets through it instead)"
+            ));
+        }
+        if rs.table(table).is_none() && !rs.nft.is_empty() {
+            return Err(format!(
+                "reach analysis covers iptables tables only, and there is no iptables table \
+                 `{table}` here: the nft tables are not analysed (trace packets through them instead)"
+            ));
+        }
         let dport = port("destination port", &self.dport)?;
         let sport = port("source port", &self.sport)?;
         Ok(ReachOptions {

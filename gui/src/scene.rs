@@ -13,7 +13,7 @@ use iptviz::graph::{
 use iptviz::layout::{Choice, Layout, layout};
 use iptviz::model::{Ruleset, Table};
 use iptviz::render::style;
-use iptviz::trace::{Trace, path_only_view};
+use iptviz::trace::Trace;
 
 /// What a box stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -297,7 +297,17 @@ impl Scene {
     /// view of the walk alone, laid out by the library. Its boxes stand for
     /// chains of several tables, so none of them is a chain to select.
     pub fn path_only(rs: &Ruleset, trace: &Trace) -> Scene {
-        let v = path_only_view(rs, trace, "");
+        Scene::path_only_named(rs, trace, &iptviz::graph::PlainNames)
+    }
+
+    /// [`Scene::path_only`], the rules taken named by `names` (an nft
+    /// trace moved onto the drawing tables names them by their nft text).
+    pub fn path_only_named(
+        rs: &Ruleset,
+        trace: &Trace,
+        names: &dyn iptviz::graph::RuleNaming,
+    ) -> Scene {
+        let v = iptviz::trace::path_only_view_named(rs, trace, "", names);
         let l = layout(&v, Choice::Auto);
         let no_table = Table::new("", 0);
         let mut s = Scene::from_layout(usize::MAX, &no_table, &v, &l);

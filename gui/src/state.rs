@@ -76,7 +76,7 @@ impl Document {
             }
             .to_string());
         }
-        let mut parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
+        let parsed = parse_bytes(bytes, &ParseOptions::lenient(name)).map_err(|e| {
             let e = e.to_string();
             // The library's message usually names the input already.
             if e.starts_with(name) {
@@ -85,6 +85,12 @@ impl Document {
                 format!("{name}: {e}")
             }
         })?;
+        Ok(Document::from_parsed(name, parsed, bytes.len(), start))
+    }
+
+    /// A document of rules already parsed (`bytes` long, read since
+    /// `start`): nft tables get their drawing tables, each table its graph.
+    pub fn from_parsed(name: &str, mut parsed: Parsed, bytes: usize, start: Instant) -> Document {
         // nft tables are shown through their drawing tables.
         parsed.ruleset =
             iptviz::nft::project::with_drawn_tables(std::mem::take(&mut parsed.ruleset));
@@ -96,16 +102,16 @@ impl Document {
             .collect();
         let chain_graph = iptviz::graph::ChainGraph::build(&parsed.ruleset);
         let flow = crate::scene::FlowScene::build(&parsed.ruleset);
-        Ok(Document {
+        Document {
             name: name.to_string(),
             parsed,
             graphs,
             chain_graph,
             flow,
-            bytes: bytes.len(),
+            bytes,
             took: start.elapsed(),
             siblings: Siblings::default(),
-        })
+        }
     }
 
     /// Parses dump `shown` of `dumps`, keeping the others to switch to.

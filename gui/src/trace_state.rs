@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iptviz::model::Ruleset;
+use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
     Action as StepAction, CtState, Direction, Packet, Trace, TraceOptions, TraceView, Tracer,
     protocol_number,
@@ -175,14 +177,16 @@ impl TraceResult {
     /// else filter when visited, else the first table met.
     pub fn best_table(&self) -> Option<usize> {
         let steps = &self.trace.steps;
-        if let Some(s) = self.trace.decided_by.and_then(|i| steps.get(i)) {
+        let rs = &self.doc.parsed.ruleset;
+        if let Some(s) = self.trace.decided_by.and_then(|i| steps.get(i))
+            && s.table < rs.tables.len()
+        {
             return Some(s.table);
         }
-        let rs = &self.doc.parsed.ruleset;
         steps
             .iter()
             .find(|s| rs.tables.get(s.table).is_some_and(|t| t.name == "filter"))
-            .or(steps.first())
+            .or(steps.iter().find(|s| s.table < rs.tables.len()))
             .map(|s| s.table)
     }
 }
@@ -193,10 +197,44 @@ pub fn compute(doc: &Arc<Document>, form: &TraceForm) -> Result<TraceResult, Str
     let (pkt, opts) = form.packet()?;
     let start = Instant::now();
     let rs = &doc.parsed.ruleset;
-    let trace = Tracer::new(rs).trace(&pkt, &opts);
-    let view = trace.view(rs);
+    let (trace, view, path) = if rs.nft.is_empty() {
+        let trace = Tracer::new(rs).trace(&pkt, &opts);
+        let view = trace.view(rs);
+        // A few boxes per table entered: cheap next to the trace itself.
+        let path = Scene::path_only(rs, &trace);
+        (trace, view, path)
+    } else {
+        // The nft tables are walked by the library's nft tracer beside
+        // the iptables tables, which come first in the document (its nft
+        // drawing tables after them); the walk is then moved onto the
+        // drawing tables the canvas shows.
+        let ipt_tables = rs
+            .tables
+            .iter()
+            .take_while(|t| !iptviz::nft::project::is_drawn_table(rs, &t.name))
+            .count();
+        let ipt = Ruleset {
+            family: rs.family,
+            format: rs.format,
+            tables: rs.tables[..ipt_tables].to_vec(),
+            ..Default::default()
+        };
+        let nft = NftRules::from_model(&rs.nft)
+            .map_err(|e| format!("the nft rules cannot be traced: {e}"))?;
+        let trace = Tracer::with_nft(&ipt, &nft).trace(&pkt, &opts);
+        let view = trace.view_nft(&ipt, &nft);
+        let drawn = trace.on_drawing(rs, ipt_tables, &nft);
+        let path = Scene::path_only_named(rs, &drawn.trace, &drawn);
+        (drawn.trace, view, path)
+    };
     let took = start.elapsed();
-    let chains = trace.steps.iter().map(|s| (s.table, s.chain)).collect();
+    // A step of an nft chain that is not drawn names no table.
+    let chains = trace
+        .steps
+        .iter()
+        .filter(|s| s.table < rs.tables.len())
+        .map(|s| (s.table, s.chain))
+        .collect();
     let jumps = trace
         .steps
         .iter()
@@ -208,8 +246,7 @@ pub fn compute(doc: &Arc<Document>, form: &TraceForm) -> Result<TraceResult, Str
             _ => None,
         })
         .collect();
-    // A few boxes per table entered: cheap next to the trace itself.
-    let path = Arc::new(Scene::path_only(rs, &trace));
+    let path = Arc::new(path);
     Ok(TraceResult {
         doc: doc.clone(),
         trace,
@@ -520,6 +557,98 @@ mod tests {
         apply(&mut s, TraceAction::SelectStep(last));
         let sel = s.selected.expect("selected");
         assert_eq!((sel.table, sel.chain), want);
+    }
+
+    const NFT: &str = "table inet fw {
+        chain input { type filter hook input priority 10; policy drop;
+            tcp dport vmap { 22 : jump ssh, 80 : accept }
+        }
+        chain ssh { ip saddr 10.0.0.0/8 accept }
+    }";
+
+    fn nft_form(src: &str) -> TraceForm {
+        TraceForm {
+            src: src.into(),
+            dst: "192.0.2.1".into(),
+            dport: "22".into(),
+            in_iface: "eth0".into(),
+            local: "192.0.2.1".into(),
+            ..Default::default()
+        }
+    }
+
+    /// The trace of the app walked no nft chain: it ran the iptables
+    /// tracer on the drawings of the nft tables.
+    #[test]
+    fn an_nft_ruleset_is_traced_by_the_nft_tracer() {
+        let mut s = AppState::default();
+        s.load("fw.nft", NFT.as_bytes()).expect("loads");
+        apply(&mut s, TraceAction::Run(Box::new(nft_form("10.1.1.1"))));
+        let doc = s.doc.clone();
+        let r = s.trace.current(doc.as_ref()).expect("traced");
+        assert_eq!(r.trace.verdict, iptviz::trace::Verdict::Accept);
+        let walked: Vec<(&str, &str)> = r
+            .view
+            .steps
+            .iter()
+            .filter(|st| st.matched)
+            .map(|st| (st.chain.as_str(), st.action.as_str()))
+            .collect();
+        assert_eq!(walked, [("input", "jump ssh"), ("ssh", "ACCEPT")]);
+        // The path is on the drawing the canvas shows.
+        let rs = &doc.as_ref().expect("doc").parsed.ruleset;
+        let t = rs
+            .tables
+            .iter()
+            .position(|t| t.name == "inet fw")
+            .expect("drawn");
+        assert_eq!(s.table, t);
+        let scene = s.scene.clone().expect("scene");
+        let path = scene_path(&s, &scene).expect("path on the nft table");
+        assert_eq!(path.nodes.len(), 2, "input and ssh");
+        assert_eq!(path.edges.len(), 1, "the jump from the vmap");
+        assert!(r.path.nodes.len() >= 5, "packet, chains, verdict");
+        // Clicking a step selects its drawn chain.
+        let last = r.trace.steps.len() - 1;
+        apply(&mut s, TraceAction::SelectStep(last));
+        let sel = s.selected.expect("selected");
+        assert_eq!(rs.tables[sel.table].chains[sel.chain].name, "ssh");
+        // Another source: ssh does not accept, the policy drops.
+        apply(&mut s, TraceAction::Run(Box::new(nft_form("192.0.2.9"))));
+        let r = s.trace.current(s.doc.as_ref()).expect("traced");
+        assert_eq!(r.trace.verdict, iptviz::trace::Verdict::Drop);
+    }
+
+    #[test]
+    fn a_mixed_host_walks_iptables_and_nft_tables_in_priority_order() {
+        let ipt = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+        let mut parsed =
+            iptviz::parse_str(ipt, &iptviz::ParseOptions::lenient("ipt")).expect("parses");
+        parsed.ruleset.nft = iptviz::nft::parse_nft(NFT, &iptviz::ParseOptions::lenient("nft"))
+            .expect("parses")
+            .ruleset
+            .nft;
+        let doc = Document::from_parsed("mixed", parsed, 0, Instant::now());
+        let mut s = AppState::default();
+        s.set_document(Arc::new(doc));
+        apply(&mut s, TraceAction::Run(Box::new(nft_form("192.0.2.9"))));
+        let r = s.trace.current(s.doc.as_ref()).expect("traced");
+        let tables: Vec<&str> = r.view.steps.iter().map(|st| st.table.as_str()).collect();
+        // iptables filter at priority 0 accepts; then the nft table at 10 drops.
+        assert_eq!(tables.first(), Some(&"filter"));
+        assert_eq!(tables.last(), Some(&"inet fw"));
+        assert_eq!(r.trace.verdict, iptviz::trace::Verdict::Drop);
+        let rs = &s.doc.as_ref().expect("doc").parsed.ruleset;
+        let names: Vec<&str> = r
+            .chains
+            .iter()
+            .map(|&(t, c)| rs.tables[t].chains[c].name.as_str())
+            .collect();
+        assert!(names.contains(&"INPUT"), "{names:?}");
+        assert!(names.contains(&"ssh"), "{names:?}");
+        // The verdict was decided in the nft table: shown there.
+        assert_eq!(rs.tables[s.table].name, "inet fw");
     }
 
     #[test]

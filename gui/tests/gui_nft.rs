@@ -80,3 +80,105 @@ fn nft_json_opens_too() {
             .is_some()
     );
 }
+
+fn type_into(h: &mut Harness<'static, IptvizApp>, label: &str, text: &str) {
+    h.get_by_label(label).click();
+    h.run();
+    h.get_by_label(label).type_text(text);
+    h.run();
+}
+
+/// The Trace view ran the iptables tracer on the drawings of nft tables
+/// and found no chain to walk; it walks them with the nft tracer, and the
+/// path is drawn on the nft table and alone.
+#[test]
+fn the_trace_view_walks_an_nft_ruleset() {
+    let mut h = harness();
+    h.run();
+    let text = std::fs::read_to_string(corpus("nixos-nnf-zones-nat.listed.nft")).unwrap();
+    h.event(egui::Event::Paste(text));
+    h.run();
+    h.get_by_label("Trace").click();
+    h.run();
+    type_into(&mut h, "Source", "10.0.0.1");
+    type_into(&mut h, "Destination", "10.0.0.2");
+    type_into(&mut h, "Destination port", "22");
+    type_into(&mut h, "Local addresses", "10.0.0.2");
+    h.get_by_label("Run trace").click();
+    h.run();
+    h.get_by_label("Verdict: ACCEPT");
+    {
+        let app = h.state();
+        let r = app
+            .state
+            .trace
+            .current(app.state.doc.as_ref())
+            .expect("traced");
+        let taken: Vec<(&str, Option<usize>)> = r
+            .view
+            .steps
+            .iter()
+            .filter(|s| s.matched)
+            .map(|s| (s.chain.as_str(), s.rule))
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                ("prerouting", None),
+                ("input", Some(4)),
+                ("traverse-from-all-zone-to-fw-zone-rule", Some(1))
+            ]
+        );
+        // Shown on the nft table, its chains on the path.
+        let scene = app.state.scene.clone().expect("scene");
+        let path = iptviz_gui::trace_state::scene_path(&app.state, &scene).expect("path");
+        assert_eq!(path.nodes.len(), 3, "prerouting, input and the zone chain");
+    }
+    h.get_by_label("Path only").click();
+    h.run();
+    let app = h.state();
+    let s = app
+        .state
+        .trace
+        .path_scene(app.state.doc.as_ref())
+        .expect("the walk drawn alone");
+    let frames: Vec<&str> = s.clusters.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(
+        frames,
+        [
+            "PREROUTING · table inet firewall",
+            "INPUT · table inet firewall"
+        ]
+    );
+    assert!(
+        s.edges.iter().any(|e| e.label == "#1 tcp dport 22 accept"),
+        "the nft rule taken is named on its edge"
+    );
+}
+
+/// The Reach view computed matrices of the drawings of nft tables (an
+/// answer about the picture, not the rules); it says plainly that it
+/// covers iptables tables only.
+#[test]
+fn reach_says_it_covers_iptables_tables_only() {
+    let mut h = harness();
+    h.run();
+    let text = std::fs::read_to_string(corpus("fw4-ipsets.listed.nft")).unwrap();
+    h.event(egui::Event::Paste(text));
+    h.run();
+    h.get_by_label("Reach").click();
+    h.run();
+    // The default table (filter) is not there: no iptables table at all.
+    h.get_by_label("Compute").click();
+    h.run();
+    h.get_by_label_contains("reach analysis covers iptables tables only");
+    assert!(h.state().state.reach.result.is_none());
+    // The nft table picked by name: the same answer, no matrix.
+    h.state_mut().reach_form.table = "inet fw4".into();
+    h.state_mut().reach_form.chain = "input [hook input priority filter]".into();
+    h.run();
+    h.get_by_label("Compute").click();
+    h.run();
+    h.get_by_label_contains("`inet fw4` is an nft table");
+    assert!(h.state().state.reach.result.is_none());
+}

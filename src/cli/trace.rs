@@ -15,8 +15,8 @@ use iptviz::trace::Routing;
 use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
-    parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, protocol_number, render_text,
-    trace_view,
+    parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, path_only_view_named,
+    protocol_number, render_text, trace_view, trace_view_named,
 };
 use iptviz::typed::parse_u32;
 
@@ -751,9 +751,6 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         Some(n) => t.view_nft(rs, n),
         None => t.view(rs),
     };
-    if nft.is_some() && matches!(format, TraceFormat::Svg | TraceFormat::Dot) {
-        bail!("a trace through nft rules is shown as text or --json (drawing it is not done yet)");
-    }
     match format {
         TraceFormat::Text => out.write_all(render_text(&view(&t)).as_bytes())?,
         TraceFormat::Json => {
@@ -762,16 +759,27 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         }
         TraceFormat::Jsonl | TraceFormat::Counters => unreachable!("refused above"),
         TraceFormat::Svg | TraceFormat::Dot => {
-            let v = if a.path_only {
-                path_only_view(rs, &t, &title(&input.name, &t))
-            } else {
-                let base = ViewOptions {
-                    collapse: collapse_rules(&a.collapse)?,
-                    rules: a.rules,
-                    title: title(&input.name, &t),
-                    ..Default::default()
-                };
-                trace_view(rs, &t, &base)?
+            let title = title(&input.name, &t);
+            let base = ViewOptions {
+                collapse: collapse_rules(&a.collapse)?,
+                rules: a.rules,
+                title: title.clone(),
+                ..Default::default()
+            };
+            let v = match &nft {
+                None if a.path_only => path_only_view(rs, &t, &title),
+                None => trace_view(rs, &t, &base)?,
+                // nft tables are drawn through their drawing tables, and
+                // the walk is moved onto them.
+                Some(n) => {
+                    let drawn = iptviz::nft::project::with_drawn_tables(rs.clone());
+                    let d = t.on_drawing(&drawn, rs.tables.len(), n);
+                    if a.path_only {
+                        path_only_view_named(&drawn, &d.trace, &title, &d)
+                    } else {
+                        trace_view_named(&drawn, &d.trace, &base, &d)?
+                    }
+                }
             };
             let f = if format == TraceFormat::Svg {
                 Format::Svg

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::EdgeKind;
-use super::summary::rule_label;
+use super::summary::{PlainNames, RuleNaming};
 use super::view::{MAX_ROWS, View};
 use crate::model::{Ruleset, Str};
 
@@ -111,6 +111,16 @@ impl View {
     /// this view does not draw: chains filtered out, or an edge inside one
     /// collapsed group.
     pub fn highlight(&mut self, rs: &Ruleset, path: &[PathMark]) -> Vec<PathMark> {
+        self.highlight_named(rs, path, &PlainNames)
+    }
+
+    /// [`View::highlight`], the rules taken named by `names`.
+    pub fn highlight_named(
+        &mut self,
+        rs: &Ruleset,
+        path: &[PathMark],
+        names: &dyn RuleNaming,
+    ) -> Vec<PathMark> {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
         let mut rows = Vec::new();
@@ -169,7 +179,7 @@ impl View {
             }
         }
         for (e, rules) in taken {
-            self.name_taken_rules(rs, e, &rules);
+            self.name_taken_rules(rs, e, &rules, names);
         }
         missing
     }
@@ -177,28 +187,37 @@ impl View {
     /// Relabels edge `e`, merged from several rules, after the ones the
     /// path took: its label names them instead of the first rule merged,
     /// and its hover text starts with their full text.
-    fn name_taken_rules(&mut self, rs: &Ruleset, e: usize, taken: &BTreeSet<(&str, &str, usize)>) {
+    fn name_taken_rules(
+        &mut self,
+        rs: &Ruleset,
+        e: usize,
+        taken: &BTreeSet<(&str, &str, usize)>,
+        names: &dyn RuleNaming,
+    ) {
         let edge = &mut self.edges[e];
-        if edge.rules < 2 {
+        let lone = taken
+            .first()
+            .is_some_and(|&(t, _, _)| names.label_every_edge(t));
+        if edge.rules < 2 && !lone {
             return;
         }
-        let found: Vec<(usize, &crate::model::Rule)> = taken
+        let found: Vec<(&str, &str, usize, &crate::model::Rule)> = taken
             .iter()
-            .filter_map(|&(t, c, i)| Some((i, rs.table(t)?.chain(c)?.rules.get(i)?)))
+            .filter_map(|&(t, c, i)| Some((t, c, i, rs.table(t)?.chain(c)?.rules.get(i)?)))
             .collect();
-        let Some(&(first, rule)) = found.first() else {
+        let Some(&(t, c, first, rule)) = found.first() else {
             return;
         };
-        let others = edge.rules - found.len();
+        let others = edge.rules.saturating_sub(found.len());
         let mut label = if found.len() == 1 {
-            rule_label(first, rule)
+            names.label(t, c, first, rule)
         } else {
             // A walk through a million-chain fan-out takes a million rules
             // of one merged edge: name a few, count the rest.
             let numbers: Vec<String> = found
                 .iter()
                 .take(MAX_NAMED)
-                .map(|(i, _)| format!("#{}", i + 1))
+                .map(|&(t, c, i, _)| format!("#{}", names.number(t, c, i)))
                 .collect();
             let mut l = numbers.join(", ");
             if found.len() > MAX_NAMED {
@@ -216,7 +235,7 @@ impl View {
         let mut title: String = found
             .iter()
             .take(MAX_NAMED)
-            .map(|(_, r)| format!("packet took line {}: {}\n", r.line, &*r.text))
+            .map(|&(t, c, i, r)| format!("packet took {}\n", names.text(t, c, i, r)))
             .collect();
         if found.len() > MAX_NAMED {
             title.push_str(&format!(

@@ -140,6 +140,45 @@ pub fn rule_label(index: usize, r: &Rule) -> String {
     out
 }
 
+/// How a drawing of a packet's path names the rules it took. The chain
+/// graph draws iptables rules, and nft rules through their drawing tables
+/// (where one nft rule may be several drawn rules): these name a drawn
+/// rule by what the user wrote.
+pub trait RuleNaming {
+    /// The number shown for rule `index` (0-based) of `chain` in `table`.
+    fn number(&self, _table: &str, _chain: &str, index: usize) -> usize {
+        index + 1
+    }
+
+    /// The label of a rule taken: `#3 -j SSH tcp dpt:22`.
+    fn label(&self, _table: &str, _chain: &str, index: usize, rule: &Rule) -> String {
+        rule_label(index, rule)
+    }
+
+    /// The rule as hover text shows it: `line 12: -A INPUT ...`.
+    fn text(&self, _table: &str, _chain: &str, _index: usize, rule: &Rule) -> String {
+        format!("line {}: {}", rule.line, &*rule.text)
+    }
+
+    /// Whether a lit edge drawn for one rule of `table` is labelled after
+    /// the rule taken, as an edge merged from several is (iptables edges
+    /// keep their summary of what the rule matches).
+    fn label_every_edge(&self, _table: &str) -> bool {
+        false
+    }
+
+    /// A chain's policy as hover text shows it: `line 3: :INPUT DROP`.
+    fn policy(&self, _table: &str, chain: &crate::model::Chain, verdict: &str) -> String {
+        format!("line {}: :{} {verdict}", chain.line, chain.name)
+    }
+}
+
+/// iptables rules, named as they are written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainNames;
+
+impl RuleNaming for PlainNames {}
+
 /// Cuts `s` to at most `max` characters, marking the cut with `…`.
 pub(crate) fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -53,28 +53,92 @@ pub fn with_drawn_tables(mut rs: Ruleset) -> Ruleset {
     rs
 }
 
+/// Where the chains and rules of one nft table are drawn.
+#[derive(Debug, Clone, Default)]
+pub struct TablePlaces {
+    /// The drawn name of each chain, anonymous ones included, by the
+    /// chain's address in the model it was made from.
+    chains: HashMap<usize, String>,
+    /// Per drawn chain, the index in its nft chain of the rule each drawn
+    /// rule pictures (a verdict map is drawn as one rule per verdict).
+    rules: HashMap<String, Vec<usize>>,
+}
+
+impl TablePlaces {
+    /// The drawn name of `c`, a chain of this table's model.
+    pub fn chain(&self, c: &Chain) -> Option<&str> {
+        self.chains.get(&address(c)).map(String::as_str)
+    }
+
+    /// For each rule of drawn chain `drawn`, the index of the nft rule it
+    /// pictures.
+    pub fn rules(&self, drawn: &str) -> &[usize] {
+        self.rules.get(drawn).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A chain's identity within the model borrowed (its address).
+fn address(c: &Chain) -> usize {
+    std::ptr::from_ref(c) as usize
+}
+
+/// Where each chain and rule of `nft` is drawn by [`drawn_tables`], one
+/// entry per nft table; valid as long as `nft` is not changed.
+pub fn places(nft: &NftRuleset) -> Vec<TablePlaces> {
+    let mut scratch = String::new();
+    nft.tables
+        .iter()
+        .map(|t| {
+            scratch.clear();
+            project_table(t, &mut scratch).0
+        })
+        .collect()
+}
+
+/// Writes one table's chains and rules as drawing text into `out`, and
+/// says where each chain and rule went and the nft source line of each
+/// drawn rule (per drawn chain, before base chains are renamed).
+fn project_table(t: &Table, out: &mut String) -> (TablePlaces, HashMap<String, Vec<u32>>) {
+    let mut chains: Vec<(String, &Chain)> = Vec::new();
+    let mut anon = 0usize;
+    for c in &t.chains {
+        collect_chains(c, safe(&c.name), &mut chains, &mut anon);
+    }
+    for (n, _) in &chains {
+        let _ = writeln!(out, ":{n} - [0:0]");
+    }
+    let mut w = Writer {
+        out,
+        lines: HashMap::new(),
+        origin: HashMap::new(),
+    };
+    let mut anon = 0usize;
+    for c in &t.chains {
+        w.rules(t, c, &safe(&c.name), &mut anon);
+    }
+    let mut places = TablePlaces::default();
+    for (n, c) in chains {
+        let drawn = if c.base.is_some() {
+            base_chain_label(c)
+        } else {
+            n.clone()
+        };
+        if let Some(o) = w.origin.remove(&n) {
+            places.rules.insert(drawn.clone(), o);
+        }
+        places.chains.insert(address(c), drawn);
+    }
+    (places, w.lines)
+}
+
 /// The nft tables as a ruleset of drawing tables.
 pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
     let mut text = String::new();
     // Per drawing table and chain, the nft source line of each drawn rule.
     let mut lines: Vec<HashMap<String, Vec<u32>>> = Vec::new();
     for (ti, t) in nft.tables.iter().enumerate() {
-        let tname = format!("nft{ti}");
-        let _ = writeln!(text, "*{tname}");
-        let mut chains: Vec<(String, &Chain)> = Vec::new();
-        let mut anon = 0usize;
-        for c in &t.chains {
-            collect_chains(c, safe(&c.name), &mut chains, &mut anon);
-        }
-        for (n, _) in &chains {
-            let _ = writeln!(text, ":{n} - [0:0]");
-        }
-        let mut anon = 0usize;
-        let mut l = HashMap::new();
-        for c in &t.chains {
-            write_rules(&mut text, t, c, &safe(&c.name), &mut anon, &mut l);
-        }
-        lines.push(l);
+        let _ = writeln!(text, "*nft{ti}");
+        lines.push(project_table(t, &mut text).1);
         text.push_str("COMMIT\n");
     }
     let mut rs = match parse_str(&text, &ParseOptions::lenient("nft")) {
@@ -187,70 +251,80 @@ fn quote_comment(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn write_rules(
-    out: &mut String,
-    t: &Table,
-    c: &Chain,
-    cname: &str,
-    anon: &mut usize,
-    lines: &mut HashMap<String, Vec<u32>>,
-) {
-    let ls = lines.entry(cname.to_string()).or_default();
-    let mut nested: Vec<(&Chain, String)> = Vec::new();
-    let mut head = String::new();
-    let mut targets: Vec<String> = Vec::new();
-    for r in &c.rules {
-        let shown = if r.text.is_empty() {
-            r.to_string().into()
-        } else {
-            std::borrow::Cow::Borrowed(r.text.as_str())
-        };
-        head.clear();
-        head.push_str("-A ");
-        head.push_str(cname);
-        head.push_str(" -m comment --comment ");
-        quote_comment(&mut head, &shown);
-        targets.clear();
-        for s in &r.stmts {
-            match s {
-                Stmt::Verdict(v) => targets.push(verdict_target(v, anon, &mut nested)),
-                Stmt::Vmap { map, .. } => {
-                    let elems: Vec<&Expr> = match map {
-                        Expr::Map(v) => v.iter().collect(),
-                        Expr::SetRef(n) => {
-                            t.set(n).map_or(Vec::new(), |s| s.elements.iter().collect())
-                        }
-                        _ => Vec::new(),
-                    };
-                    for e in elems {
-                        if let Expr::MapElem(_, v) = e
-                            && let Expr::Verdict(v) = &**v
-                        {
-                            targets.push(verdict_target(v, anon, &mut nested));
+/// Writes the drawn rules of chains, recording for each drawn rule its
+/// nft source line and the index of the nft rule it pictures.
+struct Writer<'o> {
+    out: &'o mut String,
+    lines: HashMap<String, Vec<u32>>,
+    origin: HashMap<String, Vec<usize>>,
+}
+
+impl Writer<'_> {
+    fn rules(&mut self, t: &Table, c: &Chain, cname: &str, anon: &mut usize) {
+        let ls = self.lines.entry(cname.to_string()).or_default();
+        let os = self.origin.entry(cname.to_string()).or_default();
+        let mut nested: Vec<(&Chain, String)> = Vec::new();
+        let mut head = String::new();
+        let mut targets: Vec<String> = Vec::new();
+        for (ri, r) in c.rules.iter().enumerate() {
+            let shown = if r.text.is_empty() {
+                r.to_string().into()
+            } else {
+                std::borrow::Cow::Borrowed(r.text.as_str())
+            };
+            head.clear();
+            head.push_str("-A ");
+            head.push_str(cname);
+            head.push_str(" -m comment --comment ");
+            quote_comment(&mut head, &shown);
+            targets.clear();
+            for s in &r.stmts {
+                match s {
+                    Stmt::Verdict(v) => targets.push(verdict_target(v, anon, &mut nested)),
+                    Stmt::Vmap { map, .. } => {
+                        let elems: Vec<&Expr> = match map {
+                            Expr::Map(v) => v.iter().collect(),
+                            Expr::SetRef(n) => {
+                                t.set(n).map_or(Vec::new(), |s| s.elements.iter().collect())
+                            }
+                            _ => Vec::new(),
+                        };
+                        for e in elems {
+                            if let Expr::MapElem(_, v) = e
+                                && let Expr::Verdict(v) = &**v
+                            {
+                                targets.push(verdict_target(v, anon, &mut nested));
+                            }
                         }
                     }
+                    Stmt::Reject { .. } => targets.push("-j REJECT".into()),
+                    Stmt::Nat(n) => targets.push(nat_target(n)),
+                    _ => {}
                 }
-                Stmt::Reject { .. } => targets.push("-j REJECT".into()),
-                Stmt::Nat(n) => targets.push(nat_target(n)),
-                _ => {}
+            }
+            // A verdict map with several keys to one verdict is one edge
+            // of one rule (`ct state vmap { established : accept,
+            // related : accept }`).
+            let mut seen = std::collections::HashSet::new();
+            targets.retain(|x| !x.is_empty() && seen.insert(x.clone()));
+            if targets.is_empty() {
+                self.out.push_str(&head);
+                self.out.push('\n');
+                ls.push(r.line);
+                os.push(ri);
+            }
+            for tg in &targets {
+                self.out.push_str(&head);
+                self.out.push(' ');
+                self.out.push_str(tg);
+                self.out.push('\n');
+                ls.push(r.line);
+                os.push(ri);
             }
         }
-        targets.retain(|x| !x.is_empty());
-        if targets.is_empty() {
-            out.push_str(&head);
-            out.push('\n');
-            ls.push(r.line);
+        for (a, name) in nested {
+            self.rules(t, a, &name, anon);
         }
-        for tg in &targets {
-            out.push_str(&head);
-            out.push(' ');
-            out.push_str(tg);
-            out.push('\n');
-            ls.push(r.line);
-        }
-    }
-    for (a, name) in nested {
-        write_rules(out, t, a, &name, anon, lines);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use crate::graph::{ChainGraph, EdgeKind, PathMark, View, ViewError, ViewOptions, view};
+use crate::graph::{
+    ChainGraph, EdgeKind, PathMark, PlainNames, RuleNaming, View, ViewError, ViewOptions, view,
+};
 use crate::model::Ruleset;
 
 use super::{Action, Trace};
@@ -115,10 +117,21 @@ impl Trace {
 /// The chain graph of `rs` as a trace shows it: [`Trace::view_options`]
 /// applied to `base`, and the packet's path highlighted.
 pub fn trace_view(rs: &Ruleset, trace: &Trace, base: &ViewOptions) -> Result<View, ViewError> {
+    trace_view_named(rs, trace, base, &PlainNames)
+}
+
+/// [`trace_view`], the rules taken named by `names` (an nft trace on the
+/// drawing tables names its rules by their nft text).
+pub fn trace_view_named(
+    rs: &Ruleset,
+    trace: &Trace,
+    base: &ViewOptions,
+    names: &dyn RuleNaming,
+) -> Result<View, ViewError> {
     let g = ChainGraph::build(rs);
     let mut v = view(rs, &g, &trace.view_options(rs, base))?;
     // What the options filtered out is simply not drawn.
-    let _ = v.highlight(rs, &trace.path_marks(rs));
+    let _ = v.highlight_named(rs, &trace.path_marks(rs), names);
     Ok(v)
 }
 

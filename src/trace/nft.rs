@@ -2023,7 +2023,7 @@ impl Trace {
 // ---------------------------------------------------------------------
 // From the model read from `nft list ruleset` text
 
-mod from_model {
+pub(super) mod from_model {
     use serde_json::{Value, json};
 
     use crate::nft::{Chain, Expr, NftRuleset, RelOp, Stmt, Verdict};
@@ -2051,6 +2051,33 @@ mod from_model {
             items.extend(rules);
         }
         json!({ "nftables": items })
+    }
+
+    /// The chains of `t` in the order [`to_json`] lists them (so in the
+    /// order of [`super::NTable::chains`]), with the names it gives them.
+    pub(in crate::trace) fn chain_order(t: &crate::nft::Table) -> Vec<(String, &Chain)> {
+        fn walk<'a>(
+            c: &'a Chain,
+            name: String,
+            out: &mut Vec<(String, &'a Chain)>,
+            anon: &mut usize,
+        ) {
+            out.push((name.clone(), c));
+            for r in &c.rules {
+                for s in &r.stmts {
+                    if let Stmt::Verdict(Verdict::JumpAnon(inner) | Verdict::GotoAnon(inner)) = s {
+                        *anon += 1;
+                        walk(inner, format!("{name}/anon{anon}"), out, anon);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut anon = 0usize;
+        for c in &t.chains {
+            walk(c, c.name.to_string(), &mut out, &mut anon);
+        }
+        out
     }
 
     fn chain(

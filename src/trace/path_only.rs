@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use crate::flow::Hook;
 use crate::graph::{
-    self, EdgeKind, Node, View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, chain_look, rule_label,
+    self, EdgeKind, Node, PlainNames, RuleNaming, View, ViewEdge, ViewFrame, ViewNode,
+    ViewNodeKind, chain_look,
 };
 use crate::model::{Ruleset, Str, Table};
 
@@ -25,11 +26,23 @@ use super::{Action, Route, Step, Trace, Verdict};
 /// verdict node join the frames. Everything is on the path, so everything
 /// is highlighted.
 pub fn path_only_view(rs: &Ruleset, trace: &Trace, title: &str) -> View {
+    path_only_view_named(rs, trace, title, &PlainNames)
+}
+
+/// [`path_only_view`], the rules taken named by `names` (an nft trace on
+/// the drawing tables names its rules by their nft text).
+pub fn path_only_view_named(
+    rs: &Ruleset,
+    trace: &Trace,
+    title: &str,
+    names: &dyn RuleNaming,
+) -> View {
     let mut s = Story {
         v: View {
             title: title.to_string(),
             ..Default::default()
         },
+        names,
     };
     let outgoing = trace.route == Route::Output;
     s.frame("", "");
@@ -69,9 +82,20 @@ pub fn path_only_view(rs: &Ruleset, trace: &Trace, title: &str) -> View {
                 continue;
             }
             let t = steps[k].table;
+            // An nft table may have several base chains at one hook: each
+            // is a table run of its own.
+            let base = steps[k].chain;
+            let other_base = |x: &Step| {
+                x.chain != base
+                    && rs
+                        .tables
+                        .get(t)
+                        .and_then(|tb| tb.chains.get(x.chain))
+                        .is_some_and(|c| c.builtin)
+            };
             let len = steps[k..]
                 .iter()
-                .position(|x| x.hook != hook || x.table != t)
+                .position(|x| x.hook != hook || x.table != t || other_base(x))
                 .unwrap_or(steps.len() - k);
             if let Some(table) = rs.tables.get(t) {
                 let (first, end) = s.segment(hook, table, &steps[k..k + len]);
@@ -88,11 +112,12 @@ pub fn path_only_view(rs: &Ruleset, trace: &Trace, title: &str) -> View {
 }
 
 /// The view under construction; nodes go into the last frame opened.
-struct Story {
+struct Story<'n> {
     v: View,
+    names: &'n dyn RuleNaming,
 }
 
-impl Story {
+impl Story<'_> {
     fn frame(&mut self, label: &str, table: &str) {
         self.v.frames.push(ViewFrame {
             label: label.to_string(),
@@ -172,9 +197,11 @@ impl Story {
             };
             let chain = &table.chains[st.chain];
             let rule = st.rule.and_then(|r| Some((r, chain.rules.get(r)?)));
-            let label = rule.map(|(r, x)| rule_label(r, x)).unwrap_or_default();
+            let label = rule
+                .map(|(r, x)| self.names.label(&table.name, &chain.name, r, x))
+                .unwrap_or_default();
             let mut title = match rule {
-                Some((_, x)) => format!("line {}: {}", x.line, &*x.text),
+                Some((r, x)) => self.names.text(&table.name, &chain.name, r, x),
                 None => String::new(),
             };
             for n in &st.notes {
@@ -202,10 +229,12 @@ impl Story {
                     highlight: true,
                 }
             };
+            // A rule drawn without a target (an nft `log` or `meta mark
+            // set`) is named after what it did.
             let target_name = rule
                 .and_then(|(_, x)| x.target())
                 .map(|t| t.name.to_string())
-                .unwrap_or_default();
+                .unwrap_or_else(|| effect_name(&st.action));
             let verdict_kind = |name: &str| ViewNodeKind::Target(graph::Verdict::of(name));
             match &st.action {
                 Action::Jump { chain: c } | Action::Goto { chain: c } => {
@@ -240,7 +269,7 @@ impl Story {
                         .as_deref()
                         .map_or_else(|| verdict.to_string(), str::to_string);
                     let to = self.node(target(verdict_kind(&name), vec![name.clone()]));
-                    let title = format!("line {}: :{} {name}", chain.line, chain.name);
+                    let title = self.names.policy(&table.name, chain, &name);
                     self.edge(from, to, EdgeKind::Policy, "policy".into(), title);
                     end = to;
                 }
@@ -289,6 +318,21 @@ impl Story {
             }
         }
         (first, end)
+    }
+}
+
+/// The name of what a step did, for a rule drawn without a target.
+fn effect_name(a: &Action) -> String {
+    match a {
+        Action::Continue { target }
+        | Action::Rewrite { target, .. }
+        | Action::Nat { target, .. }
+        | Action::Extension { target, .. } => target.clone(),
+        Action::Mark { .. } => "MARK".into(),
+        Action::Connmark { .. } => "CONNMARK".into(),
+        Action::Notrack => "NOTRACK".into(),
+        Action::Verdict { verdict } => verdict.to_string(),
+        _ => String::new(),
     }
 }
 
