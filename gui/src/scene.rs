@@ -136,6 +136,10 @@ pub struct Scene {
     pub node_of_chain: Vec<u32>,
     /// The legend for what this scene shows.
     pub legend: Vec<style::LegendEntry>,
+    /// Boxes by importance, for naming when there is room for only some
+    /// names: built-in chains, then chains and groups by the rules that
+    /// call them and that they hold jumps in, then targets.
+    pub label_order: Vec<u32>,
     /// Bounding box of everything.
     pub bounds: Rect,
 }
@@ -281,8 +285,10 @@ impl Scene {
         } else {
             Rect::from_min_size(Pos2::ZERO, vec2(100.0, 100.0))
         };
+        let label_order = label_order(v);
         Scene {
             table: ti,
+            label_order,
             nodes,
             edges,
             groups,
@@ -411,6 +417,32 @@ impl FlowScene {
     pub fn node_of(&self, table: usize, chain: usize) -> Option<usize> {
         self.chains.iter().position(|&c| c == Some((table, chain)))
     }
+}
+
+/// The boxes of `v` by importance (see [`Scene::label_order`]).
+fn label_order(v: &View) -> Vec<u32> {
+    let mut weight = vec![0u64; v.nodes.len()];
+    for e in &v.edges {
+        let rules = e.rules.max(1) as u64;
+        // Callers count double: a chain many rules jump to is a landmark.
+        if let Some(w) = weight.get_mut(e.to) {
+            *w += 2 * rules;
+        }
+        if let Some(w) = weight.get_mut(e.from) {
+            *w += rules;
+        }
+    }
+    let class = |k: &ViewNodeKind| match k {
+        ViewNodeKind::Builtin => 0,
+        ViewNodeKind::User | ViewNodeKind::Group(_) => 1,
+        _ => 2,
+    };
+    let mut order: Vec<u32> = (0..v.nodes.len() as u32).collect();
+    order.sort_by_key(|&i| {
+        let i = i as usize;
+        (class(&v.nodes[i].kind), std::cmp::Reverse(weight[i]), i)
+    });
+    order
 }
 
 /// The library view options for a scene: one table, counters when the dump
