@@ -60,6 +60,9 @@ const MAX_LABEL_TRIES: usize = 4000;
 fn full_text(z: f32) -> bool {
     style::NAME_SIZE as f32 * z >= FULL_TEXT_PX
 }
+/// Below this zoom, the graph canvas draws edges and boxes as one picture
+/// (see [`Paint::far_picture`]).
+const FAR_ZOOM: f32 = 0.3;
 /// Below this zoom, boxes are plain fills.
 const BOX_ZOOM: f32 = 0.15;
 
@@ -167,20 +170,12 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    let mut edges: Vec<usize> = (0..scene.edges.len())
-        .filter(|&i| scene.edges[i].bounds.intersects(visible))
-        .collect();
+    // Crowded (a wide layer of a cluster-sized table): long lines that
+    // only cross the view cost the software renderer most and say least,
+    // so keep the edges with an end in sight, and a sample of those past a
+    // budget.
+    let mut edges = scene.visible_edges(visible, FINE_EDGES);
     if edges.len() > FINE_EDGES {
-        // Crowded (a wide layer of a cluster-sized table): long lines that
-        // only cross the view cost the software renderer most and say
-        // least, so keep the edges with an end in sight, and a sample of
-        // those past a budget.
-        let ends_in = |i: &usize| {
-            let p = &scene.edges[*i].points;
-            p.first().is_some_and(|&a| visible.contains(a))
-                || p.last().is_some_and(|&b| visible.contains(b))
-        };
-        edges.retain(ends_in);
         let step = edges.len().div_ceil(EDGE_CAP).max(1);
         if step > 1 {
             edges = edges.into_iter().step_by(step).collect();
@@ -197,8 +192,23 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     for c in &scene.clusters {
         ctx.cluster(c);
     }
-    ctx.edges(scene, &edges, selected);
-    ctx.nodes(scene, state, visible, selected, hovered);
+    if cam.zoom < FAR_ZOOM {
+        // Far out: one picture instead of thousands of tiny shapes.
+        ctx.far_picture(scene, state, visible, &edges);
+        ctx.name_labels(scene, visible);
+        if let Some(n) = selected {
+            let r = ctx.screen(scene.nodes[n].rect).expand(3.0);
+            painter.rect_stroke(
+                r,
+                2.0,
+                Stroke::new(2.0, palette::selected_colour(dark)),
+                StrokeKind::Outside,
+            );
+        }
+    } else {
+        ctx.edges(scene, &edges, selected);
+        ctx.nodes(scene, state, visible, selected, hovered);
+    }
     if full_text(cam.zoom) && edges.len() <= FINE_EDGES {
         ctx.edge_labels(scene, &edges);
     }
@@ -493,6 +503,62 @@ fn radius(r: f32) -> CornerRadius {
     CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
 }
 
+/// What the far picture was drawn from: the same key, the same picture.
+#[derive(Debug, Clone, PartialEq)]
+struct FarKey {
+    scene: usize,
+    nodes: usize,
+    center: (u32, u32),
+    zoom: u32,
+    size: (usize, usize),
+    dark: bool,
+    /// Count and an order-free fingerprint of the hit chains.
+    hits: (usize, u64),
+}
+
+/// A one-pixel line from `a` to `b` (pixel coordinates) into an image of
+/// `w` by `h`, clipped to it.
+fn pixel_line(px: &mut [Color32], w: usize, h: usize, a: Vec2, b: Vec2, colour: Color32) {
+    // Clip the segment to the image (Liang-Barsky) so that a long edge
+    // mostly out of sight costs only its visible pixels.
+    let d = b - a;
+    let (mut t0, mut t1) = (0.0f32, 1.0f32);
+    let (xmax, ymax) = (w as f32 - 0.5, h as f32 - 0.5);
+    for (p, q) in [
+        (-d.x, a.x),
+        (d.x, xmax - a.x),
+        (-d.y, a.y),
+        (d.y, ymax - a.y),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    if t0 > t1 {
+        return;
+    }
+    let (a, b) = (a + d * t0, a + d * t1);
+    let steps = (b - a).abs().max_elem().ceil().max(1.0);
+    let inc = (b - a) / steps;
+    let mut p = a;
+    for _ in 0..=steps as usize {
+        let (x, y) = (p.x.round(), p.y.round());
+        if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
+            px[y as usize * w + x as usize] = colour;
+        }
+        p += inc;
+    }
+}
+
 /// What the painting functions share for one frame.
 pub(crate) struct Paint<'a> {
     pub painter: &'a egui::Painter,
@@ -614,6 +680,144 @@ impl Paint<'_> {
                 .rect_filled(rect.expand(1.5), 2.0, self.background);
             self.painter.galley(rect.min, galley, colour);
         }
+    }
+
+    /// Far out, where boxes are a few pixels or less: the edges (as
+    /// one-pixel lines) and the boxes (solid, in the colour of their
+    /// outline; built-ins in their fill, search hits in the hit colour)
+    /// drawn into one image on the CPU and shown as a single texture. The
+    /// software renderer then draws one rectangle instead of tens of
+    /// thousands of small shapes. The image is redrawn only when the
+    /// camera, the canvas, the scene or the hits change.
+    pub(crate) fn far_picture(
+        &self,
+        scene: &Scene,
+        state: &AppState,
+        visible: Rect,
+        edges: &[usize],
+    ) {
+        let ctx = self.painter.ctx();
+        let ppp = ctx.pixels_per_point();
+        let w = (self.view.width() * ppp).round().max(1.0) as usize;
+        let h = (self.view.height() * ppp).round().max(1.0) as usize;
+        let id = egui::Id::unique("iptviz-canvas-far-picture");
+        let key = FarKey {
+            scene: scene as *const Scene as usize,
+            nodes: scene.nodes.len(),
+            center: (self.cam.center.x.to_bits(), self.cam.center.y.to_bits()),
+            zoom: self.cam.zoom.to_bits(),
+            size: (w, h),
+            dark: self.dark,
+            hits: state
+                .hit_chains
+                .iter()
+                .fold((state.hit_chains.len(), 0u64), |(n, h), &c| {
+                    (
+                        n,
+                        h.wrapping_add((c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    )
+                }),
+        };
+        let cached = ctx.data(|d| d.get_temp::<(FarKey, egui::TextureHandle)>(id));
+        let texture = match cached {
+            Some((k, t)) if k == key => t,
+            cached => {
+                let image = self.far_image(scene, state, visible, edges, ppp, (w, h));
+                let texture = match cached {
+                    Some((_, mut t)) => {
+                        t.set(image, egui::TextureOptions::NEAREST);
+                        t
+                    }
+                    None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::NEAREST),
+                };
+                ctx.data_mut(|d| d.insert_temp(id, (key, texture.clone())));
+                texture
+            }
+        };
+        self.painter.image(
+            texture.id(),
+            self.view,
+            Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
+    }
+
+    fn far_image(
+        &self,
+        scene: &Scene,
+        state: &AppState,
+        visible: Rect,
+        edges: &[usize],
+        ppp: f32,
+        (w, h): (usize, usize),
+    ) -> egui::ColorImage {
+        let mut px = vec![Color32::TRANSPARENT; w * h];
+        let origin = self.view.min;
+        let to_px = |p: Pos2| (self.cam.to_screen(self.view, p) - origin) * ppp;
+        for &i in edges {
+            let e = &scene.edges[i];
+            let colour = palette::ink(e.look.colour, self.dark);
+            let step = if e.curved && e.points.len() >= 4 {
+                3
+            } else {
+                1
+            };
+            let mut last: Option<Vec2> = None;
+            for &p in e.points.iter().step_by(step).chain(e.points.last()) {
+                let b = to_px(p);
+                if let Some(a) = last {
+                    pixel_line(&mut px, w, h, a, b, colour);
+                }
+                last = Some(b);
+            }
+        }
+        let hits: HashSet<usize> = state
+            .hit_chains
+            .iter()
+            .filter_map(|&c| scene.node_for_chain(c))
+            .collect();
+        for i in scene.visible_nodes(visible) {
+            let n = &scene.nodes[i];
+            let hit = hits.contains(&i);
+            let outline = if hit {
+                palette::hit_colour()
+            } else {
+                palette::ink(n.look.stroke, self.dark)
+            };
+            let (a, b) = (to_px(n.rect.min), to_px(n.rect.max));
+            let x0 = (a.x.round().max(0.0) as usize).min(w);
+            let y0 = (a.y.round().max(0.0) as usize).min(h);
+            // At least one pixel, however small the box.
+            let x1 = (b.x.round().max(a.x.round() + 1.0).max(0.0) as usize).min(w);
+            let y1 = (b.y.round().max(a.y.round() + 1.0).max(0.0) as usize).min(h);
+            if x0 >= x1 || y0 >= y1 {
+                continue;
+            }
+            // Big enough to tell inside from outline: filled and outlined
+            // as the shapes draw it closer in; smaller, a solid dot in the
+            // colour that stands out (the fill of a built-in, the outline
+            // of the rest).
+            let framed = x1 - x0 >= 4 && y1 - y0 >= 4;
+            let solid = if hit {
+                outline
+            } else if framed || n.style == NodeStyle::Builtin {
+                palette::fill(n.look.fill, self.dark)
+            } else {
+                outline
+            };
+            for y in y0..y1 {
+                px[y * w + x0..y * w + x1].fill(solid);
+            }
+            if framed {
+                px[y0 * w + x0..y0 * w + x1].fill(outline);
+                px[(y1 - 1) * w + x0..(y1 - 1) * w + x1].fill(outline);
+                for y in y0..y1 {
+                    px[y * w + x0] = outline;
+                    px[y * w + x1 - 1] = outline;
+                }
+            }
+        }
+        egui::ColorImage::new([w, h], px)
     }
 
     pub(crate) fn nodes(
@@ -739,8 +943,11 @@ impl Paint<'_> {
             if chosen.len() >= MAX_LABELS || tries >= MAX_LABEL_TRIES {
                 break;
             }
+            if !scene.node_rects[i as usize].intersects(visible) {
+                continue;
+            }
             let n = &scene.nodes[i as usize];
-            if !n.rect.intersects(visible) || n.title.is_empty() {
+            if n.title.is_empty() {
                 continue;
             }
             tries += 1;
