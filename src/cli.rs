@@ -26,16 +26,18 @@ const VERSION: &str = concat!(
 
 /// See how packets move through a Linux firewall.
 ///
-/// iptviz reads `iptables-save` / `ip6tables-save` output (also `iptables -S`),
-/// checks it, and draws it. Give a FILE, `-` for standard input, or `--live`
-/// to read this machine's rules (needs root).
+/// iptviz reads `iptables-save` / `ip6tables-save` output (also `iptables -S`)
+/// and nftables rulesets (`nft list ruleset`, `nft -j list ruleset`), checks
+/// them, draws them and traces packets through them. Give a FILE, `-` for
+/// standard input, or `--live` to read this machine's rules (needs root).
 #[derive(Debug, Parser)]
 #[command(name = "iptviz", version = VERSION, about, long_about)]
 #[command(after_help = "Examples:
   iptviz check samples/docker-host.rules
   sudo iptables-save -c | iptviz check -
   iptviz save --json samples/ufw-server.rules | jq '.tables[].name'
-  iptviz render samples/docker-host.rules -o docker.svg")]
+  iptviz render samples/docker-host.rules -o docker.svg
+  sudo nft -j list ruleset | iptviz check -")]
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

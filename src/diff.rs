@@ -13,6 +13,7 @@
 //! The semantic diff (which packets change fate) is a separate step, see
 //! [`semantic`].
 
+pub(crate) mod nft;
 pub mod semantic;
 mod text;
 mod view;
@@ -202,8 +203,8 @@ pub fn diff(
     opts: &DiffOptions,
 ) -> RuleDiff {
     let mut summary = Summary {
-        old_rules: old.rule_count(),
-        new_rules: new.rule_count(),
+        old_rules: old.rule_count() + old.nft.rule_count(),
+        new_rules: new.rule_count() + new.nft.rule_count(),
         ..Default::default()
     };
     let mut tables = Vec::new();
@@ -224,6 +225,7 @@ pub fn diff(
             tables.push(td);
         }
     }
+    nft::diff_nft(&old.nft, &new.nft, opts, &mut summary, &mut tables);
     RuleDiff {
         old: old_name.to_string(),
         new: new_name.to_string(),

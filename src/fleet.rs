@@ -368,6 +368,9 @@ fn for_each_item(rs: &Ruleset, opts: &FleetOptions, mut f: impl FnMut(&str, &str
             }
         }
     }
+    // nftables tables, named `FAMILY NAME`: chain heads, rules and set
+    // elements in their normalised text.
+    crate::diff::nft::items_of(&rs.nft, f);
 }
 
 fn item_hash(table: &str, text: &str) -> u64 {
@@ -529,9 +532,9 @@ fn read_node(
     };
     let rs = &parsed.ruleset;
     report.family = rs.family;
-    report.tables = rs.tables.len();
-    report.chains = rs.chain_count();
-    report.rules = rs.rule_count();
+    report.tables = rs.tables.len() + rs.nft.tables.len();
+    report.chains = rs.chain_count() + rs.nft.chain_count();
+    report.rules = rs.rule_count() + rs.nft.rule_count();
     report.errors = parsed.error_count();
     report.warnings = parsed.problems.len() - report.errors;
     report.problems = parsed

@@ -213,22 +213,42 @@ pub fn read_live() -> LiveRead {
 fn retire<T: Send + 'static>(old: T) {
     if std::thread::Builder::new()
         .name("iptviz-drop".into())
-        .spawn(move || drop(old))
+        .spawn(move || {
+            background(PERIODIC);
+            drop(old)
+        })
         .is_err()
     {
         // No thread to be had: the value was dropped here instead.
     }
 }
 
-/// Runs background work at a lower priority than the UI thread, so that
-/// parsing a big table every second does not take the frames' time.
-fn background() {
+/// Nice level of work a person asked for and waits on (a load, a new
+/// filter): below the UI thread, above the periodic work.
+const ASKED: i32 = 5;
+
+/// Nice level of work nobody waits on (the next live reading, freeing an
+/// old table): it takes the cores only when the frames leave them. On two
+/// cores a million-entry reading at level 5 still held one core for a
+/// second of every two, and the software renderer's frames waited.
+pub const PERIODIC: i32 = 19;
+
+/// Runs the calling thread's work at nice level `nice` (lower priority
+/// than the UI thread), so that parsing a big table every second does not
+/// take the frames' time. A thread may lower its own priority without any
+/// permission; it never raises it again.
+pub fn background(nice: i32) {
     #[cfg(target_os = "linux")]
     {
-        // Best effort: without the permission the work runs as before.
         let tid = rustix::thread::gettid();
-        let _ = rustix::process::setpriority_process(Some(tid), 5);
+        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+        if nice > now {
+            // Best effort: on failure the work runs at the UI's level.
+            let _ = rustix::process::setpriority_process(Some(tid), nice);
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// The filtered and sorted rows and their summary.
@@ -485,6 +505,14 @@ impl Default for ConntrackState {
 
 impl ConntrackState {
     /// Whether anything is loaded.
+    /// True while the next live reading of a table already on screen is
+    /// being taken: the tab says so in still text. An animation would
+    /// repaint the whole window for the length of the reading (seconds for
+    /// a million entries) and take the cores that the reading needs.
+    pub fn refreshing_quietly(&self) -> bool {
+        self.live && self.loading.is_some() && self.table.is_some()
+    }
+
     pub fn is_loaded(&self) -> bool {
         self.table.is_some() || self.stats.is_some() || !self.history.is_empty()
     }
@@ -684,6 +712,7 @@ impl ConntrackState {
         };
         if let Some(path) = self.live_file.clone() {
             self.spawn_load(ctx, format!("reading {path} again"), move || {
+                background(PERIODIC);
                 with_view(read_live_file(&path))
             });
             return;
@@ -691,7 +720,10 @@ impl ConntrackState {
         self.spawn_load(
             ctx,
             "reading this machine's conntrack table".into(),
-            move || with_view(read_live()),
+            move || {
+                background(PERIODIC);
+                with_view(read_live())
+            },
         );
     }
 
@@ -711,7 +743,7 @@ impl ConntrackState {
         let ctx = ctx.clone();
         self.loading = Some(label.clone());
         std::thread::spawn(move || {
-            background();
+            background(ASKED);
             let start = Instant::now();
             let out = work();
             // The receiver is gone only when the app moved on; nothing to do.
@@ -962,7 +994,7 @@ impl ConntrackState {
         let ctx = ctx.clone();
         self.computing = true;
         std::thread::spawn(move || {
-            background();
+            background(ASKED);
             let r = rules.as_ref().map(|r| r.as_deref());
             let view = compute_view(&table, &filter, sort, r);
             let _ = tx.send(Msg::View {
@@ -1028,6 +1060,56 @@ this line is broken
         };
         s.load_bytes("sample", SAMPLE.as_bytes()).expect("parses");
         s
+    }
+
+    /// The nice level of the calling thread, from procfs (field 19).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("procfs");
+        let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+        after_name
+            .split(' ')
+            .nth(16)
+            .expect("nice field")
+            .parse()
+            .expect("number")
+    }
+
+    #[test]
+    fn live_readings_run_below_the_frames_and_asked_work() {
+        if !std::path::Path::new("/proc/thread-self/stat").exists() {
+            eprintln!("skipped: no /proc/thread-self/stat to read a thread's nice level");
+            return;
+        }
+        let ui_level = own_nice();
+        let (asked, periodic, after) = std::thread::spawn(|| {
+            background(ASKED);
+            let asked = own_nice();
+            background(PERIODIC);
+            let periodic = own_nice();
+            // Asked work in a thread already lowered does not raise it.
+            background(ASKED);
+            (asked, periodic, own_nice())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(asked, ASKED.max(ui_level));
+        assert_eq!(periodic, PERIODIC);
+        assert_eq!(after, PERIODIC);
+        assert_eq!(own_nice(), ui_level, "only the worker thread is lowered");
+    }
+
+    #[test]
+    fn a_live_reading_of_a_table_on_screen_does_not_animate() {
+        let mut s = loaded();
+        s.live = true;
+        assert!(!s.refreshing_quietly(), "nothing is being read");
+        s.loading = Some("reading again".into());
+        assert!(s.refreshing_quietly());
+        s.table = None;
+        assert!(
+            !s.refreshing_quietly(),
+            "the first reading shows its spinner: the tab is empty until it ends"
+        );
     }
 
     #[test]

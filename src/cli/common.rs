@@ -39,6 +39,32 @@ pub struct Input {
     pub parsed: Parsed,
 }
 
+impl Input {
+    /// The nft tables of this input, as `FAMILY NAME`.
+    pub fn nft_tables(&self) -> Vec<String> {
+        let t = &self.parsed.ruleset.nft.tables;
+        t.iter()
+            .map(|t| format!("{} {}", t.family.as_str(), t.name))
+            .collect()
+    }
+
+    /// Says on stderr that `cmd` leaves this input's nft tables out (it
+    /// reads iptables tables only), so that a clean answer is not taken for
+    /// one about them.
+    pub fn note_nft_not_analysed(&self, cmd: &str) {
+        let t = self.nft_tables();
+        if !t.is_empty() {
+            eprintln!(
+                "iptviz {cmd}: {}: {} nftables table{} not analysed ({}): {cmd} reads iptables tables only",
+                self.name,
+                t.len(),
+                if t.len() == 1 { "" } else { "s" },
+                t.join(", ")
+            );
+        }
+    }
+}
+
 impl InputArgs {
     fn source(&self) -> Source {
         if self.live {

@@ -76,6 +76,7 @@ pub fn lint_cmd(a: LintArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{}", p.render(&i.name));
         }
         any |= i.parsed.error_count() > 0;
+        i.note_nft_not_analysed("lint");
         let r = lint(&i.parsed.ruleset);
         any |= !r.findings.is_empty();
         if !a.json {
@@ -99,7 +100,12 @@ pub fn lint_cmd(a: LintArgs) -> anyhow::Result<ExitCode> {
                 }
             )?;
         }
-        reports.push(serde_json::json!({"source": i.name, "findings": r.findings}));
+        let mut report = serde_json::json!({"source": i.name, "findings": r.findings});
+        let nft = i.nft_tables();
+        if !nft.is_empty() {
+            report["nft_tables_not_analysed"] = serde_json::json!(nft);
+        }
+        reports.push(report);
     }
     if a.json {
         let v = if reports.len() == 1 {

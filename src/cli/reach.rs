@@ -128,6 +128,7 @@ pub fn reach(a: ReachArgs) -> anyhow::Result<ExitCode> {
     if input.parsed.error_count() > 0 {
         code = ExitCode::from(1);
     }
+    input.note_nft_not_analysed("reach");
     let rs = &input.parsed.ruleset;
     let v6 = a.input.ipv6 || rs.family == iptviz::model::Family::Ipv6;
     let ipassmt = a
@@ -308,6 +309,7 @@ pub fn spoof(a: SpoofArgs) -> anyhow::Result<ExitCode> {
     for p in &input.parsed.problems {
         eprintln!("{}", p.render(&input.name));
     }
+    input.note_nft_not_analysed("spoof");
     let rs = &input.parsed.ruleset;
     let v6 = a.input.ipv6 || rs.family == iptviz::model::Family::Ipv6;
     let map = read_map(&a.ipassmt, false, v6)?;

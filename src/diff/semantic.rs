@@ -359,6 +359,24 @@ fn semantic_diff_inner(
             });
         }
     }
+    // The walk above reads iptables tables only: nft tables that differ are
+    // named, so that "no packet changes fate" is never said of them.
+    let mut nft_diff = Vec::new();
+    let mut ignored = super::Summary::default();
+    super::nft::diff_nft(
+        &old.nft,
+        &new.nft,
+        &super::DiffOptions::default(),
+        &mut ignored,
+        &mut nft_diff,
+    );
+    for td in nft_diff {
+        out.same = false;
+        out.skipped.push(format!(
+            "nftables table {}: differs; which packets change fate is worked out for iptables tables only, its rule changes are listed above",
+            td.name
+        ));
+    }
     Some(out)
 }
 

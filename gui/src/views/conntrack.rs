@@ -177,10 +177,12 @@ fn load_bar(ui: &mut Ui, s: &ConntrackState, form: &mut Form, actions: &mut Vec<
             }
         }
         if s.loading.is_some() || s.computing {
-            ui.spinner();
+            if !s.refreshing_quietly() {
+                ui.spinner();
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(100));
+            }
             ui.weak(s.loading.as_deref().unwrap_or("filtering and sorting …"));
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_millis(100));
         }
         if s.is_loaded() && ui.button("Clear").clicked() {
             actions.push(ct(CtAction::Clear));
