@@ -13,6 +13,7 @@ use crate::settings::{Settings, ThemeChoice};
 use crate::state::{AppState, Document, View};
 use crate::views::canvas::{self, Camera};
 use crate::views::dialogs::{self, Dialogs};
+use crate::views::dock::Dock;
 use crate::views::{self, Action, Dialog};
 
 /// The dump shown at first start.
@@ -742,8 +743,10 @@ impl IptvizApp {
         egui::CentralPanel::no_frame().show(ui, |ui| {
             match self.state.view {
                 View::Graph => {
-                    self.last_canvas_rect = Some(ui.max_rect());
                     actions.extend(canvas::show(ui, &self.state, &mut self.camera));
+                    self.last_canvas_rect = Dock::last(&ctx, canvas::GRAPH_DOCK)
+                        .map(|d| d.graph)
+                        .or(Some(ui.max_rect()));
                 }
                 View::Flow => {
                     let same = match (&self.flow_fitted, &self.state.doc) {
@@ -751,7 +754,6 @@ impl IptvizApp {
                         _ => false,
                     };
                     let fit = self.state.fit_requested || !same;
-                    self.last_canvas_rect = Some(ui.max_rect());
                     self.flow_fitted = self.state.doc.as_ref().map(Arc::downgrade);
                     actions.extend(views::flow::show(
                         ui,
@@ -759,6 +761,9 @@ impl IptvizApp {
                         &mut self.flow_camera,
                         fit,
                     ));
+                    self.last_canvas_rect = Dock::last(&ctx, views::flow::FLOW_DOCK)
+                        .map(|d| d.graph)
+                        .or(Some(ui.max_rect()));
                 }
                 View::Conntrack => {
                     actions.extend(views::conntrack::show(ui, &self.state, &mut self.ct_form))
@@ -826,7 +831,8 @@ impl IptvizApp {
                 (self.state.view == View::Conntrack).then_some((self.frames % 400) as f32 * 3000.0);
             b.readings(self.state.conntrack.readings);
             let bounds = self.state.scene.as_ref().map(|s| s.bounds);
-            let done = b.frame(frame_start, &mut self.camera, bounds, ui.max_rect());
+            let view = self.last_canvas_rect.unwrap_or(ui.max_rect());
+            let done = b.frame(frame_start, &mut self.camera, bounds, view);
             if done {
                 b.report(self.state.scene.as_ref().map_or(0, |s| s.nodes.len()));
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);

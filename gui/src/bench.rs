@@ -17,6 +17,9 @@ pub struct Bench {
     intervals: Vec<Duration>,
     /// Script phase of each interval.
     phases: Vec<u32>,
+    /// Zoom of the frame each interval measured, and this frame's.
+    zooms: Vec<f32>,
+    last_zoom: f32,
     phase: u32,
     /// Time spent in our UI code per frame.
     ui_times: Vec<Duration>,
@@ -24,6 +27,11 @@ pub struct Bench {
     /// time above also counts the time other work held the cores).
     cpu_times: Vec<Duration>,
     last_cpu: Option<Duration>,
+    /// CPU time of the whole process per frame, all threads: the UI
+    /// thread and the software renderer's rasteriser threads. Less
+    /// sensitive than wall time to other work on a shared machine.
+    process_times: Vec<Duration>,
+    last_process: Option<Duration>,
     fitted: Option<Camera>,
     reported: bool,
     /// Live readings seen so far, and whether this frame took a new one.
@@ -44,10 +52,14 @@ impl Bench {
             last: None,
             intervals: Vec::new(),
             phases: Vec::new(),
+            zooms: Vec::new(),
+            last_zoom: 1.0,
             phase: 0,
             ui_times: Vec::new(),
             cpu_times: Vec::new(),
             last_cpu: None,
+            process_times: Vec::new(),
+            last_process: None,
             fitted: None,
             reported: false,
             readings: 0,
@@ -80,6 +92,7 @@ impl Bench {
     ) -> bool {
         let now = Instant::now();
         let cpu = thread_cpu();
+        let process = process_cpu();
         if self.wait_for_reading && self.readings == 0 {
             return false;
         }
@@ -95,10 +108,19 @@ impl Bench {
             if let Some(l) = self.last {
                 self.intervals.push(start - l);
                 self.phases.push(self.phase);
+                self.zooms.push(self.last_zoom);
+                // Both readings cover the same span: this frame's start
+                // back to the previous one's.
+                let p = process.zip(self.last_process);
+                self.process_times
+                    .push(p.map_or(Duration::ZERO, |(c, l)| c.saturating_sub(l)));
             }
         }
         self.last = Some(start);
         self.last_cpu = cpu;
+        self.last_process = process;
+        // The camera this frame was drawn with (moved below for the next).
+        self.last_zoom = cam.zoom;
         self.seen += 1;
         let Some(bounds) = bounds else {
             return self.seen >= self.frames;
@@ -155,6 +177,10 @@ impl Bench {
         println!("  frame interval (whole frame) {}", stats(&self.intervals));
         println!("  ui code per frame            {}", stats(&self.ui_times));
         println!("  UI thread CPU per frame      {}", stats(&self.cpu_times));
+        println!(
+            "  process CPU per frame        {}",
+            stats(&self.process_times)
+        );
         if self.readings > 0 {
             println!(
                 "  live readings taken: {}; ui code on the frames that took one: {}",
@@ -163,15 +189,45 @@ impl Bench {
             );
         }
         let names = ["overview pan", "1:1 pan", "zoom in/out"];
-        for (p, name) in names.iter().enumerate() {
-            let v: Vec<Duration> = self
-                .intervals
-                .iter()
+        let of_phase = |v: &[Duration], p: u32| -> Vec<Duration> {
+            v.iter()
                 .zip(&self.phases)
-                .filter(|(_, ph)| **ph == p as u32)
+                .filter(|(_, ph)| **ph == p)
                 .map(|(d, _)| *d)
-                .collect();
-            println!("  {name:<28} {}", stats(&v));
+                .collect()
+        };
+        for (p, name) in names.iter().enumerate() {
+            println!(
+                "  {name:<28} {}",
+                stats(&of_phase(&self.intervals, p as u32))
+            );
+            println!(
+                "  {:<28} {}",
+                "  process CPU",
+                stats(&of_phase(&self.process_times, p as u32))
+            );
+        }
+        // Zooming by the zoom drawn: far out (dots), boxes, boxes with text.
+        let bands = [
+            ("zoom < 5%", 0.0, 0.05),
+            ("zoom 5-15%", 0.05, 0.15),
+            ("zoom 15-40%", 0.15, 0.4),
+            ("zoom 40-100%", 0.4, 1.01),
+        ];
+        for (name, lo, hi) in bands {
+            let pick = |v: &[Duration]| -> Vec<Duration> {
+                v.iter()
+                    .zip(self.phases.iter().zip(&self.zooms))
+                    .filter(|(_, (ph, z))| **ph == 2 && (lo..hi).contains(*z))
+                    .map(|(d, _)| *d)
+                    .collect()
+            };
+            println!("    {name:<26} {}", stats(&pick(&self.intervals)));
+            println!(
+                "    {:<26} {}",
+                "  process CPU",
+                stats(&pick(&self.process_times))
+            );
         }
     }
 }
@@ -180,6 +236,19 @@ impl Bench {
 fn thread_cpu() -> Option<Duration> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// CPU time of every thread of this process (Linux): a thread's
+/// schedstat counts nanoseconds on a CPU.
+fn process_cpu() -> Option<Duration> {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        ns += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
     Some(Duration::from_nanos(ns))
 }
 

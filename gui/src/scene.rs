@@ -97,6 +97,17 @@ pub struct SceneEdge {
     pub bounds: Rect,
 }
 
+/// Where an edge is, in short (see [`Scene::edge_spans`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeSpan {
+    /// Bounding box of its path.
+    pub bounds: Rect,
+    /// First point of the path.
+    pub start: Pos2,
+    /// Last point (the arrow head).
+    pub end: Pos2,
+}
+
 /// A folded group on the canvas.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SceneGroup {
@@ -136,6 +147,16 @@ pub struct Scene {
     pub node_of_chain: Vec<u32>,
     /// The legend for what this scene shows.
     pub legend: Vec<style::LegendEntry>,
+    /// Where each box is, packed together: the canvas looks through tens of
+    /// thousands of them every frame, and `nodes` is far too wide a record
+    /// to walk for that.
+    pub node_rects: Vec<Rect>,
+    /// Bounding box, first and last point of each edge, packed likewise.
+    pub edge_spans: Vec<EdgeSpan>,
+    /// Boxes by importance, for naming when there is room for only some
+    /// names: built-in chains, then chains and groups by the rules that
+    /// call them and that they hold jumps in, then targets.
+    pub label_order: Vec<u32>,
     /// Bounding box of everything.
     pub bounds: Rect,
 }
@@ -230,7 +251,7 @@ impl Scene {
                 ((p as f64).ln_1p() / (max_packets as f64).ln_1p()) as f32
             }
         };
-        let edges = v
+        let edges: Vec<SceneEdge> = v
             .edges
             .iter()
             .zip(&l.edges)
@@ -281,8 +302,21 @@ impl Scene {
         } else {
             Rect::from_min_size(Pos2::ZERO, vec2(100.0, 100.0))
         };
+        let label_order = label_order(v);
+        let node_rects = nodes.iter().map(|n: &SceneNode| n.rect).collect();
+        let edge_spans = edges
+            .iter()
+            .map(|e: &SceneEdge| EdgeSpan {
+                bounds: e.bounds,
+                start: e.points.first().copied().unwrap_or(Pos2::ZERO),
+                end: e.points.last().copied().unwrap_or(Pos2::ZERO),
+            })
+            .collect();
         Scene {
             table: ti,
+            label_order,
+            node_rects,
+            edge_spans,
             nodes,
             edges,
             groups,
@@ -323,12 +357,34 @@ impl Scene {
 
     /// The box at a world position (the one drawn on top).
     pub fn node_at(&self, p: Pos2) -> Option<usize> {
-        self.nodes.iter().rposition(|n| n.rect.contains(p))
+        self.node_rects.iter().rposition(|r| r.contains(p))
     }
 
     /// Boxes that intersect `area`.
     pub fn visible_nodes(&self, area: Rect) -> impl Iterator<Item = usize> + '_ {
-        (0..self.nodes.len()).filter(move |&i| self.nodes[i].rect.intersects(area))
+        self.node_rects
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.intersects(area))
+            .map(|(i, _)| i)
+    }
+
+    /// Edges whose bounding box meets `area`; when more than `crowd` do,
+    /// only those with an end inside `area`.
+    pub fn visible_edges(&self, area: Rect, crowd: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for (i, s) in self.edge_spans.iter().enumerate() {
+            if s.bounds.intersects(area) {
+                out.push(i);
+            }
+        }
+        if out.len() > crowd {
+            out.retain(|&i| {
+                let s = &self.edge_spans[i];
+                area.contains(s.start) || area.contains(s.end)
+            });
+        }
+        out
     }
 
     /// The box showing chain `chain`.
@@ -421,6 +477,32 @@ impl FlowScene {
     pub fn node_of(&self, table: usize, chain: usize) -> Option<usize> {
         self.chains.iter().position(|&c| c == Some((table, chain)))
     }
+}
+
+/// The boxes of `v` by importance (see [`Scene::label_order`]).
+fn label_order(v: &View) -> Vec<u32> {
+    let mut weight = vec![0u64; v.nodes.len()];
+    for e in &v.edges {
+        let rules = e.rules.max(1) as u64;
+        // Callers count double: a chain many rules jump to is a landmark.
+        if let Some(w) = weight.get_mut(e.to) {
+            *w += 2 * rules;
+        }
+        if let Some(w) = weight.get_mut(e.from) {
+            *w += rules;
+        }
+    }
+    let class = |k: &ViewNodeKind| match k {
+        ViewNodeKind::Builtin => 0,
+        ViewNodeKind::User | ViewNodeKind::Group(_) => 1,
+        _ => 2,
+    };
+    let mut order: Vec<u32> = (0..v.nodes.len() as u32).collect();
+    order.sort_by_key(|&i| {
+        let i = i as usize;
+        (class(&v.nodes[i].kind), std::cmp::Reverse(weight[i]), i)
+    });
+    order
 }
 
 /// The library view options for a scene: one table, counters when the dump

@@ -7,6 +7,7 @@ pub mod chains;
 pub mod compare;
 pub mod conntrack;
 pub mod dialogs;
+pub mod dock;
 pub mod flow;
 pub mod problems;
 pub mod reach;

@@ -16,6 +16,7 @@ use iptviz::graph::DiffMark;
 use iptviz::render::style;
 
 use super::Action;
+use super::dock::Dock;
 use crate::palette;
 use crate::scene::{NodeKind, NodeStyle, Scene, SceneCluster, SceneEdge, SceneNode};
 use crate::state::{AppState, ChainRef};
@@ -42,10 +43,26 @@ impl Default for Camera {
 pub const MIN_ZOOM: f32 = 0.002;
 /// Zoom limits.
 pub const MAX_ZOOM: f32 = 4.0;
-/// Fitting never goes below this when the graph's height allows it.
-const READABLE_ZOOM: f32 = 0.6;
-/// Below this zoom, no text is drawn.
+/// Below this zoom, no edge labels are drawn.
 const TEXT_ZOOM: f32 = 0.4;
+/// Boxes show all their lines once the name is at least this tall (screen
+/// points); smaller, only the names of the most important boxes show, at
+/// [`LABEL_PX`].
+const FULL_TEXT_PX: f32 = 8.0;
+/// Size of the names of boxes too small for their own text.
+const LABEL_PX: f32 = 10.0;
+/// Most names drawn that way in one frame.
+const MAX_LABELS: usize = 250;
+/// Most boxes in sight considered for them in one frame.
+const MAX_LABEL_TRIES: usize = 4000;
+
+/// Whether boxes at zoom `z` are large enough for all their lines.
+fn full_text(z: f32) -> bool {
+    style::NAME_SIZE as f32 * z >= FULL_TEXT_PX
+}
+/// Below this zoom, the graph canvas draws edges and boxes as one picture
+/// (see [`Paint::far_picture`]).
+const FAR_ZOOM: f32 = 0.3;
 /// Below this zoom, boxes are plain fills.
 const BOX_ZOOM: f32 = 0.15;
 
@@ -65,20 +82,15 @@ impl Camera {
         Rect::from_min_max(self.to_world(view, view.min), self.to_world(view, view.max))
     }
 
-    /// Shows all of `bounds` with a margin; never zooms in past 1:1.
+    /// Shows all of `bounds` with a margin; never zooms in past 1:1. However
+    /// small that makes the boxes, the most important chains keep their
+    /// names (see `Paint::name_labels`).
     pub fn fit(&mut self, bounds: Rect, view: Rect) {
         let margin = 40.0;
         let sx = (view.width() - margin).max(10.0) / bounds.width().max(1.0);
         let sy = (view.height() - margin).max(10.0) / bounds.height().max(1.0);
         self.zoom = sx.min(sy).clamp(MIN_ZOOM, 1.0);
         self.center = bounds.center();
-        // A long, flat graph (kube-proxy with its groups folded) would
-        // shrink below readable text: keep it readable, show its start
-        // (the built-in chains) and leave the rest to panning.
-        if self.zoom < READABLE_ZOOM && sy >= READABLE_ZOOM {
-            self.zoom = READABLE_ZOOM;
-            self.center.x = bounds.left() + (view.width() - margin) / 2.0 / self.zoom;
-        }
     }
 
     /// Zooms by `factor` keeping the world point under `anchor` in place.
@@ -95,15 +107,40 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     let mut actions = Vec::new();
     ui.ctx()
         .data_mut(|d| d.insert_temp::<Option<Rect>>(legend_rect_id(), None));
-    let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+    let full = ui.available_rect_before_wrap();
+    ui.allocate_rect(full, Sense::hover());
     let dark = ui.visuals().dark_mode;
-    let painter = ui.painter_at(view);
     let background = ui.visuals().extreme_bg_color;
-    painter.rect_filled(view, 0.0, background);
+    ui.painter_at(full).rect_filled(full, 0.0, background);
 
     // A trace drawn alone stands in for the table while it is asked for.
     let path_only = state.trace.path_scene(state.doc.as_ref());
     let scene = path_only.or(state.scene.as_deref().filter(|s| s.table == state.table));
+    let mut entries = scene.map(|s| s.legend.clone()).unwrap_or_default();
+    if path_only.is_none()
+        && state
+            .compare
+            .marks(state.doc.as_ref(), state.table)
+            .is_some()
+    {
+        entries.extend(compare_legend());
+    }
+    let dock = Dock::layout(
+        ui.ctx(),
+        GRAPH_DOCK,
+        full,
+        &entries,
+        scene.map(|s| s.bounds),
+        cam,
+        state.fit_requested,
+    );
+    let view = dock.graph;
+    let response = ui.interact(
+        view,
+        ui.scope_id().with("graph-canvas"),
+        Sense::click_and_drag(),
+    );
+    let painter = ui.painter_at(view);
     let Some(scene) = scene else {
         let text = if state.laying_out() {
             "Laying out …"
@@ -119,11 +156,9 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
             FontId::proportional(16.0),
             ui.visuals().weak_text_color(),
         );
+        dock.paint(ui, None, &entries, cam, state.laying_out());
         return actions;
     };
-    if state.fit_requested {
-        cam.fit(scene.bounds, view);
-    }
 
     pan_and_zoom(ui, &response, cam, view);
 
@@ -135,20 +170,12 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    let mut edges: Vec<usize> = (0..scene.edges.len())
-        .filter(|&i| scene.edges[i].bounds.intersects(visible))
-        .collect();
+    // Crowded (a wide layer of a cluster-sized table): long lines that
+    // only cross the view cost the software renderer most and say least,
+    // so keep the edges with an end in sight, and a sample of those past a
+    // budget.
+    let mut edges = scene.visible_edges(visible, FINE_EDGES);
     if edges.len() > FINE_EDGES {
-        // Crowded (a wide layer of a cluster-sized table): long lines that
-        // only cross the view cost the software renderer most and say
-        // least, so keep the edges with an end in sight, and a sample of
-        // those past a budget.
-        let ends_in = |i: &usize| {
-            let p = &scene.edges[*i].points;
-            p.first().is_some_and(|&a| visible.contains(a))
-                || p.last().is_some_and(|&b| visible.contains(b))
-        };
-        edges.retain(ends_in);
         let step = edges.len().div_ceil(EDGE_CAP).max(1);
         if step > 1 {
             edges = edges.into_iter().step_by(step).collect();
@@ -165,9 +192,24 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     for c in &scene.clusters {
         ctx.cluster(c);
     }
-    ctx.edges(scene, &edges, selected);
-    ctx.nodes(scene, state, visible, selected, hovered);
-    if cam.zoom >= TEXT_ZOOM && edges.len() <= FINE_EDGES {
+    if cam.zoom < FAR_ZOOM {
+        // Far out: one picture instead of thousands of tiny shapes.
+        ctx.far_picture(scene, state, visible, &edges);
+        ctx.name_labels(scene, visible);
+        if let Some(n) = selected {
+            let r = ctx.screen(scene.nodes[n].rect).expand(3.0);
+            painter.rect_stroke(
+                r,
+                2.0,
+                Stroke::new(2.0, palette::selected_colour(dark)),
+                StrokeKind::Outside,
+            );
+        }
+    } else {
+        ctx.edges(scene, &edges, selected);
+        ctx.nodes(scene, state, visible, selected, hovered);
+    }
+    if full_text(cam.zoom) && edges.len() <= FINE_EDGES {
         ctx.edge_labels(scene, &edges);
     }
     if path_only.is_none() {
@@ -218,22 +260,12 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         }
     }
 
-    if path_only.is_none()
-        && state
-            .compare
-            .marks(state.doc.as_ref(), state.table)
-            .is_some()
-    {
-        let mut entries = scene.legend.clone();
-        entries.extend(compare_legend());
-        legend_entries(ui, &painter, &entries, view, dark);
-    } else {
-        legend(ui, &painter, scene, view, dark);
-    }
-    minimap(ui, scene, cam, view, dark);
-    zoom_label(&painter, view, cam, ui, state.laying_out());
+    dock.paint(ui, Some(scene), &entries, cam, state.laying_out());
     actions
 }
+
+/// The graph canvas's key for its [`Dock`].
+pub const GRAPH_DOCK: &str = "graph";
 
 /// Where the legend was drawn last (screen), kept in egui's memory: a
 /// chain under it is out of sight.
@@ -471,6 +503,62 @@ fn radius(r: f32) -> CornerRadius {
     CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
 }
 
+/// What the far picture was drawn from: the same key, the same picture.
+#[derive(Debug, Clone, PartialEq)]
+struct FarKey {
+    scene: usize,
+    nodes: usize,
+    center: (u32, u32),
+    zoom: u32,
+    size: (usize, usize),
+    dark: bool,
+    /// Count and an order-free fingerprint of the hit chains.
+    hits: (usize, u64),
+}
+
+/// A one-pixel line from `a` to `b` (pixel coordinates) into an image of
+/// `w` by `h`, clipped to it.
+fn pixel_line(px: &mut [Color32], w: usize, h: usize, a: Vec2, b: Vec2, colour: Color32) {
+    // Clip the segment to the image (Liang-Barsky) so that a long edge
+    // mostly out of sight costs only its visible pixels.
+    let d = b - a;
+    let (mut t0, mut t1) = (0.0f32, 1.0f32);
+    let (xmax, ymax) = (w as f32 - 0.5, h as f32 - 0.5);
+    for (p, q) in [
+        (-d.x, a.x),
+        (d.x, xmax - a.x),
+        (-d.y, a.y),
+        (d.y, ymax - a.y),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    if t0 > t1 {
+        return;
+    }
+    let (a, b) = (a + d * t0, a + d * t1);
+    let steps = (b - a).abs().max_elem().ceil().max(1.0);
+    let inc = (b - a) / steps;
+    let mut p = a;
+    for _ in 0..=steps as usize {
+        let (x, y) = (p.x.round(), p.y.round());
+        if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
+            px[y as usize * w + x as usize] = colour;
+        }
+        p += inc;
+    }
+}
+
 /// What the painting functions share for one frame.
 pub(crate) struct Paint<'a> {
     pub painter: &'a egui::Painter,
@@ -594,6 +682,144 @@ impl Paint<'_> {
         }
     }
 
+    /// Far out, where boxes are a few pixels or less: the edges (as
+    /// one-pixel lines) and the boxes (solid, in the colour of their
+    /// outline; built-ins in their fill, search hits in the hit colour)
+    /// drawn into one image on the CPU and shown as a single texture. The
+    /// software renderer then draws one rectangle instead of tens of
+    /// thousands of small shapes. The image is redrawn only when the
+    /// camera, the canvas, the scene or the hits change.
+    pub(crate) fn far_picture(
+        &self,
+        scene: &Scene,
+        state: &AppState,
+        visible: Rect,
+        edges: &[usize],
+    ) {
+        let ctx = self.painter.ctx();
+        let ppp = ctx.pixels_per_point();
+        let w = (self.view.width() * ppp).round().max(1.0) as usize;
+        let h = (self.view.height() * ppp).round().max(1.0) as usize;
+        let id = egui::Id::unique("iptviz-canvas-far-picture");
+        let key = FarKey {
+            scene: scene as *const Scene as usize,
+            nodes: scene.nodes.len(),
+            center: (self.cam.center.x.to_bits(), self.cam.center.y.to_bits()),
+            zoom: self.cam.zoom.to_bits(),
+            size: (w, h),
+            dark: self.dark,
+            hits: state
+                .hit_chains
+                .iter()
+                .fold((state.hit_chains.len(), 0u64), |(n, h), &c| {
+                    (
+                        n,
+                        h.wrapping_add((c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    )
+                }),
+        };
+        let cached = ctx.data(|d| d.get_temp::<(FarKey, egui::TextureHandle)>(id));
+        let texture = match cached {
+            Some((k, t)) if k == key => t,
+            cached => {
+                let image = self.far_image(scene, state, visible, edges, ppp, (w, h));
+                let texture = match cached {
+                    Some((_, mut t)) => {
+                        t.set(image, egui::TextureOptions::NEAREST);
+                        t
+                    }
+                    None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::NEAREST),
+                };
+                ctx.data_mut(|d| d.insert_temp(id, (key, texture.clone())));
+                texture
+            }
+        };
+        self.painter.image(
+            texture.id(),
+            self.view,
+            Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
+    }
+
+    fn far_image(
+        &self,
+        scene: &Scene,
+        state: &AppState,
+        visible: Rect,
+        edges: &[usize],
+        ppp: f32,
+        (w, h): (usize, usize),
+    ) -> egui::ColorImage {
+        let mut px = vec![Color32::TRANSPARENT; w * h];
+        let origin = self.view.min;
+        let to_px = |p: Pos2| (self.cam.to_screen(self.view, p) - origin) * ppp;
+        for &i in edges {
+            let e = &scene.edges[i];
+            let colour = palette::ink(e.look.colour, self.dark);
+            let step = if e.curved && e.points.len() >= 4 {
+                3
+            } else {
+                1
+            };
+            let mut last: Option<Vec2> = None;
+            for &p in e.points.iter().step_by(step).chain(e.points.last()) {
+                let b = to_px(p);
+                if let Some(a) = last {
+                    pixel_line(&mut px, w, h, a, b, colour);
+                }
+                last = Some(b);
+            }
+        }
+        let hits: HashSet<usize> = state
+            .hit_chains
+            .iter()
+            .filter_map(|&c| scene.node_for_chain(c))
+            .collect();
+        for i in scene.visible_nodes(visible) {
+            let n = &scene.nodes[i];
+            let hit = hits.contains(&i);
+            let outline = if hit {
+                palette::hit_colour()
+            } else {
+                palette::ink(n.look.stroke, self.dark)
+            };
+            let (a, b) = (to_px(n.rect.min), to_px(n.rect.max));
+            let x0 = (a.x.round().max(0.0) as usize).min(w);
+            let y0 = (a.y.round().max(0.0) as usize).min(h);
+            // At least one pixel, however small the box.
+            let x1 = (b.x.round().max(a.x.round() + 1.0).max(0.0) as usize).min(w);
+            let y1 = (b.y.round().max(a.y.round() + 1.0).max(0.0) as usize).min(h);
+            if x0 >= x1 || y0 >= y1 {
+                continue;
+            }
+            // Big enough to tell inside from outline: filled and outlined
+            // as the shapes draw it closer in; smaller, a solid dot in the
+            // colour that stands out (the fill of a built-in, the outline
+            // of the rest).
+            let framed = x1 - x0 >= 4 && y1 - y0 >= 4;
+            let solid = if hit {
+                outline
+            } else if framed || n.style == NodeStyle::Builtin {
+                palette::fill(n.look.fill, self.dark)
+            } else {
+                outline
+            };
+            for y in y0..y1 {
+                px[y * w + x0..y * w + x1].fill(solid);
+            }
+            if framed {
+                px[y0 * w + x0..y0 * w + x1].fill(outline);
+                px[(y1 - 1) * w + x0..(y1 - 1) * w + x1].fill(outline);
+                for y in y0..y1 {
+                    px[y * w + x0] = outline;
+                    px[y * w + x1 - 1] = outline;
+                }
+            }
+        }
+        egui::ColorImage::new([w, h], px)
+    }
+
     pub(crate) fn nodes(
         &self,
         scene: &Scene,
@@ -642,9 +868,10 @@ impl Paint<'_> {
                 shapes.push(Shape::rect_filled(r, 0.0, fill));
             }
             self.painter.extend(shapes);
+            self.name_labels(scene, visible);
             return;
         }
-        let text = z >= TEXT_ZOOM;
+        let text = full_text(z);
         let marks = state.compare.marks(state.doc.as_ref(), state.table);
         let mut labels: Vec<usize> = Vec::new();
         for i in scene.visible_nodes(visible) {
@@ -687,8 +914,74 @@ impl Paint<'_> {
             }
         }
         self.painter.extend(shapes);
-        for i in labels {
-            self.node_text(&scene.nodes[i]);
+        if text {
+            for i in labels {
+                self.node_text(&scene.nodes[i]);
+            }
+        } else {
+            self.name_labels(scene, visible);
+        }
+    }
+
+    /// Names of boxes too small for their own text, at a size one can
+    /// read, centred on the box on a halo of the canvas colour. The most
+    /// important boxes come first ([`Scene::label_order`]: built-in chains,
+    /// then the chains with most rules and callers); a name that would
+    /// overlap one already placed, or run out of the canvas, is left out.
+    pub(crate) fn name_labels(&self, scene: &Scene, visible: Rect) {
+        let px = LABEL_PX;
+        let h = (px * 1.3).ceil();
+        let char_w = px * style::CHAR_EM as f32;
+        let area = self.view.shrink(2.0);
+        // Placed labels by row of the canvas, for a cheap overlap test.
+        let rows = (area.height() / h) as usize + 2;
+        let mut placed: Vec<Vec<Rect>> = vec![Vec::new(); rows];
+        let row_of = |y: f32| (((y - area.top()) / h).max(0.0) as usize).min(rows - 1);
+        let mut chosen: Vec<(usize, Rect)> = Vec::new();
+        let mut tries = 0;
+        for &i in &scene.label_order {
+            if chosen.len() >= MAX_LABELS || tries >= MAX_LABEL_TRIES {
+                break;
+            }
+            if !scene.node_rects[i as usize].intersects(visible) {
+                continue;
+            }
+            let n = &scene.nodes[i as usize];
+            if n.title.is_empty() {
+                continue;
+            }
+            tries += 1;
+            let r = self.screen(n.rect);
+            let w = n.title.chars().count() as f32 * char_w + 4.0;
+            let rect = Rect::from_center_size(r.center(), vec2(w, h));
+            if !area.contains_rect(rect) {
+                continue;
+            }
+            let (top, bottom) = (row_of(rect.top()), row_of(rect.bottom()));
+            if placed[top..=bottom]
+                .iter()
+                .flatten()
+                .any(|p| p.intersects(rect))
+            {
+                continue;
+            }
+            for row in &mut placed[top..=bottom] {
+                row.push(rect);
+            }
+            chosen.push((i as usize, rect));
+        }
+        let halo = self.background.gamma_multiply(0.8);
+        let colour = palette::ink(style::INK, self.dark);
+        let font = FontId::monospace(px);
+        for &(_, rect) in &chosen {
+            self.painter.rect_filled(rect, 2.0, halo);
+        }
+        for (i, rect) in chosen {
+            let galley =
+                self.painter
+                    .layout_no_wrap(scene.nodes[i].title.clone(), font.clone(), colour);
+            let at = rect.center() - galley.size() / 2.0;
+            self.painter.galley(at, galley, colour);
         }
     }
 
@@ -700,42 +993,7 @@ impl Paint<'_> {
 
     /// [`Paint::node_shape`] with another look (a Compare mark).
     fn node_shape_with(&self, out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect) {
-        let z = self.cam.zoom;
-        let fill = palette::fill(look.fill, self.dark);
-        let stroke = Stroke::new(
-            (look.stroke_width as f32 * z).max(1.0),
-            palette::ink(look.stroke, self.dark),
-        );
-        let mut boxed = |r: Rect, rad: CornerRadius| {
-            out.push(Shape::rect_filled(r, rad, fill));
-            if look.dashed {
-                let c = [
-                    r.left_top(),
-                    r.right_top(),
-                    r.right_bottom(),
-                    r.left_bottom(),
-                    r.left_top(),
-                ];
-                out.extend(Shape::dashed_line(&c, stroke, 5.0 * z, 3.0 * z));
-            } else {
-                out.push(Shape::rect_stroke(r, rad, stroke, StrokeKind::Middle));
-            }
-        };
-        match look.shape {
-            style::Shape::Box => boxed(r, CornerRadius::ZERO),
-            style::Shape::Rounded => boxed(r, radius(6.0 * z)),
-            style::Shape::Pill => boxed(r, radius(r.height() / 2.0)),
-            style::Shape::Stack => {
-                let off = 4.0 * z;
-                let front = Rect::from_min_max(r.min, r.max - vec2(off, off));
-                boxed(front.translate(vec2(off, off)), radius(6.0 * z));
-                boxed(front, radius(6.0 * z));
-            }
-            style::Shape::Ellipse => {
-                out.push(Shape::ellipse_filled(r.center(), r.size() / 2.0, fill));
-                out.push(Shape::ellipse_stroke(r.center(), r.size() / 2.0, stroke));
-            }
-        }
+        box_shapes(out, look, r, self.cam.zoom, self.dark);
     }
 
     /// Label lines placed as the SVG places them: centred on the front box,
@@ -791,10 +1049,88 @@ impl Paint<'_> {
     }
 }
 
+/// The library's shape for a box in screen rect `r` at zoom `z`: square
+/// built-ins, rounded user chains, stacked groups, pill targets.
+fn box_shapes(out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect, z: f32, dark: bool) {
+    let fill = palette::fill(look.fill, dark);
+    let stroke = Stroke::new(
+        (look.stroke_width as f32 * z).max(1.0),
+        palette::ink(look.stroke, dark),
+    );
+    let mut boxed = |r: Rect, rad: CornerRadius| {
+        if look.dashed {
+            out.push(Shape::rect_filled(r, rad, fill));
+            let c = [
+                r.left_top(),
+                r.right_top(),
+                r.right_bottom(),
+                r.left_bottom(),
+                r.left_top(),
+            ];
+            out.extend(Shape::dashed_line(&c, stroke, 5.0 * z, 3.0 * z));
+        } else {
+            // Fill and outline as one shape: one path for the tessellator.
+            out.push(Shape::Rect(egui::epaint::RectShape::new(
+                r,
+                rad,
+                fill,
+                stroke,
+                StrokeKind::Middle,
+            )));
+        }
+    };
+    match look.shape {
+        style::Shape::Box => boxed(r, CornerRadius::ZERO),
+        style::Shape::Rounded => boxed(r, radius(6.0 * z)),
+        style::Shape::Pill => boxed(r, radius(r.height() / 2.0)),
+        style::Shape::Stack => {
+            let off = 4.0 * z;
+            let front = Rect::from_min_max(r.min, r.max - vec2(off, off));
+            boxed(front.translate(vec2(off, off)), radius(6.0 * z));
+            boxed(front, radius(6.0 * z));
+        }
+        style::Shape::Ellipse => {
+            out.push(Shape::ellipse_filled(r.center(), r.size() / 2.0, fill));
+            out.push(Shape::ellipse_stroke(r.center(), r.size() / 2.0, stroke));
+        }
+    }
+}
+
 /// The library's legend for this scene ([`style::legend_for`]), in a
 /// corner of the canvas.
 pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
     legend_entries(ui, painter, &scene.legend, view, dark);
+}
+
+/// The sample of one legend entry, 28 by 16 points from `at`: a box in
+/// the entry's look, or an edge with its arrow head.
+pub(crate) fn legend_item(out: &mut Vec<Shape>, item: &style::LegendItem, at: Pos2, dark: bool) {
+    let (x, y) = (at.x, at.y);
+    match item {
+        style::LegendItem::Node(look) => {
+            let r = Rect::from_min_size(pos2(x, y + 1.0), vec2(28.0, 14.0));
+            box_shapes(out, look, r, 1.0, dark);
+        }
+        style::LegendItem::Edge(look) => {
+            let c = palette::ink(look.colour, dark);
+            let stroke = Stroke::new(look.width as f32, c);
+            let (a, b) = (pos2(x, y + 8.0), pos2(x + 22.0, y + 8.0));
+            match look.dash {
+                style::Dash::Solid => out.push(Shape::line_segment([a, b], stroke)),
+                style::Dash::Dashed => out.extend(Shape::dashed_line(&[a, b], stroke, 7.0, 4.0)),
+                style::Dash::Dotted => out.extend(Shape::dashed_line(&[a, b], stroke, 2.0, 3.0)),
+            }
+            out.push(Shape::convex_polygon(
+                vec![
+                    pos2(x + 28.0, y + 8.0),
+                    pos2(x + 19.0, y + 4.0),
+                    pos2(x + 19.0, y + 12.0),
+                ],
+                c,
+                Stroke::NONE,
+            ));
+        }
+    }
 }
 
 /// A legend of `entries` in a corner of the canvas.
@@ -824,58 +1160,9 @@ pub(crate) fn legend_entries(
     painter.rect_filled(bg, 4.0, ui.visuals().panel_fill.gamma_multiply(0.9));
     ui.ctx()
         .data_mut(|d| d.insert_temp(legend_rect_id(), Some(bg)));
-    let cam = Camera {
-        center: Pos2::ZERO,
-        zoom: 1.0,
-    };
-    let unit = Paint {
-        painter,
-        cam: &cam,
-        view: Rect::from_center_size(Pos2::ZERO, Vec2::ZERO),
-        dark,
-        background: Color32::TRANSPARENT,
-    };
     let mut shapes = Vec::new();
     for e in entries {
-        match &e.item {
-            style::LegendItem::Node(look) => {
-                let n = SceneNode {
-                    rect: Rect::from_min_size(pos2(x, y + 1.0), vec2(28.0, 14.0)),
-                    kind: NodeKind::Target,
-                    style: NodeStyle::Target,
-                    title: String::new(),
-                    subtitle: String::new(),
-                    lines: Vec::new(),
-                    look: *look,
-                    hover: String::new(),
-                    id: String::new(),
-                };
-                unit.node_shape(&mut shapes, &n, n.rect);
-            }
-            style::LegendItem::Edge(look) => {
-                let c = palette::ink(look.colour, dark);
-                let stroke = Stroke::new(look.width as f32, c);
-                let (a, b) = (pos2(x, y + 8.0), pos2(x + 22.0, y + 8.0));
-                match look.dash {
-                    style::Dash::Solid => shapes.push(Shape::line_segment([a, b], stroke)),
-                    style::Dash::Dashed => {
-                        shapes.extend(Shape::dashed_line(&[a, b], stroke, 7.0, 4.0))
-                    }
-                    style::Dash::Dotted => {
-                        shapes.extend(Shape::dashed_line(&[a, b], stroke, 2.0, 3.0))
-                    }
-                }
-                shapes.push(Shape::convex_polygon(
-                    vec![
-                        pos2(x + 28.0, y + 8.0),
-                        pos2(x + 19.0, y + 4.0),
-                        pos2(x + 19.0, y + 12.0),
-                    ],
-                    c,
-                    Stroke::NONE,
-                ));
-            }
-        }
+        legend_item(&mut shapes, &e.item, pos2(x, y), dark);
         painter.text(
             pos2(x + 36.0, y + 8.0),
             Align2::LEFT_CENTER,
@@ -988,15 +1275,12 @@ mod tests {
     }
 
     #[test]
-    fn fit_keeps_a_long_flat_graph_readable() {
+    fn fit_shows_all_of_a_long_flat_graph() {
         let view = Rect::from_min_size(Pos2::ZERO, vec2(800.0, 600.0));
         let bounds = Rect::from_min_size(pos2(0.0, 0.0), vec2(5000.0, 300.0));
         let mut cam = Camera::default();
         cam.fit(bounds, view);
-        assert_eq!(cam.zoom, READABLE_ZOOM);
-        assert!(
-            cam.visible(view)
-                .contains(bounds.left_top() + vec2(10.0, 10.0))
-        );
+        assert!(cam.visible(view).contains_rect(bounds));
+        assert!(cam.zoom > 0.15, "as large as the width allows");
     }
 }

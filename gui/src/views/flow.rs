@@ -6,18 +6,33 @@ use egui::{Align2, FontId, Sense, Ui};
 
 use super::Action;
 use super::canvas::{self, Camera, Paint};
+use super::dock::Dock;
 use crate::scene::FlowScene;
 use crate::state::{AppState, ChainRef};
+
+/// The flow canvas's key for its [`Dock`].
+pub const FLOW_DOCK: &str = "flow";
 
 /// Draws the flow view; `fit` frames the whole picture first (a new
 /// document, or the user asked).
 pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera, fit: bool) -> Vec<Action> {
     let mut actions = Vec::new();
-    let (view, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+    let full = ui.available_rect_before_wrap();
+    ui.allocate_rect(full, Sense::hover());
     let dark = ui.visuals().dark_mode;
-    let painter = ui.painter_at(view);
     let background = ui.visuals().extreme_bg_color;
-    painter.rect_filled(view, 0.0, background);
+    ui.painter_at(full).rect_filled(full, 0.0, background);
+    let flow = state.doc.as_ref().map(|d| &d.flow);
+    let entries = flow.map(|f| f.scene.legend.clone()).unwrap_or_default();
+    let bounds = flow.map(|f| f.scene.bounds);
+    let dock = Dock::layout(ui.ctx(), FLOW_DOCK, full, &entries, bounds, cam, fit);
+    let view = dock.graph;
+    let response = ui.interact(
+        view,
+        ui.scope_id().with("flow-canvas"),
+        Sense::click_and_drag(),
+    );
+    let painter = ui.painter_at(view);
     let Some(doc) = &state.doc else {
         painter.text(
             view.center(),
@@ -26,13 +41,11 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera, fit: bool) -> Vec<A
             FontId::proportional(16.0),
             ui.visuals().weak_text_color(),
         );
+        dock.paint(ui, None, &entries, cam, false);
         return actions;
     };
     let flow: &FlowScene = &doc.flow;
     let scene = &flow.scene;
-    if fit {
-        cam.fit(scene.bounds, view);
-    }
     canvas::pan_and_zoom(ui, &response, cam, view);
 
     let visible = cam.visible(view).expand(4.0 / cam.zoom);
@@ -84,8 +97,6 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera, fit: bool) -> Vec<A
         actions.push(Action::Select(ChainRef { table, chain }));
     }
 
-    canvas::legend(ui, &painter, scene, view, dark);
-    canvas::minimap(ui, scene, cam, view, dark);
-    canvas::zoom_label(&painter, view, cam, ui, false);
+    dock.paint(ui, Some(scene), &entries, cam, false);
     actions
 }
