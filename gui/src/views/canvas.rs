@@ -1216,28 +1216,7 @@ pub(crate) fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, 
         Stroke::new(1.0, ui.visuals().weak_text_color()),
         StrokeKind::Inside,
     );
-    let dot = if dark {
-        Color32::from_gray(150)
-    } else {
-        Color32::from_gray(110)
-    };
-    // Thousands of boxes shrink to sub-pixel dots: draw a sample.
-    let step = (scene.nodes.len() / 800).max(1);
-    let mut shapes = Vec::with_capacity(scene.nodes.len() / step + 1);
-    for n in scene.nodes.iter().step_by(step) {
-        let r = Rect::from_min_max(to_map(n.rect.min), to_map(n.rect.max));
-        let r = Rect::from_center_size(r.center(), r.size().max(Vec2::splat(1.5)));
-        shapes.push(Shape::rect_filled(r, 0.0, dot));
-    }
-    painter.extend(shapes);
-    let vis = cam.visible(view);
-    let vr = Rect::from_min_max(to_map(vis.min), to_map(vis.max)).intersect(area);
-    painter.rect_stroke(
-        vr,
-        0.0,
-        Stroke::new(1.5, palette::selected_colour(dark)),
-        StrokeKind::Inside,
-    );
+    super::dock::minimap_marks(&painter, scene, cam.visible(view), &to_map, area, dark);
 }
 
 #[cfg(test)]

@@ -277,6 +277,19 @@ fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, area: Rect, graph: Rect
         Stroke::new(1.0, ui.visuals().weak_text_color().gamma_multiply(0.5)),
         StrokeKind::Outside,
     );
+    minimap_marks(&painter, scene, cam.visible(graph), &to_map, area, dark);
+}
+
+/// The boxes of `scene` as dots and the part in sight (`vis`, graph
+/// coordinates) outlined, drawn through `to_map` into `area` of a minimap.
+pub(crate) fn minimap_marks(
+    painter: &egui::Painter,
+    scene: &Scene,
+    vis: Rect,
+    to_map: &dyn Fn(Pos2) -> Pos2,
+    area: Rect,
+    dark: bool,
+) {
     let dot = if dark {
         Color32::from_gray(150)
     } else {
@@ -291,7 +304,6 @@ fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, area: Rect, graph: Rect
         shapes.push(Shape::rect_filled(r, 0.0, dot));
     }
     painter.extend(shapes);
-    let vis = cam.visible(graph);
     let vr = Rect::from_min_max(to_map(vis.min), to_map(vis.max)).intersect(area);
     painter.rect_stroke(
         vr,
