@@ -20,7 +20,7 @@ use iptviz::trace::{
 };
 use iptviz::typed::parse_u32;
 
-use super::common::{InputArgs, open_output};
+use super::common::{Input, InputArgs, open_output};
 
 mod batch;
 use super::render::{LayoutArg, collapse_rules};
@@ -678,6 +678,28 @@ fn title(name: &str, t: &Trace) -> String {
     format!("{name}: {}: {outcome}", t.input)
 }
 
+/// The picked input's rules with the nft tables of the other inputs added
+/// (`--live` reads `iptables-save`, `ip6tables-save` and `nft -j list
+/// ruleset` apart: a packet on a mixed host walks the iptables tables of its
+/// family and the native nft tables together); `None` when there are none
+/// to add.
+fn with_nft_of_others(inputs: &[Input], picked: &Input) -> Option<iptviz::model::Ruleset> {
+    let others: Vec<&Input> = inputs
+        .iter()
+        .filter(|i| !std::ptr::eq(*i, picked) && !i.parsed.ruleset.nft.is_empty())
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let mut rs = picked.parsed.ruleset.clone();
+    for o in others {
+        rs.nft
+            .tables
+            .extend(o.parsed.ruleset.nft.tables.iter().cloned());
+    }
+    Some(rs)
+}
+
 /// Runs `iptviz trace`.
 pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     if a.packets.is_some() || a.pcap.is_some() {
@@ -692,7 +714,10 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     let want_v6 = pkt.src.is_ipv6();
     let Some(input) = inputs
         .iter()
-        .find(|i| (i.parsed.ruleset.family == iptviz::model::Family::Ipv6) == want_v6)
+        .find(|i| {
+            !i.parsed.ruleset.tables.is_empty()
+                && (i.parsed.ruleset.family == iptviz::model::Family::Ipv6) == want_v6
+        })
         .or(inputs.first())
     else {
         bail!("no rules were read");
@@ -702,7 +727,8 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{}", p.render(&input.name));
         }
     }
-    let rs = &input.parsed.ruleset;
+    let merged = with_nft_of_others(&inputs, input);
+    let rs = merged.as_ref().unwrap_or(&input.parsed.ruleset);
     let mut opts = opts;
     // nft tables (from `nft list ruleset`) are walked beside the iptables ones.
     let nft = if rs.nft.is_empty() {
@@ -798,4 +824,38 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iptviz::parse::{ParseOptions, parse_str};
+
+    fn input(name: &str, text: &str) -> Input {
+        Input {
+            name: name.into(),
+            parsed: parse_str(text, &ParseOptions::lenient(name)).expect("parses"),
+        }
+    }
+
+    #[test]
+    fn live_trace_walks_the_nft_listing_beside_the_iptables_tables() {
+        let ipt = input(
+            "iptables-save",
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+        );
+        let nft = input(
+            "nft -j list ruleset",
+            "table inet native {\n chain input {\n  type filter hook input priority 10; policy drop;\n }\n}\n",
+        );
+        let inputs = vec![ipt, nft];
+        let merged = with_nft_of_others(&inputs, &inputs[0]).expect("the nft tables are added");
+        assert_eq!(merged.tables.len(), 1, "the iptables table stays");
+        assert_eq!(merged.nft.tables.len(), 1);
+        assert_eq!(&*merged.nft.tables[0].name, "native");
+        assert!(
+            with_nft_of_others(&inputs[..1], &inputs[0]).is_none(),
+            "nothing to add from a lone input"
+        );
+    }
 }
