@@ -566,7 +566,7 @@ fn stmt(e: &J<'_>) -> Stmt {
                 "masquerade" => NatKind::Masquerade,
                 _ => NatKind::Redirect,
             };
-            Stmt::Nat(Nat {
+            Stmt::Nat(Box::new(Nat {
                 kind,
                 family: field("family")
                     .and_then(J::as_str)
@@ -575,7 +575,7 @@ fn stmt(e: &J<'_>) -> Stmt {
                 port: field("port").map(expr),
                 flags: strings(field("flags")),
                 other: strings(field("type_flags")).first().map(|x| x.to_string()),
-            })
+            }))
         }
         "mangle" => Stmt::Mangle {
             key: field("key").map_or(Expr::Other(String::new()), expr),

@@ -64,21 +64,39 @@ pub struct LexError {
 }
 
 /// Whether `c` ends a word.
-fn ends_word(c: char) -> bool {
+const fn ends_word(c: char) -> bool {
     c.is_whitespace() || matches!(c, '{' | '}' | ';' | ',' | '"' | '#' | '(' | ')')
 }
 
+/// For each byte: 1 when it is an ASCII byte that ends a word, 2 when it
+/// is not ASCII (the character decides), 0 when it is part of a word.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = if c >= 0x80 {
+            2
+        } else if ends_word(c as u8 as char) {
+            1
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
 /// Where the word starting at byte `i` of `src` ends (`i` when the
 /// character there cannot be in a word).
+#[inline]
 fn word_end(src: &str, mut i: usize) -> usize {
     let b = src.as_bytes();
     while i < b.len() {
-        let c = b[i];
-        if c.is_ascii() {
-            if ends_word(c as char) {
-                break;
-            }
+        let class = BYTE_CLASS[b[i] as usize];
+        if class == 0 {
             i += 1;
+        } else if class == 1 {
+            break;
         } else {
             // Any non-ASCII character but Unicode white space is a word's.
             match src[i..].chars().next() {
@@ -100,84 +118,121 @@ fn continuation(b: &[u8]) -> Option<usize> {
     (b.get(1 + blanks) == Some(&b'\n')).then_some(blanks + 2)
 }
 
-/// Cuts `src` into tokens; problems are returned beside them and the
-/// rest is still read.
-///
-/// One pass over the bytes: a ruleset of 100,000 rules is millions of
-/// tokens, and this is the first thing every read of nft text does.
-pub fn tokenize(src: &str) -> (Vec<Token<'_>>, Vec<LexError>) {
-    let b = src.as_bytes();
-    let mut out = Vec::with_capacity(src.len() / 5);
-    let mut errors = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let at = i;
-        let tok = match b[i] {
-            b' ' | b'\t' | b'\r' => {
-                i += 1;
-                continue;
-            }
-            // A comment runs to the end of the line (the newline stays).
-            b'#' => {
-                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
-                continue;
-            }
-            b'\\' if let Some(n) = continuation(&b[i..]) => {
-                i += n;
-                continue;
-            }
-            b'{' => Tok::Open,
-            b'}' => Tok::Close,
-            b';' => Tok::Semi,
-            b',' => Tok::Comma,
-            b'\n' => Tok::Newline,
-            // Parentheses group expressions: each is a word of its own.
-            b'(' | b')' => Tok::Word(&src[i..i + 1]),
-            b'"' => {
-                let rest = &b[i + 1..];
-                match memchr::memchr2(b'"', b'\n', rest) {
-                    Some(n) if rest[n] == b'"' => {
-                        i += n + 2;
-                        out.push(Token {
-                            tok: Tok::Quoted(&src[at + 1..at + 1 + n]),
-                            at,
-                            end: i,
-                        });
-                    }
-                    // A quote alone before the end of the line is passed
-                    // over; one with text after it is reported.
-                    Some(0) => i += 1,
-                    None if rest.is_empty() => i += 1,
-                    stop => {
-                        errors.push(LexError {
-                            at,
-                            message: "unterminated quoted string".into(),
-                        });
-                        i += 1 + stop.unwrap_or(rest.len());
-                    }
-                }
-                continue;
-            }
-            _ => {
-                let end = word_end(src, i);
-                if end == i {
-                    // White space other than blanks.
-                    i += src[i..].chars().next().map_or(1, char::len_utf8);
+/// Cuts `src` into tokens one at a time: the parser reads from it as it
+/// goes, so the tokens of a large ruleset (millions of them) are never all
+/// held at once. Problems are kept in [`Lexer::errors`] and the rest is
+/// still read.
+#[derive(Debug, Clone)]
+pub struct Lexer<'a> {
+    src: &'a str,
+    i: usize,
+    /// Unterminated quotes met so far, in input order.
+    pub errors: Vec<LexError>,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `src`.
+    pub fn new(src: &'a str) -> Self {
+        Lexer {
+            src,
+            i: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The next token, `None` at the end of the input.
+    ///
+    /// One pass over the bytes: this is the first thing every read of nft
+    /// text does.
+    #[inline]
+    pub fn next_token(&mut self) -> Option<Token<'a>> {
+        let src = self.src;
+        let b = src.as_bytes();
+        let mut i = self.i;
+        while i < b.len() {
+            let at = i;
+            let tok = match b[i] {
+                b' ' | b'\t' | b'\r' => {
+                    i += 1;
                     continue;
                 }
-                i = end;
-                out.push(Token {
-                    tok: Tok::Word(&src[at..end]),
-                    at,
-                    end,
-                });
-                continue;
-            }
-        };
-        i += 1;
-        out.push(Token { tok, at, end: i });
+                // A comment runs to the end of the line (the newline stays).
+                b'#' => {
+                    i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                    continue;
+                }
+                b'\\' if let Some(n) = continuation(&b[i..]) => {
+                    i += n;
+                    continue;
+                }
+                b'{' => Tok::Open,
+                b'}' => Tok::Close,
+                b';' => Tok::Semi,
+                b',' => Tok::Comma,
+                b'\n' => Tok::Newline,
+                // Parentheses group expressions: each is a word of its own.
+                b'(' | b')' => Tok::Word(&src[i..i + 1]),
+                b'"' => {
+                    let rest = &b[i + 1..];
+                    match memchr::memchr2(b'"', b'\n', rest) {
+                        Some(n) if rest[n] == b'"' => {
+                            i += n + 2;
+                            self.i = i;
+                            return Some(Token {
+                                tok: Tok::Quoted(&src[at + 1..at + 1 + n]),
+                                at,
+                                end: i,
+                            });
+                        }
+                        // A quote alone before the end of the line is passed
+                        // over; one with text after it is reported.
+                        Some(0) => i += 1,
+                        None if rest.is_empty() => i += 1,
+                        stop => {
+                            self.errors.push(LexError {
+                                at,
+                                message: "unterminated quoted string".into(),
+                            });
+                            i += 1 + stop.unwrap_or(rest.len());
+                        }
+                    }
+                    continue;
+                }
+                _ => {
+                    let end = word_end(src, i);
+                    if end == i {
+                        // White space other than blanks.
+                        i += src[i..].chars().next().map_or(1, char::len_utf8);
+                        continue;
+                    }
+                    self.i = end;
+                    return Some(Token {
+                        tok: Tok::Word(&src[at..end]),
+                        at,
+                        end,
+                    });
+                }
+            };
+            self.i = i + 1;
+            return Some(Token {
+                tok,
+                at,
+                end: i + 1,
+            });
+        }
+        self.i = i;
+        None
     }
-    (out, errors)
+}
+
+/// Cuts all of `src` into tokens; problems are returned beside them.
+pub fn tokenize(src: &str) -> (Vec<Token<'_>>, Vec<LexError>) {
+    let mut lx = Lexer::new(src);
+    let mut out = Vec::new();
+    while let Some(t) = lx.next_token() {
+        out.push(t);
+    }
+    (out, lx.errors)
 }
 
 #[cfg(test)]

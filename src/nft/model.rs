@@ -590,7 +590,7 @@ pub enum Stmt {
         text: String,
     },
     /// `dnat`, `snat`, `masquerade`, `redirect`.
-    Nat(Nat),
+    Nat(Box<Nat>),
     /// `meta mark set X`, `ct mark set X`, `ip dscp set X` ...
     Mangle {
         /// What is written (a [`Expr::Meta`], [`Expr::Ct`], [`Expr::Payload`] ...).

@@ -13,29 +13,70 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::model::Str;
 use crate::parse::{Problem, Severity};
 
-use super::lex::{Tok, Token, tokenize};
+use super::lex::{Lexer, Tok, Token, tokenize};
 use super::model::*;
 
 /// Reads nft text; returns the model and every problem found.
 pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
-    let (toks, lex_errors) = tokenize(src);
     let mut p = P {
         src,
-        toks: Vec::new(),
-        pos: 0,
+        feed: Feed::Lex(Lexer::new(src)),
+        look: [None; 4],
+        head: 0,
+        prev_at: src.len(),
+        prev_end: src.len(),
         rs: NftRuleset::default(),
         problems: Vec::new(),
         line_starts: line_starts(src),
+        line_hint: std::cell::Cell::new(0),
+        stmt_buf: Vec::new(),
         anon: 0,
         chain_at: HashMap::default(),
     };
-    for e in lex_errors {
-        p.problem_at(e.at, Severity::Error, e.message);
+    // `$NAME` is replaced by the tokens of its `define`, so text that may
+    // use defines is cut into tokens first; other text (a ruleset as nft
+    // lists it) is read as it is cut.
+    if may_use_defines(src) {
+        let (toks, lex_errors) = tokenize(src);
+        for e in lex_errors {
+            p.problem_at(e.at, Severity::Error, e.message);
+        }
+        let toks = p.expand_defines(toks);
+        p.feed = Feed::Toks(toks.into_iter());
     }
-    p.toks = p.expand_defines(toks);
+    for _ in 0..3 {
+        p.bump();
+    }
     p.top();
+    if let Feed::Lex(lx) = &mut p.feed
+        && !lx.errors.is_empty()
+    {
+        // Problems of the lexer come first, as when they were found
+        // before reading began (the sort below keeps that order on ties).
+        let errors = std::mem::take(&mut lx.errors);
+        let parse = std::mem::take(&mut p.problems);
+        for e in errors {
+            p.problem_at(e.at, Severity::Error, e.message);
+        }
+        p.problems.extend(parse);
+    }
     p.problems.sort_by_key(|x| (x.line, x.column));
     (p.rs, p.problems)
+}
+
+/// Whether the text may hold `define`, `redefine`, `undefine` or a
+/// `$NAME`; a quick look at the bytes, exact enough to choose how to read.
+fn may_use_defines(src: &str) -> bool {
+    memchr::memchr(b'$', src.as_bytes()).is_some()
+        || memchr::memmem::find(src.as_bytes(), b"define").is_some()
+}
+
+/// Where the parser's tokens come from.
+enum Feed<'a> {
+    /// Cut from the source as they are read.
+    Lex(Lexer<'a>),
+    /// Cut beforehand (defines expanded).
+    Toks(std::vec::IntoIter<Token<'a>>),
 }
 
 /// True when the text looks like nft rather than iptables: its first
@@ -111,11 +152,21 @@ type Res<T> = Result<T, (usize, String)>;
 
 struct P<'a> {
     src: &'a str,
-    toks: Vec<Token<'a>>,
-    pos: usize,
+    feed: Feed<'a>,
+    /// The next three tokens (a ring: `look[head]` is the current one).
+    look: [Option<Token<'a>>; 4],
+    head: usize,
+    /// Start and end of the last token read past (the end of the input
+    /// before any).
+    prev_at: usize,
+    prev_end: usize,
     rs: NftRuleset,
     problems: Vec<Problem>,
     line_starts: Vec<usize>,
+    /// The line [`P::line_col`] found last.
+    line_hint: std::cell::Cell<usize>,
+    /// Room for the statements of the rule being read.
+    stmt_buf: Vec<Stmt>,
     anon: usize,
     /// `(table index, chain name)` -> chain index, so that large rulesets
     /// read in linear time.
@@ -126,8 +177,25 @@ impl<'a> P<'a> {
     // ---- positions and problems ----
 
     fn line_col(&self, at: usize) -> (u32, u32, usize) {
-        let li = self.line_starts.partition_point(|&s| s <= at) - 1;
-        let start = self.line_starts[li];
+        // Reading goes forward, so the line is most often the last one
+        // asked for or a few after it.
+        let ls = &self.line_starts;
+        let mut li = self.line_hint.get();
+        if ls[li] <= at {
+            let mut steps = 0;
+            while li + 1 < ls.len() && ls[li + 1] <= at {
+                li += 1;
+                steps += 1;
+                if steps == 16 {
+                    li = ls.partition_point(|&s| s <= at) - 1;
+                    break;
+                }
+            }
+        } else {
+            li = ls.partition_point(|&s| s <= at) - 1;
+        }
+        self.line_hint.set(li);
+        let start = ls[li];
         let col = self.src[start..at.min(self.src.len())].chars().count() as u32 + 1;
         (li as u32 + 1, col, start)
     }
@@ -154,11 +222,28 @@ impl<'a> P<'a> {
     // ---- token access ----
 
     fn peek(&self) -> Option<&Token<'a>> {
-        self.toks.get(self.pos)
+        self.look[self.head].as_ref()
     }
 
+    /// The token `n` places ahead; `n` is at most 2.
     fn peek_at(&self, n: usize) -> Option<&Token<'a>> {
-        self.toks.get(self.pos + n)
+        debug_assert!(n < 3);
+        self.look[(self.head + n) & 3].as_ref()
+    }
+
+    /// Moves past the current token.
+    #[inline]
+    fn bump(&mut self) {
+        if let Some(t) = &self.look[self.head] {
+            self.prev_at = t.at;
+            self.prev_end = t.end;
+        }
+        let next = match &mut self.feed {
+            Feed::Lex(lx) => lx.next_token(),
+            Feed::Toks(it) => it.next(),
+        };
+        self.look[(self.head + 3) & 3] = next;
+        self.head = (self.head + 1) & 3;
     }
 
     fn peek_word(&self) -> Option<&'a str> {
@@ -166,15 +251,7 @@ impl<'a> P<'a> {
     }
 
     fn here(&self) -> usize {
-        self.peek()
-            .or_else(|| self.toks.last())
-            .map_or(self.src.len(), |t| {
-                if self.pos < self.toks.len() {
-                    t.at
-                } else {
-                    t.end
-                }
-            })
+        self.peek().map_or(self.prev_end, |t| t.at)
     }
 
     fn at_end_of_stmt(&self) -> bool {
@@ -186,7 +263,7 @@ impl<'a> P<'a> {
 
     fn eat(&mut self, tok: &Tok<'_>) -> bool {
         if self.peek().map(|t| &t.tok) == Some(tok) {
-            self.pos += 1;
+            self.bump();
             true
         } else {
             false
@@ -195,7 +272,7 @@ impl<'a> P<'a> {
 
     fn eat_word(&mut self, w: &str) -> bool {
         if self.peek_word() == Some(w) {
-            self.pos += 1;
+            self.bump();
             true
         } else {
             false
@@ -206,7 +283,7 @@ impl<'a> P<'a> {
         match self.peek() {
             Some(t) if t.text().is_some() => {
                 let w = t.text().unwrap_or_default();
-                self.pos += 1;
+                self.bump();
                 Ok(w)
             }
             _ => Err((self.here(), format!("expected {what}"))),
@@ -223,13 +300,13 @@ impl<'a> P<'a> {
 
     fn skip_blank(&mut self) {
         while matches!(self.peek().map(|t| &t.tok), Some(Tok::Newline | Tok::Semi)) {
-            self.pos += 1;
+            self.bump();
         }
     }
 
     fn skip_newlines(&mut self) {
         while matches!(self.peek().map(|t| &t.tok), Some(Tok::Newline)) {
-            self.pos += 1;
+            self.bump();
         }
     }
 
@@ -243,12 +320,12 @@ impl<'a> P<'a> {
                 Tok::Close if depth == 0 => return,
                 Tok::Close => depth -= 1,
                 Tok::Newline | Tok::Semi if depth == 0 => {
-                    self.pos += 1;
+                    self.bump();
                     return;
                 }
                 _ => {}
             }
-            self.pos += 1;
+            self.bump();
         }
     }
 
@@ -256,7 +333,7 @@ impl<'a> P<'a> {
     fn skip_block(&mut self) {
         let mut depth = 0usize;
         while let Some(t) = self.peek().copied() {
-            self.pos += 1;
+            self.bump();
             match t.tok {
                 Tok::Open => depth += 1,
                 Tok::Close => {
@@ -272,6 +349,10 @@ impl<'a> P<'a> {
 
     /// The source text from byte `a` to byte `b`, blanks squeezed.
     fn squeeze(&self, a: usize, b: usize) -> String {
+        let text = &self.src[a..b];
+        if is_squeezed(text) {
+            return text.to_string();
+        }
         let mut out = String::with_capacity(b.saturating_sub(a));
         for w in self.src[a..b].split_whitespace() {
             if !out.is_empty() {
@@ -397,7 +478,7 @@ impl<'a> P<'a> {
             let at = t.at;
             if t.tok == Tok::Close {
                 self.problem_at(at, Severity::Error, "unmatched `}`".into());
-                self.pos += 1;
+                self.bump();
                 continue;
             }
             if let Err((at, msg)) = self.command() {
@@ -415,7 +496,7 @@ impl<'a> P<'a> {
                 "expected `table`, `add`, `flush`, `define` or `include`".into(),
             ));
         };
-        self.pos += 1;
+        self.bump();
         match w {
             "table" => self.table_cmd(at, true),
             "add" | "create" | "insert" => {
@@ -451,7 +532,7 @@ impl<'a> P<'a> {
                             self.chain_at.clear();
                         }
                         let _ = self.peek_word().and_then(Family::from_name).map(|_| {
-                            self.pos += 1;
+                            self.bump();
                         });
                         Ok(())
                     }
@@ -612,7 +693,7 @@ impl<'a> P<'a> {
                 return Err((self.src.len(), "missing `}` at the end of the table".into()));
             };
             if t.tok == Tok::Close {
-                self.pos += 1;
+                self.bump();
                 return Ok(());
             }
             let at = t.at;
@@ -669,7 +750,7 @@ impl<'a> P<'a> {
     fn word_list(&mut self) -> Vec<Str> {
         let mut out = Vec::new();
         while let Some(w) = self.peek().and_then(Token::text) {
-            self.pos += 1;
+            self.bump();
             out.push(Str::from(w));
             if !self.eat(&Tok::Comma) {
                 break;
@@ -681,9 +762,9 @@ impl<'a> P<'a> {
     fn object(&mut self, ti: usize, kind: String, at: usize) -> Res<()> {
         let name = self.expect_word("an object name")?;
         let body = if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
-            let a = self.toks[self.pos].end;
+            let a = self.peek().map_or(self.prev_end, |t| t.end);
             self.skip_block();
-            let b = self.toks[self.pos - 1].at;
+            let b = self.prev_at;
             // One statement per line or `;`, kept apart by `; `.
             self.src[a..b]
                 .split(['\n', ';'])
@@ -717,36 +798,48 @@ impl<'a> P<'a> {
 
     fn chain_body(&mut self, ti: usize, ci: usize) -> Res<()> {
         let fam = self.rs.tables[ti].family;
-        let mut rules = std::mem::take(&mut self.rs.tables[ti].chains[ci].rules);
-        let mut chain = std::mem::take(&mut self.rs.tables[ti].chains[ci]);
-        let r = self.chain_items(fam, &mut chain, &mut rules);
-        chain.rules = rules;
-        self.rs.tables[ti].chains[ci] = chain;
+        // The parts a body changes are taken out while it is read (not
+        // the whole chain: with tens of thousands of chains the copies
+        // showed in profiles).
+        let c = &mut self.rs.tables[ti].chains[ci];
+        let mut rules = std::mem::take(&mut c.rules);
+        let mut head = (c.base.take(), c.comment.take());
+        let r = self.chain_items(fam, &mut head, &mut rules);
+        let c = &mut self.rs.tables[ti].chains[ci];
+        c.rules = rules;
+        (c.base, c.comment) = head;
         r
     }
 
-    fn chain_items(&mut self, fam: Family, chain: &mut Chain, rules: &mut Vec<Rule>) -> Res<()> {
+    /// The items of a chain body up to its `}`; `head` is the chain's base
+    /// chain and comment.
+    fn chain_items(
+        &mut self,
+        fam: Family,
+        head: &mut (Option<BaseChain>, Option<String>),
+        rules: &mut Vec<Rule>,
+    ) -> Res<()> {
         loop {
             self.skip_blank();
             let Some(t) = self.peek() else {
                 return Err((self.src.len(), "missing `}` at the end of the chain".into()));
             };
             if t.tok == Tok::Close {
-                self.pos += 1;
+                self.bump();
                 return Ok(());
             }
             let at = t.at;
             let r = match t.word() {
-                Some("type") => self.base_chain(fam, chain),
+                Some("type") => self.base_chain(fam, &mut head.0),
                 Some("policy") => {
-                    self.pos += 1;
+                    self.bump();
                     let p = self.expect_word("accept or drop")?;
                     let pol = match p {
                         "accept" => Policy::Accept,
                         "drop" => Policy::Drop,
                         o => return Err((at, format!("policy must be accept or drop, not `{o}`"))),
                     };
-                    match &mut chain.base {
+                    match &mut head.0 {
                         Some(b) => b.policy = Some(pol),
                         None => {
                             return Err((
@@ -765,18 +858,18 @@ impl<'a> P<'a> {
                             matches!(t.tok, Tok::Newline | Tok::Semi | Tok::Close)
                         }) =>
                 {
-                    self.pos += 1;
-                    chain.comment = Some(self.expect_word("a comment")?.into());
+                    self.bump();
+                    head.1 = Some(self.expect_word("a comment")?.into());
                     Ok(())
                 }
                 Some("include") => {
-                    self.pos += 1;
+                    self.bump();
                     self.include(at)
                 }
                 Some("devices") | Some("device") => {
-                    self.pos += 1;
+                    self.bump();
                     let devs = self.devices()?;
-                    if let Some(b) = &mut chain.base {
+                    if let Some(b) = &mut head.0 {
                         b.devices.extend(devs);
                     }
                     Ok(())
@@ -813,8 +906,8 @@ impl<'a> P<'a> {
         Ok(vec![self.expect_word("a device name")?.into()])
     }
 
-    fn base_chain(&mut self, fam: Family, chain: &mut Chain) -> Res<()> {
-        self.pos += 1; // type
+    fn base_chain(&mut self, fam: Family, base: &mut Option<BaseChain>) -> Res<()> {
+        self.bump(); // type
         let kind = ChainType::from_name(self.expect_word("filter, nat or route")?);
         if !self.eat_word("hook") {
             return Err((self.here(), "expected `hook` after the chain type".into()));
@@ -822,15 +915,15 @@ impl<'a> P<'a> {
         let hook = Hook::from_name(self.expect_word("a hook name")?);
         let mut devices = Vec::new();
         if matches!(self.peek_word(), Some("device" | "devices")) {
-            self.pos += 1;
+            self.bump();
             devices = self.devices()?;
         }
         if !self.eat_word("priority") {
             return Err((self.here(), "expected `priority` after the hook".into()));
         }
         let priority = self.priority(fam)?;
-        let policy = chain.base.as_ref().and_then(|b| b.policy);
-        chain.base = Some(BaseChain {
+        let policy = base.as_ref().and_then(|b| b.policy);
+        *base = Some(BaseChain {
             kind,
             hook,
             priority,
@@ -846,7 +939,7 @@ impl<'a> P<'a> {
         let mut words = Vec::new();
         while let Some(w) = self.peek_word() {
             words.push(w);
-            self.pos += 1;
+            self.bump();
         }
         let written = words.join(" ");
         let value = priority_value(fam, &written).ok_or((
@@ -984,10 +1077,10 @@ impl<'a> P<'a> {
                     if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
                         self.skip_block();
                     } else {
-                        self.pos += 1;
+                        self.bump();
                     }
                 }
-                let b = self.toks[self.pos - 1].end;
+                let b = self.prev_end;
                 set.other.push(self.squeeze(a, b));
                 Ok(())
             }
@@ -1000,7 +1093,7 @@ impl<'a> P<'a> {
         let mut val = Vec::new();
         let mut in_val = false;
         while let Some(w) = self.peek_word() {
-            self.pos += 1;
+            self.bump();
             match w {
                 "." => {}
                 ":" => in_val = true,
@@ -1073,15 +1166,15 @@ impl<'a> P<'a> {
             ) {
                 break;
             }
-            self.pos += 1;
+            self.bump();
             if w == "counter" {
-                end = Some(self.toks[self.pos - 1].end);
+                end = Some(self.prev_end);
                 continue;
             }
             if self.peek().and_then(Token::text).is_some() {
-                self.pos += 1;
+                self.bump();
             }
-            end = Some(self.toks[self.pos - 1].end);
+            end = Some(self.prev_end);
         }
         match end {
             Some(b) => Expr::Elem {
@@ -1100,7 +1193,8 @@ impl<'a> P<'a> {
         let chain = self.expect_word("a chain name")?;
         // `position N` / `handle N` / `index N` before the statements.
         if matches!(self.peek_word(), Some("position" | "handle" | "index")) {
-            self.pos += 2;
+            self.bump();
+            self.bump();
         }
         let ti = self.table_index(fam, table, at);
         let known = self.known_chain(ti, chain).is_some();
@@ -1132,15 +1226,22 @@ impl<'a> P<'a> {
             ..Default::default()
         };
         let mut text_end = start;
+        // Statements gather in a list kept from rule to rule, and the
+        // rule gets a copy of just their number (most rules hold three or
+        // four; a list grown by pushes would hold four or eight).
+        let mut stmts = std::mem::take(&mut self.stmt_buf);
+        stmts.clear();
         while !self.at_end_of_stmt() {
             if self.eat_word("comment") {
                 rule.comment = Some(self.expect_word("a quoted comment")?.into());
                 continue;
             }
             let s = self.stmt(fam)?;
-            text_end = self.toks[self.pos - 1].end;
-            rule.stmts.push(s);
+            text_end = self.prev_end;
+            stmts.push(s);
         }
+        rule.stmts = stmts.drain(..).collect();
+        self.stmt_buf = stmts;
         if rule.stmts.is_empty() && rule.comment.is_none() {
             return Err((start, "expected a statement".into()));
         }
@@ -1158,13 +1259,15 @@ impl<'a> P<'a> {
             "continue" => Verdict::Continue,
             "return" => Verdict::Return,
             "jump" | "goto" => {
-                self.pos += 1;
+                self.bump();
                 if self.eat(&Tok::Open) {
                     self.anon += 1;
                     let mut c =
                         Chain::new(format!("{{anon {}}}", self.anon), self.line_of(self.here()));
                     let mut rules = Vec::new();
-                    self.chain_items(fam, &mut c, &mut rules)?;
+                    let mut head = (None, None);
+                    self.chain_items(fam, &mut head, &mut rules)?;
+                    (c.base, c.comment) = head;
                     c.rules = rules;
                     return Ok(Some(if w == "jump" {
                         Verdict::JumpAnon(Box::new(c))
@@ -1180,7 +1283,7 @@ impl<'a> P<'a> {
                 }));
             }
             "queue" => {
-                self.pos += 1;
+                self.bump();
                 let a = self.here();
                 let mut b = None;
                 while let Some(w) = self.peek_word() {
@@ -1189,11 +1292,11 @@ impl<'a> P<'a> {
                     {
                         break;
                     }
-                    self.pos += 1;
+                    self.bump();
                     while self.eat(&Tok::Comma) {
-                        self.pos += 1;
+                        self.bump();
                     }
-                    b = Some(self.toks[self.pos - 1].end);
+                    b = Some(self.prev_end);
                 }
                 return Ok(Some(Verdict::Queue(
                     b.map_or(String::new(), |b| self.squeeze(a, b)),
@@ -1201,7 +1304,7 @@ impl<'a> P<'a> {
             }
             _ => return Ok(None),
         };
-        self.pos += 1;
+        self.bump();
         Ok(Some(v))
     }
 
@@ -1215,22 +1318,22 @@ impl<'a> P<'a> {
         };
         match w {
             "counter" => {
-                self.pos += 1;
+                self.bump();
                 let mut packets = None;
                 let mut bytes = None;
                 let mut name = None;
                 loop {
                     match self.peek_word() {
                         Some("packets") => {
-                            self.pos += 1;
+                            self.bump();
                             packets = Some(self.number()?);
                         }
                         Some("bytes") => {
-                            self.pos += 1;
+                            self.bump();
                             bytes = Some(self.number()?);
                         }
                         Some("name") => {
-                            self.pos += 1;
+                            self.bump();
                             name = Some(self.expect_word("a counter name")?.into());
                         }
                         _ => break,
@@ -1243,29 +1346,29 @@ impl<'a> P<'a> {
                 })
             }
             "log" => {
-                self.pos += 1;
+                self.bump();
                 let (mut prefix, mut level, mut group, mut other) = (None, None, None, Vec::new());
                 loop {
                     match self.peek_word() {
                         Some("prefix") => {
-                            self.pos += 1;
+                            self.bump();
                             prefix = Some(self.expect_word("a prefix")?.to_string());
                         }
                         Some("level") => {
-                            self.pos += 1;
+                            self.bump();
                             level = Some(self.expect_word("a level")?.into());
                         }
                         Some("group") => {
-                            self.pos += 1;
+                            self.bump();
                             group = Some(self.number()? as u32);
                         }
                         Some(k @ ("snaplen" | "queue-threshold")) => {
-                            self.pos += 1;
+                            self.bump();
                             let n = self.expect_word("a number")?;
                             other.push(format!("{k} {n}"));
                         }
                         Some("flags") => {
-                            self.pos += 1;
+                            self.bump();
                             let mut f = Vec::new();
                             while let Some(w) = self.peek_word() {
                                 if !matches!(
@@ -1280,7 +1383,7 @@ impl<'a> P<'a> {
                                 ) {
                                     break;
                                 }
-                                self.pos += 1;
+                                self.bump();
                                 f.push(w);
                                 if self.eat(&Tok::Comma) {
                                     f.push(",");
@@ -1299,7 +1402,7 @@ impl<'a> P<'a> {
                 })
             }
             "reject" => {
-                self.pos += 1;
+                self.bump();
                 let mut with = None;
                 if self.eat_word("with") {
                     let a = self.here();
@@ -1310,13 +1413,13 @@ impl<'a> P<'a> {
                         self.eat_word("type");
                         self.expect_word("a reject type")?;
                     }
-                    let b = self.toks[self.pos - 1].end;
+                    let b = self.prev_end;
                     with = Some(self.squeeze(a, b).replace(" type ", " "));
                 }
                 Ok(Stmt::Reject { with })
             }
             "limit" => {
-                self.pos += 1;
+                self.bump();
                 let a = self.here();
                 while let Some(w) = self.peek_word() {
                     if !(matches!(
@@ -1333,19 +1436,19 @@ impl<'a> P<'a> {
                     {
                         break;
                     }
-                    self.pos += 1;
+                    self.bump();
                 }
-                let b = self.toks[self.pos - 1].end;
+                let b = self.prev_end;
                 Ok(Stmt::Limit {
                     text: self.squeeze(a, b.max(a)),
                 })
             }
             "notrack" => {
-                self.pos += 1;
+                self.bump();
                 Ok(Stmt::Notrack)
             }
             "dnat" | "snat" | "masquerade" | "redirect" => {
-                self.pos += 1;
+                self.bump();
                 self.nat(fam, w)
             }
             "xt" | "add" | "update" | "delete" | "meter" | "dup" | "fwd" | "tproxy"
@@ -1363,7 +1466,7 @@ impl<'a> P<'a> {
 
     /// A statement kept as text up to the next verdict or `comment`.
     fn other_stmt(&mut self, at: usize) -> Res<Stmt> {
-        self.pos += 1;
+        self.bump();
         while !self.at_end_of_stmt() {
             if matches!(
                 self.peek_word(),
@@ -1383,10 +1486,10 @@ impl<'a> P<'a> {
             if self.peek().map(|t| &t.tok) == Some(&Tok::Open) {
                 self.skip_block();
             } else {
-                self.pos += 1;
+                self.bump();
             }
         }
-        let b = self.toks[self.pos - 1].end;
+        let b = self.prev_end;
         Ok(Stmt::Other(self.squeeze(at, b)))
     }
 
@@ -1413,7 +1516,7 @@ impl<'a> P<'a> {
             )
         {
             nat.family = Family::from_name(f);
-            self.pos += 1;
+            self.bump();
         }
         let to = self.eat_word("to")
             || (matches!(kind, NatKind::Dnat | NatKind::Snat)
@@ -1428,7 +1531,7 @@ impl<'a> P<'a> {
             if let Some(w) = self.peek_word()
                 && let Some(port) = w.strip_prefix(':')
             {
-                self.pos += 1;
+                self.bump();
                 nat.port = Some(value_expr(port));
             } else {
                 let e = self.expr(fam, Mode::Mixed)?;
@@ -1447,7 +1550,7 @@ impl<'a> P<'a> {
                 if let Some(w) = self.peek_word()
                     && let Some(port) = w.strip_prefix(':')
                 {
-                    self.pos += 1;
+                    self.bump();
                     nat.port = Some(value_expr(port));
                 }
                 let _ = at;
@@ -1456,18 +1559,18 @@ impl<'a> P<'a> {
         loop {
             match self.peek_word() {
                 Some(f @ ("random" | "persistent" | "fully-random")) => {
-                    self.pos += 1;
+                    self.bump();
                     nat.flags.push(f.into());
                     self.eat(&Tok::Comma);
                 }
                 Some(f @ ("prefix" | "interval")) => {
-                    self.pos += 1;
+                    self.bump();
                     nat.other = Some(f.to_string());
                 }
                 _ => break,
             }
         }
-        Ok(Stmt::Nat(nat))
+        Ok(Stmt::Nat(Box::new(nat)))
     }
 
     fn match_or_set(&mut self, fam: Family, at: usize) -> Res<Stmt> {
@@ -1496,7 +1599,7 @@ impl<'a> P<'a> {
             _ => RelOp::Implicit,
         };
         if op != RelOp::Implicit {
-            self.pos += 1;
+            self.bump();
         }
         if self.at_end_of_stmt() {
             return Err((self.here(), "expected a value to compare with".into()));
@@ -1539,7 +1642,7 @@ impl<'a> P<'a> {
         if let Some(w) = self.peek_word()
             && let Some(name) = w.strip_prefix('@')
         {
-            self.pos += 1;
+            self.bump();
             return Ok(Expr::SetRef(name.into()));
         }
         Err((at, "expected `{` or `@name`".into()))
@@ -1555,15 +1658,15 @@ impl<'a> P<'a> {
     }
 
     fn expr_in_set(&mut self, fam: Family) -> Res<Expr> {
-        let mut parts = vec![self.primary(fam, Mode::Value)?];
+        let first = self.primary(fam, Mode::Value)?;
+        if !self.eat_word(".") {
+            return Ok(first);
+        }
+        let mut parts = vec![first, self.primary(fam, Mode::Value)?];
         while self.eat_word(".") {
             parts.push(self.primary(fam, Mode::Value)?);
         }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap_or(Expr::Other(String::new()))
-        } else {
-            Expr::Concat(parts)
-        })
+        Ok(Expr::Concat(parts))
     }
 
     /// An expression: primaries joined by `.`, then binary operators,
@@ -1579,7 +1682,7 @@ impl<'a> P<'a> {
                 ">>" | "rshift" => ">>",
                 "/" => "/",
                 "map" => {
-                    self.pos += 1;
+                    self.bump();
                     let map = self.expr_set_or_ref(fam)?;
                     e = Expr::Lookup {
                         key: Box::new(e),
@@ -1589,7 +1692,7 @@ impl<'a> P<'a> {
                 }
                 _ => break,
             };
-            self.pos += 1;
+            self.bump();
             let rmode = if op == "/" {
                 Mode::Value
             } else {
@@ -1606,15 +1709,16 @@ impl<'a> P<'a> {
     }
 
     fn concat(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
-        let mut parts = vec![self.listed(fam, mode)?];
+        // Most expressions are one part: no list is made for them.
+        let first = self.listed(fam, mode)?;
+        if !self.eat_word(".") {
+            return Ok(first);
+        }
+        let mut parts = vec![first, self.listed(fam, mode)?];
         while self.eat_word(".") {
             parts.push(self.listed(fam, mode)?);
         }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap_or(Expr::Other(String::new()))
-        } else {
-            Expr::Concat(parts)
-        })
+        Ok(Expr::Concat(parts))
     }
 
     /// A primary, or `A,B,C` for values.
@@ -1637,11 +1741,11 @@ impl<'a> P<'a> {
         };
         match t.tok {
             Tok::Open => {
-                self.pos += 1;
+                self.bump();
                 return self.anon_set(fam);
             }
             Tok::Quoted(s) => {
-                self.pos += 1;
+                self.bump();
                 return Ok(Expr::Value(s.into()));
             }
             Tok::Word(_) => {}
@@ -1649,7 +1753,7 @@ impl<'a> P<'a> {
         }
         let w = t.word().unwrap_or_default();
         if w == "(" {
-            self.pos += 1;
+            self.bump();
             let inner = self.expr(fam, mode.for_operand())?;
             if !self.eat_word(")") {
                 return Err((self.here(), "expected `)`".into()));
@@ -1657,11 +1761,11 @@ impl<'a> P<'a> {
             return Ok(flags_of_or(inner));
         }
         if let Some(name) = w.strip_prefix('@') {
-            self.pos += 1;
+            self.bump();
             return Ok(Expr::SetRef(name.into()));
         }
         if mode == Mode::Value {
-            self.pos += 1;
+            self.bump();
             return Ok(value_expr(w));
         }
         if let Some(e) = self.selector(fam, w)? {
@@ -1670,7 +1774,7 @@ impl<'a> P<'a> {
         if mode == Mode::Selector && !looks_like_value(w) {
             return Err((at, format!("unknown statement or expression `{w}`")));
         }
-        self.pos += 1;
+        self.bump();
         Ok(value_expr(w))
     }
 
@@ -1679,31 +1783,31 @@ impl<'a> P<'a> {
         let next = self.peek_at(1).and_then(Token::word);
         let e = match w {
             "meta" => {
-                self.pos += 1;
+                self.bump();
                 Expr::Meta(self.expect_word("a meta key")?.into())
             }
             _ if BARE_META.contains(&w) => {
-                self.pos += 1;
+                self.bump();
                 Expr::Meta(w.into())
             }
             "ct" => {
-                self.pos += 1;
+                self.bump();
                 let mut dir = None;
                 let mut family = None;
                 match self.peek_word() {
                     Some("original") => {
                         dir = Some(CtDir::Original);
-                        self.pos += 1;
+                        self.bump();
                     }
                     Some("reply") => {
                         dir = Some(CtDir::Reply);
-                        self.pos += 1;
+                        self.bump();
                     }
                     _ => {}
                 }
                 if let Some(f @ ("ip" | "ip6")) = self.peek_word() {
                     family = Family::from_name(f);
-                    self.pos += 1;
+                    self.bump();
                 }
                 let key = self.expect_word("a ct key")?;
                 Expr::Ct {
@@ -1713,7 +1817,7 @@ impl<'a> P<'a> {
                 }
             }
             "fib" => {
-                self.pos += 1;
+                self.bump();
                 let mut flags = vec![Str::from(self.expect_word("a fib flag")?)];
                 while self.eat_word(".") {
                     flags.push(self.expect_word("a fib flag")?.into());
@@ -1725,7 +1829,7 @@ impl<'a> P<'a> {
                 }
             }
             "numgen" => {
-                self.pos += 1;
+                self.bump();
                 let mode = self.expect_word("inc or random")?;
                 let mut text = format!("numgen {mode}");
                 if self.eat_word("mod") {
@@ -1740,43 +1844,47 @@ impl<'a> P<'a> {
                 Expr::Hash(text)
             }
             "jhash" | "symhash" => {
-                let a = t_at(&self.toks, self.pos);
-                self.pos += 1;
+                let a = self.here();
+                self.bump();
                 while let Some(x) = self.peek_word() {
                     if matches!(x, "accept" | "drop" | "map" | "vmap" | "==" | "!=") {
                         break;
                     }
-                    self.pos += 1;
+                    self.bump();
                     if x == "mod" || x == "seed" || x == "offset" {
-                        self.pos += 1;
+                        self.bump();
                         if !matches!(self.peek_word(), Some("seed" | "offset")) {
                             break;
                         }
                     }
                 }
-                let b = self.toks[self.pos - 1].end;
+                let b = self.prev_end;
                 Expr::Hash(self.squeeze(a, b))
             }
             "rt" if matches!(next, Some("mtu" | "nexthop" | "classid" | "ipsec")) => {
-                self.pos += 2;
+                self.bump();
+                self.bump();
                 Expr::Other(format!("rt {}", next.unwrap_or_default()))
             }
             "tcp" | "ip" if next == Some("option") => {
-                let a = t_at(&self.toks, self.pos);
-                self.pos += 3;
+                let a = self.here();
+                for _ in 0..3 {
+                    self.bump();
+                }
                 if let Some(f) = self.peek_word()
                     && !matches!(f, "set" | "==" | "!=")
                     && !looks_like_value(f)
                 {
-                    self.pos += 1;
+                    self.bump();
                 }
-                let b = self.toks[self.pos - 1].end;
+                let b = self.prev_end;
                 Expr::Other(self.squeeze(a, b))
             }
             _ if PAYLOAD.contains(&w)
                 && next.is_some_and(|n| !looks_like_value(n) || n == "type") =>
             {
-                self.pos += 2;
+                self.bump();
+                self.bump();
                 Expr::Payload {
                     proto: w.into(),
                     field: next.unwrap_or_default().into(),
@@ -1789,8 +1897,27 @@ impl<'a> P<'a> {
     }
 }
 
-fn t_at(toks: &[Token<'_>], i: usize) -> usize {
-    toks.get(i).map_or(0, |t| t.at)
+/// Whether `t` is already as [`P::squeeze`] leaves it: ASCII words kept
+/// apart by single spaces (as nft lists a rule).
+fn is_squeezed(t: &str) -> bool {
+    let b = t.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for &c in b {
+        if c == b' ' {
+            if prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else if c.is_ascii_whitespace() || c == 0x0b || c >= 0x80 {
+            return false;
+        } else {
+            prev_space = false;
+        }
+    }
+    true
 }
 
 /// `(a | b | c)` of plain values is the flag list `a,b,c`.
