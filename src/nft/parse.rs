@@ -1240,7 +1240,11 @@ impl<'a> P<'a> {
             text_end = self.prev_end;
             stmts.push(s);
         }
-        rule.stmts = stmts.drain(..).collect();
+        // A copy sized to the statements, not the buffer itself (it keeps
+        // its room for the next rule).
+        #[allow(clippy::drain_collect)]
+        let exact: Vec<Stmt> = stmts.drain(..).collect();
+        rule.stmts = exact;
         self.stmt_buf = stmts;
         if rule.stmts.is_empty() && rule.comment.is_none() {
             return Err((start, "expected a statement".into()));
