@@ -21,6 +21,7 @@ pub mod dot;
 pub mod json;
 pub mod style;
 pub mod svg;
+pub mod xml;
 
 use crate::graph::View;
 use crate::layout::{self, Choice, Layout};

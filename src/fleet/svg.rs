@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::FleetReport;
 use crate::render::style::{FONT_FAMILY, INK, MUTED, PAPER, hex};
-use crate::render::svg::escape;
+use crate::render::xml::escape;
 
 /// Fills for groups 1, 2, ...: the largest group calm, the others loud and
 /// far apart from one another.

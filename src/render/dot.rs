@@ -77,15 +77,12 @@ pub fn escape_html(s: &str) -> String {
             break;
         }
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
+            // Brackets go as character references too; the rest is
+            // plain XML.
             ']' => out.push_str("&#93;"),
             '[' => out.push_str("&#91;"),
             c if c.is_control() => {}
-            c => out.push(c),
+            c => super::xml::push_escaped(&mut out, c),
         }
     }
     clip(out, MAX_DOT_ROW)

@@ -7,27 +7,9 @@ use super::style::{
     self, Dash, EdgeStyle, FONT_FAMILY, INK, LegendItem, MUTED, NAME_SIZE, NodeStyle, PAD, PAPER,
     Shape, TEXT_SIZE, hex, text_width,
 };
+use super::xml::escape;
 use crate::graph::{View, ViewNode};
 use crate::layout::{Layout, NodeBox, Point, header_height, line_height, row_centre};
-
-/// Escapes text for XML content and attribute values, dropping the control
-/// characters XML 1.0 forbids.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A coordinate or length printed with one decimal, as `{:.1}` prints it.
 fn f(v: f64) -> OneDecimal {
@@ -483,15 +465,6 @@ pub fn svg(view: &View, layout: &Layout) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_and_controls() {
-        assert_eq!(
-            escape("</text><script>alert(1)</script>"),
-            "&lt;/text&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        assert_eq!(escape("a\u{1}b&\"'"), "ab&amp;&quot;&#39;");
-    }
 
     #[test]
     fn path_commands() {
