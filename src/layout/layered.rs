@@ -1217,6 +1217,30 @@ mod tests {
         assert!((x[1] - 5.0).abs() < 1e-9);
     }
 
+    /// A chain calling twelve others that each end in a target of their
+    /// own, wrapped to rows of at most three: the targets, which go right
+    /// below their caller, must not make a row longer than that, and every
+    /// edge still points down.
+    #[test]
+    fn capped_wrap_keeps_rows_short_and_edges_down() {
+        let mut dir = Vec::new();
+        for c in 1..=12 {
+            dir.push((0, c));
+            dir.push((c, c + 12));
+        }
+        let rank = ranks(25, &dir);
+        let pos: Vec<f64> = (0..25).map(|v| v as f64).collect();
+        let out = wrap_wide(&rank, &pos, &dir, Some(3)).expect("wrapped");
+        let rows = out.iter().max().unwrap() + 1;
+        for r in 0..rows {
+            let k = out.iter().filter(|&&x| x == r).count();
+            assert!(k <= 3, "row {r} holds {k}: {out:?}");
+        }
+        for &(u, v) in &dir {
+            assert!(out[u] < out[v], "{u} -> {v} points up: {out:?}");
+        }
+    }
+
     /// Five built-in chains, each with only its policy, used to be drawn as
     /// one strip eight times wider than high; packed, the parts keep near a
     /// screen's shape and never overlap.
