@@ -250,28 +250,58 @@ struct Band {
 
 /// Lays out each band on its own (the edges inside it) and stacks the bands
 /// top to bottom; with `centre`, the drawing is at least that wide and each
-/// band's contents are centred across it. Edges between bands are left
-/// without points.
+/// band's contents are centred across it. Without it, bands that stacked
+/// would make a picture much taller than wide are packed in rows side by
+/// side instead. Edges between bands are left without points.
 fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> Layout {
     let mut out = Layout {
         nodes: vec![NodeBox::default(); view.nodes.len()],
         edges: vec![EdgePath::default(); view.edges.len()],
         ..Default::default()
     };
-    // Per band: its nodes, its edges, its drawing's width.
-    let mut placed: Vec<(Vec<usize>, Vec<usize>, f64)> = Vec::new();
-    let mut y = 0.0;
+    // Per band: the band, its layout, its edges.
+    let mut laid: Vec<(&Band, Layout, Vec<usize>)> = Vec::new();
     for band in bands {
-        let idx = &band.nodes;
-        if idx.is_empty() {
+        if band.nodes.is_empty() {
             continue;
         }
-        let (sub, eidx) = sub_view(view, idx);
+        let (sub, eidx) = sub_view(view, &band.nodes);
         let l = layout_one(&sub, choice);
         out.engine = l.engine;
-        let framed = !band.label.is_empty();
-        let caption = if framed { CLUSTER_CAPTION } else { 0.0 };
-        let (dx, dy) = (CLUSTER_PAD, y + caption);
+        laid.push((band, l, eidx));
+    }
+    let caption = |band: &Band| {
+        if band.label.is_empty() {
+            0.0
+        } else {
+            CLUSTER_CAPTION
+        }
+    };
+    // Each band's room: its drawing, caption and the space to the next.
+    let sizes: Vec<(f64, f64)> = laid
+        .iter()
+        .map(|(band, l, _)| {
+            (
+                l.width + CLUSTER_PAD,
+                l.height + caption(band) + CLUSTER_PAD,
+            )
+        })
+        .collect();
+    let mut at: Vec<(f64, f64)> = Vec::with_capacity(sizes.len());
+    let mut y = 0.0;
+    for s in &sizes {
+        at.push((0.0, y));
+        y += s.1;
+    }
+    let widest = sizes.iter().map(|s| s.0).fold(0.0, f64::max);
+    if centre.is_none() && (widest + CLUSTER_PAD) * layered::WIDE < y {
+        at = layered::pack(&sizes);
+    }
+    let stacked = at.iter().all(|p| p.0 == 0.0);
+    for ((band, l, eidx), &(ox, oy)) in laid.iter().zip(&at) {
+        let idx = &band.nodes;
+        let caption = caption(band);
+        let (dx, dy) = (ox + CLUSTER_PAD, oy + caption);
         for (k, &i) in idx.iter().enumerate() {
             let b = l.nodes[k];
             out.nodes[i] = NodeBox {
@@ -285,10 +315,10 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
             shift_edge(&mut p, dx, dy);
             out.edges[e] = p;
         }
-        if framed {
+        if !band.label.is_empty() {
             let bbox = NodeBox {
-                x: round(CLUSTER_PAD / 2.0),
-                y: round(y + CLUSTER_PAD / 2.0),
+                x: round(ox + CLUSTER_PAD / 2.0),
+                y: round(oy + CLUSTER_PAD / 2.0),
                 w: round(l.width + CLUSTER_PAD),
                 h: round(l.height + caption),
             };
@@ -299,27 +329,28 @@ fn stack(view: &View, bands: &[Band], choice: Choice, centre: Option<f64>) -> La
                 caption: Point::new(bbox.x + 10.0, bbox.y + 18.0),
             });
         }
-        out.width = out.width.max(round(l.width + 2.0 * CLUSTER_PAD));
-        y += l.height + caption + CLUSTER_PAD;
-        placed.push((idx.clone(), eidx, l.width));
+        out.width = out.width.max(round(ox + l.width + 2.0 * CLUSTER_PAD));
+        out.height = out.height.max(round(oy + l.height + caption + CLUSTER_PAD));
     }
-    out.height = round(y);
     if let Some(w) = centre {
         out.width = out.width.max(w);
     }
-    for c in &mut out.clusters {
-        c.bbox.w = round(out.width - CLUSTER_PAD);
+    // Stacked frames are all as wide as the drawing.
+    if stacked {
+        for c in &mut out.clusters {
+            c.bbox.w = round(out.width - CLUSTER_PAD);
+        }
     }
     if centre.is_some() {
-        for (idx, eidx, w) in placed {
-            let dx = round((out.width - 2.0 * CLUSTER_PAD - w) / 2.0);
+        for (band, l, eidx) in &laid {
+            let dx = round((out.width - 2.0 * CLUSTER_PAD - l.width) / 2.0);
             if dx <= 0.0 {
                 continue;
             }
-            for &i in &idx {
+            for &i in &band.nodes {
                 out.nodes[i].x = round(out.nodes[i].x + dx);
             }
-            for &e in &eidx {
+            for &e in eidx {
                 shift_edge(&mut out.edges[e], dx, 0.0);
             }
         }

@@ -625,3 +625,88 @@ fn wide_fan_out_is_sliced_into_a_near_screen_shape() {
         through[..through.len().min(5)].join("\n")
     );
 }
+
+/// Every per-table view (`render --table T`) of every corpus dump and
+/// sample, and each dump's default view of all its tables, is laid out
+/// within 3:1 either way, so that fitted to a screen its text stays
+/// readable (a layer of many callees is wrapped into rows, unlinked
+/// built-in chains are packed side by side or stacked to suit).
+#[test]
+fn every_table_view_keeps_within_three_to_one() {
+    let mut checked = 0;
+    let mut bad: Vec<String> = Vec::new();
+    for path in corpus_files().into_iter().chain(sample_files()) {
+        let name = path.display().to_string();
+        let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
+            continue;
+        };
+        let rs = &parsed.ruleset;
+        let g = ChainGraph::build(rs);
+        let mut tables: Vec<Vec<String>> = vec![Vec::new()];
+        tables.extend(rs.tables.iter().map(|t| vec![t.name.to_string()]));
+        for t in tables {
+            let opts = ViewOptions {
+                tables: t.clone(),
+                ..Default::default()
+            };
+            let Ok(v) = view(rs, &g, &opts) else { continue };
+            if v.nodes.len() < 3 {
+                continue;
+            }
+            let l = layout(&v, Choice::Auto);
+            let aspect = l.width / l.height;
+            checked += 1;
+            if !(1.0 / 3.0..=3.0).contains(&aspect) {
+                bad.push(format!(
+                    "{name} {t:?}: {} x {} (aspect {aspect:.2}, {} boxes)",
+                    l.width,
+                    l.height,
+                    v.nodes.len()
+                ));
+            }
+        }
+    }
+    assert!(checked > 80, "only {checked} views checked");
+    assert!(
+        bad.is_empty(),
+        "{} views beyond 3:1:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// Eight rules of one chain jump to eight chains with long matches: their
+/// labels cannot all sit side by side in the tight gap between the two
+/// layers, so that gap is widened and the part laid out again rather than
+/// leaving labels on each other.
+#[test]
+fn edge_labels_do_not_overlap_with_tight_rank_gap() {
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..8 {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    for i in 0..8 {
+        text.push_str(&format!(
+            "-A INPUT -s 10.{i}.0.0/16 -d 192.168.{i}.0/24 -p tcp -m tcp --dport 80{i}0 -j C{i}\n\
+             -A C{i} -s 172.16.{i}.0/24 -p udp -m udp --dport 53{i}0 -j ACCEPT\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let parsed = parse_str(&text, &ParseOptions::lenient("tight")).expect("parsable");
+    let g = ChainGraph::build(&parsed.ruleset);
+    let v = view(&parsed.ruleset, &g, &ViewOptions::default()).expect("view");
+    let labelled = v.edges.iter().filter(|e| !e.label.is_empty()).count();
+    assert!(labelled >= 16, "only {labelled} labelled edges");
+    let l = layout(&v, Choice::Auto);
+    assert_eq!(
+        l.edges.iter().filter(|e| e.label.is_some()).count(),
+        labelled,
+        "a label was dropped"
+    );
+    let piled = labels_on_labels(&v, &l, "tight");
+    assert!(piled.is_empty(), "{}", piled.join("\n"));
+    let covering = labels_on_boxes(&v, &l, "tight");
+    assert!(covering.is_empty(), "{}", covering.join("\n"));
+    let far = labels_off_their_line(&v, &l, "tight");
+    assert!(far.is_empty(), "{}", far.join("\n"));
+}

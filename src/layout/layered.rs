@@ -6,19 +6,22 @@
 use std::collections::VecDeque;
 
 use super::{
-    EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, node_size,
-    normalise, row_centre, shift_edge, sub_view,
+    EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
+    node_size, normalise, row_centre, shift_edge, spread_labels, sub_view,
 };
 use crate::graph::View;
 use crate::render::style::{TEXT_SIZE, text_width};
 
 /// Horizontal gap between boxes.
-const GAP: f64 = 28.0;
+const GAP: f64 = 20.0;
 /// Horizontal gap next to an edge passing through a layer.
 const DUMMY_W: f64 = 10.0;
-/// Vertical gap between layers, with and without edge labels.
-const RANK_GAP_LABELS: f64 = 64.0;
+/// Vertical gap between layers; a gap grows where edge labels do not fit.
 const RANK_GAP: f64 = 40.0;
+/// The most a gap grows to where edge labels crowd, and by how much at a
+/// time (about one label's height).
+const RANK_GAP_MAX: f64 = 96.0;
+const WIDEN_STEP: f64 = 16.0;
 /// Space between an edge label and its line.
 const LABEL_GAP: f64 = 3.0;
 /// Barycentre sweeps (down, up, down, ...) at most; the order with the
@@ -86,11 +89,16 @@ fn ranks(n: usize, dir: &[(usize, usize)]) -> Vec<usize> {
 /// Graphs up to this many nodes get wide layers wrapped into several rows.
 const WRAP_MAX_NODES: usize = 3000;
 
-/// Splits layers wider than about 1.5 sqrt(k) nodes into rows of that many
-/// (in the given order), so that a chain calling 90 others draws as a block
+/// Splits layers wider than about 1.5 sqrt(k) nodes (or `cap`, if fewer)
+/// into rows of that many (in the given order), so that a chain calling 90 others draws as a block
 /// rather than a strip many screens wide. Every edge still points down.
 /// `None` when nothing needs wrapping.
-fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<usize>> {
+fn wrap_wide(
+    rank: &[usize],
+    pos: &[f64],
+    dir: &[(usize, usize)],
+    cap: Option<usize>,
+) -> Option<Vec<usize>> {
     if rank.len() > WRAP_MAX_NODES {
         return None;
     }
@@ -99,7 +107,10 @@ fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<
     for (v, &r) in rank.iter().enumerate() {
         members[r].push(v);
     }
-    let per_row = |k: usize| ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
+    let per_row = |k: usize| {
+        let row = ((k as f64).sqrt() * 1.5).ceil().max(10.0) as usize;
+        cap.map_or(row, |c| row.min(c))
+    };
     if members.iter().all(|m| m.len() <= per_row(m.len())) {
         return None;
     }
@@ -132,6 +143,24 @@ fn wrap_wide(rank: &[usize], pos: &[f64], dir: &[(usize, usize)]) -> Option<Vec<
     for (v, r) in sink_rank.into_iter().enumerate() {
         if let Some(r) = r {
             out[v] = r;
+        }
+    }
+    // With a cap, rows the sinks joined are split again: no edge joins two
+    // boxes of one row, so rows split in place keep every edge pointing
+    // down.
+    if let Some(c) = cap {
+        let rows = out.iter().max().map_or(0, |m| m + 1);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); rows];
+        for (v, &r) in out.iter().enumerate() {
+            members[r].push(v);
+        }
+        let mut offset = 0;
+        for m in &mut members {
+            m.sort_by(|a, b| pos[*a].total_cmp(&pos[*b]).then(a.cmp(b)));
+            for (i, &v) in m.iter().enumerate() {
+                out[v] = offset + i / c;
+            }
+            offset += m.len().div_ceil(c);
         }
     }
     Some(out)
@@ -543,7 +572,12 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bo
 pub(super) fn layout(view: &View) -> Layout {
     let parts = components(view);
     if parts.len() < 2 {
-        return layout_part(view);
+        let l = layout_part(view, false);
+        return if aspect(&l) > WIDE {
+            layout_part(view, true)
+        } else {
+            l
+        };
     }
     let mut out = Layout {
         nodes: vec![NodeBox::default(); view.nodes.len()],
@@ -551,16 +585,40 @@ pub(super) fn layout(view: &View) -> Layout {
         engine: Engine::Layered,
         ..Default::default()
     };
-    let laid: Vec<(Layout, Vec<usize>)> = parts
+    let subs: Vec<(View, Vec<usize>)> = parts.iter().map(|idx| sub_view(view, idx)).collect();
+    let mut laid: Vec<Layout> = subs
         .iter()
-        .map(|idx| {
-            let (sub, eidx) = sub_view(view, idx);
-            (layout_part(&sub), eidx)
-        })
+        .map(|(sub, _)| layout_part(sub, false))
         .collect();
-    let sizes: Vec<(f64, f64)> = laid.iter().map(|(l, _)| (l.width, l.height)).collect();
-    let at = pack(&sizes);
-    for ((idx, (l, eidx)), (dx, dy)) in parts.iter().zip(laid).zip(at) {
+    // Each part's drawing without its margin, plus the gap to the next.
+    let size = |laid: &[Layout]| -> Vec<(f64, f64)> {
+        laid.iter()
+            .map(|l| {
+                (
+                    l.width - 2.0 * MARGIN + PART_GAP,
+                    l.height - 2.0 * MARGIN + PART_GAP,
+                )
+            })
+            .collect()
+    };
+    let mut at = pack(&size(&laid));
+    // Packed and still much wider than high: reshape the wide parts.
+    let (w, h) = extent(&size(&laid), &at);
+    if w / h.max(1.0) > WIDE && laid.iter().any(|l| aspect(l) > WIDE) {
+        for (l, (sub, _)) in laid.iter_mut().zip(&subs) {
+            if aspect(l) > WIDE {
+                *l = layout_part(sub, true);
+            }
+        }
+        at = pack(&size(&laid));
+    }
+    let laid: Vec<(Layout, Vec<usize>)> = laid
+        .into_iter()
+        .zip(subs)
+        .map(|(l, (_, eidx))| (l, eidx))
+        .collect();
+    for ((idx, (l, eidx)), (x, y)) in parts.iter().zip(laid).zip(at) {
+        let (dx, dy) = (x - MARGIN, y - MARGIN);
         for (k, &i) in idx.iter().enumerate() {
             let b = l.nodes[k];
             out.nodes[i] = NodeBox {
@@ -574,7 +632,7 @@ pub(super) fn layout(view: &View) -> Layout {
             out.edges[eidx[k]] = p;
         }
     }
-    normalise(&mut out, view, 16.0);
+    normalise(&mut out, view, MARGIN);
     out
 }
 
@@ -609,14 +667,22 @@ fn components(view: &View) -> Vec<Vec<usize>> {
     out
 }
 
+/// Space round a drawing.
+const MARGIN: f64 = 16.0;
+/// Space between the drawings of two parts packed side by side.
+const PART_GAP: f64 = 20.0;
+
 /// The picture shape packing aims at (width / height).
 const SCREEN: f64 = 4.0 / 3.0;
+/// Wider (or, inverted, taller) than this a picture is reshaped where it
+/// can be: wide layers wrapped into rows, parts packed another way.
+pub(super) const WIDE: f64 = 2.7;
 
 /// Top-left corners for parts of the given sizes, placed in their order
 /// left to right in rows. The row
 /// width is chosen among a range so that the whole comes nearest a screen's
 /// shape without wasting much room.
-fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+pub(super) fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let widest = sizes.iter().map(|s| s.0).fold(0.0, f64::max);
     let total: f64 = sizes.iter().map(|s| s.0).sum();
     let area: f64 = sizes.iter().map(|s| s.0 * s.1).sum();
@@ -636,7 +702,11 @@ fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
         }
         (at, w, y + row_h)
     };
-    let score = |w: f64, h: f64| (w / h / SCREEN).ln().abs() + (w * h / area).ln();
+    // Beyond WIDE either way costs far more than any room saved.
+    let score = |w: f64, h: f64| {
+        let off = (w / h).ln().abs() - WIDE.ln();
+        0.5 * (w / h / SCREEN).ln().abs() + (w * h / area).ln() + 10.0 * off.max(0.0)
+    };
     let mut best = shelf(total);
     let mut limit = widest;
     while limit < total {
@@ -649,8 +719,16 @@ fn pack(sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
     best.0
 }
 
-/// Lays out one connected part.
-fn layout_part(view: &View) -> Layout {
+/// Width and height of parts of `sizes` placed at `at`.
+fn extent(sizes: &[(f64, f64)], at: &[(f64, f64)]) -> (f64, f64) {
+    sizes.iter().zip(at).fold((0.0, 0.0), |(w, h), (s, p)| {
+        (f64::max(w, p.0 + s.0), f64::max(h, p.1 + s.1))
+    })
+}
+
+/// Lays out one connected part; with `reshape`, a part much wider than
+/// high gets its rows wrapped shorter until it is not.
+fn layout_part(view: &View, reshape: bool) -> Layout {
     let n = view.nodes.len();
     let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
     let dir: Vec<(usize, usize)> = view
@@ -665,14 +743,74 @@ fn layout_part(view: &View) -> Layout {
         })
         .collect();
     let base = ranks(n, &dir);
-    let mut ordered = order(&base, &dir, &sizes, false);
+    let first = order(&base, &dir, &sizes, false);
     // Wrapping wide layers uses the crossing-reduced order, so that rows
     // hold neighbours; then everything is ordered again.
-    if let Some(wrapped) = wrap_wide(&base, &ordered.pos, &dir) {
-        ordered = order(&wrapped, &dir, &sizes, false);
-    } else if let Some(sliced) = slice_wide(&base, &ordered, &dir, &sizes) {
-        ordered = order(&sliced, &dir, &sizes, true);
+    let pos = first.pos.clone();
+    let ordered = if let Some(wrapped) = wrap_wide(&base, &pos, &dir, None) {
+        order(&wrapped, &dir, &sizes, false)
+    } else if let Some(sliced) = slice_wide(&base, &first, &dir, &sizes) {
+        order(&sliced, &dir, &sizes, true)
+    } else {
+        first
+    };
+    if !reshape {
+        return finish(view, ordered, sizes, true);
     }
+    // Still much wider than high: wrap the widest rows shorter, while that
+    // brings the picture nearer a screen's shape without making it too tall.
+    // The tries are drawn without growing gaps for labels (quicker); the
+    // one kept is drawn again with them.
+    let mut best = finish(view, ordered, sizes.clone(), false);
+    let mut best_ranks: Option<Vec<usize>> = None;
+    let mut cap = most_in_a_row(&best.nodes);
+    let mut worse = 0;
+    while aspect(&best) > WIDE && cap > 2 && n <= WRAP_MAX_NODES && worse < 2 {
+        cap = (cap - (cap / 4).max(1)).max(2);
+        let Some(wrapped) = wrap_wide(&base, &pos, &dir, Some(cap)) else {
+            break;
+        };
+        let l = finish(
+            view,
+            order(&wrapped, &dir, &sizes, false),
+            sizes.clone(),
+            false,
+        );
+        if aspect(&l) < 1.0 / WIDE {
+            break;
+        }
+        if aspect(&l) >= aspect(&best) {
+            worse += 1;
+            continue;
+        }
+        worse = 0;
+        best = l;
+        best_ranks = Some(wrapped);
+    }
+    match best_ranks {
+        Some(r) => finish(view, order(&r, &dir, &sizes, false), sizes, true),
+        None => layout_part(view, false),
+    }
+}
+
+/// Width over height of a layout.
+fn aspect(l: &Layout) -> f64 {
+    l.width / l.height.max(1.0)
+}
+
+/// The most boxes side by side in one row of a layered drawing.
+fn most_in_a_row(boxes: &[NodeBox]) -> usize {
+    let mut tops: Vec<i64> = boxes.iter().map(|b| (b.y * 10.0).round() as i64).collect();
+    tops.sort_unstable();
+    tops.chunk_by(|a, b| a == b)
+        .map(<[i64]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Places and draws one ordered part; with `widen`, gaps where edge
+/// labels collide are grown.
+fn finish(view: &View, ordered: Ordered, sizes: Vec<(f64, f64)>, widen: bool) -> Layout {
     let Ordered {
         rank,
         w,
@@ -722,9 +860,106 @@ fn layout_part(view: &View) -> Layout {
         }
     }
 
-    // y coordinates per layer.
+    let placed = Placed {
+        sizes,
+        rank,
+        x,
+        chains,
+        layers,
+        trunk,
+    };
+    if !widen || view.edges.len() > MAX_LABELLED_EDGES || layers_n < 2 {
+        return draw(view, &placed, &vec![RANK_GAP; layers_n]).layout;
+    }
+    // Tight gaps first; a gap where labels still collide once spread grows
+    // and the part is drawn again.
+    let mut gaps = vec![RANK_GAP; layers_n];
+    loop {
+        let Drawn { mut layout, top } = draw(view, &placed, &gaps);
+        spread_labels(&mut layout, view);
+        let mut grew = false;
+        for r in crowded_gaps(view, &layout, &placed.rank, &top) {
+            if gaps[r] < RANK_GAP_MAX {
+                gaps[r] = (gaps[r] + WIDEN_STEP).min(RANK_GAP_MAX);
+                grew = true;
+            }
+        }
+        if !grew {
+            return layout;
+        }
+    }
+}
+
+/// The gaps (by the layer above them) holding an edge label that covers a
+/// box or another label (a label level with a layer's boxes counts for
+/// the gap below them). `top` holds the layers' tops before the layout was
+/// normalised.
+fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<usize> {
+    let Some(first) = l.nodes.first() else {
+        return Vec::new();
+    };
+    let last_gap = top.len().saturating_sub(2);
+    // Normalising moved everything by the same amount.
+    let dy = first.y - top[rank[0]];
+    let mut boxes = Grid::default();
+    for b in &l.nodes {
+        boxes.insert((b.x, b.y, b.x + b.w, b.y + b.h));
+    }
+    let mut labels = Grid::default();
+    let mut rects = Vec::new();
+    for (e, ve) in l.edges.iter().zip(&view.edges) {
+        if let Some(c) = e.label {
+            let r = label_rect(&ve.label, c);
+            labels.insert(r);
+            rects.push((c.y - dy, r));
+        }
+    }
+    let mut out: Vec<usize> = Vec::new();
+    for (y, r) in rects {
+        // A label always covers itself.
+        if boxes.hits(r) || labels.hitting(r).len() > 1 {
+            let below = top.partition_point(|&t| t <= y).saturating_sub(1);
+            out.push(below.min(last_gap));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The x placement of one part, ready to be drawn with given gaps below
+/// each layer.
+struct Placed {
+    sizes: Vec<(f64, f64)>,
+    rank: Vec<usize>,
+    x: Vec<f64>,
+    chains: Vec<Vec<usize>>,
+    layers: Vec<Vec<usize>>,
+    trunk: Vec<u8>,
+}
+
+/// A drawn part and its layers' tops (before normalising).
+struct Drawn {
+    layout: Layout,
+    top: Vec<f64>,
+}
+
+/// Boxes at their layers' heights (`gaps[r]` below layer `r`), edges
+/// routed through their dummies, labels placed beside their lines.
+fn draw(view: &View, p: &Placed, gaps: &[f64]) -> Drawn {
+    let Placed {
+        sizes,
+        rank,
+        x,
+        chains,
+        layers,
+        trunk,
+    } = p;
+    let n = view.nodes.len();
+    let total = rank.len();
+    // y coordinates per layer, each followed by its own gap.
+    let layers_n = layers.len();
     let labels = view.edges.len() <= MAX_LABELLED_EDGES;
-    let rank_gap = if labels { RANK_GAP_LABELS } else { RANK_GAP };
     let mut top = vec![0.0f64; layers_n];
     let mut height = vec![0.0f64; layers_n];
     let mut y = 0.0;
@@ -735,7 +970,7 @@ fn layout_part(view: &View) -> Layout {
             .filter(|&&v| v < n)
             .map(|&v| sizes[v].1)
             .fold(0.0, f64::max);
-        y += height[r] + rank_gap;
+        y += height[r] + gaps[r];
     }
     let boxes: Vec<NodeBox> = (0..n)
         .map(|v| NodeBox {
@@ -907,8 +1142,8 @@ fn layout_part(view: &View) -> Layout {
         engine: Engine::Layered,
         clusters: Vec::new(),
     };
-    normalise(&mut l, view, 16.0);
-    l
+    normalise(&mut l, view, MARGIN);
+    Drawn { layout: l, top }
 }
 
 /// Where the segment from the centre of `b` towards `p` leaves `b`.
@@ -980,6 +1215,30 @@ mod tests {
         place(&[0, 1, 2], &[5.0, 5.0, 5.0], &[10.0; 3], &[2.0; 3], &mut x);
         assert!(x[1] - x[0] >= 12.0 - 1e-9 && x[2] - x[1] >= 12.0 - 1e-9);
         assert!((x[1] - 5.0).abs() < 1e-9);
+    }
+
+    /// A chain calling twelve others that each end in a target of their
+    /// own, wrapped to rows of at most three: the targets, which go right
+    /// below their caller, must not make a row longer than that, and every
+    /// edge still points down.
+    #[test]
+    fn capped_wrap_keeps_rows_short_and_edges_down() {
+        let mut dir = Vec::new();
+        for c in 1..=12 {
+            dir.push((0, c));
+            dir.push((c, c + 12));
+        }
+        let rank = ranks(25, &dir);
+        let pos: Vec<f64> = (0..25).map(|v| v as f64).collect();
+        let out = wrap_wide(&rank, &pos, &dir, Some(3)).expect("wrapped");
+        let rows = out.iter().max().unwrap() + 1;
+        for r in 0..rows {
+            let k = out.iter().filter(|&&x| x == r).count();
+            assert!(k <= 3, "row {r} holds {k}: {out:?}");
+        }
+        for &(u, v) in &dir {
+            assert!(out[u] < out[v], "{u} -> {v} points up: {out:?}");
+        }
     }
 
     /// Five built-in chains, each with only its policy, used to be drawn as

@@ -19,9 +19,9 @@ pub const TEXT_SIZE: f64 = 11.0;
 /// Advance width of one character, in em (DejaVu Sans Mono: 1233/2048).
 pub const CHAR_EM: f64 = 0.602;
 /// Line height as a multiple of the font size.
-pub const LINE_FACTOR: f64 = 1.35;
+pub const LINE_FACTOR: f64 = 1.25;
 /// Inner padding of a node box, in px.
-pub const PAD: f64 = 8.0;
+pub const PAD: f64 = 6.0;
 
 /// Default text colour.
 pub const INK: Rgb = (0x1f, 0x29, 0x37);

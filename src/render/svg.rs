@@ -178,14 +178,17 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
         for (ri, r) in n.rows.iter().enumerate() {
             let row_mark = row_marks.get(ri).copied().flatten();
             if let Some(m) = row_mark {
-                // A tinted band behind the row; a removed rule struck out.
+                // A tinted band behind the row, one line high so that
+                // bands of neighbouring rows do not overlap; a removed rule
+                // struck out.
+                let band = line_height(TEXT_SIZE);
                 let _ = writeln!(
                     out,
                     "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.18\"/>",
                     f(b.x + 1.0),
-                    f(b.y + row_centre(n, ri) - TEXT_SIZE * 0.75),
+                    f(b.y + row_centre(n, ri) - band / 2.0),
                     f(b.w - 2.0),
-                    f(TEXT_SIZE * 1.5),
+                    f(band),
                     hex(style::diff_colour(m))
                 );
             }
