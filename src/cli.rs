@@ -78,13 +78,13 @@ enum Cmd {
     /// only the iptables tables to the output. Without it the nft tables
     /// follow the iptables text as comments.
     ///
-    /// Examples:
-    ///   iptviz save rules.v4 -o canonical.v4
-    ///   sudo iptviz save --live -o host.v4 --nft-out host.nft
-    ///   iptables-restore < host.v4 && nft -f host.nft
-    ///
     /// Exit status: 0 written, 1 the input has errors, 2 input could not
     /// be read or output not written.
+    // The examples as their own lines (a doc comment's are rewrapped).
+    #[command(after_help = "Examples:
+  iptviz save rules.v4 -o canonical.v4
+  sudo iptviz save --live -o host.v4 --nft-out host.nft
+  iptables-restore < host.v4 && nft -f host.nft")]
     Save(check::SaveArgs),
     /// Show the conntrack table: summary, NAT entries and the rules that made
     /// them, and the health of the per-CPU counters.

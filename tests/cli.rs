@@ -304,6 +304,6 @@ fn save_of_a_mixed_host_without_nft_out_says_how_to_write_it_apart() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "iptviz save --live -o host.v4 --nft-out host.nft",
+            "\n  sudo iptviz save --live -o host.v4 --nft-out host.nft\n",
         ));
 }
