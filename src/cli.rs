@@ -70,6 +70,21 @@ enum Cmd {
     /// not be read.
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
+    ///
+    /// nft input is printed as nft text. A mixed host (iptables tables and
+    /// native nft tables: --live, or a file of iptables-save output followed
+    /// by `nft list ruleset` output) needs two files to load again:
+    /// --nft-out writes the native nft tables there as `nft -f` input and
+    /// only the iptables tables to the output. Without it the nft tables
+    /// follow the iptables text as comments.
+    ///
+    /// Exit status: 0 written, 1 the input has errors, 2 input could not
+    /// be read or output not written.
+    // The examples as their own lines (a doc comment's are rewrapped).
+    #[command(after_help = "Examples:
+  iptviz save rules.v4 -o canonical.v4
+  sudo iptviz save --live -o host.v4 --nft-out host.nft
+  iptables-restore < host.v4 && nft -f host.nft")]
     Save(check::SaveArgs),
     /// Show the conntrack table: summary, NAT entries and the rules that made
     /// them, and the health of the per-CPU counters.

@@ -312,7 +312,14 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 table: tname.as_str().into(),
                 lines,
                 rows: Vec::new(),
-                title: format!("nft table {tname}, chain {label}"),
+                title: match &c.base {
+                    Some(b) => format!(
+                        "nft table {tname}, chain {}: {}",
+                        c.name,
+                        crate::nft::display::base_chain_line(b)
+                    ),
+                    None => format!("nft table {tname}, chain {label}"),
+                },
                 members: Vec::new(),
                 highlight: false,
             }

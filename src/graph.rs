@@ -24,11 +24,11 @@ pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
 pub(crate) use summary::shorten;
 pub use summary::{PlainNames, RuleNaming, rule_label, rule_summary};
-pub(crate) use view::chain_look;
 pub use view::{
     AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, View, ViewEdge, ViewError, ViewFrame,
     ViewNode, ViewNodeKind, ViewOptions, ViewRow, default_collapse, view,
 };
+pub(crate) use view::{chain_look, plural};
 
 /// Whether a chain can end without a verdict (and so return to its
 /// caller): false when its last rule matches everything and ends the walk.
@@ -337,12 +337,26 @@ impl ChainGraph {
         let Some((from, to)) = self.graph.edge_endpoints(e) else {
             return String::new();
         };
+        let table = || {
+            self.graph[from]
+                .at
+                .and_then(|(ti, _)| rs.tables.get(ti as usize))
+        };
         match self.graph[e].kind {
-            EdgeKind::Jump | EdgeKind::Goto => self
-                .edge_rule(rs, e)
-                .map(|r| r.text.to_string())
-                .unwrap_or_default(),
-            EdgeKind::Policy => format!(":{} {}", self.graph[from].name, self.graph[to].name),
+            EdgeKind::Jump | EdgeKind::Goto => {
+                let (Some((_, ci)), Some(ri)) = (self.graph[from].at, self.graph[e].rule()) else {
+                    return String::new();
+                };
+                table()
+                    .and_then(|t| t.rule_text(ci as usize, ri))
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            // A base chain of an nft table declares its policy in nft words.
+            EdgeKind::Policy => match table().and_then(|t| t.nft_chain(&self.graph[from].name)) {
+                Some(c) if !c.base.is_empty() => c.base.clone(),
+                _ => format!(":{} {}", self.graph[from].name, self.graph[to].name),
+            },
             EdgeKind::Return => format!(
                 "{} returns to {}",
                 self.graph[from].name, self.graph[to].name

@@ -116,6 +116,10 @@ pub struct Table {
     pub committed: bool,
     /// Chains in declaration order (built-ins first in real dumps).
     pub chains: Vec<Chain>,
+    /// For the drawing of an nft table ([`crate::nft::project`]): its
+    /// chains and rules as nft writes them. `None` for iptables tables.
+    #[serde(skip)]
+    pub nft: Option<Box<crate::nft::project::DrawnNft>>,
     #[serde(skip)]
     index: ChainIndex,
 }
@@ -190,6 +194,20 @@ impl Table {
             line,
             ..Default::default()
         }
+    }
+
+    /// Rule `ri` of chain `ci` as its input wrote it: the nft rule for the
+    /// drawing of an nft table, the iptables line otherwise.
+    pub fn rule_text(&self, ci: usize, ri: usize) -> Option<&str> {
+        let c = self.chains.get(ci)?;
+        let r = c.rules.get(ri)?;
+        let nft = self.nft_chain(&c.name).and_then(|n| n.rules.get(ri));
+        Some(nft.map_or(&*r.text, String::as_str))
+    }
+
+    /// How nft writes chain `name` of the drawing of an nft table.
+    pub fn nft_chain(&self, name: &str) -> Option<&crate::nft::project::DrawnChain> {
+        self.nft.as_ref()?.chains.get(name)
     }
 
     /// Finds a chain by name (constant time once [`Table::reindex`] ran).

@@ -257,6 +257,39 @@ pub fn parse_owned(input: Vec<u8>, opts: &ParseOptions) -> Result<Parsed, ParseE
     }
 }
 
+/// Where nft text starts after `iptables-save` text, as in a mixed host
+/// saved to one file (`iptables-save; nft list ruleset`): the line after
+/// the last `COMMIT`, when nft text follows it. Only the tail is looked
+/// at, so a large dump costs nothing here.
+fn nft_after_save(text: &str) -> Option<usize> {
+    let commit = memchr::memmem::rfind(text.as_bytes(), b"\nCOMMIT")? + 1;
+    let rest = &text[commit..];
+    let end = rest.find('\n')?;
+    if rest[..end].trim_end() != "COMMIT" {
+        return None;
+    }
+    let at = commit + end + 1;
+    crate::nft::parse::looks_like_nft(&text[at..]).then_some(at)
+}
+
+/// Parses `iptables-save` text followed by nft text from `at` on: one
+/// ruleset holding both, with problems at their lines in the whole file.
+fn parse_mixed(mut text: String, at: usize, opts: &ParseOptions) -> Result<Parsed, ParseError> {
+    // The nft part keeps its line numbers: the lines before it are blank.
+    let before = memchr::memchr_iter(b'\n', &text.as_bytes()[..at]).count();
+    let mut nft_text = String::with_capacity(before + text.len() - at);
+    nft_text.extend(std::iter::repeat_n('\n', before));
+    nft_text.push_str(&text[at..]);
+    text.truncate(at);
+    let mut parsed = parse_string(text, opts)?;
+    let nft = crate::nft::parse_nft(&nft_text, opts)?;
+    parsed.ruleset.nft = nft.ruleset.nft;
+    parsed.problems.extend(nft.problems);
+    parsed.problems.sort_by_key(|p| (p.line, p.column));
+    parsed.suspicious.extend(nft.suspicious);
+    Ok(parsed)
+}
+
 /// Parses text.
 pub fn parse_str(text: &str, opts: &ParseOptions) -> Result<Parsed, ParseError> {
     parse_string(text.to_string(), opts)
@@ -275,6 +308,9 @@ pub fn parse_string(text: String, opts: &ParseOptions) -> Result<Parsed, ParseEr
     }
     if crate::nft::json::looks_like_nft_json(&text) || crate::nft::parse::looks_like_nft(&text) {
         return crate::nft::parse_nft(&text, opts);
+    }
+    if let Some(at) = nft_after_save(&text) {
+        return parse_mixed(text, at, opts);
     }
     let src: Arc<String> = Arc::new(text);
     let mut p = Parser_::new(src.clone(), opts);
@@ -1225,5 +1261,53 @@ mod split_tests {
             let std: Vec<&str> = s.split('\n').collect();
             assert_eq!(ours, std, "{s:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod mixed_tests {
+    use super::*;
+
+    const SAVE: &str = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    const NFT: &str = "table inet native {\n\tchain early {\n\t\ttype filter hook prerouting priority -200; policy accept;\n\t\ttcp dport 23 drop\n\t}\n}\n";
+
+    #[test]
+    fn iptables_save_then_nft_text_is_one_mixed_ruleset() {
+        let text = format!("{SAVE}# then nft\n#!/usr/sbin/nft -f\n{NFT}");
+        let p = parse_str(&text, &ParseOptions::strict("mixed")).unwrap();
+        assert_eq!(p.ruleset.format, InputFormat::Save);
+        assert_eq!(p.ruleset.tables.len(), 1);
+        assert_eq!(p.ruleset.rule_count(), 1);
+        assert_eq!(p.ruleset.nft.tables.len(), 1);
+        let early = &p.ruleset.nft.tables[0].chains[0];
+        assert_eq!(early.rules.len(), 1);
+        // Lines count from the top of the whole file.
+        assert_eq!(early.line, 8);
+        assert_eq!(early.rules[0].line, 10);
+    }
+
+    #[test]
+    fn an_error_in_the_nft_part_is_at_its_line_in_the_whole_file() {
+        let text = format!(
+            "{SAVE}{}",
+            NFT.replace("tcp dport 23 drop", "bogus 23 drop")
+        );
+        let p = parse_str(&text, &ParseOptions::lenient("mixed")).unwrap();
+        let e = p
+            .problems
+            .iter()
+            .find(|p| p.severity == Severity::Error)
+            .expect("the bad nft rule is reported");
+        assert_eq!(e.line, 8, "{e:?}");
+        assert_eq!(p.ruleset.tables.len(), 1);
+    }
+
+    #[test]
+    fn plain_iptables_save_text_has_no_nft_part() {
+        assert_eq!(nft_after_save(SAVE), None);
+        assert_eq!(nft_after_save(&format!("{SAVE}# Completed\n")), None);
+        // A `COMMIT` followed by another table is not where nft starts.
+        assert_eq!(nft_after_save(&format!("{SAVE}{SAVE}")), None);
+        assert_eq!(nft_after_save(&format!("{SAVE}{NFT}")), Some(SAVE.len()));
     }
 }

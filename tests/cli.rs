@@ -201,3 +201,109 @@ fn help_teaches_with_examples() {
         .stdout(predicate::str::contains("Examples:"))
         .stdout(predicate::str::contains("--live").or(predicate::str::contains("check")));
 }
+
+/// A mixed host in one file: iptables-save output, then `nft list
+/// ruleset` output (the namespace rules of tests/kernel/nft).
+fn mixed_host() -> (String, String, String) {
+    let ipt = std::fs::read_to_string("tests/kernel/nft/mixed-iptables.rules").unwrap();
+    let nft = std::fs::read_to_string("tests/kernel/nft/mixed-native.nft").unwrap();
+    (format!("{ipt}{nft}"), ipt, nft)
+}
+
+#[test]
+fn save_nft_out_writes_a_mixed_host_as_two_files_that_read_back_the_same() {
+    use iptviz::nft::normal::normalised;
+    use iptviz::parse::{ParseOptions, parse_str};
+    let (mixed, ipt, nft) = mixed_host();
+    let dir = std::env::temp_dir().join(format!("iptviz-nftout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (v4, nft_file) = (dir.join("host.v4"), dir.join("host.nft"));
+    iptviz()
+        .args(["save", "-", "-o"])
+        .arg(&v4)
+        .arg("--nft-out")
+        .arg(&nft_file)
+        .write_stdin(mixed)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    let v4_text = std::fs::read_to_string(&v4).unwrap();
+    let nft_text = std::fs::read_to_string(&nft_file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let strict = |name: &str, text: &str| parse_str(text, &ParseOptions::strict(name)).unwrap();
+
+    // The iptables part: iptables text only, the same tables as the input's.
+    let back = strict("host.v4", &v4_text).ruleset;
+    assert!(
+        back.nft.is_empty(),
+        "nft tables in the iptables file:\n{v4_text}"
+    );
+    assert!(!v4_text.contains("table inet"), "{v4_text}");
+    let names = |rs: &iptviz::model::Ruleset| -> Vec<String> {
+        rs.tables.iter().map(|t| t.name.to_string()).collect()
+    };
+    let want = strict("ipt", &ipt).ruleset;
+    assert_eq!(names(&back), names(&want));
+    assert_eq!(back.rule_count(), 16);
+    assert_eq!(
+        iptviz::save::to_iptables_text(&back),
+        iptviz::save::to_iptables_text(&want)
+    );
+
+    // The nft part: nft text only, the same nft model as the input's.
+    assert!(nft_text.starts_with("#!/usr/sbin/nft -f\n"), "{nft_text}");
+    assert!(!nft_text.contains("COMMIT") && !nft_text.contains("flush ruleset"));
+    let back = strict("host.nft", &nft_text).ruleset;
+    assert!(back.tables.is_empty());
+    let want = strict("nft", &nft).ruleset;
+    assert_eq!(back.nft.tables.len(), 1);
+    assert_eq!(normalised(&back.nft), normalised(&want.nft));
+}
+
+#[test]
+fn save_of_a_mixed_host_without_nft_out_says_how_to_write_it_apart() {
+    let (mixed, _, _) = mixed_host();
+    iptviz()
+        .args(["save", "-"])
+        .write_stdin(mixed.clone())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("*filter\n"))
+        .stdout(predicate::str::contains("# table inet native {\n"))
+        .stderr(predicate::str::contains("use --nft-out FILE"));
+    // iptables or nft alone: nothing to say.
+    iptviz()
+        .args(["save", "tests/kernel/nft/mixed-native.nft"])
+        .assert()
+        .success()
+        .stderr("");
+    iptviz()
+        .args(["save", "--nft-out", "-", "-"])
+        .write_stdin(mixed.clone())
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "cannot both go to standard output",
+        ));
+    iptviz()
+        .args(["save", "--nft-out", "same.txt", "-o", "same.txt", "-"])
+        .write_stdin(mixed.clone())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("both name same.txt"));
+    iptviz()
+        .args(["save", "--json", "--nft-out", "x.nft", "-"])
+        .write_stdin(mixed)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--json"));
+    iptviz()
+        .args(["save", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "\n  sudo iptviz save --live -o host.v4 --nft-out host.nft\n",
+        ));
+}

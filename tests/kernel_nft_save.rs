@@ -1,6 +1,7 @@
 //! `iptviz save` of every loadable nft corpus ruleset is accepted by the
-//! real nft, and what the kernel then lists is what the corpus lists.
-//! Runs in a network namespace made here.
+//! real nft, and what the kernel then lists is what the corpus lists; a
+//! mixed host saved with `--nft-out` loads again with iptables-restore and
+//! nft. Runs in network namespaces made here.
 
 mod common;
 
@@ -141,4 +142,65 @@ fn saved_json_input_is_accepted_by_nft_check() {
     }
     assert!(checked >= 14, "only {checked} checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `iptviz save --live --nft-out` on a mixed host (iptables-nft tables
+/// beside a native nft table): iptables-restore and nft accept the two
+/// files, and a namespace loaded from them saves to the same two files.
+#[test]
+fn saved_mixed_host_loads_again_with_iptables_restore_and_nft() {
+    if !common::kernel_tests_can_run(&["nft", "ip", "iptables-restore", "iptables-save"]) {
+        return;
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/nft");
+    let ipt = std::fs::read(here.join("mixed-iptables.rules")).unwrap();
+    let nft = std::fs::read(here.join("mixed-native.nft")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("iptviz");
+    let bin = bin.to_str().expect("a UTF-8 path");
+    let dir = std::env::temp_dir().join(format!("iptviz-nftmixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().expect("a UTF-8 path").to_string();
+    let save = |ns: &common::Netns, v4: &str, nft: &str| {
+        let (ok, out, err) = ns.run(
+            bin,
+            &["save", "--live", "-o", &path(v4), "--nft-out", &path(nft)],
+            b"",
+        );
+        assert!(ok, "iptviz save --live --nft-out: {out}{err}");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        (read(v4), read(nft))
+    };
+
+    let first = common::Netns::new("nftmixed");
+    let (ok, _, err) = first.run("iptables-restore", &[], &ipt);
+    assert!(ok, "iptables-restore: {err}");
+    let (ok, _, err) = first.run("nft", &["-f", "-"], &nft);
+    assert!(ok, "nft -f: {err}");
+    let (v4, native) = save(&first, "a.v4", "a.nft");
+    drop(first);
+    assert!(
+        v4.contains("*filter\n") && !v4.contains("table inet"),
+        "{v4}"
+    );
+    assert!(native.contains("table inet native {") && !native.contains("COMMIT"));
+    // The iptables-nft tables are in the nft listing too: written once.
+    assert!(!native.contains("table ip filter"), "{native}");
+
+    let second = common::Netns::new("nftmixed2");
+    let (ok, _, err) = second.run("iptables-restore", &["--test", &path("a.v4")], b"");
+    assert!(
+        ok,
+        "iptables-restore --test refused the iptables part: {err}\n{v4}"
+    );
+    let (ok, _, err) = second.run("nft", &["-c", "-f", &path("a.nft")], b"");
+    assert!(ok, "nft -c -f refused the nft part: {err}\n{native}");
+    let (ok, _, err) = second.run("iptables-restore", &[&path("a.v4")], b"");
+    assert!(ok, "iptables-restore: {err}");
+    let (ok, _, err) = second.run("nft", &["-f", &path("a.nft")], b"");
+    assert!(ok, "nft -f: {err}");
+    let again = save(&second, "b.v4", "b.nft");
+    drop(second);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(again.0, v4, "the iptables part changed on the way round");
+    assert_eq!(again.1, native, "the nft part changed on the way round");
 }

@@ -283,3 +283,127 @@ fn nat_edges_name_the_statement_address_not_a_stand_in() {
         assert!(!svg.contains(stand_in), "a made-up address is drawn");
     }
 }
+
+/// The hover texts of a drawn nft table (SVG `<title>`, the desktop app's
+/// tooltips) were the drawing's iptables words: `-A input -m comment
+/// --comment "iifname 'lo' accept" -j ACCEPT` for a rule, `:input [hook
+/// ...] DROP` for a policy, `built-in chain` with no type. They are the
+/// nft rule as written, and a base chain's declaration with its family.
+#[test]
+fn hover_text_of_drawn_nft_chains_and_rules_is_nft_not_iptables_words() {
+    use iptviz::graph::{ChainGraph, ViewOptions, view};
+    let text = "table inet t {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tiifname \"lo\" accept
+\t\tip saddr 10.0.0.0/8 tcp dport 22 jump ssh
+\t\ttcp dport 80 jump { ip saddr 192.0.2.1 drop }
+\t}
+\tchain ssh {
+\t\tct state new counter accept
+\t}
+}
+";
+    let p = iptviz::parse_str(text, &iptviz::ParseOptions::strict("t")).unwrap();
+    let rs = iptviz::nft::project::with_drawn_tables(p.ruleset);
+    let t = rs.table("inet t").expect("drawn table");
+    let input = t
+        .chain_position("input [hook input priority filter]")
+        .unwrap();
+    assert_eq!(t.rule_text(input, 0), Some("iifname \"lo\" accept"));
+    // The netfilter picture (`render --flow`) says it in nft words too.
+    let flow = iptviz::flow::flow_view(&rs, false, "t");
+    assert!(
+        flow.nodes.iter().any(|n| n.title
+            == "nft table inet t, chain input: type filter hook input priority filter; policy drop;"),
+        "{:?}",
+        flow.nodes.iter().map(|n| &n.title).collect::<Vec<_>>()
+    );
+    let g = ChainGraph::build(&rs);
+    let opts = ViewOptions {
+        rules: true,
+        collapse: Vec::new(),
+        ..Default::default()
+    };
+    for opts in [ViewOptions::default(), opts] {
+        let v = view(&rs, &g, &opts).unwrap();
+        let node = |id: &str| {
+            v.nodes
+                .iter()
+                .find(|n| n.id == id)
+                .unwrap_or_else(|| panic!("no node {id}"))
+        };
+        assert_eq!(
+            node("inet t/input [hook input priority filter]").title,
+            "base chain input in table inet t (line 2): \
+             type filter hook input priority filter; policy drop; 3 rules"
+        );
+        assert_eq!(
+            node("inet t/ssh").title,
+            "chain ssh in table inet t (line 8): 1 rule"
+        );
+        assert!(
+            node("inet t/{anon_1}")
+                .title
+                .starts_with("anonymous chain {anon_1} in table inet t"),
+            "{}",
+            node("inet t/{anon_1}").title
+        );
+        let mut titles: Vec<&str> = v.edges.iter().map(|e| e.title.as_str()).collect();
+        titles.extend(
+            v.nodes
+                .iter()
+                .flat_map(|n| &n.rows)
+                .map(|r| r.title.as_str()),
+        );
+        for want in [
+            "line 2: type filter hook input priority filter; policy drop;",
+            "line 6: ip saddr 192.0.2.1 drop",
+            "line 4: iifname \"lo\" accept",
+            "line 5: ip saddr 10.0.0.0/8 tcp dport 22 jump ssh",
+            "line 9: ct state new counter accept",
+        ] {
+            assert!(titles.contains(&want), "{want:?} not in {titles:#?}");
+        }
+        for t in titles
+            .iter()
+            .copied()
+            .chain(v.nodes.iter().map(|n| n.title.as_str()))
+        {
+            assert!(
+                !t.contains("-A ") && !t.contains("--comment") && !t.contains("built-in"),
+                "iptables words in {t:?}"
+            );
+        }
+    }
+}
+
+/// No corpus ruleset, text or JSON (whose rules have no written text),
+/// shows the drawing's iptables words on hover.
+#[test]
+fn no_corpus_nft_drawing_hovers_with_iptables_words() {
+    use iptviz::graph::{ChainGraph, ViewOptions, view};
+    let mut files = common::corpus_files("nftables", "nft");
+    files.extend(common::corpus_files("nftables", "json"));
+    let mut seen = 0;
+    for p in files {
+        let Ok(parsed) = iptviz::parse_str(&read(&p), &iptviz::ParseOptions::lenient(name(&p)))
+        else {
+            continue;
+        };
+        let rs = iptviz::nft::project::with_drawn_tables(parsed.ruleset);
+        let g = ChainGraph::build(&rs);
+        let opts = ViewOptions {
+            rules: true,
+            collapse: Vec::new(),
+            ..Default::default()
+        };
+        let v = view(&rs, &g, &opts).unwrap();
+        let rows = v.nodes.iter().flat_map(|n| &n.rows).map(|r| &r.title);
+        for t in v.edges.iter().map(|e| &e.title).chain(rows) {
+            seen += 1;
+            assert!(!t.contains("--comment"), "{}: {t}", name(&p));
+        }
+    }
+    assert!(seen > 1000, "only {seen} titles looked at");
+}

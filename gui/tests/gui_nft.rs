@@ -182,3 +182,71 @@ fn reach_says_it_covers_iptables_tables_only() {
     h.get_by_label_contains("`inet fw4` is an nft table");
     assert!(h.state().state.reach.result.is_none());
 }
+
+/// Hovering a drawn nft chain showed its rules in the drawing's iptables
+/// words (`-A input -m comment --comment "iifname 'lo' accept" -j
+/// ACCEPT`) and said nothing of its type, hook, priority or family; the
+/// tooltip shows the chain's declaration and its rules as nft writes them.
+#[test]
+fn hovering_an_nft_chain_shows_its_nft_declaration_and_rules() {
+    let mut h = harness();
+    h.run();
+    let text = "table inet t {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tiifname \"lo\" accept
+\t\tip saddr 10.0.0.0/8 tcp dport 22 jump ssh
+\t}
+\tchain ssh {
+\t\tct state new counter accept
+\t}
+}
+";
+    h.event(egui::Event::Paste(text.into()));
+    h.run();
+    let at = {
+        let app = h.state();
+        let scene = app.state.scene.clone().expect("scene");
+        let t = &app
+            .state
+            .doc
+            .as_ref()
+            .expect("loaded")
+            .parsed
+            .ruleset
+            .tables[app.state.table];
+        assert_eq!(t.name, "inet t");
+        let n = scene
+            .node_for_chain(
+                t.chain_position("input [hook input priority filter]")
+                    .unwrap(),
+            )
+            .expect("the base chain is drawn");
+        assert_eq!(
+            scene.nodes[n].hover,
+            "base chain input in table inet t (line 2): \
+             type filter hook input priority filter; policy drop; 2 rules"
+        );
+        let hovers: Vec<&str> = scene.edges.iter().map(|e| e.hover.as_str()).collect();
+        assert!(
+            hovers.contains(&"line 5: ip saddr 10.0.0.0/8 tcp dport 22 jump ssh"),
+            "{hovers:?}"
+        );
+        let view = app.last_canvas_rect.expect("canvas drawn");
+        app.camera.to_screen(view, scene.nodes[n].rect.center())
+    };
+    assert!(
+        h.query_by_label("iifname \"lo\" accept").is_none(),
+        "no tooltip before hovering"
+    );
+    h.event(egui::Event::PointerMoved(at));
+    // Tooltips wait half a second of hovering; frames are 50 ms apart.
+    h.run_steps(20);
+    h.get_by_label_contains("type filter hook input priority filter; policy drop;");
+    h.get_by_label("iifname \"lo\" accept");
+    h.get_by_label("ip saddr 10.0.0.0/8 tcp dport 22 jump ssh");
+    assert!(
+        h.query_by_label_contains("--comment").is_none(),
+        "iptables words in the tooltip"
+    );
+}

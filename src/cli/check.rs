@@ -39,9 +39,19 @@ pub struct SaveArgs {
     /// Write here instead of standard output.
     #[arg(long, short = 'o', value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Write the native nft tables of a mixed host to NFT_FILE as `nft -f`
+    /// input, and only the iptables tables to the output (for
+    /// iptables-restore); `-` is standard output when -o names a file.
+    #[arg(long, value_name = "NFT_FILE", conflicts_with = "json")]
+    nft_out: Option<PathBuf>,
     /// Print what could be read even when the input has errors.
     #[arg(long)]
     lenient: bool,
+}
+
+/// Whether an output path means standard output.
+fn is_stdout(p: Option<&PathBuf>) -> bool {
+    p.is_none_or(|p| p.as_os_str() == "-")
 }
 
 #[derive(Serialize)]
@@ -245,6 +255,20 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `save`.
 pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
+    if let Some(nft) = &a.nft_out {
+        if is_stdout(Some(nft)) && is_stdout(a.output.as_ref()) {
+            anyhow::bail!(
+                "--nft-out - and the iptables rules cannot both go to standard output: \
+                 name a file for one of them (-o FILE or --nft-out FILE)"
+            );
+        }
+        if a.output.as_ref() == Some(nft) {
+            anyhow::bail!(
+                "--nft-out and -o both name {}: the nft and iptables rules need a file each",
+                nft.display()
+            );
+        }
+    }
     let inputs = match a.input.load(!a.lenient) {
         Ok(i) => i,
         Err(e) => return Ok(e.report()),
@@ -267,6 +291,10 @@ pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if let Some(nft_path) = &a.nft_out {
+        save_apart(&inputs, a.output.as_ref(), nft_path)?;
+        return Ok(code);
+    }
     let mut out = open_output(a.output.as_ref())?;
     for i in &inputs {
         if a.json {
@@ -277,5 +305,46 @@ pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
+    let rulesets = || inputs.iter().map(|i| &i.parsed.ruleset);
+    if !a.json && rulesets().any(|r| !r.nft.is_empty()) && rulesets().any(|r| !r.tables.is_empty())
+    {
+        eprintln!(
+            "iptviz save: the native nft tables were written as comments after the iptables rules; \
+             use --nft-out FILE to write them apart as `nft -f` input"
+        );
+    }
     Ok(code)
+}
+
+/// `save --nft-out`: the iptables tables of every input to `output`, the
+/// native nft tables of every input together to `nft_path`.
+fn save_apart(
+    inputs: &[Input],
+    output: Option<&PathBuf>,
+    nft_path: &PathBuf,
+) -> anyhow::Result<()> {
+    let mut nft = iptviz::nft::NftRuleset::default();
+    for i in inputs {
+        nft.tables
+            .extend(i.parsed.ruleset.nft.tables.iter().cloned());
+    }
+    if nft.is_empty() {
+        eprintln!(
+            "iptviz save: the input has no native nft tables; {} holds none",
+            nft_path.display()
+        );
+    }
+    // The nft file first: written whole or not at all, like the output.
+    let mut nft_out = open_output(Some(nft_path))?;
+    nft_out.write_all(iptviz::save::to_nft_text(&nft).as_bytes())?;
+    nft_out.flush()?;
+    let mut out = open_output(output)?;
+    for i in inputs {
+        let rs = &i.parsed.ruleset;
+        if !rs.tables.is_empty() {
+            out.write_all(iptviz::save::to_iptables_text(rs).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

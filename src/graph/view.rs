@@ -653,7 +653,7 @@ fn groups(
     out
 }
 
-fn plural(n: usize, word: &str) -> String {
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {
@@ -818,8 +818,15 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         if (split || per_group) && !n.is_chain() {
             continue;
         }
+        let table = rs.table(&n.table);
         let (kind, lines, title) = match &n.kind {
-            NodeKind::Chain { .. } => chain_look(n, opts.counters),
+            NodeKind::Chain { .. } => {
+                let (kind, lines, title) = chain_look(n, opts.counters);
+                // The drawing of an nft chain is titled in nft words.
+                let nft = table.and_then(|t| t.nft_chain(&n.name));
+                let title = nft.map_or(title, |c| c.title(&n.table, n.line, n.rules));
+                (kind, lines, title)
+            }
             NodeKind::Target(v) => (
                 ViewNodeKind::Target(*v),
                 vec![n.name.to_string()],
@@ -837,9 +844,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         let mut rows = Vec::new();
         if opts.rules
             && n.is_chain()
-            && let Some(chain) = rs.table(&n.table).and_then(|t| t.chain(&n.name))
+            && let Some(table) = table
+            && let Some(ci) = table.chain_position(&n.name)
         {
-            for r in chain.rules.iter().take(MAX_ROWS) {
+            let chain = &table.chains[ci];
+            for (ri, r) in chain.rules.iter().enumerate().take(MAX_ROWS) {
                 let mut text = super::rule_summary(r);
                 if let Some(t) = r.target() {
                     if !text.is_empty() {
@@ -857,7 +866,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                 }
                 rows.push(ViewRow {
                     text: shorten(&text, 64),
-                    title: format!("line {}: {}", r.line, &*r.text),
+                    title: format!(
+                        "line {}: {}",
+                        r.line,
+                        table.rule_text(ci, ri).unwrap_or_default()
+                    ),
                     highlight: false,
                 });
             }

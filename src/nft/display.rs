@@ -345,18 +345,8 @@ fn write_table(o: &mut String, t: &Table) -> fmt::Result {
             o.push('\n');
         }
         if let Some(b) = &c.base {
-            write!(o, "\t\ttype {} hook {}", b.kind.as_str(), b.hook)?;
-            if !b.devices.is_empty() {
-                if b.devices.len() == 1 {
-                    write!(o, " device {}", devices(&b.devices))?;
-                } else {
-                    write!(o, " devices = {{ {} }}", devices(&b.devices))?;
-                }
-            }
-            write!(o, " priority {};", b.priority.written)?;
-            if let Some(p) = b.policy {
-                write!(o, " policy {};", p.as_str())?;
-            }
+            o.push_str("\t\t");
+            o.push_str(&base_chain_line(b));
             o.push('\n');
         }
         for r in &c.rules {
@@ -366,6 +356,24 @@ fn write_table(o: &mut String, t: &Table) -> fmt::Result {
     }
     o.push_str("}\n");
     Ok(())
+}
+
+/// A base chain's declaration as nft writes it: `type filter hook input
+/// priority filter; policy accept;`.
+pub fn base_chain_line(b: &BaseChain) -> String {
+    let mut o = format!("type {} hook {}", b.kind.as_str(), b.hook);
+    if !b.devices.is_empty() {
+        if b.devices.len() == 1 {
+            let _ = write!(o, " device {}", devices(&b.devices));
+        } else {
+            let _ = write!(o, " devices = {{ {} }}", devices(&b.devices));
+        }
+    }
+    let _ = write!(o, " priority {};", b.priority.written);
+    if let Some(p) = b.policy {
+        let _ = write!(o, " policy {};", p.as_str());
+    }
+    o
 }
 
 fn devices(d: &[crate::model::Str]) -> String {

@@ -7,7 +7,9 @@
 //! priority filter]`), `jump` is an edge, `goto` an edge drawn as a goto,
 //! every verdict of a verdict map (anonymous or named) an edge of its own,
 //! anonymous `jump { }` chains are chains named `{anon N}`; each drawn
-//! rule carries the nft rule's text as its comment. Saving, checking and
+//! rule carries the nft rule's text as its comment, and each drawing
+//! table keeps its chains and rules as nft writes them ([`DrawnNft`]) for
+//! hover texts. Saving, checking and
 //! tracing read the nft model itself, never this projection.
 
 use std::collections::HashMap;
@@ -53,6 +55,56 @@ pub fn with_drawn_tables(mut rs: Ruleset) -> Ruleset {
     rs
 }
 
+/// How nft writes the chains and rules of the drawing of one nft table
+/// (kept in [`crate::model::Table::nft`]), for hover texts: a drawn rule
+/// is a picture in iptables words, the user wrote nft.
+#[derive(Debug, Clone, Default)]
+pub struct DrawnNft {
+    /// By drawn chain name (`input [hook input priority filter]`,
+    /// `{anon_1}`).
+    pub chains: HashMap<String, DrawnChain>,
+}
+
+/// One drawn chain as nft writes it.
+#[derive(Debug, Clone, Default)]
+pub struct DrawnChain {
+    /// The chain's nft name (`input`; `{anon_1}` for an anonymous one).
+    pub name: String,
+    /// A base chain's declaration (`type filter hook input priority
+    /// filter; policy accept;`); empty for other chains.
+    pub base: String,
+    /// An anonymous chain (`jump { ... }`).
+    pub anonymous: bool,
+    /// The nft text of each drawn rule (a verdict map's rule once per
+    /// verdict it is drawn for).
+    pub rules: Vec<String>,
+}
+
+impl DrawnChain {
+    /// `base chain input in table inet fw4 (line 12): type filter hook
+    /// input priority filter; policy accept; 3 rules`.
+    pub fn title(&self, table: &str, line: u32, rules: usize) -> String {
+        let kind = if !self.base.is_empty() {
+            "base chain"
+        } else if self.anonymous {
+            "anonymous chain"
+        } else {
+            "chain"
+        };
+        let mut t = format!("{kind} {} in table {table}", self.name);
+        if line > 0 {
+            t.push_str(&format!(" (line {line})"));
+        }
+        t.push_str(": ");
+        if !self.base.is_empty() {
+            t.push_str(&self.base);
+            t.push(' ');
+        }
+        t.push_str(&crate::graph::plural(rules, "rule"));
+        t
+    }
+}
+
 /// Where the chains and rules of one nft table are drawn.
 #[derive(Debug, Clone, Default)]
 pub struct TablePlaces {
@@ -90,15 +142,24 @@ pub fn places(nft: &NftRuleset) -> Vec<TablePlaces> {
         .iter()
         .map(|t| {
             scratch.clear();
-            project_table(t, &mut scratch).0
+            project_table(t, &mut scratch).places
         })
         .collect()
 }
 
-/// Writes one table's chains and rules as drawing text into `out`, and
-/// says where each chain and rule went and the nft source line of each
-/// drawn rule (per drawn chain, before base chains are renamed).
-fn project_table(t: &Table, out: &mut String) -> (TablePlaces, HashMap<String, Vec<u32>>) {
+/// What [`project_table`] says of the table it wrote.
+struct Projected {
+    /// Where each chain and rule went.
+    places: TablePlaces,
+    /// The nft source line of each drawn rule, per drawn chain before
+    /// base chains are renamed.
+    lines: HashMap<String, Vec<u32>>,
+    /// The drawn chains as nft writes them.
+    text: DrawnNft,
+}
+
+/// Writes one table's chains and rules as drawing text into `out`.
+fn project_table(t: &Table, out: &mut String) -> Projected {
     let mut chains: Vec<(String, &Chain)> = Vec::new();
     let mut anon = 0usize;
     for c in &t.chains {
@@ -111,12 +172,14 @@ fn project_table(t: &Table, out: &mut String) -> (TablePlaces, HashMap<String, V
         out,
         lines: HashMap::new(),
         origin: HashMap::new(),
+        texts: HashMap::new(),
     };
     let mut anon = 0usize;
     for c in &t.chains {
         w.rules(t, c, &safe(&c.name), &mut anon);
     }
     let mut places = TablePlaces::default();
+    let mut text = DrawnNft::default();
     for (n, c) in chains {
         let drawn = if c.base.is_some() {
             base_chain_label(c)
@@ -126,9 +189,31 @@ fn project_table(t: &Table, out: &mut String) -> (TablePlaces, HashMap<String, V
         if let Some(o) = w.origin.remove(&n) {
             places.rules.insert(drawn.clone(), o);
         }
+        let anonymous = n.starts_with("{anon_");
+        text.chains.insert(
+            drawn.clone(),
+            DrawnChain {
+                name: if anonymous {
+                    n.clone()
+                } else {
+                    c.name.to_string()
+                },
+                base: c
+                    .base
+                    .as_ref()
+                    .map(super::display::base_chain_line)
+                    .unwrap_or_default(),
+                anonymous,
+                rules: w.texts.remove(&n).unwrap_or_default(),
+            },
+        );
         places.chains.insert(address(c), drawn);
     }
-    (places, w.lines)
+    Projected {
+        places,
+        lines: w.lines,
+        text,
+    }
 }
 
 /// The nft tables as a ruleset of drawing tables.
@@ -136,9 +221,12 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
     let mut text = String::new();
     // Per drawing table and chain, the nft source line of each drawn rule.
     let mut lines: Vec<HashMap<String, Vec<u32>>> = Vec::new();
+    let mut texts: Vec<DrawnNft> = Vec::new();
     for (ti, t) in nft.tables.iter().enumerate() {
         let _ = writeln!(text, "*nft{ti}");
-        lines.push(project_table(t, &mut text).1);
+        let p = project_table(t, &mut text);
+        lines.push(p.lines);
+        texts.push(p.text);
         text.push_str("COMMIT\n");
     }
     let mut rs = match parse_str(&text, &ParseOptions::lenient("nft")) {
@@ -183,6 +271,7 @@ pub fn drawn_tables(nft: &NftRuleset) -> Ruleset {
                 dc.name = base_chain_label(c).into();
             }
         }
+        dt.nft = Some(Box::new(std::mem::take(&mut texts[ti])));
         dt.reindex();
     }
     rs
@@ -257,12 +346,15 @@ struct Writer<'o> {
     out: &'o mut String,
     lines: HashMap<String, Vec<u32>>,
     origin: HashMap<String, Vec<usize>>,
+    /// The nft text of each drawn rule.
+    texts: HashMap<String, Vec<String>>,
 }
 
 impl Writer<'_> {
     fn rules(&mut self, t: &Table, c: &Chain, cname: &str, anon: &mut usize) {
         let ls = self.lines.entry(cname.to_string()).or_default();
         let os = self.origin.entry(cname.to_string()).or_default();
+        let ts = self.texts.entry(cname.to_string()).or_default();
         let mut nested: Vec<(&Chain, String)> = Vec::new();
         let mut head = String::new();
         let mut targets: Vec<String> = Vec::new();
@@ -312,6 +404,7 @@ impl Writer<'_> {
                 self.out.push('\n');
                 ls.push(r.line);
                 os.push(ri);
+                ts.push(shown.to_string());
             }
             for tg in &targets {
                 self.out.push_str(&head);
@@ -320,6 +413,7 @@ impl Writer<'_> {
                 self.out.push('\n');
                 ls.push(r.line);
                 os.push(ri);
+                ts.push(shown.to_string());
             }
         }
         for (a, name) in nested {

@@ -421,7 +421,8 @@ fn segment_distance(p: Pos2, a: Pos2, b: Pos2) -> f32 {
 }
 
 /// What a box is: the library's hover text, and for a chain its first
-/// rules, for a group its members.
+/// rules (an nft chain's as nft writes them, with its declaration), for a
+/// group its members.
 fn node_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, node: &SceneNode) {
     ui.strong(&node.title);
     if !node.subtitle.is_empty() {
@@ -436,12 +437,16 @@ fn node_tooltip(ui: &mut Ui, state: &AppState, scene: &Scene, node: &SceneNode) 
             let Some(c) = table.chains.get(ci as usize) else {
                 return;
             };
+            if table.nft_chain(&c.name).is_some() {
+                ui.label(&node.hover);
+            }
             if let Some(g) = doc.graphs.get(state.table) {
                 let refs = g.referenced.get(ci as usize).copied().unwrap_or(0);
                 ui.label(format!("jumped to from {refs} rule(s)"));
             }
-            for r in c.rules.iter().take(6) {
-                ui.monospace(crate::state::short(&r.text, 100));
+            for ri in 0..c.rules.len().min(6) {
+                let text = table.rule_text(ci as usize, ri).unwrap_or_default();
+                ui.monospace(crate::state::short(text, 100));
             }
             if c.rules.len() > 6 {
                 ui.weak(format!("… {} more", c.rules.len() - 6));

@@ -77,11 +77,13 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera, fit: bool) -> Vec<A
             ui.label(&node.hover);
             let chain = flow.chains[n].and_then(|(t, c)| {
                 let table = doc.parsed.ruleset.tables.get(t)?;
-                table.chains.get(c)
+                Some((table, c, table.chains.get(c)?))
             });
-            if let Some(c) = chain {
-                for r in c.rules.iter().take(6) {
-                    ui.monospace(crate::state::short(&r.text, 100));
+            if let Some((table, ci, c)) = chain {
+                // An nft chain's rules as nft writes them.
+                for ri in 0..c.rules.len().min(6) {
+                    let text = table.rule_text(ci, ri).unwrap_or_default();
+                    ui.monospace(crate::state::short(text, 100));
                 }
                 if c.rules.len() > 6 {
                     ui.weak(format!("… {} more", c.rules.len() - 6));
