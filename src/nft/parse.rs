@@ -838,7 +838,7 @@ impl<'a> P<'a> {
     fn chain_items(
         &mut self,
         fam: Family,
-        head: &mut (Option<BaseChain>, Option<String>),
+        head: &mut (Option<Box<BaseChain>>, Option<String>),
     ) -> Res<()> {
         loop {
             self.skip_blank();
@@ -927,7 +927,7 @@ impl<'a> P<'a> {
         Ok(vec![self.expect_word("a device name")?.into()])
     }
 
-    fn base_chain(&mut self, fam: Family, base: &mut Option<BaseChain>) -> Res<()> {
+    fn base_chain(&mut self, fam: Family, base: &mut Option<Box<BaseChain>>) -> Res<()> {
         self.bump(); // type
         let kind = ChainType::from_name(self.expect_word("filter, nat or route")?);
         if !self.eat_word("hook") {
@@ -944,13 +944,13 @@ impl<'a> P<'a> {
         }
         let priority = self.priority(fam)?;
         let policy = base.as_ref().and_then(|b| b.policy);
-        *base = Some(BaseChain {
+        *base = Some(Box::new(BaseChain {
             kind,
             hook,
             priority,
             policy,
             devices,
-        });
+        }));
         Ok(())
     }
 
@@ -1200,7 +1200,7 @@ impl<'a> P<'a> {
         match end {
             Some(b) => Expr::Elem {
                 value: Box::new(key),
-                options: self.squeeze(a, b),
+                options: self.squeeze(a, b).into(),
             },
             None => key,
         }
@@ -1422,12 +1422,12 @@ impl<'a> P<'a> {
                         _ => break,
                     }
                 }
-                Ok(Stmt::Log {
+                Ok(Stmt::Log(Box::new(Log {
                     prefix,
                     level,
                     group,
                     other,
-                })
+                })))
             }
             "reject" => {
                 self.bump();
@@ -1639,11 +1639,11 @@ impl<'a> P<'a> {
             left: value,
             right: mask,
         } = &right
-            && slash == "/"
+            && *slash == BinOp::Mask
         {
             return Ok(Stmt::Match(Match {
                 left: Expr::Binop {
-                    op: "&".into(),
+                    op: BinOp::And,
                     left: Box::new(left),
                     right: mask.clone(),
                 },
@@ -1703,12 +1703,12 @@ impl<'a> P<'a> {
         let mut e = self.concat(fam, mode)?;
         while let Some(w) = self.peek_word() {
             let op = match w {
-                "&" | "and" => "&",
-                "|" | "or" => "|",
-                "^" | "xor" => "^",
-                "<<" | "lshift" => "<<",
-                ">>" | "rshift" => ">>",
-                "/" => "/",
+                "&" | "and" => BinOp::And,
+                "|" | "or" => BinOp::Or,
+                "^" | "xor" => BinOp::Xor,
+                "<<" | "lshift" => BinOp::Shl,
+                ">>" | "rshift" => BinOp::Shr,
+                "/" => BinOp::Mask,
                 "map" => {
                     self.bump();
                     let map = self.expr_set_or_ref(fam)?;
@@ -1721,14 +1721,14 @@ impl<'a> P<'a> {
                 _ => break,
             };
             self.bump();
-            let rmode = if op == "/" {
+            let rmode = if op == BinOp::Mask {
                 Mode::Value
             } else {
                 mode.for_operand()
             };
             let right = self.concat(fam, rmode)?;
             e = Expr::Binop {
-                op: op.into(),
+                op,
                 left: Box::new(e),
                 right: Box::new(right),
             };
@@ -1851,10 +1851,10 @@ impl<'a> P<'a> {
                     flags.push(self.expect_word("a fib flag")?.into());
                 }
                 let result = self.expect_word("oif, oifname or type")?;
-                Expr::Fib {
+                Expr::Fib(Box::new(Fib {
                     flags,
                     result: result.into(),
-                }
+                }))
             }
             "numgen" => {
                 self.bump();
@@ -1913,10 +1913,7 @@ impl<'a> P<'a> {
             {
                 self.bump();
                 self.bump();
-                Expr::Payload {
-                    proto: w.into(),
-                    field: next.unwrap_or_default().into(),
-                }
+                Expr::Payload(Payload::new(w, next.unwrap_or_default()))
             }
             _ => return Ok(None),
         };
@@ -1951,7 +1948,11 @@ fn is_squeezed(t: &str) -> bool {
 fn flags_of_or(e: Expr) -> Expr {
     fn collect(e: Expr, out: &mut Vec<Expr>) -> Result<(), Expr> {
         match e {
-            Expr::Binop { op, left, right } if op == "|" => {
+            Expr::Binop {
+                op: BinOp::Or,
+                left,
+                right,
+            } => {
                 collect(*left, out)?;
                 collect(*right, out)
             }
@@ -2118,10 +2119,7 @@ mod tests {
         assert_eq!(
             r.stmts[0],
             Stmt::Match(Match {
-                left: Expr::Payload {
-                    proto: "tcp".into(),
-                    field: "dport".into()
-                },
+                left: Expr::Payload(Payload::new("tcp", "dport")),
                 op: RelOp::Implicit,
                 right: Expr::Set(vec![Expr::Value("22".into()), Expr::Value("80".into())]),
             })
