@@ -59,7 +59,7 @@ impl Display for Shown<'_> {
                     f.write_str(v)
                 }
             }
-            Expr::Payload { proto, field } => write!(f, "{proto} {field}"),
+            Expr::Payload(p) => write!(f, "{} {}", p.proto(), p.field()),
             Expr::Meta(k) => {
                 if BARE_META.contains(&k.as_str()) && k != "mark" {
                     f.write_str(k)
@@ -79,8 +79,8 @@ impl Display for Shown<'_> {
                 }
                 write!(f, " {key}")
             }
-            Expr::Fib { flags, result } => {
-                write!(f, "fib {} {result}", join(flags.iter(), " . "))
+            Expr::Fib(fib) => {
+                write!(f, "fib {} {}", join(fib.flags.iter(), " . "), fib.result)
             }
             Expr::Prefix { addr, len } => write!(f, "{addr}/{len}"),
             Expr::Range(a, b) => write!(f, "{}-{}", sub(a), sub(b)),
@@ -174,7 +174,7 @@ impl Display for Stmt {
             Stmt::Match(m) => {
                 // A flag mask reads back as `tcp flags syn / syn,rst`.
                 if let Expr::Binop { op, left, right } = &m.left
-                    && op == "&"
+                    && *op == BinOp::And
                     && matches!(**right, Expr::List(_))
                 {
                     write!(f, "{left}")?;
@@ -219,12 +219,13 @@ impl Display for Stmt {
                 }
                 Ok(())
             }
-            Stmt::Log {
-                prefix,
-                level,
-                group,
-                other,
-            } => {
+            Stmt::Log(log) => {
+                let Log {
+                    prefix,
+                    level,
+                    group,
+                    other,
+                } = &**log;
                 f.write_str("log")?;
                 if let Some(p) = prefix {
                     f.write_str(" prefix ")?;

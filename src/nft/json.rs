@@ -286,7 +286,7 @@ fn read_item(rs: &mut NftRuleset, kind: &str, body: &J<'_>, cx: &mut Ctx) -> Res
             c.comment = s(o, "comment").map(String::from);
             if let (Some(ty), Some(hook)) = (s(o, "type"), s(o, "hook")) {
                 let prio = o.get("prio").and_then(J::as_i64).unwrap_or(0) as i32;
-                c.base = Some(BaseChain {
+                c.base = Some(Box::new(BaseChain {
                     kind: ChainType::from_name(ty),
                     hook: Hook::from_name(hook),
                     priority: Priority::number(prio),
@@ -296,7 +296,7 @@ fn read_item(rs: &mut NftRuleset, kind: &str, body: &J<'_>, cx: &mut Ctx) -> Res
                         _ => None,
                     },
                     devices: strings(o.get("dev")),
-                });
+                }));
             }
             let _ = fam;
             // nft lists each chain once, before its rules.
@@ -518,12 +518,12 @@ fn stmt(e: &J<'_>) -> Stmt {
                     other.push(format!("{k} {}", plain(n)));
                 }
             }
-            Stmt::Log {
+            Stmt::Log(Box::new(Log {
                 prefix: field("prefix").and_then(J::as_str).map(String::from),
                 level: field("level").and_then(J::as_str).map(Str::from),
                 group: field("group").and_then(J::as_u64).map(|g| g as u32),
                 other,
-            }
+            }))
         }
         "reject" => {
             let ty = field("type").and_then(J::as_str);
@@ -676,10 +676,10 @@ fn expr(v: &J<'_>) -> Expr {
             let fs = |name: &str| f(name).and_then(J::as_str).unwrap_or_default();
             match k {
                 "payload" => match (f("protocol"), f("field")) {
-                    (Some(p), Some(x)) => Expr::Payload {
-                        proto: p.as_str().unwrap_or_default().into(),
-                        field: x.as_str().unwrap_or_default().into(),
-                    },
+                    (Some(p), Some(x)) => Expr::Payload(Payload::new(
+                        p.as_str().unwrap_or_default(),
+                        x.as_str().unwrap_or_default(),
+                    )),
                     _ => Expr::Other(format!(
                         "@{},{},{}",
                         fs("base"),
@@ -687,10 +687,7 @@ fn expr(v: &J<'_>) -> Expr {
                         f("len").map(plain).unwrap_or_default()
                     )),
                 },
-                "exthdr" => Expr::Payload {
-                    proto: fs("name").into(),
-                    field: fs("field").into(),
-                },
+                "exthdr" => Expr::Payload(Payload::new(fs("name"), fs("field"))),
                 "tcp option" | "ip option" => {
                     let mut t = format!("{k} {}", fs("name"));
                     if let Some(x) = f("field").and_then(J::as_str) {
@@ -710,10 +707,10 @@ fn expr(v: &J<'_>) -> Expr {
                     },
                     family: f("family").and_then(J::as_str).and_then(Family::from_name),
                 },
-                "fib" => Expr::Fib {
+                "fib" => Expr::Fib(Box::new(Fib {
                     flags: strings(f("flags")),
                     result: fs("result").into(),
-                },
+                })),
                 "prefix" => Expr::Prefix {
                     addr: f("addr").map(plain).unwrap_or_default().into(),
                     len: f("len").and_then(J::as_u64).unwrap_or(0) as u8,
@@ -743,9 +740,9 @@ fn expr(v: &J<'_>) -> Expr {
                     key: Box::new(f("key").map_or(Expr::Other(String::new()), expr)),
                     map: Box::new(f("data").map_or(Expr::Other(String::new()), map_data)),
                 },
-                "&" | "|" | "^" | "<<" | ">>" => match b.as_array() {
-                    Some(a) if a.len() == 2 => Expr::Binop {
-                        op: k.into(),
+                "&" | "|" | "^" | "<<" | ">>" => match (b.as_array(), BinOp::from_symbol(k)) {
+                    (Some(a), Some(op)) if a.len() == 2 => Expr::Binop {
+                        op,
                         left: Box::new(expr(&a[0])),
                         right: Box::new(expr(&a[1])),
                     },
@@ -792,7 +789,7 @@ fn expr(v: &J<'_>) -> Expr {
                     } else {
                         Expr::Elem {
                             value: Box::new(value),
-                            options: opts.join(" "),
+                            options: opts.join(" ").into(),
                         }
                     }
                 }

@@ -235,9 +235,10 @@ pub struct Chain {
     /// Kernel handle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<u64>,
-    /// Set for base chains (attached to a hook).
+    /// Set for base chains (attached to a hook); boxed, as most chains
+    /// are regular ones.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub base: Option<BaseChain>,
+    pub base: Option<Box<BaseChain>>,
     /// `comment "..."`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -563,21 +564,9 @@ pub enum Stmt {
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<Str>,
     },
-    /// `log [prefix "..."] [level L] [group N] ...`
-    Log {
-        /// `prefix`
-        #[serde(skip_serializing_if = "Option::is_none")]
-        prefix: Option<String>,
-        /// `level`
-        #[serde(skip_serializing_if = "Option::is_none")]
-        level: Option<Str>,
-        /// `group`
-        #[serde(skip_serializing_if = "Option::is_none")]
-        group: Option<u32>,
-        /// Everything else (`flags ...`, `snaplen`, `queue-threshold`), as text.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        other: Vec<String>,
-    },
+    /// `log [prefix "..."] [level L] [group N] ...` (boxed: the largest
+    /// statement, and a rarer one).
+    Log(Box<Log>),
     /// `reject [with icmp|icmpv6|icmpx TYPE | with tcp reset]`: terminal.
     Reject {
         /// What follows `with` (`tcp reset`, `icmpx admin-prohibited`).
@@ -602,6 +591,23 @@ pub enum Stmt {
     Notrack,
     /// Anything not understood, kept as text.
     Other(String),
+}
+
+/// `log [prefix "..."] [level L] [group N] ...`
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Log {
+    /// `prefix`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `level`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<Str>,
+    /// `group`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
+    /// Everything else (`flags ...`, `snaplen`, `queue-threshold`), as text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<String>,
 }
 
 /// `LEFT OP RIGHT`
@@ -743,12 +749,7 @@ impl NatKind {
 pub enum Expr {
     /// A packet header field: `ip saddr`, `tcp dport`, `th dport`, `icmp type`,
     /// `ether saddr`, `vlan id` ...
-    Payload {
-        /// Protocol keyword (`ip`, `ip6`, `tcp`, `udp`, `th`, `icmp`, ...).
-        proto: Str,
-        /// Field keyword (`saddr`, `dport`, `type`, ...).
-        field: Str,
-    },
+    Payload(Payload),
     /// `meta KEY` or a bare meta key (`iifname`, `oif`, `mark`, `l4proto` ...).
     Meta(Str),
     /// `ct [original|reply] KEY`.
@@ -762,13 +763,9 @@ pub enum Expr {
         #[serde(skip_serializing_if = "Option::is_none")]
         family: Option<Family>,
     },
-    /// `fib saddr . iif oif`: flags then the result wanted.
-    Fib {
-        /// `saddr`, `daddr`, `mark`, `iif`, `oif`.
-        flags: Vec<Str>,
-        /// `oif`, `oifname`, `type`.
-        result: Str,
-    },
+    /// `fib saddr . iif oif`: flags then the result wanted (boxed: rare,
+    /// and larger than the other expressions).
+    Fib(Box<Fib>),
     /// A literal: its canonical text without quotes (`22`, `10.0.0.1`,
     /// `lo`, `established`, `0x00004000`).
     Value(Str),
@@ -804,8 +801,8 @@ pub enum Expr {
     Verdict(Box<Verdict>),
     /// `A & B`, `A | B`, `A ^ B`, `A << B`, `A >> B`, and `A / B` for flag masks.
     Binop {
-        /// The operator as written.
-        op: Str,
+        /// The operator.
+        op: BinOp,
         /// Left side.
         left: Box<Expr>,
         /// Right side.
@@ -818,10 +815,149 @@ pub enum Expr {
         /// The element's value.
         value: Box<Expr>,
         /// `timeout`, `expires`, `comment` ... as text.
-        options: String,
+        options: Box<str>,
     },
     /// Anything not understood, as text.
     Other(String),
+}
+
+// Expressions fill most of a large ruleset's memory: keep them at 32 bytes.
+const _: () = assert!(std::mem::size_of::<Expr>() == 32);
+
+/// A payload field: a protocol keyword and a field keyword, held in one
+/// short string so that an [`Expr`] stays small (32 bytes: a length
+/// beside the string would make it 40).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The protocol's length in bytes (decimal) and `:`, then the
+    /// protocol, then the field: `2:ipsaddr`. Any two strings can be
+    /// held this way, and these are short enough to be kept inline.
+    both: Str,
+}
+
+impl Payload {
+    /// The field `field` of protocol `proto` (`tcp`, `dport`).
+    pub fn new(proto: &str, field: &str) -> Payload {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = proto.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut both = Str::with_capacity(digits.len() - i + 1 + proto.len() + field.len());
+        // Only ASCII digits were written.
+        both.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+        both.push(':');
+        both.push_str(proto);
+        both.push_str(field);
+        Payload { both }
+    }
+
+    /// The protocol and the field.
+    fn parts(&self) -> (&str, &str) {
+        let (len, rest) = self.both.split_once(':').unwrap_or(("", &self.both));
+        let len = len.parse().unwrap_or(0);
+        rest.split_at_checked(len).unwrap_or((rest, ""))
+    }
+
+    /// Protocol keyword (`ip`, `ip6`, `tcp`, `udp`, `th`, `icmp`, ...).
+    pub fn proto(&self) -> &str {
+        self.parts().0
+    }
+
+    /// Field keyword (`saddr`, `dport`, `type`, ...).
+    pub fn field(&self) -> &str {
+        self.parts().1
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payload")
+            .field("proto", &self.proto())
+            .field("field", &self.field())
+            .finish()
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Payload", 2)?;
+        st.serialize_field("proto", self.proto())?;
+        st.serialize_field("field", self.field())?;
+        st.end()
+    }
+}
+
+/// `fib FLAGS RESULT`
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fib {
+    /// `saddr`, `daddr`, `mark`, `iif`, `oif`.
+    pub flags: Vec<Str>,
+    /// `oif`, `oifname`, `type`.
+    pub result: Str,
+}
+
+/// A binary operator of [`Expr::Binop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BinOp {
+    /// `&`
+    #[serde(rename = "&")]
+    And,
+    /// `|`
+    #[serde(rename = "|")]
+    Or,
+    /// `^`
+    #[serde(rename = "^")]
+    Xor,
+    /// `<<`
+    #[serde(rename = "<<")]
+    Shl,
+    /// `>>`
+    #[serde(rename = ">>")]
+    Shr,
+    /// `/`: a flag mask (`syn / syn,rst`).
+    #[serde(rename = "/")]
+    Mask,
+}
+
+impl BinOp {
+    /// The operator as nft prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::And => "&",
+            BinOp::Or => "|",
+            BinOp::Xor => "^",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
+            BinOp::Mask => "/",
+        }
+    }
+
+    /// Reads an operator as nft prints it.
+    pub fn from_symbol(s: &str) -> Option<BinOp> {
+        Some(match s {
+            "&" => BinOp::And,
+            "|" => BinOp::Or,
+            "^" => BinOp::Xor,
+            "<<" => BinOp::Shl,
+            ">>" => BinOp::Shr,
+            "/" => BinOp::Mask,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for BinOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `ct original|reply`
@@ -898,4 +1034,30 @@ pub struct Object {
     pub line: u32,
     /// The body between the braces, as text.
     pub body: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_keeps_any_protocol_and_field_apart() {
+        for (p, f) in [
+            ("ip", "saddr"),
+            ("", ""),
+            ("a:b", "12:x"),
+            ("0123456789ab", ""),
+            ("é", "ü:"),
+        ] {
+            let x = Payload::new(p, f);
+            assert_eq!((x.proto(), x.field()), (p, f));
+        }
+        let long = "p".repeat(300);
+        let x = Payload::new(&long, "f");
+        assert_eq!((x.proto(), x.field()), (long.as_str(), "f"));
+        assert_eq!(
+            serde_json::to_string(&Expr::Payload(Payload::new("tcp", "dport"))).unwrap(),
+            r#"{"payload":{"proto":"tcp","field":"dport"}}"#
+        );
+    }
 }

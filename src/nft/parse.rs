@@ -30,6 +30,7 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         line_starts: line_starts(src),
         line_hint: std::cell::Cell::new(0),
         stmt_buf: Vec::new(),
+        rule_buf: Vec::new(),
         anon: 0,
         chain_at: HashMap::default(),
     };
@@ -112,6 +113,37 @@ pub fn looks_like_nft(text: &str) -> bool {
     false
 }
 
+/// The 1-based line and column of byte `at` of `src` and where its line
+/// starts; `hint` is the line found last (and is moved to this one).
+fn line_col_in(
+    src: &str,
+    line_starts: &[usize],
+    hint: &std::cell::Cell<usize>,
+    at: usize,
+) -> (u32, u32, usize) {
+    // Reading goes forward, so the line is most often the last one
+    // asked for or a few after it.
+    let ls = line_starts;
+    let mut li = hint.get();
+    if ls[li] <= at {
+        let mut steps = 0;
+        while li + 1 < ls.len() && ls[li + 1] <= at {
+            li += 1;
+            steps += 1;
+            if steps == 16 {
+                li = ls.partition_point(|&s| s <= at) - 1;
+                break;
+            }
+        }
+    } else {
+        li = ls.partition_point(|&s| s <= at) - 1;
+    }
+    hint.set(li);
+    let start = ls[li];
+    let col = src[start..at.min(src.len())].chars().count() as u32 + 1;
+    (li as u32 + 1, col, start)
+}
+
 fn line_starts(src: &str) -> Vec<usize> {
     let mut v = vec![0];
     v.extend(memchr::memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1));
@@ -167,6 +199,11 @@ struct P<'a> {
     line_hint: std::cell::Cell<usize>,
     /// Room for the statements of the rule being read.
     stmt_buf: Vec<Stmt>,
+    /// The rules of the chain bodies being read (an anonymous chain's
+    /// after its rule's chain's), moved out sized to their number when a
+    /// body ends: most chains hold one to three rules, and a list grown
+    /// by pushes would hold four.
+    rule_buf: Vec<Rule>,
     anon: usize,
     /// `(table index, chain name)` -> chain index, so that large rulesets
     /// read in linear time.
@@ -177,27 +214,7 @@ impl<'a> P<'a> {
     // ---- positions and problems ----
 
     fn line_col(&self, at: usize) -> (u32, u32, usize) {
-        // Reading goes forward, so the line is most often the last one
-        // asked for or a few after it.
-        let ls = &self.line_starts;
-        let mut li = self.line_hint.get();
-        if ls[li] <= at {
-            let mut steps = 0;
-            while li + 1 < ls.len() && ls[li + 1] <= at {
-                li += 1;
-                steps += 1;
-                if steps == 16 {
-                    li = ls.partition_point(|&s| s <= at) - 1;
-                    break;
-                }
-            }
-        } else {
-            li = ls.partition_point(|&s| s <= at) - 1;
-        }
-        self.line_hint.set(li);
-        let start = ls[li];
-        let col = self.src[start..at.min(self.src.len())].chars().count() as u32 + 1;
-        (li as u32 + 1, col, start)
+        line_col_in(self.src, &self.line_starts, &self.line_hint, at)
     }
 
     fn problem_at(&mut self, at: usize, severity: Severity, message: String) {
@@ -651,14 +668,18 @@ impl<'a> P<'a> {
     /// when the table has no such chain yet. `chain_at` knows every chain
     /// of every table, so this is one hash lookup.
     fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
-        if let Some(i) = self.known_chain(ti, name) {
-            return i;
+        use std::collections::hash_map::Entry;
+        // One hash whether the chain is new or not (tens of thousands of
+        // chains are declared one after the other).
+        match self.chain_at.entry((ti, Str::from(name))) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let line = line_col_in(self.src, &self.line_starts, &self.line_hint, at).0;
+                let chains = &mut self.rs.tables[ti].chains;
+                chains.push(Chain::new(name, line));
+                *e.insert(chains.len() - 1)
+            }
         }
-        let line = self.line_of(at);
-        self.rs.tables[ti].chains.push(Chain::new(name, line));
-        let i = self.rs.tables[ti].chains.len() - 1;
-        self.chain_at.insert((ti, Str::from(name)), i);
-        i
     }
 
     /// The index of an existing chain of table `ti`.
@@ -802,22 +823,22 @@ impl<'a> P<'a> {
         // the whole chain: with tens of thousands of chains the copies
         // showed in profiles).
         let c = &mut self.rs.tables[ti].chains[ci];
-        let mut rules = std::mem::take(&mut c.rules);
         let mut head = (c.base.take(), c.comment.take());
-        let r = self.chain_items(fam, &mut head, &mut rules);
+        let mark = self.rule_buf.len();
+        let r = self.chain_items(fam, &mut head);
         let c = &mut self.rs.tables[ti].chains[ci];
-        c.rules = rules;
+        c.rules.reserve_exact(self.rule_buf.len() - mark);
+        c.rules.extend(self.rule_buf.drain(mark..));
         (c.base, c.comment) = head;
         r
     }
 
     /// The items of a chain body up to its `}`; `head` is the chain's base
-    /// chain and comment.
+    /// chain and comment, the rules go to the end of `rule_buf`.
     fn chain_items(
         &mut self,
         fam: Family,
-        head: &mut (Option<BaseChain>, Option<String>),
-        rules: &mut Vec<Rule>,
+        head: &mut (Option<Box<BaseChain>>, Option<String>),
     ) -> Res<()> {
         loop {
             self.skip_blank();
@@ -876,7 +897,7 @@ impl<'a> P<'a> {
                 }
                 _ => match self.rule(fam) {
                     Ok(r) => {
-                        rules.push(r);
+                        self.rule_buf.push(r);
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -906,7 +927,7 @@ impl<'a> P<'a> {
         Ok(vec![self.expect_word("a device name")?.into()])
     }
 
-    fn base_chain(&mut self, fam: Family, base: &mut Option<BaseChain>) -> Res<()> {
+    fn base_chain(&mut self, fam: Family, base: &mut Option<Box<BaseChain>>) -> Res<()> {
         self.bump(); // type
         let kind = ChainType::from_name(self.expect_word("filter, nat or route")?);
         if !self.eat_word("hook") {
@@ -923,13 +944,13 @@ impl<'a> P<'a> {
         }
         let priority = self.priority(fam)?;
         let policy = base.as_ref().and_then(|b| b.policy);
-        *base = Some(BaseChain {
+        *base = Some(Box::new(BaseChain {
             kind,
             hook,
             priority,
             policy,
             devices,
-        });
+        }));
         Ok(())
     }
 
@@ -1179,7 +1200,7 @@ impl<'a> P<'a> {
         match end {
             Some(b) => Expr::Elem {
                 value: Box::new(key),
-                options: self.squeeze(a, b),
+                options: self.squeeze(a, b).into(),
             },
             None => key,
         }
@@ -1268,11 +1289,14 @@ impl<'a> P<'a> {
                     self.anon += 1;
                     let mut c =
                         Chain::new(format!("{{anon {}}}", self.anon), self.line_of(self.here()));
-                    let mut rules = Vec::new();
                     let mut head = (None, None);
-                    self.chain_items(fam, &mut head, &mut rules)?;
+                    let mark = self.rule_buf.len();
+                    if let Err(e) = self.chain_items(fam, &mut head) {
+                        self.rule_buf.truncate(mark);
+                        return Err(e);
+                    }
                     (c.base, c.comment) = head;
-                    c.rules = rules;
+                    c.rules = self.rule_buf.drain(mark..).collect();
                     return Ok(Some(if w == "jump" {
                         Verdict::JumpAnon(Box::new(c))
                     } else {
@@ -1398,12 +1422,12 @@ impl<'a> P<'a> {
                         _ => break,
                     }
                 }
-                Ok(Stmt::Log {
+                Ok(Stmt::Log(Box::new(Log {
                     prefix,
                     level,
                     group,
                     other,
-                })
+                })))
             }
             "reject" => {
                 self.bump();
@@ -1615,11 +1639,11 @@ impl<'a> P<'a> {
             left: value,
             right: mask,
         } = &right
-            && slash == "/"
+            && *slash == BinOp::Mask
         {
             return Ok(Stmt::Match(Match {
                 left: Expr::Binop {
-                    op: "&".into(),
+                    op: BinOp::And,
                     left: Box::new(left),
                     right: mask.clone(),
                 },
@@ -1679,12 +1703,12 @@ impl<'a> P<'a> {
         let mut e = self.concat(fam, mode)?;
         while let Some(w) = self.peek_word() {
             let op = match w {
-                "&" | "and" => "&",
-                "|" | "or" => "|",
-                "^" | "xor" => "^",
-                "<<" | "lshift" => "<<",
-                ">>" | "rshift" => ">>",
-                "/" => "/",
+                "&" | "and" => BinOp::And,
+                "|" | "or" => BinOp::Or,
+                "^" | "xor" => BinOp::Xor,
+                "<<" | "lshift" => BinOp::Shl,
+                ">>" | "rshift" => BinOp::Shr,
+                "/" => BinOp::Mask,
                 "map" => {
                     self.bump();
                     let map = self.expr_set_or_ref(fam)?;
@@ -1697,14 +1721,14 @@ impl<'a> P<'a> {
                 _ => break,
             };
             self.bump();
-            let rmode = if op == "/" {
+            let rmode = if op == BinOp::Mask {
                 Mode::Value
             } else {
                 mode.for_operand()
             };
             let right = self.concat(fam, rmode)?;
             e = Expr::Binop {
-                op: op.into(),
+                op,
                 left: Box::new(e),
                 right: Box::new(right),
             };
@@ -1827,10 +1851,10 @@ impl<'a> P<'a> {
                     flags.push(self.expect_word("a fib flag")?.into());
                 }
                 let result = self.expect_word("oif, oifname or type")?;
-                Expr::Fib {
+                Expr::Fib(Box::new(Fib {
                     flags,
                     result: result.into(),
-                }
+                }))
             }
             "numgen" => {
                 self.bump();
@@ -1889,10 +1913,7 @@ impl<'a> P<'a> {
             {
                 self.bump();
                 self.bump();
-                Expr::Payload {
-                    proto: w.into(),
-                    field: next.unwrap_or_default().into(),
-                }
+                Expr::Payload(Payload::new(w, next.unwrap_or_default()))
             }
             _ => return Ok(None),
         };
@@ -1903,32 +1924,35 @@ impl<'a> P<'a> {
 
 /// Whether `t` is already as [`P::squeeze`] leaves it: ASCII words kept
 /// apart by single spaces (as nft lists a rule).
+///
+/// Written as folds without early exits so that the compiler checks many
+/// bytes at once: this runs on the text of every rule.
 fn is_squeezed(t: &str) -> bool {
     let b = t.as_bytes();
     if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
         return false;
     }
-    let mut prev_space = false;
-    for &c in b {
-        if c == b' ' {
-            if prev_space {
-                return false;
-            }
-            prev_space = true;
-        } else if c.is_ascii_whitespace() || c == 0x0b || c >= 0x80 {
-            return false;
-        } else {
-            prev_space = false;
-        }
-    }
-    true
+    // White space other than the space (`\t` to `\r`), and any byte of a
+    // non-ASCII character (which may be Unicode white space).
+    let odd = b.iter().fold(false, |acc, &c| {
+        acc | (c.wrapping_sub(b'\t') < 5) | (c >= 0x80)
+    });
+    let double = b
+        .iter()
+        .zip(b.iter().skip(1))
+        .fold(false, |acc, (&x, &y)| acc | ((x == b' ') & (y == b' ')));
+    !(odd | double)
 }
 
 /// `(a | b | c)` of plain values is the flag list `a,b,c`.
 fn flags_of_or(e: Expr) -> Expr {
     fn collect(e: Expr, out: &mut Vec<Expr>) -> Result<(), Expr> {
         match e {
-            Expr::Binop { op, left, right } if op == "|" => {
+            Expr::Binop {
+                op: BinOp::Or,
+                left,
+                right,
+            } => {
                 collect(*left, out)?;
                 collect(*right, out)
             }
@@ -1985,16 +2009,21 @@ pub(crate) fn looks_like_value(w: &str) -> bool {
 /// Reads a literal word: a prefix `A/N`, a range `A-B` of numbers or
 /// addresses, or a plain value.
 pub(crate) fn value_expr(w: &str) -> Expr {
-    if let Some((a, n)) = w.rsplit_once('/')
-        && let Ok(len) = n.parse::<u8>()
-        && a.parse::<std::net::IpAddr>().is_ok()
+    // Most words are neither: two byte scans settle them without the
+    // number and address parsing below.
+    let b = w.as_bytes();
+    if let Some(i) = b.iter().rposition(|&c| c == b'/')
+        && let Ok(len) = w[i + 1..].parse::<u8>()
+        && w[..i].parse::<std::net::IpAddr>().is_ok()
     {
         return Expr::Prefix {
-            addr: a.into(),
+            addr: w[..i].into(),
             len,
         };
     }
-    if let Some((a, b)) = split_range(w) {
+    if b.contains(&b'-')
+        && let Some((a, b)) = split_range(w)
+    {
         return Expr::Range(
             Box::new(Expr::Value(a.into())),
             Box::new(Expr::Value(b.into())),
@@ -2012,8 +2041,9 @@ fn numeric_or_addr(s: &str) -> bool {
 }
 
 fn split_range(w: &str) -> Option<(&str, &str)> {
-    for (i, c) in w.char_indices() {
-        if c == '-' && i > 0 {
+    // `-` is one byte and no other character's bytes contain it.
+    for (i, &c) in w.as_bytes().iter().enumerate() {
+        if c == b'-' && i > 0 {
             let (a, b) = (&w[..i], &w[i + 1..]);
             if numeric_or_addr(a) && numeric_or_addr(b) {
                 return Some((a, b));
@@ -2031,10 +2061,11 @@ fn split_addr_port(v: &str) -> (&str, Option<&str>) {
     {
         return (a, p.strip_prefix(':').filter(|p| !p.is_empty()));
     }
-    if v.matches(':').count() == 1
-        && let Some((a, p)) = v.split_once(':')
+    let b = v.as_bytes();
+    if let Some(i) = b.iter().position(|&c| c == b':')
+        && !b[i + 1..].contains(&b':')
     {
-        return (a, Some(p));
+        return (&v[..i], Some(&v[i + 1..]));
     }
     (v, None)
 }
@@ -2088,10 +2119,7 @@ mod tests {
         assert_eq!(
             r.stmts[0],
             Stmt::Match(Match {
-                left: Expr::Payload {
-                    proto: "tcp".into(),
-                    field: "dport".into()
-                },
+                left: Expr::Payload(Payload::new("tcp", "dport")),
                 op: RelOp::Implicit,
                 right: Expr::Set(vec![Expr::Value("22".into()), Expr::Value("80".into())]),
             })

@@ -2144,7 +2144,7 @@ pub(super) mod from_model {
             Stmt::Verdict(v) => verdict(v),
             Stmt::Vmap { key, map } => json!({"vmap": {"key": expr(key), "data": expr(map)}}),
             Stmt::Counter { .. } => json!({"counter": null}),
-            Stmt::Log { prefix, .. } => match prefix {
+            Stmt::Log(log) => match &log.prefix {
                 Some(p) => json!({"log": {"prefix": p}}),
                 None => json!({"log": {}}),
             },
@@ -2176,8 +2176,8 @@ pub(super) mod from_model {
 
     fn expr(e: &Expr) -> Value {
         match e {
-            Expr::Payload { proto, field } => {
-                json!({"payload": {"protocol": proto.to_string(), "field": field.to_string()}})
+            Expr::Payload(p) => {
+                json!({"payload": {"protocol": p.proto(), "field": p.field()}})
             }
             Expr::Meta(k) => json!({"meta": {"key": k.to_string()}}),
             Expr::Ct { key, dir, family } => {
@@ -2193,9 +2193,9 @@ pub(super) mod from_model {
                 }
                 json!({ "ct": o })
             }
-            Expr::Fib { flags, result } => json!({"fib": {
-                "result": result.to_string(),
-                "flags": flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            Expr::Fib(fib) => json!({"fib": {
+                "result": fib.result.to_string(),
+                "flags": fib.flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
             }}),
             Expr::Value(v) => json!(v.to_string()),
             Expr::Prefix { addr, len } => json!({"prefix": {"addr": addr.to_string(), "len": len}}),
