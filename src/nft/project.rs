@@ -201,7 +201,7 @@ fn project_table(t: &Table, out: &mut String) -> Projected {
                 base: c
                     .base
                     .as_ref()
-                    .map(super::display::base_chain_line)
+                    .map(|b| super::display::base_chain_line(b))
                     .unwrap_or_default(),
                 anonymous,
                 rules: w.texts.remove(&n).unwrap_or_default(),
