@@ -533,14 +533,10 @@ fn edges_through_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
     out
 }
 
-/// The engine `auto` picks draws no edge through a box that is not one of
-/// its ends, in any view of any corpus dump (layout-rs, which `auto` used
-/// to pick for small graphs, cut through boxes in a third of them), and
-/// lays out each table's views with the layered engine.
-#[test]
-fn auto_layout_runs_no_edge_through_another_box() {
-    let mut bad: Vec<String> = Vec::new();
-    let mut edges = 0;
+/// Calls `f` with every table view of every corpus dump and sample: the
+/// default view of all its tables and one view per table, once for each
+/// `--rules` setting in `rules_modes`, with a name for messages.
+fn each_corpus_view(rules_modes: &[bool], mut f: impl FnMut(&str, &View)) {
     for path in corpus_files().into_iter().chain(sample_files()) {
         let name = path.display().to_string();
         let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
@@ -550,7 +546,8 @@ fn auto_layout_runs_no_edge_through_another_box() {
         let g = ChainGraph::build(rs);
         let mut tables: Vec<Vec<String>> = vec![Vec::new()];
         tables.extend(rs.tables.iter().map(|t| vec![t.name.to_string()]));
-        for (mode, rules) in [("default", false), ("--rules", true)] {
+        for &rules in rules_modes {
+            let mode = if rules { "--rules" } else { "default" };
             for t in &tables {
                 let opts = ViewOptions {
                     tables: t.clone(),
@@ -558,13 +555,26 @@ fn auto_layout_runs_no_edge_through_another_box() {
                     ..Default::default()
                 };
                 let Ok(v) = view(rs, &g, &opts) else { continue };
-                let l = layout(&v, Choice::Auto);
-                assert_ne!(l.engine, iptviz::layout::Engine::LayoutRs, "{name}");
-                edges += v.edges.len();
-                bad.extend(edges_through_boxes(&v, &l, &format!("{name} {mode} {t:?}")));
+                f(&format!("{name} {mode} {t:?}"), &v);
             }
         }
     }
+}
+
+/// The engine `auto` picks draws no edge through a box that is not one of
+/// its ends, in any view of any corpus dump (layout-rs, which `auto` used
+/// to pick for small graphs, cut through boxes in a third of them), and
+/// lays out each table's views with the layered engine.
+#[test]
+fn auto_layout_runs_no_edge_through_another_box() {
+    let mut bad: Vec<String> = Vec::new();
+    let mut edges = 0;
+    each_corpus_view(&[false, true], |name, v| {
+        let l = layout(v, Choice::Auto);
+        assert_ne!(l.engine, iptviz::layout::Engine::LayoutRs, "{name}");
+        edges += v.edges.len();
+        bad.extend(edges_through_boxes(v, &l, name));
+    });
     assert!(edges > 1000, "only {edges} edges checked");
     assert!(
         bad.is_empty(),
@@ -635,37 +645,22 @@ fn wide_fan_out_is_sliced_into_a_near_screen_shape() {
 fn every_table_view_keeps_within_three_to_one() {
     let mut checked = 0;
     let mut bad: Vec<String> = Vec::new();
-    for path in corpus_files().into_iter().chain(sample_files()) {
-        let name = path.display().to_string();
-        let Ok(parsed) = parse_str(&read(&path), &ParseOptions::lenient(&name)) else {
-            continue;
-        };
-        let rs = &parsed.ruleset;
-        let g = ChainGraph::build(rs);
-        let mut tables: Vec<Vec<String>> = vec![Vec::new()];
-        tables.extend(rs.tables.iter().map(|t| vec![t.name.to_string()]));
-        for t in tables {
-            let opts = ViewOptions {
-                tables: t.clone(),
-                ..Default::default()
-            };
-            let Ok(v) = view(rs, &g, &opts) else { continue };
-            if v.nodes.len() < 3 {
-                continue;
-            }
-            let l = layout(&v, Choice::Auto);
-            let aspect = l.width / l.height;
-            checked += 1;
-            if !(1.0 / 3.0..=3.0).contains(&aspect) {
-                bad.push(format!(
-                    "{name} {t:?}: {} x {} (aspect {aspect:.2}, {} boxes)",
-                    l.width,
-                    l.height,
-                    v.nodes.len()
-                ));
-            }
+    each_corpus_view(&[false], |name, v| {
+        if v.nodes.len() < 3 {
+            return;
         }
-    }
+        let l = layout(v, Choice::Auto);
+        let aspect = l.width / l.height;
+        checked += 1;
+        if !(1.0 / 3.0..=3.0).contains(&aspect) {
+            bad.push(format!(
+                "{name}: {} x {} (aspect {aspect:.2}, {} boxes)",
+                l.width,
+                l.height,
+                v.nodes.len()
+            ));
+        }
+    });
     assert!(checked > 80, "only {checked} views checked");
     assert!(
         bad.is_empty(),
