@@ -59,15 +59,15 @@ enum Cmd {
     /// a chain nothing jumps to, -m state with -m conntrack) are listed as
     /// warnings.
     ///
-    /// Examples:
-    ///   iptviz check rules.v4
-    ///   iptables-save | iptviz check -
-    ///   iptviz check --json rules.v4 | jq '.[0].problems'
-    ///   iptviz check --deny-warnings rules.v4   # CI: fail on warnings too
-    ///
     /// Exit status: 0 clean, 1 problems found (errors, or input warnings;
     /// suspicious-rule warnings only with --deny-warnings), 2 input could
     /// not be read.
+    // The examples as their own lines (a doc comment's are rewrapped).
+    #[command(after_help = "Examples:
+  iptviz check rules.v4
+  iptables-save | iptviz check -
+  iptviz check --json rules.v4 | jq '.[0].problems'
+  iptviz check --deny-warnings rules.v4   # CI: fail on warnings too")]
     Check(check::CheckArgs),
     /// Print the rules again as canonical iptables-save text (or JSON).
     ///

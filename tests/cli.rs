@@ -202,6 +202,51 @@ fn help_teaches_with_examples() {
         .stdout(predicate::str::contains("--live").or(predicate::str::contains("check")));
 }
 
+/// `check --help` printed its examples run together into one paragraph
+/// (clap rewraps a doc comment's lines): every command's examples stand
+/// one to a line, each starting with a command.
+#[test]
+fn help_examples_of_every_command_stay_on_lines_of_their_own() {
+    let top = iptviz().arg("--help").output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout).into_owned();
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(
+        commands.len() > 10,
+        "commands read from --help: {commands:?}"
+    );
+    let mut with_examples = 0;
+    for c in &commands {
+        let out = iptviz().args([c.as_str(), "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        let Some(at) = help.find("Examples:") else {
+            continue;
+        };
+        with_examples += 1;
+        let after = &help[at + "Examples:".len()..];
+        assert!(
+            after.starts_with('\n'),
+            "`iptviz {c} --help`: examples run on after the heading:\n{}",
+            &after[..after.len().min(200)]
+        );
+        let first = after.lines().nth(1).unwrap_or("").trim_start();
+        assert!(
+            first.starts_with("iptviz") || first.starts_with("sudo") || first.contains("| iptviz"),
+            "`iptviz {c} --help`: first example is not a command: {first:?}"
+        );
+    }
+    assert!(
+        with_examples >= 8,
+        "only {with_examples} commands show examples"
+    );
+}
+
 /// A mixed host in one file: iptables-save output, then `nft list
 /// ruleset` output (the namespace rules of tests/kernel/nft).
 fn mixed_host() -> (String, String, String) {
