@@ -9,7 +9,7 @@ use iptviz::model::{InputFormat, Ruleset};
 use iptviz::parse::Severity;
 use serde::Serialize;
 
-use super::common::{Input, InputArgs, open_output};
+use super::common::{Input, InputArgs, open_output, output_file};
 
 /// `iptviz check`
 #[derive(Debug, Args)]
@@ -47,11 +47,6 @@ pub struct SaveArgs {
     /// Print what could be read even when the input has errors.
     #[arg(long)]
     lenient: bool,
-}
-
-/// Whether an output path means standard output.
-fn is_stdout(p: Option<&PathBuf>) -> bool {
-    p.is_none_or(|p| p.as_os_str() == "-")
 }
 
 #[derive(Serialize)]
@@ -256,7 +251,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 /// Runs `save`.
 pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
     if let Some(nft) = &a.nft_out {
-        if is_stdout(Some(nft)) && is_stdout(a.output.as_ref()) {
+        if output_file(Some(nft)).is_none() && output_file(a.output.as_ref()).is_none() {
             anyhow::bail!(
                 "--nft-out - and the iptables rules cannot both go to standard output: \
                  name a file for one of them (-o FILE or --nft-out FILE)"

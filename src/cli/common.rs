@@ -130,12 +130,18 @@ impl LoadError {
     }
 }
 
+/// The file an output option names, or `None` for standard output (no
+/// option, or `-`).
+pub fn output_file(path: Option<&PathBuf>) -> Option<&PathBuf> {
+    path.filter(|p| p.as_os_str() != "-")
+}
+
 /// Where output goes: standard output, or a file written whole or not at
 /// all (see [`FileOutput`]).
 pub fn open_output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
-    Ok(match path {
-        Some(p) if p.as_os_str() != "-" => Box::new(FileOutput::create(p)?),
-        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    Ok(match output_file(path) {
+        Some(p) => Box::new(FileOutput::create(p)?),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     })
 }
 

@@ -11,7 +11,7 @@ use iptviz::layout::Choice;
 use iptviz::render::{Format, render};
 use regex::Regex;
 
-use super::common::{InputArgs, open_output};
+use super::common::{InputArgs, open_output, output_file};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -220,7 +220,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
     // `--live` reads IPv4 and IPv6: one drawing each. DOT streams may hold
     // several graphs; SVG and JSON documents may not, so the second goes to
     // its own file.
-    let to_file = a.output.as_ref().filter(|p| p.as_os_str() != "-");
+    let to_file = output_file(a.output.as_ref());
     let mut out = open_output(a.output.as_ref())?;
     for (n, i) in inputs.iter().enumerate() {
         if n > 0 && !matches!(a.format, FormatArg::Dot) {
