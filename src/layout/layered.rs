@@ -572,9 +572,9 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bo
 pub(super) fn layout(view: &View) -> Layout {
     let parts = components(view);
     if parts.len() < 2 {
-        let l = layout_part(view, false);
+        let l = layout_part(view, None);
         return if aspect(&l) > WIDE {
-            layout_part(view, true)
+            layout_part(view, Some(l))
         } else {
             l
         };
@@ -586,10 +586,7 @@ pub(super) fn layout(view: &View) -> Layout {
         ..Default::default()
     };
     let subs: Vec<(View, Vec<usize>)> = parts.iter().map(|idx| sub_view(view, idx)).collect();
-    let mut laid: Vec<Layout> = subs
-        .iter()
-        .map(|(sub, _)| layout_part(sub, false))
-        .collect();
+    let mut laid: Vec<Layout> = subs.iter().map(|(sub, _)| layout_part(sub, None)).collect();
     // Each part's drawing without its margin, plus the gap to the next.
     let size = |laid: &[Layout]| -> Vec<(f64, f64)> {
         laid.iter()
@@ -607,7 +604,7 @@ pub(super) fn layout(view: &View) -> Layout {
     if w / h.max(1.0) > WIDE && laid.iter().any(|l| aspect(l) > WIDE) {
         for (l, (sub, _)) in laid.iter_mut().zip(&subs) {
             if aspect(l) > WIDE {
-                *l = layout_part(sub, true);
+                *l = layout_part(sub, Some(std::mem::take(l)));
             }
         }
         at = pack(&size(&laid));
@@ -726,9 +723,10 @@ fn extent(sizes: &[(f64, f64)], at: &[(f64, f64)]) -> (f64, f64) {
     })
 }
 
-/// Lays out one connected part; with `reshape`, a part much wider than
-/// high gets its rows wrapped shorter until it is not.
-fn layout_part(view: &View, reshape: bool) -> Layout {
+/// Lays out one connected part. Given its `unshaped` layout, much wider
+/// than high, the part gets its rows wrapped shorter until it is not; that
+/// layout is returned as it is when no wrapping helps.
+fn layout_part(view: &View, unshaped: Option<Layout>) -> Layout {
     let n = view.nodes.len();
     let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
     let dir: Vec<(usize, usize)> = view
@@ -754,9 +752,9 @@ fn layout_part(view: &View, reshape: bool) -> Layout {
     } else {
         first
     };
-    if !reshape {
+    let Some(unshaped) = unshaped else {
         return finish(view, ordered, sizes, true);
-    }
+    };
     // Still much wider than high: wrap the widest rows shorter, while that
     // brings the picture nearer a screen's shape without making it too tall.
     // The tries are drawn without growing gaps for labels (quicker); the
@@ -789,7 +787,7 @@ fn layout_part(view: &View, reshape: bool) -> Layout {
     }
     match best_ranks {
         Some(r) => finish(view, order(&r, &dir, &sizes, false), sizes, true),
-        None => layout_part(view, false),
+        None => unshaped,
     }
 }
 
