@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::FleetReport;
 use crate::render::style::{FONT_FAMILY, INK, MUTED, PAPER, hex};
-use crate::render::xml::escape;
+use crate::render::xml::Escaped;
 
 /// Fills for groups 1, 2, ...: the largest group calm, the others loud and
 /// far apart from one another.
@@ -77,7 +77,7 @@ pub fn svg(r: &FleetReport) -> String {
         r#"<text x="{MARGIN}" y="{:.0}" font-size="15" font-weight="bold" fill="{}">{}</text>"#,
         MARGIN + 12.0,
         hex(INK),
-        escape(&format!(
+        Escaped(&format!(
             "fleet: {} nodes, {} groups of identical rules, {} drift sets, {} outliers",
             r.nodes.len(),
             r.groups.len(),
@@ -114,7 +114,7 @@ pub fn svg(r: &FleetReport) -> String {
         let _ = write!(
             s,
             r#"<g><title>{}</title><rect x="{x:.1}" y="{y:.1}" width="{CELL_W}" height="{CELL_H}" rx="5" fill="{}" stroke="{}" stroke-width="{sw}"/>"#,
-            escape(&tip),
+            Escaped(&tip),
             hex(group_fill(node.group)),
             hex(stroke)
         );
@@ -124,7 +124,7 @@ pub fn svg(r: &FleetReport) -> String {
             x + 8.0,
             y + 18.0,
             hex(INK),
-            escape(&short(&node.name, NAME_CHARS))
+            Escaped(&short(&node.name, NAME_CHARS))
         );
         let _ = write!(
             s,
@@ -132,7 +132,7 @@ pub fn svg(r: &FleetReport) -> String {
             x + 8.0,
             y + 35.0,
             hex(MUTED),
-            escape(&detail)
+            Escaped(&detail)
         );
     }
     let mut y = top + rows as f64 * (CELL_H + GAP) + 12.0;
@@ -156,7 +156,7 @@ pub fn svg(r: &FleetReport) -> String {
             r#"<text x="{:.1}" y="{y:.1}" font-size="11" fill="{}">{}</text>"#,
             MARGIN + 20.0,
             hex(INK),
-            escape(&format!(
+            Escaped(&format!(
                 "group {}: {} node{} ({what})",
                 g.id,
                 g.nodes.len(),

@@ -91,7 +91,7 @@ pub fn escape_html(s: &str) -> String {
 /// `#rrggbb`, or `#rrggbbaa` when not opaque (graphviz reads both).
 fn rgba(c: style::Rgb, opacity: f64) -> String {
     if opacity >= 1.0 {
-        hex(c)
+        hex(c).to_string()
     } else {
         format!(
             "{}{:02x}",

@@ -77,8 +77,26 @@ pub fn text_width(s: &str, size: f64) -> f64 {
 }
 
 /// `#rrggbb`
-pub fn hex(c: Rgb) -> String {
-    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+pub fn hex(c: Rgb) -> Hex {
+    Hex(c)
+}
+
+/// A colour as `#rrggbb` where it is formatted (drawings print one or two
+/// per box and line, so it has no string of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub Rgb);
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let (r, g, b) = self.0;
+        let mut text = [b'#'; 7];
+        for (i, v) in [r, g, b].into_iter().enumerate() {
+            text[1 + 2 * i] = DIGITS[usize::from(v >> 4)];
+            text[2 + 2 * i] = DIGITS[usize::from(v & 15)];
+        }
+        out.write_str(std::str::from_utf8(&text).expect("ASCII digits"))
+    }
 }
 
 /// Fill of a table's built-in chains: distinct, calm colours.
@@ -475,7 +493,8 @@ mod tests {
     fn widths_and_colours() {
         assert!((text_width("abcd", 10.0) - 24.08).abs() < 1e-9);
         assert_eq!(text_width("日本", 10.0), text_width("abcd", 10.0));
-        assert_eq!(hex((255, 0, 16)), "#ff0010");
+        assert_eq!(hex((255, 0, 16)).to_string(), "#ff0010");
+        assert_eq!(hex((0, 171, 9)).to_string(), "#00ab09");
         assert_ne!(table_fill("nat"), table_fill("filter"));
         assert!(legend(&["filter"]).len() > 8);
     }

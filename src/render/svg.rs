@@ -7,7 +7,7 @@ use super::style::{
     self, Dash, EdgeStyle, FONT_FAMILY, INK, LegendItem, MUTED, NAME_SIZE, NodeStyle, PAD, PAPER,
     Shape, TEXT_SIZE, hex, text_width,
 };
-use super::xml::escape;
+use super::xml::Escaped;
 use crate::graph::{View, ViewNode};
 use crate::layout::{Layout, NodeBox, Point, header_height, line_height, row_centre};
 
@@ -44,8 +44,26 @@ impl std::fmt::Display for OneDecimal {
             k0 % 2.0 != 0.0
         };
         let k = k0 as u64 + u64::from(up);
-        let sign = if v.is_sign_negative() { "-" } else { "" };
-        write!(out, "{sign}{}.{}", k / 10, k % 10)
+        // The digits are put together here and written once: going
+        // through `write!` for the parts cost more than the rounding.
+        let mut text = [0u8; 24];
+        let mut at = text.len() - 2;
+        text[at] = b'.';
+        text[at + 1] = b'0' + (k % 10) as u8;
+        let mut whole = k / 10;
+        loop {
+            at -= 1;
+            text[at] = b'0' + (whole % 10) as u8;
+            whole /= 10;
+            if whole == 0 {
+                break;
+            }
+        }
+        if v.is_sign_negative() {
+            at -= 1;
+            text[at] = b'-';
+        }
+        out.write_str(std::str::from_utf8(&text[at..]).expect("ASCII digits"))
     }
 }
 
@@ -129,7 +147,7 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
         out,
         "<g{}{ghost} id=\"n{i}\"><title>{}</title>",
         class("node", lit_view, n.highlight),
-        escape(&n.title)
+        Escaped(&n.title)
     );
     shape(out, b, &s);
     // Centre labels on the front box (groups keep 4 px for the shadow box).
@@ -160,7 +178,7 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
             f(top + size * 1.02),
             f(size),
             hex(colour),
-            escape(line)
+            Escaped(line)
         );
         top += line_height(size);
     }
@@ -200,7 +218,7 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
             let _ = writeln!(
                 out,
                 "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{strike}{}>{}</text></g>",
-                escape(&r.title),
+                Escaped(&r.title),
                 f(b.x + PAD),
                 f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
                 f(TEXT_SIZE),
@@ -211,7 +229,7 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
                 } else {
                     ""
                 },
-                escape(&r.text)
+                Escaped(&r.text)
             );
         }
     }
@@ -270,7 +288,7 @@ fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view: 
         out,
         "<g{}><title>{}</title>\n<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{dash} stroke-linejoin=\"round\"/>",
         class("edge", lit_view, e.highlight),
-        escape(&e.title),
+        Escaped(&e.title),
         path_d(&p.points, p.curved),
         hex(s.colour),
         f(width)
@@ -298,13 +316,13 @@ fn edge_label(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view
         let _ = writeln!(
             out,
             "<g{dim}><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\" stroke=\"{}\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"{weight}>{}</text></g>",
-            escape(&e.title),
+            Escaped(&e.title),
             f(c.x),
             f(c.y + TEXT_SIZE * 0.35),
             f(TEXT_SIZE),
             hex(INK),
             hex(PAPER),
-            escape(&e.label)
+            Escaped(&e.label)
         );
     }
 }
@@ -353,7 +371,7 @@ fn header(out: &mut String, view: &View, width: f64) -> f64 {
             "<text x=\"16\" y=\"{}\" font-size=\"15\" font-weight=\"bold\" fill=\"{}\">{}</text>",
             f(y + 15.0),
             hex(INK),
-            escape(&view.title)
+            Escaped(&view.title)
         );
         y += 24.0;
     }
@@ -386,7 +404,7 @@ fn header(out: &mut String, view: &View, width: f64) -> f64 {
             f(y + 14.0),
             f(TEXT_SIZE),
             hex(INK),
-            escape(&e.label)
+            Escaped(&e.label)
         );
         x += w;
     }
@@ -438,7 +456,7 @@ pub fn svg(view: &View, layout: &Layout) -> String {
             f(c.caption.x),
             f(c.caption.y),
             hex(style::table_stroke(&c.table)),
-            escape(&c.label)
+            Escaped(&c.label)
         );
     }
     // Edges first so boxes sit on top of lines; labels last, above both.

@@ -18,13 +18,51 @@ pub fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// Whether byte `b` may start a character that [`push_escaped`] changes:
+/// a markup character, a control, or the lead byte of U+FFFE/U+FFFF.
+fn may_change(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xef) || (b < 0x20 && b != b'\n' && b != b'\t')
+}
+
+/// Appends `s` to `out` escaped as [`push_escaped`] does, copying the runs
+/// between characters that change in one piece (drawings carry hundreds of
+/// thousands of labels, nearly all plain).
+pub fn push_str_escaped(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(at) = rest.bytes().position(may_change) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().expect("a character starts here");
+        push_escaped(out, c);
+        rest = &rest[at + c.len_utf8()..];
+    }
+    out.push_str(rest);
+}
+
 /// `s` escaped for XML content and attribute values (see [`push_escaped`]).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        push_escaped(&mut out, c);
-    }
+    push_str_escaped(&mut out, s);
     out
+}
+
+/// `s` escaped as [`escape`] does, written where it is formatted, with
+/// no string of its own.
+pub struct Escaped<'a>(pub &'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        let mut one = String::new();
+        while let Some(at) = rest.bytes().position(may_change) {
+            out.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().expect("a character starts here");
+            one.clear();
+            push_escaped(&mut one, c);
+            out.write_str(&one)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        out.write_str(rest)
+    }
 }
 
 #[cfg(test)]
@@ -39,5 +77,28 @@ mod tests {
         );
         assert_eq!(escape("a\u{1}b&\"'"), "ab&amp;&quot;&#39;");
         assert_eq!(escape("a\nb\tc\u{fffe}"), "a\nb\tc");
+    }
+
+    /// The run-copying escape and its formatted form agree with escaping
+    /// one character at a time, on text mixing every kind of character
+    /// (U+FEFF shares U+FFFE's lead byte and is kept).
+    #[test]
+    fn escaping_by_runs_matches_escaping_each_character() {
+        let samples = [
+            "",
+            "plain",
+            "a&b<c>d\"e'f",
+            "\u{1}\u{1f}x\u{7f}",
+            "é\u{feff}\u{fffe}\u{ffff}\u{fffd}z",
+            "KUBE-SVC-ABC → 10.0.0.1:80 \t\n&&",
+        ];
+        for s in samples {
+            let mut each = String::new();
+            for c in s.chars() {
+                push_escaped(&mut each, c);
+            }
+            assert_eq!(escape(s), each, "{s:?}");
+            assert_eq!(Escaped(s).to_string(), each, "{s:?}");
+        }
     }
 }
