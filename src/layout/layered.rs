@@ -426,19 +426,37 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bo
             indeg[v] += 1;
         }
     }
-    // (node, whether it is the edges' source, layer) -> dummy
-    let mut shared: rustc_hash::FxHashMap<(usize, bool, usize), usize> = Default::default();
+    // (node, whether it is the edges' source) -> its trunk of dummies, by
+    // distance from that node (`usize::MAX` where none is made yet).
+    let mut shared: rustc_hash::FxHashMap<(usize, bool), Vec<usize>> = Default::default();
     let mut trunk: Vec<u8> = vec![0; n];
 
-    // Chains of layout nodes per edge: [from, dummies..., to] along `dir`.
+    // Chains of layout nodes per edge: [from, dummies..., to] along `dir`,
+    // and the links between layers, each once. A shared dummy has one
+    // neighbour on its trunk's side, so a link along a trunk is new exactly
+    // when the chain made that dummy; only links that end at a real node
+    // are looked up (a wrapped picture's trunks run through dozens of
+    // layers, and looking up every link was most of the ordering's time).
+    let mut up: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut down: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut seen: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
     let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dir.len());
     for &(u, v) in dir {
         let mut c = vec![u];
+        // Whether the previous node of the chain is a dummy made by it.
+        let mut prev_fresh = false;
+        let diverging = outdeg[u] >= indeg[v];
         if base[v] > base[u] + 1 {
-            let key = if outdeg[u] >= indeg[v] {
-                (u, true)
+            let key = if diverging { (u, true) } else { (v, false) };
+            let mut trunk_of = if share {
+                let t = shared.entry(key).or_default();
+                let long = base[v] - base[u] - 1;
+                if t.len() < long {
+                    t.resize(long, usize::MAX);
+                }
+                Some(t)
             } else {
-                (v, false)
+                None
             };
             for r in base[u] + 1..base[v] {
                 let mut fresh = || {
@@ -452,14 +470,56 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bo
                     } else {
                         2
                     });
+                    up.push(Vec::new());
+                    down.push(Vec::new());
                     rank.len() - 1
                 };
-                let d = if share {
-                    *shared.entry((key.0, key.1, r)).or_insert_with(fresh)
-                } else {
-                    fresh()
+                let (d, made) = match trunk_of.as_deref_mut() {
+                    Some(t) => {
+                        let at = if diverging {
+                            r - base[u] - 1
+                        } else {
+                            base[v] - 1 - r
+                        };
+                        if t[at] == usize::MAX {
+                            t[at] = fresh();
+                            (t[at], true)
+                        } else {
+                            (t[at], false)
+                        }
+                    }
+                    None => (fresh(), true),
                 };
+                let prev = *c.last().expect("the chain starts with its source");
+                let new = if !share {
+                    true
+                } else if diverging {
+                    made
+                } else if prev == u {
+                    seen.insert((u, d))
+                } else {
+                    prev_fresh
+                };
+                if new {
+                    down[prev].push(d);
+                    up[d].push(prev);
+                }
+                prev_fresh = made;
                 c.push(d);
+            }
+        }
+        let prev = *c.last().expect("the chain starts with its source");
+        if rank[prev] + 1 == rank[v] {
+            let new = if !share {
+                true
+            } else if prev != u && !diverging {
+                prev_fresh
+            } else {
+                seen.insert((prev, v))
+            };
+            if new {
+                down[prev].push(v);
+                up[v].push(prev);
             }
         }
         c.push(v);
@@ -470,17 +530,6 @@ fn order(base: &[usize], dir: &[(usize, usize)], sizes: &[(f64, f64)], share: bo
     let mut layers: Vec<Vec<usize>> = vec![Vec::new(); layers_n];
     for (i, &r) in rank.iter().enumerate() {
         layers[r].push(i);
-    }
-    let mut up: Vec<Vec<usize>> = vec![Vec::new(); total];
-    let mut down: Vec<Vec<usize>> = vec![Vec::new(); total];
-    let mut seen: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
-    for c in &chains {
-        for s in c.windows(2) {
-            if rank[s[0]] + 1 == rank[s[1]] && (!share || seen.insert((s[0], s[1]))) {
-                down[s[0]].push(s[1]);
-                up[s[1]].push(s[0]);
-            }
-        }
     }
 
     // Order within layers: barycentre sweeps.
