@@ -22,73 +22,134 @@ fn f(v: f64) -> OneDecimal {
 /// a drawing has. Drawings print hundreds of thousands of them.
 struct OneDecimal(f64);
 
+/// The digits of `v` with one decimal, at the end of `text`; `None` for
+/// numbers this fast path does not cover (left to `{:.1}`).
+fn one_decimal(v: f64, text: &mut [u8; 24]) -> Option<&[u8]> {
+    let a = v.abs();
+    if !a.is_finite() || a >= 4_294_967_296.0 {
+        return None;
+    }
+    // `a * 10` is `p + e` exactly (the product's rounding error is
+    // `e`, from the fused multiply-add), so the tenths round on the
+    // exact value: by `p`'s fraction, or by `e` when it is exactly a half.
+    let p = a * 10.0;
+    let e = a.mul_add(10.0, -p);
+    let k0 = p.floor();
+    let frac = p - k0;
+    let up = if frac != 0.5 {
+        frac > 0.5
+    } else if e != 0.0 {
+        e > 0.0
+    } else {
+        k0 % 2.0 != 0.0
+    };
+    let k = k0 as u64 + u64::from(up);
+    let mut at = text.len() - 2;
+    text[at] = b'.';
+    text[at + 1] = b'0' + (k % 10) as u8;
+    let mut whole = k / 10;
+    loop {
+        at -= 1;
+        text[at] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    if v.is_sign_negative() {
+        at -= 1;
+        text[at] = b'-';
+    }
+    Some(&text[at..])
+}
+
 impl std::fmt::Display for OneDecimal {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = self.0;
-        let a = v.abs();
-        if !a.is_finite() || a >= 4_294_967_296.0 {
-            return write!(out, "{v:.1}");
-        }
-        // `a * 10` is `p + e` exactly (the product's rounding error is
-        // `e`, from the fused multiply-add), so the tenths round on the
-        // exact value: by `p`'s fraction, or by `e` when it is exactly a half.
-        let p = a * 10.0;
-        let e = a.mul_add(10.0, -p);
-        let k0 = p.floor();
-        let frac = p - k0;
-        let up = if frac != 0.5 {
-            frac > 0.5
-        } else if e != 0.0 {
-            e > 0.0
-        } else {
-            k0 % 2.0 != 0.0
-        };
-        let k = k0 as u64 + u64::from(up);
-        // The digits are put together here and written once: going
-        // through `write!` for the parts cost more than the rounding.
         let mut text = [0u8; 24];
-        let mut at = text.len() - 2;
-        text[at] = b'.';
-        text[at + 1] = b'0' + (k % 10) as u8;
-        let mut whole = k / 10;
-        loop {
-            at -= 1;
-            text[at] = b'0' + (whole % 10) as u8;
-            whole /= 10;
-            if whole == 0 {
-                break;
+        match one_decimal(v, &mut text) {
+            Some(digits) => out.write_str(std::str::from_utf8(digits).expect("ASCII digits")),
+            None => write!(out, "{v:.1}"),
+        }
+    }
+}
+
+/// Appends the pieces of an element to the document without going
+/// through `write!`: a drawing of 10,000 services has 1.6 million numbers,
+/// and formatting them cost more than everything else the writer does.
+struct Out<'a>(&'a mut String);
+
+impl Out<'_> {
+    /// Markup as it is.
+    fn s(&mut self, text: &str) -> &mut Self {
+        self.0.push_str(text);
+        self
+    }
+
+    /// A number with one decimal.
+    fn n(&mut self, v: f64) -> &mut Self {
+        let mut text = [0u8; 24];
+        match one_decimal(v, &mut text) {
+            Some(digits) => self.0.extend(digits.iter().map(|&b| char::from(b))),
+            None => {
+                let _ = write!(self.0, "{v:.1}");
             }
         }
-        if v.is_sign_negative() {
-            at -= 1;
-            text[at] = b'-';
+        self
+    }
+
+    /// A whole number.
+    fn u(&mut self, v: usize) -> &mut Self {
+        let _ = write!(self.0, "{v}");
+        self
+    }
+
+    /// A colour as `#rrggbb`.
+    fn c(&mut self, c: style::Rgb) -> &mut Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        self.0.push('#');
+        for v in [c.0, c.1, c.2] {
+            self.0.push(char::from(DIGITS[usize::from(v >> 4)]));
+            self.0.push(char::from(DIGITS[usize::from(v & 15)]));
         }
-        out.write_str(std::str::from_utf8(&text[at..]).expect("ASCII digits"))
+        self
+    }
+
+    /// Text escaped for XML.
+    fn e(&mut self, text: &str) -> &mut Self {
+        super::xml::push_str_escaped(self.0, text);
+        self
     }
 }
 
 fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
-    let dash = if s.dashed {
-        " stroke-dasharray=\"5,3\""
-    } else {
-        ""
+    let paint = |o: &mut Out| {
+        o.s(" fill=\"")
+            .c(s.fill)
+            .s("\" stroke=\"")
+            .c(s.stroke)
+            .s("\" stroke-width=\"")
+            .n(s.stroke_width)
+            .s("\"");
+        if s.dashed {
+            o.s(" stroke-dasharray=\"5,3\"");
+        }
+        o.s("/>\n");
     };
-    let paint = format!(
-        "fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{dash}",
-        hex(s.fill),
-        hex(s.stroke),
-        f(s.stroke_width)
-    );
     let rect = |out: &mut String, x: f64, y: f64, w: f64, h: f64, rx: f64| {
-        let _ = writeln!(
-            out,
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\" {paint}/>",
-            f(x),
-            f(y),
-            f(w),
-            f(h),
-            f(rx)
-        );
+        let mut o = Out(out);
+        o.s("<rect x=\"")
+            .n(x)
+            .s("\" y=\"")
+            .n(y)
+            .s("\" width=\"")
+            .n(w)
+            .s("\" height=\"")
+            .n(h)
+            .s("\" rx=\"")
+            .n(rx)
+            .s("\"");
+        paint(&mut o);
     };
     match s.shape {
         Shape::Box => rect(out, b.x, b.y, b.w, b.h, 0.0),
@@ -100,30 +161,33 @@ fn shape(out: &mut String, b: &NodeBox, s: &NodeStyle) {
         }
         Shape::Ellipse => {
             let c = b.centre();
-            let _ = writeln!(
-                out,
-                "<ellipse cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\" {paint}/>",
-                f(c.x),
-                f(c.y),
-                f(b.w / 2.0),
-                f(b.h / 2.0)
-            );
+            let mut o = Out(out);
+            o.s("<ellipse cx=\"")
+                .n(c.x)
+                .s("\" cy=\"")
+                .n(c.y)
+                .s("\" rx=\"")
+                .n(b.w / 2.0)
+                .s("\" ry=\"")
+                .n(b.h / 2.0)
+                .s("\"");
+            paint(&mut o);
         }
     }
 }
 
 /// ` class="X path"` on the highlighted path, `class="X" opacity=".."`
 /// off it when something is highlighted, plain `class="X"` otherwise.
-fn class(kind: &str, lit_view: bool, on_path: bool) -> String {
+fn class(o: &mut Out, kind: &str, lit_view: bool, on_path: bool) {
+    o.s(" class=\"").s(kind);
     if on_path {
-        format!(" class=\"{kind} path\"")
+        o.s(" path\"");
     } else if lit_view {
-        format!(
-            " class=\"{kind}\" opacity=\"{}\"",
-            f(style::opacity(lit_view, on_path))
-        )
+        o.s("\" opacity=\"")
+            .n(style::opacity(lit_view, on_path))
+            .s("\"");
     } else {
-        format!(" class=\"{kind}\"")
+        o.s("\"");
     }
 }
 
@@ -143,12 +207,15 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
     } else {
         ""
     };
-    let _ = writeln!(
-        out,
-        "<g{}{ghost} id=\"n{i}\"><title>{}</title>",
-        class("node", lit_view, n.highlight),
-        Escaped(&n.title)
-    );
+    let mut o = Out(out);
+    o.s("<g");
+    class(&mut o, "node", lit_view, n.highlight);
+    o.s(ghost)
+        .s(" id=\"n")
+        .u(i)
+        .s("\"><title>")
+        .e(&n.title)
+        .s("</title>\n");
     shape(out, b, &s);
     // Centre labels on the front box (groups keep 4 px for the shadow box).
     let inner_w = if s.shape == Shape::Stack {
@@ -171,15 +238,20 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
         } else {
             (TEXT_SIZE, "", if s.text == PAPER { PAPER } else { MUTED })
         };
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\"{weight}>{}</text>",
-            f(cx),
-            f(top + size * 1.02),
-            f(size),
-            hex(colour),
-            Escaped(line)
-        );
+        Out(out)
+            .s("<text x=\"")
+            .n(cx)
+            .s("\" y=\"")
+            .n(top + size * 1.02)
+            .s("\" font-size=\"")
+            .n(size)
+            .s("\" text-anchor=\"middle\" fill=\"")
+            .c(colour)
+            .s("\"")
+            .s(weight)
+            .s(">")
+            .e(line)
+            .s("</text>\n");
         top += line_height(size);
     }
     if !n.rows.is_empty() {
@@ -215,40 +287,45 @@ fn node(out: &mut String, i: usize, n: &ViewNode, b: &NodeBox, lit_view: bool, v
             } else {
                 ""
             };
-            let _ = writeln!(
-                out,
-                "<g><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{strike}{}>{}</text></g>",
-                Escaped(&r.title),
-                f(b.x + PAD),
-                f(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35),
-                f(TEXT_SIZE),
-                hex(row_mark.map_or(INK, style::diff_colour)),
+            Out(out)
+                .s("<g><title>")
+                .e(&r.title)
+                .s("</title><text x=\"")
+                .n(b.x + PAD)
+                .s("\" y=\"")
+                .n(b.y + row_centre(n, ri) + TEXT_SIZE * 0.35)
+                .s("\" font-size=\"")
+                .n(TEXT_SIZE)
+                .s("\" fill=\"")
+                .c(row_mark.map_or(INK, style::diff_colour))
+                .s("\"")
+                .s(strike)
                 // Monospace bold keeps the advance width: the row still fits.
-                if r.highlight {
+                .s(if r.highlight {
                     " font-weight=\"bold\""
                 } else {
                     ""
-                },
-                Escaped(&r.text)
-            );
+                })
+                .s(">")
+                .e(&r.text)
+                .s("</text></g>\n");
         }
     }
     out.push_str("</g>\n");
 }
 
-fn path_d(points: &[Point], curved: bool) -> String {
-    let mut d = String::with_capacity(points.len() * 16);
+/// A path's `d` attribute: `M x y`, then `L x y` or `C` with its points.
+fn push_path_d(o: &mut Out, points: &[Point], curved: bool) {
     for (k, p) in points.iter().enumerate() {
         let cmd = if k == 0 {
-            "M"
+            "M "
         } else if curved {
-            if k % 3 == 1 { " C" } else { "" }
+            if k % 3 == 1 { " C " } else { " " }
         } else {
-            " L"
+            " L "
         };
-        let _ = write!(d, "{cmd} {} {}", f(p.x), f(p.y));
+        o.s(cmd).n(p.x).s(" ").n(p.y);
     }
-    d
 }
 
 /// The arrow head at the end of a path: a filled triangle.
@@ -284,15 +361,18 @@ fn edge_svg(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view: 
         .dasharray()
         .map(|d| format!(" stroke-dasharray=\"{d}\""))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "<g{}><title>{}</title>\n<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{dash} stroke-linejoin=\"round\"/>",
-        class("edge", lit_view, e.highlight),
-        Escaped(&e.title),
-        path_d(&p.points, p.curved),
-        hex(s.colour),
-        f(width)
-    );
+    let mut o = Out(out);
+    o.s("<g");
+    class(&mut o, "edge", lit_view, e.highlight);
+    o.s("><title>").e(&e.title).s("</title>\n<path d=\"");
+    push_path_d(&mut o, &p.points, p.curved);
+    o.s("\" fill=\"none\" stroke=\"")
+        .c(s.colour)
+        .s("\" stroke-width=\"")
+        .n(width)
+        .s("\"")
+        .s(&dash)
+        .s(" stroke-linejoin=\"round\"/>\n");
     if let Some(tip) = head(&p.points) {
         arrowhead(out, tip, s.colour);
     }
@@ -313,17 +393,26 @@ fn edge_label(out: &mut String, i: usize, view: &View, layout: &Layout, lit_view
         } else {
             ""
         };
-        let _ = writeln!(
-            out,
-            "<g{dim}><title>{}</title><text x=\"{}\" y=\"{}\" font-size=\"{}\" text-anchor=\"middle\" fill=\"{}\" stroke=\"{}\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"{weight}>{}</text></g>",
-            Escaped(&e.title),
-            f(c.x),
-            f(c.y + TEXT_SIZE * 0.35),
-            f(TEXT_SIZE),
-            hex(INK),
-            hex(PAPER),
-            Escaped(&e.label)
-        );
+        Out(out)
+            .s("<g")
+            .s(&dim)
+            .s("><title>")
+            .e(&e.title)
+            .s("</title><text x=\"")
+            .n(c.x)
+            .s("\" y=\"")
+            .n(c.y + TEXT_SIZE * 0.35)
+            .s("\" font-size=\"")
+            .n(TEXT_SIZE)
+            .s("\" text-anchor=\"middle\" fill=\"")
+            .c(INK)
+            .s("\" stroke=\"")
+            .c(PAPER)
+            .s("\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"")
+            .s(weight)
+            .s(">")
+            .e(&e.label)
+            .s("</text></g>\n");
     }
 }
 
@@ -349,17 +438,22 @@ fn edge_sample(out: &mut String, x: f64, y: f64, s: &EdgeStyle) {
 
 /// A filled triangle for the end of an edge.
 fn arrowhead(out: &mut String, [a, b, c]: [Point; 3], colour: style::Rgb) {
-    let _ = writeln!(
-        out,
-        "<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"/>",
-        f(a.x),
-        f(a.y),
-        f(b.x),
-        f(b.y),
-        f(c.x),
-        f(c.y),
-        hex(colour)
-    );
+    Out(out)
+        .s("<polygon points=\"")
+        .n(a.x)
+        .s(",")
+        .n(a.y)
+        .s(" ")
+        .n(b.x)
+        .s(",")
+        .n(b.y)
+        .s(" ")
+        .n(c.x)
+        .s(",")
+        .n(c.y)
+        .s("\" fill=\"")
+        .c(colour)
+        .s("\"/>\n");
 }
 
 /// The title and legend band above the graph; returns its height.
@@ -490,8 +584,20 @@ mod tests {
     #[test]
     fn path_commands() {
         let p = [Point::new(0.0, 0.0), Point::new(1.0, 2.0)];
-        assert_eq!(path_d(&p, false), "M 0.0 0.0 L 1.0 2.0");
+        let mut d = String::new();
+        push_path_d(&mut Out(&mut d), &p, false);
+        assert_eq!(d, "M 0.0 0.0 L 1.0 2.0");
         assert!(head(&p).is_some());
+    }
+
+    /// Colours append as `hex` formats them.
+    #[test]
+    fn appended_colours_match_hex() {
+        for c in [(0, 0, 0), (255, 0, 16), (0x12, 0xab, 0xf0)] {
+            let mut s = String::new();
+            Out(&mut s).c(c);
+            assert_eq!(s, hex(c).to_string());
+        }
     }
 
     /// Coordinates print as `{:.1}` does, ties and all.
@@ -523,8 +629,12 @@ mod tests {
             x ^= x << 17;
             values.push((x >> 11) as f64 / (1u64 << 40) as f64 * 1000.0);
         }
+        let mut appended = String::new();
         for v in values {
             assert_eq!(f(v).to_string(), format!("{v:.1}"), "{v:?}");
+            appended.clear();
+            Out(&mut appended).n(v);
+            assert_eq!(appended, format!("{v:.1}"), "{v:?}");
         }
     }
 }
