@@ -327,6 +327,15 @@ fn collect_nested<'a>(
 /// Appends `s` to `out` as a quoted comment iptables reads back.
 fn quote_comment(out: &mut String, s: &str) {
     out.push('"');
+    // Nearly every rule is short printable ASCII without quotes: copied whole.
+    if s.len() <= 250
+        && s.bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.extend(
         s.chars()
             .map(|c| match c {
@@ -397,8 +406,11 @@ impl Writer<'_> {
             // A verdict map with several keys to one verdict is one edge
             // of one rule (`ct state vmap { established : accept,
             // related : accept }`).
-            let mut seen = std::collections::HashSet::new();
-            targets.retain(|x| !x.is_empty() && seen.insert(x.clone()));
+            targets.retain(|x| !x.is_empty());
+            if targets.len() > 1 {
+                let mut seen = std::collections::HashSet::new();
+                targets.retain(|x| seen.insert(x.clone()));
+            }
             if targets.is_empty() {
                 self.out.push_str(&head);
                 self.out.push('\n');
@@ -482,5 +494,47 @@ fn verdict_target<'a>(
             nested.push((c, name.clone()));
             format!("{} {name}", if v.is_goto() { "-g" } else { "-j" })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole-copy path for plain rule text writes what the character
+    /// by character path writes, and the rest still gets its quotes,
+    /// backslashes and controls replaced and its length capped.
+    #[test]
+    fn plain_comment_copied_whole_quotes_as_the_rest() {
+        let by_char = |s: &str| {
+            let mut out = String::from("\"");
+            out.extend(
+                s.chars()
+                    .map(|c| match c {
+                        '"' => '\'',
+                        '\\' => '/',
+                        c if c.is_control() => ' ',
+                        c => c,
+                    })
+                    .take(250),
+            );
+            out.push('"');
+            out
+        };
+        let long = "x".repeat(300);
+        for s in [
+            "",
+            "ip daddr 10.0.0.1 tcp dport 80 jump svc",
+            "meta mark set 0x4000 comment \"masq\"",
+            "a\\b\tc\u{85}d é",
+            &long,
+        ] {
+            let mut out = String::new();
+            quote_comment(&mut out, s);
+            assert_eq!(out, by_char(s), "{s:?}");
+        }
+        let mut out = String::new();
+        quote_comment(&mut out, &long);
+        assert_eq!(out.len(), 252);
     }
 }
