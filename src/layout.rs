@@ -10,7 +10,7 @@ mod hooks;
 mod layered;
 mod layoutrs;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 

@@ -1,7 +1,9 @@
 //! From the faithful chain graph to a drawable view: filters, collapsed
 //! groups, merged parallel edges, labels.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
@@ -482,7 +484,7 @@ fn select(g: &ChainGraph, opts: &ViewOptions) -> Result<HashSet<NodeIndex>, View
         keep.retain(|i| r.contains(i));
     }
     if let Some(re) = &opts.chain {
-        let mut sel: HashSet<NodeIndex> = HashSet::new();
+        let mut sel: HashSet<NodeIndex> = HashSet::default();
         for i in g.matching(re) {
             if !keep.contains(&i) {
                 continue;
@@ -574,7 +576,7 @@ fn groups(
     let open = |id: String| expanded.contains(&id);
     let mut out = Grouped {
         keys: Vec::new(),
-        ids: HashMap::new(),
+        ids: HashMap::default(),
         of: Slots::new(g.graph.node_count()),
     };
     let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
@@ -608,7 +610,7 @@ fn groups(
             }
         }
     }
-    let mut first_of: HashMap<(Str, usize, Option<NodeIndex>), NodeIndex> = HashMap::new();
+    let mut first_of: HashMap<(Str, usize, Option<NodeIndex>), NodeIndex> = HashMap::default();
     for &i in &order {
         if let Some(k) = out.get(i) {
             first_of.entry(k.clone()).or_insert(i);
@@ -775,9 +777,9 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
     let per_group = opts.split_targets.is_none() && !split;
     let mut nodes: Vec<ViewNode> = Vec::new();
     let mut map = Slots::new(g.graph.node_count());
-    let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::new();
+    let mut group_node: HashMap<(Str, usize, Option<NodeIndex>), usize> = HashMap::default();
     // Per group node: rules of its members, and their one service (if one).
-    let mut group_sums: HashMap<usize, (usize, Option<Option<String>>)> = HashMap::new();
+    let mut group_sums: HashMap<usize, (usize, Option<Option<String>>)> = HashMap::default();
     for i in g.graph.node_indices().filter(|i| keep.contains(i)) {
         let n = &g.graph[i];
         if let Some(key) = grouped.get(i) {
@@ -927,14 +929,15 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         })
         .count();
     let returns = opts.returns.unwrap_or(chains <= AUTO_RETURNS_MAX);
-    let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::new();
+    let mut split_node: HashMap<(usize, NodeIndex), usize> = HashMap::default();
     let group_of = if per_group {
         caller_groups(g, &map, nodes.len())
     } else {
         (0..nodes.len()).collect()
     };
     let mut merged: Vec<Merged> = Vec::new();
-    let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> = HashMap::new();
+    let mut merge_index: HashMap<(usize, usize, EdgeKind, Option<usize>), usize> =
+        HashMap::default();
     for piece in (Pieces {
         g,
         edges: g.graph.edge_references(),
