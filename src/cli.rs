@@ -76,15 +76,17 @@ enum Cmd {
     /// by `nft list ruleset` output) needs two files to load again:
     /// --nft-out writes the native nft tables there as `nft -f` input and
     /// only the iptables tables to the output. Without it the nft tables
-    /// follow the iptables text as comments.
+    /// follow the iptables text as comments. Likewise --live reads IPv4
+    /// and IPv6 rules, which iptables-restore and ip6tables-restore load
+    /// apart: --output6 writes the IPv6 rules to a file of their own.
     ///
     /// Exit status: 0 written, 1 the input has errors, 2 input could not
     /// be read or output not written.
     // The examples as their own lines (a doc comment's are rewrapped).
     #[command(after_help = "Examples:
   iptviz save rules.v4 -o canonical.v4
-  sudo iptviz save --live -o host.v4 --nft-out host.nft
-  iptables-restore < host.v4 && nft -f host.nft")]
+  sudo iptviz save --live -o host.v4 --output6 host.v6 --nft-out host.nft
+  iptables-restore < host.v4 && ip6tables-restore < host.v6 && nft -f host.nft")]
     Save(check::SaveArgs),
     /// Show the conntrack table: summary, NAT entries and the rules that made
     /// them, and the health of the per-CPU counters.

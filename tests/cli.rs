@@ -192,6 +192,111 @@ fn live_reads_the_rules_of_the_namespace_it_runs_in() {
     );
 }
 
+/// `save --live` on a host with IPv4 and IPv6 rules wrote both into one
+/// output, which iptables-restore cannot read: with `--output6` each
+/// family goes to a file of its own and loads again; without it the IPv6
+/// rules follow as comments and stderr says how to write them apart.
+#[test]
+fn save_live_writes_ipv6_rules_apart_for_ip6tables_restore() {
+    if !common::kernel_tests_can_run(&[
+        "ip",
+        "iptables-restore",
+        "iptables-save",
+        "ip6tables-restore",
+        "ip6tables-save",
+    ]) {
+        return;
+    }
+    let pid = std::process::id();
+    let (ns, back) = (format!("iptviz-v6a-{pid}"), format!("iptviz-v6b-{pid}"));
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let restore =
+        |ns: &str, cmd: &str, file: &str| ip(&["netns", "exec", ns, cmd, file]).status.success();
+    let saved = |ns: &str, cmd: &str| {
+        let out = ip(&["netns", "exec", ns, cmd]);
+        // The rules alone, without the dated comment lines.
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dir = std::env::temp_dir().join(format!("iptviz-save-v6-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let v6_rules = dir.join("in6.rules");
+    std::fs::write(
+        &v6_rules,
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:ICMP6 - [0:0]\n\
+         -A INPUT -s 2001:db8::/32 -p tcp -m tcp --dport 22 -j ACCEPT\n\
+         -A INPUT -p ipv6-icmp -j ICMP6\n-A ICMP6 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let (v4, v6) = (dir.join("out.v4"), dir.join("out.v6"));
+    let bin = assert_cmd::cargo::cargo_bin("iptviz");
+    for n in [&ns, &back] {
+        assert!(ip(&["netns", "add", n]).status.success());
+    }
+    let loaded = restore(&ns, "iptables-restore", "samples/src/router-nat.rules")
+        && restore(&ns, "ip6tables-restore", v6_rules.to_str().unwrap());
+    let apart = ip(&[
+        "netns",
+        "exec",
+        &ns,
+        bin.to_str().unwrap(),
+        "save",
+        "--live",
+        "-o",
+        v4.to_str().unwrap(),
+        "--output6",
+        v6.to_str().unwrap(),
+    ]);
+    let together = ip(&[
+        "netns",
+        "exec",
+        &ns,
+        bin.to_str().unwrap(),
+        "save",
+        "--live",
+    ]);
+    let reloaded = restore(&back, "iptables-restore", v4.to_str().unwrap())
+        && restore(&back, "ip6tables-restore", v6.to_str().unwrap());
+    let want = (saved(&ns, "iptables-save"), saved(&ns, "ip6tables-save"));
+    let got = (
+        saved(&back, "iptables-save"),
+        saved(&back, "ip6tables-save"),
+    );
+    for n in [&ns, &back] {
+        ip(&["netns", "del", n]);
+    }
+    assert!(loaded, "the rules did not load in the namespace");
+    assert!(
+        apart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apart.stderr)
+    );
+    let v4_text = std::fs::read_to_string(&v4).unwrap();
+    assert!(!v4_text.contains("2001:db8"), "{v4_text}");
+    assert!(reloaded, "the written files did not load again");
+    assert_eq!(got, want);
+    assert!(want.1.contains("-A ICMP6 -j ACCEPT"), "{}", want.1);
+    let stdout = String::from_utf8_lossy(&together.stdout);
+    assert!(
+        stdout.contains("\n# [0:0] -A INPUT -s 2001:db8::/32"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&together.stderr).contains("use --output6 FILE"),
+        "{}",
+        String::from_utf8_lossy(&together.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn help_teaches_with_examples() {
     iptviz()
@@ -330,7 +435,32 @@ fn save_of_a_mixed_host_without_nft_out_says_how_to_write_it_apart() {
         .code(2)
         .stdout("")
         .stderr(predicate::str::contains(
-            "cannot both go to standard output",
+            "-o and --nft-out would all write to standard output",
+        ));
+    iptviz()
+        .args(["save", "--output6", "-", "--nft-out", "x.nft", "-"])
+        .write_stdin(mixed.clone())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "-o and --output6 would all write to standard output",
+        ));
+    iptviz()
+        .args([
+            "save",
+            "--output6",
+            "x.nft",
+            "--nft-out",
+            "x.nft",
+            "-o",
+            "a",
+            "-",
+        ])
+        .write_stdin(mixed.clone())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--nft-out and --output6 both name x.nft",
         ));
     iptviz()
         .args(["save", "--nft-out", "same.txt", "-o", "same.txt", "-"])

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use iptviz::model::{InputFormat, Ruleset};
+use iptviz::model::{Family, InputFormat, Ruleset};
 use iptviz::parse::Severity;
 use serde::Serialize;
 
@@ -44,6 +44,12 @@ pub struct SaveArgs {
     /// iptables-restore); `-` is standard output when -o names a file.
     #[arg(long, value_name = "NFT_FILE", conflicts_with = "json")]
     nft_out: Option<PathBuf>,
+    /// Write the IPv6 rules (`ip6tables-save`'s part of `--live`) to OUT6
+    /// for ip6tables-restore, and only the IPv4 rules to the output; `-`
+    /// is standard output when -o names a file. Without it, IPv6 rules
+    /// that come with IPv4 ones are written after them as comments.
+    #[arg(long, value_name = "OUT6", conflicts_with = "json")]
+    output6: Option<PathBuf>,
     /// Print what could be read even when the input has errors.
     #[arg(long)]
     lenient: bool,
@@ -248,22 +254,50 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs `save`.
-pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
-    if let Some(nft) = &a.nft_out {
-        if output_file(Some(nft)).is_none() && output_file(a.output.as_ref()).is_none() {
-            anyhow::bail!(
-                "--nft-out - and the iptables rules cannot both go to standard output: \
-                 name a file for one of them (-o FILE or --nft-out FILE)"
-            );
-        }
-        if a.output.as_ref() == Some(nft) {
-            anyhow::bail!(
-                "--nft-out and -o both name {}: the nft and iptables rules need a file each",
-                nft.display()
-            );
+/// Refuses output options that would write two kinds of rules to one
+/// place: the same file named twice, or standard output twice.
+fn check_outputs(a: &SaveArgs) -> anyhow::Result<()> {
+    let named: Vec<(&str, Option<&PathBuf>)> = [
+        ("-o", a.output.as_ref()),
+        ("--nft-out", a.nft_out.as_ref()),
+        ("--output6", a.output6.as_ref()),
+    ]
+    .into_iter()
+    .filter(|&(flag, p)| flag == "-o" || p.is_some())
+    .collect();
+    if named.len() < 2 {
+        return Ok(());
+    }
+    let to_stdout: Vec<&str> = named
+        .iter()
+        .filter(|(_, p)| output_file(*p).is_none())
+        .map(|(flag, _)| *flag)
+        .collect();
+    if to_stdout.len() > 1 {
+        anyhow::bail!(
+            "{} would all write to standard output: name a file for all but one of them \
+             (-o FILE, --nft-out FILE, --output6 FILE)",
+            to_stdout.join(" and ")
+        );
+    }
+    for (i, (flag, p)) in named.iter().enumerate() {
+        for (other, q) in &named[i + 1..] {
+            if let (Some(p), Some(q)) = (output_file(*p), output_file(*q))
+                && p == q
+            {
+                anyhow::bail!(
+                    "{flag} and {other} both name {}: each kind of rules needs a file of its own",
+                    p.display()
+                );
+            }
         }
     }
+    Ok(())
+}
+
+/// Runs `save`.
+pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
+    check_outputs(&a)?;
     let inputs = match a.input.load(!a.lenient) {
         Ok(i) => i,
         Err(e) => return Ok(e.report()),
@@ -286,20 +320,38 @@ pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if let Some(nft_path) = &a.nft_out {
-        save_apart(&inputs, a.output.as_ref(), nft_path)?;
+    if a.nft_out.is_some() || a.output6.is_some() {
+        save_apart(&inputs, &a)?;
         return Ok(code);
     }
     let mut out = open_output(a.output.as_ref())?;
+    let is_v6 = |i: &&Input| i.parsed.ruleset.family == Family::Ipv6;
+    let v4_tables = inputs
+        .iter()
+        .any(|i| !is_v6(&i) && !i.parsed.ruleset.tables.is_empty());
+    let mut v6_as_comments = false;
     for i in &inputs {
         if a.json {
             serde_json::to_writer_pretty(&mut out, &i.parsed.ruleset)?;
             writeln!(out)?;
+        } else if is_v6(&i) && v4_tables && !i.parsed.ruleset.tables.is_empty() {
+            // iptables-restore cannot read IPv6 rules: kept for the eye only.
+            v6_as_comments = true;
+            out.write_all(b"# IPv6 rules (load with `ip6tables-restore`):\n")?;
+            for l in iptviz::save::to_save_text(&i.parsed.ruleset).lines() {
+                writeln!(out, "# {l}")?;
+            }
         } else {
             out.write_all(iptviz::save::to_save_text(&i.parsed.ruleset).as_bytes())?;
         }
     }
     out.flush()?;
+    if v6_as_comments {
+        eprintln!(
+            "iptviz save: the IPv6 rules were written as comments after the IPv4 rules; \
+             use --output6 FILE to write them apart for ip6tables-restore"
+        );
+    }
     let rulesets = || inputs.iter().map(|i| &i.parsed.ruleset);
     if !a.json && rulesets().any(|r| !r.nft.is_empty()) && rulesets().any(|r| !r.tables.is_empty())
     {
@@ -311,35 +363,67 @@ pub fn save(a: SaveArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// `save --nft-out`: the iptables tables of every input to `output`, the
-/// native nft tables of every input together to `nft_path`.
-fn save_apart(
-    inputs: &[Input],
-    output: Option<&PathBuf>,
-    nft_path: &PathBuf,
-) -> anyhow::Result<()> {
+/// `save --nft-out` and `--output6`: the native nft tables of every
+/// input together to the nft file, the IPv6 iptables tables to the IPv6
+/// file, and the rest to the output. Without an nft file the nft tables
+/// follow the IPv4 rules as comments (as plain `save` writes them);
+/// without an IPv6 file the IPv6 rules go to the output.
+fn save_apart(inputs: &[Input], a: &SaveArgs) -> anyhow::Result<()> {
     let mut nft = iptviz::nft::NftRuleset::default();
     for i in inputs {
         nft.tables
             .extend(i.parsed.ruleset.nft.tables.iter().cloned());
     }
-    if nft.is_empty() {
-        eprintln!(
-            "iptviz save: the input has no native nft tables; {} holds none",
-            nft_path.display()
-        );
+    let v6 = |i: &Input| a.output6.is_some() && i.parsed.ruleset.family == Family::Ipv6;
+    // Each file is written whole or not at all: all are made before any is
+    // put in place, so that a failure leaves none half updated.
+    let mut files: Vec<Box<dyn Write>> = Vec::new();
+    if let Some(nft_path) = &a.nft_out {
+        if nft.is_empty() {
+            eprintln!(
+                "iptviz save: the input has no native nft tables; {} holds none",
+                nft_path.display()
+            );
+        }
+        let mut f = open_output(Some(nft_path))?;
+        f.write_all(iptviz::save::to_nft_text(&nft).as_bytes())?;
+        files.push(f);
     }
-    // The nft file first: written whole or not at all, like the output.
-    let mut nft_out = open_output(Some(nft_path))?;
-    nft_out.write_all(iptviz::save::to_nft_text(&nft).as_bytes())?;
-    nft_out.flush()?;
-    let mut out = open_output(output)?;
-    for i in inputs {
+    let iptables_text = |i: &Input| {
         let rs = &i.parsed.ruleset;
-        if !rs.tables.is_empty() {
-            out.write_all(iptviz::save::to_iptables_text(rs).as_bytes())?;
+        if a.nft_out.is_some() || rs.nft.is_empty() {
+            iptviz::save::to_iptables_text(rs)
+        } else {
+            iptviz::save::to_save_text(rs)
+        }
+    };
+    if let Some(v6_path) = &a.output6 {
+        let held: Vec<&Input> = inputs
+            .iter()
+            .filter(|i| v6(i) && !i.parsed.ruleset.tables.is_empty())
+            .collect();
+        if held.is_empty() {
+            eprintln!(
+                "iptviz save: the input has no IPv6 rules; {} holds none",
+                v6_path.display()
+            );
+        }
+        let mut f = open_output(Some(v6_path))?;
+        for i in held {
+            f.write_all(iptables_text(i).as_bytes())?;
+        }
+        files.push(f);
+    }
+    let mut out = open_output(a.output.as_ref())?;
+    for i in inputs.iter().filter(|i| !v6(i)) {
+        let rs = &i.parsed.ruleset;
+        if !rs.tables.is_empty() || (a.nft_out.is_none() && !rs.nft.is_empty()) {
+            out.write_all(iptables_text(i).as_bytes())?;
         }
     }
-    out.flush()?;
+    files.push(out);
+    for mut f in files {
+        f.flush()?;
+    }
     Ok(())
 }
