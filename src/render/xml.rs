@@ -21,8 +21,21 @@ pub fn push_escaped(out: &mut String, c: char) {
 /// Whether byte `b` may start a character that [`push_escaped`] changes:
 /// a markup character, a control, or the lead byte of U+FFFE/U+FFFF.
 fn may_change(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xef) || (b < 0x20 && b != b'\n' && b != b'\t')
+    MAY_CHANGE[usize::from(b)]
 }
+
+/// [`may_change`] as a table: escaping scans every byte of every label.
+const MAY_CHANGE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = matches!(c, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xef)
+            || (c < 0x20 && c != b'\n' && c != b'\t');
+        b += 1;
+    }
+    t
+};
 
 /// Appends `s` to `out` escaped as [`push_escaped`] does, copying the runs
 /// between characters that change in one piece (drawings carry hundreds of
