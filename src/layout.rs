@@ -686,20 +686,28 @@ fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
 /// that label to another spot of its own; failing that the label stays put.
 /// Returns how many stayed put that way.
 pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
+    if l.edges.iter().all(|e| e.label.is_none()) {
+        return 0;
+    }
     let mut boxes = Grid::default();
     for b in &l.nodes {
         boxes.insert(box_rect(b));
     }
+    let lines = Lines::of(l);
     let home: Vec<Option<Point>> = l.edges.iter().map(|e| e.label).collect();
     let mut taken = Grid::default();
     // The edge each rectangle in `taken` belongs to.
     let mut owner: Vec<usize> = Vec::new();
+    // Labels to move, and whether only a line is in their way (their own
+    // place is theirs if no spot clear of lines is found).
     let mut pending = Vec::new();
     for (i, (e, ve)) in l.edges.iter().zip(&view.edges).enumerate() {
         let Some(c) = e.label else { continue };
         let r = label_rect(&ve.label, c);
         if taken.hits(r) || boxes.hits(r) {
-            pending.push(i);
+            pending.push((i, false));
+        } else if lines.cross(r) {
+            pending.push((i, true));
         } else {
             taken.insert(r);
             owner.push(i);
@@ -709,15 +717,31 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
     let fits =
         |r: &Rect| r.0 >= 0.0 && r.1 >= 0.0 && r.2 <= width && r.3 <= height && !boxes.hits(*r);
     let mut stuck = 0;
-    for i in pending {
+    for (i, only_lines) in pending {
         let (Some(c), text) = (home[i], &view.edges[i].label) else {
             continue;
         };
         let spots = label_spots(&l.edges[i], text, c);
-        let mut at = spots.iter().copied().find(|p| {
+        let clear = |p: &Point| {
             let q = label_rect(text, *p);
             fits(&q) && !taken.hits(q)
-        });
+        };
+        let on_own = |p: &Point| lines.cross_edge(label_rect(text, *p), i);
+        // Clear of everything; else crossed by other lines only, its own
+        // place first; else clear of labels and boxes.
+        let mut at = spots
+            .iter()
+            .copied()
+            .find(|p| clear(p) && !lines.cross(label_rect(text, *p)));
+        if at.is_none() && only_lines && clear(&c) && !on_own(&c) {
+            at = Some(c);
+        }
+        if at.is_none() {
+            at = spots.iter().copied().find(|p| clear(p) && !on_own(p));
+        }
+        if at.is_none() {
+            at = spots.iter().copied().find(clear);
+        }
         if at.is_none() {
             // Make room: move the one label in the way elsewhere on its edge.
             'spot: for &p in &spots {
@@ -752,6 +776,83 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
         owner.push(i);
     }
     stuck
+}
+
+/// The drawn lines of a layout's edges, straight stretch by stretch (a
+/// curve by its control polygon), for finding the labels a line crosses.
+struct Lines {
+    /// Each stretch and the edge it belongs to.
+    segments: Vec<(Point, Point, usize)>,
+    grid: Grid,
+}
+
+impl Lines {
+    fn of(l: &Layout) -> Lines {
+        let mut lines = Lines {
+            segments: Vec::new(),
+            grid: Grid::default(),
+        };
+        for (i, e) in l.edges.iter().enumerate() {
+            for s in e.points.windows(2) {
+                let (a, b) = (s[0], s[1]);
+                lines.segments.push((a, b, i));
+                lines
+                    .grid
+                    .insert((a.x.min(b.x), a.y.min(b.y), a.x.max(b.x), a.y.max(b.y)));
+            }
+        }
+        lines
+    }
+
+    /// Whether a line passes through label rectangle `r` (less its
+    /// margin: a line may graze the halo around the text).
+    fn cross(&self, r: Rect) -> bool {
+        self.crossing(r, None)
+    }
+
+    /// Whether edge `edge`'s own line passes through label rectangle `r`.
+    fn cross_edge(&self, r: Rect, edge: usize) -> bool {
+        self.crossing(r, Some(edge))
+    }
+
+    fn crossing(&self, r: Rect, edge: Option<usize>) -> bool {
+        let r = (r.0 + 3.0, r.1 + 2.0, r.2 - 3.0, r.3 - 2.0);
+        Grid::cells(r).any(|cell| {
+            self.grid.cells.get(&cell).is_some_and(|v| {
+                v.iter().any(|&k| {
+                    let (a, b, owner) = self.segments[k];
+                    edge.is_none_or(|e| e == owner) && segment_enters(a, b, r)
+                })
+            })
+        })
+    }
+}
+
+/// Whether the segment from `a` to `b` passes through rectangle `r`
+/// (clipped against its four sides).
+fn segment_enters(a: Point, b: Point, r: Rect) -> bool {
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.x - r.0),
+        (dx, r.2 - a.x),
+        (-dy, a.y - r.1),
+        (dy, r.3 - a.y),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+        }
+    }
+    t0 < t1
 }
 
 /// Moves an edge's points and label by `(dx, dy)`, rounded like boxes.
