@@ -726,22 +726,40 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
             let q = label_rect(text, *p);
             fits(&q) && !taken.hits(q)
         };
-        let on_own = |p: &Point| lines.cross_edge(label_rect(text, *p), i);
-        // Clear of everything; else crossed by other lines only, its own
-        // place first; else clear of labels and boxes.
-        let mut at = spots
-            .iter()
-            .copied()
-            .find(|p| clear(p) && !lines.cross(label_rect(text, *p)));
-        if at.is_none() && only_lines && clear(&c) && !on_own(&c) {
-            at = Some(c);
+        // Clear of labels and boxes, and crossed by as few lines as can be
+        // (its own counting double): the nearest such spot, or its own
+        // place when that is no worse.
+        let mut best: Option<(usize, Point)> = None;
+        // The nearest clear spots only: a crowded picture has thousands.
+        for p in spots.iter().copied().filter(clear).take(LABEL_TRIES) {
+            let n = lines.crossings(label_rect(text, p), i);
+            if best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, p));
+            }
+            if n == 0 {
+                break;
+            }
         }
-        if at.is_none() {
-            at = spots.iter().copied().find(|p| clear(p) && !on_own(p));
+        if only_lines
+            && let Some((n, _)) = best
+            && n > 0
+            && clear(&c)
+            && lines.crossings(label_rect(text, c), i) <= n
+        {
+            best = Some((0, c));
         }
-        if at.is_none() {
-            at = spots.iter().copied().find(clear);
+        // Still on its own line: the nearest clear spot off it, if any.
+        if let Some((_, p)) = best
+            && lines.crosses_edge(label_rect(text, p), i)
+            && let Some(q) = spots
+                .iter()
+                .copied()
+                .filter(clear)
+                .find(|q| !lines.crosses_edge(label_rect(text, *q), i))
+        {
+            best = Some((0, q));
         }
+        let mut at = best.map(|(_, p)| p);
         if at.is_none() {
             // Make room: move the one label in the way elsewhere on its edge.
             'spot: for &p in &spots {
@@ -778,6 +796,10 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
     stuck
 }
 
+/// How many clear spots a label crossed by lines weighs before it takes
+/// the one crossed least.
+const LABEL_TRIES: usize = 40;
+
 /// The drawn lines of a layout's edges, straight stretch by stretch (a
 /// curve by its control polygon), for finding the labels a line crosses.
 struct Lines {
@@ -807,24 +829,33 @@ impl Lines {
     /// Whether a line passes through label rectangle `r` (less its
     /// margin: a line may graze the halo around the text).
     fn cross(&self, r: Rect) -> bool {
-        self.crossing(r, None)
+        self.crossing(r).next().is_some()
     }
 
-    /// Whether edge `edge`'s own line passes through label rectangle `r`.
-    fn cross_edge(&self, r: Rect, edge: usize) -> bool {
-        self.crossing(r, Some(edge))
-    }
-
-    fn crossing(&self, r: Rect, edge: Option<usize>) -> bool {
+    fn crossing(&self, r: Rect) -> impl Iterator<Item = usize> + '_ {
         let r = (r.0 + 3.0, r.1 + 2.0, r.2 - 3.0, r.3 - 2.0);
-        Grid::cells(r).any(|cell| {
-            self.grid.cells.get(&cell).is_some_and(|v| {
-                v.iter().any(|&k| {
-                    let (a, b, owner) = self.segments[k];
-                    edge.is_none_or(|e| e == owner) && segment_enters(a, b, r)
-                })
+        Grid::cells(r)
+            .filter_map(|cell| self.grid.cells.get(&cell))
+            .flatten()
+            .filter(move |&&k| {
+                let (a, b, _) = self.segments[k];
+                segment_enters(a, b, r)
             })
-        })
+            .copied()
+    }
+
+    /// Whether the line of edge `edge` passes through label rectangle `r`.
+    fn crosses_edge(&self, r: Rect, edge: usize) -> bool {
+        self.crossing(r).any(|k| self.segments[k].2 == edge)
+    }
+
+    /// How many lines pass through label rectangle `r`, the line of edge
+    /// `own` (the label's) counting twice.
+    fn crossings(&self, r: Rect, own: usize) -> usize {
+        let mut edges: Vec<usize> = self.crossing(r).map(|k| self.segments[k].2).collect();
+        edges.sort_unstable();
+        edges.dedup();
+        edges.iter().map(|&e| if e == own { 2 } else { 1 }).sum()
     }
 }
 

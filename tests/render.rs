@@ -248,11 +248,12 @@ fn edge_labels_are_seldom_crossed_by_lines() {
         .iter()
         .filter(|c| c.contains("its own line"))
         .collect();
-    // 458 before labels avoided their own line where a spot was free; 74
+    println!("{} labels on their own line", own.len());
+    // 458 before labels avoided their own line where a spot was free; 60
     // after (where boxes and other labels take every spot beside it).
     assert!(
-        own.len() <= 80,
-        "{} labels sit on their own line (at most 80 expected):\n{}",
+        own.len() <= 64,
+        "{} labels sit on their own line (at most 64 expected):\n{}",
         own.len(),
         own.iter()
             .take(20)
@@ -260,11 +261,11 @@ fn edge_labels_are_seldom_crossed_by_lines() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    // 8,912 before labels moved off lines where a spot was free; 5,599
+    // 8,912 before labels moved off lines where a spot was free; 5,541
     // after (the rest sit where lines crowd on every side).
     assert!(
-        crossed.len() <= 5650,
-        "{} crossings of a label by a line (at most 5,650 expected)",
+        crossed.len() <= 5560,
+        "{} crossings of a label by a line (at most 5,560 expected)",
         crossed.len()
     );
 }
