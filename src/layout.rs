@@ -693,7 +693,14 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
     for b in &l.nodes {
         boxes.insert(box_rect(b));
     }
-    let lines = Lines::of(l);
+    // Lines are kept clear of labels in pictures of up to as many edges
+    // as are labelled at all: in a bigger one (labelled part by part)
+    // finding what each label's spots cross cost more than the layout.
+    let lines = if view.edges.len() <= MAX_LABELLED_EDGES {
+        Lines::of(l)
+    } else {
+        Lines::default()
+    };
     let home: Vec<Option<Point>> = l.edges.iter().map(|e| e.label).collect();
     let mut taken = Grid::default();
     // The edge each rectangle in `taken` belongs to.
@@ -802,6 +809,7 @@ const LABEL_TRIES: usize = 40;
 
 /// The drawn lines of a layout's edges, straight stretch by stretch (a
 /// curve by its control polygon), for finding the labels a line crosses.
+#[derive(Default)]
 struct Lines {
     /// Each stretch and the edge it belongs to.
     segments: Vec<(Point, Point, usize)>,
