@@ -838,6 +838,22 @@ pub struct Payload {
 impl Payload {
     /// The field `field` of protocol `proto` (`tcp`, `dport`).
     pub fn new(proto: &str, field: &str) -> Payload {
+        // The usual case (a protocol of up to nine bytes, all of it short
+        // enough to be kept inline) is put together on the stack and
+        // made a string once.
+        let total = 2 + proto.len() + field.len();
+        if proto.len() < 10 && total <= 24 {
+            let mut buf = [0u8; 24];
+            buf[0] = b'0' + proto.len() as u8;
+            buf[1] = b':';
+            buf[2..2 + proto.len()].copy_from_slice(proto.as_bytes());
+            buf[2 + proto.len()..total].copy_from_slice(field.as_bytes());
+            if let Ok(both) = std::str::from_utf8(&buf[..total]) {
+                return Payload {
+                    both: Str::from(both),
+                };
+            }
+        }
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut n = proto.len();

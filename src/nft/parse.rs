@@ -32,7 +32,7 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         stmt_buf: Vec::new(),
         rule_buf: Vec::new(),
         anon: 0,
-        chain_at: HashMap::default(),
+        chain_at: hashbrown::HashTable::new(),
     };
     // `$NAME` is replaced by the tokens of its `define`, so text that may
     // use defines is cut into tokens first; other text (a ruleset as nft
@@ -205,9 +205,11 @@ struct P<'a> {
     /// by pushes would hold four.
     rule_buf: Vec<Rule>,
     anon: usize,
-    /// `(table index, chain name)` -> chain index, so that large rulesets
-    /// read in linear time.
-    chain_at: HashMap<(usize, Str), usize>,
+    /// `(table index, chain index)` of every chain, found by the hash of
+    /// the table index and the chain's name (the names are compared with
+    /// the model's, not kept twice), so that large rulesets read in
+    /// linear time.
+    chain_at: hashbrown::HashTable<(u32, u32)>,
 }
 
 impl<'a> P<'a> {
@@ -668,32 +670,51 @@ impl<'a> P<'a> {
     /// when the table has no such chain yet. `chain_at` knows every chain
     /// of every table, so this is one hash lookup.
     fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
-        use std::collections::hash_map::Entry;
+        use hashbrown::hash_table::Entry;
         // One hash whether the chain is new or not (tens of thousands of
         // chains are declared one after the other).
-        match self.chain_at.entry((ti, Str::from(name))) {
-            Entry::Occupied(e) => *e.get(),
+        let tables = &self.rs.tables;
+        let chain_name = |&(t, c): &(u32, u32)| tables[t as usize].chains[c as usize].name.as_str();
+        match self.chain_at.entry(
+            chain_hash(ti, name),
+            |e| e.0 as usize == ti && chain_name(e) == name,
+            |e| chain_hash(e.0 as usize, chain_name(e)),
+        ) {
+            Entry::Occupied(e) => e.get().1 as usize,
             Entry::Vacant(e) => {
+                let ci = tables[ti].chains.len();
+                e.insert((ti as u32, ci as u32));
                 let line = line_col_in(self.src, &self.line_starts, &self.line_hint, at).0;
-                let chains = &mut self.rs.tables[ti].chains;
-                chains.push(Chain::new(name, line));
-                *e.insert(chains.len() - 1)
+                self.rs.tables[ti].chains.push(Chain::new(name, line));
+                ci
             }
         }
     }
 
     /// The index of an existing chain of table `ti`.
     fn known_chain(&self, ti: usize, name: &str) -> Option<usize> {
-        self.chain_at.get(&(ti, Str::from(name))).copied()
+        let tables = &self.rs.tables;
+        self.chain_at
+            .find(chain_hash(ti, name), |&(t, c)| {
+                t as usize == ti && tables[t as usize].chains[c as usize].name == name
+            })
+            .map(|e| e.1 as usize)
     }
 
     /// Builds `chain_at` again after tables were removed (their indices
     /// moved).
     fn reindex_chains(&mut self) {
         self.chain_at.clear();
-        for (ti, t) in self.rs.tables.iter().enumerate() {
+        let tables = &self.rs.tables;
+        for (ti, t) in tables.iter().enumerate() {
             for (ci, c) in t.chains.iter().enumerate() {
-                self.chain_at.insert((ti, c.name.clone()), ci);
+                self.chain_at
+                    .insert_unique(chain_hash(ti, &c.name), (ti as u32, ci as u32), |e| {
+                        chain_hash(
+                            e.0 as usize,
+                            &tables[e.0 as usize].chains[e.1 as usize].name,
+                        )
+                    });
             }
         }
     }
@@ -1859,15 +1880,30 @@ impl<'a> P<'a> {
             "numgen" => {
                 self.bump();
                 let mode = self.expect_word("inc or random")?;
-                let mut text = format!("numgen {mode}");
+                let mut m = None;
                 if self.eat_word("mod") {
-                    text.push_str(&format!(" mod {}", self.expect_word("a number")?));
+                    m = Some(self.expect_word("a number")?);
                 }
+                let mut off = None;
                 if self.eat_word("offset") {
                     let o = self.expect_word("a number")?;
                     if o != "0" {
-                        text.push_str(&format!(" offset {o}"));
+                        off = Some(o);
                     }
+                }
+                // One string, made to size.
+                let len =
+                    7 + mode.len() + m.map_or(0, |n| 5 + n.len()) + off.map_or(0, |o| 8 + o.len());
+                let mut text = String::with_capacity(len);
+                text.push_str("numgen ");
+                text.push_str(mode);
+                if let Some(n) = m {
+                    text.push_str(" mod ");
+                    text.push_str(n);
+                }
+                if let Some(o) = off {
+                    text.push_str(" offset ");
+                    text.push_str(o);
                 }
                 Expr::Hash(text)
             }
@@ -1920,6 +1956,12 @@ impl<'a> P<'a> {
         let _ = fam;
         Ok(Some(e))
     }
+}
+
+/// The hash under which chain `name` of table `ti` is found.
+fn chain_hash(ti: usize, name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one((ti, name))
 }
 
 /// Whether `t` is already as [`P::squeeze`] leaves it: ASCII words kept
