@@ -473,9 +473,9 @@ pub struct Rule {
     /// Kernel handle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<u64>,
-    /// `comment "..."`
+    /// `comment "..."` (short ones, as most are, kept inline).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub comment: Option<Str>,
     /// Statements in order.
     pub stmts: Vec<Stmt>,
 }
@@ -530,8 +530,8 @@ fn map_verdicts<'a>(map: &'a Expr, out: &mut Vec<&'a Verdict>) {
 }
 
 fn map_verdicts_elem<'a>(e: &'a Expr, out: &mut Vec<&'a Verdict>) {
-    if let Expr::MapElem(_, v) = e
-        && let Expr::Verdict(v) = &**v
+    if let Expr::MapElem(kv) = e
+        && let Expr::Verdict(v) = &kv.1
     {
         out.push(v);
     }
@@ -784,8 +784,9 @@ pub enum Expr {
     Set(Vec<Expr>),
     /// `{ k : v, ... }`: an anonymous map (each element a [`Expr::MapElem`]).
     Map(Vec<Expr>),
-    /// `KEY : VALUE` inside a map or map-valued set definition.
-    MapElem(Box<Expr>, Box<Expr>),
+    /// `KEY : VALUE` inside a map or map-valued set definition (the
+    /// two in one box: maps of thousands of elements are common).
+    MapElem(Box<(Expr, Expr)>),
     /// `A . B . C`
     Concat(Vec<Expr>),
     /// `@name`

@@ -1193,7 +1193,7 @@ impl<'a> P<'a> {
             } else {
                 self.expr_in_set(fam)?
             };
-            return Ok(Expr::MapElem(Box::new(key), Box::new(v)));
+            return Ok(Expr::MapElem(Box::new((key, v))));
         }
         Ok(key)
     }
