@@ -855,6 +855,13 @@ impl Payload {
                 };
             }
         }
+        Payload::new_long(proto, field)
+    }
+
+    /// [`Payload::new`] for any lengths.
+    #[cold]
+    #[inline(never)]
+    fn new_long(proto: &str, field: &str) -> Payload {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut n = proto.len();
