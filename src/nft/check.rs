@@ -113,9 +113,13 @@ pub fn set_refs(rule: &Rule) -> Vec<&str> {
     fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
         match e {
             Expr::SetRef(n) => out.push(n),
-            Expr::Range(a, b) | Expr::MapElem(a, b) => {
+            Expr::Range(a, b) => {
                 walk(a, out);
                 walk(b, out);
+            }
+            Expr::MapElem(kv) => {
+                walk(&kv.0, out);
+                walk(&kv.1, out);
             }
             Expr::List(v) | Expr::Set(v) | Expr::Map(v) | Expr::Concat(v) => {
                 v.iter().for_each(|x| walk(x, out))

@@ -86,7 +86,7 @@ impl Display for Shown<'_> {
             Expr::Range(a, b) => write!(f, "{}-{}", sub(a), sub(b)),
             Expr::List(v) => write!(f, "{}", join(v.iter().map(sub), ",")),
             Expr::Set(v) | Expr::Map(v) => write!(f, "{{ {} }}", join(v.iter().map(sub), ", ")),
-            Expr::MapElem(k, v) => write!(f, "{} : {}", sub(k), sub(v)),
+            Expr::MapElem(kv) => write!(f, "{} : {}", sub(&kv.0), sub(&kv.1)),
             Expr::Concat(v) => write!(f, "{}", join(v.iter().map(sub), " . ")),
             Expr::SetRef(n) => write!(f, "@{n}"),
             Expr::Lookup { key, map } => {

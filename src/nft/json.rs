@@ -313,7 +313,7 @@ fn read_item(rs: &mut NftRuleset, kind: &str, body: &J<'_>, cx: &mut Ctx) -> Res
             let exprs = o.get("expr").and_then(J::as_array).ok_or("no expr array")?;
             let mut rule = Rule {
                 handle: o.get("handle").and_then(J::as_u64),
-                comment: s(o, "comment").map(String::from),
+                comment: s(o, "comment").map(Str::from),
                 ..Default::default()
             };
             for e in exprs {
@@ -359,7 +359,7 @@ fn read_item(rs: &mut NftRuleset, kind: &str, body: &J<'_>, cx: &mut Ctx) -> Res
                 for e in elems {
                     set.elements.push(match e {
                         J::Arr(kv) if kv.len() == 2 && set.is_map => {
-                            Expr::MapElem(Box::new(expr(&kv[0])), Box::new(map_value(&kv[1])))
+                            Expr::MapElem(Box::new((expr(&kv[0]), map_value(&kv[1]))))
                         }
                         other => expr(other),
                     });
@@ -649,9 +649,7 @@ fn map_data(v: &J<'_>) -> Expr {
 
 fn map_elem(v: &J<'_>) -> Expr {
     match v {
-        J::Arr(kv) if kv.len() == 2 => {
-            Expr::MapElem(Box::new(expr(&kv[0])), Box::new(map_value(&kv[1])))
-        }
+        J::Arr(kv) if kv.len() == 2 => Expr::MapElem(Box::new((expr(&kv[0]), map_value(&kv[1])))),
         other => expr(other),
     }
 }

@@ -473,9 +473,9 @@ pub struct Rule {
     /// Kernel handle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<u64>,
-    /// `comment "..."`
+    /// `comment "..."` (short ones, as most are, kept inline).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub comment: Option<Str>,
     /// Statements in order.
     pub stmts: Vec<Stmt>,
 }
@@ -530,8 +530,8 @@ fn map_verdicts<'a>(map: &'a Expr, out: &mut Vec<&'a Verdict>) {
 }
 
 fn map_verdicts_elem<'a>(e: &'a Expr, out: &mut Vec<&'a Verdict>) {
-    if let Expr::MapElem(_, v) = e
-        && let Expr::Verdict(v) = &**v
+    if let Expr::MapElem(kv) = e
+        && let Expr::Verdict(v) = &kv.1
     {
         out.push(v);
     }
@@ -784,8 +784,9 @@ pub enum Expr {
     Set(Vec<Expr>),
     /// `{ k : v, ... }`: an anonymous map (each element a [`Expr::MapElem`]).
     Map(Vec<Expr>),
-    /// `KEY : VALUE` inside a map or map-valued set definition.
-    MapElem(Box<Expr>, Box<Expr>),
+    /// `KEY : VALUE` inside a map or map-valued set definition (the
+    /// two in one box: maps of thousands of elements are common).
+    MapElem(Box<(Expr, Expr)>),
     /// `A . B . C`
     Concat(Vec<Expr>),
     /// `@name`
@@ -838,6 +839,29 @@ pub struct Payload {
 impl Payload {
     /// The field `field` of protocol `proto` (`tcp`, `dport`).
     pub fn new(proto: &str, field: &str) -> Payload {
+        // The usual case (a protocol of up to nine bytes, all of it short
+        // enough to be kept inline) is put together on the stack and
+        // made a string once.
+        let total = 2 + proto.len() + field.len();
+        if proto.len() < 10 && total <= 24 {
+            let mut buf = [0u8; 24];
+            buf[0] = b'0' + proto.len() as u8;
+            buf[1] = b':';
+            buf[2..2 + proto.len()].copy_from_slice(proto.as_bytes());
+            buf[2 + proto.len()..total].copy_from_slice(field.as_bytes());
+            if let Ok(both) = std::str::from_utf8(&buf[..total]) {
+                return Payload {
+                    both: Str::from(both),
+                };
+            }
+        }
+        Payload::new_long(proto, field)
+    }
+
+    /// [`Payload::new`] for any lengths.
+    #[cold]
+    #[inline(never)]
+    fn new_long(proto: &str, field: &str) -> Payload {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut n = proto.len();

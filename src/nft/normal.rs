@@ -152,9 +152,13 @@ fn expr(e: &mut Expr) {
                 *v = n.to_string().into();
             }
         }
-        Expr::Range(a, b) | Expr::MapElem(a, b) => {
+        Expr::Range(a, b) => {
             expr(a);
             expr(b);
+        }
+        Expr::MapElem(kv) => {
+            expr(&mut kv.0);
+            expr(&mut kv.1);
         }
         Expr::Set(v) | Expr::List(v) if v.len() == 1 => {
             let mut one = v.pop().unwrap_or(Expr::Other(String::new()));

@@ -32,7 +32,7 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         stmt_buf: Vec::new(),
         rule_buf: Vec::new(),
         anon: 0,
-        chain_at: HashMap::default(),
+        chain_at: hashbrown::HashTable::new(),
     };
     // `$NAME` is replaced by the tokens of its `define`, so text that may
     // use defines is cut into tokens first; other text (a ruleset as nft
@@ -173,12 +173,67 @@ pub(crate) const BARE_META: &[&str] = &[
     "cgroup",
 ];
 
-/// Protocol words that start a payload expression (`ip saddr`, `tcp dport` ...).
-const PAYLOAD: &[&str] = &[
-    "ether", "vlan", "arp", "ip", "ip6", "icmp", "icmpv6", "igmp", "tcp", "udp", "udplite", "sctp",
-    "dccp", "th", "ah", "esp", "comp", "gre", "rt", "rt0", "rt2", "srh", "hbh", "frag", "dst",
-    "mh", "auth",
-];
+/// Whether `w` is one of [`BARE_META`] (a `match`, which the compiler
+/// turns into a few comparisons, rather than a walk over the list).
+fn is_bare_meta(w: &str) -> bool {
+    matches!(
+        w,
+        "iif"
+            | "oif"
+            | "iifname"
+            | "oifname"
+            | "iiftype"
+            | "oiftype"
+            | "iifgroup"
+            | "oifgroup"
+            | "mark"
+            | "skuid"
+            | "skgid"
+            | "rtclassid"
+            | "ibrname"
+            | "obrname"
+            | "ibriport"
+            | "obriport"
+            | "pkttype"
+            | "cpu"
+            | "cgroup"
+    )
+}
+
+/// Whether `w` is a protocol word that starts a payload expression (`ip
+/// saddr`, `tcp dport` ...).
+fn is_payload(w: &str) -> bool {
+    matches!(
+        w,
+        "ether"
+            | "vlan"
+            | "arp"
+            | "ip"
+            | "ip6"
+            | "icmp"
+            | "icmpv6"
+            | "igmp"
+            | "tcp"
+            | "udp"
+            | "udplite"
+            | "sctp"
+            | "dccp"
+            | "th"
+            | "ah"
+            | "esp"
+            | "comp"
+            | "gre"
+            | "rt"
+            | "rt0"
+            | "rt2"
+            | "srh"
+            | "hbh"
+            | "frag"
+            | "dst"
+            | "mh"
+            | "auth"
+    )
+}
 
 type Res<T> = Result<T, (usize, String)>;
 
@@ -205,9 +260,11 @@ struct P<'a> {
     /// by pushes would hold four.
     rule_buf: Vec<Rule>,
     anon: usize,
-    /// `(table index, chain name)` -> chain index, so that large rulesets
-    /// read in linear time.
-    chain_at: HashMap<(usize, Str), usize>,
+    /// `(table index, chain index)` of every chain, found by the hash of
+    /// the table index and the chain's name (the names are compared with
+    /// the model's, not kept twice), so that large rulesets read in
+    /// linear time.
+    chain_at: hashbrown::HashTable<(u32, u32)>,
 }
 
 impl<'a> P<'a> {
@@ -303,7 +360,7 @@ impl<'a> P<'a> {
                 self.bump();
                 Ok(w)
             }
-            _ => Err((self.here(), format!("expected {what}"))),
+            _ => Err(fail(self.here(), format_args!("expected {what}"))),
         }
     }
 
@@ -311,7 +368,7 @@ impl<'a> P<'a> {
         if self.eat(&tok) {
             Ok(())
         } else {
-            Err((self.here(), format!("expected {what}")))
+            Err(fail(self.here(), format_args!("expected {what}")))
         }
     }
 
@@ -508,9 +565,9 @@ impl<'a> P<'a> {
     fn command(&mut self) -> Res<()> {
         let at = self.here();
         let Some(w) = self.peek_word() else {
-            return Err((
+            return Err(fail(
                 at,
-                "expected `table`, `add`, `flush`, `define` or `include`".into(),
+                format_args!("expected `table`, `add`, `flush`, `define` or `include`"),
             ));
         };
         self.bump();
@@ -535,7 +592,7 @@ impl<'a> P<'a> {
                         let ti = self.table_index(fam, table, at);
                         self.object(ti, kind, at)
                     }
-                    other => Err((at, format!("cannot read `{w} {other}`"))),
+                    other => Err(fail(at, format_args!("cannot read `{w} {other}`"))),
                 }
             }
             "flush" => {
@@ -584,7 +641,7 @@ impl<'a> P<'a> {
                         }
                         Ok(())
                     }
-                    other => Err((at, format!("cannot read `flush {other}`"))),
+                    other => Err(fail(at, format_args!("cannot read `flush {other}`"))),
                 }
             }
             "delete" | "destroy" => {
@@ -616,9 +673,11 @@ impl<'a> P<'a> {
                 self.recover();
                 Ok(())
             }
-            other => Err((
+            other => Err(fail(
                 at,
-                format!("expected `table`, `add`, `flush`, `define` or `include`, found `{other}`"),
+                format_args!(
+                    "expected `table`, `add`, `flush`, `define` or `include`, found `{other}`"
+                ),
             )),
         }
     }
@@ -668,32 +727,51 @@ impl<'a> P<'a> {
     /// when the table has no such chain yet. `chain_at` knows every chain
     /// of every table, so this is one hash lookup.
     fn chain_index(&mut self, ti: usize, name: &str, at: usize) -> usize {
-        use std::collections::hash_map::Entry;
+        use hashbrown::hash_table::Entry;
         // One hash whether the chain is new or not (tens of thousands of
         // chains are declared one after the other).
-        match self.chain_at.entry((ti, Str::from(name))) {
-            Entry::Occupied(e) => *e.get(),
+        let tables = &self.rs.tables;
+        let chain_name = |&(t, c): &(u32, u32)| tables[t as usize].chains[c as usize].name.as_str();
+        match self.chain_at.entry(
+            chain_hash(ti, name),
+            |e| e.0 as usize == ti && chain_name(e) == name,
+            |e| chain_hash(e.0 as usize, chain_name(e)),
+        ) {
+            Entry::Occupied(e) => e.get().1 as usize,
             Entry::Vacant(e) => {
+                let ci = tables[ti].chains.len();
+                e.insert((ti as u32, ci as u32));
                 let line = line_col_in(self.src, &self.line_starts, &self.line_hint, at).0;
-                let chains = &mut self.rs.tables[ti].chains;
-                chains.push(Chain::new(name, line));
-                *e.insert(chains.len() - 1)
+                self.rs.tables[ti].chains.push(Chain::new(name, line));
+                ci
             }
         }
     }
 
     /// The index of an existing chain of table `ti`.
     fn known_chain(&self, ti: usize, name: &str) -> Option<usize> {
-        self.chain_at.get(&(ti, Str::from(name))).copied()
+        let tables = &self.rs.tables;
+        self.chain_at
+            .find(chain_hash(ti, name), |&(t, c)| {
+                t as usize == ti && tables[t as usize].chains[c as usize].name == name
+            })
+            .map(|e| e.1 as usize)
     }
 
     /// Builds `chain_at` again after tables were removed (their indices
     /// moved).
     fn reindex_chains(&mut self) {
         self.chain_at.clear();
-        for (ti, t) in self.rs.tables.iter().enumerate() {
+        let tables = &self.rs.tables;
+        for (ti, t) in tables.iter().enumerate() {
             for (ci, c) in t.chains.iter().enumerate() {
-                self.chain_at.insert((ti, c.name.clone()), ci);
+                self.chain_at
+                    .insert_unique(chain_hash(ti, &c.name), (ti as u32, ci as u32), |e| {
+                        chain_hash(
+                            e.0 as usize,
+                            &tables[e.0 as usize].chains[e.1 as usize].name,
+                        )
+                    });
             }
         }
     }
@@ -711,7 +789,10 @@ impl<'a> P<'a> {
         loop {
             self.skip_blank();
             let Some(t) = self.peek() else {
-                return Err((self.src.len(), "missing `}` at the end of the table".into()));
+                return Err(fail(
+                    self.src.len(),
+                    format_args!("missing `}}` at the end of the table"),
+                ));
             };
             if t.tok == Tok::Close {
                 self.bump();
@@ -760,9 +841,11 @@ impl<'a> P<'a> {
                 let kind = self.expect_word("helper, timeout or expectation")?;
                 self.object(ti, format!("ct {kind}"), at)
             }
-            other => Err((
+            other => Err(fail(
                 at,
-                format!("expected chain, set, map, flowtable, flags or comment, found `{other}`"),
+                format_args!(
+                    "expected chain, set, map, flowtable, flags or comment, found `{other}`"
+                ),
             )),
         }
     }
@@ -843,7 +926,10 @@ impl<'a> P<'a> {
         loop {
             self.skip_blank();
             let Some(t) = self.peek() else {
-                return Err((self.src.len(), "missing `}` at the end of the chain".into()));
+                return Err(fail(
+                    self.src.len(),
+                    format_args!("missing `}}` at the end of the chain"),
+                ));
             };
             if t.tok == Tok::Close {
                 self.bump();
@@ -858,14 +944,19 @@ impl<'a> P<'a> {
                     let pol = match p {
                         "accept" => Policy::Accept,
                         "drop" => Policy::Drop,
-                        o => return Err((at, format!("policy must be accept or drop, not `{o}`"))),
+                        o => {
+                            return Err(fail(
+                                at,
+                                format_args!("policy must be accept or drop, not `{o}`"),
+                            ));
+                        }
                     };
                     match &mut head.0 {
                         Some(b) => b.policy = Some(pol),
                         None => {
-                            return Err((
+                            return Err(fail(
                                 at,
-                                "a policy needs a base chain (`type ... hook ...`)".into(),
+                                format_args!("a policy needs a base chain (`type ... hook ...`)"),
                             ));
                         }
                     }
@@ -931,7 +1022,10 @@ impl<'a> P<'a> {
         self.bump(); // type
         let kind = ChainType::from_name(self.expect_word("filter, nat or route")?);
         if !self.eat_word("hook") {
-            return Err((self.here(), "expected `hook` after the chain type".into()));
+            return Err(fail(
+                self.here(),
+                format_args!("expected `hook` after the chain type"),
+            ));
         }
         let hook = Hook::from_name(self.expect_word("a hook name")?);
         let mut devices = Vec::new();
@@ -940,7 +1034,10 @@ impl<'a> P<'a> {
             devices = self.devices()?;
         }
         if !self.eat_word("priority") {
-            return Err((self.here(), "expected `priority` after the hook".into()));
+            return Err(fail(
+                self.here(),
+                format_args!("expected `priority` after the hook"),
+            ));
         }
         let priority = self.priority(fam)?;
         let policy = base.as_ref().and_then(|b| b.policy);
@@ -1052,7 +1149,10 @@ impl<'a> P<'a> {
                 self.recover();
             }
             if self.peek().is_none() {
-                return Err((self.src.len(), "missing `}` at the end of the set".into()));
+                return Err(fail(
+                    self.src.len(),
+                    format_args!("missing `}}` at the end of the set"),
+                ));
             }
         }
     }
@@ -1137,7 +1237,10 @@ impl<'a> P<'a> {
                 s.elements.extend(elems);
                 Ok(())
             }
-            None => Err((at, format!("no set or map `{name}` in table {fam} {table}"))),
+            None => Err(fail(
+                at,
+                format_args!("no set or map `{name}` in table {fam} {table}"),
+            )),
         }
     }
 
@@ -1159,7 +1262,10 @@ impl<'a> P<'a> {
             if self.eat(&Tok::Close) {
                 return Ok(out);
             }
-            return Err((self.here(), "expected `,` or `}` in the set".into()));
+            return Err(fail(
+                self.here(),
+                format_args!("expected `,` or `}}` in the set"),
+            ));
         }
     }
 
@@ -1172,7 +1278,7 @@ impl<'a> P<'a> {
             } else {
                 self.expr_in_set(fam)?
             };
-            return Ok(Expr::MapElem(Box::new(key), Box::new(v)));
+            return Ok(Expr::MapElem(Box::new((key, v))));
         }
         Ok(key)
     }
@@ -1268,10 +1374,53 @@ impl<'a> P<'a> {
         rule.stmts = exact;
         self.stmt_buf = stmts;
         if rule.stmts.is_empty() && rule.comment.is_none() {
-            return Err((start, "expected a statement".into()));
+            return Err(fail(start, format_args!("expected a statement")));
         }
         rule.text = self.squeeze(start, text_end.max(start));
         Ok(rule)
+    }
+
+    /// The body of `jump { ... }` / `goto { ... }` (the `{` read).
+    #[cold]
+    #[inline(never)]
+    fn anon_chain(&mut self, fam: Family, jump: bool) -> Res<Verdict> {
+        self.anon += 1;
+        let mut c = Chain::new(format!("{{anon {}}}", self.anon), self.line_of(self.here()));
+        let mut head = (None, None);
+        let mark = self.rule_buf.len();
+        if let Err(e) = self.chain_items(fam, &mut head) {
+            self.rule_buf.truncate(mark);
+            return Err(e);
+        }
+        (c.base, c.comment) = head;
+        c.rules = self.rule_buf.drain(mark..).collect();
+        Ok(if jump {
+            Verdict::JumpAnon(Box::new(c))
+        } else {
+            Verdict::GotoAnon(Box::new(c))
+        })
+    }
+
+    /// `queue ...` (the word `queue` next).
+    #[cold]
+    #[inline(never)]
+    fn queue(&mut self) -> Verdict {
+        self.bump();
+        let a = self.here();
+        let mut b = None;
+        while let Some(w) = self.peek_word() {
+            if !(matches!(w, "num" | "to" | "flags" | "bypass" | "fanout")
+                || w.starts_with(|c: char| c.is_ascii_digit()))
+            {
+                break;
+            }
+            self.bump();
+            while self.eat(&Tok::Comma) {
+                self.bump();
+            }
+            b = Some(self.prev_end);
+        }
+        Verdict::Queue(b.map_or(String::new(), |b| self.squeeze(a, b)))
     }
 
     fn try_verdict(&mut self, fam: Family) -> Res<Option<Verdict>> {
@@ -1286,22 +1435,7 @@ impl<'a> P<'a> {
             "jump" | "goto" => {
                 self.bump();
                 if self.eat(&Tok::Open) {
-                    self.anon += 1;
-                    let mut c =
-                        Chain::new(format!("{{anon {}}}", self.anon), self.line_of(self.here()));
-                    let mut head = (None, None);
-                    let mark = self.rule_buf.len();
-                    if let Err(e) = self.chain_items(fam, &mut head) {
-                        self.rule_buf.truncate(mark);
-                        return Err(e);
-                    }
-                    (c.base, c.comment) = head;
-                    c.rules = self.rule_buf.drain(mark..).collect();
-                    return Ok(Some(if w == "jump" {
-                        Verdict::JumpAnon(Box::new(c))
-                    } else {
-                        Verdict::GotoAnon(Box::new(c))
-                    }));
+                    return self.anon_chain(fam, w == "jump").map(Some);
                 }
                 let target = self.expect_word("a chain name")?;
                 return Ok(Some(if w == "jump" {
@@ -1310,26 +1444,7 @@ impl<'a> P<'a> {
                     Verdict::Goto(target.into())
                 }));
             }
-            "queue" => {
-                self.bump();
-                let a = self.here();
-                let mut b = None;
-                while let Some(w) = self.peek_word() {
-                    if !(matches!(w, "num" | "to" | "flags" | "bypass" | "fanout")
-                        || w.starts_with(|c: char| c.is_ascii_digit()))
-                    {
-                        break;
-                    }
-                    self.bump();
-                    while self.eat(&Tok::Comma) {
-                        self.bump();
-                    }
-                    b = Some(self.prev_end);
-                }
-                return Ok(Some(Verdict::Queue(
-                    b.map_or(String::new(), |b| self.squeeze(a, b)),
-                )));
-            }
+            "queue" => return Ok(Some(self.queue())),
             _ => return Ok(None),
         };
         self.bump();
@@ -1342,7 +1457,7 @@ impl<'a> P<'a> {
             return Ok(Stmt::Verdict(v));
         }
         let Some(w) = self.peek().and_then(Token::text) else {
-            return Err((at, "expected a statement".into()));
+            return Err(fail(at, format_args!("expected a statement")));
         };
         match w {
             "counter" => {
@@ -1373,104 +1488,9 @@ impl<'a> P<'a> {
                     name,
                 })
             }
-            "log" => {
-                self.bump();
-                let (mut prefix, mut level, mut group, mut other) = (None, None, None, Vec::new());
-                loop {
-                    match self.peek_word() {
-                        Some("prefix") => {
-                            self.bump();
-                            prefix = Some(self.expect_word("a prefix")?.to_string());
-                        }
-                        Some("level") => {
-                            self.bump();
-                            level = Some(self.expect_word("a level")?.into());
-                        }
-                        Some("group") => {
-                            self.bump();
-                            group = Some(self.number()? as u32);
-                        }
-                        Some(k @ ("snaplen" | "queue-threshold")) => {
-                            self.bump();
-                            let n = self.expect_word("a number")?;
-                            other.push(format!("{k} {n}"));
-                        }
-                        Some("flags") => {
-                            self.bump();
-                            let mut f = Vec::new();
-                            while let Some(w) = self.peek_word() {
-                                if !matches!(
-                                    w,
-                                    "tcp"
-                                        | "ip"
-                                        | "sequence"
-                                        | "options"
-                                        | "skuid"
-                                        | "ether"
-                                        | "all"
-                                ) {
-                                    break;
-                                }
-                                self.bump();
-                                f.push(w);
-                                if self.eat(&Tok::Comma) {
-                                    f.push(",");
-                                }
-                            }
-                            other.push(format!("flags {}", f.join(" ").replace(" , ", ",")));
-                        }
-                        _ => break,
-                    }
-                }
-                Ok(Stmt::Log(Box::new(Log {
-                    prefix,
-                    level,
-                    group,
-                    other,
-                })))
-            }
-            "reject" => {
-                self.bump();
-                let mut with = None;
-                if self.eat_word("with") {
-                    let a = self.here();
-                    let k = self.expect_word("icmp, icmpv6, icmpx or tcp")?;
-                    if k == "tcp" {
-                        self.eat_word("reset");
-                    } else {
-                        self.eat_word("type");
-                        self.expect_word("a reject type")?;
-                    }
-                    let b = self.prev_end;
-                    with = Some(self.squeeze(a, b).replace(" type ", " "));
-                }
-                Ok(Stmt::Reject { with })
-            }
-            "limit" => {
-                self.bump();
-                let a = self.here();
-                while let Some(w) = self.peek_word() {
-                    if !(matches!(
-                        w,
-                        "rate"
-                            | "over"
-                            | "until"
-                            | "burst"
-                            | "packets"
-                            | "bytes"
-                            | "kbytes"
-                            | "mbytes"
-                    ) || w.starts_with(|c: char| c.is_ascii_digit()))
-                    {
-                        break;
-                    }
-                    self.bump();
-                }
-                let b = self.prev_end;
-                Ok(Stmt::Limit {
-                    text: self.squeeze(a, b.max(a)),
-                })
-            }
+            "log" => self.log_stmt(),
+            "reject" => self.reject_stmt(),
+            "limit" => self.limit_stmt(),
             "notrack" => {
                 self.bump();
                 Ok(Stmt::Notrack)
@@ -1485,14 +1505,113 @@ impl<'a> P<'a> {
         }
     }
 
+    /// `log ...` (the word `log` next).
+    #[cold]
+    #[inline(never)]
+    fn log_stmt(&mut self) -> Res<Stmt> {
+        self.bump();
+        let (mut prefix, mut level, mut group, mut other) = (None, None, None, Vec::new());
+        loop {
+            match self.peek_word() {
+                Some("prefix") => {
+                    self.bump();
+                    prefix = Some(self.expect_word("a prefix")?.to_string());
+                }
+                Some("level") => {
+                    self.bump();
+                    level = Some(self.expect_word("a level")?.into());
+                }
+                Some("group") => {
+                    self.bump();
+                    group = Some(self.number()? as u32);
+                }
+                Some(k @ ("snaplen" | "queue-threshold")) => {
+                    self.bump();
+                    let n = self.expect_word("a number")?;
+                    other.push(format!("{k} {n}"));
+                }
+                Some("flags") => {
+                    self.bump();
+                    let mut f = Vec::new();
+                    while let Some(w) = self.peek_word() {
+                        if !matches!(
+                            w,
+                            "tcp" | "ip" | "sequence" | "options" | "skuid" | "ether" | "all"
+                        ) {
+                            break;
+                        }
+                        self.bump();
+                        f.push(w);
+                        if self.eat(&Tok::Comma) {
+                            f.push(",");
+                        }
+                    }
+                    other.push(format!("flags {}", f.join(" ").replace(" , ", ",")));
+                }
+                _ => break,
+            }
+        }
+        Ok(Stmt::Log(Box::new(Log {
+            prefix,
+            level,
+            group,
+            other,
+        })))
+    }
+
+    /// `reject ...` (the word `reject` next).
+    #[cold]
+    #[inline(never)]
+    fn reject_stmt(&mut self) -> Res<Stmt> {
+        self.bump();
+        let mut with = None;
+        if self.eat_word("with") {
+            let a = self.here();
+            let k = self.expect_word("icmp, icmpv6, icmpx or tcp")?;
+            if k == "tcp" {
+                self.eat_word("reset");
+            } else {
+                self.eat_word("type");
+                self.expect_word("a reject type")?;
+            }
+            let b = self.prev_end;
+            with = Some(self.squeeze(a, b).replace(" type ", " "));
+        }
+        Ok(Stmt::Reject { with })
+    }
+
+    /// `limit ...` (the word `limit` next).
+    #[cold]
+    #[inline(never)]
+    fn limit_stmt(&mut self) -> Res<Stmt> {
+        self.bump();
+        let a = self.here();
+        while let Some(w) = self.peek_word() {
+            if !(matches!(
+                w,
+                "rate" | "over" | "until" | "burst" | "packets" | "bytes" | "kbytes" | "mbytes"
+            ) || w.starts_with(|c: char| c.is_ascii_digit()))
+            {
+                break;
+            }
+            self.bump();
+        }
+        let b = self.prev_end;
+        Ok(Stmt::Limit {
+            text: self.squeeze(a, b.max(a)),
+        })
+    }
+
     fn number(&mut self) -> Res<u64> {
         let at = self.here();
         let w = self.expect_word("a number")?;
         w.parse()
-            .map_err(|_| (at, format!("expected a number, found `{w}`")))
+            .map_err(|_| fail(at, format_args!("expected a number, found `{w}`")))
     }
 
     /// A statement kept as text up to the next verdict or `comment`.
+    #[cold]
+    #[inline(never)]
     fn other_stmt(&mut self, at: usize) -> Res<Stmt> {
         self.bump();
         while !self.at_end_of_stmt() {
@@ -1521,6 +1640,7 @@ impl<'a> P<'a> {
         Ok(Stmt::Other(self.squeeze(at, b)))
     }
 
+    #[inline(never)]
     fn nat(&mut self, fam: Family, kw: &str) -> Res<Stmt> {
         let kind = match kw {
             "dnat" => NatKind::Dnat,
@@ -1604,9 +1724,9 @@ impl<'a> P<'a> {
     fn match_or_set(&mut self, fam: Family, at: usize) -> Res<Stmt> {
         let left = self.expr(fam, Mode::Selector)?;
         if matches!(left, Expr::Value(_)) {
-            return Err((
+            return Err(fail(
                 at,
-                format!("unknown statement or expression `{}`", self.src_word(at)),
+                format_args!("unknown statement or expression `{}`", self.src_word(at)),
             ));
         }
         if self.eat_word("set") {
@@ -1630,7 +1750,10 @@ impl<'a> P<'a> {
             self.bump();
         }
         if self.at_end_of_stmt() {
-            return Err((self.here(), "expected a value to compare with".into()));
+            return Err(fail(
+                self.here(),
+                format_args!("expected a value to compare with"),
+            ));
         }
         let right = self.expr(fam, Mode::Value)?;
         // `tcp flags syn / syn,rst` is `(tcp flags & (syn|rst)) == syn`.
@@ -1673,7 +1796,7 @@ impl<'a> P<'a> {
             self.bump();
             return Ok(Expr::SetRef(name.into()));
         }
-        Err((at, "expected `{` or `@name`".into()))
+        Err(fail(at, format_args!("expected `{{` or `@name`")))
     }
 
     fn anon_set(&mut self, fam: Family) -> Res<Expr> {
@@ -1765,7 +1888,7 @@ impl<'a> P<'a> {
     fn primary(&mut self, fam: Family, mode: Mode) -> Res<Expr> {
         let at = self.here();
         let Some(t) = self.peek().cloned() else {
-            return Err((at, "expected an expression".into()));
+            return Err(fail(at, format_args!("expected an expression")));
         };
         match t.tok {
             Tok::Open => {
@@ -1777,14 +1900,14 @@ impl<'a> P<'a> {
                 return Ok(Expr::Value(s.into()));
             }
             Tok::Word(_) => {}
-            _ => return Err((at, "expected an expression".into())),
+            _ => return Err(fail(at, format_args!("expected an expression"))),
         }
         let w = t.word().unwrap_or_default();
         if w == "(" {
             self.bump();
             let inner = self.expr(fam, mode.for_operand())?;
             if !self.eat_word(")") {
-                return Err((self.here(), "expected `)`".into()));
+                return Err(fail(self.here(), format_args!("expected `)`")));
             }
             return Ok(flags_of_or(inner));
         }
@@ -1800,10 +1923,140 @@ impl<'a> P<'a> {
             return Ok(e);
         }
         if mode == Mode::Selector && !looks_like_value(w) {
-            return Err((at, format!("unknown statement or expression `{w}`")));
+            return Err(fail(
+                at,
+                format_args!("unknown statement or expression `{w}`"),
+            ));
         }
         self.bump();
         Ok(value_expr(w))
+    }
+
+    /// `ct [original|reply] [ip|ip6] KEY` (the word `ct` next).
+    #[inline(never)]
+    fn ct(&mut self) -> Res<Expr> {
+        self.bump();
+        let mut dir = None;
+        let mut family = None;
+        match self.peek_word() {
+            Some("original") => {
+                dir = Some(CtDir::Original);
+                self.bump();
+            }
+            Some("reply") => {
+                dir = Some(CtDir::Reply);
+                self.bump();
+            }
+            _ => {}
+        }
+        if let Some(f @ ("ip" | "ip6")) = self.peek_word() {
+            family = Family::from_name(f);
+            self.bump();
+        }
+        let key = self.expect_word("a ct key")?;
+        Ok(Expr::Ct {
+            key: key.into(),
+            dir,
+            family,
+        })
+    }
+
+    /// `numgen inc|random [mod N] [offset M]` as text (the word `numgen`
+    /// next).
+    #[inline(never)]
+    fn numgen(&mut self) -> Res<Expr> {
+        self.bump();
+        let mode = self.expect_word("inc or random")?;
+        let mut m = None;
+        if self.eat_word("mod") {
+            m = Some(self.expect_word("a number")?);
+        }
+        let mut off = None;
+        if self.eat_word("offset") {
+            let o = self.expect_word("a number")?;
+            if o != "0" {
+                off = Some(o);
+            }
+        }
+        // One string, made to size.
+        let len = 7 + mode.len() + m.map_or(0, |n| 5 + n.len()) + off.map_or(0, |o| 8 + o.len());
+        let mut text = String::with_capacity(len);
+        text.push_str("numgen ");
+        text.push_str(mode);
+        if let Some(n) = m {
+            text.push_str(" mod ");
+            text.push_str(n);
+        }
+        if let Some(o) = off {
+            text.push_str(" offset ");
+            text.push_str(o);
+        }
+        Ok(Expr::Hash(text))
+    }
+
+    /// `jhash ...` / `symhash ...` as text (the word next).
+    #[cold]
+    #[inline(never)]
+    fn hash_text(&mut self) -> Expr {
+        let a = self.here();
+        self.bump();
+        while let Some(x) = self.peek_word() {
+            if matches!(x, "accept" | "drop" | "map" | "vmap" | "==" | "!=") {
+                break;
+            }
+            self.bump();
+            if x == "mod" || x == "seed" || x == "offset" {
+                self.bump();
+                if !matches!(self.peek_word(), Some("seed" | "offset")) {
+                    break;
+                }
+            }
+        }
+        let b = self.prev_end;
+        Expr::Hash(self.squeeze(a, b))
+    }
+
+    /// `rt KEY` kept as text (`rt` and the key next).
+    #[cold]
+    #[inline(never)]
+    fn rt_other(&mut self, key: &str) -> Expr {
+        self.bump();
+        self.bump();
+        Expr::Other(format!("rt {key}"))
+    }
+
+    /// `tcp option ...` / `ip option ...` kept as text.
+    #[cold]
+    #[inline(never)]
+    fn option_other(&mut self) -> Expr {
+        let a = self.here();
+        for _ in 0..3 {
+            self.bump();
+        }
+        if let Some(f) = self.peek_word()
+            && !matches!(f, "set" | "==" | "!=")
+            && !looks_like_value(f)
+        {
+            self.bump();
+        }
+        let b = self.prev_end;
+        Expr::Other(self.squeeze(a, b))
+    }
+
+    /// `fib FLAGS RESULT` (the word `fib` next).
+    #[cold]
+    #[inline(never)]
+    fn fib(&mut self) -> Res<Expr> {
+        self.bump();
+        let mut flags = vec![Str::from(self.expect_word("a fib flag")?)];
+        while self.eat_word(".") {
+            flags.push(self.expect_word("a fib flag")?.into());
+        }
+        let result = self.expect_word("oif, oifname or type")?;
+        Ok(Expr::Fib(Box::new(Fib {
+            flags,
+            result: result.into(),
+        })))
     }
 
     /// `meta K`, bare meta keys, `ct ...`, `fib ...`, payloads, `numgen`.
@@ -1814,103 +2067,19 @@ impl<'a> P<'a> {
                 self.bump();
                 Expr::Meta(self.expect_word("a meta key")?.into())
             }
-            _ if BARE_META.contains(&w) => {
+            _ if is_bare_meta(w) => {
                 self.bump();
                 Expr::Meta(w.into())
             }
-            "ct" => {
-                self.bump();
-                let mut dir = None;
-                let mut family = None;
-                match self.peek_word() {
-                    Some("original") => {
-                        dir = Some(CtDir::Original);
-                        self.bump();
-                    }
-                    Some("reply") => {
-                        dir = Some(CtDir::Reply);
-                        self.bump();
-                    }
-                    _ => {}
-                }
-                if let Some(f @ ("ip" | "ip6")) = self.peek_word() {
-                    family = Family::from_name(f);
-                    self.bump();
-                }
-                let key = self.expect_word("a ct key")?;
-                Expr::Ct {
-                    key: key.into(),
-                    dir,
-                    family,
-                }
-            }
-            "fib" => {
-                self.bump();
-                let mut flags = vec![Str::from(self.expect_word("a fib flag")?)];
-                while self.eat_word(".") {
-                    flags.push(self.expect_word("a fib flag")?.into());
-                }
-                let result = self.expect_word("oif, oifname or type")?;
-                Expr::Fib(Box::new(Fib {
-                    flags,
-                    result: result.into(),
-                }))
-            }
-            "numgen" => {
-                self.bump();
-                let mode = self.expect_word("inc or random")?;
-                let mut text = format!("numgen {mode}");
-                if self.eat_word("mod") {
-                    text.push_str(&format!(" mod {}", self.expect_word("a number")?));
-                }
-                if self.eat_word("offset") {
-                    let o = self.expect_word("a number")?;
-                    if o != "0" {
-                        text.push_str(&format!(" offset {o}"));
-                    }
-                }
-                Expr::Hash(text)
-            }
-            "jhash" | "symhash" => {
-                let a = self.here();
-                self.bump();
-                while let Some(x) = self.peek_word() {
-                    if matches!(x, "accept" | "drop" | "map" | "vmap" | "==" | "!=") {
-                        break;
-                    }
-                    self.bump();
-                    if x == "mod" || x == "seed" || x == "offset" {
-                        self.bump();
-                        if !matches!(self.peek_word(), Some("seed" | "offset")) {
-                            break;
-                        }
-                    }
-                }
-                let b = self.prev_end;
-                Expr::Hash(self.squeeze(a, b))
-            }
+            "ct" => self.ct()?,
+            "fib" => self.fib()?,
+            "numgen" => self.numgen()?,
+            "jhash" | "symhash" => self.hash_text(),
             "rt" if matches!(next, Some("mtu" | "nexthop" | "classid" | "ipsec")) => {
-                self.bump();
-                self.bump();
-                Expr::Other(format!("rt {}", next.unwrap_or_default()))
+                self.rt_other(next.unwrap_or_default())
             }
-            "tcp" | "ip" if next == Some("option") => {
-                let a = self.here();
-                for _ in 0..3 {
-                    self.bump();
-                }
-                if let Some(f) = self.peek_word()
-                    && !matches!(f, "set" | "==" | "!=")
-                    && !looks_like_value(f)
-                {
-                    self.bump();
-                }
-                let b = self.prev_end;
-                Expr::Other(self.squeeze(a, b))
-            }
-            _ if PAYLOAD.contains(&w)
-                && next.is_some_and(|n| !looks_like_value(n) || n == "type") =>
-            {
+            "tcp" | "ip" if next == Some("option") => self.option_other(),
+            _ if is_payload(w) && next.is_some_and(|n| !looks_like_value(n) || n == "type") => {
                 self.bump();
                 self.bump();
                 Expr::Payload(Payload::new(w, next.unwrap_or_default()))
@@ -1920,6 +2089,20 @@ impl<'a> P<'a> {
         let _ = fam;
         Ok(Some(e))
     }
+}
+
+/// A problem at byte `at` (kept out of the way of the reading code: it
+/// is made only when the input is wrong).
+#[cold]
+#[inline(never)]
+fn fail(at: usize, msg: std::fmt::Arguments<'_>) -> (usize, String) {
+    (at, msg.to_string())
+}
+
+/// The hash under which chain `name` of table `ti` is found.
+fn chain_hash(ti: usize, name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one((ti, name))
 }
 
 /// Whether `t` is already as [`P::squeeze`] leaves it: ASCII words kept
@@ -2100,6 +2283,21 @@ mod tests {
         let (rs, problems) = parse_text(&text);
         assert!(problems.is_empty(), "{problems:?}");
         rs.tables[0].chains[0].rules[0].clone()
+    }
+
+    #[test]
+    fn keyword_matches_agree_with_the_lists() {
+        for w in BARE_META {
+            assert!(is_bare_meta(w), "{w}");
+            assert!(!is_payload(w), "{w}");
+        }
+        for w in ["ether", "ip", "ip6", "tcp", "udp", "th", "icmpv6", "auth"] {
+            assert!(is_payload(w), "{w}");
+            assert!(!is_bare_meta(w), "{w}");
+        }
+        for w in ["meta", "ct", "x", "", "ipx", "ip66"] {
+            assert!(!is_bare_meta(w) && !is_payload(w), "{w}");
+        }
     }
 
     #[test]

@@ -391,8 +391,8 @@ impl Writer<'_> {
                             _ => Vec::new(),
                         };
                         for e in elems {
-                            if let Expr::MapElem(_, v) = e
-                                && let Expr::Verdict(v) = &**v
+                            if let Expr::MapElem(kv) = e
+                                && let Expr::Verdict(v) = &kv.1
                             {
                                 targets.push(verdict_target(v, anon, &mut nested));
                             }

@@ -2202,7 +2202,7 @@ pub(super) mod from_model {
             Expr::Range(a, b) => json!({"range": [expr(a), expr(b)]}),
             Expr::List(v) => Value::Array(v.iter().map(expr).collect()),
             Expr::Set(v) | Expr::Map(v) => json!({"set": v.iter().map(expr).collect::<Vec<_>>()}),
-            Expr::MapElem(k, v) => json!([expr(k), expr(v)]),
+            Expr::MapElem(kv) => json!([expr(&kv.0), expr(&kv.1)]),
             Expr::Concat(v) => json!({"concat": v.iter().map(expr).collect::<Vec<_>>()}),
             Expr::SetRef(n) => json!(format!("@{n}")),
             Expr::Lookup { key, map } => json!({"map": {"key": expr(key), "data": expr(map)}}),
