@@ -868,8 +868,8 @@ impl Lines {
 }
 
 /// Whether the segment from `a` to `b` passes through rectangle `r`
-/// (clipped against its four sides).
-fn segment_enters(a: Point, b: Point, r: Rect) -> bool {
+/// `(x0, y0, x1, y1)` (clipped against its four sides).
+pub fn segment_enters(a: Point, b: Point, r: (f64, f64, f64, f64)) -> bool {
     let (dx, dy) = (b.x - a.x, b.y - a.y);
     let (mut t0, mut t1) = (0.0f64, 1.0f64);
     for (p, q) in [

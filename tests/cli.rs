@@ -479,6 +479,6 @@ fn save_of_a_mixed_host_without_nft_out_says_how_to_write_it_apart() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "\n  sudo iptviz save --live -o host.v4 --nft-out host.nft\n",
+            "\n  sudo iptviz save --live -o host.v4 --output6 host.v6 --nft-out host.nft\n",
         ));
 }

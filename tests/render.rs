@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use common::{assert_dot_accepts, graphviz_available};
 
 use iptviz::graph::{ChainGraph, View, ViewOptions, view};
-use iptviz::layout::{Choice, Layout, layout};
+use iptviz::layout::{Choice, Layout, Point, layout, segment_enters};
 use iptviz::parse::{ParseOptions, parse_str};
 use iptviz::render::style::{TEXT_SIZE, text_width};
 use iptviz::render::{Format, dot::dot, render, svg::svg};
@@ -165,33 +165,6 @@ fn polyline(p: &iptviz::layout::EdgePath) -> Vec<(f64, f64)> {
     line
 }
 
-/// Whether the segment from `a` to `b` passes through rectangle `r`
-/// (clipped against its four sides).
-fn segment_enters(a: (f64, f64), b: (f64, f64), r: (f64, f64, f64, f64)) -> bool {
-    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-    let (mut t0, mut t1) = (0.0f64, 1.0f64);
-    for (p, q) in [
-        (-dx, a.0 - r.0),
-        (dx, r.2 - a.0),
-        (-dy, a.1 - r.1),
-        (dy, r.3 - a.1),
-    ] {
-        if p == 0.0 {
-            if q < 0.0 {
-                return false;
-            }
-        } else {
-            let t = q / p;
-            if p < 0.0 {
-                t0 = t0.max(t);
-            } else {
-                t1 = t1.min(t);
-            }
-        }
-    }
-    t0 < t1
-}
-
 /// Edge labels a drawn line passes through (the label's rectangle less
 /// its 3 px margin), their own edge's line included: one line each.
 fn labels_crossed_by_lines(v: &View, l: &Layout, what: &str) -> Vec<String> {
@@ -202,7 +175,10 @@ fn labels_crossed_by_lines(v: &View, l: &Layout, what: &str) -> Vec<String> {
         let r = label_rect(&e.label, c);
         let r = (r.0 + 3.0, r.1 + 2.0, r.2 - 3.0, r.3 - 2.0);
         for (j, line) in lines.iter().enumerate() {
-            if line.windows(2).any(|s| segment_enters(s[0], s[1], r)) {
+            if line.windows(2).any(|s| {
+                let (a, b) = (Point::new(s[0].0, s[0].1), Point::new(s[1].0, s[1].1));
+                segment_enters(a, b, r)
+            }) {
                 let other = &v.edges[j];
                 out.push(format!(
                     "{what} ({:?}): label {:?} of {} -> {} is crossed by {}the line {} -> {}",
@@ -592,22 +568,7 @@ fn edge_labels_stay_off_boxes() {
 fn edges_through_boxes(v: &View, l: &Layout, what: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (e, p) in v.edges.iter().zip(&l.edges) {
-        let mut line: Vec<(f64, f64)> = Vec::new();
-        if p.curved {
-            for q in p.points.windows(4).step_by(3) {
-                for k in 0..=32 {
-                    let t = k as f64 / 32.0;
-                    let u = 1.0 - t;
-                    let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
-                    line.push((
-                        a * q[0].x + b * q[1].x + cc * q[2].x + d * q[3].x,
-                        a * q[0].y + b * q[1].y + cc * q[2].y + d * q[3].y,
-                    ));
-                }
-            }
-        } else {
-            line.extend(p.points.iter().map(|q| (q.x, q.y)));
-        }
+        let line = polyline(p);
         let (lx0, ly0, lx1, ly1) = line.iter().fold(
             (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
             |(a, b, c, d), &(x, y)| (a.min(x), b.min(y), c.max(x), d.max(y)),

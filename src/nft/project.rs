@@ -326,16 +326,23 @@ fn collect_nested<'a>(
 
 /// Appends `s` to `out` as a quoted comment iptables reads back.
 fn quote_comment(out: &mut String, s: &str) {
-    out.push('"');
     // Nearly every rule is short printable ASCII without quotes: copied whole.
     if s.len() <= 250
         && s.bytes()
             .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
     {
+        out.push('"');
         out.push_str(s);
         out.push('"');
-        return;
+    } else {
+        quote_comment_by_char(out, s);
     }
+}
+
+/// [`quote_comment`] a character at a time: quotes become `'`,
+/// backslashes `/`, controls spaces, and at most 250 characters are kept.
+fn quote_comment_by_char(out: &mut String, s: &str) {
+    out.push('"');
     out.extend(
         s.chars()
             .map(|c| match c {
@@ -507,18 +514,8 @@ mod tests {
     #[test]
     fn plain_comment_copied_whole_quotes_as_the_rest() {
         let by_char = |s: &str| {
-            let mut out = String::from("\"");
-            out.extend(
-                s.chars()
-                    .map(|c| match c {
-                        '"' => '\'',
-                        '\\' => '/',
-                        c if c.is_control() => ' ',
-                        c => c,
-                    })
-                    .take(250),
-            );
-            out.push('"');
+            let mut out = String::new();
+            quote_comment_by_char(&mut out, s);
             out
         };
         let long = "x".repeat(300);
