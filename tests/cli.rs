@@ -207,26 +207,19 @@ fn save_live_writes_ipv6_rules_apart_for_ip6tables_restore() {
     ]) {
         return;
     }
-    let pid = std::process::id();
-    let (ns, back) = (format!("iptviz-v6a-{pid}"), format!("iptviz-v6b-{pid}"));
-    let ip = |args: &[&str]| {
-        std::process::Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let restore =
-        |ns: &str, cmd: &str, file: &str| ip(&["netns", "exec", ns, cmd, file]).status.success();
-    let saved = |ns: &str, cmd: &str| {
-        let out = ip(&["netns", "exec", ns, cmd]);
+    // Deleted when dropped, also when an assertion fails.
+    let (ns, back) = (common::Netns::new("v6a"), common::Netns::new("v6b"));
+    let restore = |n: &common::Netns, cmd: &str, file: &str| n.run(cmd, &[file], b"").0;
+    let saved = |n: &common::Netns, cmd: &str| {
         // The rules alone, without the dated comment lines.
-        String::from_utf8_lossy(&out.stdout)
+        n.run(cmd, &[], b"")
+            .1
             .lines()
             .filter(|l| !l.starts_with('#'))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let dir = std::env::temp_dir().join(format!("iptviz-save-v6-{pid}"));
+    let dir = std::env::temp_dir().join(format!("iptviz-save-v6-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let v6_rules = dir.join("in6.rules");
     std::fs::write(
@@ -238,62 +231,41 @@ fn save_live_writes_ipv6_rules_apart_for_ip6tables_restore() {
     .unwrap();
     let (v4, v6) = (dir.join("out.v4"), dir.join("out.v6"));
     let bin = assert_cmd::cargo::cargo_bin("iptviz");
-    for n in [&ns, &back] {
-        assert!(ip(&["netns", "add", n]).status.success());
-    }
+    let bin = bin.to_str().unwrap();
     let loaded = restore(&ns, "iptables-restore", "samples/src/router-nat.rules")
         && restore(&ns, "ip6tables-restore", v6_rules.to_str().unwrap());
-    let apart = ip(&[
-        "netns",
-        "exec",
-        &ns,
-        bin.to_str().unwrap(),
-        "save",
-        "--live",
-        "-o",
-        v4.to_str().unwrap(),
-        "--output6",
-        v6.to_str().unwrap(),
-    ]);
-    let together = ip(&[
-        "netns",
-        "exec",
-        &ns,
-        bin.to_str().unwrap(),
-        "save",
-        "--live",
-    ]);
+    assert!(loaded, "the rules did not load in the namespace");
+    let (apart_ok, _, apart_err) = ns.run(
+        bin,
+        &[
+            "save",
+            "--live",
+            "-o",
+            v4.to_str().unwrap(),
+            "--output6",
+            v6.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(apart_ok, "{apart_err}");
+    let v4_text = std::fs::read_to_string(&v4).unwrap();
+    assert!(!v4_text.contains("2001:db8"), "{v4_text}");
     let reloaded = restore(&back, "iptables-restore", v4.to_str().unwrap())
         && restore(&back, "ip6tables-restore", v6.to_str().unwrap());
+    assert!(reloaded, "the written files did not load again");
     let want = (saved(&ns, "iptables-save"), saved(&ns, "ip6tables-save"));
     let got = (
         saved(&back, "iptables-save"),
         saved(&back, "ip6tables-save"),
     );
-    for n in [&ns, &back] {
-        ip(&["netns", "del", n]);
-    }
-    assert!(loaded, "the rules did not load in the namespace");
-    assert!(
-        apart.status.success(),
-        "{}",
-        String::from_utf8_lossy(&apart.stderr)
-    );
-    let v4_text = std::fs::read_to_string(&v4).unwrap();
-    assert!(!v4_text.contains("2001:db8"), "{v4_text}");
-    assert!(reloaded, "the written files did not load again");
     assert_eq!(got, want);
     assert!(want.1.contains("-A ICMP6 -j ACCEPT"), "{}", want.1);
-    let stdout = String::from_utf8_lossy(&together.stdout);
+    let (_, stdout, stderr) = ns.run(bin, &["save", "--live"], b"");
     assert!(
         stdout.contains("\n# [0:0] -A INPUT -s 2001:db8::/32"),
         "{stdout}"
     );
-    assert!(
-        String::from_utf8_lossy(&together.stderr).contains("use --output6 FILE"),
-        "{}",
-        String::from_utf8_lossy(&together.stderr)
-    );
+    assert!(stderr.contains("use --output6 FILE"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
