@@ -86,8 +86,9 @@ pub fn hex(c: Rgb) -> Hex {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hex(pub Rgb);
 
-impl std::fmt::Display for Hex {
-    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Hex {
+    /// The seven characters `#rrggbb`.
+    pub fn text(self) -> [u8; 7] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let (r, g, b) = self.0;
         let mut text = [b'#'; 7];
@@ -95,7 +96,13 @@ impl std::fmt::Display for Hex {
             text[1 + 2 * i] = DIGITS[usize::from(v >> 4)];
             text[2 + 2 * i] = DIGITS[usize::from(v & 15)];
         }
-        out.write_str(std::str::from_utf8(&text).expect("ASCII digits"))
+        text
+    }
+}
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        out.write_str(std::str::from_utf8(&self.text()).expect("ASCII digits"))
     }
 }
 

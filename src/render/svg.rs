@@ -106,12 +106,7 @@ impl Out<'_> {
 
     /// A colour as `#rrggbb`.
     fn c(&mut self, c: style::Rgb) -> &mut Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        self.0.push('#');
-        for v in [c.0, c.1, c.2] {
-            self.0.push(char::from(DIGITS[usize::from(v >> 4)]));
-            self.0.push(char::from(DIGITS[usize::from(v & 15)]));
-        }
+        self.0.extend(hex(c).text().iter().map(|&b| char::from(b)));
         self
     }
 
