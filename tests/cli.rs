@@ -454,3 +454,44 @@ fn save_of_a_mixed_host_without_nft_out_says_how_to_write_it_apart() {
             "\n  sudo iptviz save --live -o host.v4 --output6 host.v6 --nft-out host.nft\n",
         ));
 }
+
+#[test]
+fn nft_then_iptables_in_one_file_reads_as_the_same_mixed_host() {
+    // `nft list ruleset; iptables-save > host.txt` put the nft part first;
+    // it was read as nft alone and the iptables lines came out as nft errors.
+    let (mixed, ipt, nft) = mixed_host();
+    let reversed = format!("{nft}{ipt}");
+    let dir = std::env::temp_dir().join(format!("iptviz-nftfirst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = |name: &str, input: &str| -> (String, String) {
+        let (v4, nft_file) = (
+            dir.join(format!("{name}.v4")),
+            dir.join(format!("{name}.nft")),
+        );
+        iptviz()
+            .args(["save", "-", "-o"])
+            .arg(&v4)
+            .arg("--nft-out")
+            .arg(&nft_file)
+            .write_stdin(input.to_string())
+            .assert()
+            .success()
+            .stderr("");
+        (
+            std::fs::read_to_string(&v4).unwrap(),
+            std::fs::read_to_string(&nft_file).unwrap(),
+        )
+    };
+    let forward = save("forward", &mixed);
+    let backward = save("backward", &reversed);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(backward.0.contains("*filter\n"), "{}", backward.0);
+    assert!(backward.1.contains("table inet native"), "{}", backward.1);
+    assert_eq!(forward, backward);
+    // check reads it without problems either way.
+    iptviz()
+        .args(["check", "-"])
+        .write_stdin(reversed)
+        .assert()
+        .success();
+}
