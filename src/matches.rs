@@ -817,6 +817,14 @@ fn check_common<'a>(rule: &Common<'a>, family: Family, out: &mut Vec<Finding<'a>
                 "'! -p 0' (or '! -p all') would never match".into(),
                 None,
             )),
+            Some(4) if p.value.eq_ignore_ascii_case("ipv4") => out.push(find(
+                Some(p.value),
+                false,
+                "protocol name 'ipv4' (4) is in Fedora's and RHEL's /etc/protocols, not in \
+                 Debian's (which calls it ipencap): iptables-restore there refuses the line"
+                    .into(),
+                Some("'-p 4' loads everywhere".into()),
+            )),
             _ => {}
         }
     }
@@ -1212,6 +1220,20 @@ mod tests {
         // `IP-ENCAP` is an alias whose lower case is no name.
         assert_eq!(protocol_number("IP-ENCAP"), None);
         assert_eq!(protocol_number("nosuch"), None);
+    }
+
+    #[test]
+    fn protocol_ipv4_of_fedora_hosts_is_read_with_a_warning() {
+        // A Calico dump from a Fedora-family node (`-p ipv4`) was refused
+        // as an unknown protocol, though it loads on the host it came from.
+        assert_eq!(protocol_number("ipv4"), Some(4));
+        let rule = parse_rule("-p ipv4 -j ACCEPT").unwrap();
+        let mut found = Vec::new();
+        check_rule(&rule, Family::Ipv4, true, &mut found);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(!found[0].error, "{found:?}");
+        assert!(found[0].message.contains("Debian"), "{found:?}");
+        assert!(errors("-p ipencap", Family::Ipv4).is_empty());
     }
 
     #[test]

@@ -344,7 +344,9 @@ pub(crate) static SERVICES: &[(&str, u16, bool, bool)] = &[
     ("zserv", 346, true, false),
 ];
 
-/// `(name, number)` of every protocol name (and alias).
+/// `(name, number)` of every protocol name (and alias); and `ipv4`, the
+/// name Fedora's and RHEL's lists give protocol 4 (Debian's calls it
+/// `ipencap`): iptables-save on those hosts prints `-p ipv4`.
 pub(crate) static PROTOCOLS: &[(&str, u8)] = &[
     ("AX.25", 93),
     ("CPHB", 73),
@@ -427,6 +429,7 @@ pub(crate) static PROTOCOLS: &[(&str, u8)] = &[
     ("ipcomp", 108),
     ("ipencap", 4),
     ("ipip", 94),
+    ("ipv4", 4),
     ("ipv6", 41),
     ("ipv6-frag", 44),
     ("ipv6-icmp", 58),
