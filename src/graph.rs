@@ -6,6 +6,7 @@
 //! the layout and every renderer read, so the CLI and the GUI show the same
 //! picture.
 
+pub mod copies;
 mod highlight;
 pub mod kube;
 mod summary;

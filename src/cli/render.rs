@@ -119,6 +119,9 @@ pub struct RenderArgs {
     /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`), one per calling chain (`per-chain`), or `auto` (per chain in views of over 30 chains).
     #[arg(long, value_enum, default_value = "auto")]
     targets: TargetsArg,
+    /// A small chain called from three or more chains (KUBE-MARK-MASQ, a logging chain): drawn in full once and as a small box marked `copy` beside each other caller (`always`, in views of up to 300 chains), or once with every call drawn to it (`never`, the default; `auto` is the same for now).
+    #[arg(long, value_enum, default_value = "never")]
+    copies: ReturnsArg,
     /// Layout engine of the chain graph (--flow always draws the hook picture).
     #[arg(long, value_enum, default_value = "auto")]
     layout: LayoutArg,
@@ -293,6 +296,11 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                     TargetsArg::Auto => None,
                     TargetsArg::Shared => Some(false),
                     TargetsArg::PerChain => Some(true),
+                },
+                copies: match a.copies {
+                    ReturnsArg::Auto => None,
+                    ReturnsArg::Always => Some(true),
+                    ReturnsArg::Never => Some(false),
                 },
                 title,
             };

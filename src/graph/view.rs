@@ -163,6 +163,11 @@ pub struct ViewOptions {
     /// [`AUTO_RETURNS_MAX`] chains, where shared verdicts would pull long
     /// edges across the whole drawing.
     pub split_targets: Option<bool>,
+    /// Draw a small chain called from many chains once in full and as a
+    /// small copy beside each other caller ([`super::copies`]); `None`
+    /// leaves them out for now (the label placement of some big views
+    /// does not yet find room for every label with copies).
+    pub copies: Option<bool>,
     /// Title drawn above the graph.
     pub title: String,
 }
@@ -182,6 +187,7 @@ impl Default for ViewOptions {
             counters: false,
             returns: None,
             split_targets: None,
+            copies: None,
             title: String::new(),
         }
     }
@@ -1093,7 +1099,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             }
         })
         .collect();
-    Ok(View {
+    let mut v = View {
         title: opts.title.clone(),
         nodes,
         edges,
@@ -1102,7 +1108,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         flow: None,
         diff: None,
         legend: None,
-    })
+    };
+    if opts.copies.unwrap_or(false) && chains <= super::copies::AUTO_COPIES_MAX_CHAINS {
+        super::copies::copy_shared_chains(&mut v);
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -269,7 +269,9 @@ pub fn diff_node_style(base: NodeStyle, m: crate::graph::DiffMark) -> NodeStyle 
 
 /// The style of a drawn node, highlight included.
 pub fn view_node_style(n: &ViewNode) -> NodeStyle {
-    let s = node_style(n.kind, &n.table);
+    let mut s = node_style(n.kind, &n.table);
+    // A copy of a shared chain: outlined dashed, like a stand-in.
+    s.dashed |= crate::graph::copies::is_copy(n);
     if n.highlight { path_node_style(s) } else { s }
 }
 
@@ -389,6 +391,13 @@ pub fn legend(tables: &[&str]) -> Vec<LegendEntry> {
         node_style(ViewNodeKind::User, "filter"),
     ));
     v.push(node(
+        "copy of a shared chain".into(),
+        NodeStyle {
+            dashed: true,
+            ..node_style(ViewNodeKind::User, "filter")
+        },
+    ));
+    v.push(node(
         "group (collapsed)".into(),
         node_style(ViewNodeKind::Group(2), "filter"),
     ));
@@ -445,6 +454,7 @@ pub fn legend_for(view: &View) -> Vec<LegendEntry> {
     let shows = |label: &str| -> bool {
         match label {
             "user chain" => has(&|k| k == ViewNodeKind::User),
+            "copy of a shared chain" => view.nodes.iter().any(crate::graph::copies::is_copy),
             "group (collapsed)" => has(&|k| matches!(k, ViewNodeKind::Group(_))),
             "ACCEPT" => verdicts.contains(&Verdict::Accept),
             "DROP / REJECT" => verdicts

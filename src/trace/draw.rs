@@ -110,6 +110,8 @@ impl Trace {
             opts.tables = tables;
         }
         opts.roots.extend(roots);
+        // The path is lit on each chain's one box: no copies.
+        opts.copies = Some(false);
         opts
     }
 }
