@@ -1,8 +1,8 @@
 //! What a frame of a live Conntrack tab costs the renderer: the window is
 //! cleared to the panel colour and the tab's panels do not paint it again
 //! (with Mesa's software renderer every filled panel is one more pass over
-//! its pixels in every frame), while the rows, the charts and the side
-//! panel still show.
+//! its pixels in every frame), its edges are not feathered, while the rows,
+//! the charts and the side panel still show.
 
 use std::path::PathBuf;
 
@@ -110,4 +110,11 @@ fn conntrack_panels_do_not_paint_the_window_over_again() {
         biggest < 0.05 * screen.area(),
         "a filled rectangle of {biggest} square points"
     );
+
+    // Nor the anti-aliasing seams along every edge; the graph keeps them.
+    assert!(!h.ctx.tessellation_options(|o| o.feathering));
+    h.get_by_label("Graph").click();
+    h.run();
+    assert_eq!(h.state().state.view, View::Graph);
+    assert!(h.ctx.tessellation_options(|o| o.feathering));
 }
