@@ -563,6 +563,14 @@ impl IptvizApp {
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         let frame_start = Instant::now();
+        // The Conntrack tab is boxes, text and straight lines on whole
+        // pixels: without the anti-aliasing seams along every edge (thin
+        // triangles that the software renderer shades in 4x4 blocks) its
+        // frames take a tenth less time. The graph keeps them for its curves.
+        let smooth = self.state.view != View::Conntrack;
+        if ctx.tessellation_options(|o| o.feathering) != smooth {
+            ctx.tessellation_options_mut(|o| o.feathering = smooth);
+        }
         if self.state.waker.is_none() {
             self.state.waker = Some(ctx.clone());
         }
@@ -594,90 +602,96 @@ impl IptvizApp {
         let mut actions = std::mem::take(&mut self.pending);
         actions.extend(self.global_input(&ctx));
 
-        egui::Panel::top("toolbar").show(ui, |ui| {
-            actions.extend(views::toolbar::show(
-                ui,
-                &self.state,
-                &mut self.search,
-                &self.settings.recent,
-                self.settings.theme.preference(),
-            ));
-        });
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                if let Some(job) = &self.job {
-                    ui.spinner();
-                    ui.label(format!(
-                        "{} … {:.1} s",
-                        job.label,
-                        job.elapsed().as_secs_f32()
-                    ));
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
-                } else if let Some(job) = &self.state.scene_job {
-                    ui.spinner();
-                    ui.label(format!("laying out … {:.1} s", job.elapsed().as_secs_f32()));
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
-                }
-                if let Some(t) = self.state.lint.busy() {
-                    ui.spinner();
-                    ui.label(format!("lint … {:.1} s", t.as_secs_f32()));
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
-                }
-                if let Some(t) = self.state.compare.busy() {
-                    ui.spinner();
-                    ui.label(format!("comparing … {:.1} s", t.as_secs_f32()));
-                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
-                }
-                if let Some(e) = &self.state.scene_error {
-                    ui.colored_label(
-                        crate::palette::verdict_colour("DROP", ui.visuals().dark_mode),
-                        format!("layout failed: {e}"),
-                    );
-                }
-                if let Some(doc) = &self.state.doc {
-                    let n = doc.parsed.problems.len();
-                    let mut label = if n == 0 {
-                        "no problems".to_string()
-                    } else {
-                        format!("{n} problem(s)")
-                    };
-                    let lint = self.state.lint.current(Some(doc));
-                    if let Some(k) = lint.map(|r| r.findings.len()).filter(|&k| k > 0) {
-                        label.push_str(&format!(", {k} lint finding(s)"));
-                    }
-                    if ui
-                        .selectable_label(self.settings.show_problems, label)
-                        .on_hover_text("Show or hide the problems panel")
-                        .clicked()
-                    {
-                        self.settings.show_problems = !self.settings.show_problems;
-                    }
-                    // What the input format could not carry (`iptables -L`
-                    // prints no interfaces without -v ...), said by the parser.
-                    let notes = &doc.parsed.ruleset.notes;
-                    if !notes.is_empty() {
-                        let all: Vec<String> = notes.iter().map(|n| format!("note: {n}")).collect();
-                        ui.label(format!(
-                            "{} note{} on what the text does not show",
-                            notes.len(),
-                            if notes.len() == 1 { "" } else { "s" }
-                        ))
-                        .on_hover_text(all.join("\n"));
-                    }
-                }
-                if let Some(m) = &self.message {
-                    let colour = if m.error {
-                        crate::palette::verdict_colour("DROP", ui.visuals().dark_mode)
-                    } else {
-                        ui.visuals().text_color()
-                    };
-                    ui.label(egui::RichText::new(first_line(&m.text)).color(colour))
-                        .on_hover_text(&m.text);
-                }
+        egui::Panel::top("toolbar")
+            .frame(views::bare_panel(ui))
+            .show(ui, |ui| {
+                actions.extend(views::toolbar::show(
+                    ui,
+                    &self.state,
+                    &mut self.search,
+                    &self.settings.recent,
+                    self.settings.theme.preference(),
+                ));
             });
-        });
+        egui::Panel::bottom("status")
+            .frame(views::bare_panel(ui))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if let Some(job) = &self.job {
+                        ui.spinner();
+                        ui.label(format!(
+                            "{} … {:.1} s",
+                            job.label,
+                            job.elapsed().as_secs_f32()
+                        ));
+                        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    } else if let Some(job) = &self.state.scene_job {
+                        ui.spinner();
+                        ui.label(format!("laying out … {:.1} s", job.elapsed().as_secs_f32()));
+                        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    }
+                    if let Some(t) = self.state.lint.busy() {
+                        ui.spinner();
+                        ui.label(format!("lint … {:.1} s", t.as_secs_f32()));
+                        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    }
+                    if let Some(t) = self.state.compare.busy() {
+                        ui.spinner();
+                        ui.label(format!("comparing … {:.1} s", t.as_secs_f32()));
+                        ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                    }
+                    if let Some(e) = &self.state.scene_error {
+                        ui.colored_label(
+                            crate::palette::verdict_colour("DROP", ui.visuals().dark_mode),
+                            format!("layout failed: {e}"),
+                        );
+                    }
+                    if let Some(doc) = &self.state.doc {
+                        let n = doc.parsed.problems.len();
+                        let mut label = if n == 0 {
+                            "no problems".to_string()
+                        } else {
+                            format!("{n} problem(s)")
+                        };
+                        let lint = self.state.lint.current(Some(doc));
+                        if let Some(k) = lint.map(|r| r.findings.len()).filter(|&k| k > 0) {
+                            label.push_str(&format!(", {k} lint finding(s)"));
+                        }
+                        if ui
+                            .selectable_label(self.settings.show_problems, label)
+                            .on_hover_text("Show or hide the problems panel")
+                            .clicked()
+                        {
+                            self.settings.show_problems = !self.settings.show_problems;
+                        }
+                        // What the input format could not carry (`iptables -L`
+                        // prints no interfaces without -v ...), said by the parser.
+                        let notes = &doc.parsed.ruleset.notes;
+                        if !notes.is_empty() {
+                            let all: Vec<String> =
+                                notes.iter().map(|n| format!("note: {n}")).collect();
+                            ui.label(format!(
+                                "{} note{} on what the text does not show",
+                                notes.len(),
+                                if notes.len() == 1 { "" } else { "s" }
+                            ))
+                            .on_hover_text(all.join("\n"));
+                        }
+                    }
+                    if let Some(m) = &self.message {
+                        let colour = if m.error {
+                            crate::palette::verdict_colour("DROP", ui.visuals().dark_mode)
+                        } else {
+                            ui.visuals().text_color()
+                        };
+                        ui.label(egui::RichText::new(first_line(&m.text)).color(colour))
+                            .on_hover_text(&m.text);
+                    }
+                });
+            });
         if self.settings.show_problems && self.state.doc.is_some() {
             egui::Panel::bottom("problems")
+                .frame(views::bare_panel(ui))
                 .resizable(true)
                 .default_size(170.0)
                 .show(ui, |ui| {
@@ -687,6 +701,7 @@ impl IptvizApp {
         let conntrack = self.state.view == View::Conntrack;
         if self.state.capture.open && !conntrack {
             egui::Panel::bottom("capture")
+                .frame(views::bare_panel(ui))
                 .resizable(true)
                 .default_size(220.0)
                 .min_size(120.0)
@@ -696,6 +711,7 @@ impl IptvizApp {
         }
         if self.state.trace.open && !conntrack {
             egui::Panel::bottom("trace")
+                .frame(views::bare_panel(ui))
                 .resizable(true)
                 .default_size(300.0)
                 .min_size(160.0)
@@ -708,6 +724,7 @@ impl IptvizApp {
             // graph and the panels beside it.
             let room = (ui.available_height() * 0.5).max(140.0);
             egui::Panel::bottom("compare")
+                .frame(views::bare_panel(ui))
                 .resizable(true)
                 .default_size(330.0)
                 .min_size(120.0)
@@ -720,6 +737,7 @@ impl IptvizApp {
             // The Reach view needs the width more than the chain list.
             if self.state.view != View::Reach {
                 egui::Panel::left("chains")
+                    .frame(views::bare_panel(ui))
                     .resizable(true)
                     .default_size(260.0)
                     .min_size(200.0)
@@ -733,6 +751,7 @@ impl IptvizApp {
                     });
             }
             egui::Panel::right("rules")
+                .frame(views::bare_panel(ui))
                 .resizable(true)
                 .default_size(430.0)
                 .min_size(280.0)
@@ -830,6 +849,7 @@ impl IptvizApp {
             self.state.conntrack.scroll_offset =
                 (self.state.view == View::Conntrack).then_some((self.frames % 400) as f32 * 3000.0);
             b.readings(self.state.conntrack.readings);
+            b.reading_in_progress(self.state.conntrack.loading.is_some());
             let bounds = self.state.scene.as_ref().map(|s| s.bounds);
             let view = self.last_canvas_rect.unwrap_or(ui.max_rect());
             let done = b.frame(frame_start, &mut self.camera, bounds, view);
@@ -867,6 +887,12 @@ fn first_line(s: &str) -> &str {
 impl eframe::App for IptvizApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
+    }
+
+    /// The panel colour: the panels leave their background to it (see
+    /// [`views::bare_panel`]).
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -41,6 +41,10 @@ pub struct Bench {
     wait_for_reading: bool,
     /// UI code time of the frames that took a new live reading.
     reading_ui_times: Vec<Duration>,
+    /// Whether a live reading was being taken in the background during
+    /// each interval, and during this frame.
+    reading_busy: Vec<bool>,
+    busy: bool,
 }
 
 impl Bench {
@@ -66,6 +70,8 @@ impl Bench {
             took_reading: false,
             wait_for_reading: false,
             reading_ui_times: Vec::new(),
+            reading_busy: Vec::new(),
+            busy: false,
         }
     }
 
@@ -80,6 +86,12 @@ impl Bench {
     pub fn readings(&mut self, n: u64) {
         self.took_reading = n != self.readings;
         self.readings = n;
+    }
+
+    /// Tells the bench whether a live reading is being taken in the
+    /// background (read, parse, sort, summary) while this frame is drawn.
+    pub fn reading_in_progress(&mut self, busy: bool) {
+        self.busy = busy;
     }
 
     /// Records one frame and moves the camera; true when done.
@@ -107,6 +119,7 @@ impl Bench {
             }
             if let Some(l) = self.last {
                 self.intervals.push(start - l);
+                self.reading_busy.push(self.busy);
                 self.phases.push(self.phase);
                 self.zooms.push(self.last_zoom);
                 // Both readings cover the same span: this frame's start
@@ -187,6 +200,18 @@ impl Bench {
                 self.readings,
                 stats(&self.reading_ui_times)
             );
+            // Frames drawn while the next reading was parsed and sorted
+            // beside them, against the frames between readings.
+            let split = |busy: bool| -> Vec<Duration> {
+                self.intervals
+                    .iter()
+                    .zip(&self.reading_busy)
+                    .filter(|(_, b)| **b == busy)
+                    .map(|(d, _)| *d)
+                    .collect()
+            };
+            println!("  frame interval while reading {}", stats(&split(true)));
+            println!("  frame interval between       {}", stats(&split(false)));
         }
         let names = ["overview pan", "1:1 pan", "zoom in/out"];
         let of_phase = |v: &[Duration], p: u32| -> Vec<Duration> {

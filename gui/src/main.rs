@@ -79,6 +79,10 @@ fn main() -> ExitCode {
     };
     let measuring = opts.bench_frames.is_some();
     let mut native = eframe::NativeOptions {
+        // Dithering works against banding in gradients, which the app does
+        // not draw; on a software renderer it costs a quarter of each
+        // frame's shading (every pixel of every shape runs it).
+        dithering: false,
         viewport: egui::ViewportBuilder::default()
             .with_title("iptviz")
             .with_inner_size([1280.0, 800.0])

@@ -17,6 +17,21 @@ pub mod trace;
 
 use crate::state::{ChainRef, View};
 
+/// The frame of a side, top or bottom panel without its background: the
+/// window is cleared to the panel colour (see `IptvizApp`'s `clear_color`),
+/// so painting it again only costs time. With Mesa's software renderer
+/// every filled panel is one more pass over its pixels in every frame: the
+/// panels of the Conntrack tab covered the window once more and took a
+/// third of the renderer's time per frame.
+pub fn bare_panel(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
+/// The central panel's frame without its background (see [`bare_panel`]).
+pub fn bare_central(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
 /// Something the user asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

@@ -71,16 +71,22 @@ pub fn global_input(
 pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
     let mut actions = Vec::new();
     let ct_state = &state.conntrack;
-    egui::Panel::top("ct-load").show(ui, |ui| {
-        load_bar(ui, ct_state, form, &mut actions);
-        status(ui, ct_state);
-    });
+    egui::Panel::top("ct-load")
+        .frame(super::bare_panel(ui))
+        .show(ui, |ui| {
+            load_bar(ui, ct_state, form, &mut actions);
+            status(ui, ct_state);
+        });
     paste_box(ui.ctx(), form, &mut actions);
     if !ct_state.history.is_empty() {
-        egui::Panel::top("ct-history").show(ui, |ui| history_charts(ui, ct_state, &mut actions));
+        egui::Panel::top("ct-history")
+            .frame(super::bare_panel(ui))
+            .show(ui, |ui| history_charts(ui, ct_state, &mut actions));
     }
     if !ct_state.is_loaded() {
-        egui::CentralPanel::default().show(ui, |ui| {
+        egui::CentralPanel::default()
+            .frame(super::bare_central(ui))
+            .show(ui, |ui| {
             ui.add_space(20.0);
             ui.heading("No conntrack table loaded");
             ui.label(
@@ -99,6 +105,7 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
         return actions;
     }
     egui::Panel::right("ct-side")
+        .frame(super::bare_panel(ui))
         .resizable(true)
         .default_size(330.0)
         .min_size(240.0)
@@ -115,12 +122,15 @@ pub fn show(ui: &mut Ui, state: &AppState, form: &mut Form) -> Vec<Action> {
         });
     if ct_state.table.is_some() {
         egui::Panel::bottom("ct-nat")
+            .frame(super::bare_panel(ui))
             .resizable(true)
             .default_size(220.0)
             .min_size(80.0)
             .show(ui, |ui| nat_panel(ui, state, &mut actions));
     }
-    egui::CentralPanel::default().show(ui, |ui| {
+    egui::CentralPanel::default()
+        .frame(super::bare_central(ui))
+        .show(ui, |ui| {
         if ct_state.table.is_some() {
             filter_bar(ui, ct_state, form, &mut actions);
             // The columns do not all fit a narrow window: scroll sideways.
@@ -688,7 +698,10 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
     ui.style_mut().interaction.selectable_labels = false;
     let mut tb = TableBuilder::new(ui)
         .id_salt("ct-entries")
-        .striped(true)
+        // No stripes: with the software renderer the striped rows took a
+        // fifth of each frame while the table scrolls; the hovered and
+        // selected rows are still marked.
+        .striped(false)
         .resizable(true)
         .sense(Sense::click())
         .auto_shrink([false, false])

@@ -1,0 +1,120 @@
+//! What a frame of a live Conntrack tab costs the renderer: the window is
+//! cleared to the panel colour and the tab's panels do not paint it again
+//! (with Mesa's software renderer every filled panel is one more pass over
+//! its pixels in every frame), its edges are not feathered, while the rows,
+//! the charts and the side panel still show.
+
+use std::path::PathBuf;
+
+use egui::epaint::{RectShape, Shape};
+use egui::{Color32, Rect};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use iptviz_gui::state::View;
+use iptviz_gui::{IptvizApp, Options, settings::Settings};
+
+/// A sample of the shared corpus; fails clearly when the corpus is absent.
+fn corpus(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/conntrack")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: these tests read the shared corpus (../shared/corpus next to the repository)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// The app as `--conntrack FILE --conntrack-live 1` starts it, with the
+/// work on the test's thread.
+fn live_harness(file: &str) -> Harness<'static, IptvizApp> {
+    let app = IptvizApp::new(
+        Settings::default(),
+        Options {
+            sync: true,
+            conntrack: Some(corpus(file)),
+            conntrack_live: Some(1.0),
+            ..Default::default()
+        },
+    );
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+}
+
+/// Filled rectangles among `shape`, with the clip rectangle they are drawn in.
+fn filled_rects<'a>(shape: &'a Shape, clip: Rect, out: &mut Vec<(&'a RectShape, Rect)>) {
+    match shape {
+        Shape::Rect(r) if r.fill != Color32::TRANSPARENT => out.push((r, clip)),
+        Shape::Vec(v) => v.iter().for_each(|s| filled_rects(s, clip, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn conntrack_panels_do_not_paint_the_window_over_again() {
+    let mut h = live_harness("proc-nf_conntrack-acct-home-router.txt");
+    h.run();
+    h.run();
+    assert_eq!(h.state().state.view, View::Conntrack);
+    assert_eq!(h.state().state.conntrack.readings, 1, "one live reading");
+
+    // The content is still there: rows, the chart of the live reading,
+    // the side panel's bars and the NAT list.
+    assert!(h.get_all_by_label("8.8.8.8:53").next().is_some(), "a row");
+    h.get_by_label_contains("entries: ");
+    h.get_by_label("Over time");
+    h.get_by_label("By protocol");
+    h.get_by_label_contains(
+        "tcp 172.25.9.60:53884 -> 59.110.71.120:443 (source as 42.191.180.28:53884)",
+    );
+
+    // The panels leave their background to the clear colour ...
+    let visuals = h.ctx.global_style().visuals.clone();
+    let clear = eframe::App::clear_color(h.state(), &visuals);
+    assert_eq!(clear, visuals.panel_fill.to_normalized_gamma_f32());
+
+    // ... so what the frame fills is the widgets, not the window again.
+    let screen = Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
+    // The test harness draws the app inside a filled frame of its own,
+    // 8 points in from the edges: that one is not the app's.
+    let harness_frame = screen.shrink(8.0);
+    let mut rects = Vec::new();
+    for c in &h.output().shapes {
+        filled_rects(&c.shape, c.clip_rect, &mut rects);
+    }
+    rects.retain(|(r, _)| r.rect != harness_frame);
+    let area: f32 = rects
+        .iter()
+        .map(|(r, clip)| r.rect.intersect(*clip).intersect(screen))
+        .filter(|r| r.is_positive())
+        .map(|r| r.area())
+        .sum();
+    let share = area / screen.area();
+    assert!(
+        share < 0.35,
+        "filled rectangles cover {:.0}% of the window (the panels' backgrounds \
+         alone covered all of it)",
+        share * 100.0
+    );
+    // No single rectangle the size of a panel.
+    let biggest = rects
+        .iter()
+        .map(|(r, clip)| r.rect.intersect(*clip).intersect(screen))
+        .filter(|r| r.is_positive())
+        .map(|r| r.area())
+        .fold(0.0f32, f32::max);
+    assert!(
+        biggest < 0.05 * screen.area(),
+        "a filled rectangle of {biggest} square points"
+    );
+
+    // Nor the anti-aliasing seams along every edge; the graph keeps them.
+    assert!(!h.ctx.tessellation_options(|o| o.feathering));
+    h.get_by_label("Graph").click();
+    h.run();
+    assert_eq!(h.state().state.view, View::Graph);
+    assert!(h.ctx.tessellation_options(|o| o.feathering));
+}
