@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::graph::{EdgeKind, View, ViewEdge, ViewNode, ViewNodeKind};
+pub use crate::diagram::FlowPlan;
+use crate::diagram::{View, ViewEdge, ViewNode, ViewNodeKind};
+use crate::graph::EdgeKind;
 use crate::model::{Ruleset, Str};
 
 /// A netfilter hook (and the built-in chain name that goes with it).
@@ -334,52 +336,6 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
             &["conntrack", "confirm"],
             "the new entry enters the conntrack table (priority INT_MAX)",
         ),
-    }
-}
-
-/// Where the nodes of a hook-order view belong in the netfilter picture,
-/// so that a layout can draw that picture rather than a generic graph.
-/// Every field is an index into [`View::nodes`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FlowPlan {
-    /// Each hook's steps in the order a packet meets them, all five hooks
-    /// in [`Hook::ALL`] order (FORWARD is empty when no table has it).
-    pub hooks: Vec<(Hook, Vec<usize>)>,
-    /// The packet arriving from the network.
-    pub wire_in: usize,
-    /// The routing decision after PREROUTING: local or forward.
-    pub routing: usize,
-    /// The local process, between INPUT and OUTPUT.
-    pub local: usize,
-    /// The route lookup before OUTPUT.
-    pub out_routing: usize,
-    /// The reroute check after OUTPUT.
-    pub reroute: usize,
-    /// The packet leaving to the network.
-    pub wire_out: usize,
-}
-
-impl FlowPlan {
-    /// The steps of one hook.
-    pub fn hook(&self, hook: Hook) -> &[usize] {
-        self.hooks
-            .iter()
-            .find(|(h, _)| *h == hook)
-            .map_or(&[], |(_, v)| v.as_slice())
-    }
-
-    /// Every index the plan names.
-    pub fn indices(&self) -> impl Iterator<Item = usize> + '_ {
-        [
-            self.wire_in,
-            self.routing,
-            self.local,
-            self.out_routing,
-            self.reroute,
-            self.wire_out,
-        ]
-        .into_iter()
-        .chain(self.hooks.iter().flat_map(|(_, v)| v.iter().copied()))
     }
 }
 

@@ -20,14 +20,14 @@ use regex::Regex;
 
 use crate::model::{Chain, Counters, Rule, Ruleset, Str, TargetKind};
 
+pub use crate::diagram::{
+    DiffMark, DiffMarks, View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, ViewRow,
+};
 pub use highlight::PathMark;
 pub use kube::{is_kube_chain, service_label};
 pub(crate) use summary::shorten;
 pub use summary::{PlainNames, RuleNaming, rule_label, rule_summary};
-pub use view::{
-    AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, View, ViewEdge, ViewError, ViewFrame,
-    ViewNode, ViewNodeKind, ViewOptions, ViewRow, default_collapse, view,
-};
+pub use view::{AUTO_RETURNS_MAX, CollapseRule, ViewError, ViewOptions, default_collapse, view};
 pub(crate) use view::{chain_look, plural};
 
 /// Whether a chain can end without a verdict (and so return to its

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::EdgeKind;
 use super::summary::{PlainNames, RuleNaming};
-use super::view::{MAX_ROWS, View};
+use super::view::MAX_ROWS;
+use crate::diagram::View;
 use crate::model::{Ruleset, Str};
 
 /// One element of a path through the chain graph, by name.

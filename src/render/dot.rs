@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::style::{self, Dash, Shape, hex};
-use crate::graph::View;
+use crate::diagram::View;
 
 /// Longest quoted string written, in bytes: graphviz refuses strings over
 /// 16,384 characters (a 17,000-character comment, a 4,000-port multiport
