@@ -2,8 +2,32 @@
 //! order, a traced path, a diff) makes and what layout, SVG, DOT, JSON and
 //! the desktop app's canvas read. Nodes, edges, frames, and the text
 //! metrics boxes are measured with.
+//!
+//! Every producer sits here too: the chain graph's view ([`view`]), the
+//! hook order ([`flow_view`]), a traced packet on the chain graph
+//! ([`trace_view`], lit by [`View::highlight`]) or alone
+//! ([`path_only_view`]), an nft trace moved onto its drawing
+//! ([`NftDrawn`]), and the marks of a diff ([`mark_view`]).
 
+mod chains;
+mod diff;
+mod flow;
+mod highlight;
 pub mod metrics;
+mod path_only;
+mod trace;
+mod trace_nft;
+
+pub use chains::{
+    AUTO_RETURNS_MAX, CollapseRule, FAN_OUT_GROUP, ViewError, ViewOptions, default_collapse, view,
+};
+pub(crate) use chains::{chain_look, plural};
+pub use diff::{mark_view, with_ghosts};
+pub use flow::flow_view;
+pub use highlight::PathMark;
+pub use path_only::{path_only_view, path_only_view_named};
+pub use trace::{trace_view, trace_view_named};
+pub use trace_nft::NftDrawn;
 
 use serde::Serialize;
 
@@ -127,11 +151,11 @@ pub struct View {
     /// table in kernel order).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<ViewFrame>,
-    /// Set by the hook-order view ([`crate::flow::flow_view`]): where its
+    /// Set by the hook-order view ([`flow_view`]): where its
     /// nodes sit in the netfilter picture, which layouts then draw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowPlan>,
-    /// Set by `iptviz render --diff` ([`crate::diff::mark_view`]): what
+    /// Set by `iptviz render --diff` ([`mark_view`]): what
     /// changed, per node and rule row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<DiffMarks>,

@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::EdgeKind;
-use super::summary::{PlainNames, RuleNaming};
-use super::view::MAX_ROWS;
-use crate::diagram::View;
+use super::View;
+use super::chains::MAX_ROWS;
+use crate::graph::{EdgeKind, PlainNames, RuleNaming};
 use crate::model::{Ruleset, Str};
 
 /// One element of a path through the chain graph, by name.
@@ -257,7 +256,8 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{ChainGraph, ViewOptions, view};
+    use crate::diagram::{ViewOptions, view};
+    use crate::graph::ChainGraph;
     use crate::parse::{ParseOptions, parse_str};
 
     const RULES: &str = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n:WEB - [0:0]\n\
@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn groups_and_split_targets_light_up() {
         let opts = ViewOptions {
-            collapse: vec![crate::graph::CollapseRule::glob("S*").unwrap()],
+            collapse: vec![crate::diagram::CollapseRule::glob("S*").unwrap()],
             split_targets: Some(true),
             ..Default::default()
         };

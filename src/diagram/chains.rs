@@ -10,13 +10,12 @@ use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use regex::Regex;
 
-use super::summary::shorten;
-use super::{ChainGraph, EdgeKind, Node, NodeKind};
 use crate::diagram::{View, ViewEdge, ViewNode, ViewNodeKind, ViewRow};
+use crate::graph::{ChainGraph, Edge, EdgeKind, Node, NodeKind, shorten};
 use crate::model::{Ruleset, Str};
 
 /// Rows shown per chain in `--rules` mode before "… N more".
-pub(super) const MAX_ROWS: usize = 60;
+pub(crate) const MAX_ROWS: usize = 60;
 /// Largest view (in chains) that shows return edges by default.
 pub const AUTO_RETURNS_MAX: usize = 30;
 /// Full rules listed in an edge's hover text.
@@ -214,7 +213,7 @@ enum Piece {
 /// The graph's edges in order, each caller's returns after its own edges.
 struct Pieces<'g> {
     g: &'g ChainGraph,
-    edges: petgraph::graph::EdgeReferences<'g, super::Edge>,
+    edges: petgraph::graph::EdgeReferences<'g, Edge>,
     returns: bool,
     /// Source of the edges being read.
     block: Option<NodeIndex>,
@@ -681,7 +680,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         {
             let chain = &table.chains[ci];
             for (ri, r) in chain.rules.iter().enumerate().take(MAX_ROWS) {
-                let mut text = super::rule_summary(r);
+                let mut text = crate::graph::rule_summary(r);
                 if let Some(t) = r.target() {
                     if !text.is_empty() {
                         text.push(' ');

@@ -9,14 +9,12 @@
 
 use std::collections::HashMap;
 
+use super::{View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, chain_look};
 use crate::flow::Hook;
-use crate::graph::{
-    self, EdgeKind, Node, PlainNames, RuleNaming, View, ViewEdge, ViewFrame, ViewNode,
-    ViewNodeKind, chain_look,
-};
+use crate::graph::{self, EdgeKind, Node, PlainNames, RuleNaming};
 use crate::model::{Ruleset, Str, Table};
 
-use super::{Action, Route, Step, Trace, Verdict};
+use crate::trace::{Action, Route, Step, Trace, Verdict};
 
 /// The view `iptviz trace --path-only` draws: every hook and table the
 /// walk went through as a frame, in walk order, holding the chains it
