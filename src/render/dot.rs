@@ -76,14 +76,7 @@ pub fn escape_html(s: &str) -> String {
         if out.len() > MAX_DOT_ROW {
             break;
         }
-        match c {
-            // Brackets go as character references too; the rest is
-            // plain XML.
-            ']' => out.push_str("&#93;"),
-            '[' => out.push_str("&#91;"),
-            c if c.is_control() => {}
-            c => super::xml::push_escaped(&mut out, c),
-        }
+        super::xml::push_html_label(&mut out, c);
     }
     clip(out, MAX_DOT_ROW)
 }
