@@ -88,6 +88,48 @@ pub struct ViewNode {
     /// On the highlighted path (a traced packet went through it).
     #[serde(default, skip_serializing_if = "is_false")]
     pub highlight: bool,
+    /// The chain this box is, for a chain's box; read by the desktop app
+    /// instead of the label, and not written out.
+    #[serde(skip)]
+    pub chain: Option<ChainRef>,
+    /// A group's box: the group it stands for. A chain's box: the open
+    /// group ([`ViewOptions::expanded`]) it would fold back into. Not
+    /// written out.
+    #[serde(skip)]
+    pub group: Option<GroupRef>,
+}
+
+/// Which chain a box stands for: its table and name in the ruleset the
+/// view was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChainRef {
+    /// Table name.
+    pub table: Str,
+    /// Chain name.
+    pub chain: Str,
+}
+
+/// Which collapsed group a box stands for: the chains of `table` whose
+/// names match `pattern`, those called from `parent` for a per-caller
+/// group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupRef {
+    /// Table name.
+    pub table: Str,
+    /// The collapse rule's glob.
+    pub pattern: String,
+    /// The calling chain of a per-caller group.
+    pub parent: Option<Str>,
+}
+
+impl GroupRef {
+    /// The group's [`ViewNode::id`], which [`ViewOptions::expanded`] takes.
+    pub fn id(&self) -> String {
+        match &self.parent {
+            Some(p) => format!("{}/{}/{p}", self.table, self.pattern),
+            None => format!("{}/{}", self.table, self.pattern),
+        }
+    }
 }
 
 /// An edge as drawn (parallel rules merged).

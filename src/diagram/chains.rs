@@ -10,7 +10,7 @@ use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use regex::Regex;
 
-use crate::diagram::{View, ViewEdge, ViewNode, ViewNodeKind, ViewRow};
+use crate::diagram::{ChainRef, GroupRef, View, ViewEdge, ViewNode, ViewNodeKind, ViewRow};
 use crate::graph::{ChainGraph, Edge, EdgeKind, Node, NodeKind, shorten};
 use crate::model::{Ruleset, Str};
 
@@ -371,6 +371,9 @@ struct Grouped {
     keys: Vec<GroupKey>,
     ids: HashMap<GroupKey, usize>,
     of: Slots,
+    /// Chains drawn on their own because their group is open, with that
+    /// group (the first open one that left them).
+    opened: HashMap<NodeIndex, GroupRef>,
 }
 
 impl Grouped {
@@ -402,11 +405,12 @@ fn groups(
     rules: &[CollapseRule],
     expanded: &[String],
 ) -> Grouped {
-    let open = |id: String| expanded.contains(&id);
+    let open = |r: &GroupRef| expanded.iter().any(|e| *e == r.id());
     let mut out = Grouped {
         keys: Vec::new(),
         ids: HashMap::default(),
         of: Slots::new(g.graph.node_count()),
+        opened: HashMap::default(),
     };
     let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
     order.sort();
@@ -432,7 +436,19 @@ fn groups(
         for (t, members) in by_table {
             // An open group leaves its members to later rules (and their
             // callers to per-parent groups), as if this rule did not match.
-            if members.len() >= r.min_members.max(1) && !open(format!("{t}/{}", r.pattern)) {
+            if members.len() < r.min_members.max(1) {
+                continue;
+            }
+            let gref = GroupRef {
+                table: t.clone(),
+                pattern: r.pattern.clone(),
+                parent: None,
+            };
+            if open(&gref) {
+                for m in members {
+                    out.opened.entry(m).or_insert_with(|| gref.clone());
+                }
+            } else {
                 for m in members {
                     out.insert(m, (t.clone(), ri, None));
                 }
@@ -470,11 +486,19 @@ fn groups(
                 .push(i);
         }
         for ((t, parent), members) in by_parent {
-            let id = match parent {
-                Some(p) => format!("{t}/{}/{}", r.pattern, g.graph[p].name),
-                None => format!("{t}/{}", r.pattern),
+            if members.len() < r.min_members.max(1) {
+                continue;
+            }
+            let gref = GroupRef {
+                table: t.clone(),
+                pattern: r.pattern.clone(),
+                parent: parent.map(|p| g.graph[p].name.clone()),
             };
-            if members.len() >= r.min_members.max(1) && !open(id) {
+            if open(&gref) {
+                for m in members {
+                    out.opened.entry(m).or_insert_with(|| gref.clone());
+                }
+            } else {
                 for m in members {
                     out.insert(m, (t.clone(), ri, parent));
                 }
@@ -591,6 +615,8 @@ fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: false,
+        chain: None,
+        group: None,
     }
 }
 
@@ -614,13 +640,13 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         if let Some(key) = grouped.get(i) {
             let vi = *group_node.entry(key.clone()).or_insert_with(|| {
                 let rule = &opts.collapse[key.1];
-                let parent = key.2.map(|p| g.graph[p].name.to_string());
-                let id = match &parent {
-                    Some(p) => format!("{}/{}/{}", n.table, rule.pattern, p),
-                    None => format!("{}/{}", n.table, rule.pattern),
+                let gref = GroupRef {
+                    table: n.table.clone(),
+                    pattern: rule.pattern.clone(),
+                    parent: key.2.map(|p| g.graph[p].name.clone()),
                 };
                 nodes.push(ViewNode {
-                    id,
+                    id: gref.id(),
                     kind: ViewNodeKind::Group(0),
                     table: n.table.clone(),
                     lines: vec![rule.pattern.clone()],
@@ -628,6 +654,8 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                     title: String::new(),
                     members: Vec::new(),
                     highlight: false,
+                    chain: None,
+                    group: Some(gref),
                 });
                 nodes.len() - 1
             });
@@ -722,6 +750,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             title,
             members: Vec::new(),
             highlight: false,
+            chain: n.is_chain().then(|| ChainRef {
+                table: n.table.clone(),
+                chain: n.name.clone(),
+            }),
+            group: grouped.opened.get(&i).cloned(),
         });
         map.set(i, nodes.len() - 1);
     }
@@ -1003,6 +1036,48 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(build(KUBE, &other).nodes.len(), folded.nodes.len());
+    }
+
+    /// The desktop app once found a box's chain by its label and an open
+    /// group by splitting ids; the boxes now say which they are.
+    #[test]
+    fn boxes_name_their_chain_and_group() {
+        let sep = GroupRef {
+            table: "nat".into(),
+            pattern: "KUBE-SEP-*".into(),
+            parent: Some("KUBE-SVC-A".into()),
+        };
+        let folded = build(KUBE, &ViewOptions::default());
+        let group = folded
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, ViewNodeKind::Group(_)))
+            .expect("the endpoints fold");
+        assert_eq!(group.group.as_ref(), Some(&sep));
+        assert_eq!(group.id, sep.id());
+        assert_eq!(group.chain, None);
+        for n in &folded.nodes {
+            match n.kind {
+                ViewNodeKind::Builtin | ViewNodeKind::User => {
+                    let c = n.chain.as_ref().expect("a chain's box names it");
+                    assert_eq!(n.id, format!("{}/{}", c.table, c.chain));
+                    assert_eq!(n.group, None, "{}: no group is open", n.id);
+                }
+                ViewNodeKind::Group(_) => {}
+                _ => assert_eq!(n.chain, None, "{}", n.id),
+            }
+        }
+        let open = build(
+            KUBE,
+            &ViewOptions {
+                expanded: vec![sep.id()],
+                ..Default::default()
+            },
+        );
+        for n in &open.nodes {
+            let in_group = n.id.starts_with("nat/KUBE-SEP-");
+            assert_eq!(n.group.as_ref(), in_group.then_some(&sep), "{}", n.id);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The hook-order picture (`render --flow`): the built-in chains of the
 //! tables present, placed along the packet paths through the host.
 
-use crate::diagram::{FlowPlan, View, ViewEdge, ViewNode, ViewNodeKind};
+use crate::diagram::{ChainRef, FlowPlan, View, ViewEdge, ViewNode, ViewNodeKind};
 use crate::flow::{Hook, Stage, StageKind, present_stages};
 use crate::graph::EdgeKind;
 use crate::model::{Ruleset, Str};
@@ -16,6 +16,8 @@ fn point(id: &str, lines: &[&str], title: &str) -> ViewNode {
         title: title.to_string(),
         members: Vec::new(),
         highlight: false,
+        chain: None,
+        group: None,
     }
 }
 
@@ -63,6 +65,11 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 ),
                 members: Vec::new(),
                 highlight: false,
+                chain: chain.map(|c| ChainRef {
+                    table: t.into(),
+                    chain: c.name.clone(),
+                }),
+                group: None,
             }
         }
         StageKind::Nft { table, chain } => {
@@ -98,6 +105,8 @@ fn stage_node(rs: &Ruleset, s: &Stage, counters: bool) -> ViewNode {
                 },
                 members: Vec::new(),
                 highlight: false,
+                chain: None,
+                group: None,
             }
         }
         StageKind::Conntrack => point(

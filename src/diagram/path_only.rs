@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::{View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, chain_look};
+use super::{ChainRef, View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, chain_look};
 use crate::flow::Hook;
 use crate::graph::{self, EdgeKind, Node, PlainNames, RuleNaming};
 use crate::model::{Ruleset, Str, Table};
@@ -171,6 +171,11 @@ impl Story<'_> {
                 title,
                 members: Vec::new(),
                 highlight: true,
+                chain: Some(ChainRef {
+                    table: table.name.clone(),
+                    chain: chain.name.clone(),
+                }),
+                group: None,
             });
             chains.insert(c, n);
             Some(n)
@@ -225,6 +230,8 @@ impl Story<'_> {
                     rows: Vec::new(),
                     members: Vec::new(),
                     highlight: true,
+                    chain: None,
+                    group: None,
                 }
             };
             // A rule drawn without a target (an nft `log` or `meta mark
@@ -347,6 +354,8 @@ fn point(id: &str, name: &str, detail: Vec<String>, title: String) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: true,
+        chain: None,
+        group: None,
     }
 }
 
@@ -392,6 +401,8 @@ fn verdict_node(rs: &Ruleset, trace: &Trace) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: true,
+        chain: None,
+        group: None,
     }
 }
 
