@@ -24,7 +24,7 @@ pub use chains::{
 pub(crate) use chains::{chain_look, plural};
 pub use diff::{mark_view, with_ghosts};
 pub use flow::flow_view;
-pub use highlight::PathMark;
+pub use highlight::{PathIndex, PathLights, PathMark};
 pub use path_only::{path_only_view, path_only_view_named};
 pub use trace::{trace_view, trace_view_named};
 pub use trace_nft::NftDrawn;

@@ -7,6 +7,7 @@
 //! cluster-sized table takes a good fraction of a second.
 
 use egui::{Pos2, Rect, pos2, vec2};
+use iptviz::diagram::PathIndex;
 use iptviz::graph::{
     ChainGraph, EdgeKind, View, ViewNodeKind, ViewOptions, default_collapse, view,
 };
@@ -162,6 +163,9 @@ pub struct Scene {
     pub label_order: Vec<u32>,
     /// Bounding box of everything.
     pub bounds: Rect,
+    /// Where the library finds a traced path's marks in this picture, so
+    /// that the canvas lights what the SVG lights.
+    pub path_index: PathIndex,
 }
 
 /// Which groups to open when building a scene.
@@ -337,6 +341,7 @@ impl Scene {
             node_of_chain,
             legend: style::legend_for(v),
             bounds,
+            path_index: PathIndex::new(v),
         }
     }
 
