@@ -58,6 +58,9 @@ pub struct PathIndex {
     by_ends: HashMap<(usize, usize), Vec<usize>>,
     /// Kind and rule row of each edge.
     edges: Vec<(EdgeKind, Option<usize>)>,
+    /// Nodes split targets are drawn as, by source: `(from, to)` of every
+    /// edge to a node whose id has an `@`.
+    split_from: HashMap<usize, Vec<usize>>,
 }
 
 /// What a path lights in a view: indices into its nodes, edges and rows.
@@ -88,8 +91,12 @@ impl PathIndex {
             }
         }
         let mut by_ends: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut split_from: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, e) in view.edges.iter().enumerate() {
             by_ends.entry((e.from, e.to)).or_default().push(i);
+            if view.nodes[e.to].id.contains('@') {
+                split_from.entry(e.from).or_default().push(e.to);
+            }
         }
         PathIndex {
             ids: view.nodes.iter().map(|n| n.id.clone()).collect(),
@@ -97,6 +104,7 @@ impl PathIndex {
             member,
             by_ends,
             edges: view.edges.iter().map(|e| (e.kind, e.from_row)).collect(),
+            split_from,
         }
     }
 
@@ -109,13 +117,27 @@ impl PathIndex {
     }
 
     /// The node `name` as reached from node `from`: targets may be drawn
-    /// once per calling chain (`table/NAME@caller`).
+    /// once per calling chain or per group of chains that call each other
+    /// (`table/NAME@caller`, the caller being the group's first chain,
+    /// not always `from`), the first group's copy keeping the plain id.
     fn node_from(&self, table: &str, name: &str, from: usize) -> Option<usize> {
         let split = format!("{table}/{name}@{}", self.ids[from]);
-        self.by_id
-            .get(split.as_str())
-            .copied()
-            .or_else(|| self.node(table, name))
+        if let Some(&n) = self.by_id.get(split.as_str()) {
+            return Some(n);
+        }
+        let plain = self.node(table, name);
+        if plain.is_some_and(|p| self.by_ends.contains_key(&(from, p))) {
+            return plain;
+        }
+        let prefix = format!("{table}/{name}@");
+        self.split_from
+            .get(&from)
+            .and_then(|to| {
+                to.iter()
+                    .copied()
+                    .find(|&t| self.ids[t].starts_with(&prefix))
+            })
+            .or(plain)
     }
 
     fn edge(&self, from: usize, to: usize, kind: EdgeKind, rule: Option<usize>) -> Option<usize> {
@@ -321,6 +343,48 @@ mod tests {
         let mut v = view(&p.ruleset, &g, opts).unwrap();
         let missing = v.highlight(&p.ruleset, path);
         (v, missing)
+    }
+
+    /// A small view draws a verdict once per group of chains that call
+    /// each other, named after the group's first chain: a rule of another
+    /// chain of that group reaching the verdict lit nothing, its copy
+    /// being looked for under its own chain's name (the desktop app's
+    /// trace of an nft zone chain showed it).
+    #[test]
+    fn a_verdict_shared_by_a_group_of_chains_is_lit_from_any_of_them() {
+        let text = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:A - [0:0]\n:B - [0:0]\n\
+            -A INPUT -j A\n-A A -j ACCEPT\n-A FORWARD -j B\n-A B -j ACCEPT\nCOMMIT\n";
+        let p = parse_str(text, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let mut v = view(&p.ruleset, &g, &ViewOptions::default()).unwrap();
+        let copies: Vec<&str> = v
+            .nodes
+            .iter()
+            .filter(|n| n.id.starts_with("filter/ACCEPT"))
+            .map(|n| n.id.as_str())
+            .collect();
+        assert_eq!(copies, ["filter/ACCEPT", "filter/ACCEPT@filter/FORWARD"]);
+        let missing = v.highlight(
+            &p.ruleset,
+            &[
+                mark_edge("FORWARD", Some(0), EdgeKind::Jump, "B"),
+                mark_edge("B", Some(0), EdgeKind::Jump, "ACCEPT"),
+            ],
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        let lit: Vec<(&str, &str)> = v
+            .edges
+            .iter()
+            .filter(|e| e.highlight)
+            .map(|e| (v.nodes[e.from].id.as_str(), v.nodes[e.to].id.as_str()))
+            .collect();
+        assert_eq!(
+            lit,
+            [
+                ("filter/FORWARD", "filter/B"),
+                ("filter/B", "filter/ACCEPT@filter/FORWARD")
+            ]
+        );
     }
 
     #[test]
