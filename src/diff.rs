@@ -16,7 +16,6 @@
 pub(crate) mod nft;
 pub mod semantic;
 mod text;
-mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -28,8 +27,9 @@ use crate::graph::kube::{is_kube_chain, service_label};
 use crate::model::{Chain, Counters, Family, Rule, Ruleset, Table};
 use crate::save::push_rule_body;
 
+pub use crate::diagram::{mark_view, with_ghosts};
+pub(crate) use text::summary_line;
 pub use text::write_text;
-pub use view::{mark_view, with_ghosts};
 
 /// How to compare.
 #[derive(Debug, Clone, Default)]

@@ -1,16 +1,13 @@
 //! The chain graph: every chain of every table, the targets rules lead to,
 //! and the edges rules make between them (petgraph).
 //!
-//! [`ChainGraph`] is faithful: one edge per rule. [`view`] turns it into a
-//! smaller, drawable [`View`] (filters, collapsed groups, merged edges) that
-//! the layout and every renderer read, so the CLI and the GUI show the same
-//! picture.
+//! [`ChainGraph`] is faithful: one edge per rule. [`crate::diagram::view`]
+//! turns it into a smaller, drawable [`crate::diagram::View`] (filters,
+//! collapsed groups, merged edges) that the layout and every renderer read,
+//! so the CLI and the GUI show the same picture.
 
-pub mod copies;
-mod highlight;
 pub mod kube;
 mod summary;
-mod view;
 
 use std::collections::{HashSet, VecDeque};
 
@@ -21,15 +18,15 @@ use regex::Regex;
 
 use crate::model::{Chain, Counters, Rule, Ruleset, Str, TargetKind};
 
-pub use highlight::PathMark;
+// The picture and its chain-graph producer live in `crate::diagram`; the
+// desktop app, tests and benches still name them here.
+pub use crate::diagram::{
+    AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, PathMark, View, ViewEdge, ViewError,
+    ViewFrame, ViewNode, ViewNodeKind, ViewOptions, ViewRow, default_collapse, view,
+};
 pub use kube::{is_kube_chain, service_label};
 pub(crate) use summary::shorten;
 pub use summary::{PlainNames, RuleNaming, rule_label, rule_summary};
-pub use view::{
-    AUTO_RETURNS_MAX, CollapseRule, DiffMark, DiffMarks, View, ViewEdge, ViewError, ViewFrame,
-    ViewNode, ViewNodeKind, ViewOptions, ViewRow, default_collapse, view,
-};
-pub(crate) use view::{chain_look, plural};
 
 /// Whether a chain can end without a verdict (and so return to its
 /// caller): false when its last rule matches everything and ends the walk.

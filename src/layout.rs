@@ -14,8 +14,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
-use crate::graph::{EdgeKind, View, ViewNode, ViewNodeKind};
-use crate::render::style::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, page_width, text_width};
+use crate::diagram::metrics::{LINE_FACTOR, NAME_SIZE, PAD, TEXT_SIZE, page_width, text_width};
+use crate::diagram::{View, ViewNode, ViewNodeKind, table_order};
+use crate::graph::EdgeKind;
 
 /// Up to about this many nodes plus edges layout-rs is quick (it is about n^3).
 pub const LAYOUT_RS_MAX: usize = 120;
@@ -450,23 +451,6 @@ fn connect_bands(view: &View, bands: &[Band], out: &mut Layout) {
 const CLUSTER_CAPTION: f64 = 26.0;
 /// Space around table frames.
 const CLUSTER_PAD: f64 = 12.0;
-
-/// Tables of a view in kernel order (raw, mangle, nat, filter, security),
-/// then any others in order of appearance.
-pub fn table_order(view: &View) -> Vec<&str> {
-    let known = ["raw", "mangle", "nat", "filter", "security"];
-    let mut out: Vec<&str> = known
-        .iter()
-        .copied()
-        .filter(|t| view.nodes.iter().any(|n| n.table == *t))
-        .collect();
-    for n in &view.nodes {
-        if !n.table.is_empty() && !out.contains(&n.table.as_str()) {
-            out.push(n.table.as_str());
-        }
-    }
-    out
-}
 
 fn layout_one(view: &View, choice: Choice) -> Layout {
     let use_rs = match choice {

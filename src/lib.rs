@@ -18,6 +18,7 @@
 
 pub mod analysis;
 pub mod conntrack;
+pub mod diagram;
 pub mod diff;
 pub mod fleet;
 pub mod flow;

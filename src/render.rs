@@ -23,7 +23,7 @@ pub mod style;
 pub mod svg;
 pub mod xml;
 
-use crate::graph::View;
+use crate::diagram::View;
 use crate::layout::{self, Choice, Layout};
 
 /// An output format.

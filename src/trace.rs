@@ -18,14 +18,11 @@ mod assume;
 mod batch;
 mod bounds;
 pub(crate) mod compile;
-mod draw;
-mod draw_nft;
 pub mod fields;
 mod index;
 mod lines;
 pub mod nft;
 mod packet;
-mod path_only;
 pub mod pcap;
 mod report;
 pub mod route;
@@ -46,15 +43,16 @@ pub use batch::{
 };
 pub use bounds::{DEFAULT_MAX_STEPS, Stopped};
 pub use compile::Part;
-pub use draw::{trace_view, trace_view_named};
-pub use draw_nft::NftDrawn;
 pub use fields::{Details, FragmentKind};
 pub use lines::{LineError, packet_from_json};
 pub use packet::{
     CtState, Packet, parse_icmp_type, parse_mac, parse_tcp_flags, protocol_name, protocol_number,
     tcp_flags,
 };
-pub use path_only::{path_only_view, path_only_view_named};
+// Drawn in `crate::diagram`; named here too for the desktop app and benches.
+pub use crate::diagram::{
+    NftDrawn, path_only_view, path_only_view_named, trace_view, trace_view_named,
+};
 pub use report::{StepView, TraceView, render_text};
 pub use route::{Decision, RouteStep, Routing, SYSCTL_KEYS, Sysctls};
 

@@ -7,6 +7,7 @@
 //! cluster-sized table takes a good fraction of a second.
 
 use egui::{Pos2, Rect, pos2, vec2};
+use iptviz::diagram::PathIndex;
 use iptviz::graph::{
     ChainGraph, EdgeKind, View, ViewNodeKind, ViewOptions, default_collapse, view,
 };
@@ -60,6 +61,9 @@ pub struct SceneNode {
     pub hover: String,
     /// The view's id: `table/chain`, groups `table/pattern[/parent]`.
     pub id: String,
+    /// A chain drawn on its own because its group is open: that group's
+    /// id, which folds it again.
+    pub open_group: Option<String>,
 }
 
 /// A positioned edge.
@@ -159,6 +163,9 @@ pub struct Scene {
     pub label_order: Vec<u32>,
     /// Bounding box of everything.
     pub bounds: Rect,
+    /// Where the library finds a traced path's marks in this picture, so
+    /// that the canvas lights what the SVG lights.
+    pub path_index: PathIndex,
 }
 
 /// Which groups to open when building a scene.
@@ -194,8 +201,14 @@ impl Scene {
             let rect =
                 Rect::from_min_size(pos2(b.x as f32, b.y as f32), vec2(b.w as f32, b.h as f32));
             let name = vn.lines.first().cloned().unwrap_or_default();
+            // The box says which chain it is: its label is only text.
+            let chain = vn
+                .chain
+                .as_ref()
+                .filter(|c| c.table == table.name)
+                .and_then(|c| table.chain_position(&c.chain));
             let (kind, style) = match vn.kind {
-                ViewNodeKind::Builtin | ViewNodeKind::User => match table.chain_position(&name) {
+                ViewNodeKind::Builtin | ViewNodeKind::User => match chain {
                     Some(ci) => {
                         node_of_chain[ci] = i as u32;
                         let s = if vn.kind == ViewNodeKind::Builtin {
@@ -241,6 +254,10 @@ impl Scene {
                 look: style::view_node_style(vn),
                 hover: vn.title.clone(),
                 id: vn.id.clone(),
+                open_group: match vn.kind {
+                    ViewNodeKind::Group(_) => None,
+                    _ => vn.group.as_ref().map(|g| g.id()),
+                },
             });
         }
         let max_packets = v.edges.iter().filter_map(|e| e.packets).max().unwrap_or(0);
@@ -324,6 +341,7 @@ impl Scene {
             node_of_chain,
             legend: style::legend_for(v),
             bounds,
+            path_index: PathIndex::new(v),
         }
     }
 
@@ -396,41 +414,13 @@ impl Scene {
     }
 
     /// The open group (one of `expanded`) that chain `chain`, drawn on its
-    /// own, would fold back into: its name matches the group's pattern and,
-    /// for a per-caller group, the named caller jumps to it.
-    pub fn open_group_of(
-        &self,
-        table: &Table,
-        chain: usize,
-        expanded: &[String],
-    ) -> Option<String> {
-        let name = &table.chains.get(chain)?.name;
-        let node = self.node_for_chain(chain)?;
-        expanded
-            .iter()
-            .find(|id| {
-                let mut parts = id.splitn(3, '/');
-                let (Some(t), Some(pattern)) = (parts.next(), parts.next()) else {
-                    return false;
-                };
-                let matches = t == table.name.as_str()
-                    && iptviz::graph::CollapseRule::glob(pattern).is_ok_and(|r| r.matches(name));
-                match parts.next() {
-                    None => matches,
-                    Some(parent) => {
-                        matches
-                            && table
-                                .chain_position(parent)
-                                .and_then(|p| self.node_for_chain(p))
-                                .is_some_and(|p| {
-                                    self.edges
-                                        .iter()
-                                        .any(|e| e.from as usize == p && e.to as usize == node)
-                                })
-                    }
-                }
-            })
-            .cloned()
+    /// own, would fold back into, as the library's view names it.
+    pub fn open_group_of(&self, chain: usize, expanded: &[String]) -> Option<String> {
+        let node = &self.nodes[self.node_for_chain(chain)?];
+        if node.kind != NodeKind::Chain(chain as u32) {
+            return None;
+        }
+        node.open_group.clone().filter(|id| expanded.contains(id))
     }
 }
 
@@ -663,11 +653,15 @@ mod tests {
         assert!(open.groups.is_empty());
         let t = &rs.tables[0];
         assert_eq!(
-            open.open_group_of(t, 2, &req.expanded).as_deref(),
+            open.open_group_of(2, &req.expanded).as_deref(),
             Some("nat/KUBE-SEP-*/KUBE-SVC-A"),
             "a member folds back into its group"
         );
-        assert_eq!(open.open_group_of(t, 1, &req.expanded), None);
+        assert_eq!(open.open_group_of(1, &req.expanded), None);
+        // A box's label is text: the chain it is comes from the view.
+        let svc = t.chain_position("KUBE-SVC-A").expect("chain");
+        let n = open.node_for_chain(svc).expect("drawn");
+        assert_eq!(open.nodes[n].kind, NodeKind::Chain(svc as u32));
 
         let all = Scene::build(
             &rs,

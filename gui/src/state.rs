@@ -417,10 +417,8 @@ impl AppState {
     /// The open group that a chain of the current table was folded in, if
     /// any: double-clicking the chain folds it again.
     pub fn open_group_of(&self, chain: usize) -> Option<String> {
-        let doc = self.doc.as_ref()?;
         let scene = self.scene.as_ref().filter(|s| s.table == self.table)?;
-        let table = doc.parsed.ruleset.tables.get(self.table)?;
-        scene.open_group_of(table, chain, &self.expanded_ids())
+        scene.open_group_of(chain, &self.expanded_ids())
     }
 
     /// Opens every group of the current table.

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iptviz::diagram::PathMark;
 use iptviz::model::Ruleset;
 use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
-    Action as StepAction, CtState, Direction, Packet, Trace, TraceOptions, TraceView, Tracer,
-    protocol_number,
+    CtState, Direction, Packet, Trace, TraceOptions, TraceView, Tracer, protocol_number,
 };
 
 use crate::jobs::TraceJob;
@@ -164,8 +164,10 @@ pub struct TraceResult {
     pub view: TraceView,
     /// Chains entered, as (table, chain).
     pub chains: HashSet<(usize, usize)>,
-    /// Jumps and gotos taken, as (table, from chain, to chain).
-    pub jumps: HashSet<(usize, usize, usize)>,
+    /// The walk as the library marks it on a drawing of the document's
+    /// tables: chains entered, and every call, goto, verdict, policy and
+    /// return taken.
+    pub marks: Vec<PathMark>,
     /// The walk drawn alone, as `iptviz trace --path-only` draws it.
     pub path: Arc<Scene>,
     /// Time the trace took.
@@ -235,24 +237,14 @@ pub fn compute(doc: &Arc<Document>, form: &TraceForm) -> Result<TraceResult, Str
         .filter(|s| s.table < rs.tables.len())
         .map(|s| (s.table, s.chain))
         .collect();
-    let jumps = trace
-        .steps
-        .iter()
-        .filter(|s| s.matched)
-        .filter_map(|s| match s.action {
-            StepAction::Jump { chain } | StepAction::Goto { chain } => {
-                Some((s.table, s.chain, chain))
-            }
-            _ => None,
-        })
-        .collect();
+    let marks = trace.path_marks(rs);
     let path = Arc::new(path);
     Ok(TraceResult {
         doc: doc.clone(),
         trace,
         view,
         chains,
-        jumps,
+        marks,
         path,
         took,
     })
@@ -447,34 +439,15 @@ pub struct ScenePath {
 /// Where the current trace went on the table shown, if it went there.
 pub fn scene_path(state: &AppState, scene: &Scene) -> Option<ScenePath> {
     let r = state.trace.current(state.doc.as_ref())?;
-    let t = state.table;
-    let nodes: HashSet<usize> = r
-        .chains
-        .iter()
-        .filter(|&&(ti, _)| ti == t)
-        .filter_map(|&(_, c)| scene.node_for_chain(c))
-        .collect();
+    // Marks of other tables name boxes this picture does not have.
+    let lit = scene.path_index.lights(&r.marks);
+    let nodes: HashSet<usize> = lit.nodes.into_iter().collect();
     if nodes.is_empty() {
         return None;
     }
-    let pairs: HashSet<(u32, u32)> = r
-        .jumps
-        .iter()
-        .filter(|&&(ti, _, _)| ti == t)
-        .filter_map(|&(_, a, b)| {
-            Some((
-                scene.node_for_chain(a)? as u32,
-                scene.node_for_chain(b)? as u32,
-            ))
-        })
-        .collect();
-    let edges = scene
-        .edges
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| pairs.contains(&(e.from, e.to)))
-        .map(|(i, _)| i)
-        .collect();
+    let mut edges = lit.edges;
+    edges.sort_unstable();
+    edges.dedup();
     Some(ScenePath { nodes, edges })
 }
 
@@ -526,6 +499,47 @@ mod tests {
         assert!(bad.packet().is_err());
     }
 
+    /// The canvas lit the calls and gotos it found in sets of its own, and
+    /// never the verdicts, policies and returns `iptviz trace -f svg` lights:
+    /// it now lights exactly what the library lights on the same view.
+    #[test]
+    fn the_canvas_lights_the_verdict_and_returns_the_svg_lights() {
+        use crate::scene::{SceneRequest, view_options};
+        use iptviz::graph::{ChainGraph, EdgeKind, ViewNodeKind, view};
+
+        let mut s = docker();
+        apply(&mut s, TraceAction::Run(Box::new(form())));
+        let doc = s.doc.clone().expect("doc");
+        let rs = &doc.parsed.ruleset;
+        let r = s.trace.current(Some(&doc)).expect("traced");
+        let scene = s.scene.clone().expect("scene");
+        let path = scene_path(&s, &scene).expect("path on the shown table");
+        let req = SceneRequest {
+            table: s.table,
+            ..Default::default()
+        };
+        let mut v = view(
+            rs,
+            &ChainGraph::build(rs),
+            &view_options(rs, &rs.tables[s.table], &req),
+        )
+        .expect("view");
+        v.highlight(rs, &r.marks);
+        let lit: Vec<usize> = (0..v.edges.len())
+            .filter(|&i| v.edges[i].highlight)
+            .collect();
+        assert_eq!(path.edges, lit, "the canvas lights what the SVG lights");
+        assert!(
+            path.edges.iter().any(|&i| scene.edges[i].ret),
+            "a return (DOCKER-USER back to FORWARD) is lit"
+        );
+        assert!(
+            path.edges.iter().any(|&i| v.edges[i].kind == EdgeKind::Jump
+                && matches!(v.nodes[v.edges[i].to].kind, ViewNodeKind::Target(_))),
+            "the verdict's edge is lit"
+        );
+    }
+
     #[test]
     fn trace_through_docker_gives_steps_and_a_path() {
         let mut s = docker();
@@ -546,7 +560,7 @@ mod tests {
             r.view.output.dst, r.view.input.dst,
             "the packet leaves rewritten"
         );
-        assert!(!r.jumps.is_empty());
+        assert!(!r.marks.is_empty());
         let scene = s.scene.clone().expect("scene");
         let path = scene_path(&s, &scene).expect("path on the shown table");
         assert!(!path.nodes.is_empty());
@@ -605,8 +619,8 @@ mod tests {
         assert_eq!(s.table, t);
         let scene = s.scene.clone().expect("scene");
         let path = scene_path(&s, &scene).expect("path on the nft table");
-        assert_eq!(path.nodes.len(), 2, "input and ssh");
-        assert_eq!(path.edges.len(), 1, "the jump from the vmap");
+        assert_eq!(path.nodes.len(), 3, "input, ssh and its verdict");
+        assert_eq!(path.edges.len(), 2, "the jump from the vmap, the accept");
         assert!(r.path.nodes.len() >= 5, "packet, chains, verdict");
         // Clicking a step selects its drawn chain.
         let last = r.trace.steps.len() - 1;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use iptviz::model::InputFormat;
+use iptviz_gui::scene::NodeKind;
 use iptviz_gui::{IptvizApp, Options, settings::Settings};
 
 fn harness() -> Harness<'static, IptvizApp> {
@@ -132,7 +133,31 @@ fn the_trace_view_walks_an_nft_ruleset() {
         // Shown on the nft table, its chains on the path.
         let scene = app.state.scene.clone().expect("scene");
         let path = iptviz_gui::trace_state::scene_path(&app.state, &scene).expect("path");
-        assert_eq!(path.nodes.len(), 3, "prerouting, input and the zone chain");
+        let name = |i: u32| scene.nodes[i as usize].title.as_str();
+        let chains: Vec<&str> = path
+            .nodes
+            .iter()
+            .filter(|&&i| matches!(scene.nodes[i].kind, NodeKind::Chain(_)))
+            .map(|&i| name(i as u32))
+            .collect();
+        assert_eq!(chains.len(), 3, "prerouting, input and the zone chain");
+        // The canvas lights what the SVG lights: the prerouting policy
+        // that let the packet on, and the accepting rule's verdict too.
+        let lit: Vec<(&str, &str)> = path
+            .edges
+            .iter()
+            .map(|&e| (name(scene.edges[e].from), name(scene.edges[e].to)))
+            .collect();
+        assert!(
+            lit.iter()
+                .any(|&(f, t)| f.starts_with("prerouting") && t == "ACCEPT"),
+            "the prerouting policy is lit: {lit:?}"
+        );
+        assert!(
+            lit.iter()
+                .any(|&(f, t)| f == "traverse-from-all-zone-to-fw-zone-rule" && t == "ACCEPT"),
+            "the accepting rule is lit: {lit:?}"
+        );
     }
     h.get_by_label("Path only").click();
     h.run();

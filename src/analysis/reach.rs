@@ -638,6 +638,8 @@ pub fn matrix_view(m: &Matrix, name: &str) -> crate::graph::View {
                 title: format!("{} addresses: {}", c.addresses, title.join(", ")),
                 members: Vec::new(),
                 highlight: false,
+                chain: None,
+                group: None,
             }
         })
         .collect();

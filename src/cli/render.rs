@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use iptviz::graph::{ChainGraph, CollapseRule, ViewOptions, default_collapse, view};
+use iptviz::diagram::{CollapseRule, ViewOptions, default_collapse, view};
+use iptviz::graph::ChainGraph;
 use iptviz::layout::Choice;
 use iptviz::render::{Format, render};
 use regex::Regex;
@@ -258,7 +259,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
                 &i.name,
                 &iptviz::diff::DiffOptions::default(),
             );
-            let merged = iptviz::diff::with_ghosts(o, &i.parsed.ruleset, &d);
+            let merged = iptviz::diagram::with_ghosts(o, &i.parsed.ruleset, &d);
             (d, merged)
         });
         let rs = compared.as_ref().map_or(&i.parsed.ruleset, |c| &c.1);
@@ -273,7 +274,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
             )
         };
         let v = if a.flow {
-            iptviz::flow::flow_view(rs, a.counters, &title)
+            iptviz::diagram::flow_view(rs, a.counters, &title)
         } else {
             let g = ChainGraph::build(rs);
             let opts = ViewOptions {
@@ -306,7 +307,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
             };
             let mut v = view(rs, &g, &opts)?;
             if let Some((d, _)) = &compared {
-                iptviz::diff::mark_view(&mut v, d, &i.parsed.ruleset);
+                iptviz::diagram::mark_view(&mut v, d, &i.parsed.ruleset);
             }
             v
         };

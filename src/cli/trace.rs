@@ -9,14 +9,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use iptviz::analysis::routes::RouteTable;
-use iptviz::graph::ViewOptions;
+use iptviz::diagram::{
+    ViewOptions, path_only_view, path_only_view_named, trace_view, trace_view_named,
+};
 use iptviz::render::{Format, render};
 use iptviz::trace::Routing;
 use iptviz::trace::nft::NftRules;
 use iptviz::trace::{
     CtState, Direction, Packet, RandomChoice, Route, Trace, TraceOptions, Tracer, Verdict,
-    parse_icmp_type, parse_mac, parse_tcp_flags, path_only_view, path_only_view_named,
-    protocol_number, render_text, trace_view, trace_view_named,
+    parse_icmp_type, parse_mac, parse_tcp_flags, protocol_number, render_text,
 };
 use iptviz::typed::parse_u32;
 

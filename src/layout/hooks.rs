@@ -11,9 +11,9 @@
 //! wide enough for their labels, so no label can sit on a box.
 
 use super::{Cluster, EdgePath, Engine, Layout, NodeBox, Point, node_size, normalise};
-use crate::flow::{FlowPlan, Hook};
-use crate::graph::{View, ViewNodeKind};
-use crate::render::style::{TEXT_SIZE, text_width};
+use crate::diagram::metrics::{TEXT_SIZE, text_width};
+use crate::diagram::{FlowPlan, View, ViewNodeKind};
+use crate::flow::Hook;
 
 /// Gap between neighbouring steps of a row (the arrow between them).
 const H_GAP: f64 = 34.0;

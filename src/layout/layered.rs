@@ -9,8 +9,8 @@ use super::{
     EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
     node_size, normalise, row_centre, shift_edge, spread_labels, sub_view,
 };
-use crate::graph::View;
-use crate::render::style::{TEXT_SIZE, text_width};
+use crate::diagram::View;
+use crate::diagram::metrics::{TEXT_SIZE, text_width};
 
 /// Horizontal gap between boxes.
 const GAP: f64 = 20.0;

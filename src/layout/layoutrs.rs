@@ -16,8 +16,8 @@ use super::{
     EdgePath, Engine, Layout, NodeBox, Point, clear_labels, is_back, node_size, normalise,
     row_centre,
 };
-use crate::graph::View;
-use crate::render::style::{CHAR_EM, TEXT_SIZE, text_width};
+use crate::diagram::View;
+use crate::diagram::metrics::{CHAR_EM, TEXT_SIZE, text_width};
 
 /// layout-rs sizes edge-label spacers as characters times the font size;
 /// this makes them about as wide as our label text.

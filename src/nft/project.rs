@@ -100,7 +100,7 @@ impl DrawnChain {
             t.push_str(&self.base);
             t.push(' ');
         }
-        t.push_str(&crate::graph::plural(rules, "rule"));
+        t.push_str(&crate::diagram::plural(rules, "rule"));
         t
     }
 }

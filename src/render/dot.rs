@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::style::{self, Dash, Shape, hex};
-use crate::graph::View;
+use crate::diagram::View;
 
 /// Longest quoted string written, in bytes: graphviz refuses strings over
 /// 16,384 characters (a 17,000-character comment, a 4,000-port multiport
@@ -76,14 +76,7 @@ pub fn escape_html(s: &str) -> String {
         if out.len() > MAX_DOT_ROW {
             break;
         }
-        match c {
-            // Brackets go as character references too; the rest is
-            // plain XML.
-            ']' => out.push_str("&#93;"),
-            '[' => out.push_str("&#91;"),
-            c if c.is_control() => {}
-            c => super::xml::push_escaped(&mut out, c),
-        }
+        super::xml::push_html_label(&mut out, c);
     }
     clip(out, MAX_DOT_ROW)
 }

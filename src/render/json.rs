@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::style::{self, EdgeStyle, NodeStyle};
-use crate::graph::{View, ViewEdge, ViewNode};
+use crate::diagram::{View, ViewEdge, ViewNode};
 use crate::layout::{EdgePath, Engine, Layout, NodeBox};
 
 #[derive(Serialize)]

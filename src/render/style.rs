@@ -4,7 +4,12 @@
 
 use serde::Serialize;
 
-use crate::graph::{EdgeKind, Verdict, View, ViewEdge, ViewNode, ViewNodeKind};
+pub use crate::diagram::metrics::{
+    CHAR_EM, LINE_FACTOR, MIN_PAGE_WIDTH, NAME_SIZE, PAD, TEXT_SIZE, TITLE_SIZE, page_width,
+    text_width,
+};
+use crate::diagram::{DiffMark, View, ViewEdge, ViewNode, ViewNodeKind, table_order};
+use crate::graph::{EdgeKind, Verdict};
 
 /// An sRGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -12,17 +17,6 @@ pub type Rgb = (u8, u8, u8);
 /// Font for every label: monospace, so that text width is known exactly
 /// (0.6 em per character) and labels stay inside their boxes.
 pub const FONT_FAMILY: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
-/// Size of the first line of a node (its name), in px.
-pub const NAME_SIZE: f64 = 13.0;
-/// Size of the other lines, rule rows and edge labels, in px.
-pub const TEXT_SIZE: f64 = 11.0;
-/// Advance width of one character, in em (DejaVu Sans Mono: 1233/2048).
-pub const CHAR_EM: f64 = 0.602;
-/// Line height as a multiple of the font size.
-pub const LINE_FACTOR: f64 = 1.25;
-/// Inner padding of a node box, in px.
-pub const PAD: f64 = 6.0;
-
 /// Default text colour.
 pub const INK: Rgb = (0x1f, 0x29, 0x37);
 /// Background.
@@ -39,42 +33,6 @@ pub const DIMMED: f64 = 0.35;
 pub const PATH_NODE_WIDTH: f64 = 3.5;
 /// Stroke width of an edge on the highlighted path, in px.
 pub const PATH_EDGE_WIDTH: f64 = 3.5;
-
-/// Size of an SVG's title, in px.
-pub const TITLE_SIZE: f64 = 15.0;
-/// Narrowest SVG page, in px: room for a legend row.
-pub const MIN_PAGE_WIDTH: f64 = 760.0;
-
-/// Width of an SVG page whose drawing is `drawing` px wide: wide enough for
-/// the title and the legend too.
-pub fn page_width(title: &str, drawing: f64) -> f64 {
-    let title_w = text_width(title, TITLE_SIZE) * 1.1 + 32.0;
-    drawing.max(MIN_PAGE_WIDTH).max(title_w.ceil())
-}
-
-/// Width of `s` in px at `size`: wide (East Asian) characters count double.
-pub fn text_width(s: &str, size: f64) -> f64 {
-    let cols: usize = s
-        .chars()
-        .map(|c| {
-            let u = c as u32;
-            if (0x1100..=0x115f).contains(&u)
-                || (0x2e80..=0xa4cf).contains(&u)
-                || (0xac00..=0xd7a3).contains(&u)
-                || (0xf900..=0xfaff).contains(&u)
-                || (0xfe30..=0xfe4f).contains(&u)
-                || (0xff00..=0xff60).contains(&u)
-                || (0x1f300..=0x1faff).contains(&u)
-                || (0x20000..=0x3fffd).contains(&u)
-            {
-                2
-            } else {
-                1
-            }
-        })
-        .sum();
-    cols as f64 * size * CHAR_EM
-}
 
 /// `#rrggbb`
 pub fn hex(c: Rgb) -> Hex {
@@ -248,21 +206,21 @@ pub fn path_node_style(base: NodeStyle) -> NodeStyle {
 }
 
 /// Colour of a diff mark: added green, changed orange, removed red.
-pub fn diff_colour(m: crate::graph::DiffMark) -> Rgb {
+pub fn diff_colour(m: DiffMark) -> Rgb {
     match m {
-        crate::graph::DiffMark::Added => (0x16, 0xa3, 0x4a),
-        crate::graph::DiffMark::Changed => (0xea, 0x58, 0x0c),
-        crate::graph::DiffMark::Removed => (0xdc, 0x26, 0x26),
+        DiffMark::Added => (0x16, 0xa3, 0x4a),
+        DiffMark::Changed => (0xea, 0x58, 0x0c),
+        DiffMark::Removed => (0xdc, 0x26, 0x26),
     }
 }
 
 /// `base` as drawn in a diff: outlined in the mark's colour; a removed
 /// chain dashed (a ghost).
-pub fn diff_node_style(base: NodeStyle, m: crate::graph::DiffMark) -> NodeStyle {
+pub fn diff_node_style(base: NodeStyle, m: DiffMark) -> NodeStyle {
     NodeStyle {
         stroke: diff_colour(m),
         stroke_width: 3.0,
-        dashed: m == crate::graph::DiffMark::Removed,
+        dashed: m == DiffMark::Removed,
         ..base
     }
 }
@@ -271,7 +229,7 @@ pub fn diff_node_style(base: NodeStyle, m: crate::graph::DiffMark) -> NodeStyle 
 pub fn view_node_style(n: &ViewNode) -> NodeStyle {
     let mut s = node_style(n.kind, &n.table);
     // A copy of a shared chain: outlined dashed, like a stand-in.
-    s.dashed |= crate::graph::copies::is_copy(n);
+    s.dashed |= crate::diagram::copies::is_copy(n);
     if n.highlight { path_node_style(s) } else { s }
 }
 
@@ -441,7 +399,7 @@ pub fn legend_for(view: &View) -> Vec<LegendEntry> {
     if let Some(own) = &view.legend {
         return own.clone();
     }
-    let tables = crate::layout::table_order(view);
+    let tables = table_order(view);
     let has = |f: &dyn Fn(ViewNodeKind) -> bool| view.nodes.iter().any(|n| f(n.kind));
     let verdicts: Vec<Verdict> = view
         .nodes
@@ -454,7 +412,7 @@ pub fn legend_for(view: &View) -> Vec<LegendEntry> {
     let shows = |label: &str| -> bool {
         match label {
             "user chain" => has(&|k| k == ViewNodeKind::User),
-            "copy of a shared chain" => view.nodes.iter().any(crate::graph::copies::is_copy),
+            "copy of a shared chain" => view.nodes.iter().any(crate::diagram::copies::is_copy),
             "group (collapsed)" => has(&|k| matches!(k, ViewNodeKind::Group(_))),
             "ACCEPT" => verdicts.contains(&Verdict::Accept),
             "DROP / REJECT" => verdicts

@@ -8,7 +8,7 @@ use super::style::{
     Shape, TEXT_SIZE, hex, text_width,
 };
 use super::xml::Escaped;
-use crate::graph::{View, ViewNode};
+use crate::diagram::{View, ViewNode};
 use crate::layout::{Layout, NodeBox, Point, header_height, line_height, row_centre};
 
 /// A coordinate or length printed with one decimal, as `{:.1}` prints it.

@@ -18,6 +18,18 @@ pub fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// Appends `c` to `out` for a graphviz HTML-like label: as
+/// [`push_escaped`] does, square brackets as character references too, and
+/// no control character at all (graphviz takes no tab or newline there).
+pub fn push_html_label(out: &mut String, c: char) {
+    match c {
+        ']' => out.push_str("&#93;"),
+        '[' => out.push_str("&#91;"),
+        c if c.is_control() => {}
+        c => push_escaped(out, c),
+    }
+}
+
 /// Whether byte `b` may start a character that [`push_escaped`] changes:
 /// a markup character, a control, or the lead byte of U+FFFE/U+FFFF.
 fn may_change(b: u8) -> bool {

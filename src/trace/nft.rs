@@ -2023,7 +2023,7 @@ impl Trace {
 // ---------------------------------------------------------------------
 // From the model read from `nft list ruleset` text
 
-pub(super) mod from_model {
+pub(crate) mod from_model {
     use serde_json::{Value, json};
 
     use crate::nft::{Chain, Expr, NftRuleset, RelOp, Stmt, Verdict};
@@ -2055,7 +2055,7 @@ pub(super) mod from_model {
 
     /// The chains of `t` in the order [`to_json`] lists them (so in the
     /// order of [`super::NTable::chains`]), with the names it gives them.
-    pub(in crate::trace) fn chain_order(t: &crate::nft::Table) -> Vec<(String, &Chain)> {
+    pub(crate) fn chain_order(t: &crate::nft::Table) -> Vec<(String, &Chain)> {
         fn walk<'a>(
             c: &'a Chain,
             name: String,

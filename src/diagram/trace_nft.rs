@@ -13,13 +13,13 @@ use crate::graph::{RuleNaming, rule_label, shorten};
 use crate::model::{Chain, Rule, Ruleset};
 use crate::nft::project::{places, table_label};
 
-use super::nft::{NftRules, from_model::chain_order};
-use super::{Action, Trace, Verdict};
+use crate::trace::nft::{NftRules, from_model::chain_order};
+use crate::trace::{Action, Trace, Verdict};
 
 /// Longest nft rule text in a label; the whole rule is in the hover text.
 const MAX_LABEL: usize = 56;
 
-/// A trace made by [`super::Tracer::with_nft`], moved onto the drawing
+/// A trace made by [`crate::trace::Tracer::with_nft`], moved onto the drawing
 /// tables of its nft tables.
 #[derive(Debug, Clone)]
 pub struct NftDrawn {
@@ -34,7 +34,7 @@ pub struct NftDrawn {
 }
 
 impl Trace {
-    /// This trace, made by [`super::Tracer::with_nft`] over a ruleset of
+    /// This trace, made by [`crate::trace::Tracer::with_nft`] over a ruleset of
     /// `ipt_tables` iptables tables and the nft tables `nft`, with its
     /// steps in nft tables moved onto `drawn`: the iptables tables (first,
     /// unchanged) and the drawing tables of `drawn.nft`, as
@@ -223,10 +223,11 @@ impl RuleNaming for NftDrawn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{EdgeKind, PathMark, View, ViewOptions};
+    use crate::diagram::{PathMark, View, ViewOptions, path_only_view_named, trace_view_named};
+    use crate::graph::EdgeKind;
     use crate::nft::project::with_drawn_tables;
     use crate::parse::{ParseOptions, parse_str};
-    use crate::trace::{Packet, TraceOptions, Tracer, path_only_view_named, trace_view_named};
+    use crate::trace::{Packet, TraceOptions, Tracer};
 
     /// The walk of `pkt` through iptables text `ipt` (may be empty) and
     /// nft text `nft`, on the drawing.

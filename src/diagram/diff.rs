@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{ChangeKind, RuleDiff, Status};
-use crate::graph::{DiffMark, DiffMarks, View, ViewRow};
+use super::{DiffMark, DiffMarks, View, ViewRow};
+use crate::diff::{ChangeKind, RuleDiff, Status};
 use crate::model::Ruleset;
 
 /// The new ruleset with every removed chain (and removed table) put back,
@@ -182,7 +182,7 @@ pub fn mark_view(v: &mut View, d: &RuleDiff, new: &Ruleset) {
         if d.is_same() {
             "no differences".to_string()
         } else {
-            super::text::summary_line(s)
+            crate::diff::summary_line(s)
         }
     );
     v.diff = Some(marks);

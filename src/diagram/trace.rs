@@ -3,12 +3,10 @@
 
 use std::collections::HashSet;
 
-use crate::graph::{
-    ChainGraph, EdgeKind, PathMark, PlainNames, RuleNaming, View, ViewError, ViewOptions, view,
-};
+use super::{PathMark, View, ViewError, ViewOptions, view};
+use crate::graph::{ChainGraph, EdgeKind, PlainNames, RuleNaming};
 use crate::model::Ruleset;
-
-use super::{Action, Trace};
+use crate::trace::{Action, Trace};
 
 impl Trace {
     /// The walk as marks on the chain graph of `rs` (the ruleset traced):
@@ -236,7 +234,7 @@ mod tests {
                 ..Default::default()
             };
             let v = trace_view(&rs, &t, &base).unwrap();
-            let into_ssh: Vec<&crate::graph::ViewEdge> = v
+            let into_ssh: Vec<&crate::diagram::ViewEdge> = v
                 .edges
                 .iter()
                 .filter(|e| v.nodes[e.to].id == "filter/SSH")

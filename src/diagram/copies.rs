@@ -6,8 +6,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::EdgeKind;
-use super::view::{View, ViewNode, ViewNodeKind};
+use crate::diagram::{View, ViewNode, ViewNodeKind};
+use crate::graph::EdgeKind;
 
 /// Callers a chain needs before it is copied.
 pub const COPY_CALLERS: usize = 3;
@@ -85,6 +85,9 @@ pub fn copy_shared_chains(view: &mut View) -> usize {
                 ),
                 members: Vec::new(),
                 highlight: original.highlight,
+                // A copy names the chain it stands for, like the full box.
+                chain: original.chain.clone(),
+                group: original.group.clone(),
             };
             view.nodes.push(copy);
             copy_of.insert((shared, caller), view.nodes.len() - 1);

@@ -9,14 +9,12 @@
 
 use std::collections::HashMap;
 
+use super::{ChainRef, View, ViewEdge, ViewFrame, ViewNode, ViewNodeKind, chain_look};
 use crate::flow::Hook;
-use crate::graph::{
-    self, EdgeKind, Node, PlainNames, RuleNaming, View, ViewEdge, ViewFrame, ViewNode,
-    ViewNodeKind, chain_look,
-};
+use crate::graph::{self, EdgeKind, Node, PlainNames, RuleNaming};
 use crate::model::{Ruleset, Str, Table};
 
-use super::{Action, Route, Step, Trace, Verdict};
+use crate::trace::{Action, Route, Step, Trace, Verdict};
 
 /// The view `iptviz trace --path-only` draws: every hook and table the
 /// walk went through as a frame, in walk order, holding the chains it
@@ -173,6 +171,11 @@ impl Story<'_> {
                 title,
                 members: Vec::new(),
                 highlight: true,
+                chain: Some(ChainRef {
+                    table: table.name.clone(),
+                    chain: chain.name.clone(),
+                }),
+                group: None,
             });
             chains.insert(c, n);
             Some(n)
@@ -227,6 +230,8 @@ impl Story<'_> {
                     rows: Vec::new(),
                     members: Vec::new(),
                     highlight: true,
+                    chain: None,
+                    group: None,
                 }
             };
             // A rule drawn without a target (an nft `log` or `meta mark
@@ -349,6 +354,8 @@ fn point(id: &str, name: &str, detail: Vec<String>, title: String) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: true,
+        chain: None,
+        group: None,
     }
 }
 
@@ -394,6 +401,8 @@ fn verdict_node(rs: &Ruleset, trace: &Trace) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: true,
+        chain: None,
+        group: None,
     }
 }
 

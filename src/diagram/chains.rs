@@ -9,14 +9,13 @@ use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 use regex::Regex;
-use serde::Serialize;
 
-use super::summary::shorten;
-use super::{ChainGraph, EdgeKind, Node, NodeKind, Verdict};
+use crate::diagram::{ChainRef, GroupRef, View, ViewEdge, ViewNode, ViewNodeKind, ViewRow};
+use crate::graph::{ChainGraph, Edge, EdgeKind, Node, NodeKind, shorten};
 use crate::model::{Ruleset, Str};
 
 /// Rows shown per chain in `--rules` mode before "… N more".
-pub(super) const MAX_ROWS: usize = 60;
+pub(crate) const MAX_ROWS: usize = 60;
 /// Largest view (in chains) that shows return edges by default.
 pub const AUTO_RETURNS_MAX: usize = 30;
 /// Full rules listed in an edge's hover text.
@@ -193,176 +192,6 @@ impl Default for ViewOptions {
     }
 }
 
-/// What a drawn node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "detail")]
-pub enum ViewNodeKind {
-    /// A built-in chain (filled with its table's colour).
-    Builtin,
-    /// A user-defined chain.
-    User,
-    /// Several chains folded into one.
-    Group(usize),
-    /// A target.
-    Target(Verdict),
-    /// A jump to an undefined name.
-    Undefined,
-    /// A point of the packet path (flow view): wire, routing, socket.
-    Point,
-}
-
-/// One row of a chain drawn as a rule table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ViewRow {
-    /// Short text shown in the row.
-    pub text: String,
-    /// Full rule (hover).
-    pub title: String,
-    /// The rule a highlighted path took.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub highlight: bool,
-}
-
-/// A node as drawn.
-#[derive(Debug, Clone, Serialize)]
-pub struct ViewNode {
-    /// Stable id, `table/name` (groups: `table/pattern[/parent]`).
-    pub id: String,
-    /// Kind.
-    #[serde(flatten)]
-    pub kind: ViewNodeKind,
-    /// Table (empty for flow points).
-    pub table: Str,
-    /// Label lines; the first is the name.
-    pub lines: Vec<String>,
-    /// Rule rows (`--rules` mode only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rows: Vec<ViewRow>,
-    /// Hover text.
-    pub title: String,
-    /// Chains of a group.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<Str>,
-    /// On the highlighted path (a traced packet went through it).
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub highlight: bool,
-}
-
-/// An edge as drawn (parallel rules merged).
-#[derive(Debug, Clone, Serialize)]
-pub struct ViewEdge {
-    /// Index into [`View::nodes`].
-    pub from: usize,
-    /// Index into [`View::nodes`].
-    pub to: usize,
-    /// Call, goto, policy or return.
-    pub kind: EdgeKind,
-    /// Row of `from` the edge leaves from (`--rules` mode).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_row: Option<usize>,
-    /// Short label.
-    pub label: String,
-    /// Full rules (hover).
-    pub title: String,
-    /// Rules merged into this edge.
-    pub rules: usize,
-    /// Packets over all merged rules, when counters are shown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub packets: Option<u64>,
-    /// Stroke width factor (1 = normal; more with packet counters).
-    pub weight: f64,
-    /// On the highlighted path (a traced packet took it).
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub highlight: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// A frame around some nodes of a view, for views read in a given order
-/// (a traced packet's path: one frame per hook and table it went through).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ViewFrame {
-    /// Caption; an empty one draws no frame, only keeps the nodes' place
-    /// in the order.
-    pub label: String,
-    /// Table whose colours the frame takes (may be empty).
-    pub table: Str,
-    /// Indices into [`View::nodes`].
-    pub nodes: Vec<usize>,
-}
-
-/// A drawable graph: what layout and renderers read.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct View {
-    /// Title.
-    pub title: String,
-    /// Nodes in a stable order (dump order).
-    pub nodes: Vec<ViewNode>,
-    /// Edges in a stable order.
-    pub edges: Vec<ViewEdge>,
-    /// Nodes drawn as rule tables.
-    pub rules: bool,
-    /// When not empty, every node is in one frame and the layout stacks
-    /// the frames top to bottom in this order (instead of one frame per
-    /// table in kernel order).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<ViewFrame>,
-    /// Set by the hook-order view ([`crate::flow::flow_view`]): where its
-    /// nodes sit in the netfilter picture, which layouts then draw.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flow: Option<crate::flow::FlowPlan>,
-    /// Set by `iptviz render --diff` ([`crate::diff::mark_view`]): what
-    /// changed, per node and rule row.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub diff: Option<DiffMarks>,
-    /// A legend of its own, for views whose boxes and arrows are not
-    /// chains and jumps (the reach matrix); `None` derives it from the
-    /// node and edge kinds.
-    #[serde(skip)]
-    pub legend: Option<Vec<crate::render::style::LegendEntry>>,
-}
-
-/// How a node or a rule row of a diff drawing changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DiffMark {
-    /// Only in the new ruleset.
-    Added,
-    /// In both, with differences (or renamed, or moved).
-    Changed,
-    /// Only in the old ruleset: drawn as a ghost.
-    Removed,
-}
-
-/// The diff marks of a view.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DiffMarks {
-    /// `(node index, mark)`.
-    pub nodes: Vec<(usize, DiffMark)>,
-    /// `(node index, row index, mark)`.
-    pub rows: Vec<(usize, usize, DiffMark)>,
-}
-
-impl DiffMarks {
-    /// The mark of node `i`.
-    pub fn node(&self, i: usize) -> Option<DiffMark> {
-        self.nodes.iter().find(|m| m.0 == i).map(|m| m.1)
-    }
-
-    /// The marks of node `i`'s rows, indexed by row.
-    pub fn rows_of(&self, i: usize, rows: usize) -> Vec<Option<DiffMark>> {
-        let mut v = vec![None; rows];
-        for &(n, r, m) in &self.rows {
-            if n == i && r < rows {
-                v[r] = Some(m);
-            }
-        }
-        v
-    }
-}
-
 struct Merged {
     from: usize,
     to: usize,
@@ -390,7 +219,7 @@ enum Piece {
 /// The graph's edges in order, each caller's returns after its own edges.
 struct Pieces<'g> {
     g: &'g ChainGraph,
-    edges: petgraph::graph::EdgeReferences<'g, super::Edge>,
+    edges: petgraph::graph::EdgeReferences<'g, Edge>,
     returns: bool,
     /// Source of the edges being read.
     block: Option<NodeIndex>,
@@ -548,6 +377,9 @@ struct Grouped {
     keys: Vec<GroupKey>,
     ids: HashMap<GroupKey, usize>,
     of: Slots,
+    /// Chains drawn on their own because their group is open, with that
+    /// group (the first open one that left them).
+    opened: HashMap<NodeIndex, GroupRef>,
 }
 
 impl Grouped {
@@ -579,11 +411,12 @@ fn groups(
     rules: &[CollapseRule],
     expanded: &[String],
 ) -> Grouped {
-    let open = |id: String| expanded.contains(&id);
+    let open = |r: &GroupRef| expanded.iter().any(|e| *e == r.id());
     let mut out = Grouped {
         keys: Vec::new(),
         ids: HashMap::default(),
         of: Slots::new(g.graph.node_count()),
+        opened: HashMap::default(),
     };
     let mut order: Vec<NodeIndex> = keep.iter().copied().collect();
     order.sort();
@@ -609,7 +442,19 @@ fn groups(
         for (t, members) in by_table {
             // An open group leaves its members to later rules (and their
             // callers to per-parent groups), as if this rule did not match.
-            if members.len() >= r.min_members.max(1) && !open(format!("{t}/{}", r.pattern)) {
+            if members.len() < r.min_members.max(1) {
+                continue;
+            }
+            let gref = GroupRef {
+                table: t.clone(),
+                pattern: r.pattern.clone(),
+                parent: None,
+            };
+            if open(&gref) {
+                for m in members {
+                    out.opened.entry(m).or_insert_with(|| gref.clone());
+                }
+            } else {
                 for m in members {
                     out.insert(m, (t.clone(), ri, None));
                 }
@@ -647,11 +492,19 @@ fn groups(
                 .push(i);
         }
         for ((t, parent), members) in by_parent {
-            let id = match parent {
-                Some(p) => format!("{t}/{}/{}", r.pattern, g.graph[p].name),
-                None => format!("{t}/{}", r.pattern),
+            if members.len() < r.min_members.max(1) {
+                continue;
+            }
+            let gref = GroupRef {
+                table: t.clone(),
+                pattern: r.pattern.clone(),
+                parent: parent.map(|p| g.graph[p].name.clone()),
             };
-            if members.len() >= r.min_members.max(1) && !open(id) {
+            if open(&gref) {
+                for m in members {
+                    out.opened.entry(m).or_insert_with(|| gref.clone());
+                }
+            } else {
                 for m in members {
                     out.insert(m, (t.clone(), ri, parent));
                 }
@@ -768,6 +621,8 @@ fn target_node(g: &ChainGraph, i: NodeIndex) -> ViewNode {
         title,
         members: Vec::new(),
         highlight: false,
+        chain: None,
+        group: None,
     }
 }
 
@@ -791,13 +646,13 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         if let Some(key) = grouped.get(i) {
             let vi = *group_node.entry(key.clone()).or_insert_with(|| {
                 let rule = &opts.collapse[key.1];
-                let parent = key.2.map(|p| g.graph[p].name.to_string());
-                let id = match &parent {
-                    Some(p) => format!("{}/{}/{}", n.table, rule.pattern, p),
-                    None => format!("{}/{}", n.table, rule.pattern),
+                let gref = GroupRef {
+                    table: n.table.clone(),
+                    pattern: rule.pattern.clone(),
+                    parent: key.2.map(|p| g.graph[p].name.clone()),
                 };
                 nodes.push(ViewNode {
-                    id,
+                    id: gref.id(),
                     kind: ViewNodeKind::Group(0),
                     table: n.table.clone(),
                     lines: vec![rule.pattern.clone()],
@@ -805,6 +660,8 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
                     title: String::new(),
                     members: Vec::new(),
                     highlight: false,
+                    chain: None,
+                    group: Some(gref),
                 });
                 nodes.len() - 1
             });
@@ -857,7 +714,7 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         {
             let chain = &table.chains[ci];
             for (ri, r) in chain.rules.iter().enumerate().take(MAX_ROWS) {
-                let mut text = super::rule_summary(r);
+                let mut text = crate::graph::rule_summary(r);
                 if let Some(t) = r.target() {
                     if !text.is_empty() {
                         text.push(' ');
@@ -899,6 +756,11 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
             title,
             members: Vec::new(),
             highlight: false,
+            chain: n.is_chain().then(|| ChainRef {
+                table: n.table.clone(),
+                chain: n.name.clone(),
+            }),
+            group: grouped.opened.get(&i).cloned(),
         });
         map.set(i, nodes.len() - 1);
     }
@@ -1184,6 +1046,48 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(build(KUBE, &other).nodes.len(), folded.nodes.len());
+    }
+
+    /// The desktop app once found a box's chain by its label and an open
+    /// group by splitting ids; the boxes now say which they are.
+    #[test]
+    fn boxes_name_their_chain_and_group() {
+        let sep = GroupRef {
+            table: "nat".into(),
+            pattern: "KUBE-SEP-*".into(),
+            parent: Some("KUBE-SVC-A".into()),
+        };
+        let folded = build(KUBE, &ViewOptions::default());
+        let group = folded
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, ViewNodeKind::Group(_)))
+            .expect("the endpoints fold");
+        assert_eq!(group.group.as_ref(), Some(&sep));
+        assert_eq!(group.id, sep.id());
+        assert_eq!(group.chain, None);
+        for n in &folded.nodes {
+            match n.kind {
+                ViewNodeKind::Builtin | ViewNodeKind::User => {
+                    let c = n.chain.as_ref().expect("a chain's box names it");
+                    assert_eq!(n.id, format!("{}/{}", c.table, c.chain));
+                    assert_eq!(n.group, None, "{}: no group is open", n.id);
+                }
+                ViewNodeKind::Group(_) => {}
+                _ => assert_eq!(n.chain, None, "{}", n.id),
+            }
+        }
+        let open = build(
+            KUBE,
+            &ViewOptions {
+                expanded: vec![sep.id()],
+                ..Default::default()
+            },
+        );
+        for n in &open.nodes {
+            let in_group = n.id.starts_with("nat/KUBE-SEP-");
+            assert_eq!(n.group.as_ref(), in_group.then_some(&sep), "{}", n.id);
+        }
     }
 
     #[test]

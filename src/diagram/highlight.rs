@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::EdgeKind;
-use super::summary::{PlainNames, RuleNaming};
-use super::view::{MAX_ROWS, View};
+use super::View;
+use super::chains::MAX_ROWS;
+use crate::graph::{EdgeKind, PlainNames, RuleNaming};
 use crate::model::{Ruleset, Str};
 
 /// One element of a path through the chain graph, by name.
@@ -43,36 +43,68 @@ fn row(rule: Option<usize>) -> Option<usize> {
 /// name one by one.
 const MAX_NAMED: usize = 8;
 
-/// Where each chain and target of a view is drawn.
-struct Index<'v> {
-    view: &'v View,
-    by_id: HashMap<&'v str, usize>,
+/// Where each chain, target and edge of a view is drawn, found by name:
+/// kept apart from the view, so that the desktop app, which keeps its own
+/// copy of the picture, lights a path exactly where the SVG does.
+#[derive(Debug, Clone, Default)]
+pub struct PathIndex {
+    /// [`super::ViewNode::id`] of each node.
+    ids: Vec<String>,
+    by_id: HashMap<String, usize>,
     /// `(table, chain)` of every collapsed chain to its group node.
-    member: HashMap<(&'v str, &'v str), usize>,
+    member: HashMap<(Str, Str), usize>,
     /// Edges by their ends: a path of 100,000 jumps must not scan every
     /// edge for each of its steps.
     by_ends: HashMap<(usize, usize), Vec<usize>>,
+    /// Kind and rule row of each edge.
+    edges: Vec<(EdgeKind, Option<usize>)>,
+    /// Nodes split targets are drawn as, by source: `(from, to)` of every
+    /// edge to a node whose id has an `@`.
+    split_from: HashMap<usize, Vec<usize>>,
 }
 
-impl<'v> Index<'v> {
-    fn new(view: &'v View) -> Self {
+/// What a path lights in a view: indices into its nodes, edges and rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathLights {
+    /// Nodes entered, and both ends of every edge taken (with repeats).
+    pub nodes: Vec<usize>,
+    /// Edges taken (calls, gotos, verdicts, policies, returns).
+    pub edges: Vec<usize>,
+    /// `(node, row)` of the rules taken, in `--rules` views.
+    pub rows: Vec<(usize, usize)>,
+    /// Marks the view does not draw: chains filtered out, or an edge
+    /// inside one collapsed group.
+    pub missing: Vec<PathMark>,
+    /// `(edge, index of the mark)` for each rule taken over a lit edge.
+    taken: Vec<(usize, usize)>,
+}
+
+impl PathIndex {
+    /// The index of `view`'s nodes and edges.
+    pub fn new(view: &View) -> Self {
         let mut by_id = HashMap::with_capacity(view.nodes.len());
         let mut member = HashMap::new();
         for (i, n) in view.nodes.iter().enumerate() {
-            by_id.insert(n.id.as_str(), i);
+            by_id.insert(n.id.clone(), i);
             for m in &n.members {
-                member.insert((n.table.as_str(), m.as_str()), i);
+                member.insert((n.table.clone(), m.clone()), i);
             }
         }
         let mut by_ends: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut split_from: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, e) in view.edges.iter().enumerate() {
             by_ends.entry((e.from, e.to)).or_default().push(i);
+            if view.nodes[e.to].id.contains('@') {
+                split_from.entry(e.from).or_default().push(e.to);
+            }
         }
-        Index {
-            view,
+        PathIndex {
+            ids: view.nodes.iter().map(|n| n.id.clone()).collect(),
             by_id,
             member,
             by_ends,
+            edges: view.edges.iter().map(|e| (e.kind, e.from_row)).collect(),
+            split_from,
         }
     }
 
@@ -80,26 +112,82 @@ impl<'v> Index<'v> {
     fn node(&self, table: &str, name: &str) -> Option<usize> {
         self.by_id
             .get(format!("{table}/{name}").as_str())
-            .or_else(|| self.member.get(&(table, name)))
+            .or_else(|| self.member.get(&(Str::from(table), Str::from(name))))
             .copied()
     }
 
     /// The node `name` as reached from node `from`: targets may be drawn
-    /// once per calling chain (`table/NAME@caller`).
+    /// once per calling chain or per group of chains that call each other
+    /// (`table/NAME@caller`, the caller being the group's first chain,
+    /// not always `from`), the first group's copy keeping the plain id.
     fn node_from(&self, table: &str, name: &str, from: usize) -> Option<usize> {
-        let split = format!("{table}/{name}@{}", self.view.nodes[from].id);
-        self.by_id
-            .get(split.as_str())
-            .copied()
-            .or_else(|| self.node(table, name))
+        let split = format!("{table}/{name}@{}", self.ids[from]);
+        if let Some(&n) = self.by_id.get(split.as_str()) {
+            return Some(n);
+        }
+        let plain = self.node(table, name);
+        if plain.is_some_and(|p| self.by_ends.contains_key(&(from, p))) {
+            return plain;
+        }
+        let prefix = format!("{table}/{name}@");
+        self.split_from
+            .get(&from)
+            .and_then(|to| {
+                to.iter()
+                    .copied()
+                    .find(|&t| self.ids[t].starts_with(&prefix))
+            })
+            .or(plain)
     }
 
     fn edge(&self, from: usize, to: usize, kind: EdgeKind, rule: Option<usize>) -> Option<usize> {
         let row = row(rule);
         self.by_ends.get(&(from, to))?.iter().copied().find(|&i| {
-            let e = &self.view.edges[i];
-            e.kind == kind && (e.from_row.is_none() || e.from_row == row)
+            let (k, from_row) = self.edges[i];
+            k == kind && (from_row.is_none() || from_row == row)
         })
+    }
+
+    /// Where `path` is drawn: the nodes, edges and rule rows it lights.
+    pub fn lights(&self, path: &[PathMark]) -> PathLights {
+        let mut out = PathLights::default();
+        for (mi, m) in path.iter().enumerate() {
+            match m {
+                PathMark::Chain { table, chain } => match self.node(table, chain) {
+                    Some(n) => out.nodes.push(n),
+                    None => out.missing.push(m.clone()),
+                },
+                PathMark::Edge {
+                    table,
+                    chain,
+                    rule,
+                    kind,
+                    to,
+                } => {
+                    let ends = self
+                        .node(table, chain)
+                        .and_then(|f| Some((f, self.node_from(table, to, f)?)));
+                    let Some((f, t)) = ends else {
+                        out.missing.push(m.clone());
+                        continue;
+                    };
+                    out.nodes.extend([f, t]);
+                    if let Some(r) = row(*rule) {
+                        out.rows.push((f, r));
+                    }
+                    match self.edge(f, t, *kind, *rule) {
+                        Some(e) => {
+                            out.edges.push(e);
+                            if rule.is_some() {
+                                out.taken.push((e, mi));
+                            }
+                        }
+                        None => out.missing.push(m.clone()),
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -121,49 +209,24 @@ impl View {
         path: &[PathMark],
         names: &dyn RuleNaming,
     ) -> Vec<PathMark> {
-        let mut nodes = Vec::new();
-        let mut edges = Vec::new();
-        let mut rows = Vec::new();
-        let mut missing = Vec::new();
+        let PathLights {
+            nodes,
+            edges,
+            rows,
+            missing,
+            taken: lit,
+        } = PathIndex::new(self).lights(path);
         // Rules taken over each lit edge: (table, chain, rule index).
         let mut taken: BTreeMap<usize, BTreeSet<(&str, &str, usize)>> = BTreeMap::new();
-        {
-            let ix = Index::new(self);
-            for m in path {
-                match m {
-                    PathMark::Chain { table, chain } => match ix.node(table, chain) {
-                        Some(n) => nodes.push(n),
-                        None => missing.push(m.clone()),
-                    },
-                    PathMark::Edge {
-                        table,
-                        chain,
-                        rule,
-                        kind,
-                        to,
-                    } => {
-                        let ends = ix
-                            .node(table, chain)
-                            .and_then(|f| Some((f, ix.node_from(table, to, f)?)));
-                        let Some((f, t)) = ends else {
-                            missing.push(m.clone());
-                            continue;
-                        };
-                        nodes.extend([f, t]);
-                        if let Some(r) = row(*rule) {
-                            rows.push((f, r));
-                        }
-                        match ix.edge(f, t, *kind, *rule) {
-                            Some(e) => {
-                                edges.push(e);
-                                if let Some(r) = rule {
-                                    taken.entry(e).or_default().insert((table, chain, *r));
-                                }
-                            }
-                            None => missing.push(m.clone()),
-                        }
-                    }
-                }
+        for (e, mi) in lit {
+            if let PathMark::Edge {
+                table,
+                chain,
+                rule: Some(r),
+                ..
+            } = &path[mi]
+            {
+                taken.entry(e).or_default().insert((table, chain, *r));
             }
         }
         for n in nodes {
@@ -256,7 +319,8 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{ChainGraph, ViewOptions, view};
+    use crate::diagram::{ViewOptions, view};
+    use crate::graph::ChainGraph;
     use crate::parse::{ParseOptions, parse_str};
 
     const RULES: &str = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n:WEB - [0:0]\n\
@@ -279,6 +343,48 @@ mod tests {
         let mut v = view(&p.ruleset, &g, opts).unwrap();
         let missing = v.highlight(&p.ruleset, path);
         (v, missing)
+    }
+
+    /// A small view draws a verdict once per group of chains that call
+    /// each other, named after the group's first chain: a rule of another
+    /// chain of that group reaching the verdict lit nothing, its copy
+    /// being looked for under its own chain's name (the desktop app's
+    /// trace of an nft zone chain showed it).
+    #[test]
+    fn a_verdict_shared_by_a_group_of_chains_is_lit_from_any_of_them() {
+        let text = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:A - [0:0]\n:B - [0:0]\n\
+            -A INPUT -j A\n-A A -j ACCEPT\n-A FORWARD -j B\n-A B -j ACCEPT\nCOMMIT\n";
+        let p = parse_str(text, &ParseOptions::lenient("t")).unwrap();
+        let g = ChainGraph::build(&p.ruleset);
+        let mut v = view(&p.ruleset, &g, &ViewOptions::default()).unwrap();
+        let copies: Vec<&str> = v
+            .nodes
+            .iter()
+            .filter(|n| n.id.starts_with("filter/ACCEPT"))
+            .map(|n| n.id.as_str())
+            .collect();
+        assert_eq!(copies, ["filter/ACCEPT", "filter/ACCEPT@filter/FORWARD"]);
+        let missing = v.highlight(
+            &p.ruleset,
+            &[
+                mark_edge("FORWARD", Some(0), EdgeKind::Jump, "B"),
+                mark_edge("B", Some(0), EdgeKind::Jump, "ACCEPT"),
+            ],
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        let lit: Vec<(&str, &str)> = v
+            .edges
+            .iter()
+            .filter(|e| e.highlight)
+            .map(|e| (v.nodes[e.from].id.as_str(), v.nodes[e.to].id.as_str()))
+            .collect();
+        assert_eq!(
+            lit,
+            [
+                ("filter/FORWARD", "filter/B"),
+                ("filter/B", "filter/ACCEPT@filter/FORWARD")
+            ]
+        );
     }
 
     #[test]
@@ -318,7 +424,7 @@ mod tests {
     #[test]
     fn groups_and_split_targets_light_up() {
         let opts = ViewOptions {
-            collapse: vec![crate::graph::CollapseRule::glob("S*").unwrap()],
+            collapse: vec![crate::diagram::CollapseRule::glob("S*").unwrap()],
             split_targets: Some(true),
             ..Default::default()
         };
