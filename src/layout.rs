@@ -752,28 +752,23 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
         }
         let mut at = best.map(|(_, p)| p);
         if at.is_none() {
-            // Make room: move the one label in the way elsewhere on its edge.
-            'spot: for &p in &spots {
-                let q = label_rect(text, p);
-                if !fits(&q) {
-                    continue;
-                }
-                let [g] = taken.hitting(q)[..] else { continue };
-                let j = owner[g];
-                let Some(hj) = home[j] else { continue };
-                let tj = &view.edges[j].label;
-                let old = taken.hide(g);
-                for pj in label_spots(&l.edges[j], tj, hj) {
-                    let qj = label_rect(tj, pj);
-                    if fits(&qj) && !hits(&qj, &q) && !taken.hits(qj) {
-                        l.edges[j].label = Some(pj);
-                        taken.insert(qj);
-                        owner.push(j);
+            // Make room: move the labels in the way (one, else two) elsewhere
+            // on their own edges.
+            'evict: for most in [1, 2] {
+                for &p in &spots {
+                    let q = label_rect(text, p);
+                    if !fits(&q) {
+                        continue;
+                    }
+                    let blocking = taken.hitting(q);
+                    if blocking.len() != most {
+                        continue;
+                    }
+                    if make_room(l, view, &home, &mut taken, &mut owner, &blocking, q, &fits) {
                         at = Some(p);
-                        break 'spot;
+                        break 'evict;
                     }
                 }
-                taken.restore(g, old);
             }
         }
         let at = at.unwrap_or_else(|| {
@@ -785,6 +780,49 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
         owner.push(i);
     }
     stuck
+}
+
+/// Moves the labels of `blocking` (rectangles of `taken`) each to a spot of
+/// its own edge clear of boxes, of `room` and of every other label, so that
+/// `room` is free. Either all of them move or none does.
+#[allow(clippy::too_many_arguments)]
+fn make_room(
+    l: &mut Layout,
+    view: &View,
+    home: &[Option<Point>],
+    taken: &mut Grid,
+    owner: &mut Vec<usize>,
+    blocking: &[usize],
+    room: Rect,
+    fits: &impl Fn(&Rect) -> bool,
+) -> bool {
+    let hidden: Vec<(usize, Rect)> = blocking.iter().map(|&g| (g, taken.hide(g))).collect();
+    // (edge, its label before, the rectangle inserted for it)
+    let mut moved: Vec<(usize, Option<Point>, usize)> = Vec::new();
+    for &g in blocking {
+        let j = owner[g];
+        let tj = &view.edges[j].label;
+        let spot = home[j].and_then(|hj| {
+            label_spots(&l.edges[j], tj, hj).into_iter().find(|&pj| {
+                let qj = label_rect(tj, pj);
+                fits(&qj) && !hits(&qj, &room) && !taken.hits(qj)
+            })
+        });
+        let Some(pj) = spot else {
+            for (j, before, k) in moved.into_iter().rev() {
+                taken.hide(k);
+                l.edges[j].label = before;
+            }
+            for (g, r) in hidden {
+                taken.restore(g, r);
+            }
+            return false;
+        };
+        moved.push((j, l.edges[j].label, taken.insert(label_rect(tj, pj))));
+        owner.push(j);
+        l.edges[j].label = Some(pj);
+    }
+    true
 }
 
 /// How many clear spots a label crossed by lines weighs before it takes

@@ -225,11 +225,15 @@ fn edge_labels_are_seldom_crossed_by_lines() {
         .filter(|c| c.contains("its own line"))
         .collect();
     println!("{} labels on their own line", own.len());
-    // 458 before labels avoided their own line where a spot was free; 60
-    // after (where boxes and other labels take every spot beside it).
+    // 458 before labels avoided their own line where a spot was free; 64
+    // after (where boxes and other labels take every spot beside it). 82
+    // with copies of shared chains: a copy sits one layer under its caller,
+    // and a long label ("state:INVALID,NEW,UNTRACKED") on so short an edge
+    // finds no clear spot beside it in crowded layers; all crossings fell
+    // from 5,553 to 4,970 with them.
     assert!(
-        own.len() <= 64,
-        "{} labels sit on their own line (at most 64 expected):\n{}",
+        own.len() <= 84,
+        "{} labels sit on their own line (at most 84 expected):\n{}",
         own.len(),
         own.iter()
             .take(20)
@@ -238,10 +242,11 @@ fn edge_labels_are_seldom_crossed_by_lines() {
             .join("\n")
     );
     // 8,912 before labels moved off lines where a spot was free; 5,541
-    // after (the rest sit where lines crowd on every side).
+    // after (the rest sit where lines crowd on every side); 4,970 once
+    // shared chains were copied beside their callers.
     assert!(
-        crossed.len() <= 5560,
-        "{} crossings of a label by a line (at most 5,560 expected)",
+        crossed.len() <= 5000,
+        "{} crossings of a label by a line (at most 5,000 expected)",
         crossed.len()
     );
 }

@@ -120,8 +120,8 @@ pub struct RenderArgs {
     /// Target nodes (ACCEPT, DROP, ...): one per table (`shared`), one per calling chain (`per-chain`), or `auto` (per chain in views of over 30 chains).
     #[arg(long, value_enum, default_value = "auto")]
     targets: TargetsArg,
-    /// A small chain called from three or more chains (KUBE-MARK-MASQ, a logging chain): drawn in full once and as a small box marked `copy` beside each other caller (`always`, in views of up to 300 chains), or once with every call drawn to it (`never`, the default; `auto` is the same for now).
-    #[arg(long, value_enum, default_value = "never")]
+    /// A small chain called from three or more chains (KUBE-MARK-MASQ, a logging chain): drawn in full once and as a small dashed box marked `copy` beside each other caller, so that its calls stay short: `auto` (the default) in views of up to 300 chains, `always` in any view (at most 400 copies), or `never` (one box with every call drawn to it).
+    #[arg(long, value_enum, default_value = "auto")]
     copies: ReturnsArg,
     /// Layout engine of the chain graph (--flow always draws the hook picture).
     #[arg(long, value_enum, default_value = "auto")]

@@ -163,9 +163,9 @@ pub struct ViewOptions {
     /// edges across the whole drawing.
     pub split_targets: Option<bool>,
     /// Draw a small chain called from many chains once in full and as a
-    /// small copy beside each other caller ([`super::copies`]); `None`
-    /// leaves them out for now (the label placement of some big views
-    /// does not yet find room for every label with copies).
+    /// small copy beside each other caller ([`super::copies`]): always,
+    /// never, or (`None`) in views of up to
+    /// [`super::copies::AUTO_COPIES_MAX_CHAINS`] chains.
     pub copies: Option<bool>,
     /// Title drawn above the graph.
     pub title: String,
@@ -971,7 +971,10 @@ pub fn view(rs: &Ruleset, g: &ChainGraph, opts: &ViewOptions) -> Result<View, Vi
         diff: None,
         legend: None,
     };
-    if opts.copies.unwrap_or(false) && chains <= super::copies::AUTO_COPIES_MAX_CHAINS {
+    if opts
+        .copies
+        .unwrap_or(chains <= super::copies::AUTO_COPIES_MAX_CHAINS)
+    {
         super::copies::copy_shared_chains(&mut v);
     }
     Ok(v)

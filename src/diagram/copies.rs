@@ -12,7 +12,7 @@ use crate::graph::EdgeKind;
 /// Callers a chain needs before it is copied.
 pub const COPY_CALLERS: usize = 3;
 
-/// Views with more chains than this get no copies even when asked: copies
+/// Views with more chains than this get no copies unless asked for: copies
 /// there would add thousands of boxes to a picture read zoomed in anyway.
 pub const AUTO_COPIES_MAX_CHAINS: usize = 300;
 
