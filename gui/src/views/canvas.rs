@@ -111,7 +111,6 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     ui.allocate_rect(full, Sense::hover());
     let dark = ui.visuals().dark_mode;
     let background = ui.visuals().extreme_bg_color;
-    ui.painter_at(full).rect_filled(full, 0.0, background);
 
     // A trace drawn alone stands in for the table while it is asked for.
     let path_only = state.trace.path_scene(state.doc.as_ref());
@@ -141,7 +140,13 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         Sense::click_and_drag(),
     );
     let painter = ui.painter_at(view);
+    // The background goes under the graph area only (the dock's strips
+    // show the panel colour), and is left out when the far picture covers
+    // that area with opaque pixels: on the software renderer each pixel a
+    // shape covers costs, however plain the shape.
+    let background_at = painter.add(Shape::Noop);
     let Some(scene) = scene else {
+        painter.set(background_at, Shape::rect_filled(view, 0.0, background));
         let text = if state.laying_out() {
             "Laying out …"
         } else if let Some(e) = &state.scene_error {
@@ -170,17 +175,14 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    // Crowded (a wide layer of a cluster-sized table): long lines that
-    // only cross the view cost the software renderer most and say least,
-    // so keep the edges with an end in sight, and a sample of those past a
-    // budget.
-    let mut edges = scene.visible_edges(visible, FINE_EDGES);
-    if edges.len() > FINE_EDGES {
-        let step = edges.len().div_ceil(EDGE_CAP).max(1);
-        if step > 1 {
-            edges = edges.into_iter().step_by(step).collect();
-        }
-    }
+    let far = cam.zoom < FAR_ZOOM;
+    // Far out the picture picks its own edges (see `Paint::far_picture`);
+    // labels and tooltips of edges need a closer look.
+    let edges = if far {
+        Vec::new()
+    } else {
+        sampled_edges(scene, visible, EDGE_CAP)
+    };
     let ctx = Paint {
         painter: &painter,
         cam,
@@ -192,9 +194,11 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     for c in &scene.clusters {
         ctx.cluster(c);
     }
-    if cam.zoom < FAR_ZOOM {
+    if far {
         // Far out: one picture instead of thousands of tiny shapes.
-        ctx.far_picture(scene, state, visible, &edges);
+        if !ctx.far_picture(scene, state) {
+            painter.set(background_at, Shape::rect_filled(view, 0.0, background));
+        }
         ctx.name_labels(scene, visible);
         if let Some(n) = selected {
             let r = ctx.screen(scene.nodes[n].rect).expand(3.0);
@@ -206,6 +210,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
             );
         }
     } else {
+        painter.set(background_at, Shape::rect_filled(view, 0.0, background));
         ctx.edges(scene, &edges, selected);
         ctx.nodes(scene, state, visible, selected, hovered);
     }
@@ -504,22 +509,84 @@ const FINE_EDGES: usize = 400;
 /// Most edges drawn in a frame when crowded (a sample beyond).
 const EDGE_CAP: usize = 1500;
 
+/// The edges to draw in `area`. Crowded (a wide layer of a cluster-sized
+/// table): long lines that only cross the view cost the software renderer
+/// most and say least, so keep the edges with an end in sight, and a
+/// sample of those past `cap`.
+fn sampled_edges(scene: &Scene, area: Rect, cap: usize) -> Vec<usize> {
+    let edges = scene.visible_edges(area, FINE_EDGES);
+    let step = edges.len().div_ceil(cap.max(1)).max(1);
+    if edges.len() > FINE_EDGES && step > 1 {
+        edges.into_iter().step_by(step).collect()
+    } else {
+        edges
+    }
+}
+
 fn radius(r: f32) -> CornerRadius {
     CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
 }
 
-/// What the far picture was drawn from: the same key, the same picture.
+/// What the far picture was drawn from: the same key, the same picture
+/// (wherever the camera's centre is, as long as the picture covers the
+/// view).
 #[derive(Debug, Clone, PartialEq)]
 struct FarKey {
     scene: usize,
     nodes: usize,
-    center: (u32, u32),
     zoom: u32,
-    size: (usize, usize),
+    ppp: u32,
+    /// Size of the view (bits of its width and height).
+    view: (u32, u32),
     dark: bool,
+    background: Color32,
     /// Count and an order-free fingerprint of the hit chains.
     hits: (usize, u64),
 }
+
+/// The far picture in the GPU's memory, and where it lies.
+#[derive(Clone)]
+struct FarPicture {
+    key: FarKey,
+    /// World point at the picture's top left corner.
+    origin: Pos2,
+    /// World area the picture covers.
+    covers: Rect,
+    /// Whether its pixels are all opaque (no table frame under it).
+    opaque: bool,
+    /// Its size in pixels.
+    size: (usize, usize),
+    texture: egui::TextureHandle,
+}
+
+/// How many times the canvas images were made (drawn on the CPU and sent
+/// to the GPU) since the start: tests check they are kept between frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PicturesMade {
+    /// The far picture of the graph.
+    pub far: u64,
+    /// The minimap's dots.
+    pub minimap: u64,
+}
+
+impl PicturesMade {
+    fn id() -> egui::Id {
+        egui::Id::unique("iptviz-pictures-made")
+    }
+
+    /// The counts so far.
+    pub fn get(ctx: &egui::Context) -> PicturesMade {
+        ctx.data(|d| d.get_temp(Self::id())).unwrap_or_default()
+    }
+
+    pub(crate) fn count(ctx: &egui::Context, f: impl FnOnce(&mut PicturesMade)) {
+        ctx.data_mut(|d| f(d.get_temp_mut_or_default(Self::id())));
+    }
+}
+
+/// How far the far picture reaches past each side of the view, as a
+/// share of the view's size: panning reuses it until the view leaves it.
+const FAR_MARGIN: f32 = 0.25;
 
 /// A one-pixel line from `a` to `b` (pixel coordinates) into an image of
 /// `w` by `h`, clipped to it.
@@ -692,27 +759,25 @@ impl Paint<'_> {
     /// outline; built-ins in their fill, search hits in the hit colour)
     /// drawn into one image on the CPU and shown as a single texture. The
     /// software renderer then draws one rectangle instead of tens of
-    /// thousands of small shapes. The image is redrawn only when the
-    /// camera, the canvas, the scene or the hits change.
-    pub(crate) fn far_picture(
-        &self,
-        scene: &Scene,
-        state: &AppState,
-        visible: Rect,
-        edges: &[usize],
-    ) {
+    /// thousands of small shapes. The image reaches a quarter of the view
+    /// past each side, so that panning moves it instead of drawing and
+    /// uploading it again; it is redrawn when the view leaves it, or the
+    /// zoom, the canvas, the scene or the hits change. Where no table frame
+    /// lies under it, it is painted on the canvas colour: true when its
+    /// pixels are all opaque, and the canvas needs no background of its own.
+    pub(crate) fn far_picture(&self, scene: &Scene, state: &AppState) -> bool {
         let ctx = self.painter.ctx();
         let ppp = ctx.pixels_per_point();
-        let w = (self.view.width() * ppp).round().max(1.0) as usize;
-        let h = (self.view.height() * ppp).round().max(1.0) as usize;
         let id = egui::Id::unique("iptviz-canvas-far-picture");
+        let cached = ctx.data(|d| d.get_temp::<FarPicture>(id));
         let key = FarKey {
             scene: scene as *const Scene as usize,
             nodes: scene.nodes.len(),
-            center: (self.cam.center.x.to_bits(), self.cam.center.y.to_bits()),
             zoom: self.cam.zoom.to_bits(),
-            size: (w, h),
+            ppp: ppp.to_bits(),
+            view: (self.view.width().to_bits(), self.view.height().to_bits()),
             dark: self.dark,
+            background: self.background,
             hits: state
                 .hit_chains
                 .iter()
@@ -723,43 +788,87 @@ impl Paint<'_> {
                     )
                 }),
         };
-        let cached = ctx.data(|d| d.get_temp::<(FarKey, egui::TextureHandle)>(id));
-        let texture = match cached {
-            Some((k, t)) if k == key => t,
+        // While zooming every frame needs a new picture anyway: no margin.
+        // The view left a picture of the same key: panning, margin.
+        let panning = cached.as_ref().is_some_and(|p| p.key == key);
+        let margin = self.view.size() * if panning { FAR_MARGIN } else { 0.0 };
+        let w = ((self.view.width() + 2.0 * margin.x) * ppp)
+            .round()
+            .max(1.0) as usize;
+        let h = ((self.view.height() + 2.0 * margin.y) * ppp)
+            .round()
+            .max(1.0) as usize;
+        let in_sight = self.cam.visible(self.view);
+        let picture = match cached {
+            Some(p) if p.key == key && p.covers.contains_rect(in_sight) => p,
             cached => {
-                let image = self.far_image(scene, state, visible, edges, ppp, (w, h));
+                // The picture's pixels on whole screen pixels.
+                let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
+                let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
+                let covers =
+                    Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * self.cam.zoom));
+                let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
+                let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
+                PicturesMade::count(ctx, |c| c.far += 1);
                 let texture = match cached {
-                    Some((_, mut t)) => {
-                        t.set(image, egui::TextureOptions::NEAREST);
-                        t
+                    Some(mut p) => {
+                        p.texture.set(image, egui::TextureOptions::NEAREST);
+                        p.texture
                     }
                     None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::NEAREST),
                 };
-                ctx.data_mut(|d| d.insert_temp(id, (key, texture.clone())));
-                texture
+                let p = FarPicture {
+                    key,
+                    origin,
+                    covers,
+                    opaque,
+                    size: (w, h),
+                    texture,
+                };
+                ctx.data_mut(|d| d.insert_temp(id, p.clone()));
+                p
             }
         };
+        // On whole pixels, so that each texel lands on one screen pixel.
+        let at = self.cam.to_screen(self.view, picture.origin).to_vec2() * ppp;
+        let (w, h) = picture.size;
+        let rect =
+            Rect::from_min_size((at.round() / ppp).to_pos2(), vec2(w as f32, h as f32) / ppp);
         self.painter.image(
-            texture.id(),
-            self.view,
+            picture.texture.id(),
+            rect,
             Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)),
             Color32::WHITE,
         );
+        picture.opaque
     }
 
+    /// The far picture of the world area `covers`, `origin` at its top
+    /// left, at `ppp` pixels per screen point.
+    #[allow(clippy::too_many_arguments)]
     fn far_image(
         &self,
         scene: &Scene,
         state: &AppState,
-        visible: Rect,
-        edges: &[usize],
+        origin: Pos2,
+        covers: Rect,
         ppp: f32,
         (w, h): (usize, usize),
+        opaque: bool,
     ) -> egui::ColorImage {
-        let mut px = vec![Color32::TRANSPARENT; w * h];
-        let origin = self.view.min;
-        let to_px = |p: Pos2| (self.cam.to_screen(self.view, p) - origin) * ppp;
-        for &i in edges {
+        let blank = if opaque {
+            self.background
+        } else {
+            Color32::TRANSPARENT
+        };
+        let mut px = vec![blank; w * h];
+        let scale = self.cam.zoom * ppp;
+        let to_px = |p: Pos2| (p - origin) * scale;
+        // As many edges per pixel as the view alone would draw.
+        let share = (w * h) as f32 / (self.view.area() * ppp * ppp).max(1.0);
+        let cap = (EDGE_CAP as f32 * share).round() as usize;
+        let edges = sampled_edges(scene, covers.expand(4.0 / self.cam.zoom), cap);
+        for i in edges {
             let e = &scene.edges[i];
             let colour = palette::ink(e.look.colour, self.dark);
             let step = if e.curved && e.points.len() >= 4 {
@@ -781,7 +890,7 @@ impl Paint<'_> {
             .iter()
             .filter_map(|&c| scene.node_for_chain(c))
             .collect();
-        for i in scene.visible_nodes(visible) {
+        for i in scene.visible_nodes(covers) {
             let n = &scene.nodes[i];
             let hit = hits.contains(&i);
             let outline = if hit {

@@ -1,0 +1,186 @@
+//! The far-out picture and the minimap are images made on the CPU and kept
+//! between frames (the software renderer draws one textured rectangle
+//! instead of thousands of small shapes): panning reuses the far picture
+//! until the view leaves it, the picture is opaque so the canvas paints no
+//! background under it, and the minimap's dots are made once.
+
+use egui::epaint::Shape;
+use egui::{Rect, TextureId};
+use egui_kittest::Harness;
+use iptviz_gui::views::canvas::{GRAPH_DOCK, PicturesMade};
+use iptviz_gui::views::dock::Dock;
+use iptviz_gui::{IptvizApp, Options, settings::Settings};
+
+/// A filter table of 300 user chains under the three built-in chains.
+fn wide_table() -> String {
+    let mut text =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..300 {
+        text.push_str(&format!(":chain-{i:03} - [0:0]\n"));
+    }
+    for i in 0..300 {
+        let from = ["INPUT", "FORWARD", "OUTPUT"][i / 100];
+        text.push_str(&format!(
+            "-A {from} -p tcp --dport {} -j chain-{i:03}\n",
+            1000 + i
+        ));
+        text.push_str(&format!(
+            "-A chain-{i:03} -s 10.0.{}.0/24 -j ACCEPT\n",
+            i % 250
+        ));
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+fn harness() -> Harness<'static, IptvizApp> {
+    let path = std::env::temp_dir().join(format!("iptviz-gui-far-{}.rules", std::process::id()));
+    std::fs::write(&path, wide_table()).expect("temp file");
+    let app = IptvizApp::new(
+        Settings::default(),
+        Options {
+            file: Some(path.display().to_string()),
+            sync: true,
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    h.run();
+    let _ = std::fs::remove_file(&path);
+    h
+}
+
+fn graph(h: &Harness<'_, IptvizApp>) -> Rect {
+    Dock::last(&h.ctx, GRAPH_DOCK)
+        .expect("the graph canvas was drawn")
+        .graph
+}
+
+/// Images painted in the last frame: texture and screen rectangle.
+fn images(h: &Harness<'_, IptvizApp>) -> Vec<(TextureId, Rect)> {
+    let mut out = Vec::new();
+    for c in &h.output().shapes {
+        if let Shape::Mesh(m) = &c.shape
+            && m.texture_id != TextureId::default()
+        {
+            out.push((m.texture_id, m.calc_bounds()));
+        }
+    }
+    out
+}
+
+fn made(h: &Harness<'_, IptvizApp>) -> PicturesMade {
+    PicturesMade::get(&h.ctx)
+}
+
+#[test]
+fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        let b = app.state.scene.as_ref().expect("scene").bounds;
+        app.camera.zoom = 0.25;
+        app.camera.center = b.left_center();
+    }
+    h.step();
+    h.step();
+    let view = graph(&h);
+    assert!(
+        h.state().camera.visible(view).width()
+            < h.state().state.scene.as_ref().unwrap().bounds.width(),
+        "part of the graph in sight"
+    );
+    let (far, _) = images(&h)
+        .into_iter()
+        .find(|(_, r)| r.contains_rect(view))
+        .expect("one picture covers the graph area");
+    // No background rectangle of its own under the (opaque) picture.
+    let background = h.ctx.style_of(h.ctx.theme()).visuals.extreme_bg_color;
+    let under = |h: &Harness<'_, IptvizApp>| {
+        h.output().shapes.iter().any(|c| match &c.shape {
+            Shape::Rect(r) => r.fill == background && r.rect.intersects(view.shrink(1.0)),
+            _ => false,
+        })
+    };
+    assert!(!under(&h), "no background painted under the far picture");
+
+    // The first pan makes it once more with room around the view; the
+    // next ones move it without making it again.
+    h.state_mut().camera.center.x += 30.0 / 0.25;
+    h.step();
+    let (_, before) = images(&h)
+        .into_iter()
+        .find(|(_, r)| r.contains_rect(view))
+        .expect("still one picture over the graph area");
+    let n = made(&h).far;
+    for _ in 0..5 {
+        h.state_mut().camera.center.x += 20.0 / 0.25;
+        h.step();
+    }
+    assert_eq!(made(&h).far, n, "small pans do not make the picture again");
+    let (id, after) = images(&h)
+        .into_iter()
+        .find(|(_, r)| r.contains_rect(view))
+        .expect("still one picture over the graph area");
+    assert_eq!(id, far);
+    assert!(
+        (after.min.x - (before.min.x - 100.0)).abs() < 0.01 && after.min.y == before.min.y,
+        "moved with the camera: {before:?} -> {after:?}"
+    );
+    // Far enough, and it is made again, still covering the view.
+    h.state_mut().camera.center.x += 400.0 / 0.25;
+    h.step();
+    assert_eq!(made(&h).far, n + 1, "the view left the picture");
+    assert!(images(&h).iter().any(|(_, r)| r.contains_rect(view)));
+
+    // A new zoom makes a new one.
+    h.state_mut().camera.zoom = 0.2;
+    h.step();
+    assert_eq!(made(&h).far, n + 2, "a new zoom makes the picture again");
+    assert!(!under(&h));
+
+    // Closer in there is no far picture, and the background is painted.
+    h.state_mut().camera.zoom = 0.5;
+    h.step();
+    assert!(under(&h), "background under the boxes");
+}
+
+#[test]
+fn minimap_dots_are_one_image_made_once() {
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        let b = app.state.scene.as_ref().expect("scene").bounds;
+        app.camera.zoom = 1.0;
+        app.camera.center = b.center();
+    }
+    h.step();
+    h.step();
+    let map = Dock::last(&h.ctx, GRAPH_DOCK)
+        .and_then(|d| d.minimap)
+        .expect("minimap when zoomed in");
+    assert!(
+        images(&h).iter().any(|(_, r)| map.contains_rect(*r)),
+        "the minimap's dots are an image"
+    );
+    let small_rects = h
+        .output()
+        .shapes
+        .iter()
+        .filter(|c| {
+            matches!(&c.shape, Shape::Rect(r) if map.contains_rect(r.rect) && r.rect.width() < 10.0)
+        })
+        .count();
+    assert_eq!(small_rects, 0, "no dot drawn as a shape of its own");
+    // Panning moves the outline, not the dots.
+    let n = made(&h).minimap;
+    assert!(n >= 1);
+    for _ in 0..3 {
+        h.state_mut().camera.center.x += 200.0;
+        h.step();
+    }
+    assert_eq!(made(&h).minimap, n, "the dots are kept");
+}
