@@ -184,3 +184,53 @@ fn minimap_dots_are_one_image_made_once() {
     }
     assert_eq!(made(&h).minimap, n, "the dots are kept");
 }
+
+/// Line shapes among `shape`: their points.
+fn paths<'a>(shape: &'a Shape, out: &mut Vec<&'a [egui::Pos2]>) {
+    match shape {
+        Shape::Path(p) => out.push(&p.points),
+        Shape::Vec(v) => v.iter().for_each(|s| paths(s, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn edges_are_drawn_only_where_they_are_in_sight() {
+    let mut h = harness();
+    {
+        // Close in on the built-in chains: their edges to the 300 chains
+        // fan out far past the sides of the view.
+        let app = h.state_mut();
+        let scene = app.state.scene.as_ref().expect("scene");
+        let input = scene
+            .nodes
+            .iter()
+            .find(|n| n.title == "INPUT")
+            .expect("INPUT box");
+        app.camera.zoom = 1.0;
+        app.camera.center = input.rect.center_bottom() + egui::vec2(0.0, 60.0);
+    }
+    h.step();
+    h.step();
+    let view = graph(&h);
+    let mut lines = Vec::new();
+    for c in &h.output().shapes {
+        paths(&c.shape, &mut lines);
+    }
+    let near = view.expand(12.0);
+    // The edges: lines that reach the graph (the rest is the window's
+    // widgets).
+    lines.retain(|p| {
+        p.windows(2)
+            .any(|w| Rect::from_two_pos(w[0], w[1]).intersects(view))
+    });
+    assert!(lines.len() > 10, "edges drawn: {}", lines.len());
+    for points in lines {
+        for w in points.windows(2) {
+            assert!(
+                Rect::from_two_pos(w[0], w[1]).intersects(near),
+                "a segment {w:?} out of sight of {view:?} was drawn"
+            );
+        }
+    }
+}

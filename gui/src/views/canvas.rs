@@ -588,6 +588,63 @@ impl PicturesMade {
 /// share of the view's size: panning reuses it until the view leaves it.
 const FAR_MARGIN: f32 = 0.25;
 
+/// The runs of `line` whose segments meet `area`, each as a slice of
+/// whole segments (so that a run's joins are drawn as before).
+fn runs_in(line: &[Pos2], area: Rect) -> Vec<&[Pos2]> {
+    let mut runs = Vec::new();
+    let mut start: Option<usize> = None;
+    for i in 0..line.len().saturating_sub(1) {
+        let seen = Rect::from_two_pos(line[i], line[i + 1]).intersects(area);
+        match (seen, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(&line[s..=i]);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push(&line[s..]);
+    }
+    runs
+}
+
+/// A one-point-wide line through `points` added to `mesh` as one quad per
+/// segment, without the anti-aliasing fringe the tessellator gives a line
+/// (two more thin quads per segment, each a row of partly covered 4x4
+/// blocks for the software renderer). For the crowded edges only: a
+/// bundle of hundreds of lines, where smooth sides are not what one sees.
+fn thin_line(mesh: &mut egui::Mesh, points: &[Pos2], colour: Color32) {
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let d = b - a;
+        let len = d.length();
+        if len < 1e-3 {
+            continue;
+        }
+        let n = vec2(-d.y, d.x) * (0.5 / len);
+        let base = mesh.vertices.len() as u32;
+        for p in [a + n, a - n, b + n, b - n] {
+            mesh.colored_vertex(p, colour);
+        }
+        mesh.add_triangle(base, base + 1, base + 2);
+        mesh.add_triangle(base + 2, base + 1, base + 3);
+    }
+}
+
+/// `x.round()` for the far picture's pixel loops: without SSE4.1 in the
+/// baseline x86-64 target, `round` is a call into libm for every pixel.
+/// Same result (halves away from zero) within ±2^31.
+#[inline]
+fn fast_round(x: f32) -> f32 {
+    if x >= 0.0 {
+        (x + 0.5) as i32 as f32
+    } else {
+        -((0.5 - x) as i32 as f32)
+    }
+}
+
 /// A one-pixel line from `a` to `b` (pixel coordinates) into an image of
 /// `w` by `h`, clipped to it.
 fn pixel_line(px: &mut [Color32], w: usize, h: usize, a: Vec2, b: Vec2, colour: Color32) {
@@ -623,7 +680,7 @@ fn pixel_line(px: &mut [Color32], w: usize, h: usize, a: Vec2, b: Vec2, colour: 
     let inc = (b - a) / steps;
     let mut p = a;
     for _ in 0..=steps as usize {
-        let (x, y) = (p.x.round(), p.y.round());
+        let (x, y) = (fast_round(p.x), fast_round(p.y));
         if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
             px[y as usize * w + x as usize] = colour;
         }
@@ -685,6 +742,7 @@ impl Paint<'_> {
         let fine = visible.len() <= FINE_EDGES && z >= BOX_ZOOM;
         let mut shapes: Vec<Shape> = Vec::with_capacity(visible.len() * if fine { 2 } else { 1 });
         let mut on_top: Vec<Shape> = Vec::new();
+        let mut thin = egui::Mesh::default();
         for &i in visible {
             let e = &scene.edges[i];
             if e.points.len() < 2 {
@@ -699,10 +757,11 @@ impl Paint<'_> {
             let out = if touches { &mut on_top } else { &mut shapes };
             if !fine && !touches {
                 // Zoomed out or crowded: one thin straight run per edge.
-                out.push(Shape::line(
-                    edge_polyline(e, self.cam, self.view, true),
-                    Stroke::new(1.0, colour),
-                ));
+                thin_line(
+                    &mut thin,
+                    &edge_polyline(e, self.cam, self.view, true),
+                    colour,
+                );
                 continue;
             }
             let width =
@@ -710,7 +769,17 @@ impl Paint<'_> {
             let stroke = Stroke::new(width, colour);
             let line = edge_polyline(e, self.cam, self.view, false);
             match e.look.dash {
-                style::Dash::Solid => out.push(Shape::line(line, stroke)),
+                // Only the runs in sight: a long edge through the view is
+                // mostly outside it, and the tessellator would make
+                // thousands of triangles of it that are all clipped away.
+                // (A dashed line is a shape per dash, and those out of
+                // sight are left out already.)
+                style::Dash::Solid => {
+                    let area = self.view.expand(width + 2.0);
+                    for run in runs_in(&line, area) {
+                        out.push(Shape::line(run.to_vec(), stroke));
+                    }
+                }
                 dash => {
                     let (d, g) = if dash == style::Dash::Dashed {
                         (7.0, 4.0)
@@ -728,6 +797,9 @@ impl Paint<'_> {
             if let Some(head) = arrow_head(e, self.cam, self.view) {
                 out.push(Shape::convex_polygon(head.to_vec(), colour, Stroke::NONE));
             }
+        }
+        if !thin.is_empty() {
+            self.painter.add(Shape::mesh(thin));
         }
         self.painter.extend(shapes);
         self.painter.extend(on_top);
@@ -899,11 +971,12 @@ impl Paint<'_> {
                 palette::ink(n.look.stroke, self.dark)
             };
             let (a, b) = (to_px(n.rect.min), to_px(n.rect.max));
-            let x0 = (a.x.round().max(0.0) as usize).min(w);
-            let y0 = (a.y.round().max(0.0) as usize).min(h);
+            let (ax, ay) = (fast_round(a.x), fast_round(a.y));
+            let x0 = (ax.max(0.0) as usize).min(w);
+            let y0 = (ay.max(0.0) as usize).min(h);
             // At least one pixel, however small the box.
-            let x1 = (b.x.round().max(a.x.round() + 1.0).max(0.0) as usize).min(w);
-            let y1 = (b.y.round().max(a.y.round() + 1.0).max(0.0) as usize).min(h);
+            let x1 = (fast_round(b.x).max(ax + 1.0).max(0.0) as usize).min(w);
+            let y1 = (fast_round(b.y).max(ay + 1.0).max(0.0) as usize).min(h);
             if x0 >= x1 || y0 >= y1 {
                 continue;
             }
@@ -1066,7 +1139,12 @@ impl Paint<'_> {
             }
             tries += 1;
             let r = self.screen(n.rect);
-            let w = n.title.chars().count() as f32 * char_w + 4.0;
+            let chars = if n.title.is_ascii() {
+                n.title.len()
+            } else {
+                n.title.chars().count()
+            };
+            let w = chars as f32 * char_w + 4.0;
             let rect = Rect::from_center_size(r.center(), vec2(w, h));
             if !area.contains_rect(rect) {
                 continue;
@@ -1357,6 +1435,64 @@ mod tests {
         cam.fit(bounds, view);
         let vis = cam.visible(view);
         assert!(vis.contains_rect(bounds));
+    }
+
+    #[test]
+    fn thin_line_is_a_quad_a_point_wide_per_segment() {
+        let mut mesh = egui::Mesh::default();
+        let red = Color32::RED;
+        thin_line(
+            &mut mesh,
+            &[
+                pos2(0.0, 0.0),
+                pos2(10.0, 0.0),
+                pos2(10.0, 0.0),
+                pos2(10.0, 5.0),
+            ],
+            red,
+        );
+        assert_eq!(
+            mesh.indices.len(),
+            2 * 2 * 3,
+            "two segments, the empty one left out"
+        );
+        let r = mesh.calc_bounds();
+        assert_eq!(r, Rect::from_min_max(pos2(0.0, -0.5), pos2(10.5, 5.0)));
+        assert!(mesh.vertices.iter().all(|v| v.color == red));
+    }
+
+    #[test]
+    fn runs_in_keeps_the_segments_in_sight() {
+        let area = Rect::from_min_max(pos2(0.0, 0.0), pos2(100.0, 100.0));
+        let line = [
+            pos2(-500.0, 50.0),
+            pos2(-200.0, 50.0),
+            pos2(10.0, 50.0),
+            pos2(50.0, 50.0),
+            pos2(300.0, 50.0),
+            pos2(600.0, 50.0),
+            pos2(600.0, 60.0),
+            pos2(50.0, 60.0),
+            pos2(50.0, 300.0),
+        ];
+        let runs = runs_in(&line, area);
+        assert_eq!(
+            runs,
+            vec![&line[1..=4], &line[6..]],
+            "whole segments that meet the area, split where the line leaves it"
+        );
+        assert!(runs_in(&line[..2], area).is_empty());
+        assert!(runs_in(&line[..1], area).is_empty());
+    }
+
+    #[test]
+    fn fast_round_rounds_as_round_does() {
+        for x in [
+            0.0f32, 0.49, 0.5, 0.51, 1.5, 2.5, 1234.4999, -0.4, -0.5, -0.6, -2.5, -1e6, 3e9,
+        ] {
+            let want = x.round().clamp(i32::MIN as f32, i32::MAX as f32);
+            assert_eq!(fast_round(x), want, "{x}");
+        }
     }
 
     #[test]
