@@ -12,7 +12,7 @@ use iptviz_gui::views::dock::Dock;
 use iptviz_gui::{IptvizApp, Options, settings::Settings};
 
 /// A filter table of 300 user chains under the three built-in chains.
-fn wide_table() -> String {
+fn wide_table(cross: bool) -> String {
     let mut text =
         String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
     for i in 0..300 {
@@ -28,19 +28,35 @@ fn wide_table() -> String {
             "-A chain-{i:03} -s 10.0.{}.0/24 -j ACCEPT\n",
             i % 250
         ));
+        if cross && i % 3 == 0 {
+            // Long edges across the picture.
+            text.push_str(&format!(
+                "-A chain-{i:03} -p udp -j chain-{:03}\n",
+                (i + 151) % 300
+            ));
+        }
     }
     text.push_str("COMMIT\n");
     text
 }
 
 fn harness() -> Harness<'static, IptvizApp> {
-    let path = std::env::temp_dir().join(format!("iptviz-gui-far-{}.rules", std::process::id()));
-    std::fs::write(&path, wide_table()).expect("temp file");
+    harness_with(false)
+}
+
+/// With `expand_all`, every group of like chains open (`--expand-all`).
+fn harness_with(expand_all: bool) -> Harness<'static, IptvizApp> {
+    let path = std::env::temp_dir().join(format!(
+        "iptviz-gui-far-{}-{expand_all}.rules",
+        std::process::id()
+    ));
+    std::fs::write(&path, wide_table(expand_all)).expect("temp file");
     let app = IptvizApp::new(
         Settings::default(),
         Options {
             file: Some(path.display().to_string()),
             sync: true,
+            expand_all,
             ..Default::default()
         },
     );
@@ -233,4 +249,83 @@ fn edges_are_drawn_only_where_they_are_in_sight() {
             );
         }
     }
+}
+
+#[test]
+fn many_edges_in_sight_draw_those_passing_through_thin() {
+    let mut h = harness_with(true);
+    {
+        // Where the most edges cross a view of 1:1 (the view's size as
+        // drawn before).
+        let view = graph(&h);
+        let app = h.state_mut();
+        let scene = app.state.scene.as_ref().expect("scene");
+        let b = scene.bounds;
+        let mut best = (0, b.center());
+        for i in 0..=40 {
+            for j in 0..=20 {
+                let c =
+                    b.min + egui::vec2(b.width() * i as f32 / 40.0, b.height() * j as f32 / 20.0);
+                let area = Rect::from_center_size(c, view.size());
+                let n = scene
+                    .edges
+                    .iter()
+                    .filter(|e| Rect::from_points(&e.points).intersects(area))
+                    .count();
+                if n > best.0 {
+                    best = (n, c);
+                }
+            }
+        }
+        app.camera.zoom = 1.0;
+        app.camera.center = best.1;
+    }
+    h.step();
+    h.step();
+    let view = graph(&h);
+    let app = h.state();
+    let scene = app.state.scene.as_ref().unwrap();
+    let in_sight = app.camera.visible(view);
+    let crossing = |e: &iptviz_gui::scene::SceneEdge| {
+        let r = Rect::from_points(&e.points);
+        r.intersects(in_sight)
+    };
+    let shown = scene.edges.iter().filter(|e| crossing(e)).count();
+    let with_end = scene
+        .edges
+        .iter()
+        .filter(|e| crossing(e))
+        .filter(|e| {
+            e.points.first().is_some_and(|p| in_sight.contains(*p))
+                || e.points.last().is_some_and(|p| in_sight.contains(*p))
+        })
+        .count();
+    assert!(shown > 100, "many edges in sight: {shown}");
+    assert!(
+        with_end < shown,
+        "some only pass through: {with_end} of {shown}"
+    );
+    let mut lines = Vec::new();
+    for c in &h.output().shapes {
+        paths(&c.shape, &mut lines);
+    }
+    lines.retain(|p| {
+        p.windows(2)
+            .any(|w| Rect::from_two_pos(w[0], w[1]).intersects(view))
+    });
+    assert!(
+        lines.len() <= 2 * with_end,
+        "{} full lines for {with_end} edges with an end in sight",
+        lines.len()
+    );
+    // The rest are one mesh of thin quads over the graph.
+    let thin = h.output().shapes.iter().any(|c| match &c.shape {
+        Shape::Mesh(m) => {
+            m.texture_id == egui::TextureId::default()
+                && m.indices.len() >= 6 * (shown - with_end) / 2
+                && m.calc_bounds().intersects(view)
+        }
+        _ => false,
+    });
+    assert!(thin, "the edges passing through are drawn thin");
 }

@@ -508,6 +508,8 @@ fn font_size(world: f64, zoom: f32) -> f32 {
 const FINE_EDGES: usize = 400;
 /// Most edges drawn in a frame when crowded (a sample beyond).
 const EDGE_CAP: usize = 1500;
+/// More edges in sight than this: those passing through are drawn thin.
+const PASSING_THIN: usize = 100;
 
 /// The edges to draw in `area`. Crowded (a wide layer of a cluster-sized
 /// table): long lines that only cross the view cost the software renderer
@@ -743,6 +745,12 @@ impl Paint<'_> {
         let mut shapes: Vec<Shape> = Vec::with_capacity(visible.len() * if fine { 2 } else { 1 });
         let mut on_top: Vec<Shape> = Vec::new();
         let mut thin = egui::Mesh::default();
+        // Many in sight: the edges that only pass through the view (no end
+        // in it) are the long ones, which cost the software renderer most
+        // (hundreds of anti-aliased lines across the whole view were the
+        // slowest frames at 1:1) and say least: drawn thin, on their path.
+        let thin_passing = visible.len() > PASSING_THIN;
+        let in_sight = self.cam.visible(self.view);
         for &i in visible {
             let e = &scene.edges[i];
             if e.points.len() < 2 {
@@ -762,6 +770,18 @@ impl Paint<'_> {
                     &edge_polyline(e, self.cam, self.view, true),
                     colour,
                 );
+                continue;
+            }
+            if thin_passing
+                && !touches
+                && e.look.dash == style::Dash::Solid
+                && !e.points.first().is_some_and(|p| in_sight.contains(*p))
+                && !e.points.last().is_some_and(|p| in_sight.contains(*p))
+            {
+                let line = edge_polyline(e, self.cam, self.view, false);
+                for run in runs_in(&line, self.view.expand(2.0)) {
+                    thin_line(&mut thin, run, colour);
+                }
                 continue;
             }
             let width =
