@@ -23,6 +23,8 @@ pub struct Bench {
     phase: u32,
     /// Time spent in our UI code per frame.
     ui_times: Vec<Duration>,
+    /// Script phase of each UI time.
+    ui_phases: Vec<u32>,
     /// CPU time the UI thread used per frame (on a busy machine the wall
     /// time above also counts the time other work held the cores).
     cpu_times: Vec<Duration>,
@@ -60,6 +62,7 @@ impl Bench {
             last_zoom: 1.0,
             phase: 0,
             ui_times: Vec::new(),
+            ui_phases: Vec::new(),
             cpu_times: Vec::new(),
             last_cpu: None,
             process_times: Vec::new(),
@@ -114,6 +117,7 @@ impl Bench {
                 self.cpu_times.push(c.saturating_sub(l));
             }
             self.ui_times.push(now - start);
+            self.ui_phases.push(self.phase);
             if self.took_reading {
                 self.reading_ui_times.push(now - start);
             }
@@ -231,6 +235,14 @@ impl Bench {
                 "  process CPU",
                 stats(&of_phase(&self.process_times, p as u32))
             );
+            let ui: Vec<Duration> = self
+                .ui_times
+                .iter()
+                .zip(&self.ui_phases)
+                .filter(|(_, ph)| **ph == p as u32)
+                .map(|(d, _)| *d)
+                .collect();
+            println!("  {:<28} {}", "  ui code", stats(&ui));
         }
         // Zooming by the zoom drawn: far out (dots), boxes, boxes with text.
         let bands = [

@@ -118,3 +118,89 @@ fn conntrack_panels_do_not_paint_the_window_over_again() {
     assert_eq!(h.state().state.view, View::Graph);
     assert!(h.ctx.tessellation_options(|o| o.feathering));
 }
+
+/// Text shapes among `shape`, with the clip rectangle they are drawn in.
+fn texts<'a>(shape: &'a Shape, clip: Rect, out: &mut Vec<(&'a egui::epaint::TextShape, Rect)>) {
+    match shape {
+        Shape::Text(t) => out.push((t, clip)),
+        Shape::Vec(v) => v.iter().for_each(|s| texts(s, clip, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn entries_table_rows_share_one_clip_and_cut_long_text() {
+    // A row with IPv6 addresses too long for their columns.
+    let mut text = std::fs::read_to_string(corpus("proc-nf_conntrack-acct-home-router.txt"))
+        .expect("corpus sample");
+    text.insert_str(
+        0,
+        "ipv6     10 tcp      6 431999 ESTABLISHED src=2001:0db8:1234:5678:9abc:def0:1234:5678 \
+         dst=2001:0db8:aaaa:bbbb:cccc:dddd:eeee:ffff sport=51234 dport=443 packets=3 bytes=180 \
+         src=2001:0db8:aaaa:bbbb:cccc:dddd:eeee:ffff dst=2001:0db8:1234:5678:9abc:def0:1234:5678 \
+         sport=443 dport=51234 packets=2 bytes=120 [ASSURED] mark=0 zone=0 use=2\n",
+    );
+    let path = std::env::temp_dir().join(format!("iptviz-ct-cells-{}.txt", std::process::id()));
+    std::fs::write(&path, text).expect("temp file");
+    let app = IptvizApp::new(
+        Settings::default(),
+        Options {
+            sync: true,
+            conntrack: Some(path.display().to_string()),
+            conntrack_live: Some(1.0),
+            ..Default::default()
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    h.run();
+    h.run();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(h.state().state.conntrack.readings, 1, "one live reading");
+
+    let mut all = Vec::new();
+    for c in &h.output().shapes {
+        texts(&c.shape, c.clip_rect, &mut all);
+    }
+    // The endpoints in the rows: one clip rectangle for all of them (a
+    // clip per cell made a draw call per cell).
+    let cells: Vec<_> = all
+        .iter()
+        .filter(|(t, _)| {
+            let s = t.galley.text();
+            !s.contains(' ') && (s.ends_with(":443") || s == "8.8.8.8:53")
+        })
+        .collect();
+    assert!(cells.len() >= 10, "rows drawn: {}", cells.len());
+    let clips: std::collections::HashSet<[u32; 4]> = cells
+        .iter()
+        .map(|(_, c)| [c.min.x, c.min.y, c.max.x, c.max.y].map(f32::to_bits))
+        .collect();
+    assert_eq!(clips.len(), 1, "cells clipped one by one: {clips:?}");
+
+    // The long IPv6 endpoints are cut with an ellipsis inside their
+    // column instead of running into the next one.
+    let v6: Vec<_> = all
+        .iter()
+        .filter(|(t, _)| {
+            t.galley.text().starts_with("[2001:db8") || t.galley.text().starts_with("2001:db8")
+        })
+        .collect();
+    assert!(!v6.is_empty(), "the IPv6 row is shown");
+    for (t, _) in v6 {
+        assert!(
+            t.galley
+                .rows
+                .iter()
+                .flat_map(|r| r.glyphs.iter())
+                .any(|g| g.chr == '…'),
+            "{:?} at {:?} width {} not cut",
+            t.galley.text(),
+            t.pos,
+            t.galley.rect.width()
+        );
+        assert!(t.galley.rect.width() <= 136.0 + 0.5, "{:?}", t.galley.rect);
+    }
+}

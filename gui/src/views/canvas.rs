@@ -111,7 +111,6 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     ui.allocate_rect(full, Sense::hover());
     let dark = ui.visuals().dark_mode;
     let background = ui.visuals().extreme_bg_color;
-    ui.painter_at(full).rect_filled(full, 0.0, background);
 
     // A trace drawn alone stands in for the table while it is asked for.
     let path_only = state.trace.path_scene(state.doc.as_ref());
@@ -141,7 +140,13 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         Sense::click_and_drag(),
     );
     let painter = ui.painter_at(view);
+    // The background goes under the graph area only (the dock's strips
+    // show the panel colour), and is left out when the far picture covers
+    // that area with opaque pixels: on the software renderer each pixel a
+    // shape covers costs, however plain the shape.
+    let background_at = painter.add(Shape::Noop);
     let Some(scene) = scene else {
+        painter.set(background_at, Shape::rect_filled(view, 0.0, background));
         let text = if state.laying_out() {
             "Laying out …"
         } else if let Some(e) = &state.scene_error {
@@ -170,17 +175,14 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
         .selected
         .filter(|s| s.table == state.table)
         .and_then(|s| scene.node_for_chain(s.chain));
-    // Crowded (a wide layer of a cluster-sized table): long lines that
-    // only cross the view cost the software renderer most and say least,
-    // so keep the edges with an end in sight, and a sample of those past a
-    // budget.
-    let mut edges = scene.visible_edges(visible, FINE_EDGES);
-    if edges.len() > FINE_EDGES {
-        let step = edges.len().div_ceil(EDGE_CAP).max(1);
-        if step > 1 {
-            edges = edges.into_iter().step_by(step).collect();
-        }
-    }
+    let far = cam.zoom < FAR_ZOOM;
+    // Far out the picture picks its own edges (see `Paint::far_picture`);
+    // labels and tooltips of edges need a closer look.
+    let edges = if far {
+        Vec::new()
+    } else {
+        sampled_edges(scene, visible, EDGE_CAP)
+    };
     let ctx = Paint {
         painter: &painter,
         cam,
@@ -192,9 +194,11 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
     for c in &scene.clusters {
         ctx.cluster(c);
     }
-    if cam.zoom < FAR_ZOOM {
+    if far {
         // Far out: one picture instead of thousands of tiny shapes.
-        ctx.far_picture(scene, state, visible, &edges);
+        if !ctx.far_picture(scene, state) {
+            painter.set(background_at, Shape::rect_filled(view, 0.0, background));
+        }
         ctx.name_labels(scene, visible);
         if let Some(n) = selected {
             let r = ctx.screen(scene.nodes[n].rect).expand(3.0);
@@ -206,6 +210,7 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera) -> Vec<Action> {
             );
         }
     } else {
+        painter.set(background_at, Shape::rect_filled(view, 0.0, background));
         ctx.edges(scene, &edges, selected);
         ctx.nodes(scene, state, visible, selected, hovered);
     }
@@ -503,22 +508,143 @@ fn font_size(world: f64, zoom: f32) -> f32 {
 const FINE_EDGES: usize = 400;
 /// Most edges drawn in a frame when crowded (a sample beyond).
 const EDGE_CAP: usize = 1500;
+/// More edges in sight than this: those passing through are drawn thin.
+const PASSING_THIN: usize = 100;
+
+/// The edges to draw in `area`. Crowded (a wide layer of a cluster-sized
+/// table): long lines that only cross the view cost the software renderer
+/// most and say least, so keep the edges with an end in sight, and a
+/// sample of those past `cap`.
+fn sampled_edges(scene: &Scene, area: Rect, cap: usize) -> Vec<usize> {
+    let edges = scene.visible_edges(area, FINE_EDGES);
+    let step = edges.len().div_ceil(cap.max(1)).max(1);
+    if edges.len() > FINE_EDGES && step > 1 {
+        edges.into_iter().step_by(step).collect()
+    } else {
+        edges
+    }
+}
 
 fn radius(r: f32) -> CornerRadius {
     CornerRadius::same(r.round().clamp(0.0, 255.0) as u8)
 }
 
-/// What the far picture was drawn from: the same key, the same picture.
+/// What the far picture was drawn from: the same key, the same picture
+/// (wherever the camera's centre is, as long as the picture covers the
+/// view).
 #[derive(Debug, Clone, PartialEq)]
 struct FarKey {
     scene: usize,
     nodes: usize,
-    center: (u32, u32),
     zoom: u32,
-    size: (usize, usize),
+    ppp: u32,
+    /// Size of the view (bits of its width and height).
+    view: (u32, u32),
     dark: bool,
+    background: Color32,
     /// Count and an order-free fingerprint of the hit chains.
     hits: (usize, u64),
+}
+
+/// The far picture in the GPU's memory, and where it lies.
+#[derive(Clone)]
+struct FarPicture {
+    key: FarKey,
+    /// World point at the picture's top left corner.
+    origin: Pos2,
+    /// World area the picture covers.
+    covers: Rect,
+    /// Whether its pixels are all opaque (no table frame under it).
+    opaque: bool,
+    /// Its size in pixels.
+    size: (usize, usize),
+    texture: egui::TextureHandle,
+}
+
+/// How many times the canvas images were made (drawn on the CPU and sent
+/// to the GPU) since the start: tests check they are kept between frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PicturesMade {
+    /// The far picture of the graph.
+    pub far: u64,
+    /// The minimap's dots.
+    pub minimap: u64,
+}
+
+impl PicturesMade {
+    fn id() -> egui::Id {
+        egui::Id::unique("iptviz-pictures-made")
+    }
+
+    /// The counts so far.
+    pub fn get(ctx: &egui::Context) -> PicturesMade {
+        ctx.data(|d| d.get_temp(Self::id())).unwrap_or_default()
+    }
+
+    pub(crate) fn count(ctx: &egui::Context, f: impl FnOnce(&mut PicturesMade)) {
+        ctx.data_mut(|d| f(d.get_temp_mut_or_default(Self::id())));
+    }
+}
+
+/// How far the far picture reaches past each side of the view, as a
+/// share of the view's size: panning reuses it until the view leaves it.
+const FAR_MARGIN: f32 = 0.25;
+
+/// The runs of `line` whose segments meet `area`, each as a slice of
+/// whole segments (so that a run's joins are drawn as before).
+fn runs_in(line: &[Pos2], area: Rect) -> Vec<&[Pos2]> {
+    let mut runs = Vec::new();
+    let mut start: Option<usize> = None;
+    for i in 0..line.len().saturating_sub(1) {
+        let seen = Rect::from_two_pos(line[i], line[i + 1]).intersects(area);
+        match (seen, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(&line[s..=i]);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push(&line[s..]);
+    }
+    runs
+}
+
+/// A one-point-wide line through `points` added to `mesh` as one quad per
+/// segment, without the anti-aliasing fringe the tessellator gives a line
+/// (two more thin quads per segment, each a row of partly covered 4x4
+/// blocks for the software renderer). For the crowded edges only: a
+/// bundle of hundreds of lines, where smooth sides are not what one sees.
+fn thin_line(mesh: &mut egui::Mesh, points: &[Pos2], colour: Color32) {
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let d = b - a;
+        let len = d.length();
+        if len < 1e-3 {
+            continue;
+        }
+        let n = vec2(-d.y, d.x) * (0.5 / len);
+        let base = mesh.vertices.len() as u32;
+        for p in [a + n, a - n, b + n, b - n] {
+            mesh.colored_vertex(p, colour);
+        }
+        mesh.add_triangle(base, base + 1, base + 2);
+        mesh.add_triangle(base + 2, base + 1, base + 3);
+    }
+}
+
+/// `x.round()` for the far picture's pixel loops: without SSE4.1 in the
+/// baseline x86-64 target, `round` is a call into libm for every pixel.
+/// Same result (halves away from zero) within ±2^31.
+#[inline]
+fn fast_round(x: f32) -> f32 {
+    if x >= 0.0 {
+        (x + 0.5) as i32 as f32
+    } else {
+        -((0.5 - x) as i32 as f32)
+    }
 }
 
 /// A one-pixel line from `a` to `b` (pixel coordinates) into an image of
@@ -556,7 +682,7 @@ fn pixel_line(px: &mut [Color32], w: usize, h: usize, a: Vec2, b: Vec2, colour: 
     let inc = (b - a) / steps;
     let mut p = a;
     for _ in 0..=steps as usize {
-        let (x, y) = (p.x.round(), p.y.round());
+        let (x, y) = (fast_round(p.x), fast_round(p.y));
         if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
             px[y as usize * w + x as usize] = colour;
         }
@@ -618,6 +744,13 @@ impl Paint<'_> {
         let fine = visible.len() <= FINE_EDGES && z >= BOX_ZOOM;
         let mut shapes: Vec<Shape> = Vec::with_capacity(visible.len() * if fine { 2 } else { 1 });
         let mut on_top: Vec<Shape> = Vec::new();
+        let mut thin = egui::Mesh::default();
+        // Many in sight: the edges that only pass through the view (no end
+        // in it) are the long ones, which cost the software renderer most
+        // (hundreds of anti-aliased lines across the whole view were the
+        // slowest frames at 1:1) and say least: drawn thin, on their path.
+        let thin_passing = visible.len() > PASSING_THIN;
+        let in_sight = self.cam.visible(self.view);
         for &i in visible {
             let e = &scene.edges[i];
             if e.points.len() < 2 {
@@ -632,10 +765,23 @@ impl Paint<'_> {
             let out = if touches { &mut on_top } else { &mut shapes };
             if !fine && !touches {
                 // Zoomed out or crowded: one thin straight run per edge.
-                out.push(Shape::line(
-                    edge_polyline(e, self.cam, self.view, true),
-                    Stroke::new(1.0, colour),
-                ));
+                thin_line(
+                    &mut thin,
+                    &edge_polyline(e, self.cam, self.view, true),
+                    colour,
+                );
+                continue;
+            }
+            if thin_passing
+                && !touches
+                && e.look.dash == style::Dash::Solid
+                && !e.points.first().is_some_and(|p| in_sight.contains(*p))
+                && !e.points.last().is_some_and(|p| in_sight.contains(*p))
+            {
+                let line = edge_polyline(e, self.cam, self.view, false);
+                for run in runs_in(&line, self.view.expand(2.0)) {
+                    thin_line(&mut thin, run, colour);
+                }
                 continue;
             }
             let width =
@@ -643,7 +789,17 @@ impl Paint<'_> {
             let stroke = Stroke::new(width, colour);
             let line = edge_polyline(e, self.cam, self.view, false);
             match e.look.dash {
-                style::Dash::Solid => out.push(Shape::line(line, stroke)),
+                // Only the runs in sight: a long edge through the view is
+                // mostly outside it, and the tessellator would make
+                // thousands of triangles of it that are all clipped away.
+                // (A dashed line is a shape per dash, and those out of
+                // sight are left out already.)
+                style::Dash::Solid => {
+                    let area = self.view.expand(width + 2.0);
+                    for run in runs_in(&line, area) {
+                        out.push(Shape::line(run.to_vec(), stroke));
+                    }
+                }
                 dash => {
                     let (d, g) = if dash == style::Dash::Dashed {
                         (7.0, 4.0)
@@ -661,6 +817,9 @@ impl Paint<'_> {
             if let Some(head) = arrow_head(e, self.cam, self.view) {
                 out.push(Shape::convex_polygon(head.to_vec(), colour, Stroke::NONE));
             }
+        }
+        if !thin.is_empty() {
+            self.painter.add(Shape::mesh(thin));
         }
         self.painter.extend(shapes);
         self.painter.extend(on_top);
@@ -692,27 +851,25 @@ impl Paint<'_> {
     /// outline; built-ins in their fill, search hits in the hit colour)
     /// drawn into one image on the CPU and shown as a single texture. The
     /// software renderer then draws one rectangle instead of tens of
-    /// thousands of small shapes. The image is redrawn only when the
-    /// camera, the canvas, the scene or the hits change.
-    pub(crate) fn far_picture(
-        &self,
-        scene: &Scene,
-        state: &AppState,
-        visible: Rect,
-        edges: &[usize],
-    ) {
+    /// thousands of small shapes. The image reaches a quarter of the view
+    /// past each side, so that panning moves it instead of drawing and
+    /// uploading it again; it is redrawn when the view leaves it, or the
+    /// zoom, the canvas, the scene or the hits change. Where no table frame
+    /// lies under it, it is painted on the canvas colour: true when its
+    /// pixels are all opaque, and the canvas needs no background of its own.
+    pub(crate) fn far_picture(&self, scene: &Scene, state: &AppState) -> bool {
         let ctx = self.painter.ctx();
         let ppp = ctx.pixels_per_point();
-        let w = (self.view.width() * ppp).round().max(1.0) as usize;
-        let h = (self.view.height() * ppp).round().max(1.0) as usize;
         let id = egui::Id::unique("iptviz-canvas-far-picture");
+        let cached = ctx.data(|d| d.get_temp::<FarPicture>(id));
         let key = FarKey {
             scene: scene as *const Scene as usize,
             nodes: scene.nodes.len(),
-            center: (self.cam.center.x.to_bits(), self.cam.center.y.to_bits()),
             zoom: self.cam.zoom.to_bits(),
-            size: (w, h),
+            ppp: ppp.to_bits(),
+            view: (self.view.width().to_bits(), self.view.height().to_bits()),
             dark: self.dark,
+            background: self.background,
             hits: state
                 .hit_chains
                 .iter()
@@ -723,43 +880,87 @@ impl Paint<'_> {
                     )
                 }),
         };
-        let cached = ctx.data(|d| d.get_temp::<(FarKey, egui::TextureHandle)>(id));
-        let texture = match cached {
-            Some((k, t)) if k == key => t,
+        // While zooming every frame needs a new picture anyway: no margin.
+        // The view left a picture of the same key: panning, margin.
+        let panning = cached.as_ref().is_some_and(|p| p.key == key);
+        let margin = self.view.size() * if panning { FAR_MARGIN } else { 0.0 };
+        let w = ((self.view.width() + 2.0 * margin.x) * ppp)
+            .round()
+            .max(1.0) as usize;
+        let h = ((self.view.height() + 2.0 * margin.y) * ppp)
+            .round()
+            .max(1.0) as usize;
+        let in_sight = self.cam.visible(self.view);
+        let picture = match cached {
+            Some(p) if p.key == key && p.covers.contains_rect(in_sight) => p,
             cached => {
-                let image = self.far_image(scene, state, visible, edges, ppp, (w, h));
+                // The picture's pixels on whole screen pixels.
+                let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
+                let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
+                let covers =
+                    Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * self.cam.zoom));
+                let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
+                let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
+                PicturesMade::count(ctx, |c| c.far += 1);
                 let texture = match cached {
-                    Some((_, mut t)) => {
-                        t.set(image, egui::TextureOptions::NEAREST);
-                        t
+                    Some(mut p) => {
+                        p.texture.set(image, egui::TextureOptions::NEAREST);
+                        p.texture
                     }
                     None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::NEAREST),
                 };
-                ctx.data_mut(|d| d.insert_temp(id, (key, texture.clone())));
-                texture
+                let p = FarPicture {
+                    key,
+                    origin,
+                    covers,
+                    opaque,
+                    size: (w, h),
+                    texture,
+                };
+                ctx.data_mut(|d| d.insert_temp(id, p.clone()));
+                p
             }
         };
+        // On whole pixels, so that each texel lands on one screen pixel.
+        let at = self.cam.to_screen(self.view, picture.origin).to_vec2() * ppp;
+        let (w, h) = picture.size;
+        let rect =
+            Rect::from_min_size((at.round() / ppp).to_pos2(), vec2(w as f32, h as f32) / ppp);
         self.painter.image(
-            texture.id(),
-            self.view,
+            picture.texture.id(),
+            rect,
             Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)),
             Color32::WHITE,
         );
+        picture.opaque
     }
 
+    /// The far picture of the world area `covers`, `origin` at its top
+    /// left, at `ppp` pixels per screen point.
+    #[allow(clippy::too_many_arguments)]
     fn far_image(
         &self,
         scene: &Scene,
         state: &AppState,
-        visible: Rect,
-        edges: &[usize],
+        origin: Pos2,
+        covers: Rect,
         ppp: f32,
         (w, h): (usize, usize),
+        opaque: bool,
     ) -> egui::ColorImage {
-        let mut px = vec![Color32::TRANSPARENT; w * h];
-        let origin = self.view.min;
-        let to_px = |p: Pos2| (self.cam.to_screen(self.view, p) - origin) * ppp;
-        for &i in edges {
+        let blank = if opaque {
+            self.background
+        } else {
+            Color32::TRANSPARENT
+        };
+        let mut px = vec![blank; w * h];
+        let scale = self.cam.zoom * ppp;
+        let to_px = |p: Pos2| (p - origin) * scale;
+        // As many edges per pixel as the view alone would draw.
+        let share = (w * h) as f32 / (self.view.area() * ppp * ppp).max(1.0);
+        let cap = (EDGE_CAP as f32 * share).round() as usize;
+        let edges = sampled_edges(scene, covers.expand(4.0 / self.cam.zoom), cap);
+        for i in edges {
             let e = &scene.edges[i];
             let colour = palette::ink(e.look.colour, self.dark);
             let step = if e.curved && e.points.len() >= 4 {
@@ -781,7 +982,7 @@ impl Paint<'_> {
             .iter()
             .filter_map(|&c| scene.node_for_chain(c))
             .collect();
-        for i in scene.visible_nodes(visible) {
+        for i in scene.visible_nodes(covers) {
             let n = &scene.nodes[i];
             let hit = hits.contains(&i);
             let outline = if hit {
@@ -790,11 +991,12 @@ impl Paint<'_> {
                 palette::ink(n.look.stroke, self.dark)
             };
             let (a, b) = (to_px(n.rect.min), to_px(n.rect.max));
-            let x0 = (a.x.round().max(0.0) as usize).min(w);
-            let y0 = (a.y.round().max(0.0) as usize).min(h);
+            let (ax, ay) = (fast_round(a.x), fast_round(a.y));
+            let x0 = (ax.max(0.0) as usize).min(w);
+            let y0 = (ay.max(0.0) as usize).min(h);
             // At least one pixel, however small the box.
-            let x1 = (b.x.round().max(a.x.round() + 1.0).max(0.0) as usize).min(w);
-            let y1 = (b.y.round().max(a.y.round() + 1.0).max(0.0) as usize).min(h);
+            let x1 = (fast_round(b.x).max(ax + 1.0).max(0.0) as usize).min(w);
+            let y1 = (fast_round(b.y).max(ay + 1.0).max(0.0) as usize).min(h);
             if x0 >= x1 || y0 >= y1 {
                 continue;
             }
@@ -957,7 +1159,12 @@ impl Paint<'_> {
             }
             tries += 1;
             let r = self.screen(n.rect);
-            let w = n.title.chars().count() as f32 * char_w + 4.0;
+            let chars = if n.title.is_ascii() {
+                n.title.len()
+            } else {
+                n.title.chars().count()
+            };
+            let w = chars as f32 * char_w + 4.0;
             let rect = Rect::from_center_size(r.center(), vec2(w, h));
             if !area.contains_rect(rect) {
                 continue;
@@ -1248,6 +1455,64 @@ mod tests {
         cam.fit(bounds, view);
         let vis = cam.visible(view);
         assert!(vis.contains_rect(bounds));
+    }
+
+    #[test]
+    fn thin_line_is_a_quad_a_point_wide_per_segment() {
+        let mut mesh = egui::Mesh::default();
+        let red = Color32::RED;
+        thin_line(
+            &mut mesh,
+            &[
+                pos2(0.0, 0.0),
+                pos2(10.0, 0.0),
+                pos2(10.0, 0.0),
+                pos2(10.0, 5.0),
+            ],
+            red,
+        );
+        assert_eq!(
+            mesh.indices.len(),
+            2 * 2 * 3,
+            "two segments, the empty one left out"
+        );
+        let r = mesh.calc_bounds();
+        assert_eq!(r, Rect::from_min_max(pos2(0.0, -0.5), pos2(10.5, 5.0)));
+        assert!(mesh.vertices.iter().all(|v| v.color == red));
+    }
+
+    #[test]
+    fn runs_in_keeps_the_segments_in_sight() {
+        let area = Rect::from_min_max(pos2(0.0, 0.0), pos2(100.0, 100.0));
+        let line = [
+            pos2(-500.0, 50.0),
+            pos2(-200.0, 50.0),
+            pos2(10.0, 50.0),
+            pos2(50.0, 50.0),
+            pos2(300.0, 50.0),
+            pos2(600.0, 50.0),
+            pos2(600.0, 60.0),
+            pos2(50.0, 60.0),
+            pos2(50.0, 300.0),
+        ];
+        let runs = runs_in(&line, area);
+        assert_eq!(
+            runs,
+            vec![&line[1..=4], &line[6..]],
+            "whole segments that meet the area, split where the line leaves it"
+        );
+        assert!(runs_in(&line[..2], area).is_empty());
+        assert!(runs_in(&line[..1], area).is_empty());
+    }
+
+    #[test]
+    fn fast_round_rounds_as_round_does() {
+        for x in [
+            0.0f32, 0.49, 0.5, 0.51, 1.5, 2.5, 1234.4999, -0.4, -0.5, -0.6, -2.5, -1e6, 3e9,
+        ] {
+            let want = x.round().clamp(i32::MIN as f32, i32::MAX as f32);
+            assert_eq!(fast_round(x), want, "{x}");
+        }
     }
 
     #[test]

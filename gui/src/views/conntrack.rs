@@ -667,32 +667,20 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
     let cols: [(&str, Option<SortKey>, Column); 12] = [
         ("#", Some(SortKey::Input), Column::exact(44.0)),
         ("Proto", Some(SortKey::Proto), Column::exact(58.0)),
-        (
-            "State",
-            Some(SortKey::State),
-            Column::initial(88.0).clip(true),
-        ),
-        (
-            "Source",
-            Some(SortKey::Source),
-            Column::initial(136.0).clip(true),
-        ),
+        ("State", Some(SortKey::State), Column::initial(88.0)),
+        ("Source", Some(SortKey::Source), Column::initial(136.0)),
         (
             "Destination",
             Some(SortKey::Destination),
-            Column::initial(136.0).clip(true),
+            Column::initial(136.0),
         ),
-        (
-            "Reply from",
-            Some(SortKey::Reply),
-            Column::initial(136.0).clip(true),
-        ),
+        ("Reply from", Some(SortKey::Reply), Column::initial(136.0)),
         ("NAT", None, Column::exact(60.0)),
         ("Timeout", Some(SortKey::Timeout), Column::exact(68.0)),
         ("Packets", Some(SortKey::Packets), Column::exact(60.0)),
         ("Bytes", Some(SortKey::Bytes), Column::exact(66.0)),
         ("Mark", Some(SortKey::Mark), Column::exact(44.0)),
-        ("Flags", None, Column::remainder().at_least(70.0).clip(true)),
+        ("Flags", None, Column::remainder().at_least(70.0)),
     ];
     // Text selection would swallow the clicks that select a row.
     ui.style_mut().interaction.selectable_labels = false;
@@ -707,7 +695,8 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
         .auto_shrink([false, false])
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center));
     for (_, _, c) in &cols {
-        tb = tb.column(*c);
+        // Cells cut their own text (see `cell`).
+        tb = tb.column(c.clip(false));
     }
     if let Some(y) = s.scroll_offset {
         tb = tb.vertical_scroll_offset(y);
@@ -716,7 +705,11 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
     let mut body_actions = Vec::new();
     tb.header(row_h + 4.0, |mut h| {
         for (name, key, _) in &cols {
-            h.col(|ui| header(ui, name, *key, &mut header_actions));
+            h.col(|ui| {
+                // One row: its cells may keep their own clip.
+                ui.set_clip_rect(ui.max_rect().intersect(ui.clip_rect()));
+                header(ui, name, *key, &mut header_actions)
+            });
         }
     })
     .body(|body| {
@@ -726,31 +719,37 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
             row.set_selected(s.selected == Some(idx));
             let nat = e.nat();
             row.col(|ui| {
-                ui.weak(e.line.to_string());
+                cell(ui, RichText::new(e.line.to_string()).weak());
             });
             row.col(|ui| {
-                ui.label(e.proto_name());
+                cell(ui, e.proto_name());
             });
             row.col(|ui| {
-                ui.label(if e.state.is_none() {
-                    ""
-                } else {
-                    e.state.name()
-                });
+                cell(
+                    ui,
+                    if e.state.is_none() {
+                        ""
+                    } else {
+                        e.state.name()
+                    },
+                );
             });
             row.col(|ui| {
-                ui.label(endpoint(e, e.orig.src, e.orig.sport));
+                cell(ui, endpoint(e, e.orig.src, e.orig.sport));
             });
             row.col(|ui| {
-                ui.label(endpoint(e, e.orig.dst, e.orig.dport));
+                cell(ui, endpoint(e, e.orig.dst, e.orig.dport));
             });
             row.col(|ui| {
                 let t = RichText::new(endpoint(e, e.reply.src, e.reply.sport));
-                ui.label(if nat.dnat {
-                    t.color(palette::verdict_colour("DNAT", dark))
-                } else {
-                    t
-                });
+                cell(
+                    ui,
+                    if nat.dnat {
+                        t.color(palette::verdict_colour("DNAT", dark))
+                    } else {
+                        t
+                    },
+                );
             });
             row.col(|ui| {
                 let kind = match (nat.dnat, nat.snat) {
@@ -759,28 +758,34 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
                     (false, true) => "SNAT",
                     _ => "",
                 };
-                ui.label(RichText::new(kind).color(palette::verdict_colour("DNAT", dark)));
+                cell(
+                    ui,
+                    RichText::new(kind).color(palette::verdict_colour("DNAT", dark)),
+                );
             });
             row.col(|ui| {
-                ui.label(e.timeout.to_string());
+                cell(ui, e.timeout.to_string());
             });
             row.col(|ui| {
                 if e.has(Flags::COUNTERS) {
-                    ui.label(group(e.orig_counters.packets + e.reply_counters.packets));
+                    cell(
+                        ui,
+                        group(e.orig_counters.packets + e.reply_counters.packets),
+                    );
                 }
             });
             row.col(|ui| {
                 if e.has(Flags::COUNTERS) {
-                    ui.label(group(e.orig_counters.bytes + e.reply_counters.bytes));
+                    cell(ui, group(e.orig_counters.bytes + e.reply_counters.bytes));
                 }
             });
             row.col(|ui| {
                 if e.mark != 0 {
-                    ui.label(format!("{:#x}", e.mark));
+                    cell(ui, format!("{:#x}", e.mark));
                 }
             });
             row.col(|ui| {
-                ui.weak(flags(e));
+                cell(ui, RichText::new(flags(e)).weak());
             });
             if row.response().clicked() {
                 body_actions.push(ct(CtAction::SelectEntry(idx)));
@@ -789,6 +794,14 @@ fn entries_table(ui: &mut Ui, s: &ConntrackState, actions: &mut Vec<Action>) {
     });
     actions.extend(header_actions);
     actions.extend(body_actions);
+}
+
+/// A table cell's text cut to the column with an ellipsis. The columns
+/// are not clipped: a clip rectangle per cell splits the frame into a
+/// draw call per cell (seven a row), which the software renderer pays for
+/// in every frame.
+fn cell(ui: &mut Ui, text: impl Into<egui::WidgetText>) {
+    ui.add(egui::Label::new(text).truncate());
 }
 
 fn rule_link(ui: &mut Ui, state: &AppState, what: &str, r: &RuleRef, actions: &mut Vec<Action>) {

@@ -4,8 +4,8 @@
 //! away (the choice is remembered between runs).
 
 use egui::{
-    Align, Align2, Color32, Context, FontId, Id, Layout, Pos2, Rect, Sense, Shape, Stroke,
-    StrokeKind, Ui, UiBuilder, Vec2, pos2, vec2,
+    Align, Align2, Color32, Context, FontId, Id, Layout, Pos2, Rect, Sense, Stroke, StrokeKind, Ui,
+    UiBuilder, Vec2, pos2, vec2,
 };
 use iptviz::render::style;
 use serde::{Deserialize, Serialize};
@@ -167,9 +167,11 @@ impl Dock {
     ) {
         let dark = ui.visuals().dark_mode;
         let painter = ui.painter_at(self.full);
-        let panel = ui.visuals().panel_fill;
+        // The strips are not filled: the canvases paint their background
+        // on the graph area only, and around it the window is cleared to
+        // the panel colour (see `IptvizApp::clear_color`). On the software
+        // renderer every pixel a shape covers costs, however plain.
         let line = Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color);
-        painter.rect_filled(self.bar, 0.0, panel);
         painter.hline(self.bar.x_range(), self.bar.bottom(), line);
         let mut prefs = DockPrefs::load(ui.ctx());
         let before = prefs;
@@ -196,12 +198,10 @@ impl Dock {
             ui.ctx().request_repaint();
         }
         if let Some(r) = self.legend {
-            painter.rect_filled(r, 0.0, panel);
             painter.hline(r.x_range(), r.bottom(), line);
             paint_legend(ui, &painter, entries, r, dark);
         }
         if let (Some(r), Some(scene)) = (self.minimap, scene) {
-            painter.rect_filled(r, 0.0, panel);
             painter.hline(r.x_range(), r.top(), line);
             minimap(ui, scene, cam, r.shrink(4.0), self.graph, dark);
         }
@@ -282,6 +282,9 @@ fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, area: Rect, graph: Rect
 
 /// The boxes of `scene` as dots and the part in sight (`vis`, graph
 /// coordinates) outlined, drawn through `to_map` into `area` of a minimap.
+/// The dots are one image, made again only when the scene, the map's
+/// place in `area` or the theme change: hundreds of tiny rectangles cost
+/// the software renderer far more than one textured one.
 pub(crate) fn minimap_marks(
     painter: &egui::Painter,
     scene: &Scene,
@@ -290,20 +293,47 @@ pub(crate) fn minimap_marks(
     area: Rect,
     dark: bool,
 ) {
-    let dot = if dark {
-        Color32::from_gray(150)
-    } else {
-        Color32::from_gray(110)
+    let ctx = painter.ctx();
+    let ppp = ctx.pixels_per_point();
+    let w = (area.width() * ppp).round().max(1.0) as usize;
+    let h = (area.height() * ppp).round().max(1.0) as usize;
+    let (a, b) = (
+        to_map(scene.bounds.min) - area.min,
+        to_map(scene.bounds.max) - area.min,
+    );
+    let key = MapKey {
+        scene: scene as *const Scene as usize,
+        nodes: scene.nodes.len(),
+        size: (w, h),
+        place: [a.x, a.y, b.x, b.y].map(f32::to_bits),
+        ppp: ppp.to_bits(),
+        dark,
     };
-    // Thousands of boxes shrink to sub-pixel dots: draw a sample.
-    let step = (scene.nodes.len() / 800).max(1);
-    let mut shapes = Vec::with_capacity(scene.nodes.len() / step + 1);
-    for n in scene.nodes.iter().step_by(step) {
-        let r = Rect::from_min_max(to_map(n.rect.min), to_map(n.rect.max));
-        let r = Rect::from_center_size(r.center(), r.size().max(Vec2::splat(1.5)));
-        shapes.push(Shape::rect_filled(r, 0.0, dot));
-    }
-    painter.extend(shapes);
+    let id = egui::Id::unique("iptviz-minimap-dots");
+    let cached = ctx.data(|d| d.get_temp::<(MapKey, egui::TextureHandle)>(id));
+    let texture = match cached {
+        Some((k, t)) if k == key => t,
+        cached => {
+            let image = minimap_image(scene, to_map, area.min, ppp, (w, h), dark);
+            super::canvas::PicturesMade::count(ctx, |c| c.minimap += 1);
+            let texture = match cached {
+                Some((_, mut t)) => {
+                    t.set(image, egui::TextureOptions::NEAREST);
+                    t
+                }
+                None => ctx.load_texture("iptviz-minimap", image, egui::TextureOptions::NEAREST),
+            };
+            ctx.data_mut(|d| d.insert_temp(id, (key, texture.clone())));
+            texture
+        }
+    };
+    let shown = Rect::from_min_size(area.min, vec2(w as f32, h as f32) / ppp);
+    painter.image(
+        texture.id(),
+        shown,
+        Rect::from_min_max(Pos2::ZERO, pos2(1.0, 1.0)),
+        Color32::WHITE,
+    );
     let vr = Rect::from_min_max(to_map(vis.min), to_map(vis.max)).intersect(area);
     painter.rect_stroke(
         vr,
@@ -311,6 +341,52 @@ pub(crate) fn minimap_marks(
         Stroke::new(1.5, palette::selected_colour(dark)),
         StrokeKind::Inside,
     );
+}
+
+/// What the minimap's image was drawn from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MapKey {
+    scene: usize,
+    nodes: usize,
+    size: (usize, usize),
+    /// The scene's corners on the map, from the map's corner (bits).
+    place: [u32; 4],
+    ppp: u32,
+    dark: bool,
+}
+
+/// The minimap's dots in an image of `w` by `h` pixels whose top left is
+/// `origin` (screen points): a sample of the boxes when there are
+/// thousands, each at least one and a half points wide and tall, as the
+/// shapes it replaces drew them.
+fn minimap_image(
+    scene: &Scene,
+    to_map: &dyn Fn(Pos2) -> Pos2,
+    origin: Pos2,
+    ppp: f32,
+    (w, h): (usize, usize),
+    dark: bool,
+) -> egui::ColorImage {
+    let dot = if dark {
+        Color32::from_gray(150)
+    } else {
+        Color32::from_gray(110)
+    };
+    let mut px = vec![Color32::TRANSPARENT; w * h];
+    let step = (scene.nodes.len() / 800).max(1);
+    for n in scene.nodes.iter().step_by(step) {
+        let r = Rect::from_min_max(to_map(n.rect.min), to_map(n.rect.max));
+        let r = Rect::from_center_size(r.center(), r.size().max(Vec2::splat(1.5)));
+        let (a, b) = ((r.min - origin) * ppp, (r.max - origin) * ppp);
+        let x0 = (a.x.round().max(0.0) as usize).min(w);
+        let y0 = (a.y.round().max(0.0) as usize).min(h);
+        let x1 = (b.x.round().max(a.x.round() + 1.0).max(0.0) as usize).min(w);
+        let y1 = (b.y.round().max(a.y.round() + 1.0).max(0.0) as usize).min(h);
+        for y in y0..y1 {
+            px[y * w + x0..y * w + x1].fill(dot);
+        }
+    }
+    egui::ColorImage::new([w, h], px)
 }
 
 #[cfg(test)]

@@ -21,12 +21,13 @@ pub fn show(ui: &mut Ui, state: &AppState, cam: &mut Camera, fit: bool) -> Vec<A
     ui.allocate_rect(full, Sense::hover());
     let dark = ui.visuals().dark_mode;
     let background = ui.visuals().extreme_bg_color;
-    ui.painter_at(full).rect_filled(full, 0.0, background);
     let flow = state.doc.as_ref().map(|d| &d.flow);
     let entries = flow.map(|f| f.scene.legend.clone()).unwrap_or_default();
     let bounds = flow.map(|f| f.scene.bounds);
     let dock = Dock::layout(ui.ctx(), FLOW_DOCK, full, &entries, bounds, cam, fit);
     let view = dock.graph;
+    // Only the graph area: the dock's strips show the panel colour.
+    ui.painter_at(view).rect_filled(view, 0.0, background);
     let response = ui.interact(
         view,
         ui.scope_id().with("flow-canvas"),
