@@ -1,8 +1,9 @@
 //! The far-out picture and the minimap are images made on the CPU and kept
 //! between frames (the software renderer draws one textured rectangle
 //! instead of thousands of small shapes): panning reuses the far picture
-//! until the view leaves it, the picture is opaque so the canvas paints no
-//! background under it, and the minimap's dots are made once.
+//! until the view leaves it, zooming shows it stretched until the zoom rests,
+//! the picture is opaque so the canvas paints no background under it, and
+//! the minimap's dots are made once.
 
 use egui::epaint::Shape;
 use egui::{Rect, TextureId};
@@ -152,16 +153,83 @@ fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
     assert_eq!(made(&h).far, n + 1, "the view left the picture");
     assert!(images(&h).iter().any(|(_, r)| r.contains_rect(view)));
 
-    // A new zoom makes a new one.
+    // A new zoom shows it stretched for a frame, then makes it again at
+    // that zoom.
+    let scaled = made(&h).far_scaled;
     h.state_mut().camera.zoom = 0.2;
     h.step();
-    assert_eq!(made(&h).far, n + 2, "a new zoom makes the picture again");
+    assert_eq!(made(&h).far, n + 1, "zooming stretches the picture");
+    assert_eq!(made(&h).far_scaled, scaled + 1);
+    h.step();
+    assert_eq!(
+        made(&h).far,
+        n + 2,
+        "a resting zoom makes the picture again"
+    );
+    assert_eq!(made(&h).far_scaled, scaled + 1);
     assert!(!under(&h));
 
     // Closer in there is no far picture, and the background is painted.
     h.state_mut().camera.zoom = 0.5;
     h.step();
     assert!(under(&h), "background under the boxes");
+}
+
+#[test]
+fn zooming_scales_the_far_picture_and_a_settled_zoom_draws_it_sharp() {
+    let mut h = harness_with(true);
+    {
+        let app = h.state_mut();
+        let b = app.state.scene.as_ref().expect("scene").bounds;
+        app.camera.zoom = 0.28;
+        app.camera.center = b.center();
+    }
+    h.step();
+    h.step();
+    let view = graph(&h);
+    let start = made(&h);
+    // Zooming out, then in, 4% a frame as a wheel does, around the centre.
+    let mut frames = 0;
+    for factor in [0.96f32; 20].into_iter().chain([1.04f32; 20]) {
+        h.state_mut().camera.zoom *= factor;
+        h.step();
+        frames += 1;
+        let covering = images(&h)
+            .into_iter()
+            .filter(|(_, r)| r.contains_rect(view))
+            .count();
+        assert_eq!(covering, 1, "frame {frames}: one picture covers the graph");
+    }
+    let during = made(&h);
+    let drawn = during.far - start.far;
+    assert!(
+        drawn * 3 <= frames,
+        "{drawn} pictures drawn in {frames} frames of zooming"
+    );
+    assert!(
+        during.far_scaled - start.far_scaled + drawn >= frames,
+        "every other frame stretched a kept picture: {during:?}"
+    );
+    // At rest: drawn once more at the zoom it rests at, texel for pixel.
+    h.step();
+    let rest = made(&h);
+    assert_eq!(rest.far_scaled, during.far_scaled, "no stretch at rest");
+    assert!(rest.far <= during.far + 1);
+    let (_, r) = images(&h)
+        .into_iter()
+        .find(|(_, r)| r.contains_rect(view))
+        .expect("one picture over the graph area");
+    let ppp = h.ctx.pixels_per_point();
+    for v in [r.min.x, r.min.y, r.width(), r.height()] {
+        assert!(
+            ((v * ppp) - (v * ppp).round()).abs() < 0.01,
+            "sharp picture on whole pixels: {r:?}"
+        );
+    }
+    // And kept while nothing moves.
+    h.step();
+    h.step();
+    assert_eq!(made(&h), rest);
 }
 
 #[test]

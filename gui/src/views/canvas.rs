@@ -531,12 +531,11 @@ fn radius(r: f32) -> CornerRadius {
 
 /// What the far picture was drawn from: the same key, the same picture
 /// (wherever the camera's centre is, as long as the picture covers the
-/// view).
+/// view; at another zoom only while zooming, see [`Paint::far_picture`]).
 #[derive(Debug, Clone, PartialEq)]
 struct FarKey {
     scene: usize,
     nodes: usize,
-    zoom: u32,
     ppp: u32,
     /// Size of the view (bits of its width and height).
     view: (u32, u32),
@@ -550,6 +549,8 @@ struct FarKey {
 #[derive(Clone)]
 struct FarPicture {
     key: FarKey,
+    /// The zoom it was drawn at.
+    zoom: f32,
     /// World point at the picture's top left corner.
     origin: Pos2,
     /// World area the picture covers.
@@ -567,6 +568,9 @@ struct FarPicture {
 pub struct PicturesMade {
     /// The far picture of the graph.
     pub far: u64,
+    /// Frames that showed the far picture stretched to another zoom than
+    /// the one it was drawn at (while zooming).
+    pub far_scaled: u64,
     /// The minimap's dots.
     pub minimap: u64,
 }
@@ -589,6 +593,9 @@ impl PicturesMade {
 /// How far the far picture reaches past each side of the view, as a
 /// share of the view's size: panning reuses it until the view leaves it.
 const FAR_MARGIN: f32 = 0.25;
+/// While zooming, the far picture is shown stretched as long as the zoom
+/// stays within these factors of the zoom it was drawn at.
+const FAR_STRETCH: (f32, f32) = (2.0 / 3.0, 1.5);
 
 /// The runs of `line` whose segments meet `area`, each as a slice of
 /// whole segments (so that a run's joins are drawn as before).
@@ -851,21 +858,38 @@ impl Paint<'_> {
     /// outline; built-ins in their fill, search hits in the hit colour)
     /// drawn into one image on the CPU and shown as a single texture. The
     /// software renderer then draws one rectangle instead of tens of
-    /// thousands of small shapes. The image reaches a quarter of the view
-    /// past each side, so that panning moves it instead of drawing and
-    /// uploading it again; it is redrawn when the view leaves it, or the
-    /// zoom, the canvas, the scene or the hits change. Where no table frame
-    /// lies under it, it is painted on the canvas colour: true when its
-    /// pixels are all opaque, and the canvas needs no background of its own.
+    /// thousands of small shapes.
+    ///
+    /// The image is kept while it can serve:
+    /// - panning moves it; after the first pan it is drawn reaching a
+    ///   quarter of the view past each side, and drawn again only when the
+    ///   view leaves it;
+    /// - while the zoom changes from frame to frame, it is shown stretched
+    ///   (smoothly sampled) as long as the zoom stays within
+    ///   [`FAR_STRETCH`] of the one it was drawn at and it still covers the
+    ///   view; zooming out draws it with the margin, so that it covers the
+    ///   wider view of the next frames;
+    /// - once the zoom rests for a frame, it is drawn again at that zoom,
+    ///   pixel for pixel (a stretched frame asks for the next one, so that
+    ///   this happens without waiting for input);
+    /// - the canvas, the scene or the hits changing draw it again.
+    ///
+    /// Where no table frame lies under it, it is painted on the canvas
+    /// colour: true when its pixels are all opaque, and the canvas needs no
+    /// background of its own.
     pub(crate) fn far_picture(&self, scene: &Scene, state: &AppState) -> bool {
         let ctx = self.painter.ctx();
         let ppp = ctx.pixels_per_point();
         let id = egui::Id::unique("iptviz-canvas-far-picture");
+        let zoom_id = egui::Id::unique("iptviz-canvas-far-last-zoom");
         let cached = ctx.data(|d| d.get_temp::<FarPicture>(id));
+        let zoom = self.cam.zoom;
+        // The zoom of the last far frame: unlike it, this frame is zooming.
+        let last_zoom = ctx.data(|d| d.get_temp::<f32>(zoom_id)).unwrap_or(zoom);
+        ctx.data_mut(|d| d.insert_temp(zoom_id, zoom));
         let key = FarKey {
             scene: scene as *const Scene as usize,
             nodes: scene.nodes.len(),
-            zoom: self.cam.zoom.to_bits(),
             ppp: ppp.to_bits(),
             view: (self.view.width().to_bits(), self.view.height().to_bits()),
             dark: self.dark,
@@ -880,52 +904,76 @@ impl Paint<'_> {
                     )
                 }),
         };
-        // While zooming every frame needs a new picture anyway: no margin.
-        // The view left a picture of the same key: panning, margin.
-        let panning = cached.as_ref().is_some_and(|p| p.key == key);
-        let margin = self.view.size() * if panning { FAR_MARGIN } else { 0.0 };
-        let w = ((self.view.width() + 2.0 * margin.x) * ppp)
-            .round()
-            .max(1.0) as usize;
-        let h = ((self.view.height() + 2.0 * margin.y) * ppp)
-            .round()
-            .max(1.0) as usize;
+        let zooming = zoom != last_zoom;
         let in_sight = self.cam.visible(self.view);
-        let picture = match cached {
-            Some(p) if p.key == key && p.covers.contains_rect(in_sight) => p,
-            cached => {
-                // The picture's pixels on whole screen pixels.
-                let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
-                let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
-                let covers =
-                    Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * self.cam.zoom));
-                let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
-                let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
-                PicturesMade::count(ctx, |c| c.far += 1);
-                let texture = match cached {
-                    Some(mut p) => {
-                        p.texture.set(image, egui::TextureOptions::NEAREST);
-                        p.texture
-                    }
-                    None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::NEAREST),
-                };
-                let p = FarPicture {
-                    key,
-                    origin,
-                    covers,
-                    opaque,
-                    size: (w, h),
-                    texture,
-                };
-                ctx.data_mut(|d| d.insert_temp(id, p.clone()));
-                p
-            }
+        let usable = cached
+            .as_ref()
+            .filter(|p| p.key == key && p.covers.contains_rect(in_sight))
+            .filter(|p| {
+                let stretch = zoom / p.zoom;
+                p.zoom == zoom || (zooming && (FAR_STRETCH.0..=FAR_STRETCH.1).contains(&stretch))
+            })
+            .is_some();
+        let picture = if usable {
+            cached.expect("usable picture")
+        } else {
+            // Room around the view when the next frames will want it: the
+            // view left a picture of this zoom (panning), or the view grows
+            // (zooming out).
+            let panning = cached
+                .as_ref()
+                .is_some_and(|p| p.key == key && p.zoom == zoom);
+            let widening = zooming && zoom < last_zoom;
+            let share = if panning || widening { FAR_MARGIN } else { 0.0 };
+            let margin = self.view.size() * share;
+            let w = ((self.view.width() + 2.0 * margin.x) * ppp)
+                .round()
+                .max(1.0) as usize;
+            let h = ((self.view.height() + 2.0 * margin.y) * ppp)
+                .round()
+                .max(1.0) as usize;
+            // The picture's pixels on whole screen pixels.
+            let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
+            let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
+            let covers = Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * zoom));
+            let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
+            let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
+            PicturesMade::count(ctx, |c| c.far += 1);
+            // Smooth sampling for the stretched frames; drawn at its own
+            // zoom, each texel falls on one pixel and is shown as it is.
+            let texture = match cached {
+                Some(mut p) => {
+                    p.texture.set(image, egui::TextureOptions::LINEAR);
+                    p.texture
+                }
+                None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::LINEAR),
+            };
+            let p = FarPicture {
+                key,
+                zoom,
+                origin,
+                covers,
+                opaque,
+                size: (w, h),
+                texture,
+            };
+            ctx.data_mut(|d| d.insert_temp(id, p.clone()));
+            p
         };
-        // On whole pixels, so that each texel lands on one screen pixel.
-        let at = self.cam.to_screen(self.view, picture.origin).to_vec2() * ppp;
-        let (w, h) = picture.size;
-        let rect =
-            Rect::from_min_size((at.round() / ppp).to_pos2(), vec2(w as f32, h as f32) / ppp);
+        let at = self.cam.to_screen(self.view, picture.origin);
+        let rect = if picture.zoom == zoom {
+            // On whole pixels, so that each texel lands on one screen pixel.
+            let (w, h) = picture.size;
+            Rect::from_min_size(
+                ((at.to_vec2() * ppp).round() / ppp).to_pos2(),
+                vec2(w as f32, h as f32) / ppp,
+            )
+        } else {
+            PicturesMade::count(ctx, |c| c.far_scaled += 1);
+            // Drawn again at the zoom it rests at.
+            ctx.request_repaint();
+            Rect::from_min_size(at, picture.covers.size() * zoom)
+        };
         self.painter.image(
             picture.texture.id(),
             rect,
