@@ -230,10 +230,13 @@ fn edge_labels_are_seldom_crossed_by_lines() {
     // with copies of shared chains: a copy sits one layer under its caller,
     // and a long label ("state:INVALID,NEW,UNTRACKED") on so short an edge
     // finds no clear spot beside it in crowded layers; all crossings fell
-    // from 5,553 to 4,970 with them.
+    // from 5,553 to 4,970 with them. 6 once a gap holding a label left on
+    // its own line is drawn taller (three labels of the shorewall filter
+    // view, in both its views, where four rounds of growing did not free a
+    // spot).
     assert!(
-        own.len() <= 84,
-        "{} labels sit on their own line (at most 84 expected):\n{}",
+        own.len() <= 6,
+        "{} labels sit on their own line (at most 6 expected):\n{}",
         own.len(),
         own.iter()
             .take(20)
@@ -243,10 +246,11 @@ fn edge_labels_are_seldom_crossed_by_lines() {
     );
     // 8,912 before labels moved off lines where a spot was free; 5,541
     // after (the rest sit where lines crowd on every side); 4,970 once
-    // shared chains were copied beside their callers.
+    // shared chains were copied beside their callers; 4,697 once gaps grew
+    // for labels left on their own line.
     assert!(
-        crossed.len() <= 5000,
-        "{} crossings of a label by a line (at most 5,000 expected)",
+        crossed.len() <= 4750,
+        "{} crossings of a label by a line (at most 4,750 expected)",
         crossed.len()
     );
 }

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::{
-    EdgePath, Engine, Grid, Layout, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
+    EdgePath, Engine, Grid, Layout, Lines, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
     node_size, normalise, row_centre, shift_edge, spread_labels, sub_view,
 };
 use crate::diagram::View;
@@ -924,11 +924,14 @@ fn finish(view: &View, ordered: Ordered, sizes: Vec<(f64, f64)>, widen: bool) ->
     // Tight gaps first; a gap where labels still collide once spread grows
     // and the part is drawn again.
     let mut gaps = vec![RANK_GAP; layers_n];
-    loop {
+    for round in 0.. {
         let Drawn { mut layout, top } = draw(view, &placed, &gaps);
         spread_labels(&mut layout, view);
         let mut grew = false;
-        for r in crowded_gaps(view, &layout, &placed.rank, &top) {
+        for (r, why) in crowded_gaps(view, &layout, &placed.rank, &top) {
+            if why == Crowding::OwnLine && round >= OWN_LINE_ROUNDS {
+                continue;
+            }
             if gaps[r] < RANK_GAP_MAX {
                 gaps[r] = (gaps[r] + WIDEN_STEP).min(RANK_GAP_MAX);
                 grew = true;
@@ -938,13 +941,29 @@ fn finish(view: &View, ordered: Ordered, sizes: Vec<(f64, f64)>, widen: bool) ->
             return layout;
         }
     }
+    unreachable!("the gaps stop growing at RANK_GAP_MAX")
 }
 
+/// Why a gap is drawn again taller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Crowding {
+    /// A label covers a box or another label.
+    Overlap,
+    /// A label found no spot beside its line and sits on it.
+    OwnLine,
+}
+
+/// Rounds of drawing in which labels left on their own line make their gap
+/// grow: each round spreads every label again (the bulk of a round's time),
+/// and in the biggest corpus views a grown gap often leaves another label
+/// stuck in the next one, so more rounds cost time for few labels.
+const OWN_LINE_ROUNDS: usize = 4;
+
 /// The gaps (by the layer above them) holding an edge label that covers a
-/// box or another label (a label level with a layer's boxes counts for
-/// the gap below them). `top` holds the layers' tops before the layout was
-/// normalised.
-fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<usize> {
+/// box or another label, or sits on its own line, and why (a label level
+/// with a layer's boxes counts for the gap below them). `top` holds the
+/// layers' tops before the layout was normalised.
+fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<(usize, Crowding)> {
     let Some(first) = l.nodes.first() else {
         return Vec::new();
     };
@@ -957,23 +976,30 @@ fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<usi
     }
     let mut labels = Grid::default();
     let mut rects = Vec::new();
-    for (e, ve) in l.edges.iter().zip(&view.edges) {
+    for (i, (e, ve)) in l.edges.iter().zip(&view.edges).enumerate() {
         if let Some(c) = e.label {
             let r = label_rect(&ve.label, c);
             labels.insert(r);
-            rects.push((c.y - dy, r));
+            rects.push((c.y - dy, r, i));
         }
     }
-    let mut out: Vec<usize> = Vec::new();
-    for (y, r) in rects {
+    let lines = Lines::of(l);
+    let mut out: Vec<(usize, Crowding)> = Vec::new();
+    for (y, r, i) in rects {
         // A label always covers itself.
-        if boxes.hits(r) || labels.hitting(r).len() > 1 {
-            let below = top.partition_point(|&t| t <= y).saturating_sub(1);
-            out.push(below.min(last_gap));
-        }
+        let why = if boxes.hits(r) || labels.hitting(r).len() > 1 {
+            Crowding::Overlap
+        } else if lines.crosses_edge(r, i) {
+            Crowding::OwnLine
+        } else {
+            continue;
+        };
+        let below = top.partition_point(|&t| t <= y).saturating_sub(1);
+        out.push((below.min(last_gap), why));
     }
+    // A gap once, for an overlap if it holds one.
     out.sort_unstable();
-    out.dedup();
+    out.dedup_by_key(|(gap, _)| *gap);
     out
 }
 
