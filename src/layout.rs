@@ -620,8 +620,10 @@ impl Grid {
 
 /// Gaps tried, nearest first, between a moved label and the point of its
 /// edge it sits beside. The last one bounds how far a label strays from its
-/// own line.
-const LABEL_GAPS: [f64; 3] = [2.0, 7.0, 12.0];
+/// own line; it serves only where the nearer ones are all taken (in the
+/// corpus views, a few labels that would otherwise stay on their line or
+/// on another label).
+const LABEL_GAPS: [f64; 4] = [2.0, 7.0, 12.0, 20.0];
 
 /// Where an edge's label may go, best first: beside a point of its line
 /// (left, right, above, below or corner to corner, a
@@ -664,7 +666,7 @@ fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
 
 /// Moves edge labels that overlap a label placed before them (or a box) to
 /// the first free spot of [`label_spots`]. A moved label's rectangle thus
-/// always touches its own line or comes within 12 px of it. Labels clear
+/// always touches its own line or comes within 20 px of it. Labels clear
 /// where they are keep their place, earlier edges first. When a label has
 /// no free spot, one spot blocked by a single other label is freed by moving
 /// that label to another spot of its own; failing that the label stays put.

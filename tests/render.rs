@@ -233,10 +233,11 @@ fn edge_labels_are_seldom_crossed_by_lines() {
     // from 5,553 to 4,970 with them. 6 once a gap holding a label left on
     // its own line is drawn taller (three labels of the shorewall filter
     // view, in both its views, where four rounds of growing did not free a
-    // spot).
+    // spot); 2 once a label may go 20 px from its line where nothing
+    // nearer is free (one label of that view).
     assert!(
-        own.len() <= 6,
-        "{} labels sit on their own line (at most 6 expected):\n{}",
+        own.len() <= 2,
+        "{} labels sit on their own line (at most 2 expected):\n{}",
         own.len(),
         own.iter()
             .take(20)
@@ -256,8 +257,9 @@ fn edge_labels_are_seldom_crossed_by_lines() {
 }
 
 /// How far, in px, an edge label may sit from its own line (the label
-/// spreading in the layout keeps moved labels within 12 px).
-const LABEL_REACH: f64 = 12.5;
+/// spreading in the layout keeps moved labels within 20 px, the farthest
+/// only where nothing nearer is free).
+const LABEL_REACH: f64 = 20.5;
 
 /// Edge labels whose rectangle is more than [`LABEL_REACH`] from every
 /// point of their own edge's path.
