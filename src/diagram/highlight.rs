@@ -191,6 +191,19 @@ impl PathIndex {
     }
 }
 
+#[cfg(test)]
+impl View {
+    /// Ids of the highlighted nodes, in view order (tests of the trace
+    /// drawings).
+    pub(crate) fn lit_ids(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.highlight)
+            .map(|n| n.id.as_str())
+            .collect()
+    }
+}
+
 impl View {
     /// Highlights the nodes and edges of `path` (an edge also lights up
     /// both its ends, and the rule's row in `--rules` mode). An edge drawn

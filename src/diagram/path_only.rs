@@ -393,16 +393,9 @@ fn verdict_node(rs: &Ruleset, trace: &Trace) -> ViewNode {
         format!("verdict {v}: the packet stops here")
     };
     ViewNode {
-        id: "packet/verdict".into(),
         kind: ViewNodeKind::Target(kind),
-        table: Str::default(),
         lines,
-        rows: Vec::new(),
-        title,
-        members: Vec::new(),
-        highlight: true,
-        chain: None,
-        group: None,
+        ..point("packet/verdict", "", Vec::new(), title)
     }
 }
 

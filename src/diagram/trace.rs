@@ -161,14 +161,6 @@ mod tests {
         (rs, t)
     }
 
-    fn ids(v: &View) -> Vec<&str> {
-        v.nodes
-            .iter()
-            .filter(|n| n.highlight)
-            .map(|n| n.id.as_str())
-            .collect()
-    }
-
     #[test]
     fn return_goto_and_policy() {
         let (rs, t) = traced("192.0.2.9");
@@ -187,7 +179,7 @@ mod tests {
         assert!(!v.nodes.iter().any(|n| n.id == "nat/INPUT"));
         // Chains first, then the targets (one per caller group).
         assert_eq!(
-            ids(&v),
+            v.lit_ids(),
             [
                 "nat/PREROUTING",
                 "filter/INPUT",
@@ -282,7 +274,7 @@ mod tests {
     fn non_terminating_targets_are_on_the_path() {
         let (rs, t) = traced("10.1.2.3");
         let v = trace_view(&rs, &t, &ViewOptions::default()).unwrap();
-        let lit = ids(&v);
+        let lit = v.lit_ids();
         assert!(lit.contains(&"filter/LOG"), "{lit:?}");
         assert!(lit.contains(&"filter/ACCEPT"), "{lit:?}");
         assert!(!lit.contains(&"filter/DROP"), "{lit:?}");

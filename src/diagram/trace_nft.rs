@@ -368,28 +368,20 @@ mod tests {
         }
     }";
 
-    fn lit_nodes(v: &View) -> Vec<&str> {
-        v.nodes
-            .iter()
-            .filter(|n| n.highlight)
-            .map(|n| n.id.as_str())
-            .collect()
-    }
-
     #[test]
     fn anonymous_chains_light_up_whatever_their_numbering() {
         let mut p = packet(6, "10.1.1.1", 22);
         p.sport = 1000;
         let (rs, d) = drawn("", ANON, &p);
         let v = trace_view_named(&rs, &d.trace, &ViewOptions::default(), &d).unwrap();
-        let lit = lit_nodes(&v);
+        let lit = v.lit_ids();
         for id in ["ip t/{anon_1}", "ip t/{anon_3}"] {
             assert!(lit.contains(&id), "{id} not lit in {lit:?}");
         }
         assert!(!lit.contains(&"ip t/{anon_2}"), "{lit:?}");
         let (rs, d) = drawn("", ANON, &packet(6, "10.1.1.1", 80));
         let v = trace_view_named(&rs, &d.trace, &ViewOptions::default(), &d).unwrap();
-        let lit = lit_nodes(&v);
+        let lit = v.lit_ids();
         assert!(lit.contains(&"ip t/{anon_2}"), "{lit:?}");
         assert!(!lit.contains(&"ip t/{anon_1}"), "{lit:?}");
     }
@@ -453,7 +445,7 @@ mod tests {
         let next = node("INPUT/inet early/input [hook input priority -10]");
         assert!(v.edges.iter().any(|e| e.from == policy && e.to == next));
         let full = trace_view_named(&rs, &d.trace, &ViewOptions::default(), &d).unwrap();
-        let lit = lit_nodes(&full);
+        let lit = full.lit_ids();
         for id in [
             "filter/INPUT",
             "inet late/input [hook input priority 10]",
