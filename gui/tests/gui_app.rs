@@ -1,6 +1,9 @@
 //! Drives the whole app like a person would, without a window
 //! (egui_kittest): load, search, select, follow a jump, paste garbage.
 
+mod common;
+use common::app_harness;
+
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -21,10 +24,7 @@ fn small_host() -> Harness<'static, IptvizApp> {
 
 fn harness(opts: Options) -> Harness<'static, IptvizApp> {
     let app = IptvizApp::new(Settings::default(), Options { sync: true, ..opts });
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 fn selected(h: &Harness<'_, IptvizApp>) -> Option<String> {

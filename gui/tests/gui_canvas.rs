@@ -3,6 +3,9 @@
 //! wide table the built-in chains are named, names never overlap, and the
 //! legend and minimap take room beside the graph instead of covering it.
 
+mod common;
+use common::app_harness;
+
 use egui::{Pos2, Rect, Shape};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -45,10 +48,7 @@ fn harness_with(text: &str, name: &str) -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    let mut h = app_harness(app, 1280.0, 800.0);
     h.run();
     let _ = std::fs::remove_file(&path);
     h

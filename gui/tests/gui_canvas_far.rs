@@ -5,6 +5,9 @@
 //! the picture is opaque so the canvas paints no background under it, and
 //! the minimap's dots are made once.
 
+mod common;
+use common::app_harness;
+
 use egui::epaint::Shape;
 use egui::{Rect, TextureId};
 use egui_kittest::Harness;
@@ -61,10 +64,7 @@ fn harness_with(expand_all: bool) -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    let mut h = app_harness(app, 1280.0, 800.0);
     h.run();
     let _ = std::fs::remove_file(&path);
     h

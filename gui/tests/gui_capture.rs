@@ -3,6 +3,9 @@
 //! the summary, click a deciding rule to see its chain, see the graph's
 //! edges take the capture's counters, click a dropped flow to trace it.
 
+mod common;
+use common::app_harness;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -121,10 +124,7 @@ fn harness(rules: String) -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    let mut h = app_harness(app, 1400.0, 900.0);
     h.run();
     h
 }

@@ -6,6 +6,9 @@
 //! its example, which can be traced. Identical rulesets, a refactoring
 //! pasted in, and an unreadable file each get their own answer.
 
+mod common;
+use common::app_harness;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use iptviz_gui::compare_state::{Pick, RowKind};
@@ -26,10 +29,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 900.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    let mut h = app_harness(app, 1280.0, 900.0);
     h.run();
     h
 }

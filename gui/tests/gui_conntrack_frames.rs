@@ -4,6 +4,9 @@
 //! its pixels in every frame), its edges are not feathered, while the rows,
 //! the charts and the side panel still show.
 
+mod common;
+use common::app_harness;
+
 use std::path::PathBuf;
 
 use egui::epaint::{RectShape, Shape};
@@ -38,10 +41,7 @@ fn live_harness(file: &str) -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 /// Filled rectangles among `shape`, with the clip rectangle they are drawn in.
@@ -151,10 +151,7 @@ fn entries_table_rows_share_one_clip_and_cut_long_text() {
             ..Default::default()
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app);
+    let mut h = app_harness(app, 1280.0, 800.0);
     h.run();
     h.run();
     let _ = std::fs::remove_file(&path);

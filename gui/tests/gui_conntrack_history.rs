@@ -4,6 +4,9 @@
 //! again at each refresh) build the history, and the NAT source ports name
 //! the rule that translated them.
 
+mod common;
+use common::app_harness;
+
 use std::sync::Arc;
 
 use egui_kittest::Harness;
@@ -21,10 +24,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 fn tmp(name: &str) -> String {

@@ -3,6 +3,9 @@
 //! NAT entry, filter and sort; fill the trace form, run it, see the
 //! verdict and the steps, click a step.
 
+mod common;
+use common::app_harness;
+
 use std::path::PathBuf;
 
 use egui_kittest::Harness;
@@ -31,10 +34,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 fn type_into(h: &mut Harness<'static, IptvizApp>, label: &str, text: &str) {

@@ -2,6 +2,9 @@
 //! dropped as a file, it is read like the command line reads it, its
 //! chains are shown, and what the listing could not carry is said.
 
+mod common;
+use common::app_harness;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,10 +73,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 /// `table/chain` of every chain of the loaded document.

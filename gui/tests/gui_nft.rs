@@ -2,6 +2,9 @@
 //! from the path field shows its chains, base chains named with their
 //! hook and priority.
 
+mod common;
+use common::app_harness;
+
 use std::path::PathBuf;
 
 use egui_kittest::Harness;
@@ -18,10 +21,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 fn corpus(file: &str) -> PathBuf {

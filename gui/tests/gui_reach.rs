@@ -3,6 +3,9 @@
 //! to get a packet traced; lint findings in the Problems panel, the
 //! shadowed rule greyed on the rules panel.
 
+mod common;
+use common::app_harness;
+
 use egui::Pos2;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -24,10 +27,7 @@ fn harness() -> Harness<'static, IptvizApp> {
             ..Default::default()
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 fn click_at(h: &mut Harness<'static, IptvizApp>, p: Pos2) {

@@ -4,6 +4,9 @@
 //! loads, lays out and traces in the background, so no frame of the UI
 //! thread may take a second (each `step` is timed), and nothing may crash.
 
+mod common;
+use common::app_harness;
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
@@ -21,10 +24,7 @@ fn harness(opts: Options) -> Harness<'static, IptvizApp> {
             ..opts
         },
     );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, app: &mut IptvizApp| app.show(ui), app)
+    app_harness(app, 1280.0, 800.0)
 }
 
 /// One frame, which must take less than a second.
