@@ -126,6 +126,9 @@ fn continuation(b: &[u8]) -> Option<usize> {
 pub struct Lexer<'a> {
     src: &'a str,
     i: usize,
+    /// Whether a `\\` line continuation was passed over (its newline is
+    /// no token).
+    joined: bool,
     /// Unterminated quotes met so far, in input order.
     pub errors: Vec<LexError>,
 }
@@ -136,8 +139,15 @@ impl<'a> Lexer<'a> {
         Lexer {
             src,
             i: 0,
+            joined: false,
             errors: Vec::new(),
         }
+    }
+
+    /// Whether every newline read so far came out as a [`Tok::Newline`]
+    /// at its own offset (no `\\` line continuation was met).
+    pub fn newlines_are_tokens(&self) -> bool {
+        !self.joined
     }
 
     /// The next token, `None` at the end of the input.
@@ -164,6 +174,7 @@ impl<'a> Lexer<'a> {
                 }
                 b'\\' if let Some(n) = continuation(&b[i..]) => {
                     i += n;
+                    self.joined = true;
                     continue;
                 }
                 b'{' => Tok::Open,
