@@ -165,6 +165,9 @@ impl<'a> Lexer<'a> {
             let tok = match b[i] {
                 b' ' | b'\t' | b'\r' => {
                     i += 1;
+                    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
+                        i += 1;
+                    }
                     continue;
                 }
                 // A comment runs to the end of the line (the newline stays).
@@ -217,7 +220,9 @@ impl<'a> Lexer<'a> {
                         i += src[i..].chars().next().map_or(1, char::len_utf8);
                         continue;
                     }
-                    self.i = end;
+                    // Most words are followed by one space: it is passed
+                    // over here rather than by the next call.
+                    self.i = end + usize::from(b.get(end) == Some(&b' '));
                     return Some(Token {
                         tok: Tok::Word(&src[at..end]),
                         at,
@@ -295,6 +300,27 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].at, 2);
         assert_eq!(t.last().unwrap().tok, Tok::Word("y"));
+    }
+
+    /// Words end where a walk over the characters ends them: at every
+    /// ASCII byte and some non-ASCII characters, from every offset.
+    #[test]
+    fn words_end_where_a_char_walk_ends_them() {
+        let walk = |s: &str, i: usize| {
+            s[i..]
+                .char_indices()
+                .find(|&(_, c)| ends_word(c))
+                .map_or(s.len(), |(k, _)| i + k)
+        };
+        let mut s = String::new();
+        let odd = "é\u{a0}\u{85}\u{2028}\u{3000}ü";
+        for (n, c) in (0u8..128).map(char::from).chain(odd.chars()).enumerate() {
+            s.push(c);
+            s.push_str(&"ab-1.2/3:x|"[..n % 12]);
+        }
+        for i in (0..s.len()).filter(|&i| s.is_char_boundary(i)) {
+            assert_eq!(word_end(&s, i), walk(&s, i), "at {i}");
+        }
     }
 
     /// The byte-level lexer keeps the rules of the word-by-word one it
