@@ -159,16 +159,24 @@ impl<'a> Lines<'a> {
     /// and the offset where that line starts. `tokens_exact`: every
     /// newline before the parser's current token was read past as a
     /// token.
+    #[inline]
     fn line_and_start(&self, at: usize, tokens_exact: bool) -> (u32, usize) {
         let at = at.min(self.src.len());
-        let b = self.src.as_bytes();
         let last = self.after_newline;
-        if tokens_exact && last <= at && !b[last..at].contains(&b'\n') {
+        // The gap is most often a rule's indent: a plain loop, not `memchr`.
+        if tokens_exact && last <= at && !self.src.as_bytes()[last..at].iter().any(|&c| c == b'\n')
+        {
             return (self.passed + 1, last);
         }
+        self.count_to(at)
+    }
+
+    /// [`Lines::line_and_start`] by counting or by the table.
+    #[inline(never)]
+    fn count_to(&self, at: usize) -> (u32, usize) {
         let (from, line, start) = self.cursor.get();
         if at >= from {
-            let gap = &b[from..at];
+            let gap = &self.src.as_bytes()[from..at];
             let n = count_newlines(gap);
             let (line, start) = match n {
                 0 => (line, start),
@@ -187,9 +195,13 @@ impl<'a> Lines<'a> {
 
     /// The 1-based line and column (in characters) of byte `at`, and the
     /// offset where its line starts.
+    #[inline]
     fn line_col(&self, at: usize, tokens_exact: bool) -> (u32, u32, usize) {
         let (line, start) = self.line_and_start(at, tokens_exact);
-        let col = self.src[start..at.min(self.src.len())].chars().count() as u32 + 1;
+        // Characters are counted by the bytes that start one (not UTF-8
+        // continuation bytes): a plain loop over a few bytes of indent.
+        let text = &self.src.as_bytes()[start..at.min(self.src.len())];
+        let col = text.iter().filter(|&&c| (c as i8) >= -0x40).count() as u32 + 1;
         (line, col, start)
     }
 }
