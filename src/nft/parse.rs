@@ -375,7 +375,8 @@ impl<'a> P<'a> {
     // ---- token access ----
 
     fn peek(&self) -> Option<&Token<'a>> {
-        self.look[self.head].as_ref()
+        // `head` is kept below 4; the mask lets the compiler know it.
+        self.look[self.head & 3].as_ref()
     }
 
     /// The token `n` places ahead; `n` is at most 2.
@@ -387,7 +388,7 @@ impl<'a> P<'a> {
     /// Moves past the current token.
     #[inline]
     fn bump(&mut self) {
-        if let Some(t) = &self.look[self.head] {
+        if let Some(t) = &self.look[self.head & 3] {
             self.prev_at = t.at;
             self.prev_end = t.end;
             if t.tok == Tok::Newline {
@@ -1536,7 +1537,13 @@ impl<'a> P<'a> {
 
     fn stmt(&mut self, fam: Family) -> Res<Stmt> {
         let at = self.here();
-        if let Some(v) = self.try_verdict(fam)? {
+        // Most statements are not verdicts: the words are looked at here
+        // before a call is made for them.
+        if matches!(
+            self.peek_word(),
+            Some("accept" | "drop" | "continue" | "return" | "jump" | "goto" | "queue")
+        ) && let Some(v) = self.try_verdict(fam)?
+        {
             return Ok(Stmt::Verdict(v));
         }
         let Some(w) = self.peek().and_then(Token::text) else {
