@@ -126,6 +126,9 @@ fn continuation(b: &[u8]) -> Option<usize> {
 pub struct Lexer<'a> {
     src: &'a str,
     i: usize,
+    /// Whether a `\\` line continuation was passed over (its newline is
+    /// no token).
+    joined: bool,
     /// Unterminated quotes met so far, in input order.
     pub errors: Vec<LexError>,
 }
@@ -136,8 +139,15 @@ impl<'a> Lexer<'a> {
         Lexer {
             src,
             i: 0,
+            joined: false,
             errors: Vec::new(),
         }
+    }
+
+    /// Whether every newline read so far came out as a [`Tok::Newline`]
+    /// at its own offset (no `\\` line continuation was met).
+    pub fn newlines_are_tokens(&self) -> bool {
+        !self.joined
     }
 
     /// The next token, `None` at the end of the input.
@@ -155,6 +165,9 @@ impl<'a> Lexer<'a> {
             let tok = match b[i] {
                 b' ' | b'\t' | b'\r' => {
                     i += 1;
+                    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r') {
+                        i += 1;
+                    }
                     continue;
                 }
                 // A comment runs to the end of the line (the newline stays).
@@ -164,6 +177,7 @@ impl<'a> Lexer<'a> {
                 }
                 b'\\' if let Some(n) = continuation(&b[i..]) => {
                     i += n;
+                    self.joined = true;
                     continue;
                 }
                 b'{' => Tok::Open,
@@ -206,7 +220,9 @@ impl<'a> Lexer<'a> {
                         i += src[i..].chars().next().map_or(1, char::len_utf8);
                         continue;
                     }
-                    self.i = end;
+                    // Most words are followed by one space: it is passed
+                    // over here rather than by the next call.
+                    self.i = end + usize::from(b.get(end) == Some(&b' '));
                     return Some(Token {
                         tok: Tok::Word(&src[at..end]),
                         at,
@@ -284,6 +300,27 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].at, 2);
         assert_eq!(t.last().unwrap().tok, Tok::Word("y"));
+    }
+
+    /// Words end where a walk over the characters ends them: at every
+    /// ASCII byte and some non-ASCII characters, from every offset.
+    #[test]
+    fn words_end_where_a_char_walk_ends_them() {
+        let walk = |s: &str, i: usize| {
+            s[i..]
+                .char_indices()
+                .find(|&(_, c)| ends_word(c))
+                .map_or(s.len(), |(k, _)| i + k)
+        };
+        let mut s = String::new();
+        let odd = "é\u{a0}\u{85}\u{2028}\u{3000}ü";
+        for (n, c) in (0u8..128).map(char::from).chain(odd.chars()).enumerate() {
+            s.push(c);
+            s.push_str(&"ab-1.2/3:x|"[..n % 12]);
+        }
+        for i in (0..s.len()).filter(|&i| s.is_char_boundary(i)) {
+            assert_eq!(word_end(&s, i), walk(&s, i), "at {i}");
+        }
     }
 
     /// The byte-level lexer keeps the rules of the word-by-word one it

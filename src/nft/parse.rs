@@ -27,12 +27,14 @@ pub fn parse_text(src: &str) -> (NftRuleset, Vec<Problem>) {
         prev_end: src.len(),
         rs: NftRuleset::default(),
         problems: Vec::new(),
-        line_starts: line_starts(src),
-        line_hint: std::cell::Cell::new(0),
+        lines: Lines::new(src),
         stmt_buf: Vec::new(),
         rule_buf: Vec::new(),
         anon: 0,
-        chain_at: hashbrown::HashTable::new(),
+        // Room for a chain every 256 bytes, more than most rulesets have:
+        // the table is not grown (and rehashed) step by step while tens
+        // of thousands of chains are declared.
+        chain_at: hashbrown::HashTable::with_capacity(src.len() / 256),
     };
     // `$NAME` is replaced by the tokens of its `define`, so text that may
     // use defines is cut into tokens first; other text (a ruleset as nft
@@ -113,35 +115,112 @@ pub fn looks_like_nft(text: &str) -> bool {
     false
 }
 
-/// The 1-based line and column of byte `at` of `src` and where its line
-/// starts; `hint` is the line found last (and is moved to this one).
-fn line_col_in(
-    src: &str,
-    line_starts: &[usize],
-    hint: &std::cell::Cell<usize>,
-    at: usize,
-) -> (u32, u32, usize) {
-    // Reading goes forward, so the line is most often the last one
-    // asked for or a few after it.
-    let ls = line_starts;
-    let mut li = hint.get();
-    if ls[li] <= at {
-        let mut steps = 0;
-        while li + 1 < ls.len() && ls[li + 1] <= at {
-            li += 1;
-            steps += 1;
-            if steps == 16 {
-                li = ls.partition_point(|&s| s <= at) - 1;
-                break;
-            }
+/// Lines and columns of byte offsets, worked out only when asked for (a
+/// rule's start, a problem).
+///
+/// While the parser reads tokens as the lexer cuts them, every newline is
+/// a token: the parser tells of each one it reads past, and an offset on
+/// the line after the last one (a rule's start) needs no counting. Else
+/// the newlines are counted from the offset asked for last to the one
+/// asked for now (reading goes forward); a table of where each line
+/// starts is made only if an earlier offset is asked for after a later
+/// one (as when defines are expanded before reading).
+struct Lines<'a> {
+    src: &'a str,
+    /// Newline tokens read past, and the offset just after the last one.
+    passed: u32,
+    after_newline: usize,
+    /// The offset counted to last, its 1-based line, and the offset where
+    /// that line starts.
+    cursor: std::cell::Cell<(usize, u32, usize)>,
+    /// Where each line starts; made at the first look back.
+    starts: std::cell::OnceCell<Vec<usize>>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(src: &'a str) -> Self {
+        Lines {
+            src,
+            passed: 0,
+            after_newline: 0,
+            cursor: std::cell::Cell::new((0, 1, 0)),
+            starts: std::cell::OnceCell::new(),
         }
-    } else {
-        li = ls.partition_point(|&s| s <= at) - 1;
     }
-    hint.set(li);
-    let start = ls[li];
-    let col = src[start..at.min(src.len())].chars().count() as u32 + 1;
-    (li as u32 + 1, col, start)
+
+    /// The parser read past a newline token that ends at `end`.
+    #[inline]
+    fn passed_newline(&mut self, end: usize) {
+        self.passed += 1;
+        self.after_newline = end;
+    }
+
+    /// The 1-based line of byte `at` (past the end counts as the end)
+    /// and the offset where that line starts. `tokens_exact`: every
+    /// newline before the parser's current token was read past as a
+    /// token.
+    ///
+    /// The gap from the last newline is most often a rule's indent, a few
+    /// bytes: a plain loop looks at them (`contains` on bytes goes to
+    /// `memchr`, which costs more for so few).
+    #[inline]
+    #[allow(clippy::manual_contains)]
+    fn line_and_start(&self, at: usize, tokens_exact: bool) -> (u32, usize) {
+        let at = at.min(self.src.len());
+        let last = self.after_newline;
+        if tokens_exact && last <= at && !self.src.as_bytes()[last..at].iter().any(|&c| c == b'\n')
+        {
+            return (self.passed + 1, last);
+        }
+        self.count_to(at)
+    }
+
+    /// [`Lines::line_and_start`] by counting or by the table.
+    #[inline(never)]
+    fn count_to(&self, at: usize) -> (u32, usize) {
+        let (from, line, start) = self.cursor.get();
+        if at >= from {
+            let gap = &self.src.as_bytes()[from..at];
+            let n = count_newlines(gap);
+            let (line, start) = match n {
+                0 => (line, start),
+                _ => (
+                    line + n as u32,
+                    memchr::memrchr(b'\n', gap).map_or(start, |i| from + i + 1),
+                ),
+            };
+            self.cursor.set((at, line, start));
+            return (line, start);
+        }
+        let starts = self.starts.get_or_init(|| line_starts(self.src));
+        let li = starts.partition_point(|&s| s <= at) - 1;
+        (li as u32 + 1, starts[li])
+    }
+
+    /// The 1-based line and column (in characters) of byte `at`, and the
+    /// offset where its line starts.
+    #[inline]
+    fn line_col(&self, at: usize, tokens_exact: bool) -> (u32, u32, usize) {
+        let (line, start) = self.line_and_start(at, tokens_exact);
+        // Characters are counted by the bytes that start one (not UTF-8
+        // continuation bytes): a plain loop over a few bytes of indent.
+        let text = &self.src.as_bytes()[start..at.min(self.src.len())];
+        let col = text.iter().filter(|&&c| (c as i8) >= -0x40).count() as u32 + 1;
+        (line, col, start)
+    }
+}
+
+/// How many `\n` bytes `b` holds. Counted 32 bytes at a time into a byte
+/// (at most 32 fits), which the compiler turns into a few vector steps
+/// per block; most gaps between rules are a few such blocks.
+fn count_newlines(b: &[u8]) -> usize {
+    let mut blocks = b.chunks_exact(32);
+    let mut n = 0;
+    for block in &mut blocks {
+        let in_block = block.iter().fold(0u8, |acc, &c| acc + u8::from(c == b'\n'));
+        n += usize::from(in_block);
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
 fn line_starts(src: &str) -> Vec<usize> {
@@ -249,9 +328,7 @@ struct P<'a> {
     prev_end: usize,
     rs: NftRuleset,
     problems: Vec<Problem>,
-    line_starts: Vec<usize>,
-    /// The line [`P::line_col`] found last.
-    line_hint: std::cell::Cell<usize>,
+    lines: Lines<'a>,
     /// Room for the statements of the rule being read.
     stmt_buf: Vec<Stmt>,
     /// The rules of the chain bodies being read (an anonymous chain's
@@ -271,7 +348,13 @@ impl<'a> P<'a> {
     // ---- positions and problems ----
 
     fn line_col(&self, at: usize) -> (u32, u32, usize) {
-        line_col_in(self.src, &self.line_starts, &self.line_hint, at)
+        self.lines.line_col(at, self.newlines_are_tokens())
+    }
+
+    /// Whether every newline read past was a newline token at its own
+    /// offset (tokens cut as read, no `\\` line continuation so far).
+    fn newlines_are_tokens(&self) -> bool {
+        matches!(&self.feed, Feed::Lex(lx) if lx.newlines_are_tokens())
     }
 
     fn problem_at(&mut self, at: usize, severity: Severity, message: String) {
@@ -296,7 +379,8 @@ impl<'a> P<'a> {
     // ---- token access ----
 
     fn peek(&self) -> Option<&Token<'a>> {
-        self.look[self.head].as_ref()
+        // `head` is kept below 4; the mask lets the compiler know it.
+        self.look[self.head & 3].as_ref()
     }
 
     /// The token `n` places ahead; `n` is at most 2.
@@ -308,9 +392,12 @@ impl<'a> P<'a> {
     /// Moves past the current token.
     #[inline]
     fn bump(&mut self) {
-        if let Some(t) = &self.look[self.head] {
+        if let Some(t) = &self.look[self.head & 3] {
             self.prev_at = t.at;
             self.prev_end = t.end;
+            if t.tok == Tok::Newline {
+                self.lines.passed_newline(t.end);
+            }
         }
         let next = match &mut self.feed {
             Feed::Lex(lx) => lx.next_token(),
@@ -730,6 +817,7 @@ impl<'a> P<'a> {
         use hashbrown::hash_table::Entry;
         // One hash whether the chain is new or not (tens of thousands of
         // chains are declared one after the other).
+        let exact = self.newlines_are_tokens();
         let tables = &self.rs.tables;
         let chain_name = |&(t, c): &(u32, u32)| tables[t as usize].chains[c as usize].name.as_str();
         match self.chain_at.entry(
@@ -741,7 +829,7 @@ impl<'a> P<'a> {
             Entry::Vacant(e) => {
                 let ci = tables[ti].chains.len();
                 e.insert((ti as u32, ci as u32));
-                let line = line_col_in(self.src, &self.line_starts, &self.line_hint, at).0;
+                let line = self.lines.line_and_start(at, exact).0;
                 self.rs.tables[ti].chains.push(Chain::new(name, line));
                 ci
             }
@@ -1453,7 +1541,13 @@ impl<'a> P<'a> {
 
     fn stmt(&mut self, fam: Family) -> Res<Stmt> {
         let at = self.here();
-        if let Some(v) = self.try_verdict(fam)? {
+        // Most statements are not verdicts: the words are looked at here
+        // before a call is made for them.
+        if matches!(
+            self.peek_word(),
+            Some("accept" | "drop" | "continue" | "return" | "jump" | "goto" | "queue")
+        ) && let Some(v) = self.try_verdict(fam)?
+        {
             return Ok(Stmt::Verdict(v));
         }
         let Some(w) = self.peek().and_then(Token::text) else {
@@ -2108,23 +2202,47 @@ fn chain_hash(ti: usize, name: &str) -> u64 {
 /// Whether `t` is already as [`P::squeeze`] leaves it: ASCII words kept
 /// apart by single spaces (as nft lists a rule).
 ///
-/// Written as folds without early exits so that the compiler checks many
-/// bytes at once: this runs on the text of every rule.
+/// This runs on the text of every rule, so each byte is checked with the
+/// one after it sixteen pairs at a time, without early exits (the
+/// compiler makes a few vector steps of each block); the last block is
+/// taken back to end with the text (some pairs are checked twice) rather
+/// than leaving a tail to check one pair at a time.
 fn is_squeezed(t: &str) -> bool {
     let b = t.as_bytes();
-    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return true;
+    };
+    if first == b' ' || last == b' ' {
         return false;
     }
-    // White space other than the space (`\t` to `\r`), and any byte of a
-    // non-ASCII character (which may be Unicode white space).
-    let odd = b.iter().fold(false, |acc, &c| {
-        acc | (c.wrapping_sub(b'\t') < 5) | (c >= 0x80)
-    });
-    let double = b
-        .iter()
-        .zip(b.iter().skip(1))
-        .fold(false, |acc, (&x, &y)| acc | ((x == b' ') & (y == b' ')));
-    !(odd | double)
+    // White space other than the space (`\t` to `\r`), any byte of a
+    // non-ASCII character (which may be Unicode white space), or a space
+    // with another after it.
+    let wrong =
+        |x: u8, y: u8| (x.wrapping_sub(b'\t') < 5) | (x >= 0x80) | ((x == b' ') & (y == b' '));
+    let pairs = b.len() - 1;
+    let mut any = wrong(last, 0);
+    if pairs < 16 {
+        let tail = b.iter().zip(&b[1..]);
+        return !tail.fold(any, |acc, (&x, &y)| acc | wrong(x, y));
+    }
+    let mut i = 0;
+    loop {
+        let from = i.min(pairs - 16);
+        if let (Some(xs), Some(ys)) = (
+            b[from..].first_chunk::<16>(),
+            b[from + 1..].first_chunk::<16>(),
+        ) {
+            any |= xs
+                .iter()
+                .zip(ys)
+                .fold(false, |acc, (&x, &y)| acc | wrong(x, y));
+        }
+        if i >= pairs - 16 {
+            return !any;
+        }
+        i += 16;
+    }
 }
 
 /// `(a | b | c)` of plain values is the flag list `a,b,c`.
@@ -2283,6 +2401,109 @@ mod tests {
         let (rs, problems) = parse_text(&text);
         assert!(problems.is_empty(), "{problems:?}");
         rs.tables[0].chains[0].rules[0].clone()
+    }
+
+    /// Lines found by counting forward (and by the table, when looking
+    /// back) agree with a plain walk over the characters.
+    #[test]
+    fn lines_counted_forward_or_looked_up_agree() {
+        let mut src = String::new();
+        for i in 0..200 {
+            src.push_str(&"\t".repeat(i % 3));
+            src.push_str(if i % 7 == 0 { "é x" } else { "word y" });
+            src.push_str(&"\n".repeat(1 + i % 40 / 39 * 40));
+        }
+        let plain = |at: usize| {
+            let before = &src[..at];
+            let line = before.matches('\n').count() as u32 + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            (line, before[start..].chars().count() as u32 + 1, start)
+        };
+        let offsets: Vec<usize> = (0..=src.len())
+            .filter(|&i| src.is_char_boundary(i))
+            .collect();
+        let lines = Lines::new(&src);
+        for &at in offsets.iter().step_by(3) {
+            assert_eq!(lines.line_col(at, false), plain(at), "forward to {at}");
+        }
+        for &at in offsets.iter().rev().step_by(5) {
+            assert_eq!(lines.line_col(at, false), plain(at), "back to {at}");
+        }
+        assert_eq!(lines.line_col(src.len() + 9, false), plain(src.len()));
+        assert_eq!(count_newlines(&[b'\n'; 100]), 100);
+    }
+
+    /// Rule lines and columns, and a problem's, come out the same whether
+    /// read from the newline tokens, counted, or looked up (comments,
+    /// `\\` continuations, CRLF, defines, non-ASCII text before a rule).
+    #[test]
+    fn rule_positions_by_any_route() {
+        let texts = [
+            "table ip t {\n # c {\n\tchain c {\n\t\tip saddr 1.2.3.4 \\\n  accept\n\t\tdrop\n\t}\n}\n",
+            "table ip t {\r\n chain c {\r\n  accept # é\r\n\r\n  é drop\r\n  drop\r\n }\r\n}\r\n",
+            "define x = {\n 1,\n 2 }\ntable ip t {\n chain c {\n  tcp dport $x accept\n  bogus\n  drop\n }\n}\n",
+            "table ip t { chain c { accept; drop\n\n  \"a\n drop } }",
+        ];
+        for text in texts {
+            let (rs, problems) = parse_text(text);
+            let plain = |at: usize| {
+                let before = &text[..at];
+                let start = before.rfind('\n').map_or(0, |i| i + 1);
+                (
+                    before.matches('\n').count() as u32 + 1,
+                    before[start..].chars().count() as u32 + 1,
+                )
+            };
+            for r in rs
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .flat_map(|c| &c.rules)
+            {
+                let at = text
+                    .match_indices(r.text.split(' ').next().unwrap())
+                    .map(|(i, _)| i)
+                    .find(|&i| plain(i) == (r.line, r.col));
+                assert!(at.is_some(), "{text:?}: {r:?}");
+            }
+            for p in &problems {
+                let found = (0..=text.len())
+                    .filter(|&i| text.is_char_boundary(i))
+                    .any(|i| plain(i) == (p.line, p.column));
+                assert!(found, "{text:?}: {p:?}");
+            }
+        }
+        let (rs, _) = parse_text(texts[0]);
+        let rules = &rs.tables[0].chains[0].rules;
+        assert_eq!((rules[0].line, rules[0].col, rules[1].line), (4, 3, 6));
+        let (rs, _) = parse_text(texts[1]);
+        let rules = &rs.tables[0].chains[0].rules;
+        assert_eq!((rules[0].line, rules[1].line, rules[1].col), (3, 6, 3));
+        let (rs, problems) = parse_text(texts[2]);
+        let rules = &rs.tables[0].chains[0].rules;
+        assert_eq!((rules[0].line, rules[1].line), (6, 8));
+        assert_eq!((problems[0].line, problems[0].column), (7, 3));
+    }
+
+    /// The block-wise check agrees with squeezing and comparing, for
+    /// every length around the block size and every place of a fault.
+    #[test]
+    fn squeezed_check_agrees_with_squeezing() {
+        let plain = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ") == t;
+        for len in 0..50 {
+            let base: String = (0..len)
+                .map(|i| if i % 4 == 3 { ' ' } else { 'a' })
+                .collect();
+            assert_eq!(is_squeezed(&base), plain(&base), "{base:?}");
+            for at in 0..len {
+                for odd in ["  ", "\t", "é", "\u{a0}", "\n", "\r"] {
+                    let mut t = base.clone();
+                    t.replace_range(at..at + 1, odd);
+                    let want = plain(&t) && t.is_ascii();
+                    assert_eq!(is_squeezed(&t), want, "{t:?}");
+                }
+            }
+        }
     }
 
     #[test]
