@@ -93,27 +93,37 @@ fn made(h: &Harness<'_, IptvizApp>) -> PicturesMade {
     PicturesMade::get(&h.ctx)
 }
 
+/// The image painted over the whole graph area `view` in the last frame.
+fn picture_over(h: &Harness<'_, IptvizApp>, view: Rect) -> Option<(TextureId, Rect)> {
+    images(h).into_iter().find(|(_, r)| r.contains_rect(view))
+}
+
+/// The camera at `zoom` on the point `centre` picks in the scene, settled
+/// (two frames drawn).
+fn look_at(
+    h: &mut Harness<'_, IptvizApp>,
+    zoom: f32,
+    centre: impl FnOnce(&iptviz_gui::scene::Scene) -> egui::Pos2,
+) {
+    let app = h.state_mut();
+    let at = centre(app.state.scene.as_ref().expect("scene"));
+    app.camera.zoom = zoom;
+    app.camera.center = at;
+    h.step();
+    h.step();
+}
+
 #[test]
 fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
     let mut h = harness();
-    {
-        let app = h.state_mut();
-        let b = app.state.scene.as_ref().expect("scene").bounds;
-        app.camera.zoom = 0.25;
-        app.camera.center = b.left_center();
-    }
-    h.step();
-    h.step();
+    look_at(&mut h, 0.25, |s| s.bounds.left_center());
     let view = graph(&h);
     assert!(
         h.state().camera.visible(view).width()
             < h.state().state.scene.as_ref().unwrap().bounds.width(),
         "part of the graph in sight"
     );
-    let (far, _) = images(&h)
-        .into_iter()
-        .find(|(_, r)| r.contains_rect(view))
-        .expect("one picture covers the graph area");
+    let (far, _) = picture_over(&h, view).expect("one picture covers the graph area");
     // No background rectangle of its own under the (opaque) picture.
     let background = h.ctx.style_of(h.ctx.theme()).visuals.extreme_bg_color;
     let under = |h: &Harness<'_, IptvizApp>| {
@@ -128,20 +138,14 @@ fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
     // next ones move it without making it again.
     h.state_mut().camera.center.x += 30.0 / 0.25;
     h.step();
-    let (_, before) = images(&h)
-        .into_iter()
-        .find(|(_, r)| r.contains_rect(view))
-        .expect("still one picture over the graph area");
+    let (_, before) = picture_over(&h, view).expect("still one picture over the graph area");
     let n = made(&h).far;
     for _ in 0..5 {
         h.state_mut().camera.center.x += 20.0 / 0.25;
         h.step();
     }
     assert_eq!(made(&h).far, n, "small pans do not make the picture again");
-    let (id, after) = images(&h)
-        .into_iter()
-        .find(|(_, r)| r.contains_rect(view))
-        .expect("still one picture over the graph area");
+    let (id, after) = picture_over(&h, view).expect("still one picture over the graph area");
     assert_eq!(id, far);
     assert!(
         (after.min.x - (before.min.x - 100.0)).abs() < 0.01 && after.min.y == before.min.y,
@@ -151,7 +155,7 @@ fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
     h.state_mut().camera.center.x += 400.0 / 0.25;
     h.step();
     assert_eq!(made(&h).far, n + 1, "the view left the picture");
-    assert!(images(&h).iter().any(|(_, r)| r.contains_rect(view)));
+    assert!(picture_over(&h, view).is_some());
 
     // A new zoom shows it stretched for a frame, then makes it again at
     // that zoom.
@@ -178,14 +182,7 @@ fn far_picture_is_kept_while_panning_and_covers_the_canvas() {
 #[test]
 fn zooming_scales_the_far_picture_and_a_settled_zoom_draws_it_sharp() {
     let mut h = harness_with(true);
-    {
-        let app = h.state_mut();
-        let b = app.state.scene.as_ref().expect("scene").bounds;
-        app.camera.zoom = 0.28;
-        app.camera.center = b.center();
-    }
-    h.step();
-    h.step();
+    look_at(&mut h, 0.28, |s| s.bounds.center());
     let view = graph(&h);
     let start = made(&h);
     // Zooming out, then in, 4% a frame as a wheel does, around the centre.
@@ -215,10 +212,7 @@ fn zooming_scales_the_far_picture_and_a_settled_zoom_draws_it_sharp() {
     let rest = made(&h);
     assert_eq!(rest.far_scaled, during.far_scaled, "no stretch at rest");
     assert!(rest.far <= during.far + 1);
-    let (_, r) = images(&h)
-        .into_iter()
-        .find(|(_, r)| r.contains_rect(view))
-        .expect("one picture over the graph area");
+    let (_, r) = picture_over(&h, view).expect("one picture over the graph area");
     let ppp = h.ctx.pixels_per_point();
     for v in [r.min.x, r.min.y, r.width(), r.height()] {
         assert!(
@@ -235,14 +229,7 @@ fn zooming_scales_the_far_picture_and_a_settled_zoom_draws_it_sharp() {
 #[test]
 fn minimap_dots_are_one_image_made_once() {
     let mut h = harness();
-    {
-        let app = h.state_mut();
-        let b = app.state.scene.as_ref().expect("scene").bounds;
-        app.camera.zoom = 1.0;
-        app.camera.center = b.center();
-    }
-    h.step();
-    h.step();
+    look_at(&mut h, 1.0, |s| s.bounds.center());
     let map = Dock::last(&h.ctx, GRAPH_DOCK)
         .and_then(|d| d.minimap)
         .expect("minimap when zoomed in");
@@ -281,21 +268,16 @@ fn paths<'a>(shape: &'a Shape, out: &mut Vec<&'a [egui::Pos2]>) {
 #[test]
 fn edges_are_drawn_only_where_they_are_in_sight() {
     let mut h = harness();
-    {
-        // Close in on the built-in chains: their edges to the 300 chains
-        // fan out far past the sides of the view.
-        let app = h.state_mut();
-        let scene = app.state.scene.as_ref().expect("scene");
+    // Close in on the built-in chains: their edges to the 300 chains fan
+    // out far past the sides of the view.
+    look_at(&mut h, 1.0, |scene| {
         let input = scene
             .nodes
             .iter()
             .find(|n| n.title == "INPUT")
             .expect("INPUT box");
-        app.camera.zoom = 1.0;
-        app.camera.center = input.rect.center_bottom() + egui::vec2(0.0, 60.0);
-    }
-    h.step();
-    h.step();
+        input.rect.center_bottom() + egui::vec2(0.0, 60.0)
+    });
     let view = graph(&h);
     let mut lines = Vec::new();
     for c in &h.output().shapes {
