@@ -672,13 +672,6 @@ fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
 /// that label to another spot of its own; failing that the label stays put.
 /// Returns how many stayed put that way.
 pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
-    if l.edges.iter().all(|e| e.label.is_none()) {
-        return 0;
-    }
-    let mut boxes = Grid::default();
-    for b in &l.nodes {
-        boxes.insert(box_rect(b));
-    }
     // Lines are kept clear of labels in pictures of up to as many edges
     // as are labelled at all: in a bigger one (labelled part by part)
     // finding what each label's spots cross cost more than the layout.
@@ -687,6 +680,20 @@ pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
     } else {
         Lines::default()
     };
+    spread_labels_along(l, view, &lines)
+}
+
+/// [`spread_labels`] keeping labels clear of `lines`, the lines of `l`'s
+/// edges (which moving labels leaves as they are, so a caller that needs
+/// them too makes them once).
+fn spread_labels_along(l: &mut Layout, view: &View, lines: &Lines) -> usize {
+    if l.edges.iter().all(|e| e.label.is_none()) {
+        return 0;
+    }
+    let mut boxes = Grid::default();
+    for b in &l.nodes {
+        boxes.insert(box_rect(b));
+    }
     let home: Vec<Option<Point>> = l.edges.iter().map(|e| e.label).collect();
     let mut taken = Grid::default();
     // The edge each rectangle in `taken` belongs to.

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::{
     EdgePath, Engine, Grid, Layout, Lines, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
-    node_size, normalise, row_centre, shift_edge, spread_labels, sub_view,
+    node_size, normalise, row_centre, shift_edge, spread_labels_along, sub_view,
 };
 use crate::diagram::View;
 use crate::diagram::metrics::{TEXT_SIZE, text_width};
@@ -926,9 +926,10 @@ fn finish(view: &View, ordered: Ordered, sizes: Vec<(f64, f64)>, widen: bool) ->
     let mut gaps = vec![RANK_GAP; layers_n];
     for round in 0.. {
         let Drawn { mut layout, top } = draw(view, &placed, &gaps);
-        spread_labels(&mut layout, view);
+        let lines = Lines::of(&layout);
+        spread_labels_along(&mut layout, view, &lines);
         let mut grew = false;
-        for (r, why) in crowded_gaps(view, &layout, &placed.rank, &top) {
+        for (r, why) in crowded_gaps(view, &layout, &lines, &placed.rank, &top) {
             if why == Crowding::OwnLine && round >= OWN_LINE_ROUNDS {
                 continue;
             }
@@ -962,8 +963,15 @@ const OWN_LINE_ROUNDS: usize = 4;
 /// The gaps (by the layer above them) holding an edge label that covers a
 /// box or another label, or sits on its own line, and why (a label level
 /// with a layer's boxes counts for the gap below them). `top` holds the
-/// layers' tops before the layout was normalised.
-fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<(usize, Crowding)> {
+/// layers' tops before the layout was normalised; `lines` are the lines of
+/// `l`'s edges.
+fn crowded_gaps(
+    view: &View,
+    l: &Layout,
+    lines: &Lines,
+    rank: &[usize],
+    top: &[f64],
+) -> Vec<(usize, Crowding)> {
     let Some(first) = l.nodes.first() else {
         return Vec::new();
     };
@@ -983,7 +991,6 @@ fn crowded_gaps(view: &View, l: &Layout, rank: &[usize], top: &[f64]) -> Vec<(us
             rects.push((c.y - dy, r, i));
         }
     }
-    let lines = Lines::of(l);
     let mut out: Vec<(usize, Crowding)> = Vec::new();
     for (y, r, i) in rects {
         // A label always covers itself.
