@@ -906,59 +906,58 @@ impl Paint<'_> {
         };
         let zooming = zoom != last_zoom;
         let in_sight = self.cam.visible(self.view);
-        let usable = cached
-            .as_ref()
-            .filter(|p| p.key == key && p.covers.contains_rect(in_sight))
-            .filter(|p| {
-                let stretch = zoom / p.zoom;
-                p.zoom == zoom || (zooming && (FAR_STRETCH.0..=FAR_STRETCH.1).contains(&stretch))
-            })
-            .is_some();
-        let picture = if usable {
-            cached.expect("usable picture")
-        } else {
-            // Room around the view when the next frames will want it: the
-            // view left a picture of this zoom (panning), or the view grows
-            // (zooming out).
-            let panning = cached
-                .as_ref()
-                .is_some_and(|p| p.key == key && p.zoom == zoom);
-            let widening = zooming && zoom < last_zoom;
-            let share = if panning || widening { FAR_MARGIN } else { 0.0 };
-            let margin = self.view.size() * share;
-            let w = ((self.view.width() + 2.0 * margin.x) * ppp)
-                .round()
-                .max(1.0) as usize;
-            let h = ((self.view.height() + 2.0 * margin.y) * ppp)
-                .round()
-                .max(1.0) as usize;
-            // The picture's pixels on whole screen pixels.
-            let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
-            let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
-            let covers = Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * zoom));
-            let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
-            let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
-            PicturesMade::count(ctx, |c| c.far += 1);
-            // Smooth sampling for the stretched frames; drawn at its own
-            // zoom, each texel falls on one pixel and is shown as it is.
-            let texture = match cached {
-                Some(mut p) => {
-                    p.texture.set(image, egui::TextureOptions::LINEAR);
-                    p.texture
-                }
-                None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::LINEAR),
-            };
-            let p = FarPicture {
-                key,
-                zoom,
-                origin,
-                covers,
-                opaque,
-                size: (w, h),
-                texture,
-            };
-            ctx.data_mut(|d| d.insert_temp(id, p.clone()));
-            p
+        let serves = |p: &FarPicture| {
+            p.key == key
+                && p.covers.contains_rect(in_sight)
+                && (p.zoom == zoom
+                    || (zooming && (FAR_STRETCH.0..=FAR_STRETCH.1).contains(&(zoom / p.zoom))))
+        };
+        let picture = match cached {
+            Some(p) if serves(&p) => p,
+            cached => {
+                // Room around the view when the next frames will want it: the
+                // view left a picture of this zoom (panning), or the view grows
+                // (zooming out).
+                let panning = cached
+                    .as_ref()
+                    .is_some_and(|p| p.key == key && p.zoom == zoom);
+                let widening = zooming && zoom < last_zoom;
+                let share = if panning || widening { FAR_MARGIN } else { 0.0 };
+                let margin = self.view.size() * share;
+                let w = ((self.view.width() + 2.0 * margin.x) * ppp)
+                    .round()
+                    .max(1.0) as usize;
+                let h = ((self.view.height() + 2.0 * margin.y) * ppp)
+                    .round()
+                    .max(1.0) as usize;
+                // The picture's pixels on whole screen pixels.
+                let origin_px = ((self.view.min - margin).to_vec2() * ppp).round();
+                let origin = self.cam.to_world(self.view, (origin_px / ppp).to_pos2());
+                let covers = Rect::from_min_size(origin, vec2(w as f32, h as f32) / (ppp * zoom));
+                let opaque = !scene.clusters.iter().any(|c| c.rect.intersects(covers));
+                let image = self.far_image(scene, state, origin, covers, ppp, (w, h), opaque);
+                PicturesMade::count(ctx, |c| c.far += 1);
+                // Smooth sampling for the stretched frames; drawn at its own
+                // zoom, each texel falls on one pixel and is shown as it is.
+                let texture = match cached {
+                    Some(mut p) => {
+                        p.texture.set(image, egui::TextureOptions::LINEAR);
+                        p.texture
+                    }
+                    None => ctx.load_texture("iptviz-far", image, egui::TextureOptions::LINEAR),
+                };
+                let p = FarPicture {
+                    key,
+                    zoom,
+                    origin,
+                    covers,
+                    opaque,
+                    size: (w, h),
+                    texture,
+                };
+                ctx.data_mut(|d| d.insert_temp(id, p.clone()));
+                p
+            }
         };
         let at = self.cam.to_screen(self.view, picture.origin);
         let rect = if picture.zoom == zoom {
