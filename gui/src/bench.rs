@@ -47,6 +47,9 @@ pub struct Bench {
     /// each interval, and during this frame.
     reading_busy: Vec<bool>,
     busy: bool,
+    /// `IPTVIZ_BENCH_ZOOM`: every frame zooms around this zoom instead of
+    /// following the script.
+    hold_zoom: Option<f32>,
 }
 
 impl Bench {
@@ -75,6 +78,10 @@ impl Bench {
             reading_ui_times: Vec::new(),
             reading_busy: Vec::new(),
             busy: false,
+            hold_zoom: std::env::var("IPTVIZ_BENCH_ZOOM")
+                .ok()
+                .and_then(|z| z.parse::<f32>().ok())
+                .filter(|z| z.is_finite() && *z > 0.0),
         }
     }
 
@@ -153,6 +160,14 @@ impl Bench {
         let phase = (t * 3.0).floor() as u32;
         let local = t * 3.0 - phase as f32;
         self.phase = phase.min(2);
+        if let Some(z) = self.hold_zoom {
+            // One zoom level to profile: zooming in and out by a tenth
+            // around it, where the zoom script passes in a few frames.
+            self.phase = 2;
+            cam.zoom = z * (1.0 + 0.1 * (local * 40.0).sin());
+            cam.center = bounds.left_top() + vec2(bounds.width() * 0.3, 400.0);
+            return self.seen >= self.frames;
+        }
         match phase {
             0 => {
                 cam.zoom = base.zoom * 1.5;
@@ -182,10 +197,31 @@ impl Bench {
         self.seen >= self.frames
     }
 
+    /// Each measured frame as a CSV row (phase, zoom, whole-frame time,
+    /// process CPU time), for finding which frames are slow.
+    fn write_frames(&self, path: &std::path::Path) {
+        let mut out = String::from("phase,zoom,interval_ms,process_ms\n");
+        for (i, d) in self.intervals.iter().enumerate() {
+            out += &format!(
+                "{},{},{:.3},{:.3}\n",
+                self.phases[i],
+                self.zooms[i],
+                d.as_secs_f64() * 1e3,
+                self.process_times[i].as_secs_f64() * 1e3
+            );
+        }
+        if let Err(e) = std::fs::write(path, out) {
+            eprintln!("iptviz-gui: cannot write {}: {e}", path.display());
+        }
+    }
+
     /// Prints the statistics to stdout (once).
     pub fn report(&mut self, boxes: usize) {
         if std::mem::replace(&mut self.reported, true) {
             return;
+        }
+        if let Some(path) = std::env::var_os("IPTVIZ_BENCH_CSV") {
+            self.write_frames(std::path::Path::new(&path));
         }
         println!(
             "bench: {} frames measured, {boxes} boxes in the scene",

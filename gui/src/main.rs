@@ -18,8 +18,9 @@ SECS reads CTFILE again every SECS seconds as if it were the live table
 OLD opens the Compare view: FILE (the new side) against OLD. --pcap
 replays a pcap or pcapng capture through the rules once they are loaded
 (the capture panel, and edges as wide as its packets). --bench-frames pans
-and zooms N frames and prints frame times; --smoke-test loads, draws 30
-frames and exits.";
+and zooms N frames and prints frame times (IPTVIZ_BENCH_ZOOM=Z zooms around
+Z only; IPTVIZ_BENCH_CSV=FILE writes every frame's zoom and times);
+--smoke-test loads, draws 30 frames and exits.";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options::default();
