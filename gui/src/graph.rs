@@ -11,6 +11,9 @@ pub struct TableGraph {
     pub service: Vec<Option<String>>,
     /// How many rules jump to each chain.
     pub referenced: Vec<u32>,
+    /// Rules in the table (the table list shows it every frame; summing
+    /// 40,000 chains' rules a frame cost a cluster-sized table 0.3 ms).
+    pub rules: usize,
 }
 
 impl TableGraph {
@@ -44,6 +47,7 @@ impl TableGraph {
         TableGraph {
             service,
             referenced,
+            rules: table.rule_count(),
         }
     }
 }

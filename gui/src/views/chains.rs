@@ -18,7 +18,9 @@ pub fn show(ui: &mut Ui, state: &AppState, filter: &mut String) -> Vec<Action> {
             "{}  ({} chains, {} rules)",
             t.name,
             t.chains.len(),
-            t.rule_count()
+            doc.graphs
+                .get(i)
+                .map_or_else(|| t.rule_count(), |g| g.rules)
         );
         if ui.selectable_label(i == state.table, text).clicked() {
             actions.push(Action::SetTable(i));
