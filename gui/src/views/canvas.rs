@@ -757,6 +757,11 @@ impl Paint<'_> {
         // (hundreds of anti-aliased lines across the whole view were the
         // slowest frames at 1:1) and say least: drawn thin, on their path.
         let thin_passing = visible.len() > PASSING_THIN;
+        // Also those with an end in sight while the boxes are too small for
+        // their own text: a hundred anti-aliased lines there cost the
+        // software renderer as much as the rest of the frame, and at that
+        // size their smooth sides are not what one sees (heads stay).
+        let thin_all = thin_passing && z < TEXT_ZOOM;
         let in_sight = self.cam.visible(self.view);
         for &i in visible {
             let e = &scene.edges[i];
@@ -779,15 +784,19 @@ impl Paint<'_> {
                 );
                 continue;
             }
+            let passing = !e.points.first().is_some_and(|p| in_sight.contains(*p))
+                && !e.points.last().is_some_and(|p| in_sight.contains(*p));
             if thin_passing
                 && !touches
                 && e.look.dash == style::Dash::Solid
-                && !e.points.first().is_some_and(|p| in_sight.contains(*p))
-                && !e.points.last().is_some_and(|p| in_sight.contains(*p))
+                && (passing || thin_all)
             {
                 let line = edge_polyline(e, self.cam, self.view, false);
                 for run in runs_in(&line, self.view.expand(2.0)) {
                     thin_line(&mut thin, run, colour);
+                }
+                if !passing && let Some(head) = arrow_head(e, self.cam, self.view) {
+                    out.push(Shape::convex_polygon(head.to_vec(), colour, Stroke::NONE));
                 }
                 continue;
             }
@@ -836,6 +845,7 @@ impl Paint<'_> {
     pub(crate) fn edge_labels(&self, scene: &Scene, visible: &[usize]) {
         let size = font_size(style::TEXT_SIZE, self.cam.zoom);
         let colour = palette::ink(style::INK, self.dark);
+        let ppp = self.painter.ctx().pixels_per_point();
         for &i in visible {
             let e = &scene.edges[i];
             let Some(at) = e.label_at else { continue };
@@ -848,7 +858,7 @@ impl Paint<'_> {
             let centre = self.cam.to_screen(self.view, at);
             let rect = Rect::from_center_size(centre, galley.size());
             self.painter
-                .rect_filled(rect.expand(1.5), 2.0, self.background);
+                .add(flat_rects([rect.expand(1.5)], self.background, ppp));
             self.painter.galley(rect.min, galley, colour);
         }
     }
@@ -1232,9 +1242,9 @@ impl Paint<'_> {
         let halo = self.background.gamma_multiply(0.8);
         let colour = palette::ink(style::INK, self.dark);
         let font = FontId::monospace(px);
-        for &(_, rect) in &chosen {
-            self.painter.rect_filled(rect, 2.0, halo);
-        }
+        let ppp = self.painter.ctx().pixels_per_point();
+        self.painter
+            .add(flat_rects(chosen.iter().map(|&(_, r)| r), halo, ppp));
         for (i, rect) in chosen {
             let galley =
                 self.painter
@@ -1252,7 +1262,8 @@ impl Paint<'_> {
 
     /// [`Paint::node_shape`] with another look (a Compare mark).
     fn node_shape_with(&self, out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect) {
-        box_shapes(out, look, r, self.cam.zoom, self.dark);
+        let ppp = self.painter.ctx().pixels_per_point();
+        box_shapes(out, look, r, self.cam.zoom, self.dark, ppp);
     }
 
     /// Label lines placed as the SVG places them: centred on the front box,
@@ -1309,16 +1320,34 @@ impl Paint<'_> {
 }
 
 /// The library's shape for a box in screen rect `r` at zoom `z`: square
-/// built-ins, rounded user chains, stacked groups, pill targets.
-fn box_shapes(out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect, z: f32, dark: bool) {
+/// built-ins, rounded user chains, stacked groups, pill targets. `ppp` is
+/// the screen's pixels per point.
+///
+/// The fill is a mesh of its own ([`rounded_fill`]) and the outline an
+/// unfilled shape over it: egui would fill a rounded box as one fan of
+/// long slivers from a corner, with an anti-aliased fringe that the
+/// outline covers anyway, and on the software renderer those slivers cost
+/// several times the box's own area (a fifth of a zoomed-out frame of the
+/// cluster-sized nat table).
+fn box_shapes(
+    out: &mut Vec<Shape>,
+    look: &style::NodeStyle,
+    r: Rect,
+    z: f32,
+    dark: bool,
+    ppp: f32,
+) {
     let fill = palette::fill(look.fill, dark);
     let stroke = Stroke::new(
         (look.stroke_width as f32 * z).max(1.0),
         palette::ink(look.stroke, dark),
     );
     let mut boxed = |r: Rect, rad: CornerRadius| {
+        let r = snap_rect(r, ppp, stroke.width);
+        let mut mesh = egui::Mesh::default();
+        rounded_fill(&mut mesh, r, rad.nw as f32, fill);
+        out.push(Shape::mesh(mesh));
         if look.dashed {
-            out.push(Shape::rect_filled(r, rad, fill));
             let c = [
                 r.left_top(),
                 r.right_top(),
@@ -1328,11 +1357,10 @@ fn box_shapes(out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect, z: f32, da
             ];
             out.extend(Shape::dashed_line(&c, stroke, 5.0 * z, 3.0 * z));
         } else {
-            // Fill and outline as one shape: one path for the tessellator.
             out.push(Shape::Rect(egui::epaint::RectShape::new(
                 r,
                 rad,
-                fill,
+                Color32::TRANSPARENT,
                 stroke,
                 StrokeKind::Middle,
             )));
@@ -1355,6 +1383,84 @@ fn box_shapes(out: &mut Vec<Shape>, look: &style::NodeStyle, r: Rect, z: f32, da
     }
 }
 
+/// `r` placed as egui's tessellator places a rectangle outlined `stroke`
+/// points wide: corners on pixel centres for an outline an odd number of
+/// pixels wide (so that it is sharp), on whole pixels otherwise. A fill
+/// made here then meets the outline egui draws round the same rectangle.
+fn snap_rect(r: Rect, ppp: f32, stroke: f32) -> Rect {
+    let px = stroke * ppp;
+    let centre = stroke > 0.0 && (px <= 1.0 || px.round() as i64 % 2 == 1);
+    let snap = |v: f32| {
+        if centre {
+            ((v * ppp - 0.5).round() + 0.5) / ppp
+        } else {
+            (v * ppp).round() / ppp
+        }
+    };
+    Rect::from_min_max(
+        pos2(snap(r.min.x), snap(r.min.y)),
+        pos2(snap(r.max.x), snap(r.max.y)),
+    )
+}
+
+/// The inside of `r` with corners rounded by `rad`, added to `mesh` as
+/// compact triangles without an anti-aliased fringe: a band across the
+/// middle, a band above and below it between the corners, and a small fan
+/// in each corner.
+fn rounded_fill(mesh: &mut egui::Mesh, r: Rect, rad: f32, colour: Color32) {
+    if colour == Color32::TRANSPARENT || !r.is_positive() {
+        return;
+    }
+    let rad = rad.min(r.width() / 2.0).min(r.height() / 2.0).max(0.0);
+    if rad < 0.5 {
+        mesh.add_colored_rect(r, colour);
+        return;
+    }
+    let (l, t, rr, b) = (r.left(), r.top(), r.right(), r.bottom());
+    mesh.add_colored_rect(
+        Rect::from_min_max(pos2(l, t + rad), pos2(rr, b - rad)),
+        colour,
+    );
+    mesh.add_colored_rect(
+        Rect::from_min_max(pos2(l + rad, t), pos2(rr - rad, t + rad)),
+        colour,
+    );
+    mesh.add_colored_rect(
+        Rect::from_min_max(pos2(l + rad, b - rad), pos2(rr - rad, b)),
+        colour,
+    );
+    let steps = ((rad * 0.5).ceil() as u32).clamp(2, 8);
+    let quarter = std::f32::consts::FRAC_PI_2;
+    for (centre, start) in [
+        (pos2(rr - rad, t + rad), -quarter),
+        (pos2(rr - rad, b - rad), 0.0),
+        (pos2(l + rad, b - rad), quarter),
+        (pos2(l + rad, t + rad), 2.0 * quarter),
+    ] {
+        let base = mesh.vertices.len() as u32;
+        mesh.colored_vertex(centre, colour);
+        for k in 0..=steps {
+            let a = start + quarter * k as f32 / steps as f32;
+            mesh.colored_vertex(centre + rad * vec2(a.cos(), a.sin()), colour);
+        }
+        for k in 0..steps {
+            mesh.add_triangle(base, base + 1 + k, base + 2 + k);
+        }
+    }
+}
+
+/// Flat rectangles (the halos under labels) as one mesh of plain quads on
+/// whole pixels: drawn as shapes, each would get an anti-aliased fringe
+/// of thin slivers, which cost the software renderer more than the
+/// rectangle itself (1.7 ms a frame for the names shown far out).
+fn flat_rects(rects: impl IntoIterator<Item = Rect>, colour: Color32, ppp: f32) -> Shape {
+    let mut mesh = egui::Mesh::default();
+    for r in rects {
+        mesh.add_colored_rect(snap_rect(r, ppp, 0.0), colour);
+    }
+    Shape::mesh(mesh)
+}
+
 /// The library's legend for this scene ([`style::legend_for`]), in a
 /// corner of the canvas.
 pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect, dark: bool) {
@@ -1363,12 +1469,18 @@ pub(crate) fn legend(ui: &Ui, painter: &egui::Painter, scene: &Scene, view: Rect
 
 /// The sample of one legend entry, 28 by 16 points from `at`: a box in
 /// the entry's look, or an edge with its arrow head.
-pub(crate) fn legend_item(out: &mut Vec<Shape>, item: &style::LegendItem, at: Pos2, dark: bool) {
+pub(crate) fn legend_item(
+    out: &mut Vec<Shape>,
+    item: &style::LegendItem,
+    at: Pos2,
+    dark: bool,
+    ppp: f32,
+) {
     let (x, y) = (at.x, at.y);
     match item {
         style::LegendItem::Node(look) => {
             let r = Rect::from_min_size(pos2(x, y + 1.0), vec2(28.0, 14.0));
-            box_shapes(out, look, r, 1.0, dark);
+            box_shapes(out, look, r, 1.0, dark, ppp);
         }
         style::LegendItem::Edge(look) => {
             let c = palette::ink(look.colour, dark);
@@ -1421,7 +1533,13 @@ pub(crate) fn legend_entries(
         .data_mut(|d| d.insert_temp(legend_rect_id(), Some(bg)));
     let mut shapes = Vec::new();
     for e in entries {
-        legend_item(&mut shapes, &e.item, pos2(x, y), dark);
+        legend_item(
+            &mut shapes,
+            &e.item,
+            pos2(x, y),
+            dark,
+            painter.ctx().pixels_per_point(),
+        );
         painter.text(
             pos2(x + 36.0, y + 8.0),
             Align2::LEFT_CENTER,
@@ -1481,6 +1599,109 @@ pub(crate) fn minimap(ui: &mut Ui, scene: &Scene, cam: &mut Camera, view: Rect, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Area of each triangle of `mesh`, and the area of its bounding box
+    /// (what the software renderer walks to find the triangle's pixels).
+    fn triangle_areas(mesh: &egui::Mesh) -> (f32, f32) {
+        let (mut area, mut boxes) = (0.0, 0.0);
+        for t in mesh.indices.chunks(3) {
+            let [a, b, c] = [0, 1, 2].map(|k| mesh.vertices[t[k] as usize].pos);
+            area += ((b - a).x * (c - a).y - (b - a).y * (c - a).x).abs() / 2.0;
+            boxes += Rect::from_points(&[a, b, c]).area();
+        }
+        (area, boxes)
+    }
+
+    #[test]
+    fn rounded_fill_covers_the_rounded_box_without_slivers() {
+        let r = Rect::from_min_max(pos2(10.0, 20.0), pos2(170.0, 34.0));
+        for rad in [0.0, 2.0, 7.0] {
+            let mut mesh = egui::Mesh::default();
+            rounded_fill(&mut mesh, r, rad, Color32::RED);
+            let (area, boxes) = triangle_areas(&mesh);
+            let want = r.area() - (4.0 - std::f32::consts::PI) * rad * rad;
+            assert!(
+                (area - want).abs() < 0.02 * r.area(),
+                "radius {rad}: area {area}, want {want}"
+            );
+            // A triangle's box is at least twice its area: these walk
+            // little more than that.
+            assert!(boxes < 2.5 * r.area(), "radius {rad}: boxes {boxes}");
+            // egui's own fill of the same box: one fan from a corner, and a
+            // fringe of slivers.
+            let mut egui_mesh = egui::Mesh::default();
+            let mut t = egui::epaint::Tessellator::new(
+                1.0,
+                egui::epaint::TessellationOptions::default(),
+                [1, 1],
+                vec![],
+            );
+            t.tessellate_shape(
+                Shape::rect_filled(r, radius(rad), Color32::RED),
+                &mut egui_mesh,
+            );
+            let (_, egui_boxes) = triangle_areas(&egui_mesh);
+            if rad > 0.0 {
+                assert!(
+                    boxes * 2.0 < egui_boxes,
+                    "radius {rad}: {boxes} against egui's {egui_boxes}"
+                );
+            }
+            assert!(
+                mesh.vertices.iter().all(|v| r.expand(0.01).contains(v.pos)),
+                "radius {rad}: a vertex outside the box"
+            );
+        }
+    }
+
+    #[test]
+    fn rounded_fill_of_a_pill_and_of_nothing() {
+        // A pill: the radius is half the height, the middle band empty.
+        let r = Rect::from_min_max(pos2(0.0, 0.0), pos2(40.0, 14.0));
+        let mut mesh = egui::Mesh::default();
+        rounded_fill(&mut mesh, r, 7.0, Color32::RED);
+        let (area, _) = triangle_areas(&mesh);
+        let want = 26.0 * 14.0 + std::f32::consts::PI * 49.0;
+        assert!((area - want).abs() < 0.03 * want, "pill area {area}");
+        let mut empty = egui::Mesh::default();
+        rounded_fill(&mut empty, Rect::NOTHING, 3.0, Color32::RED);
+        rounded_fill(&mut empty, r, 3.0, Color32::TRANSPARENT);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn snap_rect_puts_odd_outlines_on_pixel_centres() {
+        let r = Rect::from_min_max(pos2(10.3, 20.6), pos2(50.2, 40.4));
+        let odd = snap_rect(r, 1.0, 1.0);
+        assert_eq!(odd, Rect::from_min_max(pos2(10.5, 20.5), pos2(50.5, 40.5)));
+        let even = snap_rect(r, 1.0, 2.0);
+        assert_eq!(even, Rect::from_min_max(pos2(10.0, 21.0), pos2(50.0, 40.0)));
+        assert_eq!(snap_rect(r, 1.0, 0.0), even);
+        // At two pixels a point a one-point outline is two pixels wide.
+        let hidpi = snap_rect(r, 2.0, 1.0);
+        assert_eq!(
+            hidpi,
+            Rect::from_min_max(pos2(10.5, 20.5), pos2(50.0, 40.5))
+        );
+    }
+
+    #[test]
+    fn label_halos_are_two_triangles_each() {
+        let rects = [
+            Rect::from_min_size(pos2(0.2, 0.2), vec2(30.0, 13.0)),
+            Rect::from_min_size(pos2(40.0, 5.7), vec2(22.4, 13.0)),
+        ];
+        let Shape::Mesh(mesh) = flat_rects(rects, Color32::BLACK, 1.0) else {
+            panic!("not a mesh");
+        };
+        assert_eq!(mesh.vertices.len(), 8);
+        assert_eq!(mesh.indices.len(), 12);
+        assert!(
+            mesh.vertices
+                .iter()
+                .all(|v| v.pos.x.fract() == 0.0 && v.pos.y.fract() == 0.0)
+        );
+    }
 
     #[test]
     fn zoom_keeps_the_anchor_in_place() {

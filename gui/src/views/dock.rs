@@ -245,7 +245,13 @@ fn paint_legend(
         let mut x = area.left() + 8.0;
         for &i in row {
             let e = &entries[i];
-            legend_item(&mut shapes, &e.item, pos2(x, y), dark);
+            legend_item(
+                &mut shapes,
+                &e.item,
+                pos2(x, y),
+                dark,
+                painter.ctx().pixels_per_point(),
+            );
             painter.text(
                 pos2(x + 36.0, y + 8.0),
                 Align2::LEFT_CENTER,
