@@ -668,9 +668,10 @@ fn label_spots(e: &EdgePath, label: &str, home: Point) -> Vec<Point> {
 /// the first free spot of [`label_spots`]. A moved label's rectangle thus
 /// always touches its own line or comes within 20 px of it. Labels clear
 /// where they are keep their place, earlier edges first. When a label has
-/// no free spot, one spot blocked by a single other label is freed by moving
-/// that label to another spot of its own; failing that the label stays put.
-/// Returns how many stayed put that way.
+/// no free spot (or free spots only on its own line), one spot (off its
+/// line) blocked by one or two other labels is freed by moving them to
+/// other spots of their own; failing that the label stays put (or on its
+/// line). Returns how many stayed put for want of any free spot.
 pub(crate) fn spread_labels(l: &mut Layout, view: &View) -> usize {
     // Lines are kept clear of labels in pictures of up to as many edges
     // as are labelled at all: in a bigger one (labelled part by part)
@@ -760,13 +761,15 @@ fn spread_labels_along(l: &mut Layout, view: &View, lines: &Lines) -> usize {
             best = Some((0, q));
         }
         let mut at = best.map(|(_, p)| p);
-        if at.is_none() {
-            // Make room: move the labels in the way (one, else two) elsewhere
-            // on their own edges.
+        // Nothing clear, or only spots on its own line: make room by moving
+        // the labels in the way (one, else two) elsewhere on their own
+        // edges; in the second case only for a spot off its own line.
+        let on_own_line = at.is_some_and(|p| lines.crosses_edge(label_rect(text, p), i));
+        if at.is_none() || on_own_line {
             'evict: for most in [1, 2] {
                 for &p in &spots {
                     let q = label_rect(text, p);
-                    if !fits(&q) {
+                    if !fits(&q) || (on_own_line && lines.crosses_edge(q, i)) {
                         continue;
                     }
                     let blocking = taken.hitting(q);
