@@ -1543,23 +1543,31 @@ pub(crate) fn legend_entries(
         .data_mut(|d| d.insert_temp(legend_rect_id(), Some(bg)));
     let mut shapes = Vec::new();
     for e in entries {
-        legend_item(
-            &mut shapes,
-            &e.item,
-            pos2(x, y),
-            dark,
-            painter.ctx().pixels_per_point(),
-        );
-        painter.text(
-            pos2(x + 36.0, y + 8.0),
-            Align2::LEFT_CENTER,
-            &e.label,
-            font.clone(),
-            colour,
-        );
+        legend_entry(&mut shapes, painter, e, pos2(x, y), dark, &font, colour);
         y += row;
     }
     painter.extend(shapes);
+}
+
+/// One legend entry at `at`: its sample ([`legend_item`]) into `shapes`,
+/// its label beside it.
+pub(crate) fn legend_entry(
+    shapes: &mut Vec<Shape>,
+    painter: &egui::Painter,
+    e: &style::LegendEntry,
+    at: Pos2,
+    dark: bool,
+    font: &FontId,
+    colour: Color32,
+) {
+    legend_item(shapes, &e.item, at, dark, painter.ctx().pixels_per_point());
+    painter.text(
+        at + vec2(36.0, 8.0),
+        Align2::LEFT_CENTER,
+        &e.label,
+        font.clone(),
+        colour,
+    );
 }
 
 pub(crate) fn zoom_label(painter: &egui::Painter, view: Rect, cam: &Camera, ui: &Ui, busy: bool) {

@@ -4,13 +4,13 @@
 //! away (the choice is remembered between runs).
 
 use egui::{
-    Align, Align2, Color32, Context, FontId, Id, Layout, Pos2, Rect, Sense, Stroke, StrokeKind, Ui,
+    Align, Color32, Context, FontId, Id, Layout, Pos2, Rect, Sense, Stroke, StrokeKind, Ui,
     UiBuilder, Vec2, pos2, vec2,
 };
 use iptviz::render::style;
 use serde::{Deserialize, Serialize};
 
-use super::canvas::{Camera, legend_item};
+use super::canvas::{Camera, legend_entry};
 use crate::palette;
 use crate::scene::Scene;
 
@@ -245,20 +245,7 @@ fn paint_legend(
         let mut x = area.left() + 8.0;
         for &i in row {
             let e = &entries[i];
-            legend_item(
-                &mut shapes,
-                &e.item,
-                pos2(x, y),
-                dark,
-                painter.ctx().pixels_per_point(),
-            );
-            painter.text(
-                pos2(x + 36.0, y + 8.0),
-                Align2::LEFT_CENTER,
-                &e.label,
-                font.clone(),
-                colour,
-            );
+            legend_entry(&mut shapes, painter, e, pos2(x, y), dark, &font, colour);
             x += entry_width(e);
         }
     }
