@@ -116,3 +116,50 @@ fn output_file() {
     assert!(svg.ends_with("</svg>\n"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A dump with thousands of bad lines (an anonymised one, say) used to print
+/// every problem before the drawing's own messages; commands other than
+/// `check` now print the first 20 and count the rest.
+#[test]
+fn render_of_a_dump_with_many_bad_lines_does_not_print_every_problem() {
+    let mut text =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for n in 0..35 {
+        text.push_str(&format!(
+            "-A INPUT -s 10.0.0.{n}/32 -m mac --mac-source XX:XX:XX:XX:XX:XX -j ACCEPT\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let stderr_of = |args: &[&str]| {
+        let out = iptviz()
+            .args(args)
+            .write_stdin(text.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?} exits 1 on errors");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let render = stderr_of(&["render", "-", "-o", "/dev/null"]);
+    assert_eq!(
+        render.matches("error: -m mac --mac-source").count(),
+        20,
+        "{render}"
+    );
+    assert!(
+        render.contains("<stdin>: 15 more errors not shown; `iptviz check FILE` lists them all"),
+        "{render}"
+    );
+    let lint = stderr_of(&["lint", "-"]);
+    assert_eq!(
+        lint.matches("error: -m mac --mac-source").count(),
+        20,
+        "{lint}"
+    );
+    let check = stderr_of(&["check", "-"]);
+    assert_eq!(
+        check.matches("is not a MAC address").count(),
+        35,
+        "check lists all: {check}"
+    );
+    assert!(!check.contains("not shown"), "{check}");
+}

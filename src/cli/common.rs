@@ -244,3 +244,85 @@ impl Drop for FileOutput {
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
+
+/// How many of an input's problems a command other than `check` prints
+/// before it sums up the rest: a dump with thousands of bad lines should
+/// not bury the command's own output.
+pub const PROBLEMS_SHOWN: usize = 20;
+
+/// Prints the problems of `name` (only its errors when `errors_only`) on
+/// stderr, at most [`PROBLEMS_SHOWN`] of them, then one line counting the
+/// rest and naming the command that lists them all.
+pub fn report_problems(problems: &[iptviz::parse::Problem], name: &str, errors_only: bool) {
+    let wanted =
+        |p: &&iptviz::parse::Problem| !errors_only || p.severity == iptviz::parse::Severity::Error;
+    let mut rest_errors = 0usize;
+    let mut rest_warnings = 0usize;
+    for (n, p) in problems.iter().filter(wanted).enumerate() {
+        if n < PROBLEMS_SHOWN {
+            eprintln!("{}", p.render(name));
+        } else if p.severity == iptviz::parse::Severity::Error {
+            rest_errors += 1;
+        } else {
+            rest_warnings += 1;
+        }
+    }
+    if rest_errors + rest_warnings > 0 {
+        eprintln!("{}", more_problems_line(name, rest_errors, rest_warnings));
+    }
+}
+
+/// The line that stands for the problems not printed.
+fn more_problems_line(name: &str, errors: usize, warnings: usize) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let what = match (errors, warnings) {
+        (e, 0) => count(e, "more error"),
+        (0, w) => count(w, "more warning"),
+        (e, w) => format!("{} and {}", count(e, "more error"), count(w, "warning")),
+    };
+    let file = if name.starts_with("live:") {
+        "--live".to_string()
+    } else if name == "-" || name.starts_with('<') {
+        "FILE".to_string()
+    } else {
+        shell_word(name)
+    };
+    format!("iptviz: {name}: {what} not shown; `iptviz check {file}` lists them all")
+}
+
+/// `s` as one shell word: as it is when it holds nothing the shell reads
+/// specially, else in single quotes.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@%,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_problems_line_counts_and_names_the_check_command() {
+        assert_eq!(
+            more_problems_line("a.rules", 3, 0),
+            "iptviz: a.rules: 3 more errors not shown; `iptviz check a.rules` lists them all"
+        );
+        assert_eq!(
+            more_problems_line("my dump", 1, 2),
+            "iptviz: my dump: 1 more error and 2 warnings not shown; `iptviz check 'my dump'` lists them all"
+        );
+        assert!(
+            more_problems_line("<stdin>", 0, 1)
+                .contains("1 more warning not shown; `iptviz check FILE`")
+        );
+        assert!(
+            more_problems_line("live: iptables-save -c", 5, 0).contains("`iptviz check --live`")
+        );
+    }
+}

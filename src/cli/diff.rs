@@ -83,13 +83,7 @@ fn load(a: &DiffArgs, l: Loaded) -> Result<(String, Parsed), ExitCode> {
         }
     };
     if parsed.error_count() > 0 {
-        for p in parsed
-            .problems
-            .iter()
-            .filter(|p| p.severity == iptviz::Severity::Error)
-        {
-            eprintln!("{}", p.render(&l.name));
-        }
+        super::common::report_problems(&parsed.problems, &l.name, true);
         eprintln!(
             "iptviz: {} has {} error(s); not comparing a partly read ruleset",
             l.name,

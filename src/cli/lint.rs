@@ -72,9 +72,7 @@ pub fn lint_cmd(a: LintArgs) -> anyhow::Result<ExitCode> {
     let mut any = false;
     let mut reports = Vec::new();
     for i in &inputs {
-        for p in &i.parsed.problems {
-            eprintln!("{}", p.render(&i.name));
-        }
+        super::common::report_problems(&i.parsed.problems, &i.name, false);
         any |= i.parsed.error_count() > 0;
         i.note_nft_not_analysed("lint");
         let r = lint(&i.parsed.ruleset);

@@ -122,9 +122,7 @@ pub fn reach(a: ReachArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no rules of the wanted family were read");
     };
     let mut code = ExitCode::SUCCESS;
-    for p in &input.parsed.problems {
-        eprintln!("{}", p.render(&input.name));
-    }
+    super::common::report_problems(&input.parsed.problems, &input.name, false);
     if input.parsed.error_count() > 0 {
         code = ExitCode::from(1);
     }
@@ -306,9 +304,7 @@ pub fn spoof(a: SpoofArgs) -> anyhow::Result<ExitCode> {
     let Some(input) = pick(inputs, a.input.ipv6) else {
         anyhow::bail!("no rules of the wanted family were read");
     };
-    for p in &input.parsed.problems {
-        eprintln!("{}", p.render(&input.name));
-    }
+    super::common::report_problems(&input.parsed.problems, &input.name, false);
     input.note_nft_not_analysed("spoof");
     let rs = &input.parsed.ruleset;
     let v6 = a.input.ipv6 || rs.family == iptviz::model::Family::Ipv6;

@@ -209,9 +209,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
             };
             match iptviz::parse::parse_owned(l.bytes, &opts) {
                 Ok(p) => {
-                    for pr in &p.problems {
-                        eprintln!("{}", pr.render(&l.name));
-                    }
+                    super::common::report_problems(&p.problems, &l.name, false);
                     Some((l.name, p.ruleset))
                 }
                 Err(e) => {
@@ -245,9 +243,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
             out = open_output(Some(&path))?;
             eprintln!("iptviz: {} drawn to {}", i.name, path.display());
         }
-        for p in &i.parsed.problems {
-            eprintln!("{}", p.render(&i.name));
-        }
+        super::common::report_problems(&i.parsed.problems, &i.name, false);
         if i.parsed.error_count() > 0 {
             code = ExitCode::from(1);
         }

@@ -723,11 +723,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<ExitCode> {
     else {
         bail!("no rules were read");
     };
-    for p in &input.parsed.problems {
-        if p.severity == iptviz::Severity::Error {
-            eprintln!("{}", p.render(&input.name));
-        }
-    }
+    super::common::report_problems(&input.parsed.problems, &input.name, true);
     let merged = with_nft_of_others(&inputs, input);
     let rs = merged.as_ref().unwrap_or(&input.parsed.ruleset);
     let mut opts = opts;

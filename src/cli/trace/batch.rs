@@ -158,11 +158,7 @@ pub(super) fn run(a: &TraceArgs) -> anyhow::Result<ExitCode> {
         bail!("no rules were read");
     }
     for i in &inputs {
-        for p in &i.parsed.problems {
-            if p.severity == iptviz::Severity::Error {
-                eprintln!("{}", p.render(&i.name));
-            }
-        }
+        crate::cli::common::report_problems(&i.parsed.problems, &i.name, true);
     }
     let mut opts = opts;
     let rulesets: Vec<&Ruleset> = inputs.iter().map(|i| &i.parsed.ruleset).collect();
