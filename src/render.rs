@@ -54,6 +54,9 @@ pub enum RenderError {
         /// Boxes of the view.
         boxes: usize,
     },
+    /// Writing the output failed.
+    #[error("cannot write the drawing")]
+    Write(#[from] std::io::Error),
 }
 
 /// Largest view (in boxes) that SVG and JSON lay out: a million chains
@@ -75,6 +78,32 @@ pub fn render(view: &View, format: Format, choice: Choice) -> Result<String, Ren
     })
 }
 
+/// Lays out (unless the format is DOT) and writes a view to `w`: as
+/// [`render`], but JSON goes out as it is made instead of as one string.
+pub fn render_to(
+    view: &View,
+    format: Format,
+    choice: Choice,
+    w: &mut impl std::io::Write,
+) -> Result<(), RenderError> {
+    if format != Format::Json {
+        w.write_all(render(view, format, choice)?.as_bytes())?;
+        return Ok(());
+    }
+    if view.nodes.len() > MAX_LAID_OUT {
+        return Err(RenderError::TooBig {
+            boxes: view.nodes.len(),
+        });
+    }
+    json::write_json(view, &layout::layout(view, choice), w).map_err(|e| {
+        if e.is_io() {
+            RenderError::Write(e.into())
+        } else {
+            RenderError::Json(e)
+        }
+    })
+}
+
 /// Renders an already laid-out view (SVG or JSON; DOT ignores the layout).
 pub fn render_laid_out(view: &View, l: &Layout, format: Format) -> Result<String, RenderError> {
     Ok(match format {
@@ -82,4 +111,51 @@ pub fn render_laid_out(view: &View, l: &Layout, format: Format) -> Result<String
         Format::Svg => svg::svg(view, l),
         Format::Json => json::json(view, l)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagram::{ViewOptions, view};
+    use crate::graph::ChainGraph;
+
+    fn small_view() -> View {
+        let text = "*filter\n:INPUT DROP [0:0]\n:SSH - [0:0]\n\
+                    -A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A SSH -j ACCEPT\nCOMMIT\n";
+        let parsed = crate::parse_str(text, &crate::ParseOptions::lenient("t")).unwrap();
+        let graph = ChainGraph::build(&parsed.ruleset);
+        view(&parsed.ruleset, &graph, &ViewOptions::default()).unwrap()
+    }
+
+    /// The JSON that `render -f json` streams is the text `render` returns.
+    #[test]
+    fn json_written_as_it_is_made_is_the_rendered_text() {
+        let v = small_view();
+        for format in [Format::Json, Format::Svg, Format::Dot] {
+            let whole = render(&v, format, Choice::Auto).unwrap();
+            let mut streamed = Vec::new();
+            render_to(&v, format, Choice::Auto, &mut streamed).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole, "{format:?}");
+        }
+    }
+
+    /// A write error while streaming JSON (the reader of a pipe went away)
+    /// keeps its kind, which the CLI reads to end quietly on a closed pipe.
+    #[test]
+    fn json_streamed_into_a_closed_pipe_keeps_the_io_error() {
+        struct Closed;
+        impl std::io::Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = render_to(&small_view(), Format::Json, Choice::Auto, &mut Closed).unwrap_err();
+        match err {
+            RenderError::Write(io) => assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe),
+            other => panic!("expected a write error, got {other:?}"),
+        }
+    }
 }

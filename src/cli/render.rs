@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use iptviz::diagram::{CollapseRule, ViewOptions, default_collapse, view};
 use iptviz::graph::ChainGraph;
 use iptviz::layout::Choice;
-use iptviz::render::{Format, render};
+use iptviz::render::{Format, render_to};
 use regex::Regex;
 
 use super::common::{InputArgs, open_output, output_file};
@@ -307,8 +307,7 @@ pub fn render_cmd(a: RenderArgs) -> anyhow::Result<ExitCode> {
             }
             v
         };
-        let text = render(&v, format, choice)?;
-        out.write_all(text.as_bytes())?;
+        render_to(&v, format, choice, &mut out)?;
     }
     out.flush()?;
     Ok(code)

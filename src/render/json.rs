@@ -39,6 +39,19 @@ struct EdgeOut<'a> {
 
 /// The laid-out view as pretty JSON (deterministic: fields in fixed order).
 pub fn json(view: &View, layout: &Layout) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    write_json(view, layout, &mut out)?;
+    // serde_json writes only valid UTF-8.
+    Ok(String::from_utf8(out).expect("JSON is UTF-8"))
+}
+
+/// Writes [`json`]'s text to `w` as it is made, so that the document of a
+/// cluster-sized view (over 100 MB) is never held whole in memory.
+pub fn write_json(
+    view: &View,
+    layout: &Layout,
+    w: &mut impl std::io::Write,
+) -> Result<(), serde_json::Error> {
     let empty = EdgePath::default();
     let doc = Doc {
         title: &view.title,
@@ -68,7 +81,6 @@ pub fn json(view: &View, layout: &Layout) -> Result<String, serde_json::Error> {
             .collect(),
         diff: view.diff.as_ref(),
     };
-    let mut s = serde_json::to_string_pretty(&doc)?;
-    s.push('\n');
-    Ok(s)
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n").map_err(serde_json::Error::io)
 }
