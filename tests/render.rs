@@ -703,6 +703,78 @@ fn auto_layout_runs_no_edge_through_another_box() {
     );
 }
 
+/// Ends closer than 3 px of the edges into (or out of) one box, in every
+/// view: arrowheads stacked on one point cannot be told apart, so the
+/// layered engine spreads the ends along the box's side.
+fn stacked_ends(v: &View, l: &Layout, what: &str) -> Vec<String> {
+    let mut ends: Vec<Vec<(usize, iptviz::layout::Point)>> = vec![Vec::new(); v.nodes.len()];
+    let mut starts: Vec<Vec<(usize, iptviz::layout::Point)>> = vec![Vec::new(); v.nodes.len()];
+    for (ei, (e, p)) in v.edges.iter().zip(&l.edges).enumerate() {
+        if e.from == e.to {
+            continue;
+        }
+        if let (Some(&a), Some(&b)) = (p.points.first(), p.points.last()) {
+            starts[e.from].push((ei, a));
+            ends[e.to].push((ei, b));
+        }
+    }
+    let mut out = Vec::new();
+    for (side, lists) in [("into", &ends), ("out of", &starts)] {
+        for (n, list) in lists.iter().enumerate() {
+            for (i, &(ea, a)) in list.iter().enumerate() {
+                for &(eb, b) in &list[i + 1..] {
+                    // With `--rules`, edges of one rule row (the "… N more"
+                    // row stands for many rules) leave from that row's end,
+                    // and the rules of one chain into one box end together,
+                    // as the one edge that stands for them without `--rules`.
+                    let (x, y) = (&v.edges[ea], &v.edges[eb]);
+                    let bundle = x.from_row.is_some()
+                        && y.from_row.is_some()
+                        && if side == "out of" {
+                            x.from_row == y.from_row
+                        } else {
+                            x.from == y.from
+                        };
+                    if !bundle && (a.x - b.x).hypot(a.y - b.y) < 3.0 {
+                        let name = |ei: usize| {
+                            let e = &v.edges[ei];
+                            format!("{} -> {}", v.nodes[e.from].id, v.nodes[e.to].id)
+                        };
+                        out.push(format!(
+                            "{what}: edges {side} {} meet at one point: {} and {}",
+                            v.nodes[n].id,
+                            name(ea),
+                            name(eb)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Edges into one box arrive at distinct points, and edges out of one box
+/// leave from distinct points, in every view of every corpus dump, so that
+/// no two arrowheads are drawn on each other.
+#[test]
+fn edges_into_one_box_arrive_at_distinct_points() {
+    let mut bad: Vec<String> = Vec::new();
+    let mut edges = 0;
+    each_corpus_view(&[false, true], |name, v| {
+        let l = layout(v, Choice::Auto);
+        edges += v.edges.len();
+        bad.extend(stacked_ends(v, &l, name));
+    });
+    assert!(edges > 1000, "only {edges} edges checked");
+    assert!(
+        bad.is_empty(),
+        "{} pairs of edge ends on one point:\n{}",
+        bad.len(),
+        bad[..bad.len().min(40)].join("\n")
+    );
+}
+
 /// A chain calling 3,500 others that all call one hub (kube-proxy's
 /// KUBE-SERVICES and KUBE-MARK-MASQ, uncollapsed) used to be drawn as one
 /// strip hundreds of times wider than high; it is now cut into slices

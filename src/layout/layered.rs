@@ -775,12 +775,47 @@ fn extent(sizes: &[(f64, f64)], at: &[(f64, f64)]) -> (f64, f64) {
     })
 }
 
+/// Least distance between the ends of two edges on one side of a box.
+const PORT_GAP: f64 = 6.0;
+/// Widest a box is made to give its edges room.
+const PORT_ROOM_MAX: f64 = 320.0;
+
+/// `sizes` with boxes widened where their edges would otherwise meet the
+/// box closer than [`PORT_GAP`] (a verdict reached by two dozen rules, a
+/// chain every zone calls): the ends spread along the box's side (see
+/// `finish`) keep clear of each other, up to [`PORT_ROOM_MAX`] wide.
+fn room_for_ports(
+    mut sizes: Vec<(f64, f64)>,
+    view: &View,
+    dir: &[(usize, usize)],
+) -> Vec<(f64, f64)> {
+    let mut ins = vec![0usize; sizes.len()];
+    let mut outs = vec![0usize; sizes.len()];
+    // A bundle of rules (see `finish`) has one end.
+    let mut bundled = rustc_hash::FxHashSet::default();
+    for (e, &(u, v)) in view.edges.iter().zip(dir) {
+        if u != v && (e.from_row.is_none() || bundled.insert((u, v))) {
+            outs[u] += 1;
+            ins[v] += 1;
+        }
+    }
+    for (s, m) in sizes
+        .iter_mut()
+        .zip(ins.iter().zip(&outs).map(|(a, b)| *a.max(b)))
+    {
+        // The ends sit on the side less 16 px of rounded corners, at
+        // 1/(m+1) steps of it.
+        let wanted = (PORT_GAP * (m as f64 + 1.0) + 16.0).min(PORT_ROOM_MAX);
+        s.0 = s.0.max(wanted.ceil());
+    }
+    sizes
+}
+
 /// Lays out one connected part. Given its `unshaped` layout, much wider
 /// than high, the part gets its rows wrapped shorter until it is not; that
 /// layout is returned as it is when no wrapping helps.
 fn layout_part(view: &View, unshaped: Option<Layout>) -> Layout {
     let n = view.nodes.len();
-    let sizes: Vec<(f64, f64)> = view.nodes.iter().map(node_size).collect();
     let dir: Vec<(usize, usize)> = view
         .edges
         .iter()
@@ -792,6 +827,7 @@ fn layout_part(view: &View, unshaped: Option<Layout>) -> Layout {
             }
         })
         .collect();
+    let sizes = room_for_ports(view.nodes.iter().map(node_size).collect(), view, &dir);
     let base = ranks(n, &dir);
     let first = order(&base, &dir, &sizes, false);
     // Wrapping wide layers uses the crossing-reduced order, so that rows
@@ -1086,10 +1122,30 @@ fn draw(view: &View, p: &Placed, gaps: &[f64]) -> Drawn {
             (&mut in_port[v], &mut end_x),
         ] {
             ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let m = ports.len() as f64;
+            // The rules of one chain that go to one box (`--rules`) are one
+            // bundle with one end, like the single edge that stands for
+            // them without `--rules`; every other edge has its own.
+            let bundle = |ei: usize| {
+                let e = &view.edges[ei];
+                e.from_row.map(|_| (e.from, e.to))
+            };
+            let mut slot = Vec::with_capacity(ports.len());
+            let mut slots = 0usize;
+            let mut bundles: rustc_hash::FxHashMap<(usize, usize), usize> = Default::default();
+            for &(_, ei) in ports.iter() {
+                let k = match bundle(ei) {
+                    Some(key) => *bundles.entry(key).or_insert(slots),
+                    None => slots,
+                };
+                if k == slots {
+                    slots += 1;
+                }
+                slot.push(k);
+            }
+            let m = slots as f64;
             // Keep ports off the rounded corners.
             let inner = (b.w - 16.0).max(b.w * 0.5);
-            for (k, &(_, ei)) in ports.iter().enumerate() {
+            for (&(_, ei), &k) in ports.iter().zip(&slot) {
                 store[ei] = b.x + (b.w - inner) / 2.0 + inner * (k as f64 + 1.0) / (m + 1.0);
             }
         }
