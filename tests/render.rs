@@ -686,21 +686,31 @@ fn each_corpus_view(rules_modes: &[bool], mut f: impl FnMut(&str, &View)) {
 /// lays out each table's views with the layered engine.
 #[test]
 fn auto_layout_runs_no_edge_through_another_box() {
-    let mut bad: Vec<String> = Vec::new();
-    let mut edges = 0;
-    each_corpus_view(&[false, true], |name, v| {
-        let l = layout(v, Choice::Auto);
+    let bad = faults_in_every_auto_layout(|name, v, l| {
         assert_ne!(l.engine, iptviz::layout::Engine::LayoutRs, "{name}");
-        edges += v.edges.len();
-        bad.extend(edges_through_boxes(v, &l, name));
+        edges_through_boxes(v, l, name)
     });
-    assert!(edges > 1000, "only {edges} edges checked");
     assert!(
         bad.is_empty(),
         "{} edges through other boxes:\n{}",
         bad.len(),
         bad.join("\n")
     );
+}
+
+/// What `check` finds in the auto layout of every corpus view, with and
+/// without `--rules` (over a thousand edges in all).
+fn faults_in_every_auto_layout(
+    mut check: impl FnMut(&str, &View, &Layout) -> Vec<String>,
+) -> Vec<String> {
+    let mut bad: Vec<String> = Vec::new();
+    let mut edges = 0;
+    each_corpus_view(&[false, true], |name, v| {
+        edges += v.edges.len();
+        bad.extend(check(name, v, &layout(v, Choice::Auto)));
+    });
+    assert!(edges > 1000, "only {edges} edges checked");
+    bad
 }
 
 /// Ends closer than 3 px of the edges into (or out of) one box, in every
@@ -759,14 +769,7 @@ fn stacked_ends(v: &View, l: &Layout, what: &str) -> Vec<String> {
 /// no two arrowheads are drawn on each other.
 #[test]
 fn edges_into_one_box_arrive_at_distinct_points() {
-    let mut bad: Vec<String> = Vec::new();
-    let mut edges = 0;
-    each_corpus_view(&[false, true], |name, v| {
-        let l = layout(v, Choice::Auto);
-        edges += v.edges.len();
-        bad.extend(stacked_ends(v, &l, name));
-    });
-    assert!(edges > 1000, "only {edges} edges checked");
+    let bad = faults_in_every_auto_layout(|name, v, l| stacked_ends(v, l, name));
     assert!(
         bad.is_empty(),
         "{} pairs of edge ends on one point:\n{}",
