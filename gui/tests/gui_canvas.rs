@@ -209,3 +209,84 @@ fn legend_and_minimap_sit_beside_the_graph_and_fold_away() {
         "tests and the app map the screen through the graph area"
     );
 }
+
+/// Zoomed out until chain names are wider than their boxes (ufw's
+/// `ufw-after-logging-input` at half size), the names used to overflow onto
+/// the neighbouring boxes and leave a third of them unnamed. Now every
+/// chain box in sight is named: whole where the name fits its box, else
+/// cut to the box with an ellipsis for its middle; no two names overlap.
+#[test]
+fn zoomed_out_every_chain_box_in_sight_is_named_within_its_box() {
+    let mut text =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..12 {
+        text.push_str(&format!(":a-rather-long-chain-name-{i:02} - [0:0]\n"));
+    }
+    for i in 0..12 {
+        text.push_str(&format!(
+            "-A INPUT -p tcp --dport {} -j a-rather-long-chain-name-{i:02}\n",
+            2000 + i
+        ));
+        text.push_str(&format!(
+            "-A a-rather-long-chain-name-{i:02} -s 10.1.{i}.0/24 -j ACCEPT\n"
+        ));
+    }
+    text.push_str("COMMIT\n");
+    let mut h = harness_with(&text, "cut-names");
+    {
+        let app = h.state_mut();
+        let b = app.state.scene.as_ref().unwrap().bounds;
+        app.camera.zoom = 0.5;
+        app.camera.center = b.center();
+    }
+    h.run();
+    let app = h.state();
+    let scene = app.state.scene.as_ref().expect("scene");
+    let view = dock(&h).graph;
+    let texts = texts_in(&h, view);
+    let mut named = 0;
+    let mut cut = 0;
+    for n in &scene.nodes {
+        if !n.title.starts_with("a-rather-long") {
+            continue;
+        }
+        let r = Rect::from_min_max(
+            app.camera.to_screen(view, n.rect.min),
+            app.camera.to_screen(view, n.rect.max),
+        );
+        if !view.contains_rect(r) {
+            continue;
+        }
+        let label = texts
+            .iter()
+            .find(|(_, t)| r.contains(t.center()))
+            .unwrap_or_else(|| panic!("{} at {r:?} is not named: {texts:?}", n.title));
+        named += 1;
+        if label.0 != n.title {
+            cut += 1;
+            let (head, tail) = label.0.split_once('…').expect("a cut name has an ellipsis");
+            assert!(
+                n.title.starts_with(head) && n.title.ends_with(tail) && !head.is_empty(),
+                "{:?} is not a cut of {}",
+                label.0,
+                n.title
+            );
+            assert!(
+                label.1.width() <= r.width() + 1.0,
+                "{:?} ({:?}) is wider than its box {r:?}",
+                label.0,
+                label.1
+            );
+        }
+    }
+    assert!(named >= 6, "only {named} long-named boxes in sight");
+    assert!(cut >= 6, "names wider than their boxes are cut: {texts:?}");
+    for (i, (a, ra)) in texts.iter().enumerate() {
+        for (b, rb) in &texts[i + 1..] {
+            assert!(
+                !ra.shrink(0.5).intersects(rb.shrink(0.5)),
+                "{a} at {ra:?} overlaps {b} at {rb:?}"
+            );
+        }
+    }
+}

@@ -51,6 +51,27 @@ const TEXT_ZOOM: f32 = 0.4;
 const FULL_TEXT_PX: f32 = 8.0;
 /// Size of the names of boxes too small for their own text.
 const LABEL_PX: f32 = 10.0;
+/// `name` in `fit` characters, an ellipsis standing for its middle: the
+/// ends tell chains apart (`ufw-…-input` from `ufw-…-output`, kube-proxy's
+/// hashes).
+fn cut_name(name: &str, fit: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= fit {
+        return name.to_string();
+    }
+    let keep = fit.saturating_sub(1);
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    chars[..head]
+        .iter()
+        .chain(['…'].iter())
+        .chain(chars[chars.len() - tail..].iter())
+        .collect()
+}
+
+/// Fewest characters (the ellipsis among them) of a name cut to fit its
+/// box when the whole name has no room.
+const CUT_NAME_CHARS: usize = 5;
 /// Most names drawn that way in one frame.
 const MAX_LABELS: usize = 250;
 /// Most boxes in sight considered for them in one frame.
@@ -1200,7 +1221,10 @@ impl Paint<'_> {
     /// Names of boxes too small for their own text, at a size one can
     /// read, centred on the box on a halo of the canvas colour. The most
     /// important boxes come first ([`Scene::label_order`]: built-in chains,
-    /// then the chains with most rules and callers); a name that would
+    /// then the chains with most rules and callers). A name wider than its
+    /// box is cut, with an ellipsis, to the box's width when at least
+    /// [`CUT_NAME_CHARS`] characters fit there, and drawn whole over its
+    /// neighbours only when its box is smaller than that. A name that would
     /// overlap one already placed, or run out of the canvas, is left out.
     pub(crate) fn name_labels(&self, scene: &Scene, visible: Rect) {
         let px = LABEL_PX;
@@ -1211,7 +1235,7 @@ impl Paint<'_> {
         let rows = (area.height() / h) as usize + 2;
         let mut placed: Vec<Vec<Rect>> = vec![Vec::new(); rows];
         let row_of = |y: f32| (((y - area.top()) / h).max(0.0) as usize).min(rows - 1);
-        let mut chosen: Vec<(usize, Rect)> = Vec::new();
+        let mut chosen: Vec<(usize, Rect, Option<String>)> = Vec::new();
         let mut tries = 0;
         for &i in &scene.label_order {
             if chosen.len() >= MAX_LABELS || tries >= MAX_LABEL_TRIES {
@@ -1231,34 +1255,46 @@ impl Paint<'_> {
             } else {
                 n.title.chars().count()
             };
-            let w = chars as f32 * char_w + 4.0;
-            let rect = Rect::from_center_size(r.center(), vec2(w, h));
-            if !area.contains_rect(rect) {
+            let free = |rect: Rect, placed: &[Vec<Rect>]| {
+                area.contains_rect(rect)
+                    && !placed[row_of(rect.top())..=row_of(rect.bottom())]
+                        .iter()
+                        .flatten()
+                        .any(|p| p.intersects(rect))
+            };
+            let whole = Rect::from_center_size(r.center(), vec2(chars as f32 * char_w + 4.0, h));
+            let fit = ((r.width() - 4.0) / char_w).floor().max(0.0) as usize;
+            // A name wider than its box would cover its neighbours' boxes
+            // (and leave them unnamed), so it is cut to its own box where
+            // that leaves enough of it to read.
+            // Verdicts say theirs by colour, and a cut "ACCE…" reads worse
+            // than none.
+            let cuttable = fit >= CUT_NAME_CHARS && n.kind != NodeKind::Target;
+            let (rect, cut) = if (fit >= chars || !cuttable) && free(whole, &placed) {
+                (whole, None)
+            } else if cuttable && fit < chars {
+                let cut = Rect::from_center_size(r.center(), vec2(fit as f32 * char_w + 4.0, h));
+                if !free(cut, &placed) {
+                    continue;
+                }
+                (cut, Some(cut_name(&n.title, fit)))
+            } else {
                 continue;
-            }
-            let (top, bottom) = (row_of(rect.top()), row_of(rect.bottom()));
-            if placed[top..=bottom]
-                .iter()
-                .flatten()
-                .any(|p| p.intersects(rect))
-            {
-                continue;
-            }
-            for row in &mut placed[top..=bottom] {
+            };
+            for row in &mut placed[row_of(rect.top())..=row_of(rect.bottom())] {
                 row.push(rect);
             }
-            chosen.push((i as usize, rect));
+            chosen.push((i as usize, rect, cut));
         }
         let halo = self.background.gamma_multiply(0.8);
         let colour = palette::ink(style::INK, self.dark);
         let font = FontId::monospace(px);
         let ppp = self.painter.ctx().pixels_per_point();
         self.painter
-            .add(flat_rects(chosen.iter().map(|&(_, r)| r), halo, ppp));
-        for (i, rect) in chosen {
-            let galley =
-                self.painter
-                    .layout_no_wrap(scene.nodes[i].title.clone(), font.clone(), colour);
+            .add(flat_rects(chosen.iter().map(|&(_, r, _)| r), halo, ppp));
+        for (i, rect, cut) in chosen {
+            let text = cut.unwrap_or_else(|| scene.nodes[i].title.clone());
+            let galley = self.painter.layout_no_wrap(text, font.clone(), colour);
             let at = rect.center() - galley.size() / 2.0;
             self.painter.galley(at, galley, colour);
         }
@@ -1701,6 +1737,15 @@ mod tests {
             hidpi,
             Rect::from_min_max(pos2(10.5, 20.5), pos2(50.0, 40.5))
         );
+    }
+
+    #[test]
+    fn cut_name_keeps_both_ends_of_a_long_name() {
+        assert_eq!(cut_name("ufw-after-logging-input", 11), "ufw-a…input");
+        assert_eq!(cut_name("ufw-after-logging-input", 10), "ufw-a…nput");
+        assert_eq!(cut_name("INPUT", 5), "INPUT");
+        assert_eq!(cut_name("KUBE-SVC-ABCDEFGH", 5), "KU…GH");
+        assert_eq!(cut_name("é-chaîne-longue", 6).chars().count(), 6);
     }
 
     #[test]
