@@ -64,13 +64,20 @@ pub enum RenderError {
 /// picture nobody can read.
 pub const MAX_LAID_OUT: usize = 100_000;
 
-/// Lays out (unless the format is DOT) and renders a view.
-pub fn render(view: &View, format: Format, choice: Choice) -> Result<String, RenderError> {
+/// Refuses to lay out a view of more than [`MAX_LAID_OUT`] boxes (DOT is
+/// not laid out here, so any size goes).
+fn check_size(view: &View, format: Format) -> Result<(), RenderError> {
     if format != Format::Dot && view.nodes.len() > MAX_LAID_OUT {
         return Err(RenderError::TooBig {
             boxes: view.nodes.len(),
         });
     }
+    Ok(())
+}
+
+/// Lays out (unless the format is DOT) and renders a view.
+pub fn render(view: &View, format: Format, choice: Choice) -> Result<String, RenderError> {
+    check_size(view, format)?;
     Ok(match format {
         Format::Dot => dot::dot(view),
         Format::Svg => svg::svg(view, &layout::layout(view, choice)),
@@ -90,11 +97,7 @@ pub fn render_to(
         w.write_all(render(view, format, choice)?.as_bytes())?;
         return Ok(());
     }
-    if view.nodes.len() > MAX_LAID_OUT {
-        return Err(RenderError::TooBig {
-            boxes: view.nodes.len(),
-        });
-    }
+    check_size(view, format)?;
     json::write_json(view, &layout::layout(view, choice), w).map_err(|e| {
         if e.is_io() {
             RenderError::Write(e.into())
