@@ -9,8 +9,8 @@ use super::{
     EdgePath, Engine, Grid, Layout, Lines, MAX_LABELLED_EDGES, NodeBox, Point, is_back, label_rect,
     node_size, normalise, row_centre, shift_edge, spread_labels_along, sub_view,
 };
-use crate::diagram::View;
 use crate::diagram::metrics::{TEXT_SIZE, text_width};
+use crate::diagram::{View, ViewEdge};
 
 /// Horizontal gap between boxes.
 const GAP: f64 = 20.0;
@@ -775,6 +775,14 @@ fn extent(sizes: &[(f64, f64)], at: &[(f64, f64)]) -> (f64, f64) {
     })
 }
 
+/// The bundle an edge belongs to: with `--rules`, the rules of one chain
+/// that go to one box (its source and target) end at one point, as the
+/// single edge that stands for them without `--rules` does; every other
+/// edge (`None`) has an end of its own.
+fn rule_bundle(e: &ViewEdge) -> Option<(usize, usize)> {
+    e.from_row.map(|_| (e.from, e.to))
+}
+
 /// Least distance between the ends of two edges on one side of a box.
 const PORT_GAP: f64 = 6.0;
 /// Widest a box is made to give its edges room.
@@ -783,7 +791,7 @@ const PORT_ROOM_MAX: f64 = 320.0;
 /// `sizes` with boxes widened where their edges would otherwise meet the
 /// box closer than [`PORT_GAP`] (a verdict reached by two dozen rules, a
 /// chain every zone calls): the ends spread along the box's side (see
-/// `finish`) keep clear of each other, up to [`PORT_ROOM_MAX`] wide.
+/// `draw`) keep clear of each other, up to [`PORT_ROOM_MAX`] wide.
 fn room_for_ports(
     mut sizes: Vec<(f64, f64)>,
     view: &View,
@@ -791,10 +799,10 @@ fn room_for_ports(
 ) -> Vec<(f64, f64)> {
     let mut ins = vec![0usize; sizes.len()];
     let mut outs = vec![0usize; sizes.len()];
-    // A bundle of rules (see `finish`) has one end.
+    // A bundle of rules has one end.
     let mut bundled = rustc_hash::FxHashSet::default();
     for (e, &(u, v)) in view.edges.iter().zip(dir) {
-        if u != v && (e.from_row.is_none() || bundled.insert((u, v))) {
+        if u != v && rule_bundle(e).is_none_or(|key| bundled.insert(key)) {
             outs[u] += 1;
             ins[v] += 1;
         }
@@ -1122,18 +1130,12 @@ fn draw(view: &View, p: &Placed, gaps: &[f64]) -> Drawn {
             (&mut in_port[v], &mut end_x),
         ] {
             ports.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            // The rules of one chain that go to one box (`--rules`) are one
-            // bundle with one end, like the single edge that stands for
-            // them without `--rules`; every other edge has its own.
-            let bundle = |ei: usize| {
-                let e = &view.edges[ei];
-                e.from_row.map(|_| (e.from, e.to))
-            };
+            // One slot an edge, or a bundle (see `rule_bundle`).
             let mut slot = Vec::with_capacity(ports.len());
             let mut slots = 0usize;
             let mut bundles: rustc_hash::FxHashMap<(usize, usize), usize> = Default::default();
             for &(_, ei) in ports.iter() {
-                let k = match bundle(ei) {
+                let k = match rule_bundle(&view.edges[ei]) {
                     Some(key) => *bundles.entry(key).or_insert(slots),
                     None => slots,
                 };
