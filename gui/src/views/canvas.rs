@@ -51,8 +51,16 @@ const TEXT_ZOOM: f32 = 0.4;
 const FULL_TEXT_PX: f32 = 8.0;
 /// Size of the names of boxes too small for their own text.
 const LABEL_PX: f32 = 10.0;
+/// Most names drawn that way in one frame.
+const MAX_LABELS: usize = 250;
+/// Most boxes in sight considered for them in one frame.
+const MAX_LABEL_TRIES: usize = 4000;
+/// Fewest characters (the ellipsis among them) of a name cut to fit its
+/// box when the whole name has no room.
+const CUT_NAME_CHARS: usize = 5;
+
 /// `name` in `fit` characters, an ellipsis standing for its middle: the
-/// ends tell chains apart (`ufw-…-input` from `ufw-…-output`, kube-proxy's
+/// ends tell chains apart (`ufw-a…input` from `ufw-a…utput`, kube-proxy's
 /// hashes).
 fn cut_name(name: &str, fit: usize) -> String {
     let chars: Vec<char> = name.chars().collect();
@@ -68,14 +76,6 @@ fn cut_name(name: &str, fit: usize) -> String {
         .chain(chars[chars.len() - tail..].iter())
         .collect()
 }
-
-/// Fewest characters (the ellipsis among them) of a name cut to fit its
-/// box when the whole name has no room.
-const CUT_NAME_CHARS: usize = 5;
-/// Most names drawn that way in one frame.
-const MAX_LABELS: usize = 250;
-/// Most boxes in sight considered for them in one frame.
-const MAX_LABEL_TRIES: usize = 4000;
 
 /// Whether boxes at zoom `z` are large enough for all their lines.
 fn full_text(z: f32) -> bool {
@@ -1235,6 +1235,14 @@ impl Paint<'_> {
         let rows = (area.height() / h) as usize + 2;
         let mut placed: Vec<Vec<Rect>> = vec![Vec::new(); rows];
         let row_of = |y: f32| (((y - area.top()) / h).max(0.0) as usize).min(rows - 1);
+        // Whether a name at `rect` stays on the canvas, clear of those placed.
+        let free = |rect: Rect, placed: &[Vec<Rect>]| {
+            area.contains_rect(rect)
+                && !placed[row_of(rect.top())..=row_of(rect.bottom())]
+                    .iter()
+                    .flatten()
+                    .any(|p| p.intersects(rect))
+        };
         let mut chosen: Vec<(usize, Rect, Option<String>)> = Vec::new();
         let mut tries = 0;
         for &i in &scene.label_order {
@@ -1255,20 +1263,12 @@ impl Paint<'_> {
             } else {
                 n.title.chars().count()
             };
-            let free = |rect: Rect, placed: &[Vec<Rect>]| {
-                area.contains_rect(rect)
-                    && !placed[row_of(rect.top())..=row_of(rect.bottom())]
-                        .iter()
-                        .flatten()
-                        .any(|p| p.intersects(rect))
-            };
             let whole = Rect::from_center_size(r.center(), vec2(chars as f32 * char_w + 4.0, h));
             let fit = ((r.width() - 4.0) / char_w).floor().max(0.0) as usize;
             // A name wider than its box would cover its neighbours' boxes
             // (and leave them unnamed), so it is cut to its own box where
-            // that leaves enough of it to read.
-            // Verdicts say theirs by colour, and a cut "ACCE…" reads worse
-            // than none.
+            // that leaves enough of it to read. Not a verdict's: its colour
+            // says it, and a cut "ACCE…" reads worse than none.
             let cuttable = fit >= CUT_NAME_CHARS && n.kind != NodeKind::Target;
             let (rect, cut) = if (fit >= chars || !cuttable) && free(whole, &placed) {
                 (whole, None)
